@@ -1,0 +1,19 @@
+//! doppel's domain types, shared by every other crate and depending on none of them.
+//!
+//! Layout:
+//! * [`entity`] — customers, consent, items, events and their context;
+//! * [`shard`] — the stable customer → logical shard hash;
+//! * [`version`] — model versions and their lifecycle states;
+//! * [`limits`] — the size bound of every request, as named constants;
+//! * [`vector`] — validation and normalisation of embedding vectors.
+
+pub mod entity;
+pub mod limits;
+pub mod shard;
+pub mod vector;
+pub mod version;
+
+pub use entity::{Consent, Context, Customer, Entity, Event, EventType, Item};
+pub use shard::{ShardId, shard_of};
+pub use vector::{VectorError, normalize_in_place, validate_vector};
+pub use version::{VersionInfo, VersionSource, VersionState};
