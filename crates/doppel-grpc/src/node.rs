@@ -1,0 +1,158 @@
+//! One node's state: the durable store (source of truth) and the in-memory engine that
+//! serves queries from it. Writes go to the store first and reach the engine only once
+//! they are durable; at start the engine is rebuilt from the store.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use doppel_engine::{Engine, EngineConfig, LoadVersion};
+use doppel_index::NoProgress;
+use doppel_store::Store;
+use doppel_types::{Entity, VersionInfo, VersionState};
+use tonic::Status;
+
+use crate::status::{engine_status, store_status};
+
+/// Rows fetched per store page during replay and version loads.
+const REPLAY_PAGE: usize = 10_000;
+
+/// How a node is set up.
+#[derive(Clone, Debug, Default)]
+pub struct NodeConfig {
+    /// Engine settings (shards, HNSW parameters).
+    pub engine: EngineConfig,
+}
+
+/// The store and the engine of one node, shared by every service.
+pub struct Node {
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// In-memory serving state.
+    pub engine: Arc<Engine>,
+    /// Settings the node was opened with.
+    pub config: NodeConfig,
+}
+
+impl Node {
+    /// Opens a node over `store`: replays profiles, items and events into a new engine and
+    /// loads the active model version (if any). Returns once the node is caught up.
+    pub async fn open(store: Arc<dyn Store>, config: NodeConfig) -> Result<Arc<Self>, Status> {
+        let started = Instant::now();
+        let engine = Arc::new(Engine::new(config.engine.clone()));
+        let node = Arc::new(Self {
+            store,
+            engine,
+            config,
+        });
+        node.replay().await?;
+        if let Some(active) = node.store.active_version().await.map_err(store_status)? {
+            node.ensure_loaded(&active).await?;
+            node.engine.activate(&active).map_err(engine_status)?;
+        }
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            active.version = node.engine.active_version().unwrap_or_default(),
+            "node caught up with the store"
+        );
+        Ok(node)
+    }
+
+    async fn replay(&self) -> Result<(), Status> {
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .scan_customers(after.as_deref(), REPLAY_PAGE)
+                .await
+                .map_err(store_status)?;
+            page.iter().for_each(|c| self.engine.upsert_customer(c));
+            match page.last() {
+                Some(last) if page.len() == REPLAY_PAGE => after = Some(last.id.clone()),
+                _ => break,
+            }
+        }
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .scan_items(after.as_deref(), REPLAY_PAGE)
+                .await
+                .map_err(store_status)?;
+            page.iter().for_each(|i| self.engine.upsert_item(i));
+            match page.last() {
+                Some(last) if page.len() == REPLAY_PAGE => after = Some(last.id.clone()),
+                _ => break,
+            }
+        }
+        let mut after_seq = 0;
+        loop {
+            let page = self
+                .store
+                .scan_events(after_seq, REPLAY_PAGE)
+                .await
+                .map_err(store_status)?;
+            page.iter().for_each(|(_, e)| self.engine.record_event(e));
+            match page.last() {
+                Some((seq, _)) if page.len() == REPLAY_PAGE => after_seq = *seq,
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure `version` is built in memory, loading its vectors from the store.
+    pub async fn ensure_loaded(&self, version: &str) -> Result<VersionInfo, Status> {
+        let info = self
+            .store
+            .get_version(version)
+            .await
+            .map_err(store_status)?
+            .ok_or_else(|| Status::not_found(format!("model_version: `{version}` not found")))?;
+        if matches!(info.state, VersionState::Failed | VersionState::Staging) {
+            return Err(Status::failed_precondition(format!(
+                "model_version: `{version}` is {:?}, not ready",
+                info.state
+            )));
+        }
+        if self.engine.loaded_versions().iter().any(|v| v == version) {
+            return Ok(info);
+        }
+        let customer_vectors = self.all_vectors(version, Entity::Customer).await?;
+        let item_vectors = self.all_vectors(version, Entity::Item).await?;
+        let engine = Arc::clone(&self.engine);
+        let request = LoadVersion {
+            info: info.clone(),
+            customer_vectors,
+            item_vectors,
+        };
+        tokio::task::spawn_blocking(move || engine.load_version(request, &NoProgress))
+            .await
+            .map_err(|e| Status::internal(format!("index build task: {e}")))?
+            .map_err(engine_status)?;
+        Ok(info)
+    }
+
+    /// Every vector of one entity of `version`, in id order.
+    pub async fn all_vectors(
+        &self,
+        version: &str,
+        entity: Entity,
+    ) -> Result<Vec<(String, Vec<f32>)>, Status> {
+        let mut rows = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .scan_vectors(version, entity, after.as_deref(), REPLAY_PAGE)
+                .await
+                .map_err(store_status)?;
+            let full = page.len() == REPLAY_PAGE;
+            after = page.last().map(|(id, _)| id.clone());
+            rows.extend(page);
+            if !full {
+                break;
+            }
+        }
+        Ok(rows)
+    }
+}

@@ -1,0 +1,151 @@
+//! Serving: `run(listener, node, options, shutdown)` wires the services, health and
+//! reflection, serves until `shutdown` resolves, then drains.
+//!
+//! ```text
+//! serving ──shutdown──► health NOT_SERVING ──► drain in-flight RPCs ──► flush store ──► Ok
+//!                                                  │ grace period over
+//!                                                  └──► remaining connections dropped
+//! ```
+//! Taking the listener and the shutdown future as arguments lets tests run a real server
+//! on `127.0.0.1:0` and stop it, and keeps signals in the binary.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use doppel_proto::v1::audiences_server::AudiencesServer;
+use doppel_proto::v1::ingest_server::IngestServer;
+use doppel_proto::v1::model_admin_server::ModelAdminServer;
+use doppel_proto::v1::recommendations_server::RecommendationsServer;
+use doppel_types::limits::MAX_MESSAGE_BYTES;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::audiences_service::AudiencesService;
+use crate::ingest_service::IngestService;
+use crate::model_admin_service::ModelAdminService;
+use crate::node::Node;
+use crate::recommendations_service::RecommendationsService;
+use crate::rpc_metrics::{RpcMetrics, RpcMetricsLayer};
+
+/// Default time in-flight RPCs get to finish after shutdown starts.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(20);
+
+/// Serving options.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// How long in-flight RPCs may take to finish after shutdown starts.
+    pub grace_period: Duration,
+    /// Largest gRPC message decoded or encoded, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            grace_period: DEFAULT_GRACE_PERIOD,
+            max_message_bytes: MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// Why serving stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The transport failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Building reflection failed.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The store could not be flushed.
+    #[error("flushing the store: {0}")]
+    Flush(String),
+}
+
+/// The fully-qualified names of doppel's public services, as health reports them.
+pub const SERVICE_NAMES: &[&str] = &[
+    "doppel.v1.Ingest",
+    "doppel.v1.ModelAdmin",
+    "doppel.v1.Audiences",
+    "doppel.v1.Recommendations",
+];
+
+async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
+    for name in SERVICE_NAMES.iter().chain(std::iter::once(&"")) {
+        reporter.set_service_status(*name, status).await;
+    }
+}
+
+/// Serves the public API on `listener` until `shutdown` resolves, then drains.
+pub async fn run(
+    listener: TcpListener,
+    node: Arc<Node>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(doppel_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(doppel_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let max = options.max_message_bytes;
+    let ingest = IngestServer::new(IngestService::new(Arc::clone(&node)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let admin = ModelAdminServer::new(ModelAdminService::new(Arc::clone(&node)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let audiences = AudiencesServer::new(AudiencesService::new(Arc::clone(&node)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let recommendations = RecommendationsServer::new(RecommendationsService::new(Arc::clone(&node)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    set_all(&reporter, ServingStatus::Serving).await;
+
+    let (draining_tx, draining_rx) = oneshot::channel::<()>();
+    let drain_reporter = reporter.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: NOT_SERVING, draining in-flight RPCs");
+        set_all(&drain_reporter, ServingStatus::NotServing).await;
+        let _ = draining_tx.send(());
+    };
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let serve = Server::builder()
+        .layer(RpcMetricsLayer::new(RpcMetrics::from_global()))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(ingest)
+        .add_service(admin)
+        .add_service(audiences)
+        .add_service(recommendations)
+        .serve_with_incoming_shutdown(incoming, signal);
+    let grace = options.grace_period;
+    let grace_over = async move {
+        match draining_rx.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            // The signal future was dropped: serving ended on its own.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = serve => result?,
+        () = grace_over => tracing::warn!(?grace, "grace period over; dropping remaining connections"),
+    }
+    node.store
+        .flush()
+        .await
+        .map_err(|e| ServeError::Flush(e.to_string()))?;
+    tracing::info!("drained and flushed");
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! The one place where errors of the layers below become gRPC statuses.
+//!
+//! Every variant is matched explicitly (no `_ =>`), so a new error kind breaks the build
+//! until someone decides which status it deserves.
+
+use tonic::Status;
+
+/// A request field that failed validation at the edge.
+#[derive(Debug)]
+pub struct FieldViolation {
+    /// Dotted path of the field, e.g. `filter.max_price`.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl FieldViolation {
+    /// A violation of `field`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<FieldViolation> for Status {
+    fn from(v: FieldViolation) -> Self {
+        Status::invalid_argument(format!("{}: {}", v.field, v.reason))
+    }
+}
+
+/// Maps engine errors.
+pub fn engine_status(error: doppel_engine::Error) -> Status {
+    use doppel_engine::Error as E;
+    match error {
+        E::InvalidArgument { field, reason } => {
+            Status::invalid_argument(format!("{field}: {reason}"))
+        }
+        E::NotFound { field, id } => Status::not_found(format!("{field}: `{id}` not found")),
+        E::FailedPrecondition(reason) => Status::failed_precondition(reason),
+        E::ResourceExhausted { field, reason } => {
+            Status::resource_exhausted(format!("{field}: {reason}"))
+        }
+        E::Index(inner) => index_status(inner),
+    }
+}
+
+/// Maps index errors (vectors that reached the index despite validation, snapshot files).
+pub fn index_status(error: doppel_index::Error) -> Status {
+    let message = error.to_string();
+    if is_index_input_error(&error) {
+        Status::invalid_argument(format!("vector: {message}"))
+    } else {
+        Status::internal(format!("index: {message}"))
+    }
+}
+
+fn is_index_input_error(error: &doppel_index::Error) -> bool {
+    matches!(
+        error,
+        doppel_index::Error::Dimension { .. }
+            | doppel_index::Error::NotFinite { .. }
+            | doppel_index::Error::ZeroNorm
+            | doppel_index::Error::InvalidParameter { .. }
+    )
+}
+
+/// Maps store errors.
+pub fn store_status(error: doppel_store::Error) -> Status {
+    use doppel_store::Error as E;
+    match error {
+        E::NotFound { what, id } => Status::not_found(format!("{what}: `{id}` not found")),
+        E::Unavailable(reason) => Status::unavailable(format!("store unavailable: {reason}")),
+        E::Corrupt { .. } | E::Storage(_) => Status::internal(format!("store: {error}")),
+    }
+}

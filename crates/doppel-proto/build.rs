@@ -1,0 +1,30 @@
+//! Compiles `proto/doppel/v1/*.proto` with protox (pure Rust), so no system `protoc` is
+//! needed, and writes the descriptor set used by gRPC reflection.
+
+use std::path::PathBuf;
+
+use prost::Message;
+
+const PROTOS: &[&str] = &[
+    "doppel/v1/common.proto",
+    "doppel/v1/ingest.proto",
+    "doppel/v1/model_admin.proto",
+    "doppel/v1/audiences.proto",
+    "doppel/v1/recommendations.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    let descriptors = protox::compile(PROTOS, [&root])?;
+    let bytes = descriptors.encode_to_vec();
+    std::fs::write(out_dir.join("doppel_descriptor.bin"), &bytes)?;
+    // Round-trip through bytes so the descriptor type is tonic-prost-build's own.
+    let descriptors = prost_types::FileDescriptorSet::decode(bytes.as_slice())?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+    println!("cargo:rerun-if-changed={}", root.display());
+    Ok(())
+}

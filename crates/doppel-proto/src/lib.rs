@@ -1,0 +1,15 @@
+//! Generated protobuf messages and gRPC clients/servers of `doppel.v1`.
+//!
+//! The `.proto` files live in `proto/doppel/v1/` at the workspace root; `build.rs` compiles
+//! them with protox. [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection.
+
+/// `doppel.v1`: the public API.
+pub mod v1 {
+    #![allow(missing_docs, reason = "generated code")]
+    #![allow(clippy::all, reason = "generated code")]
+    tonic::include_proto!("doppel.v1");
+}
+
+/// Encoded `FileDescriptorSet` of every doppel proto, for reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/doppel_descriptor.bin"));

@@ -1,0 +1,217 @@
+//! `doppel demo`: a single-node server on the embedded store, a generated customer base
+//! loaded through the public API, and a lookalike audience plus offers printed for one
+//! customer. Everything goes over real gRPC, exactly as a client would do it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+use doppel_grpc::convert::{customer_to_pb, event_to_pb, item_to_pb};
+use doppel_grpc::{Node, NodeConfig, ServeOptions};
+use doppel_proto::v1 as pb;
+use doppel_proto::v1::audiences_client::AudiencesClient;
+use doppel_proto::v1::recommendations_client::RecommendationsClient;
+use doppel_store::EmbeddedStore;
+use doppel_synth::{SynthConfig, SynthData};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::cmd_query::print_offers;
+use crate::grpc_upload::{connect, import_and_activate, upload_customers, upload_events, upload_items};
+
+/// Flags of `doppel demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Customers to generate.
+    #[arg(long, default_value_t = 5_000)]
+    pub customers: usize,
+    /// Items to generate.
+    #[arg(long, default_value_t = 500)]
+    pub items: usize,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Address of the demo server (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// Store directory (default: a temporary directory removed at exit).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Keep serving after the demo queries, until Ctrl-C (try grpcurl against it).
+    #[arg(long)]
+    pub serve: bool,
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {per_sec}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Runs the demo.
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let temp = tempfile::tempdir().context("temporary data dir")?;
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_owned());
+    let store = EmbeddedStore::open(&data_dir).context("opening the store")?;
+    let node = Node::open(Arc::new(store), NodeConfig::default())
+        .await
+        .map_err(|s| anyhow::anyhow!("opening the node: {}", s.message()))?;
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(doppel_grpc::run(
+        listener,
+        node,
+        ServeOptions::default(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    eprintln!("doppel demo server on {addr} (store: {})", data_dir.display());
+
+    let config = SynthConfig {
+        customers: args.customers,
+        items: args.items,
+        seed: args.seed,
+        ..SynthConfig::default()
+    };
+    let data = doppel_synth::generate(&config);
+    load(&addr, &config, &data).await?;
+    show(&addr, &data).await?;
+
+    if args.serve {
+        eprintln!("serving on {addr} until Ctrl-C, e.g.: grpcurl -plaintext {} list", &addr[7..]);
+        crate::cmd_serve::shutdown_signal().await;
+    }
+    let _ = stop_tx.send(());
+    server.await.context("server task")??;
+    Ok(())
+}
+
+async fn load(addr: &str, config: &SynthConfig, data: &SynthData) -> anyhow::Result<()> {
+    let channel = connect(addr).await?;
+    let customers: Vec<_> = data.customers.iter().cloned().map(customer_to_pb).collect();
+    let progress = bar(customers.len() as u64, "customers");
+    upload_customers(channel.clone(), customers, &progress).await?;
+    progress.finish();
+    let items: Vec<_> = data.items.iter().cloned().map(item_to_pb).collect();
+    let progress = bar(items.len() as u64, "items");
+    upload_items(channel.clone(), items, &progress).await?;
+    progress.finish();
+    let events: Vec<_> = data.events.iter().cloned().map(event_to_pb).collect();
+    let progress = bar(events.len() as u64, "events");
+    upload_events(channel.clone(), events, &progress).await?;
+    progress.finish();
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message("importing vectors and building indexes");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let summary = import_and_activate(
+        channel,
+        "demo-v1",
+        config.dim as u32,
+        data.customer_vectors.clone(),
+        data.item_vectors.clone(),
+    )
+    .await?;
+    spinner.finish_and_clear();
+    eprintln!(
+        "model demo-v1: {} customer and {} item vectors, indexes built in {:.2}s, active",
+        summary.customers, summary.items, summary.build_seconds
+    );
+    Ok(())
+}
+
+async fn show(addr: &str, data: &SynthData) -> anyhow::Result<()> {
+    let channel = connect(addr).await?;
+    let taste_of: HashMap<&str, usize> = data
+        .customers
+        .iter()
+        .zip(&data.customer_taste)
+        .map(|(c, &t)| (c.id.as_str(), t))
+        .collect();
+    // Seeds: the first 50 consenting customers of taste 0 ("converters" of a campaign).
+    let seeds: Vec<String> = data
+        .customers
+        .iter()
+        .zip(&data.customer_taste)
+        .filter(|(c, t)| **t == 0 && c.consent.ads_personalization)
+        .take(50)
+        .map(|(c, _)| c.id.clone())
+        .collect();
+    let mut audiences = AudiencesClient::new(channel.clone());
+    let mut stream = audiences
+        .find_lookalikes(pb::LookalikeRequest {
+            seed_customer_ids: seeds.clone(),
+            size: Some(pb::lookalike_request::Size::Count(20)),
+            explain: true,
+            ..Default::default()
+        })
+        .await
+        .context("FindLookalikes")?
+        .into_inner();
+    println!(
+        "Lookalike audience for {} seed customers of taste cluster 0 (top 20):",
+        seeds.len()
+    );
+    println!("  rank  customer  score   taste  nearest seeds");
+    let (mut shown, mut same) = (0, 0);
+    while let Some(batch) = stream.message().await? {
+        if batch.batch_index == 0 {
+            println!(
+                "  (model {}, eligible population {}, ignored seeds {})",
+                batch.model_version,
+                batch.eligible_population,
+                batch.ignored_seed_ids.len()
+            );
+        }
+        for p in batch.prospects {
+            shown += 1;
+            let taste = taste_of.get(p.customer_id.as_str()).copied();
+            same += usize::from(taste == Some(0));
+            println!(
+                "  {shown:>4}  {:<8}  {:.4}  {:>5}  {}",
+                p.customer_id,
+                p.score,
+                taste.map_or("?".to_owned(), |t| t.to_string()),
+                p.nearest_seed_ids.join(",")
+            );
+        }
+    }
+    println!("  {same}/{shown} prospects share the seeds' planted taste\n");
+
+    let customer = data
+        .customers
+        .iter()
+        .find(|c| c.consent.onsite_personalization)
+        .context("no customer with on-site consent in the generated base")?;
+    let mut recommendations = RecommendationsClient::new(channel);
+    let response = recommendations
+        .recommend_offers(pb::RecommendRequest {
+            customer_id: customer.id.clone(),
+            k: 5,
+            context: Some(pb::Context {
+                channel: "web".into(),
+                device: "mobile".into(),
+                country: customer.attributes.get("country").cloned().unwrap_or_default(),
+            }),
+            explain: true,
+            ..Default::default()
+        })
+        .await
+        .context("RecommendOffers")?
+        .into_inner();
+    println!(
+        "Next-best offers for {} (model {}, personalized {}):",
+        customer.id, response.model_version, response.personalized
+    );
+    print_offers(&response.offers);
+    Ok(())
+}

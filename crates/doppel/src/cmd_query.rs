@@ -1,0 +1,269 @@
+//! `doppel query lookalike|recommend|similar`: a command-line client of the public API.
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand, ValueEnum};
+use doppel_proto::v1 as pb;
+use doppel_proto::v1::audiences_client::AudiencesClient;
+use doppel_proto::v1::recommendations_client::RecommendationsClient;
+
+use crate::grpc_upload::connect;
+
+/// Default server address of the client commands.
+pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
+
+/// Query kinds.
+#[derive(Subcommand, Debug)]
+pub enum QueryCommand {
+    /// A lookalike audience for seed customers (streamed; printed as it arrives).
+    Lookalike(LookalikeArgs),
+    /// Next-best offers for a customer.
+    Recommend(RecommendArgs),
+    /// Items similar to an item.
+    Similar(SimilarArgs),
+}
+
+/// Seed strategy names on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StrategyArg {
+    /// Pick by seed size and spread.
+    Auto,
+    /// Cosine to the seed centroid.
+    Centroid,
+    /// Cosine to the most similar seed.
+    MaxSimilarity,
+}
+
+/// Flags of `doppel query lookalike`.
+#[derive(Args, Debug)]
+pub struct LookalikeArgs {
+    /// Server address.
+    #[arg(long, default_value = DEFAULT_ADDR, env = "DOPPEL_ADDR")]
+    pub addr: String,
+    /// Seed customer ids, comma separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub seeds: Vec<String>,
+    /// Customers to keep out (and push away from), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub negatives: Vec<String>,
+    /// Audience size as a count.
+    #[arg(long, group = "size")]
+    pub count: Option<u64>,
+    /// Audience size as a share (0–100] of the eligible population.
+    #[arg(long, group = "size")]
+    pub top_percent: Option<f64>,
+    /// Everyone with at least this score.
+    #[arg(long, group = "size")]
+    pub min_score: Option<f32>,
+    /// Seed strategy.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub strategy: StrategyArg,
+    /// Leave out customers who already purchased.
+    #[arg(long)]
+    pub exclude_existing: bool,
+    /// Attribute filters `key=value` (repeatable).
+    #[arg(long = "filter", value_parser = parse_key_value)]
+    pub filters: Vec<(String, String)>,
+    /// Ask why each prospect matched (nearest seeds).
+    #[arg(long)]
+    pub explain: bool,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `doppel query recommend`.
+#[derive(Args, Debug)]
+pub struct RecommendArgs {
+    /// Server address.
+    #[arg(long, default_value = DEFAULT_ADDR, env = "DOPPEL_ADDR")]
+    pub addr: String,
+    /// Customer id.
+    #[arg(long)]
+    pub customer: String,
+    /// Number of offers.
+    #[arg(long, default_value_t = 10)]
+    pub k: u32,
+    /// Only these categories (repeatable).
+    #[arg(long = "category")]
+    pub categories: Vec<String>,
+    /// Only items at or below this price.
+    #[arg(long)]
+    pub max_price: Option<f64>,
+    /// Also offer already purchased items.
+    #[arg(long)]
+    pub include_purchased: bool,
+    /// Request context: channel.
+    #[arg(long, default_value = "")]
+    pub channel: String,
+    /// Request context: device.
+    #[arg(long, default_value = "")]
+    pub device: String,
+    /// Request context: country.
+    #[arg(long, default_value = "")]
+    pub country: String,
+    /// Ask for a reason per offer.
+    #[arg(long)]
+    pub explain: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `doppel query similar`.
+#[derive(Args, Debug)]
+pub struct SimilarArgs {
+    /// Server address.
+    #[arg(long, default_value = DEFAULT_ADDR, env = "DOPPEL_ADDR")]
+    pub addr: String,
+    /// Item id.
+    #[arg(long)]
+    pub item: String,
+    /// Number of items.
+    #[arg(long, default_value_t = 10)]
+    pub k: u32,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected key=value, got `{s}`"))
+}
+
+/// Runs a query command.
+pub async fn run(command: QueryCommand) -> anyhow::Result<()> {
+    match command {
+        QueryCommand::Lookalike(args) => lookalike(args).await,
+        QueryCommand::Recommend(args) => recommend(args).await,
+        QueryCommand::Similar(args) => similar(args).await,
+    }
+}
+
+/// The request a `LookalikeArgs` describes.
+pub fn lookalike_request(args: &LookalikeArgs) -> anyhow::Result<pb::LookalikeRequest> {
+    use pb::lookalike_request::Size;
+    let size = match (args.count, args.top_percent, args.min_score) {
+        (Some(n), None, None) => Size::Count(n),
+        (None, Some(p), None) => Size::TopPercent(p),
+        (None, None, Some(s)) => Size::MinScore(s),
+        (None, None, None) => Size::Count(100),
+        _ => anyhow::bail!("give one of --count, --top-percent, --min-score"),
+    };
+    let strategy = match args.strategy {
+        StrategyArg::Auto => pb::Strategy::Auto,
+        StrategyArg::Centroid => pb::Strategy::Centroid,
+        StrategyArg::MaxSimilarity => pb::Strategy::MaxSimilarity,
+    };
+    Ok(pb::LookalikeRequest {
+        seed_customer_ids: args.seeds.clone(),
+        negative_customer_ids: args.negatives.clone(),
+        size: Some(size),
+        strategy: strategy as i32,
+        exclude_existing_customers: args.exclude_existing,
+        filter: args.filters.iter().cloned().collect(),
+        explain: args.explain,
+    })
+}
+
+async fn lookalike(args: LookalikeArgs) -> anyhow::Result<()> {
+    let request = lookalike_request(&args)?;
+    let mut client = AudiencesClient::new(connect(&args.addr).await?);
+    let mut stream = client
+        .find_lookalikes(request)
+        .await
+        .context("FindLookalikes")?
+        .into_inner();
+    let mut rank = 0usize;
+    while let Some(batch) = stream.message().await.context("FindLookalikes stream")? {
+        if batch.batch_index == 0 {
+            eprintln!(
+                "model {} · eligible {} · shards {}/{} · ignored seeds {:?}",
+                batch.model_version,
+                batch.eligible_population,
+                batch.shards_answered,
+                batch.shards_total,
+                batch.ignored_seed_ids
+            );
+        }
+        for p in batch.prospects {
+            rank += 1;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"rank": rank, "customer_id": p.customer_id, "score": p.score, "nearest_seed_ids": p.nearest_seed_ids})
+                );
+            } else {
+                println!(
+                    "{rank:>6}  {:<16} {:>7.4}  {}",
+                    p.customer_id,
+                    p.score,
+                    p.nearest_seed_ids.join(",")
+                );
+            }
+        }
+    }
+    eprintln!("{rank} prospects");
+    Ok(())
+}
+
+/// Prints offers as a table.
+pub fn print_offers(offers: &[pb::Offer]) {
+    for (i, o) in offers.iter().enumerate() {
+        println!("{:>3}  {:<16} {:>7.4}  {}", i + 1, o.item_id, o.score, o.reason);
+    }
+}
+
+async fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
+    let mut client = RecommendationsClient::new(connect(&args.addr).await?);
+    let response = client
+        .recommend_offers(pb::RecommendRequest {
+            customer_id: args.customer.clone(),
+            k: args.k,
+            context: Some(pb::Context {
+                channel: args.channel.clone(),
+                device: args.device.clone(),
+                country: args.country.clone(),
+            }),
+            filter: Some(pb::OfferFilter {
+                categories: args.categories.clone(),
+                max_price: args.max_price,
+            }),
+            include_purchased: args.include_purchased,
+            explain: args.explain,
+        })
+        .await
+        .context("RecommendOffers")?
+        .into_inner();
+    if args.json {
+        let offers: Vec<_> = response
+            .offers
+            .iter()
+            .map(|o| serde_json::json!({"item_id": o.item_id, "score": o.score, "reason": o.reason}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"model_version": response.model_version, "personalized": response.personalized, "offers": offers})
+        );
+    } else {
+        eprintln!(
+            "model {} · personalized {}",
+            response.model_version, response.personalized
+        );
+        print_offers(&response.offers);
+    }
+    Ok(())
+}
+
+async fn similar(args: SimilarArgs) -> anyhow::Result<()> {
+    let mut client = RecommendationsClient::new(connect(&args.addr).await?);
+    let response = client
+        .similar_items(pb::SimilarItemsRequest {
+            item_id: args.item.clone(),
+            k: args.k,
+        })
+        .await
+        .context("SimilarItems")?
+        .into_inner();
+    eprintln!("model {}", response.model_version);
+    print_offers(&response.items);
+    Ok(())
+}
