@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::cmd_query::print_offers;
-use crate::grpc_upload::{connect, import_and_activate, upload_customers, upload_events, upload_items};
+use doppel_client::{activate, connect, import_vectors, upload_customers, upload_events, upload_items};
 
 /// Flags of `doppel demo`.
 #[derive(Args, Debug)]
@@ -100,27 +100,31 @@ async fn load(addr: &str, config: &SynthConfig, data: &SynthData) -> anyhow::Res
     let channel = connect(addr).await?;
     let customers: Vec<_> = data.customers.iter().cloned().map(customer_to_pb).collect();
     let progress = bar(customers.len() as u64, "customers");
-    upload_customers(channel.clone(), customers, &progress).await?;
+    let tick = progress.clone();
+    upload_customers(channel.clone(), customers, move |_| tick.inc(1)).await?;
     progress.finish();
     let items: Vec<_> = data.items.iter().cloned().map(item_to_pb).collect();
     let progress = bar(items.len() as u64, "items");
-    upload_items(channel.clone(), items, &progress).await?;
+    let tick = progress.clone();
+    upload_items(channel.clone(), items, move |_| tick.inc(1)).await?;
     progress.finish();
     let events: Vec<_> = data.events.iter().cloned().map(event_to_pb).collect();
     let progress = bar(events.len() as u64, "events");
-    upload_events(channel.clone(), events, &progress).await?;
+    let tick = progress.clone();
+    upload_events(channel.clone(), events, move |_| tick.inc(1)).await?;
     progress.finish();
     let spinner = ProgressBar::new_spinner();
     spinner.set_message("importing vectors and building indexes");
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let summary = import_and_activate(
-        channel,
+    let summary = import_vectors(
+        channel.clone(),
         "demo-v1",
         config.dim as u32,
-        data.customer_vectors.clone(),
-        data.item_vectors.clone(),
+        &data.customer_vectors,
+        &data.item_vectors,
     )
     .await?;
+    activate(channel, "demo-v1").await?;
     spinner.finish_and_clear();
     eprintln!(
         "model demo-v1: {} customer and {} item vectors, indexes built in {:.2}s, active",

@@ -12,7 +12,7 @@ use doppel_types::Consent;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cmd_query::DEFAULT_ADDR;
-use crate::grpc_upload::{connect, upload_customers, upload_events, upload_items};
+use doppel_client::{connect, upload_customers, upload_events, upload_items};
 use crate::online_retail;
 
 /// What to import.
@@ -77,13 +77,16 @@ pub async fn run(command: ImportCommand) -> anyhow::Result<()> {
     );
     let channel = connect(&args.addr).await?;
     let progress = bar(data.customers.len() as u64, "customers");
-    upload_customers(channel.clone(), data.customers.into_iter().map(customer_to_pb).collect(), &progress).await?;
+    let tick = progress.clone();
+    upload_customers(channel.clone(), data.customers.into_iter().map(customer_to_pb).collect(), move |_| tick.inc(1)).await?;
     progress.finish();
     let progress = bar(data.items.len() as u64, "items");
-    upload_items(channel.clone(), data.items.into_iter().map(item_to_pb).collect(), &progress).await?;
+    let tick = progress.clone();
+    upload_items(channel.clone(), data.items.into_iter().map(item_to_pb).collect(), move |_| tick.inc(1)).await?;
     progress.finish();
     let progress = bar(data.events.len() as u64, "events");
-    let summary = upload_events(channel, data.events.into_iter().map(event_to_pb).collect(), &progress).await?;
+    let tick = progress.clone();
+    let summary = upload_events(channel, data.events.into_iter().map(event_to_pb).collect(), move |_| tick.inc(1)).await?;
     progress.finish();
     eprintln!("imported: {} events accepted", summary.accepted);
     Ok(())

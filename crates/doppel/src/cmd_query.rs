@@ -6,7 +6,7 @@ use doppel_proto::v1 as pb;
 use doppel_proto::v1::audiences_client::AudiencesClient;
 use doppel_proto::v1::recommendations_client::RecommendationsClient;
 
-use crate::grpc_upload::connect;
+use doppel_client::connect;
 
 /// Default server address of the client commands.
 pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";

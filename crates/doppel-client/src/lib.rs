@@ -1,0 +1,178 @@
+//! Client helpers over doppel's public API, shared by the CLI, the demo and the tests:
+//! connecting, streaming bulk writes, and importing + activating a model version.
+//! Conversions from domain types live in `doppel-grpc::convert`; this crate speaks protobuf.
+
+use doppel_proto::v1 as pb;
+use doppel_proto::v1::ingest_client::IngestClient;
+use doppel_proto::v1::model_admin_client::ModelAdminClient;
+use doppel_types::limits::MAX_MESSAGE_BYTES;
+use tonic::transport::Channel;
+
+/// Rows per `EmbeddingChunk`: 512 rows × 4,096 dims × 4 bytes = 8 MiB, under the message cap.
+pub const ROWS_PER_CHUNK: usize = 512;
+
+/// What went wrong on the client side.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The address is not a valid URI.
+    #[error("bad address `{addr}`: {reason}")]
+    Address {
+        /// What was given.
+        addr: String,
+        /// Why it is not usable.
+        reason: String,
+    },
+    /// The connection failed.
+    #[error("connecting to {addr}: {source}")]
+    Connect {
+        /// Where.
+        addr: String,
+        /// Why.
+        source: tonic::transport::Error,
+    },
+    /// The server answered with an error status.
+    #[error("{rpc}: {status}")]
+    Rpc {
+        /// Which call.
+        rpc: &'static str,
+        /// The status.
+        status: Box<tonic::Status>,
+    },
+    /// Some records of a bulk write were refused.
+    #[error("{rpc}: {rejected} records rejected, first at record {index} ({field}: {reason})")]
+    Rejected {
+        /// Which call.
+        rpc: &'static str,
+        /// How many.
+        rejected: u64,
+        /// Position of the first.
+        index: u64,
+        /// Its field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Result of the client helpers.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Connects to `addr` (`http://host:port`).
+pub async fn connect(addr: &str) -> Result<Channel> {
+    Channel::from_shared(addr.to_owned())
+        .map_err(|e| Error::Address {
+            addr: addr.to_owned(),
+            reason: e.to_string(),
+        })?
+        .connect()
+        .await
+        .map_err(|source| Error::Connect {
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+fn rpc_error(rpc: &'static str) -> impl FnOnce(tonic::Status) -> Error {
+    move |status| Error::Rpc {
+        rpc,
+        status: Box::new(status),
+    }
+}
+
+fn check(rpc: &'static str, summary: pb::WriteSummary) -> Result<pb::WriteSummary> {
+    match summary.errors.first() {
+        Some(first) => Err(Error::Rejected {
+            rpc,
+            rejected: summary.rejected,
+            index: first.index,
+            field: first.field.clone(),
+            reason: first.reason.clone(),
+        }),
+        None => Ok(summary),
+    }
+}
+
+fn ingest(channel: Channel) -> IngestClient<Channel> {
+    IngestClient::new(channel).max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+/// Streams customers; fails if any is rejected. `tick` runs once per record sent.
+pub async fn upload_customers(
+    channel: Channel,
+    records: Vec<pb::Customer>,
+    tick: impl FnMut(&pb::Customer) + Send + 'static,
+) -> Result<pb::WriteSummary> {
+    let stream = tokio_stream::iter(records.into_iter().inspect(tick));
+    let summary = ingest(channel)
+        .upsert_customers(stream)
+        .await
+        .map_err(rpc_error("UpsertCustomers"))?;
+    check("UpsertCustomers", summary.into_inner())
+}
+
+/// Streams items; fails if any is rejected.
+pub async fn upload_items(
+    channel: Channel,
+    records: Vec<pb::Item>,
+    tick: impl FnMut(&pb::Item) + Send + 'static,
+) -> Result<pb::WriteSummary> {
+    let stream = tokio_stream::iter(records.into_iter().inspect(tick));
+    let summary = ingest(channel)
+        .upsert_items(stream)
+        .await
+        .map_err(rpc_error("UpsertItems"))?;
+    check("UpsertItems", summary.into_inner())
+}
+
+/// Streams events; fails if any is rejected.
+pub async fn upload_events(
+    channel: Channel,
+    records: Vec<pb::Event>,
+    tick: impl FnMut(&pb::Event) + Send + 'static,
+) -> Result<pb::WriteSummary> {
+    let stream = tokio_stream::iter(records.into_iter().inspect(tick));
+    let summary = ingest(channel)
+        .record_events(stream)
+        .await
+        .map_err(rpc_error("RecordEvents"))?;
+    check("RecordEvents", summary.into_inner())
+}
+
+/// Imports customer and item vectors (`(id, vector)` rows) as model `version`.
+pub async fn import_vectors(
+    channel: Channel,
+    version: &str,
+    dim: u32,
+    customers: &[(String, Vec<f32>)],
+    items: &[(String, Vec<f32>)],
+) -> Result<pb::ImportSummary> {
+    let mut chunks = Vec::new();
+    for (entity, rows) in [(pb::Entity::Customer, customers), (pb::Entity::Item, items)] {
+        for block in rows.chunks(ROWS_PER_CHUNK) {
+            chunks.push(pb::EmbeddingChunk {
+                model_version: version.to_owned(),
+                entity: entity as i32,
+                dim,
+                ids: block.iter().map(|(id, _)| id.clone()).collect(),
+                values: block.iter().flat_map(|(_, v)| v.iter().copied()).collect(),
+            });
+        }
+    }
+    let summary = ModelAdminClient::new(channel)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        .import_embeddings(tokio_stream::iter(chunks))
+        .await
+        .map_err(rpc_error("ImportEmbeddings"))?;
+    Ok(summary.into_inner())
+}
+
+/// Activates `version`.
+pub async fn activate(channel: Channel, version: &str) -> Result<pb::ActivateVersionResponse> {
+    let response = ModelAdminClient::new(channel)
+        .activate_version(pb::ActivateVersionRequest {
+            model_version: version.to_owned(),
+        })
+        .await
+        .map_err(rpc_error("ActivateVersion"))?;
+    Ok(response.into_inner())
+}

@@ -1,0 +1,105 @@
+//! Fixtures shared by doppel's tests: a real server in-process on `127.0.0.1:0` over a real
+//! embedded store, and a generated customer base loaded through the public API.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use doppel_grpc::convert::{customer_to_pb, event_to_pb, item_to_pb};
+use doppel_grpc::{Node, NodeConfig, ServeOptions};
+use doppel_store::EmbeddedStore;
+use doppel_synth::{SynthConfig, SynthData};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// A running in-process server.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub addr: String,
+    /// A connected channel.
+    pub channel: Channel,
+    /// Its store directory (survives `stop`, for restart tests).
+    pub data_dir: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), doppel_grpc::server::ServeError>>>,
+}
+
+impl TestServer {
+    /// Starts a server over the store in `data_dir` with the default engine settings.
+    pub async fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, NodeConfig::default()).await
+    }
+
+    /// Starts a server over the store in `data_dir`.
+    pub async fn start_with(data_dir: &Path, config: NodeConfig) -> Self {
+        let store = EmbeddedStore::open(data_dir).expect("open store");
+        let node = Node::open(Arc::new(store), config).await.expect("open node");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = format!("http://{}", listener.local_addr().expect("local addr"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(doppel_grpc::run(
+            listener,
+            node,
+            ServeOptions::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let channel = doppel_client::connect(&addr).await.expect("connect");
+        Self {
+            addr,
+            channel,
+            data_dir: data_dir.to_owned(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Graceful stop: drain and flush; returns when the server task ended.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server result");
+        }
+    }
+}
+
+/// A small generated base (fast to index in debug builds).
+pub fn small_base() -> SynthData {
+    doppel_synth::generate(&SynthConfig {
+        customers: 2_000,
+        items: 200,
+        dim: 16,
+        events_per_customer: 10,
+        ..SynthConfig::default()
+    })
+}
+
+/// Loads `data` over gRPC and imports its vectors as `version` (not activated).
+pub async fn load_base(channel: &Channel, data: &SynthData, version: &str) {
+    let customers = data.customers.iter().cloned().map(customer_to_pb).collect();
+    doppel_client::upload_customers(channel.clone(), customers, |_| {})
+        .await
+        .expect("customers");
+    let items = data.items.iter().cloned().map(item_to_pb).collect();
+    doppel_client::upload_items(channel.clone(), items, |_| {})
+        .await
+        .expect("items");
+    let events = data.events.iter().cloned().map(event_to_pb).collect();
+    doppel_client::upload_events(channel.clone(), events, |_| {})
+        .await
+        .expect("events");
+    let dim = data.customer_vectors.first().map_or(0, |(_, v)| v.len()) as u32;
+    doppel_client::import_vectors(
+        channel.clone(),
+        version,
+        dim,
+        &data.customer_vectors,
+        &data.item_vectors,
+    )
+    .await
+    .expect("import vectors");
+}

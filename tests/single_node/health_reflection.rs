@@ -1,0 +1,67 @@
+//! Health per service, reflection (so grpcurl works), and draining on shutdown.
+
+use doppel_proto::v1::lookalike_request::Size;
+use tokio_stream::StreamExt;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+use crate::fixture::{count, loaded};
+
+#[tokio::test]
+async fn health_and_reflection_list_every_service() {
+    let fx = loaded().await;
+    let mut health = HealthClient::new(fx.channel());
+    for service in ["", "doppel.v1.Ingest", "doppel.v1.ModelAdmin", "doppel.v1.Audiences", "doppel.v1.Recommendations"] {
+        let status = health
+            .check(HealthCheckRequest { service: service.into() })
+            .await
+            .expect("health")
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service}");
+    }
+
+    let mut reflection = ServerReflectionClient::new(fx.channel());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let response = responses.next().await.expect("one response").expect("ok");
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in ["doppel.v1.Ingest", "doppel.v1.ModelAdmin", "doppel.v1.Audiences", "doppel.v1.Recommendations", "grpc.health.v1.Health"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+}
+
+#[tokio::test]
+async fn shutdown_drains_an_audience_stream_in_flight() {
+    let fx = loaded().await;
+    let mut request = count(fx.seeds(0, 10), 1);
+    request.size = Some(Size::TopPercent(100.0));
+    let mut stream = doppel_proto::v1::audiences_client::AudiencesClient::new(fx.channel())
+        .find_lookalikes(request)
+        .await
+        .expect("lookalike")
+        .into_inner();
+    let first = stream.message().await.expect("first page").expect("some page");
+    let stopping = tokio::spawn(fx.server.stop());
+    let mut received = first.prospects.len() as u64;
+    while let Some(batch) = stream.message().await.expect("pages after shutdown started") {
+        received += batch.prospects.len() as u64;
+    }
+    assert_eq!(received, first.eligible_population, "the stream was cut short");
+    stopping.await.expect("server stopped cleanly");
+}

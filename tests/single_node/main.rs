@@ -1,0 +1,9 @@
+//! End-to-end tests of a single node: a real tonic server on 127.0.0.1:0 over a real
+//! embedded store, driven by real gRPC clients. One test binary for link time.
+
+mod bad_inputs;
+mod erasure_restart;
+mod fixture;
+mod health_reflection;
+mod lookalike;
+mod recommend;
