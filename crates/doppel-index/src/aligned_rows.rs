@@ -1,0 +1,128 @@
+//! Contiguous vector storage with 64-byte aligned rows zero-padded to a multiple of 16 floats.
+
+/// One cache line of floats; the unit of allocation so every row starts 64-byte aligned.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+/// Rounds a dimension up to whole cache lines of f32.
+pub(crate) fn padded_dim(dim: usize) -> usize {
+    dim.div_ceil(16) * 16
+}
+
+/// `len` rows of `padded` floats each, contiguous and aligned.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AlignedRows {
+    lines: Vec<Line>,
+    padded: usize,
+    len: usize,
+}
+
+impl AlignedRows {
+    /// Empty storage for rows of `dim` components.
+    pub(crate) fn new(dim: usize) -> Self {
+        Self {
+            lines: Vec::new(),
+            padded: padded_dim(dim),
+            len: 0,
+        }
+    }
+
+    /// Reserves room for `rows` more rows.
+    pub(crate) fn reserve(&mut self, rows: usize) {
+        self.lines.reserve(rows * self.padded / 16);
+    }
+
+    /// Appends one row (`row.len() <= padded`), zero-padding it.
+    pub(crate) fn push(&mut self, row: &[f32]) {
+        let per = self.padded / 16;
+        for c in 0..per {
+            let mut line = [0f32; 16];
+            let start = c * 16;
+            if start < row.len() {
+                let end = row.len().min(start + 16);
+                line[..end - start].copy_from_slice(&row[start..end]);
+            }
+            self.lines.push(Line(line));
+        }
+        self.len += 1;
+    }
+
+    /// Number of rows.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Floats per row (padded).
+    pub(crate) fn padded(&self) -> usize {
+        self.padded
+    }
+
+    /// All floats, row-major, padded.
+    #[inline]
+    pub(crate) fn as_flat(&self) -> &[f32] {
+        // SAFETY: `Line` is repr(C) over [f32; 16] with no padding bytes (64 bytes = 16 × 4),
+        // so `lines.len()` lines are exactly `lines.len() * 16` initialised, contiguous f32s.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.lines.len() * 16) }
+    }
+
+    /// Row `i` (padded). Panics if out of range (internal indices only).
+    #[inline]
+    pub(crate) fn row(&self, i: usize) -> &[f32] {
+        let p = self.padded;
+        &self.as_flat()[i * p..(i + 1) * p]
+    }
+
+    /// Overwrites row `i` with `row`, zero-padding it.
+    pub(crate) fn set_row(&mut self, i: usize, row: &[f32]) {
+        let per = self.padded / 16;
+        for c in 0..per {
+            let mut line = [0f32; 16];
+            let start = c * 16;
+            if start < row.len() {
+                let end = row.len().min(start + 16);
+                line[..end - start].copy_from_slice(&row[start..end]);
+            }
+            self.lines[i * per + c] = Line(line);
+        }
+    }
+
+    /// Moves the last row into slot `i` and drops the last row.
+    pub(crate) fn swap_remove(&mut self, i: usize) {
+        let per = self.padded / 16;
+        let last = self.len - 1;
+        if i != last {
+            for c in 0..per {
+                self.lines[i * per + c] = self.lines[last * per + c];
+            }
+        }
+        self.lines.truncate(last * per);
+        self.len = last;
+    }
+
+    /// Heap bytes held.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.lines.capacity() * 64
+    }
+
+    /// Rebuilds from a flat padded float slice (as saved).
+    pub(crate) fn from_flat(dim: usize, flat: &[f32]) -> Option<Self> {
+        let padded = padded_dim(dim);
+        if padded == 0 || flat.len() % padded != 0 {
+            return None;
+        }
+        let lines = flat
+            .chunks_exact(16)
+            .map(|c| {
+                let mut l = [0f32; 16];
+                l.copy_from_slice(c);
+                Line(l)
+            })
+            .collect();
+        Some(Self {
+            lines,
+            padded,
+            len: flat.len() / padded,
+        })
+    }
+}

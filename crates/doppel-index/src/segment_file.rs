@@ -1,0 +1,244 @@
+//! The on-disk format of a [`crate::VectorIndex`]: one file, read with one `read`.
+//!
+//! ```text
+//! 0   magic  "DOPPELIX"            8 bytes
+//! 8   format version               u32 LE (= 1)
+//! 12  body length                  u64 LE
+//! 20  crc32 of the body            u32 LE
+//! 24  body:
+//!     dim u32, metric u8, m u32, ef_construction u32,
+//!     n u32, entry u32, upper_len u64, hidden_bits u64, delta_n u32,
+//!     ids [n]u32, levels [n]u8, upper_start [n]u32,
+//!     links0 [n·(1+2m)]u32, upper [upper_len]u32, vectors [n·padded]f32,
+//!     hidden words [⌈hidden_bits/64⌉]u64, delta ids [delta_n]u32, delta vectors [delta_n·padded]f32
+//! ```
+//! Every count is checked against the remaining bytes before anything is allocated, and the
+//! graph's links are range-checked, so a damaged file gives [`Error::Corrupt`], never a panic.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::aligned_rows::{AlignedRows, padded_dim};
+use crate::bitset::Bitset;
+use crate::error::{Error, Result};
+use crate::frozen_segment::{FrozenSegment, SegmentParts};
+use crate::live_delta::LiveDelta;
+use crate::types::{BuildParams, Metric};
+use crate::vector_index::State;
+
+const MAGIC: &[u8; 8] = b"DOPPELIX";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER: usize = 24;
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32s(&mut self, v: &[u32]) {
+        self.0.reserve(v.len() * 4);
+        v.iter().for_each(|&x| self.u32(x));
+    }
+    fn f32s(&mut self, v: &[f32]) {
+        self.0.reserve(v.len() * 4);
+        v.iter().for_each(|&x| self.0.extend_from_slice(&x.to_le_bytes()));
+    }
+}
+
+/// Serialises the index state into file bytes (header + body).
+pub(crate) fn encode(params: &BuildParams, st: &State) -> Vec<u8> {
+    let f = &*st.frozen;
+    let mut w = Writer(Vec::with_capacity(f.memory_bytes() + st.delta.memory_bytes() + 64));
+    w.u32(params.dim as u32);
+    w.u8(params.metric.code());
+    w.u32(params.m as u32);
+    w.u32(params.ef_construction as u32);
+    w.u32(f.len() as u32);
+    w.u32(f.entry);
+    w.u64(f.upper.len() as u64);
+    w.u64(st.hidden.len_bits() as u64);
+    w.u32(st.delta.len() as u32);
+    w.u32s(&f.ids);
+    w.0.extend_from_slice(&f.levels);
+    w.u32s(&f.upper_start);
+    w.u32s(&f.links0);
+    w.u32s(&f.upper);
+    w.f32s(f.vectors.as_flat());
+    st.hidden.words().iter().for_each(|&x| w.u64(x));
+    w.u32s(&st.delta.ids);
+    w.f32s(st.delta.rows.as_flat());
+    let body = w.0;
+    let mut out = Vec::with_capacity(HEADER + body.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Writes `bytes` to `path` via a temporary file, fsync and rename.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if n > self.b.len() {
+            return Err(Error::corrupt("truncated body"));
+        }
+        let (head, rest) = self.b.split_at(n);
+        self.b = rest;
+        Ok(head)
+    }
+    fn bytes<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.bytes()?))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.bytes()?))
+    }
+    fn size(&mut self, count: u64, elem: usize) -> Result<usize> {
+        let n = usize::try_from(count).map_err(|_| Error::corrupt("count too large"))?;
+        match n.checked_mul(elem) {
+            Some(bytes) if bytes <= self.b.len() => Ok(n),
+            _ => Err(Error::corrupt("section longer than the file")),
+        }
+    }
+    fn u32s(&mut self, count: u64) -> Result<Vec<u32>> {
+        let n = self.size(count, 4)?;
+        let raw = self.take(n * 4)?;
+        Ok(raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+    fn u64s(&mut self, count: u64) -> Result<Vec<u64>> {
+        let n = self.size(count, 8)?;
+        let raw = self.take(n * 8)?;
+        Ok(raw
+            .chunks_exact(8)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                u64::from_le_bytes(a)
+            })
+            .collect())
+    }
+    fn f32s(&mut self, count: u64) -> Result<Vec<f32>> {
+        let n = self.size(count, 4)?;
+        let raw = self.take(n * 4)?;
+        Ok(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+}
+
+/// Parses and checks file bytes.
+pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenSegment, Bitset, LiveDelta)> {
+    if bytes.len() < HEADER {
+        return Err(Error::corrupt("file shorter than its header"));
+    }
+    if &bytes[..8] != MAGIC {
+        return Err(Error::corrupt("not a doppel index file (bad magic)"));
+    }
+    let mut h = Reader { b: &bytes[8..HEADER] };
+    let version = h.u32()?;
+    if version != FORMAT_VERSION {
+        return Err(Error::UnsupportedFormat { version });
+    }
+    let body_len = h.u64()?;
+    let crc = h.u32()?;
+    let body = &bytes[HEADER..];
+    if body.len() as u64 != body_len {
+        return Err(Error::corrupt(format!(
+            "body is {} bytes, header says {body_len} (truncated?)",
+            body.len()
+        )));
+    }
+    if crc32fast::hash(body) != crc {
+        return Err(Error::corrupt("checksum mismatch"));
+    }
+    let mut r = Reader { b: body };
+    let dim = r.u32()? as usize;
+    let metric = Metric::from_code(r.u8()?).ok_or_else(|| Error::corrupt("unknown metric"))?;
+    let m = r.u32()? as usize;
+    let ef_construction = r.u32()? as usize;
+    let params = BuildParams {
+        dim,
+        metric,
+        m,
+        ef_construction,
+        threads: 0,
+    };
+    params.validate().map_err(|e| Error::corrupt(format!("bad parameters: {e}")))?;
+    let n = u64::from(r.u32()?);
+    let entry = r.u32()?;
+    let upper_len = r.u64()?;
+    let hidden_bits = r.u64()?;
+    let delta_n = u64::from(r.u32()?);
+    let padded = padded_dim(dim) as u64;
+    let ids = r.u32s(n)?;
+    let levels = r.take(r.size(n, 1)?)?.to_vec();
+    let upper_start = r.u32s(n)?;
+    let links0 = r.u32s(n * (1 + 2 * m as u64))?;
+    let upper = r.u32s(upper_len)?;
+    let flat = r.f32s(n * padded)?;
+    let vectors = AlignedRows::from_flat(dim, &flat).ok_or_else(|| Error::corrupt("vector section"))?;
+    let hidden_len = usize::try_from(hidden_bits).map_err(|_| Error::corrupt("tombstone size"))?;
+    let words = r.u64s(hidden_bits.div_ceil(64))?;
+    let hidden = Bitset::from_words(words, hidden_len).ok_or_else(|| Error::corrupt("tombstone section"))?;
+    let delta_ids = r.u32s(delta_n)?;
+    let delta_flat = r.f32s(delta_n * padded)?;
+    if !r.b.is_empty() {
+        return Err(Error::corrupt("trailing bytes after the last section"));
+    }
+    if flat.iter().chain(&delta_flat).any(|x| !x.is_finite()) {
+        return Err(Error::corrupt("non-finite vector component"));
+    }
+    let frozen = FrozenSegment::from_parts(SegmentParts {
+        dim,
+        metric,
+        m,
+        ids,
+        vectors,
+        levels,
+        links0,
+        upper_start,
+        upper,
+        entry,
+    })
+    .map_err(Error::corrupt)?;
+    let delta_rows = AlignedRows::from_flat(dim, &delta_flat).ok_or_else(|| Error::corrupt("delta section"))?;
+    let mut delta = LiveDelta::new(dim);
+    for (j, &id) in delta_ids.iter().enumerate() {
+        if delta.contains(id) {
+            return Err(Error::corrupt("duplicate id in delta"));
+        }
+        delta.upsert(id, delta_rows.row(j));
+    }
+    Ok((params, frozen, hidden, delta))
+}

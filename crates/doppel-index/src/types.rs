@@ -1,0 +1,148 @@
+//! Plain data types of the index API: ids, metric, neighbours, parameters, requests, stats.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bitset::Bitset;
+use crate::error::{Error, Result};
+
+/// External id of a point. Ids are dense-ish: bitsets are sized by the largest id + 1.
+pub type PointId = u32;
+
+/// Largest `m` accepted (hnsw_rs exits the process above 256; layer 0 keeps `2 * m` links).
+pub const MAX_M: usize = 128;
+/// Largest `k` a single search may ask for; bigger audiences use [`crate::VectorIndex::for_each_live`].
+pub const MAX_K: usize = 100_000;
+/// Largest dimension accepted.
+pub const MAX_DIM: usize = 65_536;
+
+/// Similarity measure of an index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Metric {
+    /// Cosine similarity: vectors and queries are normalised by the index; score = dot product.
+    Cosine,
+    /// Euclidean distance; score = minus the squared distance.
+    L2,
+}
+
+impl Metric {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Metric::Cosine => 0,
+            Metric::L2 => 1,
+        }
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Metric::Cosine),
+            1 => Some(Metric::L2),
+            _ => None,
+        }
+    }
+}
+
+/// One search hit. A HIGHER score is closer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Neighbor {
+    /// The point's id.
+    pub id: PointId,
+    /// Cosine: dot product of normalised vectors; L2: minus the squared distance.
+    pub score: f32,
+}
+
+/// Orders neighbours best first, ties by id ascending.
+pub(crate) fn best_first(a: &Neighbor, b: &Neighbor) -> std::cmp::Ordering {
+    b.score.total_cmp(&a.score).then(a.id.cmp(&b.id))
+}
+
+/// Parameters of an index build.
+#[derive(Clone, Debug)]
+pub struct BuildParams {
+    /// Vector dimension.
+    pub dim: usize,
+    /// Similarity measure.
+    pub metric: Metric,
+    /// Links per node on the upper layers (layer 0 keeps `2 * m`), 2..=[`MAX_M`].
+    pub m: usize,
+    /// Candidate list size during construction (≥ 1).
+    pub ef_construction: usize,
+    /// Build threads; 0 = all cores.
+    pub threads: usize,
+}
+
+impl BuildParams {
+    /// Defaults: m = 16, ef_construction = 200, all cores.
+    pub fn new(dim: usize, metric: Metric) -> Self {
+        Self {
+            dim,
+            metric,
+            m: 16,
+            ef_construction: 200,
+            threads: 0,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.dim == 0 || self.dim > MAX_DIM {
+            return Err(Error::invalid("dim", format!("must be in 1..={MAX_DIM}")));
+        }
+        if !(2..=MAX_M).contains(&self.m) {
+            return Err(Error::invalid("m", format!("must be in 2..={MAX_M}")));
+        }
+        if self.ef_construction == 0 || self.ef_construction > 10_000 {
+            return Err(Error::invalid("ef_construction", "must be in 1..=10000"));
+        }
+        Ok(())
+    }
+}
+
+/// One k-nearest-neighbour query.
+#[derive(Clone, Copy, Debug)]
+pub struct SearchRequest<'a> {
+    /// The query vector (normalised by the index for cosine).
+    pub query: &'a [f32],
+    /// Number of neighbours wanted, 1..=[`MAX_K`].
+    pub k: usize,
+    /// Search breadth; raised to `k` when smaller.
+    pub ef: usize,
+    /// Only ids in this set may be returned (they are still traversed in the graph).
+    pub allowed: Option<&'a Bitset>,
+}
+
+/// Size and shape of an index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexStats {
+    /// Live points (frozen and not deleted/superseded, plus delta).
+    pub len: usize,
+    /// Tombstoned copies in the frozen segment (deleted or superseded by the delta).
+    pub deleted: usize,
+    /// Points in the live delta.
+    pub delta_len: usize,
+    /// Vector dimension.
+    pub dim: usize,
+    /// Similarity measure.
+    pub metric: Metric,
+    /// Links per node on the upper layers.
+    pub m: usize,
+    /// Construction breadth.
+    pub ef_construction: usize,
+    /// Approximate heap bytes held by the index.
+    pub memory_bytes: usize,
+}
+
+/// Receives progress of long jobs (build, merge).
+pub trait Progress: Sync {
+    /// Announces the total amount of work.
+    fn set_total(&self, total: u64);
+    /// Reports `n` more units done.
+    fn inc(&self, n: u64);
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn set_total(&self, _total: u64) {}
+    fn inc(&self, _n: u64) {}
+}
