@@ -53,17 +53,14 @@ impl AlignedRows {
         self.len
     }
 
-    /// Floats per row (padded).
-    pub(crate) fn padded(&self) -> usize {
-        self.padded
-    }
-
     /// All floats, row-major, padded.
     #[inline]
     pub(crate) fn as_flat(&self) -> &[f32] {
         // SAFETY: `Line` is repr(C) over [f32; 16] with no padding bytes (64 bytes = 16 × 4),
         // so `lines.len()` lines are exactly `lines.len() * 16` initialised, contiguous f32s.
-        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.lines.len() * 16) }
+        unsafe {
+            std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.lines.len() * 16)
+        }
     }
 
     /// Row `i` (padded). Panics if out of range (internal indices only).
@@ -100,6 +97,23 @@ impl AlignedRows {
         self.len = last;
     }
 
+    /// Row `i` without a bounds check (the graph walk's hot path).
+    ///
+    /// # Safety
+    /// `i < self.len()`.
+    #[inline(always)]
+    pub(crate) unsafe fn row_unchecked(&self, i: usize) -> &[f32] {
+        debug_assert!(i < self.len);
+        // SAFETY: the caller guarantees i < len, so the `padded` floats starting at i * padded
+        // lie inside the `len * padded` initialised floats of `lines`.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.lines.as_ptr().cast::<f32>().add(i * self.padded),
+                self.padded,
+            )
+        }
+    }
+
     /// Heap bytes held.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.lines.capacity() * 64
@@ -108,7 +122,7 @@ impl AlignedRows {
     /// Rebuilds from a flat padded float slice (as saved).
     pub(crate) fn from_flat(dim: usize, flat: &[f32]) -> Option<Self> {
         let padded = padded_dim(dim);
-        if padded == 0 || flat.len() % padded != 0 {
+        if padded == 0 || !flat.len().is_multiple_of(padded) {
             return None;
         }
         let lines = flat

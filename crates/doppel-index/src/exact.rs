@@ -20,16 +20,6 @@ impl TopK {
         }
     }
 
-    /// The score a candidate must beat once the heap is full.
-    #[inline]
-    pub(crate) fn threshold(&self) -> f32 {
-        if self.heap.len() < self.k {
-            f32::NEG_INFINITY
-        } else {
-            self.heap.peek().map_or(f32::NEG_INFINITY, |w| w.0.score)
-        }
-    }
-
     /// Offers one candidate.
     #[inline]
     pub(crate) fn push(&mut self, id: PointId, score: f32) {

@@ -5,11 +5,14 @@
 //! reachable. hnsw_rs is given doppel's own distance on padded rows: `1 - dot` clamped at 0
 //! for cosine (it never sees a negative distance), squared L2 otherwise.
 
+use std::time::Instant;
+
 use hnsw_rs::prelude::{Distance, Hnsw};
 
 use crate::aligned_rows::AlignedRows;
 use crate::error::{Error, Result};
 use crate::frozen_segment::{FrozenSegment, NONE, SegmentParts};
+use crate::neighbor_prune::reprune_layer0;
 use crate::simd_dot::{ScoreFn, score_fn};
 use crate::types::{BuildParams, Metric, PointId, Progress};
 
@@ -34,19 +37,30 @@ impl Distance<f32> for GraphDistance {
     }
 }
 
+/// Wall-clock split of a build.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BuildTimings {
+    /// Seconds in hnsw_rs's parallel insert.
+    pub graph_s: f64,
+    /// Seconds converting to the compact layout (copy, re-prune, checks).
+    pub freeze_s: f64,
+}
+
 /// Builds and freezes a segment from `ids` and their padded, validated rows.
 pub(crate) fn build_segment(
     params: &BuildParams,
     ids: Vec<PointId>,
     rows: AlignedRows,
     progress: &dyn Progress,
-) -> Result<FrozenSegment> {
+) -> Result<(FrozenSegment, BuildTimings)> {
     let n = ids.len();
     progress.set_total(n as u64);
     if n == 0 {
-        return Ok(FrozenSegment::empty(params.dim, params.metric, params.m));
+        let empty = FrozenSegment::empty(params.dim, params.metric, params.m);
+        return Ok((empty, BuildTimings::default()));
     }
-    let run = || build_graph(params, &rows, progress);
+    let mut timings = BuildTimings::default();
+    let mut run = || build_graph(params, &rows, progress, &mut timings);
     let parts = if params.threads == 0 {
         run()
     } else {
@@ -57,7 +71,8 @@ pub(crate) fn build_segment(
         pool.install(run)
     };
     let (levels, links0, upper_start, upper, entry) = parts;
-    FrozenSegment::from_parts(SegmentParts {
+    let checks = Instant::now();
+    let seg = FrozenSegment::from_parts(SegmentParts {
         dim: params.dim,
         metric: params.metric,
         m: params.m,
@@ -69,30 +84,56 @@ pub(crate) fn build_segment(
         upper,
         entry,
     })
-    .map_err(|reason| Error::corrupt(format!("freeze produced an invalid graph: {reason}")))
+    .map_err(|reason| Error::corrupt(format!("freeze produced an invalid graph: {reason}")))?;
+    timings.freeze_s += checks.elapsed().as_secs_f64();
+    Ok((seg, timings))
 }
 
 type Graph = (Vec<u8>, Vec<u32>, Vec<u32>, Vec<u32>, u32);
 
-fn build_graph(params: &BuildParams, rows: &AlignedRows, progress: &dyn Progress) -> Graph {
+fn build_graph(
+    params: &BuildParams,
+    rows: &AlignedRows,
+    progress: &dyn Progress,
+    timings: &mut BuildTimings,
+) -> Graph {
+    let started = Instant::now();
     let n = rows.len();
     let dist = GraphDistance {
         score: score_fn(params.metric),
         metric: params.metric,
     };
-    let hnsw = Hnsw::<f32, GraphDistance>::new(params.m, n, MAX_LAYER, params.ef_construction, dist);
+    let hnsw =
+        Hnsw::<f32, GraphDistance>::new(params.m, n, MAX_LAYER, params.ef_construction, dist);
     let data: Vec<(&[f32], usize)> = (0..n).map(|i| (rows.row(i), i)).collect();
     for chunk in data.chunks(INSERT_CHUNK) {
         hnsw.parallel_insert_slice(&chunk.to_vec());
         progress.inc(chunk.len() as u64);
     }
-    freeze(&hnsw, params.m, n)
+    timings.graph_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let (levels, links0, upper_start, upper, entry) = freeze(&hnsw, params.m, n);
+    drop(hnsw);
+    // Measured on 200k × 64 (cosine, m=16, ef_c=200): re-pruning with the diversity rule and
+    // filling the free slots with the pruned candidates lifts recall@10 at ef=32 from 0.956
+    // to 0.971 for +1.3 s of freeze; pure RNG pruning (no fill) leaves lists short and loses recall.
+    let links0 = reprune_layer0(rows, score_fn(params.metric), &links0, 2 * params.m, true);
+    timings.freeze_s = started.elapsed().as_secs_f64();
+    (levels, links0, upper_start, upper, entry)
 }
 
 /// Copies hnsw_rs's graph (Arc-linked points) into flat arrays indexed by data id.
+///
+/// hnsw_rs may list, at layer l, points whose own level is below l (and keeps links above a
+/// point's level); those are dropped so every upper-layer walk stays on its layer.
 fn freeze(hnsw: &Hnsw<f32, GraphDistance>, m: usize, n: usize) -> Graph {
     let (s0, su) = (1 + 2 * m, 1 + m);
     let mut levels = vec![0u8; n];
+    for point in hnsw.get_point_indexation() {
+        if let Some(l) = levels.get_mut(point.get_origin_id()) {
+            *l = point.get_point_id().0;
+        }
+    }
     let mut links0 = vec![0u32; n * s0];
     let mut upper_lists: Vec<Vec<Vec<u32>>> = vec![Vec::new(); n];
     for point in hnsw.get_point_indexation() {
@@ -100,19 +141,22 @@ fn freeze(hnsw: &Hnsw<f32, GraphDistance>, m: usize, n: usize) -> Graph {
         if i >= n {
             continue;
         }
-        let level = point.get_point_id().0 as usize;
-        levels[i] = level as u8;
+        let level = levels[i] as usize;
         let hood = point.get_neighborhood_id();
         for (layer, list) in hood.iter().enumerate().take(level + 1) {
             let cap = if layer == 0 { 2 * m } else { m };
-            let mut ns: Vec<u32> = list
-                .iter()
-                .map(|nb| nb.d_id)
-                .filter(|&d| d < n && d != i)
-                .map(|d| d as u32)
-                .collect();
-            ns.dedup();
-            ns.truncate(cap);
+            let mut ns: Vec<u32> = Vec::with_capacity(cap);
+            for nb in list {
+                let d = nb.d_id;
+                if d < n
+                    && d != i
+                    && levels[d] as usize >= layer
+                    && !ns.contains(&(d as u32))
+                    && ns.len() < cap
+                {
+                    ns.push(d as u32);
+                }
+            }
             if layer == 0 {
                 let b = &mut links0[i * s0..(i + 1) * s0];
                 b[0] = ns.len() as u32;
@@ -139,6 +183,8 @@ fn freeze(hnsw: &Hnsw<f32, GraphDistance>, m: usize, n: usize) -> Graph {
             upper.extend_from_slice(&block);
         }
     }
-    let entry = (0..n).max_by_key(|&i| (levels[i], std::cmp::Reverse(i))).unwrap_or(0) as u32;
+    let entry = (0..n)
+        .max_by_key(|&i| (levels[i], std::cmp::Reverse(i)))
+        .unwrap_or(0) as u32;
     (levels, links0, upper_start, upper, entry)
 }

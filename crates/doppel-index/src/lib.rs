@@ -12,7 +12,9 @@
 //! * `simd_dot` — dot / L2 kernels (AVX-512, AVX2+FMA, scalar), picked at runtime; prefetch
 //! * `aligned_rows` — contiguous 64-byte aligned, zero-padded vector rows
 //! * `visited` — per-thread epoch-tagged visited set and heaps (no per-query allocation)
-//! * `graph_build` — hnsw_rs build (validated input, `max_layer = 16`) and the freeze into flat arrays
+//! * [`graph_build`] — hnsw_rs build (validated input, `max_layer = 16`) and the freeze into flat arrays
+//! * `neighbor_prune` — layer-0 re-pruning with the diversity (RNG) heuristic after the freeze
+//! * `id_map` — external id → node index (dense table or hash map)
 //! * `frozen_segment` — the compact segment and its search (greedy descent, layer-0 beam search with filters)
 //! * `exact` — brute-force top-k
 //! * `live_delta` — points written since the last freeze
@@ -25,8 +27,10 @@ pub mod bitset;
 pub mod error;
 mod exact;
 mod frozen_segment;
-mod graph_build;
+pub mod graph_build;
+mod id_map;
 mod live_delta;
+mod neighbor_prune;
 mod segment_file;
 mod simd_dot;
 pub mod top_k_merge;
@@ -36,7 +40,13 @@ mod visited;
 
 pub use bitset::Bitset;
 pub use error::{Error, Result};
+pub use graph_build::BuildTimings;
 pub use segment_file::FORMAT_VERSION;
 pub use top_k_merge::merge_top_k;
-pub use types::{BuildParams, IndexStats, MAX_DIM, MAX_K, MAX_M, Metric, Neighbor, NoProgress, PointId, Progress, SearchRequest};
-pub use vector_index::{EXACT_SCAN_MAX_ALLOWED, EXACT_SCAN_MAX_FRACTION, VectorIndex, use_exact_scan};
+pub use types::{
+    BuildParams, IndexStats, MAX_DIM, MAX_K, MAX_M, Metric, Neighbor, NoProgress, PointId,
+    Progress, SearchRequest,
+};
+pub use vector_index::{
+    EXACT_SCAN_MAX_ALLOWED, EXACT_SCAN_MAX_FRACTION, VectorIndex, use_exact_scan,
+};

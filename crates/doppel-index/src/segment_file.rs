@@ -49,14 +49,17 @@ impl Writer {
     }
     fn f32s(&mut self, v: &[f32]) {
         self.0.reserve(v.len() * 4);
-        v.iter().for_each(|&x| self.0.extend_from_slice(&x.to_le_bytes()));
+        v.iter()
+            .for_each(|&x| self.0.extend_from_slice(&x.to_le_bytes()));
     }
 }
 
 /// Serialises the index state into file bytes (header + body).
 pub(crate) fn encode(params: &BuildParams, st: &State) -> Vec<u8> {
     let f = &*st.frozen;
-    let mut w = Writer(Vec::with_capacity(f.memory_bytes() + st.delta.memory_bytes() + 64));
+    let mut w = Writer(Vec::with_capacity(
+        f.memory_bytes() + st.delta.memory_bytes() + 64,
+    ));
     w.u32(params.dim as u32);
     w.u8(params.metric.code());
     w.u32(params.m as u32);
@@ -136,7 +139,10 @@ impl<'a> Reader<'a> {
     fn u32s(&mut self, count: u64) -> Result<Vec<u32>> {
         let n = self.size(count, 4)?;
         let raw = self.take(n * 4)?;
-        Ok(raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     }
     fn u64s(&mut self, count: u64) -> Result<Vec<u64>> {
         let n = self.size(count, 8)?;
@@ -153,7 +159,10 @@ impl<'a> Reader<'a> {
     fn f32s(&mut self, count: u64) -> Result<Vec<f32>> {
         let n = self.size(count, 4)?;
         let raw = self.take(n * 4)?;
-        Ok(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     }
 }
 
@@ -165,7 +174,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenSegment, Bitset
     if &bytes[..8] != MAGIC {
         return Err(Error::corrupt("not a doppel index file (bad magic)"));
     }
-    let mut h = Reader { b: &bytes[8..HEADER] };
+    let mut h = Reader {
+        b: &bytes[8..HEADER],
+    };
     let version = h.u32()?;
     if version != FORMAT_VERSION {
         return Err(Error::UnsupportedFormat { version });
@@ -194,7 +205,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenSegment, Bitset
         ef_construction,
         threads: 0,
     };
-    params.validate().map_err(|e| Error::corrupt(format!("bad parameters: {e}")))?;
+    params
+        .validate()
+        .map_err(|e| Error::corrupt(format!("bad parameters: {e}")))?;
     let n = u64::from(r.u32()?);
     let entry = r.u32()?;
     let upper_len = r.u64()?;
@@ -202,15 +215,18 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenSegment, Bitset
     let delta_n = u64::from(r.u32()?);
     let padded = padded_dim(dim) as u64;
     let ids = r.u32s(n)?;
-    let levels = r.take(r.size(n, 1)?)?.to_vec();
+    let n_levels = r.size(n, 1)?;
+    let levels = r.take(n_levels)?.to_vec();
     let upper_start = r.u32s(n)?;
     let links0 = r.u32s(n * (1 + 2 * m as u64))?;
     let upper = r.u32s(upper_len)?;
     let flat = r.f32s(n * padded)?;
-    let vectors = AlignedRows::from_flat(dim, &flat).ok_or_else(|| Error::corrupt("vector section"))?;
+    let vectors =
+        AlignedRows::from_flat(dim, &flat).ok_or_else(|| Error::corrupt("vector section"))?;
     let hidden_len = usize::try_from(hidden_bits).map_err(|_| Error::corrupt("tombstone size"))?;
     let words = r.u64s(hidden_bits.div_ceil(64))?;
-    let hidden = Bitset::from_words(words, hidden_len).ok_or_else(|| Error::corrupt("tombstone section"))?;
+    let hidden =
+        Bitset::from_words(words, hidden_len).ok_or_else(|| Error::corrupt("tombstone section"))?;
     let delta_ids = r.u32s(delta_n)?;
     let delta_flat = r.f32s(delta_n * padded)?;
     if !r.b.is_empty() {
@@ -232,7 +248,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenSegment, Bitset
         entry,
     })
     .map_err(Error::corrupt)?;
-    let delta_rows = AlignedRows::from_flat(dim, &delta_flat).ok_or_else(|| Error::corrupt("delta section"))?;
+    let delta_rows =
+        AlignedRows::from_flat(dim, &delta_flat).ok_or_else(|| Error::corrupt("delta section"))?;
     let mut delta = LiveDelta::new(dim);
     for (j, &id) in delta_ids.iter().enumerate() {
         if delta.contains(id) {

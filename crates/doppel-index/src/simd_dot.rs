@@ -30,7 +30,8 @@ fn detect() -> Kernels {
                 neg_l2: x86::neg_l2_avx512_safe,
             };
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             return Kernels {
                 dot: x86::dot_avx2_safe,
                 neg_l2: x86::neg_l2_avx2_safe,
@@ -41,6 +42,36 @@ fn detect() -> Kernels {
         dot: dot_scalar,
         neg_l2: neg_l2_scalar,
     }
+}
+
+/// Which instruction set the kernels use on this CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// AVX-512F.
+    Avx512,
+    /// AVX2 + FMA.
+    Avx2,
+    /// Portable code.
+    Scalar,
+}
+
+/// The instruction set picked at runtime (once).
+pub(crate) fn isa() -> Isa {
+    static I: OnceLock<Isa> = OnceLock::new();
+    *I.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Scalar
+    })
 }
 
 /// The score kernel for `metric` on padded rows (length a multiple of 16).
@@ -109,33 +140,47 @@ pub(crate) fn prefetch_row(row: &[f32]) {
     let _ = row;
 }
 
+/// Hints the CPU to load the first cache line of an adjacency block.
+#[inline(always)]
+pub(crate) fn prefetch_links(block: &[u32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: prefetch never faults and SSE is part of the x86_64 baseline.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = block;
+}
+
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use std::arch::x86_64::*;
 
     pub(super) fn dot_avx512_safe(a: &[f32], b: &[f32]) -> f32 {
-        debug_assert!(a.len() == b.len() && a.len() % 16 == 0);
+        debug_assert!(a.len() == b.len() && a.len().is_multiple_of(16));
         // SAFETY: this kernel is only selected after `is_x86_feature_detected!("avx512f")`.
         unsafe { dot_avx512(a, b) }
     }
     pub(super) fn neg_l2_avx512_safe(a: &[f32], b: &[f32]) -> f32 {
-        debug_assert!(a.len() == b.len() && a.len() % 16 == 0);
+        debug_assert!(a.len() == b.len() && a.len().is_multiple_of(16));
         // SAFETY: selected only after avx512f was detected.
         unsafe { neg_l2_avx512(a, b) }
     }
     pub(super) fn dot_avx2_safe(a: &[f32], b: &[f32]) -> f32 {
-        debug_assert!(a.len() == b.len() && a.len() % 16 == 0);
+        debug_assert!(a.len() == b.len() && a.len().is_multiple_of(16));
         // SAFETY: selected only after avx2 and fma were detected.
         unsafe { dot_avx2(a, b) }
     }
     pub(super) fn neg_l2_avx2_safe(a: &[f32], b: &[f32]) -> f32 {
-        debug_assert!(a.len() == b.len() && a.len() % 16 == 0);
+        debug_assert!(a.len() == b.len() && a.len().is_multiple_of(16));
         // SAFETY: selected only after avx2 and fma were detected.
         unsafe { neg_l2_avx2(a, b) }
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+    #[inline]
+    pub(crate) unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len()) / 16;
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc0 = _mm512_setzero_ps();
@@ -144,7 +189,11 @@ mod x86 {
         while i + 1 < n {
             // SAFETY: i + 1 < n so both 16-lane loads are inside the slices.
             unsafe {
-                acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i * 16)), _mm512_loadu_ps(pb.add(i * 16)), acc0);
+                acc0 = _mm512_fmadd_ps(
+                    _mm512_loadu_ps(pa.add(i * 16)),
+                    _mm512_loadu_ps(pb.add(i * 16)),
+                    acc0,
+                );
                 acc1 = _mm512_fmadd_ps(
                     _mm512_loadu_ps(pa.add(i * 16 + 16)),
                     _mm512_loadu_ps(pb.add(i * 16 + 16)),
@@ -156,14 +205,19 @@ mod x86 {
         if i < n {
             // SAFETY: i < n, one full 16-lane block remains.
             unsafe {
-                acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i * 16)), _mm512_loadu_ps(pb.add(i * 16)), acc0);
+                acc0 = _mm512_fmadd_ps(
+                    _mm512_loadu_ps(pa.add(i * 16)),
+                    _mm512_loadu_ps(pb.add(i * 16)),
+                    acc0,
+                );
             }
         }
         _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1))
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn neg_l2_avx512(a: &[f32], b: &[f32]) -> f32 {
+    #[inline]
+    pub(crate) unsafe fn neg_l2_avx512(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len()) / 16;
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc0 = _mm512_setzero_ps();
@@ -172,8 +226,14 @@ mod x86 {
         while i + 1 < n {
             // SAFETY: i + 1 < n so both 16-lane loads are inside the slices.
             unsafe {
-                let d0 = _mm512_sub_ps(_mm512_loadu_ps(pa.add(i * 16)), _mm512_loadu_ps(pb.add(i * 16)));
-                let d1 = _mm512_sub_ps(_mm512_loadu_ps(pa.add(i * 16 + 16)), _mm512_loadu_ps(pb.add(i * 16 + 16)));
+                let d0 = _mm512_sub_ps(
+                    _mm512_loadu_ps(pa.add(i * 16)),
+                    _mm512_loadu_ps(pb.add(i * 16)),
+                );
+                let d1 = _mm512_sub_ps(
+                    _mm512_loadu_ps(pa.add(i * 16 + 16)),
+                    _mm512_loadu_ps(pb.add(i * 16 + 16)),
+                );
                 acc0 = _mm512_fmadd_ps(d0, d0, acc0);
                 acc1 = _mm512_fmadd_ps(d1, d1, acc1);
             }
@@ -182,7 +242,10 @@ mod x86 {
         if i < n {
             // SAFETY: i < n, one full 16-lane block remains.
             unsafe {
-                let d0 = _mm512_sub_ps(_mm512_loadu_ps(pa.add(i * 16)), _mm512_loadu_ps(pb.add(i * 16)));
+                let d0 = _mm512_sub_ps(
+                    _mm512_loadu_ps(pa.add(i * 16)),
+                    _mm512_loadu_ps(pb.add(i * 16)),
+                );
                 acc0 = _mm512_fmadd_ps(d0, d0, acc0);
             }
         }
@@ -190,6 +253,7 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma")]
+    #[inline]
     unsafe fn hsum256(v: __m256) -> f32 {
         let lo = _mm256_castps256_ps128(v);
         let hi = _mm256_extractf128_ps::<1>(v);
@@ -200,7 +264,8 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    #[inline]
+    pub(crate) unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len()) / 16;
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc0 = _mm256_setzero_ps();
@@ -208,7 +273,11 @@ mod x86 {
         for i in 0..n {
             // SAFETY: i < n, so 16 floats from i * 16 are inside both slices.
             unsafe {
-                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i * 16)), _mm256_loadu_ps(pb.add(i * 16)), acc0);
+                acc0 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pa.add(i * 16)),
+                    _mm256_loadu_ps(pb.add(i * 16)),
+                    acc0,
+                );
                 acc1 = _mm256_fmadd_ps(
                     _mm256_loadu_ps(pa.add(i * 16 + 8)),
                     _mm256_loadu_ps(pb.add(i * 16 + 8)),
@@ -221,7 +290,8 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn neg_l2_avx2(a: &[f32], b: &[f32]) -> f32 {
+    #[inline]
+    pub(crate) unsafe fn neg_l2_avx2(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len()) / 16;
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc0 = _mm256_setzero_ps();
@@ -229,8 +299,14 @@ mod x86 {
         for i in 0..n {
             // SAFETY: i < n, so 16 floats from i * 16 are inside both slices.
             unsafe {
-                let d0 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i * 16)), _mm256_loadu_ps(pb.add(i * 16)));
-                let d1 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i * 16 + 8)), _mm256_loadu_ps(pb.add(i * 16 + 8)));
+                let d0 = _mm256_sub_ps(
+                    _mm256_loadu_ps(pa.add(i * 16)),
+                    _mm256_loadu_ps(pb.add(i * 16)),
+                );
+                let d1 = _mm256_sub_ps(
+                    _mm256_loadu_ps(pa.add(i * 16 + 8)),
+                    _mm256_loadu_ps(pb.add(i * 16 + 8)),
+                );
                 acc0 = _mm256_fmadd_ps(d0, d0, acc0);
                 acc1 = _mm256_fmadd_ps(d1, d1, acc1);
             }
@@ -245,7 +321,8 @@ mod x86 {
         if std::arch::is_x86_feature_detected!("avx512f") {
             v.push((dot_avx512_safe, neg_l2_avx512_safe));
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             v.push((dot_avx2_safe, neg_l2_avx2_safe));
         }
         v
@@ -259,8 +336,12 @@ mod tests {
     #[test]
     fn kernels_agree_with_scalar() {
         for len in [16usize, 32, 48, 64, 784] {
-            let a: Vec<f32> = (0..len).map(|i| ((i * 7) % 13) as f32 / 13.0 - 0.4).collect();
-            let b: Vec<f32> = (0..len).map(|i| ((i * 5) % 11) as f32 / 11.0 - 0.5).collect();
+            let a: Vec<f32> = (0..len)
+                .map(|i| ((i * 7) % 13) as f32 / 13.0 - 0.4)
+                .collect();
+            let b: Vec<f32> = (0..len)
+                .map(|i| ((i * 5) % 11) as f32 / 11.0 - 0.5)
+                .collect();
             let (d, l) = (dot_scalar(&a, &b), neg_l2_scalar(&a, &b));
             #[cfg(target_arch = "x86_64")]
             for (fd, fl) in x86::all() {

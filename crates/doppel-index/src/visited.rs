@@ -83,7 +83,6 @@ pub(crate) struct Scratch {
     pub(crate) visited: Visited,
     pub(crate) candidates: BinaryHeap<Scored>,
     pub(crate) results: BinaryHeap<Worst>,
-    pub(crate) query: Vec<f32>,
 }
 
 thread_local! {

@@ -1,1 +1,32 @@
-//! doppel's state store: the Store trait, its embedded (redb) implementation and the contract tests every implementation passes.
+//! doppel's state store: the [`Store`] trait, its embedded implementation on redb
+//! ([`EmbeddedStore`]) and, behind the `contract` feature, the contract test suite every
+//! implementation passes (the Redis store runs the same suite).
+//!
+//! What is stored: customer profiles with consent, items, the append-only event log
+//! (global sequence numbers from 1, plus a per-customer index), the erasure ledger,
+//! model-version metadata, the active-version pointer, and vectors per
+//! (version, entity, id).
+//!
+//! Erasure is one transaction: profile, events, vectors in every version, and a ledger
+//! entry that keeps the id out of later event appends and vector imports until the id is
+//! upserted again as a new customer.
+//!
+//! Layout:
+//! * [`error`] — [`Error`] and [`Result`];
+//! * [`store_trait`] — the async [`Store`] trait (object-safe, used as `Arc<dyn Store>`);
+//! * [`codec`] — value encodings: postcard for records, raw little-endian `f32` for vectors;
+//! * [`keys`] — the redb table layout;
+//! * [`embedded`] — [`EmbeddedStore`]: one durable redb file, every write fsynced;
+//! * `contract` (feature `contract`) — the shared contract test suite.
+
+pub mod codec;
+#[cfg(feature = "contract")]
+pub mod contract;
+pub mod embedded;
+pub mod error;
+pub mod keys;
+pub mod store_trait;
+
+pub use embedded::EmbeddedStore;
+pub use error::{Error, Result};
+pub use store_trait::Store;

@@ -1,0 +1,63 @@
+//! The store contract as executable checks, shared by every [`Store`] implementation.
+//!
+//! [`run_all`] runs every case on a fresh store from the factory and panics with the case
+//! name and the violated rule. Implementations call it from their own tests:
+//!
+//! ```ignore
+//! doppel_store::contract::run_all(|| async { MyStore::connect(...).await }).await;
+//! ```
+//!
+//! Each case is also public, to run one alone while debugging.
+//!
+//! Layout: `fixtures` (records the cases write), `records` (profiles, items, events,
+//! vectors), `erasure` (the ledger and what erasure removes), `versions` (metadata and the
+//! active pointer).
+
+mod erasure;
+mod fixtures;
+mod records;
+mod versions;
+
+use std::future::Future;
+
+pub use erasure::{
+    erased_ids_are_dropped_from_writes, erasure_removes_everything,
+    reupsert_after_erasure_clears_ledger,
+};
+pub use fixtures::{customer, event, item, rows, version};
+pub use records::{
+    customers_upsert_get_scan, empty_store, events_order_and_per_customer, items_round_trip,
+    vectors_round_trip_and_paging,
+};
+pub use versions::{
+    delete_version_removes_vectors, set_active_unknown_is_not_found, versions_and_active_pointer,
+};
+
+use crate::store_trait::Store;
+
+/// Runs every contract case, each on a fresh store made by `make`.
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    S: Store,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    macro_rules! case {
+        ($name:ident) => {{
+            eprintln!("store contract: {}", stringify!($name));
+            let store = make().await;
+            $name(&store).await;
+        }};
+    }
+    case!(empty_store);
+    case!(customers_upsert_get_scan);
+    case!(items_round_trip);
+    case!(events_order_and_per_customer);
+    case!(vectors_round_trip_and_paging);
+    case!(erasure_removes_everything);
+    case!(erased_ids_are_dropped_from_writes);
+    case!(reupsert_after_erasure_clears_ledger);
+    case!(versions_and_active_pointer);
+    case!(set_active_unknown_is_not_found);
+    case!(delete_version_removes_vectors);
+}

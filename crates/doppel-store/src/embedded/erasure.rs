@@ -1,0 +1,59 @@
+//! Erasure (right to be forgotten): one transaction removes the profile, every event
+//! (through the per-customer index), the customer's vector in every version that has
+//! vectors, and records the id in the ledger so later appends and imports drop it.
+
+use doppel_types::Entity;
+use redb::{Database, ReadableTable};
+
+use super::{now_ms, read, write};
+use crate::error::Result;
+use crate::keys::{
+    CUSTOMER_EVENTS, CUSTOMERS, ERASED, EVENTS, VECTOR_VERSIONS, VECTORS, entity_tag,
+};
+
+/// Erases `id`; true if a profile, an event or a vector existed.
+pub(crate) fn delete_customer(db: &Database, id: &str) -> Result<bool> {
+    write(db, |txn| {
+        let mut existed = txn.open_table(CUSTOMERS)?.remove(id)?.is_some();
+
+        let mut index = txn.open_table(CUSTOMER_EVENTS)?;
+        let mut log = txn.open_table(EVENTS)?;
+        let mut seqs = Vec::new();
+        for entry in index.range((id, 0)..=(id, u64::MAX))? {
+            let (key, _) = entry?;
+            seqs.push(key.value().1);
+        }
+        for seq in seqs {
+            existed |= log.remove(seq)?.is_some();
+            index.remove((id, seq))?;
+        }
+
+        let versions = txn.open_table(VECTOR_VERSIONS)?;
+        let mut vectors = txn.open_table(VECTORS)?;
+        let tag = entity_tag(Entity::Customer);
+        for entry in versions.iter()? {
+            let (version, _) = entry?;
+            existed |= vectors.remove((version.value(), tag, id))?.is_some();
+        }
+
+        txn.open_table(ERASED)?.insert(id, now_ms())?;
+        Ok(existed)
+    })
+}
+
+/// The ledger, in id order.
+pub(crate) fn erased_customers(db: &Database) -> Result<Vec<String>> {
+    read(db, |txn| {
+        let ledger = txn.open_table(ERASED)?;
+        let mut out = Vec::new();
+        for entry in ledger.iter()? {
+            out.push(entry?.0.value().to_owned());
+        }
+        Ok(out)
+    })
+}
+
+/// Is `id` in the ledger?
+pub(crate) fn is_erased(db: &Database, id: &str) -> Result<bool> {
+    read(db, |txn| Ok(txn.open_table(ERASED)?.get(id)?.is_some()))
+}

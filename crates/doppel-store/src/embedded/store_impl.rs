@@ -1,0 +1,145 @@
+//! [`Store`] for [`EmbeddedStore`]: each method moves its arguments to the blocking pool
+//! and calls the sync function of the matching module.
+
+use async_trait::async_trait;
+use doppel_types::{Customer, Entity, Event, Item, VersionInfo};
+
+use super::{EmbeddedStore, erasure, events, profiles, vectors, versions};
+use crate::error::Result;
+use crate::store_trait::Store;
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn upsert_customers(&self, customers: Vec<Customer>) -> Result<()> {
+        self.run(move |db| profiles::upsert_customers(db, customers))
+            .await
+    }
+
+    async fn get_customer(&self, id: &str) -> Result<Option<Customer>> {
+        let id = id.to_owned();
+        self.run(move |db| profiles::get_customer(db, &id)).await
+    }
+
+    async fn scan_customers(&self, after: Option<&str>, limit: usize) -> Result<Vec<Customer>> {
+        let after = after.map(str::to_owned);
+        self.run(move |db| profiles::scan_customers(db, after.as_deref(), limit))
+            .await
+    }
+
+    async fn delete_customer(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.run(move |db| erasure::delete_customer(db, &id)).await
+    }
+
+    async fn erased_customers(&self) -> Result<Vec<String>> {
+        self.run(erasure::erased_customers).await
+    }
+
+    async fn is_erased(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.run(move |db| erasure::is_erased(db, &id)).await
+    }
+
+    async fn upsert_items(&self, items: Vec<Item>) -> Result<()> {
+        self.run(move |db| profiles::upsert_items(db, items)).await
+    }
+
+    async fn get_item(&self, id: &str) -> Result<Option<Item>> {
+        let id = id.to_owned();
+        self.run(move |db| profiles::get_item(db, &id)).await
+    }
+
+    async fn scan_items(&self, after: Option<&str>, limit: usize) -> Result<Vec<Item>> {
+        let after = after.map(str::to_owned);
+        self.run(move |db| profiles::scan_items(db, after.as_deref(), limit))
+            .await
+    }
+
+    async fn append_events(&self, events: Vec<Event>) -> Result<u64> {
+        self.run(move |db| events::append_events(db, events)).await
+    }
+
+    async fn customer_events(&self, customer_id: &str) -> Result<Vec<Event>> {
+        let id = customer_id.to_owned();
+        self.run(move |db| events::customer_events(db, &id)).await
+    }
+
+    async fn scan_events(&self, after_seq: u64, limit: usize) -> Result<Vec<(u64, Event)>> {
+        self.run(move |db| events::scan_events(db, after_seq, limit))
+            .await
+    }
+
+    async fn last_event_seq(&self) -> Result<u64> {
+        self.run(events::last_event_seq).await
+    }
+
+    async fn put_vectors(
+        &self,
+        version: &str,
+        entity: Entity,
+        rows: Vec<(String, Vec<f32>)>,
+    ) -> Result<usize> {
+        let version = version.to_owned();
+        self.run(move |db| vectors::put_vectors(db, &version, entity, rows))
+            .await
+    }
+
+    async fn get_vector(
+        &self,
+        version: &str,
+        entity: Entity,
+        id: &str,
+    ) -> Result<Option<Vec<f32>>> {
+        let (version, id) = (version.to_owned(), id.to_owned());
+        self.run(move |db| vectors::get_vector(db, &version, entity, &id))
+            .await
+    }
+
+    async fn scan_vectors(
+        &self,
+        version: &str,
+        entity: Entity,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<f32>)>> {
+        let version = version.to_owned();
+        let after = after.map(str::to_owned);
+        self.run(move |db| vectors::scan_vectors(db, &version, entity, after.as_deref(), limit))
+            .await
+    }
+
+    async fn delete_version(&self, version: &str) -> Result<()> {
+        let version = version.to_owned();
+        self.run(move |db| versions::delete_version(db, &version))
+            .await
+    }
+
+    async fn put_version(&self, info: VersionInfo) -> Result<()> {
+        self.run(move |db| versions::put_version(db, info)).await
+    }
+
+    async fn get_version(&self, version: &str) -> Result<Option<VersionInfo>> {
+        let version = version.to_owned();
+        self.run(move |db| versions::get_version(db, &version))
+            .await
+    }
+
+    async fn list_versions(&self) -> Result<Vec<VersionInfo>> {
+        self.run(versions::list_versions).await
+    }
+
+    async fn set_active_version(&self, version: &str) -> Result<()> {
+        let version = version.to_owned();
+        self.run(move |db| versions::set_active_version(db, &version))
+            .await
+    }
+
+    async fn active_version(&self) -> Result<Option<String>> {
+        self.run(versions::active_version).await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        // Every commit is already durable (Durability::Immediate).
+        Ok(())
+    }
+}

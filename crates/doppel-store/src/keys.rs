@@ -1,0 +1,53 @@
+//! The redb table layout. Every table is created when the database is opened, so readers
+//! never meet a missing table.
+//!
+//! | table | key | value |
+//! | --- | --- | --- |
+//! | `customers` | id | postcard [`Customer`](doppel_types::Customer) |
+//! | `items` | id | postcard [`Item`](doppel_types::Item) |
+//! | `events` | seq (u64, numeric order) | postcard [`Event`](doppel_types::Event) |
+//! | `customer_events` | (customer id, seq) | () — per-customer index of `events` |
+//! | `erased` | customer id | erasure time, ms since the epoch |
+//! | `vectors` | (version, entity tag, id) | little-endian f32 bytes |
+//! | `vector_versions` | version | () — versions that have vectors, for erasure |
+//! | `versions` | version | postcard [`VersionInfo`](doppel_types::VersionInfo) |
+//! | `meta` | name | u64 or bytes, see the constants below |
+
+use doppel_types::Entity;
+use redb::TableDefinition;
+
+/// Customer profiles by id.
+pub const CUSTOMERS: TableDefinition<&str, &[u8]> = TableDefinition::new("customers");
+/// Items by id.
+pub const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
+/// The global event log by sequence number.
+pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// Per-customer index of the event log.
+pub const CUSTOMER_EVENTS: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("customer_events");
+/// The erasure ledger.
+pub const ERASED: TableDefinition<&str, u64> = TableDefinition::new("erased");
+/// Vectors by (version, entity tag, id).
+pub const VECTORS: TableDefinition<(&str, u8, &str), &[u8]> = TableDefinition::new("vectors");
+/// Versions that hold vectors (with or without metadata).
+pub const VECTOR_VERSIONS: TableDefinition<&str, ()> = TableDefinition::new("vector_versions");
+/// Model-version metadata.
+pub const VERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("versions");
+/// Counters by name.
+pub const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+/// Small string settings by name.
+pub const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
+
+/// `COUNTERS` key of the last assigned event sequence number (0 before the first event).
+/// Kept apart from the log so erasing the newest events never lets a number be reused.
+pub const LAST_EVENT_SEQ: &str = "last_event_seq";
+/// `SETTINGS` key of the active version.
+pub const ACTIVE_VERSION: &str = "active_version";
+
+/// The byte an entity is keyed under in `VECTORS`.
+pub fn entity_tag(entity: Entity) -> u8 {
+    match entity {
+        Entity::Customer => 0,
+        Entity::Item => 1,
+    }
+}

@@ -1,0 +1,91 @@
+//! The store contract shared by the embedded (redb) and Redis implementations.
+//!
+//! Every write is atomic (all of a batch or nothing) and durable once it returns `Ok`.
+//! The `contract` module (feature `contract`) checks these rules against any
+//! implementation.
+
+use async_trait::async_trait;
+use doppel_types::{Customer, Entity, Event, Item, VersionInfo};
+
+use crate::error::Result;
+
+/// doppel's state: profiles, items, events, the erasure ledger, versions and vectors.
+///
+/// Object-safe: services hold it as `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Inserts or replaces customers, as one atomic batch. An id in the erasure ledger that
+    /// is upserted again is a new customer: its ledger entry is cleared.
+    async fn upsert_customers(&self, customers: Vec<Customer>) -> Result<()>;
+    /// The customer with this id, if any.
+    async fn get_customer(&self, id: &str) -> Result<Option<Customer>>;
+    /// Up to `limit` customers with ids after `after` (exclusive), in id order.
+    async fn scan_customers(&self, after: Option<&str>, limit: usize) -> Result<Vec<Customer>>;
+    /// Erasure: removes the profile, all its events and its customer vectors in every
+    /// version, and records the id in the erasure ledger — one transaction. Returns `true`
+    /// if anything existed. The ledger entry is written even if nothing existed.
+    async fn delete_customer(&self, id: &str) -> Result<bool>;
+    /// The erasure ledger: ids erased and not upserted since, in id order.
+    async fn erased_customers(&self) -> Result<Vec<String>>;
+    /// Is this id in the erasure ledger?
+    async fn is_erased(&self, id: &str) -> Result<bool>;
+
+    /// Inserts or replaces items, as one atomic batch.
+    async fn upsert_items(&self, items: Vec<Item>) -> Result<()>;
+    /// The item with this id, if any.
+    async fn get_item(&self, id: &str) -> Result<Option<Item>>;
+    /// Up to `limit` items with ids after `after` (exclusive), in id order.
+    async fn scan_items(&self, after: Option<&str>, limit: usize) -> Result<Vec<Item>>;
+
+    /// Appends events to the log, as one atomic batch, numbering them from the last
+    /// sequence number + 1. Events of erased customers are dropped. Returns the sequence
+    /// number of the last event in the log after the append (0 if the log is empty).
+    async fn append_events(&self, events: Vec<Event>) -> Result<u64>;
+    /// All events of one customer, in append order.
+    async fn customer_events(&self, customer_id: &str) -> Result<Vec<Event>>;
+    /// Up to `limit` events with sequence numbers > `after_seq`, in sequence order.
+    /// Sequence numbers start at 1; erased events leave gaps.
+    async fn scan_events(&self, after_seq: u64, limit: usize) -> Result<Vec<(u64, Event)>>;
+    /// The last sequence number assigned (0 before the first event).
+    async fn last_event_seq(&self) -> Result<u64>;
+
+    /// Stores vectors of `entity` in `version`, as one atomic batch; returns the number
+    /// of rows stored. Customer rows whose id is in the erasure ledger are dropped.
+    async fn put_vectors(
+        &self,
+        version: &str,
+        entity: Entity,
+        rows: Vec<(String, Vec<f32>)>,
+    ) -> Result<usize>;
+    /// One vector, if stored.
+    async fn get_vector(&self, version: &str, entity: Entity, id: &str)
+    -> Result<Option<Vec<f32>>>;
+    /// Up to `limit` vectors of `entity` in `version` with ids after `after`, in id order.
+    async fn scan_vectors(
+        &self,
+        version: &str,
+        entity: Entity,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<f32>)>>;
+    /// Removes a version's metadata and all its vectors. Deleting the active version also
+    /// clears the active pointer. Deleting an unknown version is not an error.
+    async fn delete_version(&self, version: &str) -> Result<()>;
+
+    /// Inserts or replaces a version's metadata.
+    async fn put_version(&self, info: VersionInfo) -> Result<()>;
+    /// A version's metadata, if any.
+    async fn get_version(&self, version: &str) -> Result<Option<VersionInfo>>;
+    /// All versions, in version-name order.
+    async fn list_versions(&self) -> Result<Vec<VersionInfo>>;
+    /// Points the active-version pointer at `version`; [`Error::NotFound`] if it has no
+    /// metadata. Does not change any version's state (the caller owns the lifecycle).
+    ///
+    /// [`Error::NotFound`]: crate::Error::NotFound
+    async fn set_active_version(&self, version: &str) -> Result<()>;
+    /// The active version, if one was set.
+    async fn active_version(&self) -> Result<Option<String>>;
+
+    /// Makes every acknowledged write durable (a no-op where writes are durable on commit).
+    async fn flush(&self) -> Result<()>;
+}
