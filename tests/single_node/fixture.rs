@@ -16,7 +16,7 @@ pub const VERSION: &str = "v1";
 pub struct Loaded {
     pub server: TestServer,
     pub data: SynthData,
-    pub dir: TempDir,
+    pub _dir: TempDir,
 }
 
 pub async fn loaded() -> Loaded {
@@ -27,7 +27,11 @@ pub async fn loaded() -> Loaded {
     doppel_client::activate(server.channel.clone(), VERSION)
         .await
         .expect("activate");
-    Loaded { server, data, dir }
+    Loaded {
+        server,
+        data,
+        _dir: dir,
+    }
 }
 
 impl Loaded {

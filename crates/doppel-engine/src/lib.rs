@@ -1,1 +1,32 @@
-//! doppel's serving logic: model versions in memory, lookalike audiences and next-best offers over the vector indexes. Synchronous: no tokio, no tonic.
+//! doppel's serving logic: model versions in memory, lookalike audiences and next-best
+//! offers over the vector indexes. Synchronous: no tokio, no tonic.
+//!
+//! Layout:
+//! * [`config`] — [`EngineConfig`]
+//! * [`error`] — [`Error`], [`Result`]
+//! * `id_slots` — string ids → dense slots shared by every version (one bitset for all shards)
+//! * `profiles` — consent, attributes, purchases, catalogue, popularity
+//! * `loaded_version` — one version's customer shard indexes and item index
+//! * [`lookalike_query`] — audience request/answer types
+//! * `seed_prototypes` — centroid, coherence and k-means prototypes of a seed set
+//! * `lookalike` — audience scoring (exact scan or graph search, by size)
+//! * [`recommend`] — next-best offers, popular fallback, similar items
+//! * [`engine`] — [`Engine`], the `&self` API the gRPC layer calls
+
+pub mod config;
+pub mod engine;
+pub mod error;
+mod id_slots;
+mod loaded_version;
+mod lookalike;
+pub mod lookalike_query;
+mod profiles;
+pub mod recommend;
+mod seed_prototypes;
+
+pub use config::EngineConfig;
+pub use engine::{Engine, IndexDescription, LoadVersion, VersionSummary};
+pub use error::{Error, Result};
+pub use lookalike::{CENTROID_MIN_COHERENCE, EXPLAIN_MAX_SEEDS, NEGATIVE_WEIGHT};
+pub use lookalike_query::{Audience, AudienceSize, LookalikeQuery, Prospect, Strategy};
+pub use recommend::{Offer, RecommendQuery, Recommendation, SimilarItemsResult};

@@ -42,6 +42,7 @@ pub use bitset::Bitset;
 pub use error::{Error, Result};
 pub use graph_build::BuildTimings;
 pub use segment_file::FORMAT_VERSION;
+pub use simd_dot::dot;
 pub use top_k_merge::merge_top_k;
 pub use types::{
     BuildParams, IndexStats, MAX_DIM, MAX_K, MAX_M, Metric, Neighbor, NoProgress, PointId,

@@ -83,6 +83,20 @@ pub(crate) fn score_fn(metric: Metric) -> ScoreFn {
     }
 }
 
+/// Inner product of two equally long slices of any length, with the fastest kernel of
+/// this CPU on the 16-float blocks and a scalar tail. For callers outside the index
+/// (centroids, re-ranking, explanations).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let blocks = n - n % 16;
+    let head = if blocks == 0 {
+        0.0
+    } else {
+        (kernels().dot)(&a[..blocks], &b[..blocks])
+    };
+    head + dot_scalar(&a[blocks..n], &b[blocks..n])
+}
+
 /// Portable inner product (any length).
 pub(crate) fn dot_scalar(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];

@@ -1,8 +1,20 @@
 //! The `doppel` binary: thin. Parses the command line and calls into the library crates.
 
 mod bench_index;
+mod cmd_demo;
+mod cmd_import;
+mod cmd_query;
+mod cmd_serve;
+mod online_retail;
+mod settings;
+mod telemetry;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// Exit code for a configuration that cannot be used (BSD `EX_USAGE`).
+const EXIT_BAD_CONFIG: u8 = 64;
 
 /// doppel: lookalike audiences and next-best offers over HNSW indexes.
 #[derive(Parser)]
@@ -14,6 +26,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a server (`--role all`: one process on the embedded store).
+    Serve(settings::ServeArgs),
+    /// Start a server with a generated customer base, load it, and show an audience and offers.
+    Demo(cmd_demo::DemoArgs),
+    /// Query a running server.
+    #[command(subcommand)]
+    Query(cmd_query::QueryCommand),
+    /// Import data into a running server.
+    #[command(subcommand)]
+    Import(cmd_import::ImportCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -25,9 +47,39 @@ enum BenchCommand {
     Index(bench_index::BenchIndexArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Bench(BenchCommand::Index(args)) => bench_index::run(&args),
+        Command::Serve(args) => match args.validate() {
+            Ok(settings) => run_async(async move {
+                let _telemetry = telemetry::init("doppel")?;
+                cmd_serve::serve(settings).await
+            }),
+            Err(e) => {
+                eprintln!("doppel serve: {e}");
+                return ExitCode::from(EXIT_BAD_CONFIG);
+            }
+        },
+        Command::Demo(args) => run_async(async move {
+            let _telemetry = telemetry::init("doppel-demo")?;
+            cmd_demo::run(args).await
+        }),
+        Command::Query(command) => run_async(cmd_query::run(command)),
+        Command::Import(command) => run_async(cmd_import::run(command)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("doppel: {e:#}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+fn run_async(job: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(job)
 }

@@ -1,0 +1,29 @@
+//! How an engine is set up: logical shards and HNSW parameters.
+
+use doppel_types::shard::DEFAULT_SHARD_COUNT;
+
+/// Engine settings. The shard count is fixed for the lifetime of a deployment (it decides
+/// which index holds a customer); the HNSW parameters apply to indexes built from now on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Logical customer shards, one customer index each (≥ 1).
+    pub shard_count: u32,
+    /// HNSW links per node (upper layers; layer 0 keeps twice as many).
+    pub m: usize,
+    /// HNSW candidate list size during construction.
+    pub ef_construction: usize,
+    /// HNSW candidate list size during search (raised to `k` when smaller).
+    pub ef_search: usize,
+}
+
+impl Default for EngineConfig {
+    /// 16 shards, m = 16, ef_construction = 200, ef_search = 64.
+    fn default() -> Self {
+        Self {
+            shard_count: DEFAULT_SHARD_COUNT,
+            m: 16,
+            ef_construction: 200,
+            ef_search: 64,
+        }
+    }
+}

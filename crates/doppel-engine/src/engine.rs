@@ -1,0 +1,392 @@
+//! [`Engine`]: profiles, loaded model versions and the active one, behind `&self`.
+//!
+//! Locking: one `RwLock` over profiles (queries read, ingest writes briefly) and one over
+//! the set of loaded versions. Queries hold the profile read lock for their whole run, so
+//! an erasure (which takes the write lock, then tombstones the customer in every version)
+//! is never half-visible to a query.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use doppel_index::{NoProgress, Progress};
+use doppel_types::shard::shard_of;
+use doppel_types::vector::{VectorError, validate_vector};
+use doppel_types::{Customer, Event, Item, VersionInfo};
+use parking_lot::RwLock;
+
+use crate::config::EngineConfig;
+use crate::error::{Error, Result};
+use crate::loaded_version::{LoadedVersion, Rows};
+use crate::lookalike::lookalike;
+use crate::lookalike_query::{Audience, LookalikeQuery};
+use crate::profiles::Profiles;
+use crate::recommend::{Recommendation, RecommendQuery, SimilarItemsResult, recommend, similar_items};
+
+/// A customer index merges its live delta into a new frozen segment past this many points.
+const MERGE_DELTA_AT: usize = 4_096;
+
+/// A version's vectors, to be built into indexes.
+#[derive(Clone, Debug)]
+pub struct LoadVersion {
+    /// The version (its `dim` is authoritative).
+    pub info: VersionInfo,
+    /// `(customer id, vector)` rows.
+    pub customer_vectors: Vec<(String, Vec<f32>)>,
+    /// `(item id, vector)` rows.
+    pub item_vectors: Vec<(String, Vec<f32>)>,
+}
+
+/// What a version build did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VersionSummary {
+    /// The version.
+    pub version: String,
+    /// Customers indexed.
+    pub customers: usize,
+    /// Items indexed.
+    pub items: usize,
+    /// Customer rows dropped because the customer was erased.
+    pub erased_skipped: usize,
+    /// Wall-clock seconds of the build.
+    pub build_seconds: f64,
+}
+
+/// Size and parameters of a loaded version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexDescription {
+    /// The version.
+    pub version: String,
+    /// Vector dimension.
+    pub dim: usize,
+    /// Live customers over all shards.
+    pub customer_count: usize,
+    /// Live items.
+    pub item_count: usize,
+    /// Logical customer shards.
+    pub shard_count: u32,
+    /// Approximate heap bytes of every index of the version.
+    pub memory_bytes: usize,
+    /// HNSW links per node.
+    pub m: usize,
+    /// HNSW construction breadth.
+    pub ef_construction: usize,
+    /// HNSW search breadth.
+    pub ef_search: usize,
+    /// Tombstoned points (erased or superseded) awaiting a merge.
+    pub deleted: usize,
+    /// Points in live deltas (written after the build).
+    pub delta: usize,
+}
+
+/// The serving engine of one node. `Send + Sync`; share it as `Arc<Engine>`.
+pub struct Engine {
+    config: EngineConfig,
+    profiles: RwLock<Profiles>,
+    versions: RwLock<Versions>,
+    /// Customers erased since start: their vectors are refused by later loads too.
+    erased: RwLock<HashSet<String>>,
+}
+
+#[derive(Default)]
+struct Versions {
+    loaded: HashMap<String, Arc<LoadedVersion>>,
+    active: Option<Arc<LoadedVersion>>,
+    previous: Option<String>,
+}
+
+fn check_rows(
+    field: &'static str,
+    rows: &[(String, Vec<f32>)],
+    dim: usize,
+) -> Result<()> {
+    for (id, v) in rows {
+        validate_vector(v, dim).map_err(|e| row_error(field, id, e))?;
+    }
+    Ok(())
+}
+
+fn row_error(field: &'static str, id: &str, e: VectorError) -> Error {
+    Error::invalid(field, format!("`{id}`: {e}"))
+}
+
+impl Engine {
+    /// An empty engine.
+    pub fn new(config: EngineConfig) -> Self {
+        Self {
+            config: EngineConfig {
+                shard_count: config.shard_count.max(1),
+                ..config
+            },
+            profiles: RwLock::default(),
+            versions: RwLock::default(),
+            erased: RwLock::default(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Inserts or replaces a customer profile.
+    pub fn upsert_customer(&self, customer: &Customer) {
+        self.profiles.write().upsert_customer(customer);
+    }
+
+    /// Inserts or replaces a catalogue item.
+    pub fn upsert_item(&self, item: &Item) {
+        self.profiles.write().upsert_item(item);
+    }
+
+    /// Applies one behavioural event (purchases, popularity).
+    pub fn record_event(&self, event: &Event) {
+        self.profiles.write().record_event(event);
+    }
+
+    /// True if a profile exists for `id`.
+    pub fn known_customer(&self, id: &str) -> bool {
+        self.profiles.read().knows_customer(id)
+    }
+
+    /// True if the catalogue holds `id`.
+    pub fn known_item(&self, id: &str) -> bool {
+        self.profiles.read().knows_item(id)
+    }
+
+    /// Forgets a customer: profile, purchases, and its vector in every loaded version
+    /// (tombstoned at once; a later merge drops it for good). True if it was known.
+    pub fn erase_customer(&self, id: &str) -> bool {
+        self.erased.write().insert(id.to_owned());
+        let mut profiles = self.profiles.write();
+        let Some(slot) = profiles.erase_customer(id) else {
+            return false;
+        };
+        let versions = self.versions.read();
+        let shard = shard_of(id, self.config.shard_count) as usize;
+        for version in versions.loaded.values() {
+            version.shards[shard].delete(slot);
+        }
+        true
+    }
+
+    /// Builds the indexes of a version (it is not active until [`Engine::activate`]).
+    /// Replaces an already loaded version of the same name.
+    pub fn load_version(
+        &self,
+        request: LoadVersion,
+        progress: &dyn Progress,
+    ) -> Result<VersionSummary> {
+        let LoadVersion {
+            info,
+            customer_vectors,
+            item_vectors,
+        } = request;
+        let dim = info.dim as usize;
+        if dim == 0 || dim > doppel_types::limits::MAX_DIM {
+            return Err(Error::invalid(
+                "dim",
+                format!("must be in 1..={}", doppel_types::limits::MAX_DIM),
+            ));
+        }
+        check_rows("customer_vectors", &customer_vectors, dim)?;
+        check_rows("item_vectors", &item_vectors, dim)?;
+        let shard_count = self.config.shard_count as usize;
+        let mut customers: Vec<Rows> = (0..shard_count)
+            .map(|_| Rows {
+                slots: Vec::new(),
+                vectors: Vec::new(),
+            })
+            .collect();
+        let mut items = Rows {
+            slots: Vec::new(),
+            vectors: Vec::new(),
+        };
+        let mut erased_skipped = 0;
+        {
+            let erased = self.erased.read();
+            let mut profiles = self.profiles.write();
+            let mut seen = HashSet::new();
+            for (id, v) in &customer_vectors {
+                if erased.contains(id) {
+                    erased_skipped += 1;
+                    continue;
+                }
+                let slot = profiles.customer_slots.intern(id);
+                if !seen.insert(slot) {
+                    return Err(Error::invalid("customer_vectors", format!("`{id}` appears twice")));
+                }
+                let rows = &mut customers[shard_of(id, self.config.shard_count) as usize];
+                rows.slots.push(slot);
+                rows.vectors.extend_from_slice(v);
+            }
+            let mut seen = HashSet::new();
+            for (id, v) in &item_vectors {
+                let slot = profiles.item_slots.intern(id);
+                if !seen.insert(slot) {
+                    return Err(Error::invalid("item_vectors", format!("`{id}` appears twice")));
+                }
+                items.slots.push(slot);
+                items.vectors.extend_from_slice(v);
+            }
+        }
+        drop((customer_vectors, item_vectors));
+        let name = info.version.clone();
+        let built = LoadedVersion::build(info, &self.config, customers, items, progress)?;
+        // Customers erased while the build ran must not come back.
+        {
+            let erased = self.erased.read();
+            let profiles = self.profiles.read();
+            for id in erased.iter() {
+                if let Some(slot) = profiles.customer_slots.get(id) {
+                    built.shard_for(id).delete(slot);
+                }
+            }
+        }
+        let summary = VersionSummary {
+            version: name.clone(),
+            customers: built.customer_count(),
+            items: built.items.len(),
+            erased_skipped,
+            build_seconds: built.build_seconds,
+        };
+        let mut versions = self.versions.write();
+        versions.loaded.insert(name, Arc::new(built));
+        Ok(summary)
+    }
+
+    /// Makes a loaded version the one that answers queries. The previously active version
+    /// stays loaded (for a rollback); older ones are dropped from memory.
+    pub fn activate(&self, version: &str) -> Result<()> {
+        let mut versions = self.versions.write();
+        let next = versions
+            .loaded
+            .get(version)
+            .cloned()
+            .ok_or_else(|| Error::not_found("model_version", version))?;
+        let previous = versions.active.replace(next).map(|v| v.info.version.clone());
+        if previous.as_deref() != Some(version) {
+            versions.previous = previous;
+        }
+        let keep: Vec<String> = [Some(version.to_owned()), versions.previous.clone()]
+            .into_iter()
+            .flatten()
+            .collect();
+        versions.loaded.retain(|name, _| keep.contains(name));
+        Ok(())
+    }
+
+    /// The active version's name.
+    pub fn active_version(&self) -> Option<String> {
+        self.versions.read().active.as_ref().map(|v| v.info.version.clone())
+    }
+
+    /// Names of the loaded versions, sorted.
+    pub fn loaded_versions(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.versions.read().loaded.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    fn active(&self) -> Result<Arc<LoadedVersion>> {
+        self.versions
+            .read()
+            .active
+            .clone()
+            .ok_or_else(Error::no_active_version)
+    }
+
+    fn loaded(&self, version: &str) -> Result<Arc<LoadedVersion>> {
+        self.versions
+            .read()
+            .loaded
+            .get(version)
+            .cloned()
+            .ok_or_else(|| Error::not_found("model_version", version))
+    }
+
+    /// Size and parameters of `version` (the active one when `None`).
+    pub fn describe(&self, version: Option<&str>) -> Result<IndexDescription> {
+        let v = match version {
+            Some(name) => self.loaded(name)?,
+            None => self.active()?,
+        };
+        let stats: Vec<_> = v
+            .shards
+            .iter()
+            .chain(std::iter::once(&v.items))
+            .map(|i| i.stats())
+            .collect();
+        Ok(IndexDescription {
+            version: v.info.version.clone(),
+            dim: v.dim,
+            customer_count: v.customer_count(),
+            item_count: v.items.len(),
+            shard_count: v.shard_count,
+            memory_bytes: v.memory_bytes(),
+            m: v.config.m,
+            ef_construction: v.config.ef_construction,
+            ef_search: self.config.ef_search,
+            deleted: stats.iter().map(|s| s.deleted).sum(),
+            delta: stats.iter().map(|s| s.delta_len).sum(),
+        })
+    }
+
+    /// Sets (or replaces) one customer's vector in a loaded version, searchable at once —
+    /// for fold-in of new behaviour and for brand-new customers.
+    pub fn upsert_customer_vector(&self, version: &str, customer_id: &str, vector: &[f32]) -> Result<()> {
+        let v = self.loaded(version)?;
+        validate_vector(vector, v.dim).map_err(|e| row_error("vector", customer_id, e))?;
+        if self.erased.read().contains(customer_id) {
+            return Err(Error::FailedPrecondition(format!(
+                "customer_id: `{customer_id}` was erased; its vector cannot be set"
+            )));
+        }
+        let slot = self.profiles.write().customer_slots.intern(customer_id);
+        let shard = v.shard_for(customer_id);
+        shard.upsert(slot, vector)?;
+        if shard.stats().delta_len >= MERGE_DELTA_AT {
+            shard.merge_delta(&NoProgress)?;
+        }
+        Ok(())
+    }
+
+    /// A lookalike audience from the active version.
+    pub fn lookalike(&self, query: &LookalikeQuery) -> Result<Audience> {
+        let version = self.active()?;
+        let profiles = self.profiles.read();
+        lookalike(&version, &profiles, self.config.ef_search, query)
+    }
+
+    /// Next-best offers from the active version.
+    pub fn recommend(&self, query: &RecommendQuery) -> Result<Recommendation> {
+        if query.k == 0 || query.k > doppel_types::limits::MAX_K {
+            return Err(Error::invalid(
+                "k",
+                format!("must be in 1..={}", doppel_types::limits::MAX_K),
+            ));
+        }
+        let version = self.active()?;
+        let profiles = self.profiles.read();
+        recommend(&version, &profiles, self.config.ef_search, query)
+    }
+
+    /// In-stock items closest to `item_id` in the active version.
+    pub fn similar_items(&self, item_id: &str, k: usize) -> Result<SimilarItemsResult> {
+        if k == 0 || k > doppel_types::limits::MAX_K {
+            return Err(Error::invalid(
+                "k",
+                format!("must be in 1..={}", doppel_types::limits::MAX_K),
+            ));
+        }
+        let version = self.active()?;
+        let profiles = self.profiles.read();
+        similar_items(&version, &profiles, self.config.ef_search, item_id, k)
+    }
+
+    /// Attribute values of a customer (for callers that explain or debug).
+    pub fn customer_attributes(&self, id: &str) -> Option<BTreeMap<String, String>> {
+        let profiles = self.profiles.read();
+        let slot = profiles.customer_slots.get(id)?;
+        profiles.customer(slot).map(|c| c.attributes.clone())
+    }
+}

@@ -1,0 +1,132 @@
+//! One model version in memory: a customer index per logical shard and one item index,
+//! all keyed by the engine's id slots.
+
+use std::time::Instant;
+
+use doppel_index::{BuildParams, Metric, PointId, Progress, VectorIndex};
+use doppel_types::VersionInfo;
+use doppel_types::shard::shard_of;
+use rayon::prelude::*;
+
+use crate::config::EngineConfig;
+use crate::error::Result;
+
+/// Vectors of one entity, ready to build: slots, row-major vectors and the shard of each.
+pub(crate) struct Rows {
+    pub(crate) slots: Vec<PointId>,
+    pub(crate) vectors: Vec<f32>,
+}
+
+/// Passes a build's progress on to a version-wide bar (each index build announces its own
+/// total, which must not reset the version's).
+struct VersionWide<'a>(&'a dyn Progress);
+
+impl Progress for VersionWide<'_> {
+    fn set_total(&self, _total: u64) {}
+    fn inc(&self, n: u64) {
+        self.0.inc(n);
+    }
+}
+
+/// A built version.
+pub(crate) struct LoadedVersion {
+    pub(crate) info: VersionInfo,
+    pub(crate) dim: usize,
+    pub(crate) shard_count: u32,
+    /// Customer indexes, one per logical shard.
+    pub(crate) shards: Vec<VectorIndex>,
+    /// The item index.
+    pub(crate) items: VectorIndex,
+    /// HNSW parameters the indexes were built with.
+    pub(crate) config: EngineConfig,
+    /// Seconds the build took.
+    pub(crate) build_seconds: f64,
+}
+
+impl LoadedVersion {
+    /// Builds every index of a version. `customers` holds one [`Rows`] per shard.
+    pub(crate) fn build(
+        info: VersionInfo,
+        config: &EngineConfig,
+        customers: Vec<Rows>,
+        items: Rows,
+        progress: &dyn Progress,
+    ) -> Result<Self> {
+        let started = Instant::now();
+        let dim = info.dim as usize;
+        let params = BuildParams {
+            dim,
+            metric: Metric::Cosine,
+            m: config.m,
+            ef_construction: config.ef_construction,
+            threads: 0,
+        };
+        let total: usize = customers.iter().map(|r| r.slots.len()).sum::<usize>() + items.slots.len();
+        progress.set_total(total as u64);
+        let progress = &VersionWide(progress);
+        let build = |rows: &Rows| -> Result<VectorIndex> {
+            if rows.slots.is_empty() {
+                return Ok(VectorIndex::new(params.clone())?);
+            }
+            Ok(VectorIndex::build(
+                params.clone(),
+                &rows.slots,
+                &rows.vectors,
+                progress,
+            )?)
+        };
+        // Shards are built one after another, each using every core.
+        let shards = customers.iter().map(build).collect::<Result<Vec<_>>>()?;
+        let items = build(&items)?;
+        Ok(Self {
+            info,
+            dim,
+            shard_count: config.shard_count,
+            shards,
+            items,
+            config: config.clone(),
+            build_seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The index holding customer `id`.
+    pub(crate) fn shard_for(&self, id: &str) -> &VectorIndex {
+        &self.shards[shard_of(id, self.shard_count) as usize]
+    }
+
+    /// The vector of customer `id` at `slot`, if this version has one.
+    pub(crate) fn customer_vector(&self, id: &str, slot: PointId) -> Option<Vec<f32>> {
+        self.shard_for(id).vector(slot)
+    }
+
+    /// Live customers over all shards.
+    pub(crate) fn customer_count(&self) -> usize {
+        self.shards.iter().map(VectorIndex::len).sum()
+    }
+
+    /// Calls `f(shard, slot, vector)` for every live customer, shards in parallel; returns
+    /// what each shard folded.
+    pub(crate) fn fold_customers<T: Send>(
+        &self,
+        init: impl Fn() -> T + Sync,
+        f: impl Fn(&mut T, PointId, &[f32]) + Sync,
+    ) -> Vec<T> {
+        self.shards
+            .par_iter()
+            .map(|shard| {
+                let mut acc = init();
+                shard.for_each_live(&mut |slot, v| f(&mut acc, slot, v));
+                acc
+            })
+            .collect()
+    }
+
+    /// Approximate heap bytes of every index.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .chain(std::iter::once(&self.items))
+            .map(|i| i.stats().memory_bytes)
+            .sum()
+    }
+}

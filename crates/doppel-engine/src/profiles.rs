@@ -1,0 +1,195 @@
+//! What the engine knows about customers and items apart from vectors: consent,
+//! attributes, purchases, catalogue data and popularity. Fed by ingest and by the replay
+//! of the store at start.
+
+use std::collections::{BTreeMap, HashSet};
+
+use doppel_index::{Bitset, PointId};
+use doppel_types::{Customer, Event, EventType, Item};
+
+use crate::id_slots::IdSlots;
+
+/// How much one event of each kind adds to an item's popularity (per unit of quantity).
+fn popularity_weight(kind: EventType) -> f64 {
+    match kind {
+        EventType::Purchase => 1.0,
+        EventType::AddToCart => 0.3,
+        EventType::View => 0.05,
+        EventType::Return => -1.0,
+    }
+}
+
+/// One customer's serving-relevant profile.
+#[derive(Debug, Default)]
+pub(crate) struct CustomerRecord {
+    pub(crate) ads_consent: bool,
+    pub(crate) onsite_consent: bool,
+    pub(crate) attributes: BTreeMap<String, String>,
+    /// Slots of items this customer bought (returns do not remove them: they were bought).
+    pub(crate) purchased: HashSet<PointId>,
+}
+
+impl CustomerRecord {
+    /// True if every `(key, value)` of `filter` equals the customer's attribute.
+    pub(crate) fn matches(&self, filter: &BTreeMap<String, String>) -> bool {
+        filter
+            .iter()
+            .all(|(k, v)| self.attributes.get(k).is_some_and(|a| a == v))
+    }
+}
+
+/// One item's catalogue data and popularity.
+#[derive(Debug)]
+pub(crate) struct ItemRecord {
+    pub(crate) item: Item,
+    /// Weighted event count (purchases 1, carts 0.3, views 0.05, returns −1), ≥ 0.
+    pub(crate) popularity: f64,
+    /// Units purchased.
+    pub(crate) purchases: u64,
+}
+
+/// Customers and items, addressed by slot.
+#[derive(Debug, Default)]
+pub(crate) struct Profiles {
+    pub(crate) customer_slots: IdSlots,
+    customers: Vec<Option<CustomerRecord>>,
+    pub(crate) item_slots: IdSlots,
+    items: Vec<Option<ItemRecord>>,
+}
+
+fn slot_mut<T: Default>(rows: &mut Vec<Option<T>>, slot: PointId) -> &mut T {
+    let i = slot as usize;
+    if rows.len() <= i {
+        rows.resize_with(i + 1, || None);
+    }
+    rows[i].get_or_insert_with(T::default)
+}
+
+impl Default for ItemRecord {
+    fn default() -> Self {
+        Self {
+            item: Item::default(),
+            popularity: 0.0,
+            purchases: 0,
+        }
+    }
+}
+
+impl Profiles {
+    /// Inserts or replaces a customer's profile (purchases are kept).
+    pub(crate) fn upsert_customer(&mut self, customer: &Customer) {
+        let slot = self.customer_slots.intern(&customer.id);
+        let record = slot_mut(&mut self.customers, slot);
+        record.ads_consent = customer.consent.ads_personalization;
+        record.onsite_consent = customer.consent.onsite_personalization;
+        record.attributes = customer.attributes.clone();
+    }
+
+    /// Inserts or replaces an item (popularity is kept).
+    pub(crate) fn upsert_item(&mut self, item: &Item) {
+        let slot = self.item_slots.intern(&item.id);
+        let record = slot_mut(&mut self.items, slot);
+        record.item = item.clone();
+    }
+
+    /// Applies one event: purchases and popularity. Unknown ids get an empty profile
+    /// (no consent), so an event never gets lost.
+    pub(crate) fn record_event(&mut self, event: &Event) {
+        let customer = self.customer_slots.intern(&event.customer_id);
+        let item = self.item_slots.intern(&event.item_id);
+        let units = f64::from(event.quantity.unsigned_abs().max(1));
+        let is_purchase = event.kind == EventType::Purchase && event.quantity >= 0;
+        if is_purchase {
+            slot_mut(&mut self.customers, customer).purchased.insert(item);
+        } else {
+            slot_mut(&mut self.customers, customer);
+        }
+        // An item only seen in events has an empty catalogue entry until it is upserted.
+        let record = slot_mut(&mut self.items, item);
+        // A purchase with a negative quantity is a cancellation (Online Retail's convention).
+        let weight = if event.kind == EventType::Purchase && event.quantity < 0 {
+            popularity_weight(EventType::Return)
+        } else {
+            popularity_weight(event.kind)
+        };
+        record.popularity = (record.popularity + weight * units).max(0.0);
+        if is_purchase {
+            record.purchases += units as u64;
+        }
+    }
+
+    /// Forgets a customer entirely; returns its former slot.
+    pub(crate) fn erase_customer(&mut self, id: &str) -> Option<PointId> {
+        let slot = self.customer_slots.forget(id)?;
+        if let Some(row) = self.customers.get_mut(slot as usize) {
+            *row = None;
+        }
+        Some(slot)
+    }
+
+    /// The profile at `slot`.
+    pub(crate) fn customer(&self, slot: PointId) -> Option<&CustomerRecord> {
+        self.customers.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    /// True if a customer profile exists for `id`.
+    pub(crate) fn knows_customer(&self, id: &str) -> bool {
+        self.customer_slots
+            .get(id)
+            .is_some_and(|s| self.customer(s).is_some())
+    }
+
+    /// The item at `slot`.
+    pub(crate) fn item(&self, slot: PointId) -> Option<&ItemRecord> {
+        self.items.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    /// True if the catalogue holds `id` (not merely seen in an event).
+    pub(crate) fn knows_item(&self, id: &str) -> bool {
+        self.item_slots
+            .get(id)
+            .and_then(|s| self.item(s))
+            .is_some_and(|r| !r.item.id.is_empty())
+    }
+
+    /// Every customer slot with a profile, with its record.
+    pub(crate) fn customers(&self) -> impl Iterator<Item = (PointId, &CustomerRecord)> {
+        self.customers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().map(|r| (i as PointId, r)))
+    }
+
+    /// Every item slot with its record.
+    pub(crate) fn items(&self) -> impl Iterator<Item = (PointId, &ItemRecord)> {
+        self.items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().map(|r| (i as PointId, r)))
+    }
+
+    /// Items a recommendation may offer: in stock, in `categories` (if any), at most
+    /// `max_price`, and not bought by `buyer` unless purchases are included.
+    pub(crate) fn offerable_items(
+        &self,
+        categories: &[String],
+        max_price: Option<f64>,
+        bought: Option<&HashSet<PointId>>,
+        except: Option<PointId>,
+    ) -> Bitset {
+        let mut allowed = Bitset::new(self.item_slots.capacity());
+        for (slot, record) in self.items() {
+            let item = &record.item;
+            let ok = item.in_stock
+                && !item.id.is_empty()
+                && (categories.is_empty() || categories.contains(&item.category))
+                && max_price.is_none_or(|p| item.price <= p)
+                && bought.is_none_or(|b| !b.contains(&slot))
+                && except != Some(slot);
+            if ok {
+                allowed.insert(slot);
+            }
+        }
+        allowed
+    }
+}

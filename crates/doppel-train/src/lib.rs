@@ -1,0 +1,52 @@
+//! doppel's model training: from an event log to customer and item vectors, and from
+//! vectors and purchases to customer segments.
+//!
+//! A synchronous, pure-computation library (no async runtime, no storage): callers hand
+//! it events and get back a [`Model`] or [`CustomerSegments`]; rayon parallelises the
+//! heavy loops. Every result is deterministic for a given seed, whatever the thread count.
+//!
+//! Layout:
+//! * [`confidence`] — [`ConfidenceConfig`]: event → signed strength → confidence
+//! * [`interactions`] — [`Interactions`]: dense ids and the sparse confidence matrix
+//! * [`sparse_rows`] — [`SparseRows`], the CSR matrix (and its transpose)
+//! * [`als_params`] — [`AlsParams`], defaults and bounds
+//! * [`als`] — [`train`]: implicit ALS, alternating half-steps of parallel row solves
+//! * `conjugate_gradient` — one row's warm-started CG solve, allocation-free
+//! * [`gram`] — [`Gram`], `YᵀY` summed in a thread-independent order
+//! * [`model`] — [`Model`]: ids and row-major factors
+//! * [`fold_in`](mod@fold_in) — [`fold_in()`]: one customer's exact solve against fixed items
+//! * [`segments`] — RFM scores and segments, CLV tiers, spherical k-means clusters
+//! * `dense` — dot / axpy kernels the compiler vectorises
+//! * [`error`] — [`Error`] and [`Result`]
+//!
+//! ```text
+//! events ──Interactions::from_events──▶ Interactions ──train──▶ Model ──segment_customers──▶ segments
+//!                                            │                    │
+//!                  new events ──confidence_row──▶ row ──fold_in (Model::item_gram)──▶ vector
+//! ```
+
+pub mod als;
+pub mod als_params;
+mod conjugate_gradient;
+pub mod confidence;
+mod dense;
+pub mod error;
+pub mod fold_in;
+pub mod gram;
+pub mod interactions;
+pub mod model;
+pub mod segments;
+pub mod sparse_rows;
+
+pub use als::{TrainStep, no_progress, train};
+pub use als_params::AlsParams;
+pub use confidence::ConfidenceConfig;
+pub use error::{Error, Result};
+pub use fold_in::fold_in;
+pub use gram::Gram;
+pub use interactions::Interactions;
+pub use model::Model;
+pub use segments::{
+    ClvTier, CustomerSegments, RfmScore, RfmSegment, SegmentConfig, segment_customers,
+};
+pub use sparse_rows::SparseRows;
