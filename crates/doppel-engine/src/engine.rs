@@ -20,7 +20,9 @@ use crate::loaded_version::{LoadedVersion, Rows};
 use crate::lookalike::lookalike;
 use crate::lookalike_query::{Audience, LookalikeQuery};
 use crate::profiles::Profiles;
-use crate::recommend::{Recommendation, RecommendQuery, SimilarItemsResult, recommend, similar_items};
+use crate::recommend::{
+    RecommendQuery, Recommendation, SimilarItemsResult, recommend, similar_items,
+};
 
 /// A customer index merges its live delta into a new frozen segment past this many points.
 const MERGE_DELTA_AT: usize = 4_096;
@@ -94,11 +96,7 @@ struct Versions {
     previous: Option<String>,
 }
 
-fn check_rows(
-    field: &'static str,
-    rows: &[(String, Vec<f32>)],
-    dim: usize,
-) -> Result<()> {
+fn check_rows(field: &'static str, rows: &[(String, Vec<f32>)], dim: usize) -> Result<()> {
     for (id, v) in rows {
         validate_vector(v, dim).map_err(|e| row_error(field, id, e))?;
     }
@@ -213,7 +211,10 @@ impl Engine {
                 }
                 let slot = profiles.customer_slots.intern(id);
                 if !seen.insert(slot) {
-                    return Err(Error::invalid("customer_vectors", format!("`{id}` appears twice")));
+                    return Err(Error::invalid(
+                        "customer_vectors",
+                        format!("`{id}` appears twice"),
+                    ));
                 }
                 let rows = &mut customers[shard_of(id, self.config.shard_count) as usize];
                 rows.slots.push(slot);
@@ -223,7 +224,10 @@ impl Engine {
             for (id, v) in &item_vectors {
                 let slot = profiles.item_slots.intern(id);
                 if !seen.insert(slot) {
-                    return Err(Error::invalid("item_vectors", format!("`{id}` appears twice")));
+                    return Err(Error::invalid(
+                        "item_vectors",
+                        format!("`{id}` appears twice"),
+                    ));
                 }
                 items.slots.push(slot);
                 items.vectors.extend_from_slice(v);
@@ -263,7 +267,10 @@ impl Engine {
             .get(version)
             .cloned()
             .ok_or_else(|| Error::not_found("model_version", version))?;
-        let previous = versions.active.replace(next).map(|v| v.info.version.clone());
+        let previous = versions
+            .active
+            .replace(next)
+            .map(|v| v.info.version.clone());
         if previous.as_deref() != Some(version) {
             versions.previous = previous;
         }
@@ -277,7 +284,11 @@ impl Engine {
 
     /// The active version's name.
     pub fn active_version(&self) -> Option<String> {
-        self.versions.read().active.as_ref().map(|v| v.info.version.clone())
+        self.versions
+            .read()
+            .active
+            .as_ref()
+            .map(|v| v.info.version.clone())
     }
 
     /// Names of the loaded versions, sorted.
@@ -333,7 +344,12 @@ impl Engine {
 
     /// Sets (or replaces) one customer's vector in a loaded version, searchable at once —
     /// for fold-in of new behaviour and for brand-new customers.
-    pub fn upsert_customer_vector(&self, version: &str, customer_id: &str, vector: &[f32]) -> Result<()> {
+    pub fn upsert_customer_vector(
+        &self,
+        version: &str,
+        customer_id: &str,
+        vector: &[f32],
+    ) -> Result<()> {
         let v = self.loaded(version)?;
         validate_vector(vector, v.dim).map_err(|e| row_error("vector", customer_id, e))?;
         if self.erased.read().contains(customer_id) {

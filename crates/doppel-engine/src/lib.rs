@@ -27,6 +27,8 @@ mod seed_prototypes;
 pub use config::EngineConfig;
 pub use engine::{Engine, IndexDescription, LoadVersion, VersionSummary};
 pub use error::{Error, Result};
-pub use lookalike::{CENTROID_MIN_COHERENCE, EXPLAIN_MAX_SEEDS, NEGATIVE_WEIGHT};
+pub use lookalike::{
+    CENTROID_MIN_COHERENCE, CENTROID_MIN_TWO_MODE_RATIO, EXPLAIN_MAX_SEEDS, NEGATIVE_WEIGHT,
+};
 pub use lookalike_query::{Audience, AudienceSize, LookalikeQuery, Prospect, Strategy};
 pub use recommend::{Offer, RecommendQuery, Recommendation, SimilarItemsResult};

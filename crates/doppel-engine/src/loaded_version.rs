@@ -61,7 +61,8 @@ impl LoadedVersion {
             ef_construction: config.ef_construction,
             threads: 0,
         };
-        let total: usize = customers.iter().map(|r| r.slots.len()).sum::<usize>() + items.slots.len();
+        let total: usize =
+            customers.iter().map(|r| r.slots.len()).sum::<usize>() + items.slots.len();
         progress.set_total(total as u64);
         let progress = &VersionWide(progress);
         let build = |rows: &Rows| -> Result<VectorIndex> {

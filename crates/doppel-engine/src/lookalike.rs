@@ -18,12 +18,16 @@ use crate::error::{Error, Result};
 use crate::loaded_version::LoadedVersion;
 use crate::lookalike_query::{Audience, AudienceSize, LookalikeQuery, Prospect, Strategy};
 use crate::profiles::Profiles;
-use crate::seed_prototypes::{best, centroid, coherence, prototypes};
+use crate::seed_prototypes::{best, centroid, coherence, prototypes, two_mode_ratio};
 
 /// How much similarity to the negative seeds is subtracted from a prospect's score.
 pub const NEGATIVE_WEIGHT: f32 = 0.5;
-/// `Auto` uses the centroid when the seeds' mean vector is at least this long.
-pub const CENTROID_MIN_COHERENCE: f32 = 0.6;
+/// `Auto` uses max-similarity when the seeds' mean vector is shorter than this (no
+/// direction worth a centroid) ...
+pub const CENTROID_MIN_COHERENCE: f32 = 0.2;
+/// ... or when two clusters describe the seeds clearly better than one (see
+/// `two_mode_ratio`: the whole set's coherence over its two halves').
+pub const CENTROID_MIN_TWO_MODE_RATIO: f32 = 0.85;
 /// Explanations name seeds from at most this many (an even sample of bigger seed sets).
 pub const EXPLAIN_MAX_SEEDS: usize = 1_000;
 /// Seeds named per prospect.
@@ -112,7 +116,10 @@ impl Scorer {
 fn scorer(strategy: Strategy, seeds: &Seeds, negatives: &Seeds, dim: usize) -> (Scorer, Strategy) {
     let wanted = match strategy {
         Strategy::Auto if seeds.vectors.len() == 1 => Strategy::Centroid,
-        Strategy::Auto if coherence(&seeds.vectors, dim) >= CENTROID_MIN_COHERENCE => {
+        Strategy::Auto
+            if coherence(&seeds.vectors, dim) >= CENTROID_MIN_COHERENCE
+                && two_mode_ratio(&seeds.vectors, dim) >= CENTROID_MIN_TWO_MODE_RATIO =>
+        {
             Strategy::Centroid
         }
         Strategy::Auto => Strategy::MaxSimilarity,
@@ -196,7 +203,12 @@ pub(crate) fn lookalike(
 ) -> Result<Audience> {
     let customers = version.customer_count();
     check_size(query.size, customers)?;
-    let seeds = resolve("seed_customer_ids", &query.seed_customer_ids, version, profiles)?;
+    let seeds = resolve(
+        "seed_customer_ids",
+        &query.seed_customer_ids,
+        version,
+        profiles,
+    )?;
     let negatives = resolve(
         "negative_customer_ids",
         &query.negative_customer_ids,
@@ -216,7 +228,7 @@ pub(crate) fn lookalike(
     let mut eligible = Bitset::new(profiles.customer_slots.capacity());
     for (slot, c) in profiles.customers() {
         let ok = c.ads_consent
-            && !(query.exclude_existing_customers && !c.purchased.is_empty())
+            && (!query.exclude_existing_customers || c.purchased.is_empty())
             && !seeds.slots.contains(&slot)
             && !negatives.slots.contains(&slot)
             && c.matches(&query.filter);
@@ -226,7 +238,10 @@ pub(crate) fn lookalike(
     }
     let (scorer, strategy_used) = scorer(query.strategy, &seeds, &negatives, version.dim);
     let population: usize = version
-        .fold_customers(|| 0usize, |n, slot, _| *n += usize::from(eligible.contains(slot)))
+        .fold_customers(
+            || 0usize,
+            |n, slot, _| *n += usize::from(eligible.contains(slot)),
+        )
         .into_iter()
         .sum();
     let n = target(query.size, population);
@@ -297,7 +312,10 @@ fn exact_scores(
     per_shard
         .into_iter()
         .enumerate()
-        .flat_map(|(shard, rows)| rows.into_iter().map(move |(s, slot)| (s, shard as u32, slot)))
+        .flat_map(|(shard, rows)| {
+            rows.into_iter()
+                .map(move |(s, slot)| (s, shard as u32, slot))
+        })
         .collect()
 }
 
@@ -309,7 +327,11 @@ fn graph_scores(
     ef_search: usize,
 ) -> Result<Vec<Scored>> {
     // Negatives lower scores after the search, so look a little deeper.
-    let k = if scorer.negatives.is_empty() { n } else { n * 2 };
+    let k = if scorer.negatives.is_empty() {
+        n
+    } else {
+        n * 2
+    };
     let probes = scorer.probes();
     let per_shard = version
         .shards
@@ -351,7 +373,12 @@ struct Explainer<'a> {
 fn explainer(seeds: &Seeds) -> Explainer<'_> {
     let stride = seeds.ids.len().div_ceil(EXPLAIN_MAX_SEEDS).max(1);
     Explainer {
-        ids: seeds.ids.iter().step_by(stride).map(String::as_str).collect(),
+        ids: seeds
+            .ids
+            .iter()
+            .step_by(stride)
+            .map(String::as_str)
+            .collect(),
         vectors: seeds
             .vectors
             .iter()
@@ -372,7 +399,9 @@ impl Explainer<'_> {
                 best.truncate(EXPLAIN_TOP);
             }
         }
-        best.into_iter().map(|(_, i)| self.ids[i].to_owned()).collect()
+        best.into_iter()
+            .map(|(_, i)| self.ids[i].to_owned())
+            .collect()
     }
 }
 

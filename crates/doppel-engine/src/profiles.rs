@@ -100,7 +100,9 @@ impl Profiles {
         let units = f64::from(event.quantity.unsigned_abs().max(1));
         let is_purchase = event.kind == EventType::Purchase && event.quantity >= 0;
         if is_purchase {
-            slot_mut(&mut self.customers, customer).purchased.insert(item);
+            slot_mut(&mut self.customers, customer)
+                .purchased
+                .insert(item);
         } else {
             slot_mut(&mut self.customers, customer);
         }

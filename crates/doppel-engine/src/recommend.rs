@@ -146,11 +146,23 @@ fn personal_reason(
 }
 
 /// The most popular allowed items, ties by id.
-fn popular(profiles: &Profiles, allowed: &doppel_index::Bitset, k: usize, explain: bool) -> Vec<Offer> {
+fn popular(
+    profiles: &Profiles,
+    allowed: &doppel_index::Bitset,
+    k: usize,
+    explain: bool,
+) -> Vec<Offer> {
     let mut rows: Vec<(f64, u64, &str, &str)> = allowed
         .iter()
         .filter_map(|s| profiles.item(s))
-        .map(|r| (r.popularity, r.purchases, r.item.id.as_str(), r.item.category.as_str()))
+        .map(|r| {
+            (
+                r.popularity,
+                r.purchases,
+                r.item.id.as_str(),
+                r.item.category.as_str(),
+            )
+        })
         .collect();
     rows.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.2.cmp(b.2)));
     rows.truncate(k);

@@ -39,6 +39,46 @@ pub(crate) fn coherence(vectors: &[Vec<f32>], dim: usize) -> f32 {
     dot(&m, &m).sqrt()
 }
 
+/// How much better two clusters describe the set than one: the coherence of the whole set
+/// divided by the mean coherence of its two 2-means clusters. Near 1 for one mode (splitting
+/// noise gains little), about 0.7 for two orthogonal modes. A split that leaves fewer than
+/// a tenth of the set on one side counts as one mode (1.0).
+pub(crate) fn two_mode_ratio(vectors: &[Vec<f32>], dim: usize) -> f32 {
+    if vectors.len() < 4 {
+        return 1.0;
+    }
+    let stride = vectors.len().div_ceil(FIT_SAMPLE);
+    let sample: Vec<Vec<f32>> = vectors.iter().step_by(stride).cloned().collect();
+    // Farthest-point start: the first vector and the one least like it.
+    let far = sample
+        .iter()
+        .enumerate()
+        .min_by(|a, b| dot(&sample[0], a.1).total_cmp(&dot(&sample[0], b.1)))
+        .map_or(0, |(i, _)| i);
+    let mut centres = vec![sample[0].clone(), sample[far].clone()];
+    let mut sides: Vec<Vec<Vec<f32>>> = vec![Vec::new(), Vec::new()];
+    for _ in 0..ROUNDS + 1 {
+        sides = vec![Vec::new(), Vec::new()];
+        for v in &sample {
+            sides[best(&centres, v).0].push(v.clone());
+        }
+        for (centre, side) in centres.iter_mut().zip(&sides) {
+            if let Some(c) = centroid(side, dim) {
+                *centre = c;
+            }
+        }
+    }
+    let smaller = sides[0].len().min(sides[1].len());
+    if smaller * 10 < sample.len() {
+        return 1.0;
+    }
+    let split = (coherence(&sides[0], dim) + coherence(&sides[1], dim)) / 2.0;
+    if split <= f32::EPSILON {
+        return 1.0;
+    }
+    coherence(&sample, dim) / split
+}
+
 /// The unit centroid of `vectors`, if it has a direction.
 pub(crate) fn centroid(vectors: &[Vec<f32>], dim: usize) -> Option<Vec<f32>> {
     let mut m = mean(vectors, dim);
@@ -102,6 +142,24 @@ mod tests {
         assert!(coherence(&tight, 2) > 0.9);
         assert!(coherence(&spread, 2) < 0.1);
         assert!(centroid(&[unit(&[1.0, 0.0]), unit(&[-1.0, 0.0])], 2).is_none());
+    }
+
+    #[test]
+    fn two_mode_ratio_spots_two_clusters() {
+        let mut one = Vec::new();
+        let mut two = Vec::new();
+        for i in 0..200 {
+            let a = (i % 13) as f32 * 0.03 - 0.18;
+            let b = (i % 7) as f32 * 0.03 - 0.09;
+            one.push(unit(&[1.0, a, b, 0.0]));
+            two.push(if i % 2 == 0 {
+                unit(&[1.0, a, b, 0.0])
+            } else {
+                unit(&[0.0, a, b, 1.0])
+            });
+        }
+        assert!(two_mode_ratio(&one, 4) > 0.9, "{}", two_mode_ratio(&one, 4));
+        assert!(two_mode_ratio(&two, 4) < 0.8, "{}", two_mode_ratio(&two, 4));
     }
 
     #[test]

@@ -1,0 +1,235 @@
+//! Audiences: planted tastes, graph vs exact agreement, negatives, strategies, erasure.
+
+use std::collections::{BTreeMap, HashSet};
+
+use doppel_engine::{AudienceSize, Error, LookalikeQuery, Strategy};
+
+use crate::fixture::loaded;
+
+fn query(seeds: Vec<String>, size: AudienceSize) -> LookalikeQuery {
+    LookalikeQuery {
+        seed_customer_ids: seeds,
+        negative_customer_ids: Vec::new(),
+        size,
+        strategy: Strategy::Auto,
+        exclude_existing_customers: false,
+        filter: BTreeMap::new(),
+        explain: false,
+    }
+}
+
+#[test]
+fn graph_search_agrees_with_the_exact_scan() {
+    // 20k customers: a count of 20 takes the graph path; min_score −1 scores everyone.
+    let fx = loaded(20_000);
+    let seeds = fx.seeds(3, 15);
+    for strategy in [Strategy::Centroid, Strategy::MaxSimilarity] {
+        let mut q = query(seeds.clone(), AudienceSize::Count(20));
+        q.strategy = strategy;
+        let fast = fx.engine.lookalike(&q).expect("graph");
+        q.size = AudienceSize::MinScore(-1.0);
+        let exact = fx.engine.lookalike(&q).expect("exact");
+        assert_eq!(exact.prospects.len() as u64, exact.eligible_population);
+        let truth: HashSet<&str> = exact.prospects[..20]
+            .iter()
+            .map(|p| p.customer_id.as_str())
+            .collect();
+        let found = fast
+            .prospects
+            .iter()
+            .filter(|p| truth.contains(p.customer_id.as_str()))
+            .count();
+        // Failure budget: 2 of 20 may be missed by the approximate search.
+        assert!(
+            found >= 18,
+            "{strategy:?}: graph found {found}/20 of the exact top 20"
+        );
+        assert_eq!(fast.eligible_population, exact.eligible_population);
+    }
+}
+
+#[test]
+fn seeds_of_one_taste_find_their_taste_and_explanations_name_seeds() {
+    let fx = loaded(3_000);
+    let taste = fx.taste_of();
+    let seeds = fx.seeds(2, 25);
+    let mut q = query(seeds.clone(), AudienceSize::Count(100));
+    q.explain = true;
+    let audience = fx.engine.lookalike(&q).expect("audience");
+    assert_eq!(audience.prospects.len(), 100);
+    let seed_set: HashSet<&str> = seeds.iter().map(String::as_str).collect();
+    let same = audience
+        .prospects
+        .iter()
+        .filter(|p| taste[p.customer_id.as_str()] == 2)
+        .count();
+    assert!(same >= 90, "{same}/100 share the seeds' taste");
+    for p in &audience.prospects {
+        assert!(!seed_set.contains(p.customer_id.as_str()));
+        assert!((1..=3).contains(&p.nearest_seed_ids.len()));
+        assert!(
+            p.nearest_seed_ids
+                .iter()
+                .all(|s| seed_set.contains(s.as_str()))
+        );
+    }
+}
+
+#[test]
+fn auto_picks_max_similarity_for_seeds_from_two_tastes() {
+    let fx = loaded(3_000);
+    let taste = fx.taste_of();
+    let mut seeds = fx.seeds(0, 15);
+    seeds.extend(fx.seeds(5, 15));
+    let audience = fx
+        .engine
+        .lookalike(&query(seeds, AudienceSize::Count(100)))
+        .expect("audience");
+    assert_eq!(audience.strategy_used, Strategy::MaxSimilarity);
+    let both = |t| {
+        audience
+            .prospects
+            .iter()
+            .filter(|p| taste[p.customer_id.as_str()] == t)
+            .count()
+    };
+    // Both niches are served, not the empty space between them.
+    assert!(
+        both(0) >= 25 && both(5) >= 25,
+        "taste 0: {}, taste 5: {}",
+        both(0),
+        both(5)
+    );
+
+    let one = fx
+        .engine
+        .lookalike(&query(fx.seeds(1, 20), AudienceSize::Count(10)))
+        .expect("audience");
+    assert_eq!(one.strategy_used, Strategy::Centroid);
+}
+
+#[test]
+fn negatives_push_their_taste_out_and_are_never_in_the_audience() {
+    let fx = loaded(3_000);
+    let taste = fx.taste_of();
+    let mut seeds = fx.seeds(0, 15);
+    seeds.extend(fx.seeds(5, 15));
+    let negatives = fx.seeds(5, 40)[15..].to_vec();
+    let mut q = query(seeds, AudienceSize::Count(100));
+    q.strategy = Strategy::MaxSimilarity;
+    let before = fx.engine.lookalike(&q).expect("without negatives");
+    q.negative_customer_ids = negatives.clone();
+    let after = fx.engine.lookalike(&q).expect("with negatives");
+    let count5 = |a: &doppel_engine::Audience| {
+        a.prospects
+            .iter()
+            .filter(|p| taste[p.customer_id.as_str()] == 5)
+            .count()
+    };
+    assert!(
+        count5(&after) < count5(&before) / 2,
+        "{} vs {}",
+        count5(&after),
+        count5(&before)
+    );
+    let negative_set: HashSet<&str> = negatives.iter().map(String::as_str).collect();
+    assert!(
+        after
+            .prospects
+            .iter()
+            .all(|p| !negative_set.contains(p.customer_id.as_str()))
+    );
+    assert!(
+        after
+            .prospects
+            .iter()
+            .all(|p| (-1.0..=1.0).contains(&p.score))
+    );
+}
+
+#[test]
+fn unknown_and_unusable_seeds_are_refused_by_field() {
+    let fx = loaded(1_000);
+    let err = fx
+        .engine
+        .lookalike(&query(vec!["nobody".into()], AudienceSize::Count(5)))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                field: "seed_customer_ids",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let no_consent: Vec<String> = fx
+        .data
+        .customers
+        .iter()
+        .filter(|c| !c.consent.ads_personalization)
+        .take(3)
+        .map(|c| c.id.clone())
+        .collect();
+    let err = fx
+        .engine
+        .lookalike(&query(no_consent, AudienceSize::Count(5)))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidArgument {
+                field: "seed_customer_ids",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let mut q = query(fx.seeds(0, 3), AudienceSize::Count(5));
+    q.negative_customer_ids = vec!["ghost".into()];
+    let err = fx.engine.lookalike(&q).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                field: "negative_customer_ids",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn erased_customers_leave_every_audience_at_once() {
+    let fx = loaded(2_000);
+    let seeds = fx.seeds(4, 10);
+    let q = query(seeds, AudienceSize::Count(30));
+    let before = fx.engine.lookalike(&q).expect("before");
+    let gone: Vec<String> = before.prospects[..5]
+        .iter()
+        .map(|p| p.customer_id.clone())
+        .collect();
+    for id in &gone {
+        assert!(fx.engine.erase_customer(id));
+        assert!(
+            !fx.engine.erase_customer(id),
+            "erasing twice reports nothing to erase"
+        );
+    }
+    let mut all = q.clone();
+    all.size = AudienceSize::TopPercent(100.0);
+    let after = fx.engine.lookalike(&all).expect("after");
+    assert!(
+        after
+            .prospects
+            .iter()
+            .all(|p| !gone.contains(&p.customer_id))
+    );
+    assert_eq!(after.eligible_population + 5, before.eligible_population);
+    let err = fx
+        .engine
+        .lookalike(&query(vec![gone[0].clone()], AudienceSize::Count(1)));
+    assert!(matches!(err, Err(Error::NotFound { .. })));
+}

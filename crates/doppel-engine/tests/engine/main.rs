@@ -1,0 +1,6 @@
+//! Engine tests: one binary, real indexes over a generated customer base.
+
+mod fixture;
+mod lookalike;
+mod recommend;
+mod versions;

@@ -1,0 +1,136 @@
+//! Version lifecycle: loading, activation, description, live vector updates.
+
+use doppel_engine::{Engine, EngineConfig, Error, LoadVersion, RecommendQuery};
+use doppel_index::NoProgress;
+
+use crate::fixture::{VERSION, info, loaded};
+
+#[test]
+fn nothing_answers_before_a_version_is_active() {
+    let engine = Engine::new(EngineConfig::default());
+    let err = engine.similar_items("x", 3).unwrap_err();
+    match err {
+        Error::FailedPrecondition(message) => assert!(message.contains("version")),
+        other => panic!("expected FailedPrecondition, got {other:?}"),
+    }
+    assert!(matches!(
+        engine.describe(None),
+        Err(Error::FailedPrecondition(_))
+    ));
+    assert!(matches!(
+        engine.activate("v9"),
+        Err(Error::NotFound {
+            field: "model_version",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn bad_vectors_are_refused_naming_the_row() {
+    let engine = Engine::new(EngineConfig::default());
+    let load = |customer_vectors| {
+        engine.load_version(
+            LoadVersion {
+                info: info("bad", 3),
+                customer_vectors,
+                item_vectors: Vec::new(),
+            },
+            &NoProgress,
+        )
+    };
+    let err = load(vec![("a".into(), vec![1.0, 0.0])]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidArgument {
+                field: "customer_vectors",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = load(vec![("a".into(), vec![1.0, f32::NAN, 0.0])]).unwrap_err();
+    assert!(err.to_string().contains("`a`"), "{err}");
+    let err = load(vec![
+        ("a".into(), vec![1.0, 0.0, 0.0]),
+        ("a".into(), vec![0.0, 1.0, 0.0]),
+    ])
+    .unwrap_err();
+    assert!(err.to_string().contains("twice"), "{err}");
+}
+
+#[test]
+fn describe_counts_and_live_vector_updates() {
+    let fx = loaded(1_000);
+    let d = fx.engine.describe(None).expect("describe");
+    assert_eq!(d.version, VERSION);
+    assert_eq!(d.customer_count, 1_000);
+    assert_eq!(d.item_count, 300);
+    assert_eq!((d.dim, d.shard_count, d.delta), (16, 4, 0));
+    assert!(d.memory_bytes > 1_000 * 16 * 4);
+
+    // A brand-new customer becomes personalisable the moment its vector is set.
+    let newcomer = doppel_types::Customer {
+        id: "newcomer".into(),
+        consent: doppel_types::Consent {
+            ads_personalization: true,
+            onsite_personalization: true,
+        },
+        ..Default::default()
+    };
+    fx.engine.upsert_customer(&newcomer);
+    let q = RecommendQuery {
+        customer_id: "newcomer".into(),
+        k: 5,
+        ..RecommendQuery::default()
+    };
+    assert!(!fx.engine.recommend(&q).expect("fallback").personalized);
+    let item_vector = fx.data.item_vectors[7].1.clone();
+    fx.engine
+        .upsert_customer_vector(VERSION, "newcomer", &item_vector)
+        .expect("set vector");
+    let r = fx.engine.recommend(&q).expect("personalised");
+    assert!(r.personalized);
+    let d = fx.engine.describe(Some(VERSION)).expect("describe");
+    assert_eq!((d.customer_count, d.delta), (1_001, 1));
+
+    assert!(fx.engine.erase_customer("newcomer"));
+    assert!(matches!(
+        fx.engine
+            .upsert_customer_vector(VERSION, "newcomer", &item_vector),
+        Err(Error::FailedPrecondition(_))
+    ));
+    assert!(matches!(
+        fx.engine.upsert_customer_vector(VERSION, "x", &[1.0]),
+        Err(Error::InvalidArgument {
+            field: "vector",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn activation_keeps_one_previous_version_for_rollback() {
+    let fx = loaded(300);
+    for name in ["v2", "v3"] {
+        fx.engine
+            .load_version(
+                LoadVersion {
+                    info: info(name, 16),
+                    customer_vectors: fx.data.customer_vectors.clone(),
+                    item_vectors: fx.data.item_vectors.clone(),
+                },
+                &NoProgress,
+            )
+            .expect("load");
+        fx.engine.activate(name).expect("activate");
+    }
+    assert_eq!(fx.engine.active_version().as_deref(), Some("v3"));
+    assert_eq!(
+        fx.engine.loaded_versions(),
+        vec!["v2".to_owned(), "v3".to_owned()]
+    );
+    fx.engine.activate("v2").expect("rollback");
+    assert_eq!(fx.engine.active_version().as_deref(), Some("v2"));
+}
