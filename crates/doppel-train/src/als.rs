@@ -2,7 +2,7 @@
 //!
 //! Each iteration fixes the item factors and re-solves every customer, then fixes the
 //! customer factors and re-solves every item; each row solve is a few warm-started CG
-//! steps ([`crate::conjugate_gradient`]). Rows are solved in parallel with rayon.
+//! steps (module `conjugate_gradient`). Rows are solved in parallel with rayon.
 //!
 //! Determinism: the initial vectors come from one seeded RNG drawn in a fixed order
 //! (customers, then items, row-major); a row's solve reads only the fixed side and its own

@@ -83,7 +83,10 @@ impl ConfidenceConfig {
         ];
         for (name, value) in non_negative {
             if !value.is_finite() || value < 0.0 {
-                return Err(invalid(name, format!("must be finite and >= 0, got {value}")));
+                return Err(invalid(
+                    name,
+                    format!("must be finite and >= 0, got {value}"),
+                ));
             }
         }
         if !self.alpha.is_finite() || self.alpha <= 0.0 {
@@ -178,7 +181,10 @@ mod tests {
         };
         assert!(matches!(
             bad.validate(),
-            Err(crate::Error::InvalidParameter { name: "view_weight", .. })
+            Err(crate::Error::InvalidParameter {
+                name: "view_weight",
+                ..
+            })
         ));
         let bad = ConfidenceConfig {
             alpha: 0.0,

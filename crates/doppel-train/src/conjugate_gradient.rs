@@ -82,8 +82,9 @@ pub(crate) fn solve_row(
             axpy((c - 1.0) * dot(y, p), y, ap);
         }
         let curvature = dot(p, ap);
-        // A is positive definite for λ > 0; stop rather than divide by ~0 when λ = 0.
-        if !(curvature > 0.0) {
+        // A is positive definite for λ > 0; stop rather than divide by ~0 (or NaN) when
+        // λ = 0 leaves it singular.
+        if curvature.is_nan() || curvature <= 0.0 {
             return;
         }
         let step = rs_old / curvature;
@@ -117,7 +118,14 @@ mod tests {
             dim: 2,
         };
         let mut x = [0.0, 0.0];
-        solve_row(&fixed, &[0, 2], &[3.0, 2.0], &mut x, 2, &mut CgScratch::new(2));
+        solve_row(
+            &fixed,
+            &[0, 2],
+            &[3.0, 2.0],
+            &mut x,
+            2,
+            &mut CgScratch::new(2),
+        );
         // A = YᵀY + 0.5I + 2·e0e0ᵀ + 1·(1,1)(1,1)ᵀ = [[5.5, 2], [2, 3.5]], b = (5, 2).
         let (a, b) = ([[5.5f32, 2.0], [2.0, 3.5]], [5.0f32, 2.0]);
         for k in 0..2 {

@@ -141,7 +141,10 @@ fn sorted_ids<'a>(names: impl Iterator<Item = &'a str>) -> (Vec<&'a str>, Vec<u3
         rank[p as usize] = position as u32;
     }
     let sorted = order.iter().map(|&p| distinct[p as usize]).collect();
-    (sorted, provisional.into_iter().map(|p| rank[p as usize]).collect())
+    (
+        sorted,
+        provisional.into_iter().map(|p| rank[p as usize]).collect(),
+    )
 }
 
 /// Sums strengths per (row, column) and keeps the cells whose sum is > 0. The sort is

@@ -27,8 +27,8 @@
 
 pub mod als;
 pub mod als_params;
-mod conjugate_gradient;
 pub mod confidence;
+mod conjugate_gradient;
 mod dense;
 pub mod error;
 pub mod fold_in;

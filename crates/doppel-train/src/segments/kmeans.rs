@@ -5,7 +5,7 @@
 //! `2 − 2 cos` to the nearest chosen one) from a seeded RNG; assignment runs in parallel
 //! with rayon and every reduction sums in point order, so a seed gives the same clusters on
 //! any number of threads. An emptied cluster is re-seeded with the point farthest from its
-//! own centroid.
+//! own centroid. Several seeded runs are made and the tightest (highest total cosine) kept.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -16,6 +16,20 @@ use crate::dense::{dot, normalize};
 /// Points handed to a rayon task at least.
 const MIN_POINTS_PER_TASK: usize = 64;
 
+/// Settings of [`spherical_kmeans`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KMeansParams {
+    /// Number of clusters (capped at the number of points).
+    pub k: usize,
+    /// Lloyd rounds at most per run; a run stops early once no point moves.
+    pub iterations: usize,
+    /// Independent seeded runs; the one with the highest total cosine wins. k-means++ can
+    /// still put two seeds in one true cluster, and a few runs make that unlikely to stick.
+    pub restarts: usize,
+    /// Seed of the first run's k-means++ draw (later runs derive theirs from it).
+    pub seed: u64,
+}
+
 /// The outcome of [`spherical_kmeans`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Clusters {
@@ -25,42 +39,65 @@ pub struct Clusters {
     pub centroids: Vec<f32>,
     /// Cluster of each point, in input order.
     pub assignment: Vec<u32>,
+    /// Sum over points of the cosine to their centroid (higher is tighter).
+    pub cohesion: f64,
 }
 
-/// Clusters the row-major `n × dim` `vectors` into `k` groups in at most `iterations`
-/// Lloyd rounds (stopping early once no point moves). Zero vectors go to cluster 0.
-pub fn spherical_kmeans(
-    vectors: &[f32],
-    dim: usize,
-    k: usize,
-    iterations: usize,
-    seed: u64,
-) -> Clusters {
-    let n = if dim == 0 { 0 } else { vectors.len() / dim };
-    let k = k.min(n);
+/// Clusters the row-major `n × dim` `vectors` into `params.k` groups. Zero vectors go to
+/// cluster 0.
+pub fn spherical_kmeans(vectors: &[f32], dim: usize, params: &KMeansParams) -> Clusters {
+    let n = vectors.len().checked_div(dim).unwrap_or(0);
+    let k = params.k.min(n);
     if k == 0 {
         return Clusters {
             k: 0,
             centroids: Vec::new(),
             assignment: vec![0; n],
+            cohesion: 0.0,
         };
     }
     let mut points = vectors[..n * dim].to_vec();
     points.par_chunks_mut(dim).for_each(normalize);
-    let mut centroids = plus_plus_seeds(&points, dim, k, seed);
-    let mut assignment = vec![u32::MAX; n];
+    let mut seeds = StdRng::seed_from_u64(params.seed);
+    let mut best: Option<Clusters> = None;
+    for restart in 0..params.restarts.max(1) {
+        let seed = if restart == 0 {
+            params.seed
+        } else {
+            seeds.random()
+        };
+        let run = lloyd(&points, dim, k, params.iterations, seed);
+        // Strictly better only: ties keep the earlier run.
+        if best.as_ref().is_none_or(|b| run.cohesion > b.cohesion) {
+            best = Some(run);
+        }
+    }
+    best.unwrap_or_default()
+}
+
+/// One seeded k-means++ + Lloyd run on unit `points`.
+fn lloyd(points: &[f32], dim: usize, k: usize, iterations: usize, seed: u64) -> Clusters {
+    let mut centroids = plus_plus_seeds(points, dim, k, seed);
+    let mut assignment = Vec::new();
     for _ in 0..iterations.max(1) {
-        let next = assign(&points, dim, &centroids);
+        let next = assign(points, dim, &centroids);
         if next == assignment {
             break;
         }
         assignment = next;
-        centroids = update_centroids(&points, dim, k, &assignment, &centroids);
+        centroids = update_centroids(points, dim, k, &assignment, &centroids);
     }
+    // Cohesion against the final centroids, in point order (thread-independent).
+    let similarities: Vec<f64> = points
+        .par_chunks(dim)
+        .zip(&assignment)
+        .map(|(p, &c)| f64::from(dot(p, row(&centroids, dim, c as usize))))
+        .collect();
     Clusters {
         k,
         centroids,
         assignment,
+        cohesion: similarities.iter().sum(),
     }
 }
 
@@ -73,8 +110,13 @@ fn plus_plus_seeds(points: &[f32], dim: usize, k: usize, seed: u64) -> Vec<f32> 
     let n = points.len() / dim;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut chosen = vec![rng.random_range(0..n)];
-    let distance = |i: usize, c: usize| (2.0 - 2.0 * f64::from(dot(row(points, dim, i), row(points, dim, c)))).max(0.0);
-    let mut nearest: Vec<f64> = (0..n).into_par_iter().map(|i| distance(i, chosen[0])).collect();
+    let distance = |i: usize, c: usize| {
+        (2.0 - 2.0 * f64::from(dot(row(points, dim, i), row(points, dim, c)))).max(0.0)
+    };
+    let mut nearest: Vec<f64> = (0..n)
+        .into_par_iter()
+        .map(|i| distance(i, chosen[0]))
+        .collect();
     while chosen.len() < k {
         let weights: Vec<f64> = nearest.iter().map(|d| d * d).collect();
         let total: f64 = weights.iter().sum();
@@ -153,7 +195,11 @@ fn update_centroids(
             .map(|(i, (p, &c))| (dot(p, row(old, dim, c as usize)), i))
             .collect();
         fit.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        worst = fit.into_iter().map(|(_, i)| i).collect::<Vec<_>>().into_iter();
+        worst = fit
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect::<Vec<_>>()
+            .into_iter();
     }
     for (c, centroid) in sums.chunks_exact_mut(dim).enumerate() {
         if counts[c] == 0
@@ -183,7 +229,13 @@ mod tests {
                 _ => v.extend([0.0, noise, scale]),
             }
         }
-        let clusters = spherical_kmeans(&v, 3, 3, 20, 1);
+        let params = KMeansParams {
+            k: 3,
+            iterations: 20,
+            restarts: 1,
+            seed: 1,
+        };
+        let clusters = spherical_kmeans(&v, 3, &params);
         assert_eq!(clusters.k, 3);
         for i in 3..30 {
             assert_eq!(clusters.assignment[i], clusters.assignment[i % 3]);
@@ -194,7 +246,13 @@ mod tests {
 
     #[test]
     fn k_is_capped_by_the_number_of_points() {
-        let clusters = spherical_kmeans(&[1.0, 0.0, 0.0, 1.0], 2, 5, 10, 0);
+        let params = KMeansParams {
+            k: 5,
+            iterations: 10,
+            restarts: 2,
+            seed: 0,
+        };
+        let clusters = spherical_kmeans(&[1.0, 0.0, 0.0, 1.0], 2, &params);
         assert_eq!(clusters.k, 2);
         assert_ne!(clusters.assignment[0], clusters.assignment[1]);
     }

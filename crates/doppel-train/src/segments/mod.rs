@@ -37,8 +37,8 @@
 //!
 //! # Clusters
 //!
-//! Spherical k-means on the model's customer vectors (direction = taste, length ≈ activity);
-//! customers without a vector have no cluster.
+//! Spherical k-means on the model's customer vectors (direction = taste, length ≈ activity),
+//! k-means++ seeded, best of a few seeded runs; customers without a vector have no cluster.
 
 pub mod clv;
 pub mod kmeans;
@@ -50,7 +50,7 @@ use doppel_types::Event;
 use serde::{Deserialize, Serialize};
 
 pub use clv::{ClvTier, clv_estimate, clv_tiers};
-pub use kmeans::{Clusters, spherical_kmeans};
+pub use kmeans::{Clusters, KMeansParams, spherical_kmeans};
 pub use purchase_history::{PurchaseHistory, purchase_histories};
 pub use rfm::{RfmScore, RfmSegment, rfm_scores};
 
@@ -65,10 +65,14 @@ pub const DEFAULT_HORIZON_DAYS: f32 = 365.0;
 pub const DEFAULT_CLUSTERS: usize = 8;
 /// Default [`SegmentConfig::kmeans_iterations`].
 pub const DEFAULT_KMEANS_ITERATIONS: usize = 25;
+/// Default [`SegmentConfig::kmeans_restarts`].
+pub const DEFAULT_KMEANS_RESTARTS: usize = 4;
 /// Largest accepted [`SegmentConfig::clusters`].
 pub const MAX_CLUSTERS: usize = 1_024;
 /// Largest accepted [`SegmentConfig::kmeans_iterations`].
 pub const MAX_KMEANS_ITERATIONS: usize = 1_000;
+/// Largest accepted [`SegmentConfig::kmeans_restarts`].
+pub const MAX_KMEANS_RESTARTS: usize = 100;
 
 /// Settings of [`segment_customers`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,6 +88,8 @@ pub struct SegmentConfig {
     pub clusters: usize,
     /// Lloyd rounds at most, 1..=[`MAX_KMEANS_ITERATIONS`].
     pub kmeans_iterations: usize,
+    /// Independent k-means runs, the tightest kept; 1..=[`MAX_KMEANS_RESTARTS`].
+    pub kmeans_restarts: usize,
     /// Seed of the k-means++ seeding.
     pub seed: u64,
 }
@@ -97,6 +103,7 @@ impl SegmentConfig {
             horizon_days: DEFAULT_HORIZON_DAYS,
             clusters: DEFAULT_CLUSTERS,
             kmeans_iterations: DEFAULT_KMEANS_ITERATIONS,
+            kmeans_restarts: DEFAULT_KMEANS_RESTARTS,
             seed: 0,
         }
     }
@@ -115,20 +122,19 @@ impl SegmentConfig {
                 format!("must be finite and >= 0, got {}", self.horizon_days),
             ));
         }
-        if !(1..=MAX_CLUSTERS).contains(&self.clusters) {
-            return Err(invalid(
-                "clusters",
-                format!("must be in 1..={MAX_CLUSTERS}, got {}", self.clusters),
-            ));
-        }
-        if !(1..=MAX_KMEANS_ITERATIONS).contains(&self.kmeans_iterations) {
-            return Err(invalid(
+        let counts = [
+            ("clusters", self.clusters, MAX_CLUSTERS),
+            (
                 "kmeans_iterations",
-                format!(
-                    "must be in 1..={MAX_KMEANS_ITERATIONS}, got {}",
-                    self.kmeans_iterations
-                ),
-            ));
+                self.kmeans_iterations,
+                MAX_KMEANS_ITERATIONS,
+            ),
+            ("kmeans_restarts", self.kmeans_restarts, MAX_KMEANS_RESTARTS),
+        ];
+        for (name, value, max) in counts {
+            if !(1..=max).contains(&value) {
+                return Err(invalid(name, format!("must be in 1..={max}, got {value}")));
+            }
         }
         Ok(())
     }
@@ -181,13 +187,13 @@ pub fn segment_customers(
     let estimates: Vec<f64> = histories.iter().map(|h| clv_estimate(h, cfg)).collect();
     let nets: Vec<f64> = histories.iter().map(PurchaseHistory::net_value).collect();
     let tiers = clv_tiers(&estimates, &nets);
-    let clusters = spherical_kmeans(
-        &model.customer_factors,
-        model.factors,
-        cfg.clusters,
-        cfg.kmeans_iterations,
-        cfg.seed,
-    );
+    let kmeans = KMeansParams {
+        k: cfg.clusters,
+        iterations: cfg.kmeans_iterations,
+        restarts: cfg.kmeans_restarts,
+        seed: cfg.seed,
+    };
+    let clusters = spherical_kmeans(&model.customer_factors, model.factors, &kmeans);
 
     Ok(histories
         .into_iter()

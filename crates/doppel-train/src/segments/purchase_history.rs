@@ -50,7 +50,8 @@ pub fn purchase_histories(events: &[Event]) -> Vec<PurchaseHistory> {
             EventType::Purchase if event.quantity >= 0 => {
                 let ts = event.timestamp_ms;
                 history.gross_value += event.value.abs();
-                history.first_purchase_ms = Some(history.first_purchase_ms.map_or(ts, |f| f.min(ts)));
+                history.first_purchase_ms =
+                    Some(history.first_purchase_ms.map_or(ts, |f| f.min(ts)));
                 history.last_purchase_ms = Some(history.last_purchase_ms.map_or(ts, |l| l.max(ts)));
                 days.push(ts.div_euclid(MS_PER_DAY as i64));
             }
