@@ -11,7 +11,12 @@ use tonic::Code;
 
 use crate::fixture::{audience, count, loaded};
 
-fn expect(result: Result<impl std::fmt::Debug, tonic::Status>, code: Code, field: &str, case: &str) {
+fn expect(
+    result: Result<impl std::fmt::Debug, tonic::Status>,
+    code: Code,
+    field: &str,
+    case: &str,
+) {
     match result {
         Ok(v) => panic!("{case}: expected {code:?}, got Ok({v:?})"),
         Err(status) => {
@@ -50,7 +55,12 @@ async fn queries_before_any_version_fail_with_failed_precondition() {
     let result = RecommendationsClient::new(server.channel.clone())
         .recommend_offers(recommend("c1", 5))
         .await;
-    expect(result, Code::FailedPrecondition, "version", "no active version");
+    expect(
+        result,
+        Code::FailedPrecondition,
+        "version",
+        "no active version",
+    );
     server.stop().await;
 }
 
@@ -62,24 +72,58 @@ async fn bad_requests_get_clear_statuses() {
     let seeds = fx.seeds(0, 5);
     let mut rec = RecommendationsClient::new(ch.clone());
 
-    expect(rec.recommend_offers(recommend(&customer, 0)).await, Code::InvalidArgument, "k", "k = 0");
-    expect(rec.recommend_offers(recommend(&customer, 1_001)).await, Code::InvalidArgument, "k", "k > 1000");
-    expect(rec.recommend_offers(recommend("nobody", 5)).await, Code::NotFound, "customer_id", "unknown customer");
-    expect(rec.recommend_offers(recommend("", 5)).await, Code::InvalidArgument, "customer_id", "empty id");
+    expect(
+        rec.recommend_offers(recommend(&customer, 0)).await,
+        Code::InvalidArgument,
+        "k",
+        "k = 0",
+    );
+    expect(
+        rec.recommend_offers(recommend(&customer, 1_001)).await,
+        Code::InvalidArgument,
+        "k",
+        "k > 1000",
+    );
+    expect(
+        rec.recommend_offers(recommend("nobody", 5)).await,
+        Code::NotFound,
+        "customer_id",
+        "unknown customer",
+    );
+    expect(
+        rec.recommend_offers(recommend("", 5)).await,
+        Code::InvalidArgument,
+        "customer_id",
+        "empty id",
+    );
     let mut bad_price = recommend(&customer, 5);
     bad_price.filter = Some(pb::OfferFilter {
         categories: vec![],
         max_price: Some(-1.0),
     });
-    expect(rec.recommend_offers(bad_price).await, Code::InvalidArgument, "filter.max_price", "negative price");
     expect(
-        rec.similar_items(pb::SimilarItemsRequest { item_id: "nothing".into(), k: 5 }).await,
+        rec.recommend_offers(bad_price).await,
+        Code::InvalidArgument,
+        "filter.max_price",
+        "negative price",
+    );
+    expect(
+        rec.similar_items(pb::SimilarItemsRequest {
+            item_id: "nothing".into(),
+            k: 5,
+        })
+        .await,
         Code::NotFound,
         "item_id",
         "unknown item",
     );
 
-    expect(audience(ch.clone(), count(vec![], 10)).await, Code::InvalidArgument, "seed_customer_ids", "no seeds");
+    expect(
+        audience(ch.clone(), count(vec![], 10)).await,
+        Code::InvalidArgument,
+        "seed_customer_ids",
+        "no seeds",
+    );
     expect(
         audience(ch.clone(), count(vec!["ghost".into()], 10)).await,
         Code::NotFound,
@@ -88,8 +132,18 @@ async fn bad_requests_get_clear_statuses() {
     );
     let mut no_size = count(seeds.clone(), 1);
     no_size.size = None;
-    expect(audience(ch.clone(), no_size).await, Code::InvalidArgument, "size", "no size");
-    expect(audience(ch.clone(), count(seeds.clone(), 0)).await, Code::InvalidArgument, "count", "count 0");
+    expect(
+        audience(ch.clone(), no_size).await,
+        Code::InvalidArgument,
+        "size",
+        "no size",
+    );
+    expect(
+        audience(ch.clone(), count(seeds.clone(), 0)).await,
+        Code::InvalidArgument,
+        "count",
+        "count 0",
+    );
     expect(
         audience(ch.clone(), count(seeds.clone(), 10_000_000)).await,
         Code::InvalidArgument,
@@ -98,10 +152,20 @@ async fn bad_requests_get_clear_statuses() {
     );
     let mut pct = count(seeds.clone(), 1);
     pct.size = Some(Size::TopPercent(150.0));
-    expect(audience(ch.clone(), pct).await, Code::InvalidArgument, "top_percent", "150 %");
+    expect(
+        audience(ch.clone(), pct).await,
+        Code::InvalidArgument,
+        "top_percent",
+        "150 %",
+    );
     let mut score = count(seeds.clone(), 1);
     score.size = Some(Size::MinScore(f32::NAN));
-    expect(audience(ch.clone(), score).await, Code::InvalidArgument, "min_score", "NaN score");
+    expect(
+        audience(ch.clone(), score).await,
+        Code::InvalidArgument,
+        "min_score",
+        "NaN score",
+    );
     let too_many: Vec<String> = (0..100_001).map(|i| format!("s{i}")).collect();
     expect(
         audience(ch.clone(), count(too_many, 10)).await,
@@ -112,7 +176,11 @@ async fn bad_requests_get_clear_statuses() {
 
     let mut ingest = IngestClient::new(ch.clone());
     expect(
-        ingest.get_customer(pb::GetCustomerRequest { customer_id: String::new() }).await,
+        ingest
+            .get_customer(pb::GetCustomerRequest {
+                customer_id: String::new(),
+            })
+            .await,
         Code::InvalidArgument,
         "customer_id",
         "empty id",
@@ -122,22 +190,38 @@ async fn bad_requests_get_clear_statuses() {
     let summary = doppel_client::upload_customers(
         ch.clone(),
         vec![
-            pb::Customer { id: "ok-1".into(), ..Default::default() },
-            pb::Customer { id: String::new(), ..Default::default() },
-            pb::Customer { id: "ok-2".into(), ..Default::default() },
+            pb::Customer {
+                id: "ok-1".into(),
+                ..Default::default()
+            },
+            pb::Customer {
+                id: String::new(),
+                ..Default::default()
+            },
+            pb::Customer {
+                id: "ok-2".into(),
+                ..Default::default()
+            },
         ],
         |_| {},
     )
     .await;
     match summary {
-        Err(doppel_client::Error::Rejected { rejected, index, field, .. }) => {
+        Err(doppel_client::Error::Rejected {
+            rejected,
+            index,
+            field,
+            ..
+        }) => {
             assert_eq!((rejected, index, field.as_str()), (1, 1, "id"));
         }
         other => panic!("expected a rejection, got {other:?}"),
     }
     for id in ["ok-1", "ok-2"] {
         ingest
-            .get_customer(pb::GetCustomerRequest { customer_id: id.into() })
+            .get_customer(pb::GetCustomerRequest {
+                customer_id: id.into(),
+            })
             .await
             .expect("good records were kept");
     }
@@ -164,36 +248,62 @@ async fn bad_requests_get_clear_statuses() {
         values,
     };
     expect(
-        admin.import_embeddings(tokio_stream::iter(vec![chunk("bad-shape", 4, vec![1.0; 3])])).await,
+        admin
+            .import_embeddings(tokio_stream::iter(vec![chunk(
+                "bad-shape",
+                4,
+                vec![1.0; 3],
+            )]))
+            .await,
         Code::InvalidArgument,
         "values",
         "values ≠ ids × dim",
     );
     expect(
-        admin.import_embeddings(tokio_stream::iter(vec![chunk("bad-nan", 2, vec![1.0, f32::NAN])])).await,
+        admin
+            .import_embeddings(tokio_stream::iter(vec![chunk(
+                "bad-nan",
+                2,
+                vec![1.0, f32::NAN],
+            )]))
+            .await,
         Code::InvalidArgument,
         "values",
         "NaN",
     );
     expect(
-        admin.import_embeddings(tokio_stream::iter(vec![chunk("bad dim", 2, vec![1.0, 0.0])])).await,
+        admin
+            .import_embeddings(tokio_stream::iter(vec![chunk(
+                "bad dim",
+                2,
+                vec![1.0, 0.0],
+            )]))
+            .await,
         Code::InvalidArgument,
         "model_version",
         "bad version name",
     );
     expect(
-        admin.import_embeddings(tokio_stream::iter(vec![chunk("v1", 16, vec![1.0; 16])])).await,
+        admin
+            .import_embeddings(tokio_stream::iter(vec![chunk("v1", 16, vec![1.0; 16])]))
+            .await,
         Code::FailedPrecondition,
         "model_version",
         "existing version",
     );
     expect(
-        admin.activate_version(pb::ActivateVersionRequest { model_version: "nope".into() }).await,
+        admin
+            .activate_version(pb::ActivateVersionRequest {
+                model_version: "nope".into(),
+            })
+            .await,
         Code::NotFound,
         "model_version",
         "unknown version",
     );
 
     // The server is still healthy and answering after all of that.
-    rec.recommend_offers(recommend(&customer, 3)).await.expect("still serving");
+    rec.recommend_offers(recommend(&customer, 3))
+        .await
+        .expect("still serving");
 }

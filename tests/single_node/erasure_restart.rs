@@ -10,7 +10,10 @@ use doppel_test_support::TestServer;
 use crate::fixture::{VERSION, audience, count, loaded, prospects};
 
 fn ids(batches: &[pb::LookalikeBatch]) -> Vec<String> {
-    prospects(batches).iter().map(|p| p.customer_id.clone()).collect()
+    prospects(batches)
+        .iter()
+        .map(|p| p.customer_id.clone())
+        .collect()
 }
 
 #[tokio::test]
@@ -22,7 +25,9 @@ async fn erased_customers_never_return_and_answers_survive_restart() {
         r.size = Some(Size::MinScore(-1.0));
         r
     };
-    let before = ids(&audience(fx.channel(), count(seeds.clone(), 20)).await.expect("lookalike"));
+    let before = ids(&audience(fx.channel(), count(seeds.clone(), 20))
+        .await
+        .expect("lookalike"));
     let victim = before[0].clone();
 
     let mut ingest = IngestClient::new(fx.channel());
@@ -42,7 +47,10 @@ async fn erased_customers_never_return_and_answers_survive_restart() {
         .expect_err("erased customer is gone");
     assert_eq!(status.code(), tonic::Code::NotFound);
     let after = ids(&audience(fx.channel(), everyone()).await.expect("lookalike"));
-    assert!(!after.contains(&victim), "erased customer still in an audience");
+    assert!(
+        !after.contains(&victim),
+        "erased customer still in an audience"
+    );
 
     let customer = fx
         .data
@@ -68,15 +76,25 @@ async fn erased_customers_never_return_and_answers_survive_restart() {
     let dir = fx.server.data_dir.clone();
     fx.server.stop().await;
     let server = TestServer::start(&dir).await;
-    let all_after = ids(&audience(server.channel.clone(), everyone()).await.expect("lookalike"));
-    assert_eq!(all_before, all_after, "a restarted node answers differently");
+    let all_after = ids(&audience(server.channel.clone(), everyone())
+        .await
+        .expect("lookalike"));
+    assert_eq!(
+        all_before, all_after,
+        "a restarted node answers differently"
+    );
     let offers_after = RecommendationsClient::new(server.channel.clone())
         .recommend_offers(recommend)
         .await
         .expect("recommend")
         .into_inner();
     assert_eq!(offers_after.model_version, VERSION);
-    let item_ids = |r: &pb::RecommendResponse| r.offers.iter().map(|o| o.item_id.clone()).collect::<Vec<_>>();
+    let item_ids = |r: &pb::RecommendResponse| {
+        r.offers
+            .iter()
+            .map(|o| o.item_id.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(item_ids(&offers_before), item_ids(&offers_after));
 
     // A later import that still carries the erased customer's vector cannot bring it back.
@@ -93,7 +111,9 @@ async fn erased_customers_never_return_and_answers_survive_restart() {
     doppel_client::activate(server.channel.clone(), "v2")
         .await
         .expect("activate v2");
-    let batches = audience(server.channel.clone(), everyone()).await.expect("lookalike v2");
+    let batches = audience(server.channel.clone(), everyone())
+        .await
+        .expect("lookalike v2");
     assert_eq!(batches[0].model_version, "v2");
     assert!(!ids(&batches).contains(&victim));
     server.stop().await;

@@ -70,7 +70,12 @@ impl Loaded {
     /// Net purchased items per customer (purchases minus returns > 0).
     pub fn purchased(&self, customer: &str) -> HashSet<String> {
         let mut units: HashMap<&str, i64> = HashMap::new();
-        for e in self.data.events.iter().filter(|e| e.customer_id == customer) {
+        for e in self
+            .data
+            .events
+            .iter()
+            .filter(|e| e.customer_id == customer)
+        {
             let q = i64::from(e.quantity.max(1));
             match e.kind {
                 EventType::Purchase => *units.entry(&e.item_id).or_default() += q,

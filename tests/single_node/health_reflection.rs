@@ -2,13 +2,13 @@
 
 use doppel_proto::v1::lookalike_request::Size;
 use tokio_stream::StreamExt;
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 use crate::fixture::{count, loaded};
 
@@ -16,9 +16,17 @@ use crate::fixture::{count, loaded};
 async fn health_and_reflection_list_every_service() {
     let fx = loaded().await;
     let mut health = HealthClient::new(fx.channel());
-    for service in ["", "doppel.v1.Ingest", "doppel.v1.ModelAdmin", "doppel.v1.Audiences", "doppel.v1.Recommendations"] {
+    for service in [
+        "",
+        "doppel.v1.Ingest",
+        "doppel.v1.ModelAdmin",
+        "doppel.v1.Audiences",
+        "doppel.v1.Recommendations",
+    ] {
         let status = health
-            .check(HealthCheckRequest { service: service.into() })
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
             .await
             .expect("health")
             .into_inner()
@@ -41,8 +49,17 @@ async fn health_and_reflection_list_every_service() {
         panic!("unexpected reflection answer");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for expected in ["doppel.v1.Ingest", "doppel.v1.ModelAdmin", "doppel.v1.Audiences", "doppel.v1.Recommendations", "grpc.health.v1.Health"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    for expected in [
+        "doppel.v1.Ingest",
+        "doppel.v1.ModelAdmin",
+        "doppel.v1.Audiences",
+        "doppel.v1.Recommendations",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
     }
 }
 
@@ -56,12 +73,23 @@ async fn shutdown_drains_an_audience_stream_in_flight() {
         .await
         .expect("lookalike")
         .into_inner();
-    let first = stream.message().await.expect("first page").expect("some page");
+    let first = stream
+        .message()
+        .await
+        .expect("first page")
+        .expect("some page");
     let stopping = tokio::spawn(fx.server.stop());
     let mut received = first.prospects.len() as u64;
-    while let Some(batch) = stream.message().await.expect("pages after shutdown started") {
+    while let Some(batch) = stream
+        .message()
+        .await
+        .expect("pages after shutdown started")
+    {
         received += batch.prospects.len() as u64;
     }
-    assert_eq!(received, first.eligible_population, "the stream was cut short");
+    assert_eq!(
+        received, first.eligible_population,
+        "the stream was cut short"
+    );
     stopping.await.expect("server stopped cleanly");
 }

@@ -40,15 +40,25 @@ async fn audience_follows_the_seeds_and_the_rules() {
         assert!(pair[0].score >= pair[1].score, "scores must not increase");
     }
     for p in &people {
-        assert!(!seed_set.contains(p.customer_id.as_str()), "seed in audience");
+        assert!(
+            !seed_set.contains(p.customer_id.as_str()),
+            "seed in audience"
+        );
         assert_ne!(p.customer_id, no_consent);
         assert!(consent.contains(p.customer_id.as_str()), "no ads consent");
         assert!((-1.0..=1.0001).contains(&p.score));
         assert!(!p.nearest_seed_ids.is_empty() && p.nearest_seed_ids.len() <= 3);
-        assert!(p.nearest_seed_ids.iter().all(|s| seed_set.contains(s.as_str())));
+        assert!(
+            p.nearest_seed_ids
+                .iter()
+                .all(|s| seed_set.contains(s.as_str()))
+        );
         same_taste += usize::from(taste[p.customer_id.as_str()] == 0);
     }
-    assert!(same_taste >= 40, "only {same_taste}/50 share the planted taste");
+    assert!(
+        same_taste >= 40,
+        "only {same_taste}/50 share the planted taste"
+    );
 }
 
 #[tokio::test]
@@ -61,7 +71,10 @@ async fn size_modes_filters_and_exclusions() {
     let batches = audience(fx.channel(), request).await.expect("top percent");
     let eligible = batches[0].eligible_population;
     assert!(eligible > 100);
-    assert_eq!(prospects(&batches).len() as u64, (eligible as f64 * 0.10).ceil() as u64);
+    assert_eq!(
+        prospects(&batches).len() as u64,
+        (eligible as f64 * 0.10).ceil() as u64
+    );
 
     let mut request = count(seeds.clone(), 1);
     request.size = Some(Size::MinScore(0.6));
@@ -73,20 +86,34 @@ async fn size_modes_filters_and_exclusions() {
     let mut request = count(seeds.clone(), 200);
     request.exclude_existing_customers = true;
     let buyers = fx.buyers();
-    let batches = audience(fx.channel(), request).await.expect("exclude existing");
+    let batches = audience(fx.channel(), request)
+        .await
+        .expect("exclude existing");
     let people = prospects(&batches);
     assert!(!people.is_empty());
-    assert!(people.iter().all(|p| !buyers.contains(p.customer_id.as_str())));
+    assert!(
+        people
+            .iter()
+            .all(|p| !buyers.contains(p.customer_id.as_str()))
+    );
 
     let country = fx.data.customers[0].attributes["country"].clone();
     let mut request = count(seeds.clone(), 100);
     request.filter.insert("country".into(), country.clone());
     let batches = audience(fx.channel(), request).await.expect("filter");
-    let by_id: std::collections::HashMap<&str, &doppel_types::Customer> =
-        fx.data.customers.iter().map(|c| (c.id.as_str(), c)).collect();
+    let by_id: std::collections::HashMap<&str, &doppel_types::Customer> = fx
+        .data
+        .customers
+        .iter()
+        .map(|c| (c.id.as_str(), c))
+        .collect();
     let people = prospects(&batches);
     assert!(!people.is_empty());
-    assert!(people.iter().all(|p| by_id[p.customer_id.as_str()].attributes["country"] == country));
+    assert!(
+        people
+            .iter()
+            .all(|p| by_id[p.customer_id.as_str()].attributes["country"] == country)
+    );
 
     for strategy in [pb::Strategy::Centroid, pb::Strategy::MaxSimilarity] {
         let mut request = count(seeds.clone(), 30);
@@ -104,7 +131,10 @@ async fn large_audiences_stream_in_pages_with_non_increasing_scores() {
     request.size = Some(Size::TopPercent(100.0));
     let batches = audience(fx.channel(), request).await.expect("everyone");
     let eligible = batches[0].eligible_population;
-    assert!(batches.len() >= 2, "a big audience must come in several pages");
+    assert!(
+        batches.len() >= 2,
+        "a big audience must come in several pages"
+    );
     assert!(batches.iter().all(|b| b.prospects.len() <= 1_000));
     for (i, b) in batches.iter().enumerate() {
         assert_eq!(b.batch_index as usize, i);

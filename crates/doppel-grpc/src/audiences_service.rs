@@ -61,18 +61,18 @@ pub fn query_from_pb(request: pb::LookalikeRequest) -> Result<LookalikeQuery, St
         explain,
     } = request;
     if seed_customer_ids.is_empty() {
-        return Err(FieldViolation::new("seed_customer_ids", "at least one seed is required").into());
+        return Err(
+            FieldViolation::new("seed_customer_ids", "at least one seed is required").into(),
+        );
     }
     let size = match size {
         Some(pb::lookalike_request::Size::Count(n)) => AudienceSize::Count(n),
         Some(pb::lookalike_request::Size::TopPercent(p)) => AudienceSize::TopPercent(p),
         Some(pb::lookalike_request::Size::MinScore(s)) => AudienceSize::MinScore(s),
         None => {
-            return Err(FieldViolation::new(
-                "size",
-                "set one of count, top_percent or min_score",
-            )
-            .into());
+            return Err(
+                FieldViolation::new("size", "set one of count, top_percent or min_score").into(),
+            );
         }
     };
     let strategy = match pb::Strategy::try_from(strategy) {
@@ -86,7 +86,11 @@ pub fn query_from_pb(request: pb::LookalikeRequest) -> Result<LookalikeQuery, St
     let filter: BTreeMap<String, String> = filter.into_iter().collect();
     Ok(LookalikeQuery {
         seed_customer_ids: ids("seed_customer_ids", seed_customer_ids, MAX_SEEDS)?,
-        negative_customer_ids: ids("negative_customer_ids", negative_customer_ids, MAX_NEGATIVES)?,
+        negative_customer_ids: ids(
+            "negative_customer_ids",
+            negative_customer_ids,
+            MAX_NEGATIVES,
+        )?,
         size,
         strategy,
         exclude_existing_customers,

@@ -106,8 +106,9 @@ fn chunk_rows(chunk: pb::EmbeddingChunk, version: &str, dim: u32) -> Result<Rows
     for (row, id) in ids.into_iter().enumerate() {
         validate_id(&format!("ids[{row}]"), &id)?;
         let vector = values[row * dim..(row + 1) * dim].to_vec();
-        validate_vector(&vector, dim)
-            .map_err(|e| FieldViolation::new(format!("values[row {row}, id {id}]"), e.to_string()))?;
+        validate_vector(&vector, dim).map_err(|e| {
+            FieldViolation::new(format!("values[row {row}, id {id}]"), e.to_string())
+        })?;
         if vector.iter().all(|&x| x == 0.0) {
             return Err(FieldViolation::new(
                 format!("values[row {row}, id {id}]"),
@@ -156,7 +157,10 @@ impl ModelAdmin for ModelAdminService {
             created_ms: now_ms(),
             ..Default::default()
         };
-        store.put_version(info.clone()).await.map_err(store_status)?;
+        store
+            .put_version(info.clone())
+            .await
+            .map_err(store_status)?;
         let outcome = self.import_rows(first, &mut stream, &mut info).await;
         match outcome {
             Ok(summary) => Ok(Response::new(summary)),
@@ -177,7 +181,11 @@ impl ModelAdmin for ModelAdminService {
     ) -> Result<Response<pb::ListVersionsResponse>, Status> {
         let store = &self.node.store;
         let mut versions = store.list_versions().await.map_err(store_status)?;
-        versions.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.version.cmp(&b.version)));
+        versions.sort_by(|a, b| {
+            a.created_ms
+                .cmp(&b.created_ms)
+                .then(a.version.cmp(&b.version))
+        });
         let active_version = store
             .active_version()
             .await
@@ -204,16 +212,24 @@ impl ModelAdmin for ModelAdminService {
             .set_active_version(&model_version)
             .await
             .map_err(store_status)?;
-        node.engine.activate(&model_version).map_err(engine_status)?;
+        node.engine
+            .activate(&model_version)
+            .map_err(engine_status)?;
         info.state = VersionState::Active;
         node.store.put_version(info).await.map_err(store_status)?;
         if let Some(prev) = previous.as_deref().filter(|p| *p != model_version)
             && let Some(mut prev_info) = node.store.get_version(prev).await.map_err(store_status)?
         {
             prev_info.state = VersionState::Retired;
-            node.store.put_version(prev_info).await.map_err(store_status)?;
+            node.store
+                .put_version(prev_info)
+                .await
+                .map_err(store_status)?;
         }
-        tracing::info!(previous = previous.as_deref().unwrap_or(""), "version activated");
+        tracing::info!(
+            previous = previous.as_deref().unwrap_or(""),
+            "version activated"
+        );
         Ok(Response::new(pb::ActivateVersionResponse {
             model_version,
             previous_version: previous.unwrap_or_default(),
@@ -283,11 +299,17 @@ impl ModelAdminService {
         info.state = VersionState::Building;
         info.customer_count = summary.customers;
         info.item_count = summary.items;
-        store.put_version(info.clone()).await.map_err(store_status)?;
+        store
+            .put_version(info.clone())
+            .await
+            .map_err(store_status)?;
         // Build before marking ready, so a version listed as ready can be activated.
         self.node.ensure_loaded(&version).await?;
         info.state = VersionState::Ready;
-        store.put_version(info.clone()).await.map_err(store_status)?;
+        store
+            .put_version(info.clone())
+            .await
+            .map_err(store_status)?;
         summary.build_seconds = started.elapsed().as_secs_f64();
         tracing::info!(
             model.version = %version,

@@ -35,11 +35,17 @@ fn k_from_pb(k: u32) -> Result<usize, FieldViolation> {
 fn offers_to_pb(offers: Vec<Offer>) -> Vec<pb::Offer> {
     offers
         .into_iter()
-        .map(|Offer { item_id, score, reason }| pb::Offer {
-            item_id,
-            score,
-            reason,
-        })
+        .map(
+            |Offer {
+                 item_id,
+                 score,
+                 reason,
+             }| pb::Offer {
+                item_id,
+                score,
+                reason,
+            },
+        )
         .collect()
 }
 
@@ -61,10 +67,16 @@ pub fn query_from_pb(request: pb::RecommendRequest) -> Result<RecommendQuery, Fi
     if let Some(p) = max_price
         && (!p.is_finite() || p < 0.0)
     {
-        return Err(FieldViolation::new("filter.max_price", "must be a finite number ≥ 0"));
+        return Err(FieldViolation::new(
+            "filter.max_price",
+            "must be a finite number ≥ 0",
+        ));
     }
     if categories.len() > 1_000 {
-        return Err(FieldViolation::new("filter.categories", "at most 1000 categories"));
+        return Err(FieldViolation::new(
+            "filter.categories",
+            "at most 1000 categories",
+        ));
     }
     Ok(RecommendQuery {
         customer_id,

@@ -106,9 +106,10 @@ pub async fn run(
     let audiences = AudiencesServer::new(AudiencesService::new(Arc::clone(&node)))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
-    let recommendations = RecommendationsServer::new(RecommendationsService::new(Arc::clone(&node)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
+    let recommendations =
+        RecommendationsServer::new(RecommendationsService::new(Arc::clone(&node)))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
     set_all(&reporter, ServingStatus::Serving).await;
 
     let (draining_tx, draining_rx) = oneshot::channel::<()>();

@@ -34,7 +34,9 @@ impl TestServer {
     /// Starts a server over the store in `data_dir`.
     pub async fn start_with(data_dir: &Path, config: NodeConfig) -> Self {
         let store = EmbeddedStore::open(data_dir).expect("open store");
-        let node = Node::open(Arc::new(store), config).await.expect("open node");
+        let node = Node::open(Arc::new(store), config)
+            .await
+            .expect("open node");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = format!("http://{}", listener.local_addr().expect("local addr"));
         let (stop, stopped) = oneshot::channel::<()>();

@@ -45,6 +45,9 @@ mod tests {
         for i in 0..16_000 {
             counts[shard_of(&format!("c{i}"), 16) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

@@ -65,7 +65,10 @@ mod tests {
             validate_vector(&[1.0, f32::NAN], 2),
             Err(VectorError::NotFinite { index: 1 })
         );
-        assert_eq!(normalize_in_place(&mut [0.0, 0.0]), Err(VectorError::ZeroNorm));
+        assert_eq!(
+            normalize_in_place(&mut [0.0, 0.0]),
+            Err(VectorError::ZeroNorm)
+        );
         let mut v = [3.0, 4.0];
         normalize_in_place(&mut v).unwrap();
         assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);

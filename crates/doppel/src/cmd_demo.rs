@@ -20,7 +20,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::cmd_query::print_offers;
-use doppel_client::{activate, connect, import_vectors, upload_customers, upload_events, upload_items};
+use doppel_client::{
+    activate, connect, import_vectors, upload_customers, upload_events, upload_items,
+};
 
 /// Flags of `doppel demo`.
 #[derive(Args, Debug)]
@@ -57,7 +59,10 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 /// Runs the demo.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let temp = tempfile::tempdir().context("temporary data dir")?;
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_owned());
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_owned());
     let store = EmbeddedStore::open(&data_dir).context("opening the store")?;
     let node = Node::open(Arc::new(store), NodeConfig::default())
         .await
@@ -75,7 +80,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             let _ = stop_rx.await;
         },
     ));
-    eprintln!("doppel demo server on {addr} (store: {})", data_dir.display());
+    eprintln!(
+        "doppel demo server on {addr} (store: {})",
+        data_dir.display()
+    );
 
     let config = SynthConfig {
         customers: args.customers,
@@ -88,7 +96,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     show(&addr, &data).await?;
 
     if args.serve {
-        eprintln!("serving on {addr} until Ctrl-C, e.g.: grpcurl -plaintext {} list", &addr[7..]);
+        eprintln!(
+            "serving on {addr} until Ctrl-C, e.g.: grpcurl -plaintext {} list",
+            &addr[7..]
+        );
         crate::cmd_serve::shutdown_signal().await;
     }
     let _ = stop_tx.send(());
@@ -204,7 +215,11 @@ async fn show(addr: &str, data: &SynthData) -> anyhow::Result<()> {
             context: Some(pb::Context {
                 channel: "web".into(),
                 device: "mobile".into(),
-                country: customer.attributes.get("country").cloned().unwrap_or_default(),
+                country: customer
+                    .attributes
+                    .get("country")
+                    .cloned()
+                    .unwrap_or_default(),
             }),
             explain: true,
             ..Default::default()

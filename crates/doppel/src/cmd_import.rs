@@ -12,8 +12,8 @@ use doppel_types::Consent;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cmd_query::DEFAULT_ADDR;
-use doppel_client::{connect, upload_customers, upload_events, upload_items};
 use crate::online_retail;
+use doppel_client::{connect, upload_customers, upload_events, upload_items};
 
 /// What to import.
 #[derive(Subcommand, Debug)]
@@ -40,7 +40,9 @@ pub struct ImportEventsArgs {
 
 fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(what.to_owned());
@@ -50,7 +52,8 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 /// Runs an import command.
 pub async fn run(command: ImportCommand) -> anyhow::Result<()> {
     let ImportCommand::Events(args) = command;
-    let file = File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+    let file =
+        File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
     let reader: Box<dyn Read + Send> = if args.file.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::GzDecoder::new(BufReader::new(file)))
     } else {
@@ -63,9 +66,10 @@ pub async fn run(command: ImportCommand) -> anyhow::Result<()> {
     let spinner = ProgressBar::new_spinner();
     spinner.set_message("reading rows");
     let ticker = spinner.clone();
-    let data = tokio::task::spawn_blocking(move || online_retail::read(reader, consent, || ticker.inc(1)))
-        .await
-        .context("reader task")??;
+    let data =
+        tokio::task::spawn_blocking(move || online_retail::read(reader, consent, || ticker.inc(1)))
+            .await
+            .context("reader task")??;
     spinner.finish_and_clear();
     eprintln!(
         "read {} customers, {} items, {} events ({} guest rows and {} bad rows skipped)",
@@ -78,15 +82,30 @@ pub async fn run(command: ImportCommand) -> anyhow::Result<()> {
     let channel = connect(&args.addr).await?;
     let progress = bar(data.customers.len() as u64, "customers");
     let tick = progress.clone();
-    upload_customers(channel.clone(), data.customers.into_iter().map(customer_to_pb).collect(), move |_| tick.inc(1)).await?;
+    upload_customers(
+        channel.clone(),
+        data.customers.into_iter().map(customer_to_pb).collect(),
+        move |_| tick.inc(1),
+    )
+    .await?;
     progress.finish();
     let progress = bar(data.items.len() as u64, "items");
     let tick = progress.clone();
-    upload_items(channel.clone(), data.items.into_iter().map(item_to_pb).collect(), move |_| tick.inc(1)).await?;
+    upload_items(
+        channel.clone(),
+        data.items.into_iter().map(item_to_pb).collect(),
+        move |_| tick.inc(1),
+    )
+    .await?;
     progress.finish();
     let progress = bar(data.events.len() as u64, "events");
     let tick = progress.clone();
-    let summary = upload_events(channel, data.events.into_iter().map(event_to_pb).collect(), move |_| tick.inc(1)).await?;
+    let summary = upload_events(
+        channel,
+        data.events.into_iter().map(event_to_pb).collect(),
+        move |_| tick.inc(1),
+    )
+    .await?;
     progress.finish();
     eprintln!("imported: {} events accepted", summary.accepted);
     Ok(())

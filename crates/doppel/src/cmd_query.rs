@@ -208,7 +208,13 @@ async fn lookalike(args: LookalikeArgs) -> anyhow::Result<()> {
 /// Prints offers as a table.
 pub fn print_offers(offers: &[pb::Offer]) {
     for (i, o) in offers.iter().enumerate() {
-        println!("{:>3}  {:<16} {:>7.4}  {}", i + 1, o.item_id, o.score, o.reason);
+        println!(
+            "{:>3}  {:<16} {:>7.4}  {}",
+            i + 1,
+            o.item_id,
+            o.score,
+            o.reason
+        );
     }
 }
 
@@ -237,7 +243,9 @@ async fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
         let offers: Vec<_> = response
             .offers
             .iter()
-            .map(|o| serde_json::json!({"item_id": o.item_id, "score": o.score, "reason": o.reason}))
+            .map(
+                |o| serde_json::json!({"item_id": o.item_id, "score": o.score, "reason": o.reason}),
+            )
             .collect();
         println!(
             "{}",

@@ -55,7 +55,11 @@ pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
 
 /// Reads a CSV (already decompressed) and folds it into customers, items and events.
 /// `consent` is given to every customer (the file carries none).
-pub fn read(reader: impl Read, consent: Consent, mut on_row: impl FnMut()) -> anyhow::Result<RetailData> {
+pub fn read(
+    reader: impl Read,
+    consent: Consent,
+    mut on_row: impl FnMut(),
+) -> anyhow::Result<RetailData> {
     let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
     let mut data = RetailData::default();
     let mut customers: BTreeMap<String, Customer> = BTreeMap::new();
@@ -83,12 +87,16 @@ pub fn read(reader: impl Read, consent: Consent, mut on_row: impl FnMut()) -> an
             continue;
         }
         let country = field(7).to_owned();
-        let customer = customers.entry(customer_id.to_owned()).or_insert_with(|| Customer {
-            id: customer_id.to_owned(),
-            consent,
-            ..Customer::default()
-        });
-        customer.attributes.insert("country".into(), country.clone());
+        let customer = customers
+            .entry(customer_id.to_owned())
+            .or_insert_with(|| Customer {
+                id: customer_id.to_owned(),
+                consent,
+                ..Customer::default()
+            });
+        customer
+            .attributes
+            .insert("country".into(), country.clone());
         let item = items.entry(code.to_owned()).or_insert_with(|| Item {
             id: code.to_owned(),
             category: code.chars().take(3).collect(),
@@ -99,13 +107,18 @@ pub fn read(reader: impl Read, consent: Consent, mut on_row: impl FnMut()) -> an
             item.price = price;
         }
         if !description.is_empty() {
-            item.attributes.insert("description".into(), description.to_owned());
+            item.attributes
+                .insert("description".into(), description.to_owned());
         }
         let is_return = quantity < 0 || invoice.starts_with('C');
         data.events.push(Event {
             customer_id: customer_id.to_owned(),
             item_id: code.to_owned(),
-            kind: if is_return { EventType::Return } else { EventType::Purchase },
+            kind: if is_return {
+                EventType::Return
+            } else {
+                EventType::Purchase
+            },
             timestamp_ms,
             quantity: quantity.saturating_abs(),
             value: f64::from(quantity.saturating_abs()) * price.max(0.0),
@@ -127,8 +140,14 @@ mod tests {
     #[test]
     fn timestamps_are_utc_ms() {
         assert_eq!(parse_timestamp_ms("1970-01-01T00:00:00"), Some(0));
-        assert_eq!(parse_timestamp_ms("2010-12-01T08:26:00"), Some(1_291_191_960_000));
-        assert_eq!(parse_timestamp_ms("2011-12-09 12:50"), Some(1_323_435_000_000));
+        assert_eq!(
+            parse_timestamp_ms("2010-12-01T08:26:00"),
+            Some(1_291_191_960_000)
+        );
+        assert_eq!(
+            parse_timestamp_ms("2011-12-09 12:50"),
+            Some(1_323_435_000_000)
+        );
         assert_eq!(parse_timestamp_ms("not a date"), None);
     }
 

@@ -151,8 +151,14 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_flag() {
-        assert_eq!(parse(&["--listen", "nope"]).validate().unwrap_err().name, "--listen");
+        assert_eq!(
+            parse(&["--listen", "nope"]).validate().unwrap_err().name,
+            "--listen"
+        );
         assert_eq!(parse(&["--m", "999"]).validate().unwrap_err().name, "--m");
-        assert_eq!(parse(&["--shards", "0"]).validate().unwrap_err().name, "--shards");
+        assert_eq!(
+            parse(&["--shards", "0"]).validate().unwrap_err().name,
+            "--shards"
+        );
     }
 }

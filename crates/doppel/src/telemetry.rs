@@ -38,7 +38,10 @@ pub fn init(service_name: &str) -> anyhow::Result<Telemetry> {
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let otlp = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
     if !otlp {
-        tracing_subscriber::registry().with(filter).with(fmt).try_init()?;
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(fmt)
+            .try_init()?;
         return Ok(Telemetry {
             tracer: None,
             meter: None,
