@@ -176,3 +176,31 @@ pub async fn activate(channel: Channel, version: &str) -> Result<pb::ActivateVer
         .map_err(rpc_error("ActivateVersion"))?;
     Ok(response.into_inner())
 }
+
+/// Trains a new version from the server's event log, calling `on_progress` with every
+/// progress message; returns the last one (`done = true`, naming the version).
+pub async fn train(
+    channel: Channel,
+    request: pb::TrainRequest,
+    mut on_progress: impl FnMut(&pb::TrainProgress),
+) -> Result<pb::TrainProgress> {
+    let mut stream = ModelAdminClient::new(channel)
+        .train(request)
+        .await
+        .map_err(rpc_error("Train"))?
+        .into_inner();
+    let mut last = None;
+    while let Some(progress) = stream.message().await.map_err(rpc_error("Train"))? {
+        on_progress(&progress);
+        last = Some(progress);
+    }
+    match last {
+        Some(p) if p.done => Ok(p),
+        _ => Err(Error::Rpc {
+            rpc: "Train",
+            status: Box::new(tonic::Status::aborted(
+                "the progress stream ended before training was done",
+            )),
+        }),
+    }
+}

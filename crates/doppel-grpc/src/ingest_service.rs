@@ -152,6 +152,8 @@ impl Ingest for IngestService {
             }
             Ok(event)
         };
+        let touched = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let touched_ref = &touched;
         let summary = self
             .ingest(request.into_inner(), convert, |batch| async move {
                 node.store
@@ -159,9 +161,19 @@ impl Ingest for IngestService {
                     .await
                     .map_err(store_status)?;
                 batch.iter().for_each(|e| node.engine.record_event(e));
+                if let Ok(mut ids) = touched_ref.lock() {
+                    ids.extend(batch.into_iter().map(|e| e.customer_id));
+                }
                 Ok(())
             })
             .await?;
+        // Fold-in: the next recommendation of these customers reflects their new events.
+        let ids: Vec<String> = touched
+            .into_inner()
+            .map(|ids| ids.into_iter().collect())
+            .unwrap_or_default();
+        let folded = crate::training::fold_in_customers(node, ids).await?;
+        tracing::debug!(folded, "customers folded in");
         Ok(Response::new(summary))
     }
 

@@ -19,6 +19,7 @@ pub mod recommendations_service;
 pub mod rpc_metrics;
 pub mod server;
 pub mod status;
+pub mod training;
 
 pub use node::{Node, NodeConfig};
 pub use server::{ServeOptions, run};

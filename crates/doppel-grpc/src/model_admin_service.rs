@@ -122,6 +122,18 @@ fn chunk_rows(chunk: pb::EmbeddingChunk, version: &str, dim: u32) -> Result<Rows
 
 #[tonic::async_trait]
 impl ModelAdmin for ModelAdminService {
+    type TrainStream = crate::training::TrainStream;
+
+    #[tracing::instrument(skip_all, fields(model.version = %request.get_ref().model_version))]
+    async fn train(
+        &self,
+        request: Request<pb::TrainRequest>,
+    ) -> Result<Response<Self::TrainStream>, Status> {
+        let plan = crate::training::TrainPlan::from_pb(request.into_inner())?;
+        let stream = crate::training::start(Arc::clone(&self.node), plan).await?;
+        Ok(Response::new(stream))
+    }
+
     #[tracing::instrument(skip_all)]
     async fn import_embeddings(
         &self,

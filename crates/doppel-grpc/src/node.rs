@@ -2,19 +2,22 @@
 //! serves queries from it. Writes go to the store first and reach the engine only once
 //! they are durable; at start the engine is rebuilt from the store.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use doppel_engine::{Engine, EngineConfig, LoadVersion};
 use doppel_index::NoProgress;
 use doppel_store::Store;
+use doppel_train::FoldInModel;
+use parking_lot::RwLock;
 use doppel_types::{Entity, VersionInfo, VersionState};
 use tonic::Status;
 
 use crate::status::{engine_status, store_status};
 
 /// Rows fetched per store page during replay and version loads.
-const REPLAY_PAGE: usize = 10_000;
+pub const REPLAY_PAGE: usize = 10_000;
 
 /// How a node is set up.
 #[derive(Clone, Debug, Default)]
@@ -31,6 +34,10 @@ pub struct Node {
     pub engine: Arc<Engine>,
     /// Settings the node was opened with.
     pub config: NodeConfig,
+    /// Fold-in state of each loaded trained version.
+    pub fold_in: RwLock<HashMap<String, Arc<FoldInModel>>>,
+    /// Held by the one training run allowed at a time.
+    pub training: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Node {
@@ -43,6 +50,8 @@ impl Node {
             store,
             engine,
             config,
+            fold_in: RwLock::default(),
+            training: Arc::default(),
         });
         node.replay().await?;
         if let Some(active) = node.store.active_version().await.map_err(store_status)? {
@@ -119,6 +128,11 @@ impl Node {
         }
         let customer_vectors = self.all_vectors(version, Entity::Customer).await?;
         let item_vectors = self.all_vectors(version, Entity::Item).await?;
+        if let Some(model) = crate::training::fold_in_model(&info, &item_vectors) {
+            self.fold_in
+                .write()
+                .insert(version.to_owned(), Arc::new(model));
+        }
         let engine = Arc::clone(&self.engine);
         let request = LoadVersion {
             info: info.clone(),

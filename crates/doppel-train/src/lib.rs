@@ -16,6 +16,8 @@
 //! * [`model`] — [`Model`]: ids and row-major factors
 //! * [`fold_in`](mod@fold_in) — [`fold_in()`]: one customer's exact solve against fixed items
 //! * [`segments`] — RFM scores and segments, CLV tiers, spherical k-means clusters
+//! * [`serving_vectors`] — [`ServingVectors`]: a model as cosine-indexable version vectors (inner product preserved)
+//! * [`fold_in_model`] — [`FoldInModel`]: fold-in state rebuilt from a stored version
 //! * `dense` — dot / axpy kernels the compiler vectorises
 //! * [`error`] — [`Error`] and [`Result`]
 //!
@@ -32,10 +34,12 @@ mod conjugate_gradient;
 mod dense;
 pub mod error;
 pub mod fold_in;
+pub mod fold_in_model;
 pub mod gram;
 pub mod interactions;
 pub mod model;
 pub mod segments;
+pub mod serving_vectors;
 pub mod sparse_rows;
 
 pub use als::{TrainStep, no_progress, train};
@@ -43,10 +47,12 @@ pub use als_params::AlsParams;
 pub use confidence::ConfidenceConfig;
 pub use error::{Error, Result};
 pub use fold_in::fold_in;
+pub use fold_in_model::FoldInModel;
 pub use gram::Gram;
 pub use interactions::Interactions;
 pub use model::Model;
 pub use segments::{
     ClvTier, CustomerSegments, RfmScore, RfmSegment, SegmentConfig, segment_customers,
 };
+pub use serving_vectors::{ServingVectors, raw_factors, serving_customer_vector};
 pub use sparse_rows::SparseRows;

@@ -42,9 +42,22 @@ pub struct DemoArgs {
     /// Store directory (default: a temporary directory removed at exit).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Vectors to serve: `learned` trains them from the events (implicit ALS), `planted`
+    /// imports the generator's ground-truth tastes (bring-your-own vectors).
+    #[arg(long, value_enum, default_value = "learned")]
+    pub vectors: VectorSource,
     /// Keep serving after the demo queries, until Ctrl-C (try grpcurl against it).
     #[arg(long)]
     pub serve: bool,
+}
+
+/// Where the demo's vectors come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum VectorSource {
+    /// Learned from the generated events by `ModelAdmin.Train`.
+    Learned,
+    /// The generator's planted taste vectors, via `ModelAdmin.ImportEmbeddings`.
+    Planted,
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -92,7 +105,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ..SynthConfig::default()
     };
     let data = doppel_synth::generate(&config);
-    load(&addr, &config, &data).await?;
+    load(&addr, &config, &data, args.vectors).await?;
     show(&addr, &data).await?;
 
     if args.serve {
@@ -107,7 +120,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn load(addr: &str, config: &SynthConfig, data: &SynthData) -> anyhow::Result<()> {
+async fn load(
+    addr: &str,
+    config: &SynthConfig,
+    data: &SynthData,
+    vectors: VectorSource,
+) -> anyhow::Result<()> {
     let channel = connect(addr).await?;
     let customers: Vec<_> = data.customers.iter().cloned().map(customer_to_pb).collect();
     let progress = bar(customers.len() as u64, "customers");
@@ -124,6 +142,23 @@ async fn load(addr: &str, config: &SynthConfig, data: &SynthData) -> anyhow::Res
     let tick = progress.clone();
     upload_events(channel.clone(), events, move |_| tick.inc(1)).await?;
     progress.finish();
+    if vectors == VectorSource::Learned {
+        let done = crate::cmd_train::train_with_bar(
+            channel.clone(),
+            pb::TrainRequest {
+                model_version: "demo-v1".to_owned(),
+                factors: Some(32),
+                ..Default::default()
+            },
+        )
+        .await?;
+        activate(channel, "demo-v1").await?;
+        eprintln!(
+            "model demo-v1 learned from {} events (implicit ALS, 32 factors): {} customers, {} items, trained and indexed in {:.2}s, active",
+            done.events, done.customers, done.items, done.elapsed_seconds
+        );
+        return Ok(());
+    }
     let spinner = ProgressBar::new_spinner();
     spinner.set_message("importing vectors and building indexes");
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -138,7 +173,7 @@ async fn load(addr: &str, config: &SynthConfig, data: &SynthData) -> anyhow::Res
     activate(channel, "demo-v1").await?;
     spinner.finish_and_clear();
     eprintln!(
-        "model demo-v1: {} customer and {} item vectors, indexes built in {:.2}s, active",
+        "model demo-v1: {} planted customer and {} item vectors imported, indexes built in {:.2}s, active",
         summary.customers, summary.items, summary.build_seconds
     );
     Ok(())

@@ -5,6 +5,7 @@ mod cmd_demo;
 mod cmd_import;
 mod cmd_query;
 mod cmd_serve;
+mod cmd_train;
 mod online_retail;
 mod settings;
 mod telemetry;
@@ -33,6 +34,8 @@ enum Command {
     /// Query a running server.
     #[command(subcommand)]
     Query(cmd_query::QueryCommand),
+    /// Learn a new model version from a running server's event log (implicit ALS).
+    Train(cmd_train::TrainArgs),
     /// Import data into a running server.
     #[command(subcommand)]
     Import(cmd_import::ImportCommand),
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         }),
         Command::Query(command) => run_async(cmd_query::run(command)),
         Command::Import(command) => run_async(cmd_import::run(command)),
+        Command::Train(args) => run_async(cmd_train::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,86 @@
+//! Everything fold-in needs from a trained version, rebuilt from what the version stores
+//! (its serving item vectors and recorded hyper-parameters), so it survives a restart.
+
+use std::collections::HashMap;
+
+use doppel_types::Event;
+
+use crate::confidence::ConfidenceConfig;
+use crate::fold_in::fold_in;
+use crate::gram::Gram;
+use crate::serving_vectors::{raw_factors, serving_customer_vector};
+
+/// Fixed item factors of a version, their Gram matrix and the confidence settings.
+#[derive(Clone, Debug)]
+pub struct FoldInModel {
+    factors: usize,
+    item_rows: HashMap<String, u32>,
+    item_factors: Vec<f32>,
+    gram: Gram,
+    regularization: f32,
+    confidence: ConfidenceConfig,
+}
+
+impl FoldInModel {
+    /// From the version's stored item vectors (`[y, e]`, see
+    /// [`ServingVectors`](crate::ServingVectors)) and its training settings.
+    pub fn from_serving_items(
+        items: &[(String, Vec<f32>)],
+        regularization: f32,
+        confidence: ConfidenceConfig,
+    ) -> Option<Self> {
+        let factors = raw_factors(&items.first()?.1).len();
+        if factors == 0 {
+            return None;
+        }
+        let mut item_rows = HashMap::with_capacity(items.len());
+        let mut item_factors = Vec::with_capacity(items.len() * factors);
+        for (row, (id, v)) in items.iter().enumerate() {
+            let y = raw_factors(v);
+            if y.len() != factors {
+                return None;
+            }
+            item_rows.insert(id.clone(), row as u32);
+            item_factors.extend_from_slice(y);
+        }
+        let gram = Gram::new(&item_factors, factors);
+        Some(Self {
+            factors,
+            item_rows,
+            item_factors,
+            gram,
+            regularization,
+            confidence,
+        })
+    }
+
+    /// The serving vector (`[u, 0]`) of a customer with `events`, solved against the fixed
+    /// items; `None` when the events carry no positive signal on known items. Decay is
+    /// measured from the newest of `now_ms` and the events.
+    pub fn customer_vector(&self, events: &[Event], now_ms: i64) -> Option<Vec<f32>> {
+        let now = events.iter().map(|e| e.timestamp_ms).fold(now_ms, i64::max);
+        let mut strength: HashMap<u32, f64> = HashMap::new();
+        for e in events {
+            if let Some(&row) = self.item_rows.get(&e.item_id) {
+                *strength.entry(row).or_default() += self.confidence.event_strength(e, now);
+            }
+        }
+        let mut row: Vec<(u32, f32)> = strength
+            .into_iter()
+            .filter(|(_, s)| *s > 0.0)
+            .map(|(item, s)| (item, self.confidence.confidence(s)))
+            .collect();
+        if row.is_empty() {
+            return None;
+        }
+        row.sort_unstable_by_key(|(item, _)| *item);
+        let u = fold_in(
+            &self.item_factors,
+            self.factors,
+            &self.gram,
+            &row,
+            self.regularization,
+        );
+        serving_customer_vector(&u)
+    }
+}

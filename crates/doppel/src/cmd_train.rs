@@ -1,0 +1,97 @@
+//! `doppel train`: learn a new model version from a running server's event log (implicit
+//! ALS), with a progress bar; optionally activate it.
+
+use clap::Args;
+use doppel_proto::v1 as pb;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cmd_query::DEFAULT_ADDR;
+use doppel_client::{activate, connect};
+
+/// Flags of `doppel train`. Unset hyper-parameters take the server's defaults (factors 64,
+/// regularization 0.05, alpha 10, iterations 15, half-life 180 days, seed 42).
+#[derive(Args, Debug, Default)]
+pub struct TrainArgs {
+    /// Server address.
+    #[arg(long, default_value = DEFAULT_ADDR)]
+    pub addr: String,
+    /// Name of the new version (default: `als-<unix ms>`).
+    #[arg(long, default_value = "")]
+    pub model_version: String,
+    /// Latent factors.
+    #[arg(long)]
+    pub factors: Option<u32>,
+    /// L2 regularisation.
+    #[arg(long)]
+    pub regularization: Option<f32>,
+    /// Confidence scale: c = 1 + alpha × strength.
+    #[arg(long)]
+    pub alpha: Option<f32>,
+    /// ALS iterations.
+    #[arg(long)]
+    pub iterations: Option<u32>,
+    /// Half-life of event weight, days (0: no decay).
+    #[arg(long)]
+    pub half_life_days: Option<f32>,
+    /// Random seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Activate the version once it is ready.
+    #[arg(long)]
+    pub activate: bool,
+}
+
+impl TrainArgs {
+    /// The request these flags describe.
+    pub fn request(&self) -> pb::TrainRequest {
+        pb::TrainRequest {
+            model_version: self.model_version.clone(),
+            factors: self.factors,
+            regularization: self.regularization,
+            alpha: self.alpha,
+            iterations: self.iterations,
+            half_life_days: self.half_life_days,
+            seed: self.seed,
+            ..Default::default()
+        }
+    }
+}
+
+/// Streams a training run into a progress bar; returns the final progress message.
+pub async fn train_with_bar(
+    channel: tonic::transport::Channel,
+    request: pb::TrainRequest,
+) -> anyhow::Result<pb::TrainProgress> {
+    let bar = ProgressBar::new(0);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>18} [{bar:30}] {pos}/{len} iterations {elapsed}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let tick = bar.clone();
+    let done = doppel_client::train(channel, request, move |p| {
+        tick.set_message(p.stage.clone());
+        if p.iterations > 0 {
+            tick.set_length(u64::from(p.iterations));
+            tick.set_position(u64::from(p.iteration));
+        }
+    })
+    .await?;
+    bar.finish_and_clear();
+    Ok(done)
+}
+
+/// Runs `doppel train`.
+pub async fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let channel = connect(&args.addr).await?;
+    let done = train_with_bar(channel.clone(), args.request()).await?;
+    println!(
+        "trained {} on {} events: {} customers, {} items in {:.1}s",
+        done.model_version, done.events, done.customers, done.items, done.elapsed_seconds
+    );
+    if args.activate {
+        activate(channel, &done.model_version).await?;
+        println!("activated {}", done.model_version);
+    }
+    Ok(())
+}
