@@ -7,3 +7,4 @@ mod fixture;
 mod health_reflection;
 mod lookalike;
 mod recommend;
+mod training;

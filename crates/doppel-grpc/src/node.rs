@@ -10,8 +10,8 @@ use doppel_engine::{Engine, EngineConfig, LoadVersion};
 use doppel_index::NoProgress;
 use doppel_store::Store;
 use doppel_train::FoldInModel;
-use parking_lot::RwLock;
 use doppel_types::{Entity, VersionInfo, VersionState};
+use parking_lot::RwLock;
 use tonic::Status;
 
 use crate::status::{engine_status, store_status};

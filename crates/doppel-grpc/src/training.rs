@@ -88,7 +88,10 @@ impl TrainPlan {
             (request.alpha, &mut confidence.alpha),
             (request.half_life_days, &mut confidence.half_life_days),
             (request.purchase_weight, &mut confidence.purchase_weight),
-            (request.add_to_cart_weight, &mut confidence.add_to_cart_weight),
+            (
+                request.add_to_cart_weight,
+                &mut confidence.add_to_cart_weight,
+            ),
             (request.view_weight, &mut confidence.view_weight),
             (request.return_weight, &mut confidence.return_weight),
         ];
@@ -147,7 +150,10 @@ fn recorded_settings(params: &BTreeMap<String, String>) -> (f32, ConfidenceConfi
         view_weight: get("view_weight", d.view_weight),
         return_weight: get("return_weight", d.return_weight),
     };
-    (get("regularization", AlsParams::default().regularization), confidence)
+    (
+        get("regularization", AlsParams::default().regularization),
+        confidence,
+    )
 }
 
 /// The fold-in state of a trained version, from its stored item vectors.

@@ -97,9 +97,8 @@ mod tests {
         let s = ServingVectors::from_model(&model);
         assert_eq!(s.dim, 3);
         let u = &s.customers[0].1;
-        let cos = |v: &[f32]| {
-            v.iter().zip(u).map(|(a, b)| a * b).sum::<f32>() / (norm(v) * norm(u))
-        };
+        let cos =
+            |v: &[f32]| v.iter().zip(u).map(|(a, b)| a * b).sum::<f32>() / (norm(v) * norm(u));
         let scores: Vec<f32> = s.items.iter().map(|(_, v)| cos(v)).collect();
         assert!(scores[0] > scores[1] && scores[1] > scores[2], "{scores:?}");
         let m = norm(&s.items[0].1);

@@ -1,0 +1,239 @@
+//! Train: learned vectors serve tastes, fold-in follows new behaviour (also after a
+//! restart), bad hyper-parameters are refused by field.
+
+use std::collections::HashMap;
+
+use doppel_grpc::convert::{customer_to_pb, event_to_pb, item_to_pb};
+use doppel_proto::v1 as pb;
+use doppel_proto::v1::ingest_client::IngestClient;
+use doppel_proto::v1::model_admin_client::ModelAdminClient;
+use doppel_proto::v1::recommendations_client::RecommendationsClient;
+use doppel_synth::SynthData;
+use doppel_test_support::{TestServer, small_base};
+use tonic::transport::Channel;
+
+async fn upload(channel: &Channel, data: &SynthData) {
+    let customers = data.customers.iter().cloned().map(customer_to_pb).collect();
+    doppel_client::upload_customers(channel.clone(), customers, |_| {})
+        .await
+        .expect("customers");
+    let items = data.items.iter().cloned().map(item_to_pb).collect();
+    doppel_client::upload_items(channel.clone(), items, |_| {})
+        .await
+        .expect("items");
+    let events = data.events.iter().cloned().map(event_to_pb).collect();
+    doppel_client::upload_events(channel.clone(), events, |_| {})
+        .await
+        .expect("events");
+}
+
+fn request(version: &str) -> pb::TrainRequest {
+    pb::TrainRequest {
+        model_version: version.to_owned(),
+        factors: Some(16),
+        ..Default::default()
+    }
+}
+
+async fn offers(channel: &Channel, customer: &str) -> Vec<String> {
+    RecommendationsClient::new(channel.clone())
+        .recommend_offers(pb::RecommendRequest {
+            customer_id: customer.to_owned(),
+            k: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("recommend")
+        .into_inner()
+        .offers
+        .into_iter()
+        .map(|o| o.item_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn learned_vectors_serve_tastes_and_fold_in_follows_new_purchases() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    let data = small_base();
+    upload(&server.channel, &data).await;
+
+    let mut stages = Vec::new();
+    let done = doppel_client::train(server.channel.clone(), request("als-1"), |p| {
+        assert_eq!(p.model_version, "als-1", "every message names the version");
+        stages.push((p.stage.clone(), p.iteration));
+    })
+    .await
+    .expect("train");
+    assert!(
+        done.done && done.customers > 1_900 && done.items == 200,
+        "{done:?}"
+    );
+    assert!(stages.iter().any(|(s, i)| s == "training" && *i == 15));
+    let versions = ModelAdminClient::new(server.channel.clone())
+        .list_versions(pb::ListVersionsRequest {})
+        .await
+        .expect("list")
+        .into_inner();
+    let info = versions
+        .versions
+        .iter()
+        .find(|v| v.model_version == "als-1")
+        .expect("listed");
+    assert_eq!(info.params.get("factors").map(String::as_str), Some("16"));
+    doppel_client::activate(server.channel.clone(), "als-1")
+        .await
+        .expect("activate");
+
+    let item_taste: HashMap<&str, usize> = data
+        .items
+        .iter()
+        .zip(&data.item_taste)
+        .map(|(i, t)| (i.id.as_str(), *t))
+        .collect();
+    let (mut matching, mut total) = (0, 0);
+    for (c, &taste) in data.customers.iter().zip(&data.customer_taste).take(150) {
+        if !c.consent.onsite_personalization {
+            continue;
+        }
+        for item in offers(&server.channel, &c.id).await {
+            matching += usize::from(item_taste[item.as_str()] == taste);
+            total += 1;
+        }
+    }
+    // Eight tastes: chance is 1/8.
+    assert!(
+        matching * 2 > total,
+        "{matching}/{total} learned offers match the taste"
+    );
+
+    // Fold-in: a burst of purchases from another taste moves the next offers there.
+    let (customer, taste) = data
+        .customers
+        .iter()
+        .zip(&data.customer_taste)
+        .find(|(c, _)| c.consent.onsite_personalization)
+        .map(|(c, t)| (c.id.clone(), *t))
+        .expect("consenting customer");
+    let other = (taste + 1) % 8;
+    let count_other = |items: &[String]| {
+        items
+            .iter()
+            .filter(|i| item_taste[i.as_str()] == other)
+            .count()
+    };
+    let before = offers(&server.channel, &customer).await;
+    let burst: Vec<pb::Event> = data
+        .items
+        .iter()
+        .zip(&data.item_taste)
+        .filter(|(_, t)| **t == other)
+        .take(12)
+        .map(|(item, _)| {
+            event_to_pb(doppel_types::Event {
+                customer_id: customer.clone(),
+                item_id: item.id.clone(),
+                kind: doppel_types::EventType::Purchase,
+                quantity: 2,
+                timestamp_ms: doppel_synth::REFERENCE_TIME_MS,
+                ..Default::default()
+            })
+        })
+        .collect();
+    doppel_client::upload_events(server.channel.clone(), burst, |_| {})
+        .await
+        .expect("burst");
+    let after = offers(&server.channel, &customer).await;
+    assert!(
+        count_other(&after) >= 5 && count_other(&after) > count_other(&before),
+        "taste {other}: {} offers before, {} after",
+        count_other(&before),
+        count_other(&after)
+    );
+
+    // The folded-in vector is durable, and fold-in works again after a restart.
+    server.stop().await;
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(offers(&server.channel, &customer).await, after);
+    let view = pb::Event {
+        customer_id: customer.clone(),
+        item_id: data.items[0].id.clone(),
+        r#type: pb::EventType::Purchase as i32,
+        quantity: 50,
+        timestamp_ms: doppel_synth::REFERENCE_TIME_MS,
+        ..Default::default()
+    };
+    let mut ingest = IngestClient::new(server.channel.clone());
+    ingest
+        .record_events(tokio_stream::iter(vec![view]))
+        .await
+        .expect("event after restart");
+    assert_ne!(
+        offers(&server.channel, &customer).await,
+        after,
+        "fold-in after restart"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_training_requests_name_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    let mut admin = ModelAdminClient::new(server.channel.clone());
+    let cases = [
+        (
+            "factors",
+            pb::TrainRequest {
+                factors: Some(0),
+                ..request("a")
+            },
+        ),
+        (
+            "regularization",
+            pb::TrainRequest {
+                regularization: Some(-1.0),
+                ..request("b")
+            },
+        ),
+        (
+            "alpha",
+            pb::TrainRequest {
+                alpha: Some(f32::NAN),
+                ..request("c")
+            },
+        ),
+        (
+            "iterations",
+            pb::TrainRequest {
+                iterations: Some(100_000),
+                ..request("d")
+            },
+        ),
+        ("model_version", request("bad name!")),
+    ];
+    for (field, req) in cases {
+        let status = admin.train(req).await.expect_err(field);
+        assert_eq!(
+            status.code(),
+            tonic::Code::InvalidArgument,
+            "{field}: {status:?}"
+        );
+        assert!(
+            status.message().contains(field),
+            "{field}: {}",
+            status.message()
+        );
+    }
+    // Nothing to learn from yet: the stream reports FAILED_PRECONDITION.
+    let err = doppel_client::train(server.channel.clone(), request("empty"), |_| {})
+        .await
+        .expect_err("no events");
+    match err {
+        doppel_client::Error::Rpc { status, .. } => {
+            assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    server.stop().await;
+}
