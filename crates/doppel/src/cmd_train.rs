@@ -9,7 +9,7 @@ use crate::cmd_query::DEFAULT_ADDR;
 use doppel_client::{activate, connect};
 
 /// Flags of `doppel train`. Unset hyper-parameters take the server's defaults (factors 64,
-/// regularization 0.05, alpha 10, iterations 15, half-life 180 days, seed 42).
+/// regularization 0.05, alpha 1, iterations 15, half-life 60 days, seed 42).
 #[derive(Args, Debug, Default)]
 pub struct TrainArgs {
     /// Server address.

@@ -2,10 +2,13 @@
 
 mod bench_index;
 mod cmd_demo;
+mod cmd_evaluate;
 mod cmd_import;
 mod cmd_query;
 mod cmd_serve;
 mod cmd_train;
+mod eval_data;
+mod eval_metrics;
 mod online_retail;
 mod settings;
 mod telemetry;
@@ -39,6 +42,8 @@ enum Command {
     /// Import data into a running server.
     #[command(subcommand)]
     Import(cmd_import::ImportCommand),
+    /// Evaluate doppel's learning on Online Retail (benches/eval/PROTOCOL.md).
+    Evaluate(cmd_evaluate::EvaluateArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
         Command::Query(command) => run_async(cmd_query::run(command)),
         Command::Import(command) => run_async(cmd_import::run(command)),
         Command::Train(args) => run_async(cmd_train::run(args)),
+        Command::Evaluate(args) => cmd_evaluate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,283 @@
+//! `doppel evaluate`: doppel's learning on Online Retail under `benches/eval/PROTOCOL.md`
+//! (time split, next-best-offer metrics, lookalike lift), as a Markdown table and JSON that
+//! `benches/eval/compare_implicit.py --doppel-json` puts beside `implicit`'s numbers.
+//!
+//! Offers come from the trained factors by exact inner product (what the serving index
+//! returns through its inner-product-preserving vectors, without its approximation);
+//! audiences from the cosine to the seeds' centroid (doppel's `CENTROID` strategy).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::Args;
+use doppel_train::{AlsParams, ConfidenceConfig, Interactions, Model};
+use serde_json::json;
+
+use crate::eval_data::{Split, read_rows, split};
+use crate::eval_metrics::{K, MetricSum};
+
+/// Audience size cap (§5).
+const AUDIENCE: usize = 200;
+/// Product groups evaluated (§5).
+const GROUPS: usize = 8;
+
+/// Flags of `doppel evaluate`.
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// The Online Retail CSV (gzip or plain).
+    #[arg(long, default_value = "../shared/data/online_retail.csv.gz")]
+    pub data: PathBuf,
+    /// Write the protocol's JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Latent factors.
+    #[arg(long, default_value_t = 64)]
+    pub factors: usize,
+    /// ALS iterations.
+    #[arg(long, default_value_t = 15)]
+    pub iterations: usize,
+    /// L2 regularisation.
+    #[arg(long, default_value_t = 0.05)]
+    pub regularization: f32,
+    /// Confidence scale (c = 1 + alpha × strength).
+    #[arg(long)]
+    pub alpha: Option<f32>,
+    /// Recency half-life, days (0: none).
+    #[arg(long)]
+    pub half_life_days: Option<f32>,
+}
+
+fn unit(v: &[f32]) -> Vec<f32> {
+    let n = v
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::EPSILON);
+    v.iter().map(|x| x / n).collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Popularity ranking of `I` (§4).
+fn popularity(split: &Split) -> Vec<String> {
+    let mut items: Vec<(&String, &u64)> = split.item_buyers.iter().collect();
+    items.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    items.into_iter().map(|(i, _)| i.clone()).collect()
+}
+
+fn first_unbought(ranking: &[String], bought: &BTreeSet<String>) -> Vec<String> {
+    ranking
+        .iter()
+        .filter(|i| !bought.contains(*i))
+        .take(K)
+        .cloned()
+        .collect()
+}
+
+fn model_list(
+    model: &Model,
+    customer: u64,
+    bought: &BTreeSet<String>,
+    fallback: &[String],
+) -> Vec<String> {
+    let Some(row) = model.customer_position(&customer.to_string()) else {
+        return first_unbought(fallback, bought);
+    };
+    model
+        .top_items(model.customer_vector(row), K + bought.len())
+        .into_iter()
+        .map(|(i, _)| model.item_ids[i].clone())
+        .filter(|i| !bought.contains(i))
+        .take(K)
+        .collect()
+}
+
+fn lookalike(split: &Split, model: &Model) -> Vec<serde_json::Value> {
+    let prefix = |i: &str| i.chars().take(3).collect::<String>();
+    let mut buyers: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    for (c, items) in &split.bought {
+        for i in items {
+            buyers.entry(prefix(i)).or_default().insert(*c);
+        }
+    }
+    let mut groups: Vec<(&String, usize)> = buyers.iter().map(|(p, b)| (p, b.len())).collect();
+    groups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let vector = |c: u64| {
+        model
+            .customer_position(&c.to_string())
+            .map(|r| unit(model.customer_vector(r)))
+    };
+    groups
+        .into_iter()
+        .take(GROUPS)
+        .map(|(g, _)| {
+            let seeds = &buyers[g];
+            let candidates: Vec<u64> = split
+                .bought
+                .keys()
+                .filter(|c| !seeds.contains(c))
+                .copied()
+                .collect();
+            let positives: BTreeSet<u64> = candidates
+                .iter()
+                .filter(|c| {
+                    split
+                        .test_bought
+                        .get(c)
+                        .is_some_and(|items| items.iter().any(|i| prefix(i) == *g))
+                })
+                .copied()
+                .collect();
+            let n = AUDIENCE.min(candidates.len());
+            let precision = |audience: &[u64]| {
+                if n == 0 {
+                    0.0
+                } else {
+                    audience.iter().filter(|c| positives.contains(c)).count() as f64 / n as f64
+                }
+            };
+            let mut centroid = vec![0f32; model.factors];
+            for v in seeds.iter().filter_map(|&c| vector(c)) {
+                centroid.iter_mut().zip(&v).for_each(|(a, x)| *a += x);
+            }
+            let centroid = unit(&centroid);
+            let mut scored: Vec<(f32, u64)> = candidates
+                .iter()
+                .map(|&c| {
+                    (
+                        vector(c).map_or(f32::NEG_INFINITY, |v| dot(&v, &centroid)),
+                        c,
+                    )
+                })
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let audience: Vec<u64> = scored.iter().take(n).map(|(_, c)| *c).collect();
+            let mut spenders = candidates.clone();
+            spenders.sort_by(|a, b| {
+                let (ma, mb) = (
+                    split.monetary.get(a).copied().unwrap_or(0),
+                    split.monetary.get(b).copied().unwrap_or(0),
+                );
+                mb.cmp(&ma).then(a.cmp(b))
+            });
+            spenders.truncate(n);
+            let p = precision(&audience);
+            let random = if candidates.is_empty() {
+                0.0
+            } else {
+                positives.len() as f64 / candidates.len() as f64
+            };
+            let spend = precision(&spenders);
+            let lift = |d: f64| if d > 0.0 { json!(p / d) } else { json!(null) };
+            json!({
+                "group": g, "seeds": seeds.len(), "candidates": candidates.len(),
+                "positives": positives.len(), "audience": n, "precision": p,
+                "lift_vs_random": lift(random), "lift_vs_top_spenders": lift(spend),
+                "random_precision": random, "top_spenders_precision": spend,
+            })
+        })
+        .collect()
+}
+
+/// Runs the evaluation.
+pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
+    let file =
+        File::open(&args.data).with_context(|| format!("opening {}", args.data.display()))?;
+    let rows = if args.data.extension().is_some_and(|e| e == "gz") {
+        read_rows(flate2::read::GzDecoder::new(BufReader::new(file)))?
+    } else {
+        read_rows(BufReader::new(file))?
+    };
+    let split = split(&rows);
+    let mut confidence = ConfidenceConfig::default();
+    if let Some(a) = args.alpha {
+        confidence.alpha = a;
+    }
+    if let Some(h) = args.half_life_days {
+        confidence.half_life_days = h;
+    }
+    let als = AlsParams {
+        factors: args.factors,
+        iterations: args.iterations,
+        regularization: args.regularization,
+        ..AlsParams::default()
+    };
+    als.validate()?;
+    confidence.validate()?;
+    let now = split
+        .train_events
+        .iter()
+        .map(|e| e.timestamp_ms)
+        .max()
+        .unwrap_or(0);
+    let interactions = Interactions::from_events(&split.train_events, &confidence, now);
+    // Like `fit()` on the Python side: the factorisation only, not building the matrix.
+    let started = Instant::now();
+    let model = doppel_train::train(&interactions, &als, &doppel_train::no_progress)?;
+    let train_seconds = started.elapsed().as_secs_f64();
+
+    let ranking = popularity(&split);
+    let (mut ours, mut popular) = (MetricSum::default(), MetricSum::default());
+    for (c, bought) in &split.bought {
+        let relevant = split.relevant(*c, bought);
+        if relevant.is_empty() {
+            continue;
+        }
+        ours.add(&model_list(&model, *c, bought, &ranking), &relevant);
+        popular.add(&first_unbought(&ranking, bought), &relevant);
+    }
+    let (ours, popular) = (ours.mean(), popular.mean());
+    let groups = lookalike(&split, &model);
+    let report = json!({
+        "protocol": "doppel-eval-v1",
+        "cutoff": split.cutoff,
+        "counts": split.counts,
+        "nbo": {"doppel": ours, "popularity": popular},
+        "train_seconds": train_seconds,
+        "threads": rayon_threads(),
+        "model": {
+            "factors": als.factors, "iterations": als.iterations, "regularization": als.regularization,
+            "alpha": confidence.alpha, "half_life_days": confidence.half_life_days,
+            "confidence": "1 + alpha * strength (event weights, ln quantity, recency decay, returns subtract)",
+            "lookalike": "centroid"
+        },
+        "lookalike": groups,
+    });
+    println!("| model | Recall@10 | NDCG@10 | HitRate@10 | Precision@10 |\n|---|---|---|---|---|");
+    for (name, m) in [("doppel ALS", ours), ("popularity", popular)] {
+        println!(
+            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            m.recall_at_10, m.ndcg_at_10, m.hit_rate_at_10, m.precision_at_10
+        );
+    }
+    println!(
+        "\ntraining: {train_seconds:.2}s on {} threads; counts {:?}",
+        rayon_threads(),
+        split.counts
+    );
+    let lifts: Vec<f64> = groups
+        .iter()
+        .filter_map(|g| g["lift_vs_random"].as_f64())
+        .collect();
+    println!(
+        "lookalike mean lift vs random: {:.2} over {} groups",
+        lifts.iter().sum::<f64>() / lifts.len().max(1) as f64,
+        lifts.len()
+    );
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
