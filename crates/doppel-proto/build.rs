@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "doppel/v1/model_admin.proto",
     "doppel/v1/audiences.proto",
     "doppel/v1/recommendations.proto",
+    "doppel/v1/segments.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

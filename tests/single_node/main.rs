@@ -7,4 +7,5 @@ mod fixture;
 mod health_reflection;
 mod lookalike;
 mod recommend;
+mod segments;
 mod training;

@@ -3,29 +3,15 @@
 
 use std::collections::HashMap;
 
-use doppel_grpc::convert::{customer_to_pb, event_to_pb, item_to_pb};
+use doppel_grpc::convert::event_to_pb;
+
+use crate::fixture::upload_base;
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::ingest_client::IngestClient;
 use doppel_proto::v1::model_admin_client::ModelAdminClient;
 use doppel_proto::v1::recommendations_client::RecommendationsClient;
-use doppel_synth::SynthData;
 use doppel_test_support::{TestServer, small_base};
 use tonic::transport::Channel;
-
-async fn upload(channel: &Channel, data: &SynthData) {
-    let customers = data.customers.iter().cloned().map(customer_to_pb).collect();
-    doppel_client::upload_customers(channel.clone(), customers, |_| {})
-        .await
-        .expect("customers");
-    let items = data.items.iter().cloned().map(item_to_pb).collect();
-    doppel_client::upload_items(channel.clone(), items, |_| {})
-        .await
-        .expect("items");
-    let events = data.events.iter().cloned().map(event_to_pb).collect();
-    doppel_client::upload_events(channel.clone(), events, |_| {})
-        .await
-        .expect("events");
-}
 
 fn request(version: &str) -> pb::TrainRequest {
     pb::TrainRequest {
@@ -56,7 +42,7 @@ async fn learned_vectors_serve_tastes_and_fold_in_follows_new_purchases() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(dir.path()).await;
     let data = small_base();
-    upload(&server.channel, &data).await;
+    upload_base(&server.channel, &data).await;
 
     let mut stages = Vec::new();
     let done = doppel_client::train(server.channel.clone(), request("als-1"), |p| {

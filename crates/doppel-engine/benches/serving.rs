@@ -93,6 +93,8 @@ fn serving(c: &mut Criterion) {
         exclude_existing_customers: false,
         filter: BTreeMap::new(),
         explain: false,
+        seed_segments: Vec::new(),
+        exclude_segments: Vec::new(),
     };
     let mut centroid = vec![0f32; 32];
     let seed_rows: Vec<&Vec<f32>> = data

@@ -399,6 +399,22 @@ impl Engine {
         similar_items(&version, &profiles, self.config.ef_search, item_id, k)
     }
 
+    /// Sizes of the segments of the last training run (of one kind, when given).
+    pub fn segment_sizes(&self, kind: Option<&str>) -> Result<Vec<crate::SegmentSize>> {
+        crate::segment_view::sizes(&self.profiles.read(), kind)
+    }
+
+    /// Up to `limit` members of segment `(kind, name)` with ids after `after`.
+    pub fn segment_members(
+        &self,
+        kind: &str,
+        name: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::SegmentPage> {
+        crate::segment_view::members(&self.profiles.read(), kind, name, after, limit)
+    }
+
     /// Attribute values of a customer (for callers that explain or debug).
     pub fn customer_attributes(&self, id: &str) -> Option<BTreeMap<String, String>> {
         let profiles = self.profiles.read();

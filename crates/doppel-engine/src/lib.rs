@@ -11,6 +11,7 @@
 //! * `seed_prototypes` — centroid, coherence and k-means prototypes of a seed set
 //! * `lookalike` — audience scoring (exact scan or graph search, by size)
 //! * [`recommend`] — next-best offers, popular fallback, similar items
+//! * [`segment_view`] — segment sizes and member pages from the `segment.*` attributes
 //! * [`engine`] — [`Engine`], the `&self` API the gRPC layer calls
 
 pub mod config;
@@ -23,6 +24,7 @@ pub mod lookalike_query;
 mod profiles;
 pub mod recommend;
 mod seed_prototypes;
+pub mod segment_view;
 
 pub use config::EngineConfig;
 pub use engine::{Engine, IndexDescription, LoadVersion, VersionSummary};
@@ -32,3 +34,4 @@ pub use lookalike::{
 };
 pub use lookalike_query::{Audience, AudienceSize, LookalikeQuery, Prospect, Strategy};
 pub use recommend::{Offer, RecommendQuery, Recommendation, SimilarItemsResult};
+pub use segment_view::{SegmentPage, SegmentSize};

@@ -19,6 +19,7 @@ use crate::loaded_version::LoadedVersion;
 use crate::lookalike_query::{Audience, AudienceSize, LookalikeQuery, Prospect, Strategy};
 use crate::profiles::Profiles;
 use crate::seed_prototypes::{best, centroid, coherence, prototypes, two_mode_ratio};
+use crate::segment_view::check_kind;
 
 /// How much similarity to the negative seeds is subtracted from a prospect's score.
 pub const NEGATIVE_WEIGHT: f32 = 0.5;
@@ -40,6 +41,14 @@ const GRAPH_MAX_FRACTION: usize = 50;
 const GRAPH_MIN_ELIGIBLE_SHARE: usize = 2;
 /// ... and probes × count stays below this.
 const GRAPH_MAX_WORK: usize = 50_000;
+
+/// Field names of the first seed segments, for errors (`&'static str` fields).
+const SEED_SEGMENT_FIELDS: [&str; 4] = [
+    "seed_segments[0]",
+    "seed_segments[1]",
+    "seed_segments[2]",
+    "seed_segments[3]",
+];
 
 /// Resolved seeds: ids and unit vectors (parallel), their slots, and the ignored ones.
 struct Seeds {
@@ -203,12 +212,28 @@ pub(crate) fn lookalike(
 ) -> Result<Audience> {
     let customers = version.customer_count();
     check_size(query.size, customers)?;
-    let seeds = resolve(
-        "seed_customer_ids",
-        &query.seed_customer_ids,
-        version,
-        profiles,
-    )?;
+    let mut seed_ids = query.seed_customer_ids.clone();
+    for (i, (kind, name)) in query.seed_segments.iter().enumerate() {
+        let field = SEED_SEGMENT_FIELDS
+            .get(i)
+            .copied()
+            .unwrap_or("seed_segments");
+        check_kind(field, kind)?;
+        let before = seed_ids.len();
+        seed_ids.extend(
+            profiles
+                .customers()
+                .filter(|(_, c)| c.in_segment(kind, name))
+                .filter_map(|(slot, _)| profiles.customer_slots.name(slot).map(str::to_owned)),
+        );
+        if seed_ids.len() == before {
+            return Err(Error::not_found(field, format!("{kind}/{name}")));
+        }
+    }
+    for (kind, _) in &query.exclude_segments {
+        check_kind("exclude_segments", kind)?;
+    }
+    let seeds = resolve("seed_customer_ids", &seed_ids, version, profiles)?;
     let negatives = resolve(
         "negative_customer_ids",
         &query.negative_customer_ids,
@@ -231,7 +256,11 @@ pub(crate) fn lookalike(
             && (!query.exclude_existing_customers || c.purchased.is_empty())
             && !seeds.slots.contains(&slot)
             && !negatives.slots.contains(&slot)
-            && c.matches(&query.filter);
+            && c.matches(&query.filter)
+            && !query
+                .exclude_segments
+                .iter()
+                .any(|(kind, name)| c.in_segment(kind, name));
         if ok {
             eligible.insert(slot);
         }

@@ -30,6 +30,13 @@ pub(crate) struct CustomerRecord {
 }
 
 impl CustomerRecord {
+    /// True if the customer is in segment `(kind, name)`.
+    pub(crate) fn in_segment(&self, kind: &str, name: &str) -> bool {
+        self.attributes
+            .get(&doppel_types::segment::segment_key(kind))
+            .is_some_and(|v| v == name)
+    }
+
     /// True if every `(key, value)` of `filter` equals the customer's attribute.
     pub(crate) fn matches(&self, filter: &BTreeMap<String, String>) -> bool {
         filter

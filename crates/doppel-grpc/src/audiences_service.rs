@@ -19,7 +19,11 @@ use tonic::{Request, Response, Status};
 
 use crate::convert::validate_id;
 use crate::node::Node;
+use crate::segments::segment_from_pb;
 use crate::status::{FieldViolation, engine_status};
+
+/// Most seed or excluded segments per request.
+const MAX_SEGMENTS: usize = 64;
 
 /// Pages buffered ahead of a slow client.
 const PAGES_IN_FLIGHT: usize = 4;
@@ -59,12 +63,29 @@ pub fn query_from_pb(request: pb::LookalikeRequest) -> Result<LookalikeQuery, St
         exclude_existing_customers,
         filter,
         explain,
+        seed_segments,
+        exclude_segments,
     } = request;
-    if seed_customer_ids.is_empty() {
-        return Err(
-            FieldViolation::new("seed_customer_ids", "at least one seed is required").into(),
-        );
+    if seed_customer_ids.is_empty() && seed_segments.is_empty() {
+        return Err(FieldViolation::new(
+            "seed_customer_ids",
+            "at least one seed (or a seed segment) is required",
+        )
+        .into());
     }
+    let segments = |field: &str, list: Vec<pb::Segment>| -> Result<Vec<(String, String)>, Status> {
+        if list.len() > MAX_SEGMENTS {
+            return Err(Status::resource_exhausted(format!(
+                "{field}: at most {MAX_SEGMENTS} segments"
+            )));
+        }
+        list.into_iter()
+            .enumerate()
+            .map(|(i, s)| segment_from_pb(&format!("{field}[{i}]"), Some(s)))
+            .collect()
+    };
+    let seed_segments = segments("seed_segments", seed_segments)?;
+    let exclude_segments = segments("exclude_segments", exclude_segments)?;
     let size = match size {
         Some(pb::lookalike_request::Size::Count(n)) => AudienceSize::Count(n),
         Some(pb::lookalike_request::Size::TopPercent(p)) => AudienceSize::TopPercent(p),
@@ -96,6 +117,8 @@ pub fn query_from_pb(request: pb::LookalikeRequest) -> Result<LookalikeQuery, St
         exclude_existing_customers,
         filter,
         explain,
+        seed_segments,
+        exclude_segments,
     })
 }
 

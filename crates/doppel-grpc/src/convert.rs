@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use doppel_proto::v1 as pb;
 use doppel_types::limits::{MAX_ATTRIBUTE_LEN, MAX_ATTRIBUTES, MAX_ID_LEN};
+use doppel_types::segment::is_segment_key;
 use doppel_types::{Consent, Context, Customer, Event, EventType, Item, VersionInfo};
 
 use crate::status::FieldViolation;
@@ -77,9 +78,16 @@ pub fn customer_from_pb(customer: pb::Customer) -> Result<Customer, FieldViolati
             }
         })
         .unwrap_or_default();
+    let attributes = attributes("attributes", attrs)?;
+    if let Some(key) = attributes.keys().find(|k| is_segment_key(k)) {
+        return Err(FieldViolation::new(
+            format!("attributes[{key}]"),
+            "keys starting with `segment.` are reserved for computed segments",
+        ));
+    }
     Ok(Customer {
         id,
-        attributes: attributes("attributes", attrs)?,
+        attributes,
         consent,
     })
 }

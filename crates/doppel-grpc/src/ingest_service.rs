@@ -99,6 +99,7 @@ impl Ingest for IngestService {
         let node = &self.node;
         let summary = self
             .ingest(request.into_inner(), customer_from_pb, |batch| async move {
+                let batch = crate::segments::keep_segments(node, batch).await?;
                 node.store
                     .upsert_customers(batch.clone())
                     .await
@@ -213,7 +214,9 @@ impl Ingest for IngestService {
                 .map_err(store_status)?
                 .is_some()
         };
+        let segments = crate::segments::segments_of(&customer.attributes);
         Ok(Response::new(pb::GetCustomerResponse {
+            segments,
             customer: Some(customer_to_pb(customer)),
             has_vector,
             purchased_items: net_units.values().filter(|&&u| u > 0).count() as u64,

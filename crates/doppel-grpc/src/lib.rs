@@ -17,6 +17,7 @@ pub mod model_admin_service;
 pub mod node;
 pub mod recommendations_service;
 pub mod rpc_metrics;
+pub mod segments;
 pub mod server;
 pub mod status;
 pub mod training;

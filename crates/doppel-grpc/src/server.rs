@@ -16,6 +16,7 @@ use doppel_proto::v1::audiences_server::AudiencesServer;
 use doppel_proto::v1::ingest_server::IngestServer;
 use doppel_proto::v1::model_admin_server::ModelAdminServer;
 use doppel_proto::v1::recommendations_server::RecommendationsServer;
+use doppel_proto::v1::segments_server::SegmentsServer;
 use doppel_types::limits::MAX_MESSAGE_BYTES;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -30,6 +31,7 @@ use crate::model_admin_service::ModelAdminService;
 use crate::node::Node;
 use crate::recommendations_service::RecommendationsService;
 use crate::rpc_metrics::{RpcMetrics, RpcMetricsLayer};
+use crate::segments::SegmentsService;
 
 /// Default time in-flight RPCs get to finish after shutdown starts.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(20);
@@ -72,6 +74,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "doppel.v1.ModelAdmin",
     "doppel.v1.Audiences",
     "doppel.v1.Recommendations",
+    "doppel.v1.Segments",
 ];
 
 async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
@@ -110,6 +113,7 @@ pub async fn run(
         RecommendationsServer::new(RecommendationsService::new(Arc::clone(&node)))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
+    let segments = SegmentsServer::new(SegmentsService::new(Arc::clone(&node)));
     set_all(&reporter, ServingStatus::Serving).await;
 
     let (draining_tx, draining_rx) = oneshot::channel::<()>();
@@ -130,6 +134,7 @@ pub async fn run(
         .add_service(admin)
         .add_service(audiences)
         .add_service(recommendations)
+        .add_service(segments)
         .serve_with_incoming_shutdown(incoming, signal);
     let grace = options.grace_period;
     let grace_over = async move {

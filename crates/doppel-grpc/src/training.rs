@@ -2,8 +2,9 @@
 //! its indexes, and stream progress. Also the per-version fold-in state.
 //!
 //! ```text
-//! store events ──▶ Interactions ──ALS (blocking pool)──▶ Model ──▶ ServingVectors
-//!      ──▶ store.put_vectors ──▶ node.ensure_loaded (indexes + fold-in) ──▶ version Ready
+//! store events ──▶ Interactions ──ALS (blocking pool)──▶ Model ──▶ ServingVectors + segments
+//!      ──▶ store.put_vectors, segment attributes ──▶ node.ensure_loaded (indexes + fold-in)
+//!      ──▶ version Ready
 //! ```
 
 use std::collections::BTreeMap;
@@ -12,7 +13,10 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use doppel_proto::v1 as pb;
-use doppel_train::{AlsParams, ConfidenceConfig, FoldInModel, Interactions, ServingVectors};
+use doppel_train::{
+    AlsParams, ConfidenceConfig, FoldInModel, Interactions, SegmentConfig, ServingVectors,
+    segment_customers,
+};
 use doppel_types::{Entity, Event, VersionInfo, VersionSource, VersionState};
 use futures::Stream;
 use tokio::sync::mpsc;
@@ -270,11 +274,10 @@ async fn run(
     let progress_tx = tx.clone();
     let version = plan.version.clone();
     let started = report.started;
-    let serving = tokio::task::spawn_blocking(move || {
+    let (serving, segments) = tokio::task::spawn_blocking(move || {
         // Decay is measured from the newest event, so an old log is not "all forgotten".
         let now = events.iter().map(|e| e.timestamp_ms).max().unwrap_or(0);
         let interactions = Interactions::from_events(&events, &confidence, now);
-        drop(events);
         let model = doppel_train::train(&interactions, &als, &|step| {
             let _ = progress_tx.blocking_send(Ok(pb::TrainProgress {
                 model_version: version.clone(),
@@ -286,7 +289,8 @@ async fn run(
                 ..Default::default()
             }));
         })?;
-        Ok::<_, doppel_train::Error>(ServingVectors::from_model(&model))
+        let segments = segment_customers(&events, &model, &SegmentConfig::new(now))?;
+        Ok::<_, doppel_train::Error>((ServingVectors::from_model(&model), segments))
     })
     .await
     .map_err(|e| Status::internal(format!("training task: {e}")))?
@@ -317,6 +321,11 @@ async fn run(
         .put_version(info.clone())
         .await
         .map_err(store_status)?;
+
+    report.send(report.message("segmenting")).await;
+    let segmented = crate::segments::store_segments(node, &plan.version, &segments).await?;
+    info.params
+        .insert("segmented_customers".to_owned(), segmented.to_string());
 
     report.send(report.message("building indexes")).await;
     node.ensure_loaded(&plan.version).await?;

@@ -9,6 +9,7 @@
 
 pub mod entity;
 pub mod limits;
+pub mod segment;
 pub mod shard;
 pub mod vector;
 pub mod version;

@@ -40,8 +40,14 @@ pub struct LookalikeArgs {
     #[arg(long, default_value = DEFAULT_ADDR, env = "DOPPEL_ADDR")]
     pub addr: String,
     /// Seed customer ids, comma separated.
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', required_unless_present = "seed_segment")]
     pub seeds: Vec<String>,
+    /// Seed segments `kind=name` (repeatable), e.g. `rfm=champions`, `cluster=3`.
+    #[arg(long = "seed-segment", value_parser = parse_key_value)]
+    pub seed_segment: Vec<(String, String)>,
+    /// Segments to leave out `kind=name` (repeatable), e.g. `clv=unprofitable`.
+    #[arg(long = "exclude-segment", value_parser = parse_key_value)]
+    pub exclude_segment: Vec<(String, String)>,
     /// Customers to keep out (and push away from), comma separated.
     #[arg(long, value_delimiter = ',')]
     pub negatives: Vec<String>,
@@ -161,7 +167,19 @@ pub fn lookalike_request(args: &LookalikeArgs) -> anyhow::Result<pb::LookalikeRe
         exclude_existing_customers: args.exclude_existing,
         filter: args.filters.iter().cloned().collect(),
         explain: args.explain,
+        seed_segments: segments(&args.seed_segment),
+        exclude_segments: segments(&args.exclude_segment),
     })
+}
+
+fn segments(pairs: &[(String, String)]) -> Vec<pb::Segment> {
+    pairs
+        .iter()
+        .map(|(kind, name)| pb::Segment {
+            kind: kind.clone(),
+            name: name.clone(),
+        })
+        .collect()
 }
 
 async fn lookalike(args: LookalikeArgs) -> anyhow::Result<()> {

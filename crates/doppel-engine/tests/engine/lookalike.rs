@@ -15,6 +15,8 @@ fn query(seeds: Vec<String>, size: AudienceSize) -> LookalikeQuery {
         exclude_existing_customers: false,
         filter: BTreeMap::new(),
         explain: false,
+        seed_segments: Vec::new(),
+        exclude_segments: Vec::new(),
     }
 }
 
