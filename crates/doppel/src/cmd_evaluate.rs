@@ -207,6 +207,8 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         factors: args.factors,
         iterations: args.iterations,
         regularization: args.regularization,
+        // Like implicit's default (calculate_training_loss=False): no loss pass.
+        compute_loss: false,
         ..AlsParams::default()
     };
     als.validate()?;
