@@ -42,6 +42,10 @@ pub struct DemoArgs {
     /// Store directory (default: a temporary directory removed at exit).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Data: `auto` (Online Retail at ../shared/data/online_retail.csv.gz when present,
+    /// else generated), `generated`, or a path to a file in the Online Retail layout.
+    #[arg(long, default_value = "auto")]
+    pub data: String,
     /// Vectors to serve: `learned` trains them from the events (implicit ALS), `planted`
     /// imports the generator's ground-truth tastes (bring-your-own vectors).
     #[arg(long, value_enum, default_value = "learned")]
@@ -60,7 +64,8 @@ pub enum VectorSource {
     Planted,
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
+/// A progress bar for `len` records of `what`.
+pub fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {per_sec}") {
         bar.set_style(style.progress_chars("=> "));
@@ -98,16 +103,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         data_dir.display()
     );
 
-    let config = SynthConfig {
-        customers: args.customers,
-        items: args.items,
-        seed: args.seed,
-        ..SynthConfig::default()
-    };
-    let data = doppel_synth::generate(&config);
-    load(&addr, &config, &data, args.vectors).await?;
-    show(&addr, &data).await?;
-
+    match retail_file(&args.data) {
+        Some(path) => crate::demo_retail::run(&addr, &path).await?,
+        None => generated(&addr, &args).await?,
+    }
     if args.serve {
         eprintln!(
             "serving on {addr} until Ctrl-C, e.g.: grpcurl -plaintext {} list",
@@ -118,6 +117,30 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(());
     server.await.context("server task")??;
     Ok(())
+}
+
+/// The real-data file the demo should use, if any.
+fn retail_file(data: &str) -> Option<PathBuf> {
+    match data {
+        "generated" => None,
+        "auto" => {
+            let default = PathBuf::from(crate::cmd_evaluate::DEFAULT_DATA);
+            default.exists().then_some(default)
+        }
+        path => Some(PathBuf::from(path)),
+    }
+}
+
+async fn generated(addr: &str, args: &DemoArgs) -> anyhow::Result<()> {
+    let config = SynthConfig {
+        customers: args.customers,
+        items: args.items,
+        seed: args.seed,
+        ..SynthConfig::default()
+    };
+    let data = doppel_synth::generate(&config);
+    load(addr, &config, &data, args.vectors).await?;
+    show(addr, &data).await
 }
 
 async fn load(

@@ -20,6 +20,8 @@ use serde_json::json;
 use crate::eval_data::{Split, read_rows, split};
 use crate::eval_metrics::{K, MetricSum};
 
+/// Where the Online Retail file is expected (CI has `../shared` beside the checkout).
+pub const DEFAULT_DATA: &str = "../shared/data/online_retail.csv.gz";
 /// Audience size cap (§5).
 const AUDIENCE: usize = 200;
 /// Product groups evaluated (§5).
@@ -29,7 +31,7 @@ const GROUPS: usize = 8;
 #[derive(Args, Debug)]
 pub struct EvaluateArgs {
     /// The Online Retail CSV (gzip or plain).
-    #[arg(long, default_value = "../shared/data/online_retail.csv.gz")]
+    #[arg(long, default_value = DEFAULT_DATA)]
     pub data: PathBuf,
     /// Write the protocol's JSON here.
     #[arg(long)]

@@ -7,6 +7,7 @@ mod cmd_import;
 mod cmd_query;
 mod cmd_serve;
 mod cmd_train;
+mod demo_retail;
 mod eval_data;
 mod eval_metrics;
 mod online_retail;
