@@ -137,6 +137,51 @@ async fn learned_vectors_serve_tastes_and_fold_in_follows_new_purchases() {
         count_other(&after)
     );
 
+    // A brand-new customer becomes personalised by its first events.
+    let newcomer = pb::Customer {
+        id: "newcomer".into(),
+        consent: Some(pb::Consent {
+            ads_personalization: true,
+            onsite_personalization: true,
+        }),
+        ..Default::default()
+    };
+    doppel_client::upload_customers(server.channel.clone(), vec![newcomer], |_| {})
+        .await
+        .expect("newcomer");
+    let first_events: Vec<pb::Event> = data
+        .items
+        .iter()
+        .zip(&data.item_taste)
+        .filter(|(_, t)| **t == other)
+        .take(5)
+        .map(|(item, _)| {
+            event_to_pb(doppel_types::Event {
+                customer_id: "newcomer".into(),
+                item_id: item.id.clone(),
+                kind: doppel_types::EventType::Purchase,
+                quantity: 1,
+                timestamp_ms: doppel_synth::REFERENCE_TIME_MS,
+                ..Default::default()
+            })
+        })
+        .collect();
+    doppel_client::upload_events(server.channel.clone(), first_events, |_| {})
+        .await
+        .expect("first events");
+    let response = RecommendationsClient::new(server.channel.clone())
+        .recommend_offers(pb::RecommendRequest {
+            customer_id: "newcomer".into(),
+            k: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("newcomer offers")
+        .into_inner();
+    assert!(response.personalized, "the newcomer has a folded-in vector");
+    let newcomer_offers: Vec<String> = response.offers.into_iter().map(|o| o.item_id).collect();
+    assert!(count_other(&newcomer_offers) >= 5, "{newcomer_offers:?}");
+
     // The folded-in vector is durable, and fold-in works again after a restart.
     server.stop().await;
     let server = TestServer::start(dir.path()).await;
