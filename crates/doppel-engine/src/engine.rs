@@ -160,9 +160,8 @@ impl Engine {
             return false;
         };
         let versions = self.versions.read();
-        let shard = shard_of(id, self.config.shard_count) as usize;
         for version in versions.loaded.values() {
-            version.shards[shard].delete(slot);
+            version.remove_customer(id, slot);
         }
         true
     }
@@ -242,7 +241,7 @@ impl Engine {
             let profiles = self.profiles.read();
             for id in erased.iter() {
                 if let Some(slot) = profiles.customer_slots.get(id) {
-                    built.shard_for(id).delete(slot);
+                    built.remove_customer(id, slot);
                 }
             }
         }
@@ -360,6 +359,7 @@ impl Engine {
         let slot = self.profiles.write().customer_slots.intern(customer_id);
         let shard = v.shard_for(customer_id);
         shard.upsert(slot, vector)?;
+        v.members.write().insert(slot);
         if shard.stats().delta_len >= MERGE_DELTA_AT {
             shard.merge_delta(&NoProgress)?;
         }

@@ -41,11 +41,6 @@ impl IdSlots {
         self.names[slot as usize] = None;
         Some(slot)
     }
-
-    /// Number of slots ever handed out (the bound for bitsets).
-    pub(crate) fn capacity(&self) -> usize {
-        self.names.len()
-    }
 }
 
 #[cfg(test)]
@@ -64,6 +59,5 @@ mod tests {
         assert_eq!(slots.get("a"), None);
         assert_eq!(slots.name(a), None);
         assert_ne!(slots.intern("a"), a, "a returning id gets a new slot");
-        assert_eq!(slots.capacity(), 3);
     }
 }

@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
-use doppel_index::{BuildParams, Metric, PointId, Progress, VectorIndex};
+use doppel_index::{Bitset, BuildParams, Metric, PointId, Progress, VectorIndex};
 use doppel_types::VersionInfo;
 use doppel_types::shard::shard_of;
+use parking_lot::RwLock;
 use rayon::prelude::*;
 
 use crate::config::EngineConfig;
@@ -37,6 +38,8 @@ pub(crate) struct LoadedVersion {
     pub(crate) shards: Vec<VectorIndex>,
     /// The item index.
     pub(crate) items: VectorIndex,
+    /// Slots of the customers with a vector in this version.
+    pub(crate) members: RwLock<Bitset>,
     /// HNSW parameters the indexes were built with.
     pub(crate) config: EngineConfig,
     /// Seconds the build took.
@@ -76,6 +79,7 @@ impl LoadedVersion {
                 progress,
             )?)
         };
+        let members = Bitset::from_ids(customers.iter().flat_map(|r| r.slots.iter().copied()), 0);
         // Shards are built one after another, each using every core.
         let shards = customers.iter().map(build).collect::<Result<Vec<_>>>()?;
         let items = build(&items)?;
@@ -85,6 +89,7 @@ impl LoadedVersion {
             shard_count: config.shard_count,
             shards,
             items,
+            members: RwLock::new(members),
             config: config.clone(),
             build_seconds: started.elapsed().as_secs_f64(),
         })
@@ -93,6 +98,12 @@ impl LoadedVersion {
     /// The index holding customer `id`.
     pub(crate) fn shard_for(&self, id: &str) -> &VectorIndex {
         &self.shards[shard_of(id, self.shard_count) as usize]
+    }
+
+    /// Removes customer `id` at `slot` (tombstoned in its shard).
+    pub(crate) fn remove_customer(&self, id: &str, slot: PointId) {
+        self.shard_for(id).delete(slot);
+        self.members.write().remove(slot);
     }
 
     /// The vector of customer `id` at `slot`, if this version has one.

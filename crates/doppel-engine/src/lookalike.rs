@@ -250,29 +250,9 @@ pub(crate) fn lookalike(
             ),
         ));
     }
-    let mut eligible = Bitset::new(profiles.customer_slots.capacity());
-    for (slot, c) in profiles.customers() {
-        let ok = c.ads_consent
-            && (!query.exclude_existing_customers || c.purchased.is_empty())
-            && !seeds.slots.contains(&slot)
-            && !negatives.slots.contains(&slot)
-            && c.matches(&query.filter)
-            && !query
-                .exclude_segments
-                .iter()
-                .any(|(kind, name)| c.in_segment(kind, name));
-        if ok {
-            eligible.insert(slot);
-        }
-    }
+    let eligible = eligible(version, profiles, query, &seeds, &negatives);
     let (scorer, strategy_used) = scorer(query.strategy, &seeds, &negatives, version.dim);
-    let population: usize = version
-        .fold_customers(
-            || 0usize,
-            |n, slot, _| *n += usize::from(eligible.contains(slot)),
-        )
-        .into_iter()
-        .sum();
+    let population = eligible.count();
     let n = target(query.size, population);
     let probes = scorer.probes().len();
     let graph = matches!(query.size, AudienceSize::Count(_))
@@ -318,6 +298,42 @@ pub(crate) fn lookalike(
         strategy_used,
         eligible_population: population as u64,
     })
+}
+
+/// Customers that may be in the audience: ads consent ∧ a vector in this version, minus
+/// seeds and negatives, then the request's filters (only walked when there are any).
+fn eligible(
+    version: &LoadedVersion,
+    profiles: &Profiles,
+    query: &LookalikeQuery,
+    seeds: &Seeds,
+    negatives: &Seeds,
+) -> Bitset {
+    let mut eligible = profiles.ads_consent().clone();
+    eligible.intersect_with(&version.members.read());
+    for slot in seeds.slots.iter().chain(&negatives.slots) {
+        eligible.remove(*slot);
+    }
+    let filtered = query.exclude_existing_customers
+        || !query.filter.is_empty()
+        || !query.exclude_segments.is_empty();
+    if filtered {
+        let candidates: Vec<PointId> = eligible.iter().collect();
+        for slot in candidates {
+            let keep = profiles.customer(slot).is_some_and(|c| {
+                (!query.exclude_existing_customers || c.purchased.is_empty())
+                    && c.matches(&query.filter)
+                    && !query
+                        .exclude_segments
+                        .iter()
+                        .any(|(kind, name)| c.in_segment(kind, name))
+            });
+            if !keep {
+                eligible.remove(slot);
+            }
+        }
+    }
+    eligible
 }
 
 fn exact_scores(

@@ -62,6 +62,10 @@ pub(crate) struct Profiles {
     customers: Vec<Option<CustomerRecord>>,
     pub(crate) item_slots: IdSlots,
     items: Vec<Option<ItemRecord>>,
+    /// Slots of customers with ads consent (kept in step with the records).
+    ads_consent: Bitset,
+    /// Slots of catalogue items in stock (kept in step with the records).
+    in_stock: Bitset,
 }
 
 fn slot_mut<T: Default>(rows: &mut Vec<Option<T>>, slot: PointId) -> &mut T {
@@ -90,6 +94,11 @@ impl Profiles {
         record.ads_consent = customer.consent.ads_personalization;
         record.onsite_consent = customer.consent.onsite_personalization;
         record.attributes = customer.attributes.clone();
+        if customer.consent.ads_personalization {
+            self.ads_consent.insert(slot);
+        } else {
+            self.ads_consent.remove(slot);
+        }
     }
 
     /// Inserts or replaces an item (popularity is kept).
@@ -97,6 +106,11 @@ impl Profiles {
         let slot = self.item_slots.intern(&item.id);
         let record = slot_mut(&mut self.items, slot);
         record.item = item.clone();
+        if item.in_stock && !item.id.is_empty() {
+            self.in_stock.insert(slot);
+        } else {
+            self.in_stock.remove(slot);
+        }
     }
 
     /// Applies one event: purchases and popularity. Unknown ids get an empty profile
@@ -133,7 +147,13 @@ impl Profiles {
         if let Some(row) = self.customers.get_mut(slot as usize) {
             *row = None;
         }
+        self.ads_consent.remove(slot);
         Some(slot)
+    }
+
+    /// Slots of customers with ads consent.
+    pub(crate) fn ads_consent(&self) -> &Bitset {
+        &self.ads_consent
     }
 
     /// The profile at `slot`.
@@ -169,14 +189,6 @@ impl Profiles {
             .filter_map(|(i, r)| r.as_ref().map(|r| (i as PointId, r)))
     }
 
-    /// Every item slot with its record.
-    pub(crate) fn items(&self) -> impl Iterator<Item = (PointId, &ItemRecord)> {
-        self.items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.as_ref().map(|r| (i as PointId, r)))
-    }
-
     /// Items a recommendation may offer: in stock, in `categories` (if any), at most
     /// `max_price`, and not bought by `buyer` unless purchases are included.
     pub(crate) fn offerable_items(
@@ -186,17 +198,25 @@ impl Profiles {
         bought: Option<&HashSet<PointId>>,
         except: Option<PointId>,
     ) -> Bitset {
-        let mut allowed = Bitset::new(self.item_slots.capacity());
-        for (slot, record) in self.items() {
-            let item = &record.item;
-            let ok = item.in_stock
-                && !item.id.is_empty()
-                && (categories.is_empty() || categories.contains(&item.category))
-                && max_price.is_none_or(|p| item.price <= p)
-                && bought.is_none_or(|b| !b.contains(&slot))
-                && except != Some(slot);
-            if ok {
-                allowed.insert(slot);
+        let mut allowed = self.in_stock.clone();
+        if let Some(slot) = except {
+            allowed.remove(slot);
+        }
+        if let Some(bought) = bought {
+            for slot in bought {
+                allowed.remove(*slot);
+            }
+        }
+        if !categories.is_empty() || max_price.is_some() {
+            let candidates: Vec<PointId> = allowed.iter().collect();
+            for slot in candidates {
+                let keep = self.item(slot).is_some_and(|r| {
+                    (categories.is_empty() || categories.contains(&r.item.category))
+                        && max_price.is_none_or(|p| r.item.price <= p)
+                });
+                if !keep {
+                    allowed.remove(slot);
+                }
             }
         }
         allowed

@@ -96,6 +96,16 @@ impl Bitset {
         })
     }
 
+    /// Keeps only the ids also in `other` (word by word).
+    pub fn intersect_with(&mut self, other: &Bitset) {
+        let mut ones = 0;
+        for (i, w) in self.words.iter_mut().enumerate() {
+            *w &= other.words.get(i).copied().unwrap_or(0);
+            ones += w.count_ones() as usize;
+        }
+        self.ones = ones;
+    }
+
     /// Heap bytes held.
     pub fn memory_bytes(&self) -> usize {
         self.words.capacity() * 8
@@ -117,6 +127,15 @@ impl Bitset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intersection_keeps_common_ids_and_counts_them() {
+        let mut a = Bitset::from_ids([1, 5, 64, 130, 200], 0);
+        let b = Bitset::from_ids([5, 130, 131], 0);
+        a.intersect_with(&b);
+        assert_eq!(a.iter().collect::<Vec<_>>(), vec![5, 130]);
+        assert_eq!(a.count(), 2);
+    }
 
     #[test]
     fn insert_remove_count_iter() {
