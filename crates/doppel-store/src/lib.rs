@@ -1,6 +1,6 @@
 //! doppel's state store: the [`Store`] trait, its embedded implementation on redb
 //! ([`EmbeddedStore`]) and, behind the `contract` feature, the contract test suite every
-//! implementation passes (the Redis store runs the same suite).
+//! implementation passes: the Redis store ([`RedisStore`]) runs the same suite.
 //!
 //! What is stored: customer profiles with consent, items, the append-only event log
 //! (global sequence numbers from 1, plus a per-customer index), the erasure ledger,
@@ -17,6 +17,8 @@
 //! * [`codec`] — value encodings: postcard for records, raw little-endian `f32` for vectors;
 //! * [`keys`] — the redb table layout;
 //! * [`embedded`] — [`EmbeddedStore`]: one durable redb file, every write fsynced;
+//! * [`redis`] — [`RedisStore`]: standalone Redis or Redis Cluster, keys of one customer
+//!   under its logical shard's hash tag;
 //! * `contract` (feature `contract`) — the shared contract test suite.
 
 pub mod codec;
@@ -25,8 +27,10 @@ pub mod contract;
 pub mod embedded;
 pub mod error;
 pub mod keys;
+pub mod redis;
 pub mod store_trait;
 
+pub use crate::redis::{RedisConfig, RedisStore};
 pub use embedded::EmbeddedStore;
 pub use error::{Error, Result};
 pub use store_trait::Store;

@@ -131,6 +131,16 @@ fn retail_file(data: &str) -> Option<PathBuf> {
     }
 }
 
+/// Loads a generated base into the server at `addr` and activates learned vectors (the
+/// load generator's setup).
+pub async fn load_generated(
+    addr: &str,
+    config: &SynthConfig,
+    data: &SynthData,
+) -> anyhow::Result<()> {
+    load(addr, config, data, VectorSource::Learned).await
+}
+
 async fn generated(addr: &str, args: &DemoArgs) -> anyhow::Result<()> {
     let config = SynthConfig {
         customers: args.customers,

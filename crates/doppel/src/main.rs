@@ -1,6 +1,7 @@
 //! The `doppel` binary: thin. Parses the command line and calls into the library crates.
 
 mod bench_index;
+mod bench_load;
 mod cmd_demo;
 mod cmd_evaluate;
 mod cmd_import;
@@ -54,12 +55,15 @@ enum Command {
 enum BenchCommand {
     /// Build, freeze and search an index over .npy data; prints one JSON object.
     Index(bench_index::BenchIndexArgs),
+    /// Drive RecommendOffers and FindLookalikes over gRPC; QPS, latency percentiles, statuses.
+    Load(bench_load::BenchLoadArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(BenchCommand::Index(args)) => bench_index::run(&args),
+        Command::Bench(BenchCommand::Load(args)) => run_async(bench_load::run(args)),
         Command::Serve(args) => match args.validate() {
             Ok(settings) => run_async(async move {
                 let _telemetry = telemetry::init("doppel")?;

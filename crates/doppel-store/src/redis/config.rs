@@ -1,0 +1,85 @@
+//! [`RedisConfig`]: where the Redis store connects and how patiently.
+
+use std::time::Duration;
+
+/// Default key prefix.
+pub const DEFAULT_KEY_PREFIX: &str = "doppel";
+/// Default time to establish one connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default time to wait for one reply.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default number of reconnection attempts (exponential backoff from 100 ms, capped at
+/// 1 s: about 5 s of outage is bridged before requests fail again).
+pub const DEFAULT_RECONNECT_RETRIES: usize = 6;
+
+/// How to reach Redis.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://host:port[/db]` or `rediss://...` (TLS, feature `redis-tls`): the server, or
+    /// one node of the cluster.
+    pub url: String,
+    /// Talk to a Redis Cluster; `url` and [`Self::cluster_seeds`] are seed nodes.
+    pub cluster: bool,
+    /// More cluster seed nodes (cluster mode only), tried when `url` is down.
+    pub cluster_seeds: Vec<String>,
+    /// ACL user name; overrides one in the URL.
+    pub username: Option<String>,
+    /// Password; overrides one in the URL.
+    pub password: Option<String>,
+    /// Prefix of every key, so several deployments (or tests) can share one Redis.
+    pub key_prefix: String,
+    /// Time to establish one connection.
+    pub connect_timeout: Duration,
+    /// Time to wait for one reply; past it the call fails with `Unavailable`.
+    pub response_timeout: Duration,
+    /// Reconnection attempts after a connection loss (standalone), or retries of one
+    /// request (cluster: redirects, reconnects, `TRYAGAIN`) before it fails.
+    pub reconnect_retries: usize,
+}
+
+impl RedisConfig {
+    /// A standalone server at `url`, with the defaults.
+    pub fn standalone(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            cluster: false,
+            cluster_seeds: Vec::new(),
+            username: None,
+            password: None,
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            reconnect_retries: DEFAULT_RECONNECT_RETRIES,
+        }
+    }
+
+    /// A Redis Cluster reached through the seed nodes `urls` (at least one).
+    pub fn cluster(urls: &[String]) -> Self {
+        let mut config = Self::standalone(urls.first().cloned().unwrap_or_default());
+        config.cluster = true;
+        config.cluster_seeds = urls.iter().skip(1).cloned().collect();
+        config
+    }
+
+    /// Every seed node: `url` first.
+    pub(crate) fn seeds(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.url.as_str()).chain(self.cluster_seeds.iter().map(String::as_str))
+    }
+}
+
+/// Hides the password.
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url)
+            .field("cluster", &self.cluster)
+            .field("cluster_seeds", &self.cluster_seeds)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("key_prefix", &self.key_prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("reconnect_retries", &self.reconnect_retries)
+            .finish()
+    }
+}

@@ -1,0 +1,195 @@
+//! The Redis key layout. Every key starts with the configured prefix and carries a hash
+//! tag: `{sNN}` (logical shard `NN` of [`shard_of`]) for everything of one customer, or
+//! `{global}` for what belongs to no customer. Keys of one tag live in one Redis Cluster
+//! slot, so a Lua script over them is atomic there.
+//!
+//! | key | type | holds |
+//! | --- | --- | --- |
+//! | `P:{sNN}:customers` | hash | id → postcard [`Customer`](doppel_types::Customer) |
+//! | `P:{sNN}:customer_ids` | zset, score 0 | ids, for id-ordered paging (`ZRANGEBYLEX`) |
+//! | `P:{sNN}:erased` | hash | erasure ledger: id → erasure time (ms) |
+//! | `P:{sNN}:events` | hash | seq → postcard [`Event`](doppel_types::Event) |
+//! | `P:{sNN}:event_seqs` | zset, score seq | the shard's part of the log, in seq order |
+//! | `P:{sNN}:cust_events:<id>` | zset, score seq | one customer's event seqs |
+//! | `P:{T}:vectors:<e>:<version>` | hash | id → little-endian f32 bytes |
+//! | `P:{T}:vector_ids:<e>:<version>` | zset, score 0 | ids, for paging |
+//! | `P:{T}:vector_versions:<e>` | set | versions holding vectors of entity `e` under `T` |
+//! | `P:{global}:items` / `item_ids` | hash / zset | items, as for customers |
+//! | `P:{global}:versions` | hash | version → postcard [`VersionInfo`](doppel_types::VersionInfo) |
+//! | `P:{global}:active_version` | string | the active version |
+//! | `P:{global}:last_event_seq` | string | the event sequence counter (`INCRBY`) |
+//!
+//! `T` is the customer's shard tag for customer vectors (`e` = `c`) and `global` for item
+//! vectors (`e` = `i`). The variable part of a key is always last, so no two
+//! (kind, entity, version, id) combinations share a key.
+
+use doppel_types::Entity;
+use doppel_types::shard::{DEFAULT_SHARD_COUNT, ShardId, shard_of};
+
+/// The hash tag a key lives under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Tag {
+    /// One logical shard of customers.
+    Shard(ShardId),
+    /// Everything that belongs to no customer.
+    Global,
+}
+
+impl std::fmt::Display for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tag::Shard(shard) => write!(f, "s{shard:02}"),
+            Tag::Global => f.write_str("global"),
+        }
+    }
+}
+
+/// Builds every key from the prefix; see the module docs for the table.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    prefix: String,
+}
+
+impl Layout {
+    /// Keys under `prefix` (e.g. `doppel`).
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The shard tag of a customer.
+    pub(crate) fn customer_tag(&self, id: &str) -> Tag {
+        Tag::Shard(shard_of(id, DEFAULT_SHARD_COUNT))
+    }
+
+    /// Every shard tag, in shard order.
+    pub(crate) fn shard_tags(&self) -> Vec<Tag> {
+        (0..DEFAULT_SHARD_COUNT).map(Tag::Shard).collect()
+    }
+
+    /// The tag of a vector row of `entity` with this id.
+    pub(crate) fn vector_tag(&self, entity: Entity, id: &str) -> Tag {
+        match entity {
+            Entity::Customer => self.customer_tag(id),
+            Entity::Item => Tag::Global,
+        }
+    }
+
+    /// The tags that hold vectors of `entity`.
+    pub(crate) fn vector_tags(&self, entity: Entity) -> Vec<Tag> {
+        match entity {
+            Entity::Customer => self.shard_tags(),
+            Entity::Item => vec![Tag::Global],
+        }
+    }
+
+    fn key(&self, tag: Tag, name: &str) -> String {
+        format!("{}:{{{tag}}}:{name}", self.prefix)
+    }
+
+    /// Customer profiles of a shard.
+    pub(crate) fn customers(&self, tag: Tag) -> String {
+        self.key(tag, "customers")
+    }
+    /// Customer ids of a shard, for paging.
+    pub(crate) fn customer_ids(&self, tag: Tag) -> String {
+        self.key(tag, "customer_ids")
+    }
+    /// The erasure ledger of a shard.
+    pub(crate) fn erased(&self, tag: Tag) -> String {
+        self.key(tag, "erased")
+    }
+    /// Events of a shard by seq.
+    pub(crate) fn events(&self, tag: Tag) -> String {
+        self.key(tag, "events")
+    }
+    /// The shard's event seqs, scored by seq.
+    pub(crate) fn event_seqs(&self, tag: Tag) -> String {
+        self.key(tag, "event_seqs")
+    }
+    /// One customer's event seqs.
+    pub(crate) fn customer_events(&self, id: &str) -> String {
+        self.key(self.customer_tag(id), &format!("cust_events:{id}"))
+    }
+    /// Vectors of `entity` in `version` under `tag`.
+    pub(crate) fn vectors(&self, tag: Tag, entity: Entity, version: &str) -> String {
+        self.key(tag, &format!("vectors:{}:{version}", entity_code(entity)))
+    }
+    /// The key prefix that `version` completes into [`Self::vectors`] (for Lua scripts).
+    pub(crate) fn vectors_prefix(&self, tag: Tag, entity: Entity) -> String {
+        self.key(tag, &format!("vectors:{}:", entity_code(entity)))
+    }
+    /// Ids of `entity` vectors in `version` under `tag`.
+    pub(crate) fn vector_ids(&self, tag: Tag, entity: Entity, version: &str) -> String {
+        self.key(
+            tag,
+            &format!("vector_ids:{}:{version}", entity_code(entity)),
+        )
+    }
+    /// The key prefix that `version` completes into [`Self::vector_ids`].
+    pub(crate) fn vector_ids_prefix(&self, tag: Tag, entity: Entity) -> String {
+        self.key(tag, &format!("vector_ids:{}:", entity_code(entity)))
+    }
+    /// Versions holding `entity` vectors under `tag`.
+    pub(crate) fn vector_versions(&self, tag: Tag, entity: Entity) -> String {
+        self.key(tag, &format!("vector_versions:{}", entity_code(entity)))
+    }
+    /// Items.
+    pub(crate) fn items(&self) -> String {
+        self.key(Tag::Global, "items")
+    }
+    /// Item ids, for paging.
+    pub(crate) fn item_ids(&self) -> String {
+        self.key(Tag::Global, "item_ids")
+    }
+    /// Version metadata.
+    pub(crate) fn versions(&self) -> String {
+        self.key(Tag::Global, "versions")
+    }
+    /// The active-version pointer.
+    pub(crate) fn active_version(&self) -> String {
+        self.key(Tag::Global, "active_version")
+    }
+    /// The event sequence counter.
+    pub(crate) fn last_event_seq(&self) -> String {
+        self.key(Tag::Global, "last_event_seq")
+    }
+}
+
+/// The letter an entity is keyed under.
+fn entity_code(entity: Entity) -> char {
+    match entity {
+        Entity::Customer => 'c',
+        Entity::Item => 'i',
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_one_customer_share_its_shard_tag() {
+        let layout = Layout::new("doppel");
+        let tag = layout.customer_tag("c42");
+        let hash_tag = format!("{{{tag}}}");
+        assert!(layout.customers(tag).contains(&hash_tag));
+        assert!(layout.customer_events("c42").contains(&hash_tag));
+        assert!(
+            layout
+                .vectors(
+                    layout.vector_tag(Entity::Customer, "c42"),
+                    Entity::Customer,
+                    "v1"
+                )
+                .contains(&hash_tag)
+        );
+        assert_eq!(layout.items(), "doppel:{global}:items");
+        assert_eq!(Tag::Shard(7).to_string(), "s07");
+        assert_eq!(
+            format!("{}v1", layout.vectors_prefix(Tag::Global, Entity::Item)),
+            layout.vectors(Tag::Global, Entity::Item, "v1")
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! [`RedisStore`]: the store in Redis, standalone or Redis Cluster — what the serving
+//! cluster uses; it passes the same contract suite as the embedded store.
+//!
+//! # Atomicity
+//!
+//! Every key of one customer (profile, ledger entry, events, vectors in every version)
+//! carries the hash tag of the customer's logical shard (`{s07}`, see [`layout`]), so one
+//! Lua script over them is atomic, on a standalone server and in a cluster slot alike.
+//! Each write groups its batch by shard and runs one script per shard:
+//!
+//! * standalone: all the batch's scripts run in one `MULTI`/`EXEC` — the whole batch is
+//!   atomic, as the [`Store`](crate::Store) contract says;
+//! * cluster: slots cannot share a transaction, so each shard's part is atomic on its own
+//!   and a batch over several shards is not (a failure in the middle leaves the parts
+//!   already run). Erasure of one customer is always one script, hence always atomic.
+//!
+//! Event sequence numbers come from one `INCRBY` on a `{global}` counter, before the
+//! per-shard scripts write the events; a script drops events of customers erased in
+//! between, which leaves a gap (allowed: erased events leave gaps anyway). Concurrent
+//! appenders may commit their numbers out of order, so a reader tailing
+//! [`scan_events`](crate::Store::scan_events) should re-read a short window behind its
+//! cursor.
+//!
+//! # Durability
+//!
+//! An acknowledged write survives a Redis crash only with the append-only file on:
+//! `appendonly yes` with `appendfsync everysec` (lose at most about one second) or
+//! `appendfsync always` (lose nothing, slower). [`flush`](crate::Store::flush) is a no-op:
+//! the server, not the client, decides when the AOF is synced.
+//!
+//! # Errors
+//!
+//! A server that cannot be reached, times out, or reports `CLUSTERDOWN`/`TRYAGAIN`/
+//! `LOADING` is [`Error::Unavailable`](crate::Error::Unavailable) (UNAVAILABLE at the gRPC
+//! edge); the standalone connection reconnects in the background, so a later call succeeds
+//! once the server is back.
+//!
+//! Layout: [`config`] ([`RedisConfig`]), `connect` (one connection enum for both
+//! deployments, error mapping), [`layout`] (the keys), `paging` (id-ordered merges over
+//! shards), one file per concept — `profiles` (customers, items), `events`, `erasure`,
+//! `vectors`, `versions` — and `store_impl` wiring them into the trait.
+
+pub mod config;
+mod connect;
+mod erasure;
+mod events;
+pub mod layout;
+mod paging;
+mod profiles;
+mod store_impl;
+mod vectors;
+mod versions;
+
+pub use config::RedisConfig;
+
+use connect::Conn;
+use layout::Layout;
+
+use crate::error::Result;
+
+/// The Redis store. Cheap to clone (shares one connection).
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: Conn,
+    layout: Layout,
+}
+
+impl RedisStore {
+    /// Connects to the server or cluster of `config`. Fails with
+    /// [`Error::Unavailable`](crate::Error::Unavailable) if it cannot be reached and
+    /// [`Error::Storage`](crate::Error::Storage) for a bad URL.
+    pub async fn connect(config: RedisConfig) -> Result<Self> {
+        let conn = Conn::connect(&config).await?;
+        tracing::info!(
+            redis.url = %config.url,
+            redis.cluster = config.cluster,
+            redis.key_prefix = %config.key_prefix,
+            "redis store connected"
+        );
+        Ok(Self {
+            conn,
+            layout: Layout::new(&config.key_prefix),
+        })
+    }
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = match self.conn {
+            Conn::Standalone(_) => "standalone",
+            Conn::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisStore")
+            .field("mode", &mode)
+            .field("layout", &self.layout)
+            .finish()
+    }
+}

@@ -1,0 +1,120 @@
+//! [`Store`] for [`RedisStore`]: each method calls the function of the matching module.
+
+use async_trait::async_trait;
+use doppel_types::{Customer, Entity, Event, Item, VersionInfo};
+
+use super::{RedisStore, erasure, events, profiles, vectors, versions};
+use crate::error::Result;
+use crate::store_trait::Store;
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn upsert_customers(&self, customers: Vec<Customer>) -> Result<()> {
+        profiles::upsert_customers(self, customers).await
+    }
+
+    async fn get_customer(&self, id: &str) -> Result<Option<Customer>> {
+        profiles::get_customer(self, id).await
+    }
+
+    async fn scan_customers(&self, after: Option<&str>, limit: usize) -> Result<Vec<Customer>> {
+        profiles::scan_customers(self, after, limit).await
+    }
+
+    async fn delete_customer(&self, id: &str) -> Result<bool> {
+        erasure::delete_customer(self, id).await
+    }
+
+    async fn erased_customers(&self) -> Result<Vec<String>> {
+        erasure::erased_customers(self).await
+    }
+
+    async fn is_erased(&self, id: &str) -> Result<bool> {
+        erasure::is_erased(self, id).await
+    }
+
+    async fn upsert_items(&self, items: Vec<Item>) -> Result<()> {
+        profiles::upsert_items(self, items).await
+    }
+
+    async fn get_item(&self, id: &str) -> Result<Option<Item>> {
+        profiles::get_item(self, id).await
+    }
+
+    async fn scan_items(&self, after: Option<&str>, limit: usize) -> Result<Vec<Item>> {
+        profiles::scan_items(self, after, limit).await
+    }
+
+    async fn append_events(&self, events: Vec<Event>) -> Result<u64> {
+        events::append_events(self, events).await
+    }
+
+    async fn customer_events(&self, customer_id: &str) -> Result<Vec<Event>> {
+        events::customer_events(self, customer_id).await
+    }
+
+    async fn scan_events(&self, after_seq: u64, limit: usize) -> Result<Vec<(u64, Event)>> {
+        events::scan_events(self, after_seq, limit).await
+    }
+
+    async fn last_event_seq(&self) -> Result<u64> {
+        events::last_event_seq(self).await
+    }
+
+    async fn put_vectors(
+        &self,
+        version: &str,
+        entity: Entity,
+        rows: Vec<(String, Vec<f32>)>,
+    ) -> Result<usize> {
+        vectors::put_vectors(self, version, entity, rows).await
+    }
+
+    async fn get_vector(
+        &self,
+        version: &str,
+        entity: Entity,
+        id: &str,
+    ) -> Result<Option<Vec<f32>>> {
+        vectors::get_vector(self, version, entity, id).await
+    }
+
+    async fn scan_vectors(
+        &self,
+        version: &str,
+        entity: Entity,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<f32>)>> {
+        vectors::scan_vectors(self, version, entity, after, limit).await
+    }
+
+    async fn delete_version(&self, version: &str) -> Result<()> {
+        versions::delete_version(self, version).await
+    }
+
+    async fn put_version(&self, info: VersionInfo) -> Result<()> {
+        versions::put_version(self, info).await
+    }
+
+    async fn get_version(&self, version: &str) -> Result<Option<VersionInfo>> {
+        versions::get_version(self, version).await
+    }
+
+    async fn list_versions(&self) -> Result<Vec<VersionInfo>> {
+        versions::list_versions(self).await
+    }
+
+    async fn set_active_version(&self, version: &str) -> Result<()> {
+        versions::set_active_version(self, version).await
+    }
+
+    async fn active_version(&self) -> Result<Option<String>> {
+        versions::active_version(self).await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        // Durability is the server's AOF policy (see the module docs); nothing to do here.
+        Ok(())
+    }
+}

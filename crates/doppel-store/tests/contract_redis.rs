@@ -1,0 +1,131 @@
+//! The shared store contract against a real standalone `redis-server` and a real 3-master
+//! Redis Cluster, and reconnection after the server restarts.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use doppel_store::{Error, RedisConfig, RedisStore, Store};
+use support::redis_harness::{RedisCluster, RedisServer};
+
+/// Each contract case gets a fresh store: a new key prefix on the same server.
+static NEXT_PREFIX: AtomicUsize = AtomicUsize::new(0);
+
+fn fresh(mut config: RedisConfig) -> RedisConfig {
+    config.key_prefix = format!("t{}", NEXT_PREFIX.fetch_add(1, Ordering::Relaxed));
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_standalone_passes_the_contract() {
+    let server = RedisServer::standalone();
+    let config = RedisConfig::standalone(server.url());
+    let started = Instant::now();
+    doppel_store::contract::run_all(|| {
+        let config = fresh(config.clone());
+        async move { RedisStore::connect(config).await.expect("connect") }
+    })
+    .await;
+    eprintln!("standalone contract suite: {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_passes_the_contract() {
+    let cluster = RedisCluster::three_masters();
+    let config = RedisConfig::cluster(&cluster.urls());
+    let started = Instant::now();
+    doppel_store::contract::run_all(|| {
+        let config = fresh(config.clone());
+        async move { RedisStore::connect(config).await.expect("connect") }
+    })
+    .await;
+    eprintln!("cluster contract suite: {:?}", started.elapsed());
+    let counts = cluster.key_counts();
+    assert!(
+        counts.iter().all(|&n| n > 0),
+        "the shard hash tags spread keys over every master: {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_fail_unavailable_while_redis_is_down_and_recover_after_restart() {
+    let mut server = RedisServer::standalone();
+    let mut config = fresh(RedisConfig::standalone(server.url()));
+    config.response_timeout = Duration::from_secs(2);
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(RedisStore::connect(config).await.expect("connect"));
+    let customer = doppel_store::contract::customer;
+    store
+        .upsert_customers(vec![customer("before")])
+        .await
+        .expect("write while up");
+
+    server.kill();
+    match store.upsert_customers(vec![customer("down")]).await {
+        Err(Error::Unavailable(reason)) => eprintln!("while down: {reason}"),
+        other => panic!("a write while Redis is down: expected Unavailable, got {other:?}"),
+    }
+
+    server.start();
+    store
+        .upsert_customers(vec![customer("after")])
+        .await
+        .expect("the first write after the restart succeeds");
+    assert_eq!(
+        store.get_customer("after").await.expect("get"),
+        Some(customer("after"))
+    );
+}
+
+#[tokio::test]
+async fn connecting_to_nothing_is_unavailable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut config = RedisConfig::standalone(format!("redis://127.0.0.1:{port}"));
+    config.reconnect_retries = 0;
+    match RedisStore::connect(config).await {
+        Err(Error::Unavailable(_)) => {}
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_writes_to_a_dead_master_are_unavailable_and_others_still_work() {
+    let mut cluster = RedisCluster::three_masters();
+    let mut config = fresh(RedisConfig::cluster(&cluster.urls()));
+    config.reconnect_retries = 1;
+    config.response_timeout = Duration::from_secs(1);
+    let store = RedisStore::connect(config).await.expect("connect");
+    let ids: Vec<String> = (0..32).map(|i| format!("c{i}")).collect();
+    let customer = doppel_store::contract::customer;
+    store
+        .upsert_customers(ids.iter().map(|id| customer(id)).collect())
+        .await
+        .expect("write while every master is up");
+
+    cluster.kill_node(0);
+    let started = Instant::now();
+    let (mut unavailable, mut ok) = (0, 0);
+    for id in &ids {
+        let write = Instant::now();
+        let result = store.upsert_customers(vec![customer(id)]).await;
+        assert!(
+            write.elapsed() < Duration::from_secs(5),
+            "a write fails within the response timeout and retries, not after minutes"
+        );
+        match result {
+            Ok(()) => ok += 1,
+            Err(Error::Unavailable(_)) => unavailable += 1,
+            Err(other) => panic!("a write to a dead master: expected Unavailable, got {other:?}"),
+        }
+    }
+    eprintln!(
+        "one master down: {ok} writes ok, {unavailable} unavailable in {:?}",
+        started.elapsed()
+    );
+    assert!(unavailable > 0, "some of 16 shards live on the dead master");
+}

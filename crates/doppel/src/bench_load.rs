@@ -1,0 +1,239 @@
+//! `doppel bench load`: a load generator over real gRPC. Drives RecommendOffers and
+//! FindLookalikes from concurrent clients for a fixed time and prints, per RPC, the request
+//! count, QPS, p50/p99/p999 latency and every status code seen (not only transport
+//! success). Without `--addr` it starts a `--role all` server in-process on the embedded
+//! store, loads a generated customer base and learns vectors first, so a single command
+//! gives a baseline; with `--addr` it drives any doppel endpoint (a node or a router) that
+//! serves the generated base of the same `--customers` and `--seed`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use doppel_grpc::{Node, NodeConfig, ServeOptions};
+use doppel_proto::v1 as pb;
+use doppel_proto::v1::audiences_client::AudiencesClient;
+use doppel_proto::v1::recommendations_client::RecommendationsClient;
+use doppel_store::EmbeddedStore;
+use doppel_synth::SynthConfig;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+/// Flags of `doppel bench load`.
+#[derive(Args, Debug)]
+pub struct BenchLoadArgs {
+    /// Target (`http://host:port`); default: an in-process `--role all` server.
+    #[arg(long)]
+    pub addr: Option<String>,
+    /// Customers of the generated base.
+    #[arg(long, default_value_t = 20_000)]
+    pub customers: usize,
+    /// Generator seed (must match the target's data when `--addr` is given).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Share of requests that are FindLookalikes (the rest: RecommendOffers).
+    #[arg(long, default_value_t = 0.05)]
+    pub lookalike_share: f64,
+    /// Seeds per lookalike request.
+    #[arg(long, default_value_t = 100)]
+    pub seeds: usize,
+    /// Prospects per lookalike request.
+    #[arg(long, default_value_t = 1_000)]
+    pub audience: u64,
+    /// Per-request deadline, milliseconds.
+    #[arg(long, default_value_t = 2_000)]
+    pub deadline_ms: u64,
+}
+
+/// Latencies (µs) and status counts of one RPC.
+#[derive(Default)]
+struct Tally {
+    micros: Vec<u64>,
+    statuses: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn record(&mut self, started: Instant, status: Result<(), tonic::Status>) {
+        self.micros.push(started.elapsed().as_micros() as u64);
+        let code = match status {
+            Ok(()) => "OK".to_owned(),
+            Err(s) => format!("{:?}", s.code()),
+        };
+        *self.statuses.entry(code).or_default() += 1;
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.micros.extend(other.micros);
+        for (code, n) in other.statuses {
+            *self.statuses.entry(code).or_default() += n;
+        }
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i] as f64 / 1_000.0
+}
+
+/// Runs the load.
+pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
+    let config = SynthConfig {
+        customers: args.customers,
+        seed: args.seed,
+        ..SynthConfig::default()
+    };
+    let data = doppel_synth::generate(&config);
+    let temp = tempfile::tempdir().context("temporary data dir")?;
+    let (addr, stop) = match &args.addr {
+        Some(a) => (a.clone(), None),
+        None => {
+            let (addr, stop) = start_local(temp.path()).await?;
+            crate::cmd_demo::load_generated(&addr, &config, &data).await?;
+            (addr, Some(stop))
+        }
+    };
+    let channel = doppel_client::connect(&addr).await?;
+    let customers: Arc<Vec<String>> = Arc::new(
+        data.customers
+            .iter()
+            .filter(|c| c.consent.onsite_personalization)
+            .map(|c| c.id.clone())
+            .collect(),
+    );
+    let seeds: Arc<Vec<String>> = Arc::new(
+        data.customers
+            .iter()
+            .filter(|c| c.consent.ads_personalization)
+            .map(|c| c.id.clone())
+            .collect(),
+    );
+    eprintln!(
+        "load: {} clients for {}s against {addr} ({:.0} % lookalikes of {} seeds → {} prospects)",
+        args.concurrency,
+        args.seconds,
+        args.lookalike_share * 100.0,
+        args.seeds,
+        args.audience
+    );
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let args = Arc::new(args);
+    let mut workers = Vec::new();
+    for worker in 0..args.concurrency {
+        let (channel, customers, seeds, args) = (
+            channel.clone(),
+            Arc::clone(&customers),
+            Arc::clone(&seeds),
+            Arc::clone(&args),
+        );
+        workers.push(tokio::spawn(async move {
+            drive(worker, channel, &customers, &seeds, &args, deadline).await
+        }));
+    }
+    let (mut recommend, mut lookalike) = (Tally::default(), Tally::default());
+    for w in workers {
+        let (r, l) = w.await.context("load worker")?;
+        recommend.merge(r);
+        lookalike.merge(l);
+    }
+    let seconds = Duration::from_secs(Arc::clone(&args).seconds).as_secs_f64();
+    println!("| rpc | requests | QPS | p50 ms | p99 ms | p999 ms | statuses |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for (name, mut t) in [("RecommendOffers", recommend), ("FindLookalikes", lookalike)] {
+        t.micros.sort_unstable();
+        let statuses: Vec<String> = t.statuses.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        println!(
+            "| {name} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            t.micros.len(),
+            t.micros.len() as f64 / seconds,
+            percentile(&t.micros, 0.50),
+            percentile(&t.micros, 0.99),
+            percentile(&t.micros, 0.999),
+            statuses.join(", ")
+        );
+    }
+    if let Some(stop) = stop {
+        let _ = stop.send(());
+    }
+    Ok(())
+}
+
+/// A cheap deterministic sequence per worker (no shared RNG).
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    *state >> 33
+}
+
+async fn drive(
+    worker: usize,
+    channel: Channel,
+    customers: &[String],
+    seeds: &[String],
+    args: &BenchLoadArgs,
+    deadline: Instant,
+) -> (Tally, Tally) {
+    let mut recommendations = RecommendationsClient::new(channel.clone());
+    let mut audiences = AudiencesClient::new(channel);
+    let (mut rec, mut look) = (Tally::default(), Tally::default());
+    let mut state = worker as u64 + 1;
+    let timeout = Duration::from_millis(args.deadline_ms);
+    while Instant::now() < deadline {
+        let roll = (next(&mut state) % 10_000) as f64 / 10_000.0;
+        let started = Instant::now();
+        if roll < args.lookalike_share && !seeds.is_empty() {
+            let start = next(&mut state) as usize % seeds.len();
+            let chosen: Vec<String> = (0..args.seeds)
+                .map(|i| seeds[(start + i * 7) % seeds.len()].clone())
+                .collect();
+            let mut request = tonic::Request::new(pb::LookalikeRequest {
+                seed_customer_ids: chosen,
+                size: Some(pb::lookalike_request::Size::Count(args.audience)),
+                ..Default::default()
+            });
+            request.set_timeout(timeout);
+            let result = async {
+                let mut stream = audiences.find_lookalikes(request).await?.into_inner();
+                while stream.message().await?.is_some() {}
+                Ok(())
+            }
+            .await;
+            look.record(started, result);
+        } else if !customers.is_empty() {
+            let customer = &customers[next(&mut state) as usize % customers.len()];
+            let mut request = tonic::Request::new(pb::RecommendRequest {
+                customer_id: customer.clone(),
+                k: 10,
+                ..Default::default()
+            });
+            request.set_timeout(timeout);
+            let result = recommendations.recommend_offers(request).await.map(|_| ());
+            rec.record(started, result);
+        }
+    }
+    (rec, look)
+}
+
+async fn start_local(dir: &std::path::Path) -> anyhow::Result<(String, oneshot::Sender<()>)> {
+    let store = EmbeddedStore::open(dir).context("opening the store")?;
+    let node = Node::open(Arc::new(store), NodeConfig::default())
+        .await
+        .map_err(|s| anyhow::anyhow!("opening the node: {}", s.message()))?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(doppel_grpc::run(listener, node, ServeOptions::default(), async move {
+        let _ = stopped.await;
+    }));
+    Ok((addr, stop))
+}
