@@ -150,7 +150,10 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
     let seconds = Duration::from_secs(Arc::clone(&args).seconds).as_secs_f64();
     println!("| rpc | requests | QPS | p50 ms | p99 ms | p999 ms | statuses |");
     println!("|---|---:|---:|---:|---:|---:|---|");
-    for (name, mut t) in [("RecommendOffers", recommend), ("FindLookalikes", lookalike)] {
+    for (name, mut t) in [
+        ("RecommendOffers", recommend),
+        ("FindLookalikes", lookalike),
+    ] {
         t.micros.sort_unstable();
         let statuses: Vec<String> = t.statuses.iter().map(|(c, n)| format!("{c} {n}")).collect();
         println!(
@@ -171,7 +174,9 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
 
 /// A cheap deterministic sequence per worker (no shared RNG).
 fn next(state: &mut u64) -> u64 {
-    *state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    *state = state
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
     *state >> 33
 }
 
@@ -232,8 +237,13 @@ async fn start_local(dir: &std::path::Path) -> anyhow::Result<(String, oneshot::
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(doppel_grpc::run(listener, node, ServeOptions::default(), async move {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(doppel_grpc::run(
+        listener,
+        node,
+        ServeOptions::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     Ok((addr, stop))
 }
