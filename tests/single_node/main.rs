@@ -5,6 +5,7 @@ mod bad_inputs;
 mod erasure_restart;
 mod fixture;
 mod health_reflection;
+mod hot_swap;
 mod lookalike;
 mod recommend;
 mod segments;

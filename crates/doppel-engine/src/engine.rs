@@ -281,6 +281,15 @@ impl Engine {
         Ok(())
     }
 
+    /// The version a rollback would re-activate (loaded, and not the active one).
+    pub fn previous_version(&self) -> Option<String> {
+        let versions = self.versions.read();
+        versions
+            .previous
+            .clone()
+            .filter(|p| versions.loaded.contains_key(p))
+    }
+
     /// The active version's name.
     pub fn active_version(&self) -> Option<String> {
         self.versions

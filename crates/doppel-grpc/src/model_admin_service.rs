@@ -124,6 +124,28 @@ fn chunk_rows(chunk: pb::EmbeddingChunk, version: &str, dim: u32) -> Result<Rows
 impl ModelAdmin for ModelAdminService {
     type TrainStream = crate::training::TrainStream;
 
+    #[tracing::instrument(skip_all)]
+    async fn rollback(
+        &self,
+        _request: Request<pb::RollbackRequest>,
+    ) -> Result<Response<pb::ActivateVersionResponse>, Status> {
+        let previous = self.node.engine.previous_version().ok_or_else(|| {
+            Status::failed_precondition(
+                "no previous version is loaded to roll back to (activate a second version first)",
+            )
+        })?;
+        let response = self
+            .activate_version(Request::new(pb::ActivateVersionRequest {
+                model_version: previous,
+            }))
+            .await?;
+        tracing::info!(
+            model.version = %response.get_ref().model_version,
+            "rolled back"
+        );
+        Ok(response)
+    }
+
     #[tracing::instrument(skip_all, fields(model.version = %request.get_ref().model_version))]
     async fn train(
         &self,

@@ -52,30 +52,34 @@ pub struct BenchLoadArgs {
     /// Per-request deadline, milliseconds.
     #[arg(long, default_value_t = 2_000)]
     pub deadline_ms: u64,
+    /// Hot-swap test: train a second version before the load and activate it this many
+    /// seconds in (in-process server only); latency is then reported per phase.
+    #[arg(long)]
+    pub swap_at_seconds: Option<u64>,
 }
 
-/// Latencies (µs) and status counts of one RPC.
+/// Latencies (µs), start times and status counts of one RPC.
 #[derive(Default)]
 struct Tally {
     micros: Vec<u64>,
-    statuses: BTreeMap<String, u64>,
+    starts: Vec<Instant>,
+    codes: Vec<tonic::Code>,
 }
 
 impl Tally {
     fn record(&mut self, started: Instant, status: Result<(), tonic::Status>) {
         self.micros.push(started.elapsed().as_micros() as u64);
-        let code = match status {
-            Ok(()) => "OK".to_owned(),
-            Err(s) => format!("{:?}", s.code()),
-        };
-        *self.statuses.entry(code).or_default() += 1;
+        self.starts.push(started);
+        self.codes.push(match status {
+            Ok(()) => tonic::Code::Ok,
+            Err(s) => s.code(),
+        });
     }
 
     fn merge(&mut self, other: Tally) {
         self.micros.extend(other.micros);
-        for (code, n) in other.statuses {
-            *self.statuses.entry(code).or_default() += n;
-        }
+        self.starts.extend(other.starts);
+        self.codes.extend(other.codes);
     }
 }
 
@@ -105,6 +109,15 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
         }
     };
     let channel = doppel_client::connect(&addr).await?;
+    if args.swap_at_seconds.is_some() {
+        let request = pb::TrainRequest {
+            model_version: "demo-v2".to_owned(),
+            factors: Some(32),
+            seed: Some(43),
+            ..Default::default()
+        };
+        doppel_client::train(channel.clone(), request, |_| {}).await?;
+    }
     let customers: Arc<Vec<String>> = Arc::new(
         data.customers
             .iter()
@@ -141,6 +154,15 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
             drive(worker, channel, &customers, &seeds, &args, deadline).await
         }));
     }
+    let swap = match args.swap_at_seconds {
+        Some(at) => {
+            tokio::time::sleep(Duration::from_secs(at)).await;
+            let started = Instant::now();
+            doppel_client::activate(channel.clone(), "demo-v2").await?;
+            Some((started, Instant::now()))
+        }
+        None => None,
+    };
     let (mut recommend, mut lookalike) = (Tally::default(), Tally::default());
     for w in workers {
         let (r, l) = w.await.context("load worker")?;
@@ -148,28 +170,78 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
         lookalike.merge(l);
     }
     let seconds = Duration::from_secs(Arc::clone(&args).seconds).as_secs_f64();
-    println!("| rpc | requests | QPS | p50 ms | p99 ms | p999 ms | statuses |");
-    println!("|---|---:|---:|---:|---:|---:|---|");
-    for (name, mut t) in [
-        ("RecommendOffers", recommend),
-        ("FindLookalikes", lookalike),
-    ] {
-        t.micros.sort_unstable();
-        let statuses: Vec<String> = t.statuses.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    print_table(
+        &[
+            ("RecommendOffers", &recommend),
+            ("FindLookalikes", &lookalike),
+        ],
+        seconds,
+        false,
+        |_| true,
+    );
+    if let Some((from, to)) = swap {
         println!(
-            "| {name} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
-            t.micros.len(),
-            t.micros.len() as f64 / seconds,
-            percentile(&t.micros, 0.50),
-            percentile(&t.micros, 0.99),
-            percentile(&t.micros, 0.999),
-            statuses.join(", ")
+            "\nhot swap to demo-v2: ActivateVersion took {:.1} ms; RecommendOffers by phase:",
+            (to - from).as_secs_f64() * 1_000.0
         );
+        // The swap window: from the activation call to one second after it returned.
+        let window_end = to + Duration::from_secs(1);
+        let phases: [(&str, Box<dyn Fn(Instant) -> bool>); 3] = [
+            ("steady (before)", Box::new(move |t| t < from)),
+            (
+                "swap window",
+                Box::new(move |t| t >= from && t < window_end),
+            ),
+            ("after", Box::new(move |t| t >= window_end)),
+        ];
+        for (name, phase) in phases {
+            print_table(&[(name, &recommend)], seconds, true, |t| phase(t));
+        }
     }
     if let Some(stop) = stop {
         let _ = stop.send(());
     }
     Ok(())
+}
+
+/// Prints one row per tally, over the requests whose start passes `keep`.
+fn print_table(
+    rows: &[(&str, &Tally)],
+    seconds: f64,
+    seconds_of_phase: bool,
+    keep: impl Fn(Instant) -> bool,
+) {
+    println!("| rpc | requests | QPS | p50 ms | p99 ms | p999 ms | statuses |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for (name, t) in rows {
+        let mut micros = Vec::new();
+        let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+        let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
+        for ((m, start), code) in t.micros.iter().zip(&t.starts).zip(&t.codes) {
+            if keep(*start) {
+                micros.push(*m);
+                *statuses.entry(format!("{code:?}")).or_default() += 1;
+                first = Some(first.map_or(*start, |f| f.min(*start)));
+                last = Some(last.map_or(*start, |l| l.max(*start)));
+            }
+        }
+        // A phase's QPS is over the time its requests span; the whole run's over `seconds`.
+        let span = match (first, last) {
+            (Some(f), Some(l)) if seconds_of_phase => (l - f).as_secs_f64().max(1e-3),
+            _ => seconds,
+        };
+        micros.sort_unstable();
+        let statuses: Vec<String> = statuses.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        println!(
+            "| {name} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            micros.len(),
+            micros.len() as f64 / span,
+            percentile(&micros, 0.50),
+            percentile(&micros, 0.99),
+            percentile(&micros, 0.999),
+            statuses.join(", ")
+        );
+    }
 }
 
 /// A cheap deterministic sequence per worker (no shared RNG).
