@@ -186,7 +186,7 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
         );
         // The swap window: from the activation call to one second after it returned.
         let window_end = to + Duration::from_secs(1);
-        let phases: [(&str, Box<dyn Fn(Instant) -> bool>); 3] = [
+        let phases: [(&str, PhaseFilter); 3] = [
             ("steady (before)", Box::new(move |t| t < from)),
             (
                 "swap window",
@@ -195,7 +195,7 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
             ("after", Box::new(move |t| t >= window_end)),
         ];
         for (name, phase) in phases {
-            print_table(&[(name, &recommend)], seconds, true, |t| phase(t));
+            print_table(&[(name, &recommend)], seconds, true, phase);
         }
     }
     if let Some(stop) = stop {
@@ -203,6 +203,9 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Selects the requests of one phase by their start time.
+type PhaseFilter = Box<dyn Fn(Instant) -> bool>;
 
 /// Prints one row per tally, over the requests whose start passes `keep`.
 fn print_table(
