@@ -8,5 +8,6 @@ mod health_reflection;
 mod hot_swap;
 mod lookalike;
 mod recommend;
+mod redis_store;
 mod segments;
 mod training;

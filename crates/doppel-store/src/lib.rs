@@ -19,7 +19,8 @@
 //! * [`embedded`] — [`EmbeddedStore`]: one durable redb file, every write fsynced;
 //! * [`redis`] — [`RedisStore`]: standalone Redis or Redis Cluster, keys of one customer
 //!   under its logical shard's hash tag;
-//! * `contract` (feature `contract`) — the shared contract test suite.
+//! * `contract` (feature `contract`) — the shared contract test suite;
+//! * `testing` (feature `redis-harness`) — real `redis-server` processes for tests.
 
 pub mod codec;
 #[cfg(feature = "contract")]
@@ -29,6 +30,8 @@ pub mod error;
 pub mod keys;
 pub mod redis;
 pub mod store_trait;
+#[cfg(feature = "redis-harness")]
+pub mod testing;
 
 pub use crate::redis::{RedisConfig, RedisStore};
 pub use embedded::EmbeddedStore;

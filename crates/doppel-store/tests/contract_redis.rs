@@ -1,13 +1,11 @@
 //! The shared store contract against a real standalone `redis-server` and a real 3-master
 //! Redis Cluster, and reconnection after the server restarts.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use doppel_store::testing::redis_harness::{RedisCluster, RedisServer};
 use doppel_store::{Error, RedisConfig, RedisStore, Store};
-use support::redis_harness::{RedisCluster, RedisServer};
 
 /// Each contract case gets a fresh store: a new key prefix on the same server.
 static NEXT_PREFIX: AtomicUsize = AtomicUsize::new(0);

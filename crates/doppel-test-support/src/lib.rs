@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use doppel_grpc::convert::{customer_to_pb, event_to_pb, item_to_pb};
 use doppel_grpc::{Node, NodeConfig, ServeOptions};
-use doppel_store::EmbeddedStore;
+use doppel_store::{EmbeddedStore, Store};
 use doppel_synth::{SynthConfig, SynthData};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -34,9 +34,12 @@ impl TestServer {
     /// Starts a server over the store in `data_dir`.
     pub async fn start_with(data_dir: &Path, config: NodeConfig) -> Self {
         let store = EmbeddedStore::open(data_dir).expect("open store");
-        let node = Node::open(Arc::new(store), config)
-            .await
-            .expect("open node");
+        Self::start_on(Arc::new(store), data_dir, config).await
+    }
+
+    /// Starts a server over any store (`data_dir` is only remembered for restarts).
+    pub async fn start_on(store: Arc<dyn Store>, data_dir: &Path, config: NodeConfig) -> Self {
+        let node = Node::open(store, config).await.expect("open node");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = format!("http://{}", listener.local_addr().expect("local addr"));
         let (stop, stopped) = oneshot::channel::<()>();

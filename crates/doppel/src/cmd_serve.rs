@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use doppel_grpc::{Node, NodeConfig, ServeOptions};
-use doppel_store::EmbeddedStore;
+use doppel_store::{EmbeddedStore, RedisStore, Store};
 use tokio::net::TcpListener;
 
 use crate::settings::{Role, Settings};
@@ -14,10 +14,19 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     match settings.role {
         Role::All => {}
     }
-    let store = EmbeddedStore::open(&settings.data_dir)
-        .with_context(|| format!("opening the store in {}", settings.data_dir.display()))?;
+    let store: Arc<dyn Store> = match &settings.redis {
+        Some(config) => Arc::new(
+            RedisStore::connect(config.clone())
+                .await
+                .with_context(|| format!("connecting to Redis at {}", config.url))?,
+        ),
+        None => Arc::new(
+            EmbeddedStore::open(&settings.data_dir)
+                .with_context(|| format!("opening the store in {}", settings.data_dir.display()))?,
+        ),
+    };
     let node = Node::open(
-        Arc::new(store),
+        store,
         NodeConfig {
             engine: settings.engine.clone(),
         },

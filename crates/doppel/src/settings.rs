@@ -55,6 +55,18 @@ pub struct ServeArgs {
     /// HNSW ef at query time.
     #[arg(long, default_value_t = DEFAULT_EF_SEARCH, env = "DOPPEL__INDEX__EF_SEARCH")]
     pub ef_search: usize,
+    /// Keep state in Redis (`redis://` or `rediss://`) instead of the embedded store.
+    #[arg(long, env = "DOPPEL__STORE__REDIS_URL")]
+    pub redis: Option<String>,
+    /// The `--redis` URL is one node of a Redis Cluster.
+    #[arg(long, env = "DOPPEL__STORE__REDIS_CLUSTER")]
+    pub redis_cluster: bool,
+    /// Redis ACL user (overrides the URL's).
+    #[arg(long, env = "DOPPEL__STORE__REDIS_USERNAME")]
+    pub redis_username: Option<String>,
+    /// Redis password (overrides the URL's).
+    #[arg(long, env = "DOPPEL__STORE__REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
 }
 
 /// Validated settings.
@@ -70,6 +82,8 @@ pub struct Settings {
     pub grace_period: Duration,
     /// Engine configuration.
     pub engine: doppel_engine::EngineConfig,
+    /// Redis instead of the embedded store, when set.
+    pub redis: Option<doppel_store::RedisConfig>,
 }
 
 /// A setting that cannot be used (exit code 64).
@@ -111,6 +125,25 @@ impl ServeArgs {
         if self.grace_seconds > 3600 {
             return Err(bad("--grace-seconds", "must be ≤ 3600"));
         }
+        let redis = match &self.redis {
+            Some(url) if !(url.starts_with("redis://") || url.starts_with("rediss://")) => {
+                return Err(bad("--redis", "must start with redis:// or rediss://"));
+            }
+            Some(url) => {
+                let mut config = if self.redis_cluster {
+                    doppel_store::RedisConfig::cluster(std::slice::from_ref(url))
+                } else {
+                    doppel_store::RedisConfig::standalone(url)
+                };
+                config.username = self.redis_username.clone();
+                config.password = self.redis_password.clone();
+                Some(config)
+            }
+            None if self.redis_cluster => {
+                return Err(bad("--redis-cluster", "needs --redis URL"));
+            }
+            None => None,
+        };
         Ok(Settings {
             role: self.role,
             listen,
@@ -122,6 +155,7 @@ impl ServeArgs {
                 ef_construction: self.ef_construction,
                 ef_search: self.ef_search,
             },
+            redis,
         })
     }
 }
