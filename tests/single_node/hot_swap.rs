@@ -99,3 +99,74 @@ async fn activation_and_rollback_under_load_fail_nothing_and_never_mix() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_version_built_before_an_erasure_never_shows_the_erased_customer() {
+    let fx = loaded().await;
+    doppel_client::import_vectors(
+        fx.channel(),
+        "v2",
+        16,
+        &fx.data.customer_vectors,
+        &fx.data.item_vectors,
+    )
+    .await
+    .expect("import v2 before the erasure");
+    let seeds: Vec<String> = fx
+        .data
+        .customers
+        .iter()
+        .filter(|c| c.consent.ads_personalization)
+        .take(10)
+        .map(|c| c.id.clone())
+        .collect();
+    let everyone = || pb::LookalikeRequest {
+        seed_customer_ids: seeds.clone(),
+        size: Some(pb::lookalike_request::Size::TopPercent(100.0)),
+        ..Default::default()
+    };
+    let before = crate::fixture::audience(fx.channel(), everyone())
+        .await
+        .expect("audience");
+    let victim = crate::fixture::prospects(&before)[0].customer_id.clone();
+    doppel_proto::v1::ingest_client::IngestClient::new(fx.channel())
+        .delete_customer(pb::DeleteCustomerRequest {
+            customer_id: victim.clone(),
+        })
+        .await
+        .expect("erase");
+    for version in ["v2", VERSION] {
+        ModelAdminClient::new(fx.channel())
+            .activate_version(pb::ActivateVersionRequest {
+                model_version: version.to_owned(),
+            })
+            .await
+            .expect("activate");
+        let after = crate::fixture::audience(fx.channel(), everyone())
+            .await
+            .expect("audience");
+        assert_eq!(after[0].model_version, version);
+        assert!(
+            crate::fixture::prospects(&after)
+                .iter()
+                .all(|p| p.customer_id != victim),
+            "{version} brought an erased customer back"
+        );
+    }
+    // After a restart every version is rebuilt from the store: still gone.
+    let dir = fx.server.data_dir.clone();
+    fx.server.stop().await;
+    let server = doppel_test_support::TestServer::start(&dir).await;
+    doppel_client::activate(server.channel.clone(), "v2")
+        .await
+        .expect("activate v2 after restart");
+    let after = crate::fixture::audience(server.channel.clone(), everyone())
+        .await
+        .expect("audience");
+    assert!(
+        crate::fixture::prospects(&after)
+            .iter()
+            .all(|p| p.customer_id != victim)
+    );
+    server.stop().await;
+}
