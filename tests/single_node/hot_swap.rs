@@ -54,6 +54,23 @@ async fn activation_and_rollback_under_load_fail_nothing_and_never_mix() {
     .await
     .expect("import v2");
 
+    let described = admin
+        .describe_version(pb::DescribeVersionRequest {
+            model_version: "v2".into(),
+        })
+        .await
+        .expect("describe v2")
+        .into_inner();
+    assert!(described.loaded && !described.active);
+    assert_eq!(described.index.expect("index").customer_count, 2_000);
+    let status = admin
+        .describe_version(pb::DescribeVersionRequest {
+            model_version: "v9".into(),
+        })
+        .await
+        .expect_err("unknown version");
+    assert_eq!(status.code(), tonic::Code::NotFound);
+
     let customers: Arc<Vec<String>> =
         Arc::new(fx.data.customers.iter().map(|c| c.id.clone()).collect());
     for (target, step) in [

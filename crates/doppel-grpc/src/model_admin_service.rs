@@ -281,20 +281,59 @@ impl ModelAdmin for ModelAdminService {
             validate_version_name(v)?;
         }
         let d = self.node.engine.describe(version).map_err(engine_status)?;
-        Ok(Response::new(pb::DescribeIndexResponse {
-            model_version: d.version,
-            dim: d.dim as u32,
-            metric: "cosine".to_owned(),
-            customer_count: d.customer_count as u64,
-            item_count: d.item_count as u64,
-            shard_count: d.shard_count,
-            memory_bytes: d.memory_bytes as u64,
-            m: d.m as u32,
-            ef_construction: d.ef_construction as u32,
-            ef_search: d.ef_search as u32,
-            deleted: d.deleted as u64,
-            delta: d.delta as u64,
+        Ok(Response::new(description_to_pb(d)))
+    }
+
+    #[tracing::instrument(skip_all, fields(model.version = %request.get_ref().model_version))]
+    async fn describe_version(
+        &self,
+        request: Request<pb::DescribeVersionRequest>,
+    ) -> Result<Response<pb::DescribeVersionResponse>, Status> {
+        let pb::DescribeVersionRequest { model_version } = request.into_inner();
+        validate_version_name(&model_version)?;
+        let info = self
+            .node
+            .store
+            .get_version(&model_version)
+            .await
+            .map_err(store_status)?
+            .ok_or_else(|| {
+                Status::not_found(format!("model_version: `{model_version}` not found"))
+            })?;
+        let engine = &self.node.engine;
+        let loaded = engine.loaded_versions().contains(&model_version);
+        let index = if loaded {
+            Some(description_to_pb(
+                engine
+                    .describe(Some(&model_version))
+                    .map_err(engine_status)?,
+            ))
+        } else {
+            None
+        };
+        Ok(Response::new(pb::DescribeVersionResponse {
+            active: engine.active_version().as_deref() == Some(model_version.as_str()),
+            info: Some(version_to_pb(info)),
+            loaded,
+            index,
         }))
+    }
+}
+
+fn description_to_pb(d: doppel_engine::IndexDescription) -> pb::DescribeIndexResponse {
+    pb::DescribeIndexResponse {
+        model_version: d.version,
+        dim: d.dim as u32,
+        metric: "cosine".to_owned(),
+        customer_count: d.customer_count as u64,
+        item_count: d.item_count as u64,
+        shard_count: d.shard_count,
+        memory_bytes: d.memory_bytes as u64,
+        m: d.m as u32,
+        ef_construction: d.ef_construction as u32,
+        ef_search: d.ef_search as u32,
+        deleted: d.deleted as u64,
+        delta: d.delta as u64,
     }
 }
 
