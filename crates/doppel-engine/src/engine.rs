@@ -78,6 +78,8 @@ pub struct IndexDescription {
     pub deleted: usize,
     /// Points in live deltas (written after the build).
     pub delta: usize,
+    /// The indexes were loaded from a snapshot rather than built.
+    pub from_snapshot: bool,
 }
 
 /// The serving engine of one node. `Send + Sync`; share it as `Arc<Engine>`.
@@ -257,6 +259,48 @@ impl Engine {
         Ok(summary)
     }
 
+    /// Saves a loaded version's indexes under `dir` (see the `snapshot` module).
+    pub fn save_snapshot(&self, version: &str, dir: &std::path::Path) -> Result<()> {
+        let v = self.loaded(version)?;
+        let profiles = self.profiles.read();
+        crate::snapshot::save(&v, &profiles.customer_slots, &profiles.item_slots, dir)
+    }
+
+    /// Loads `info`'s indexes from a snapshot under `dir` instead of building them;
+    /// customers in `erased` (the store's ledger) are left out. Refused (nothing changes)
+    /// when the snapshot is damaged or does not match the version or the shard count.
+    pub fn load_snapshot(
+        &self,
+        info: VersionInfo,
+        dir: &std::path::Path,
+        erased: &[String],
+    ) -> Result<VersionSummary> {
+        let mut erased_set: HashSet<String> = erased.iter().cloned().collect();
+        erased_set.extend(self.erased.read().iter().cloned());
+        let name = info.version.clone();
+        let loaded = {
+            let mut profiles = self.profiles.write();
+            let profiles = &mut *profiles;
+            crate::snapshot::load(
+                dir,
+                info,
+                &self.config,
+                &mut profiles.customer_slots,
+                &mut profiles.item_slots,
+                &erased_set,
+            )?
+        };
+        let summary = VersionSummary {
+            version: name.clone(),
+            customers: loaded.customer_count(),
+            items: loaded.items.len(),
+            erased_skipped: 0,
+            build_seconds: loaded.build_seconds,
+        };
+        self.versions.write().loaded.insert(name, Arc::new(loaded));
+        Ok(summary)
+    }
+
     /// Makes a loaded version the one that answers queries. The previously active version
     /// stays loaded (for a rollback); older ones are dropped from memory.
     pub fn activate(&self, version: &str) -> Result<()> {
@@ -347,6 +391,7 @@ impl Engine {
             ef_search: self.config.ef_search,
             deleted: stats.iter().map(|s| s.deleted).sum(),
             delta: stats.iter().map(|s| s.delta_len).sum(),
+            from_snapshot: v.from_snapshot,
         })
     }
 

@@ -12,6 +12,7 @@
 //! * `lookalike` — audience scoring (exact scan or graph search, by size)
 //! * [`recommend`] — next-best offers, popular fallback, similar items
 //! * [`segment_view`] — segment sizes and member pages from the `segment.*` attributes
+//! * `snapshot` — versions saved to / loaded from disk (checksummed, ids renumbered on load)
 //! * [`engine`] — [`Engine`], the `&self` API the gRPC layer calls
 
 pub mod config;
@@ -24,6 +25,7 @@ pub mod lookalike_query;
 mod profiles;
 pub mod recommend;
 mod seed_prototypes;
+mod snapshot;
 pub mod segment_view;
 
 pub use config::EngineConfig;

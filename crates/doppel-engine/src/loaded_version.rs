@@ -42,8 +42,10 @@ pub(crate) struct LoadedVersion {
     pub(crate) members: RwLock<Bitset>,
     /// HNSW parameters the indexes were built with.
     pub(crate) config: EngineConfig,
-    /// Seconds the build took.
+    /// Seconds the build (or the snapshot load) took.
     pub(crate) build_seconds: f64,
+    /// Loaded from a snapshot file rather than built.
+    pub(crate) from_snapshot: bool,
 }
 
 impl LoadedVersion {
@@ -92,6 +94,7 @@ impl LoadedVersion {
             members: RwLock::new(members),
             config: config.clone(),
             build_seconds: started.elapsed().as_secs_f64(),
+            from_snapshot: false,
         })
     }
 

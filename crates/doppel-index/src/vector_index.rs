@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::exact::TopK;
 use crate::frozen_segment::FrozenSegment;
 use crate::graph_build::{BuildTimings, build_segment};
+use crate::id_map::IdMap;
 use crate::live_delta::LiveDelta;
 use crate::segment_file;
 use crate::simd_dot::{prefetch_row, score_fn};
@@ -337,6 +338,35 @@ impl VectorIndex {
         let bytes = std::fs::read(path)?;
         let (params, frozen, hidden, delta) = segment_file::decode(&bytes)?;
         Ok(Self::from_state(params, frozen, hidden, Some(delta)))
+    }
+
+    /// Reads an index written by [`VectorIndex::save`] and renames its ids with `map`
+    /// (ids mapped to `None` are dropped: tombstoned in the segment, removed from the
+    /// delta). For owners whose ids are process-local (interned slots): they save the
+    /// id → name table beside the file and map old ids to this process's ids on load.
+    /// Refused as corrupt if two ids map to the same new id.
+    pub fn load_relabeled(path: &Path, map: &dyn Fn(PointId) -> Option<PointId>) -> Result<Self> {
+        let bytes = std::fs::read(path)?;
+        let (params, mut frozen, mut hidden, delta) = segment_file::decode(&bytes)?;
+        for (i, id) in frozen.ids.iter_mut().enumerate() {
+            match map(*id) {
+                Some(new) => *id = new,
+                None => {
+                    hidden.insert(i as PointId);
+                    // A label no owner uses, unique per node, so the id map stays valid.
+                    *id = PointId::MAX - i as PointId;
+                }
+            }
+        }
+        frozen.by_id = IdMap::new(&frozen.ids)
+            .ok_or_else(|| Error::corrupt("two ids map to the same new id"))?;
+        let mut relabeled = LiveDelta::new(params.dim);
+        for (j, &id) in delta.ids.iter().enumerate() {
+            if let Some(new) = map(id) {
+                relabeled.upsert(new, delta.rows.row(j));
+            }
+        }
+        Ok(Self::from_state(params, frozen, hidden, Some(relabeled)))
     }
 
     /// Size and shape.

@@ -289,3 +289,45 @@ fn searches_keep_working_during_merge() {
         assert!(!index.contains(100_000 + 2 * (d / 2)) || d % 2 == 1);
     }
 }
+
+#[test]
+fn a_saved_index_loads_under_new_ids_keeping_tombstones_and_the_delta() {
+    let n = 500usize;
+    let data = clustered(n, DIM, 10, 7);
+    let ids: Vec<PointId> = (0..n as PointId).collect();
+    let index = VectorIndex::build(
+        BuildParams::new(DIM, Metric::Cosine),
+        &ids,
+        &data,
+        &NoProgress,
+    )
+    .expect("build");
+    assert!(index.delete(7));
+    index.upsert(5, &data[9 * DIM..10 * DIM]).expect("upsert into the delta");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("seg.bin");
+    index.save(&path).expect("save");
+    // Old id i becomes 10_000 + i; id 3 has no new name (erased meanwhile).
+    let map = |id: PointId| (id != 3).then_some(10_000 + id);
+    let loaded = VectorIndex::load_relabeled(&path, &map).expect("load");
+    assert_eq!(loaded.len(), n - 2);
+    assert!(loaded.contains(10_000) && loaded.contains(10_005));
+    assert!(!loaded.contains(10_003) && !loaded.contains(3), "unmapped ids are gone");
+    assert!(!loaded.contains(10_007), "a tombstone survives the relabel");
+    assert_eq!(loaded.vector(10_005), index.vector(5), "the delta keeps the newer vector");
+    let hits = loaded
+        .search(&SearchRequest {
+            query: &data[..DIM],
+            k: 5,
+            ef: 64,
+            allowed: None,
+        })
+        .expect("search");
+    assert!(hits.iter().all(|h| h.id >= 10_000 && h.id != 10_003 && h.id != 10_007));
+    // Two old ids onto one new id is refused as corrupt.
+    let collide = |id: PointId| Some(id / 2);
+    assert!(matches!(
+        VectorIndex::load_relabeled(&path, &collide),
+        Err(Error::Corrupt { .. })
+    ));
+}

@@ -134,3 +134,68 @@ fn activation_keeps_one_previous_version_for_rollback() {
     fx.engine.activate("v2").expect("rollback");
     assert_eq!(fx.engine.active_version().as_deref(), Some("v2"));
 }
+
+#[test]
+fn a_snapshot_loads_into_another_process_state_and_refuses_damage() {
+    use std::collections::BTreeMap;
+
+    use doppel_engine::{AudienceSize, LookalikeQuery, Strategy};
+
+    let fx = loaded(2_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let snap = dir.path().join("v1");
+    fx.engine.save_snapshot(VERSION, &snap).expect("save");
+    let seeds: Vec<String> = fx.data.customers[..10].iter().map(|c| c.id.clone()).collect();
+    let query = LookalikeQuery {
+        seed_customer_ids: seeds,
+        negative_customer_ids: Vec::new(),
+        size: AudienceSize::TopPercent(100.0),
+        strategy: Strategy::Centroid,
+        exclude_existing_customers: false,
+        filter: BTreeMap::new(),
+        explain: false,
+        seed_segments: Vec::new(),
+        exclude_segments: Vec::new(),
+    };
+    let ids = |e: &Engine| -> Vec<String> {
+        e.lookalike(&query)
+            .expect("lookalike")
+            .prospects
+            .into_iter()
+            .map(|p| p.customer_id)
+            .collect()
+    };
+    let expected = ids(&fx.engine);
+
+    // Another engine interns ids in another order (reversed), so every slot differs.
+    let fresh = || {
+        let engine = Engine::new(EngineConfig {
+            shard_count: 4,
+            ..EngineConfig::default()
+        });
+        fx.data.customers.iter().rev().for_each(|c| engine.upsert_customer(c));
+        fx.data.items.iter().rev().for_each(|i| engine.upsert_item(i));
+        engine
+    };
+    let engine = fresh();
+    let erased = fx.data.customers[500].id.clone();
+    engine
+        .load_snapshot(info(VERSION, 16), &snap, std::slice::from_ref(&erased))
+        .expect("load snapshot");
+    engine.activate(VERSION).expect("activate");
+    assert!(engine.describe(None).expect("describe").from_snapshot);
+    let got = ids(&engine);
+    let without: Vec<String> = expected.iter().filter(|id| **id != erased).cloned().collect();
+    assert_eq!(got, without, "same audience, minus the customer erased since");
+
+    // A flipped byte, a wrong version or a wrong shard count: refused, nothing loaded.
+    let seg = snap.join("shard-0001.seg");
+    let mut bytes = std::fs::read(&seg).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&seg, bytes).expect("write");
+    let engine = fresh();
+    assert!(engine.load_snapshot(info(VERSION, 16), &snap, &[]).is_err());
+    assert!(engine.loaded_versions().is_empty());
+    assert!(engine.load_snapshot(info("v7", 16), &snap, &[]).is_err());
+}

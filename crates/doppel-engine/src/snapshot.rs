@@ -1,0 +1,173 @@
+//! Version snapshots on disk, so a restarting node loads its indexes instead of rebuilding
+//! them: one checksummed segment file per customer shard and one for items (the index's
+//! own format), each with a checksummed id table (slot → id), because slots are interned
+//! per process and are renumbered on load. A manifest names the version and its shape.
+//! Anything that does not match — checksum, shape, version — is refused; the caller
+//! rebuilds from the store.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use doppel_index::{Bitset, PointId, VectorIndex};
+use doppel_types::VersionInfo;
+use parking_lot::RwLock;
+
+use crate::config::EngineConfig;
+use crate::error::{Error, Result};
+use crate::id_slots::IdSlots;
+use crate::loaded_version::LoadedVersion;
+
+const MANIFEST: &str = "manifest.txt";
+const FORMAT: &str = "doppel-snapshot 1";
+
+fn refused(path: &Path, reason: impl std::fmt::Display) -> Error {
+    Error::FailedPrecondition(format!("snapshot {}: {reason}", path.display()))
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| refused(path, e)
+}
+
+fn shard_file(dir: &Path, shard: usize, ext: &str) -> PathBuf {
+    dir.join(format!("shard-{shard:04}.{ext}"))
+}
+
+/// `slot\tid` lines, then `crc32\t<hex>` of everything before it.
+fn write_ids(path: &Path, index: &VectorIndex, slots: &IdSlots) -> Result<()> {
+    let mut text = String::new();
+    index.for_each_live(&mut |slot, _| {
+        if let Some(name) = slots.name(slot) {
+            text.push_str(&format!("{slot}\t{name}\n"));
+        }
+    });
+    let crc = crc32fast::hash(text.as_bytes());
+    text.push_str(&format!("crc32\t{crc:08x}\n"));
+    fs::write(path, text).map_err(io(path))
+}
+
+fn read_ids(path: &Path) -> Result<Vec<(PointId, String)>> {
+    let text = fs::read_to_string(path).map_err(io(path))?;
+    let body_end = text
+        .rfind("crc32\t")
+        .ok_or_else(|| refused(path, "no checksum line"))?;
+    let (body, tail) = text.split_at(body_end);
+    let expected = tail.trim_end().trim_start_matches("crc32\t");
+    if format!("{:08x}", crc32fast::hash(body.as_bytes())) != expected {
+        return Err(refused(path, "id table checksum mismatch"));
+    }
+    body.lines()
+        .map(|line| {
+            let (slot, id) = line
+                .split_once('\t')
+                .ok_or_else(|| refused(path, "malformed id line"))?;
+            let slot = slot.parse().map_err(|_| refused(path, "malformed slot"))?;
+            Ok((slot, id.to_owned()))
+        })
+        .collect()
+}
+
+/// Writes `version` under `dir` (replacing an older snapshot of it atomically enough: a
+/// temporary directory renamed into place).
+pub(crate) fn save(
+    version: &LoadedVersion,
+    customers: &IdSlots,
+    items: &IdSlots,
+    dir: &Path,
+) -> Result<()> {
+    let tmp = dir.with_extension("tmp");
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    for (n, shard) in version.shards.iter().enumerate() {
+        shard.save(&shard_file(&tmp, n, "seg"))?;
+        write_ids(&shard_file(&tmp, n, "ids"), shard, customers)?;
+    }
+    version.items.save(&tmp.join("items.seg"))?;
+    write_ids(&tmp.join("items.ids"), &version.items, items)?;
+    let manifest = format!(
+        "{FORMAT}\nversion\t{}\ndim\t{}\nshards\t{}\nm\t{}\nef_construction\t{}\n",
+        version.info.version,
+        version.dim,
+        version.shard_count,
+        version.config.m,
+        version.config.ef_construction
+    );
+    fs::write(tmp.join(MANIFEST), manifest).map_err(io(&tmp))?;
+    let _ = fs::remove_dir_all(dir);
+    fs::rename(&tmp, dir).map_err(io(dir))
+}
+
+fn check_manifest(dir: &Path, info: &VersionInfo, config: &EngineConfig) -> Result<()> {
+    let path = dir.join(MANIFEST);
+    let text = fs::read_to_string(&path).map_err(io(&path))?;
+    let mut lines = text.lines();
+    if lines.next() != Some(FORMAT) {
+        return Err(refused(&path, "unknown format"));
+    }
+    let fields: HashMap<&str, &str> = lines.filter_map(|l| l.split_once('\t')).collect();
+    let expect = [
+        ("version", info.version.clone()),
+        ("dim", info.dim.to_string()),
+        ("shards", config.shard_count.to_string()),
+    ];
+    for (key, want) in expect {
+        if fields.get(key).copied() != Some(want.as_str()) {
+            return Err(refused(&path, format!("{key} does not match (want {want})")));
+        }
+    }
+    Ok(())
+}
+
+/// Loads `info`'s snapshot from `dir`, interning its ids into this process's slots;
+/// customers in `erased` are left out.
+pub(crate) fn load(
+    dir: &Path,
+    info: VersionInfo,
+    config: &EngineConfig,
+    customers: &mut IdSlots,
+    items: &mut IdSlots,
+    erased: &HashSet<String>,
+) -> Result<LoadedVersion> {
+    let started = Instant::now();
+    check_manifest(dir, &info, config)?;
+    let load_one = |seg: PathBuf, ids: PathBuf, slots: &mut IdSlots, skip: &dyn Fn(&str) -> bool| {
+        let table: HashMap<PointId, PointId> = read_ids(&ids)?
+            .into_iter()
+            .filter(|(_, id)| !skip(id))
+            .map(|(old, id)| (old, slots.intern(&id)))
+            .collect();
+        let index = VectorIndex::load_relabeled(&seg, &|old| table.get(&old).copied())?;
+        if index.dim() != info.dim as usize {
+            return Err(refused(&seg, "dimension does not match the version"));
+        }
+        Ok::<_, Error>(index)
+    };
+    let mut shards = Vec::with_capacity(config.shard_count as usize);
+    for n in 0..config.shard_count as usize {
+        shards.push(load_one(
+            shard_file(dir, n, "seg"),
+            shard_file(dir, n, "ids"),
+            customers,
+            &|id| erased.contains(id),
+        )?);
+    }
+    let items = load_one(dir.join("items.seg"), dir.join("items.ids"), items, &|_| false)?;
+    let mut members = Bitset::new(0);
+    for shard in &shards {
+        shard.for_each_live(&mut |slot, _| {
+            members.insert(slot);
+        });
+    }
+    Ok(LoadedVersion {
+        dim: info.dim as usize,
+        info,
+        shard_count: config.shard_count,
+        shards,
+        items,
+        members: RwLock::new(members),
+        config: config.clone(),
+        build_seconds: started.elapsed().as_secs_f64(),
+        from_snapshot: true,
+    })
+}
