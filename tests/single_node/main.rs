@@ -10,4 +10,5 @@ mod lookalike;
 mod recommend;
 mod redis_store;
 mod segments;
+mod snapshots;
 mod training;

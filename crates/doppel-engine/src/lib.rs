@@ -25,8 +25,8 @@ pub mod lookalike_query;
 mod profiles;
 pub mod recommend;
 mod seed_prototypes;
-mod snapshot;
 pub mod segment_view;
+mod snapshot;
 
 pub use config::EngineConfig;
 pub use engine::{Engine, IndexDescription, LoadVersion, VersionSummary};

@@ -113,7 +113,10 @@ fn check_manifest(dir: &Path, info: &VersionInfo, config: &EngineConfig) -> Resu
     ];
     for (key, want) in expect {
         if fields.get(key).copied() != Some(want.as_str()) {
-            return Err(refused(&path, format!("{key} does not match (want {want})")));
+            return Err(refused(
+                &path,
+                format!("{key} does not match (want {want})"),
+            ));
         }
     }
     Ok(())
@@ -131,18 +134,19 @@ pub(crate) fn load(
 ) -> Result<LoadedVersion> {
     let started = Instant::now();
     check_manifest(dir, &info, config)?;
-    let load_one = |seg: PathBuf, ids: PathBuf, slots: &mut IdSlots, skip: &dyn Fn(&str) -> bool| {
-        let table: HashMap<PointId, PointId> = read_ids(&ids)?
-            .into_iter()
-            .filter(|(_, id)| !skip(id))
-            .map(|(old, id)| (old, slots.intern(&id)))
-            .collect();
-        let index = VectorIndex::load_relabeled(&seg, &|old| table.get(&old).copied())?;
-        if index.dim() != info.dim as usize {
-            return Err(refused(&seg, "dimension does not match the version"));
-        }
-        Ok::<_, Error>(index)
-    };
+    let load_one =
+        |seg: PathBuf, ids: PathBuf, slots: &mut IdSlots, skip: &dyn Fn(&str) -> bool| {
+            let table: HashMap<PointId, PointId> = read_ids(&ids)?
+                .into_iter()
+                .filter(|(_, id)| !skip(id))
+                .map(|(old, id)| (old, slots.intern(&id)))
+                .collect();
+            let index = VectorIndex::load_relabeled(&seg, &|old| table.get(&old).copied())?;
+            if index.dim() != info.dim as usize {
+                return Err(refused(&seg, "dimension does not match the version"));
+            }
+            Ok::<_, Error>(index)
+        };
     let mut shards = Vec::with_capacity(config.shard_count as usize);
     for n in 0..config.shard_count as usize {
         shards.push(load_one(
@@ -152,7 +156,9 @@ pub(crate) fn load(
             &|id| erased.contains(id),
         )?);
     }
-    let items = load_one(dir.join("items.seg"), dir.join("items.ids"), items, &|_| false)?;
+    let items = load_one(dir.join("items.seg"), dir.join("items.ids"), items, &|_| {
+        false
+    })?;
     let mut members = Bitset::new(0);
     for shard in &shards {
         shard.for_each_live(&mut |slot, _| {

@@ -334,6 +334,7 @@ fn description_to_pb(d: doppel_engine::IndexDescription) -> pb::DescribeIndexRes
         ef_search: d.ef_search as u32,
         deleted: d.deleted as u64,
         delta: d.delta as u64,
+        loaded_from_snapshot: d.from_snapshot,
     }
 }
 

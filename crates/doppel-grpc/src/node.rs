@@ -24,6 +24,8 @@ pub const REPLAY_PAGE: usize = 10_000;
 pub struct NodeConfig {
     /// Engine settings (shards, HNSW parameters).
     pub engine: EngineConfig,
+    /// Where version snapshots live (`<dir>/<version>/`); none: always build from the store.
+    pub snapshot_dir: Option<std::path::PathBuf>,
 }
 
 /// The store and the engine of one node, shared by every service.
@@ -126,13 +128,16 @@ impl Node {
         if self.engine.loaded_versions().iter().any(|v| v == version) {
             return Ok(info);
         }
-        let customer_vectors = self.all_vectors(version, Entity::Customer).await?;
         let item_vectors = self.all_vectors(version, Entity::Item).await?;
         if let Some(model) = crate::training::fold_in_model(&info, &item_vectors) {
             self.fold_in
                 .write()
                 .insert(version.to_owned(), Arc::new(model));
         }
+        if self.load_snapshot(&info).await? {
+            return Ok(info);
+        }
+        let customer_vectors = self.all_vectors(version, Entity::Customer).await?;
         let engine = Arc::clone(&self.engine);
         let request = LoadVersion {
             info: info.clone(),
@@ -143,7 +148,68 @@ impl Node {
             .await
             .map_err(|e| Status::internal(format!("index build task: {e}")))?
             .map_err(engine_status)?;
+        self.save_snapshot(version).await;
         Ok(info)
+    }
+
+    fn snapshot_path(&self, version: &str) -> Option<std::path::PathBuf> {
+        self.config.snapshot_dir.as_ref().map(|d| d.join(version))
+    }
+
+    /// Loads `info` from its snapshot when there is a good one; a damaged or mismatched
+    /// snapshot is logged, deleted, and the caller rebuilds from the store.
+    async fn load_snapshot(&self, info: &VersionInfo) -> Result<bool, Status> {
+        let Some(path) = self.snapshot_path(&info.version) else {
+            return Ok(false);
+        };
+        if !path.exists() {
+            return Ok(false);
+        }
+        let erased = self.store.erased_customers().await.map_err(store_status)?;
+        let (engine, info, dir) = (Arc::clone(&self.engine), info.clone(), path.clone());
+        let loaded = tokio::task::spawn_blocking(move || engine.load_snapshot(info, &dir, &erased))
+            .await
+            .map_err(|e| Status::internal(format!("snapshot load task: {e}")))?;
+        match loaded {
+            Ok(summary) => {
+                tracing::info!(
+                    model.version = %summary.version,
+                    customers = summary.customers,
+                    seconds = summary.build_seconds,
+                    "version loaded from its snapshot"
+                );
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "snapshot refused; rebuilding from the store");
+                let _ = std::fs::remove_dir_all(&path);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Writes `version`'s snapshot (best effort: a failure is logged, serving goes on).
+    async fn save_snapshot(&self, version: &str) {
+        let Some(path) = self.snapshot_path(version) else {
+            return;
+        };
+        let (engine, name) = (Arc::clone(&self.engine), version.to_owned());
+        let saved = tokio::task::spawn_blocking(move || engine.save_snapshot(&name, &path)).await;
+        match saved {
+            Ok(Ok(())) => tracing::info!(model.version = version, "snapshot written"),
+            Ok(Err(e)) => {
+                tracing::warn!(model.version = version, error = %e, "snapshot not written")
+            }
+            Err(e) => tracing::warn!(model.version = version, error = %e, "snapshot task failed"),
+        }
+    }
+
+    /// Drops `version`'s snapshot: its vectors changed (fold-in), so the next start
+    /// rebuilds from the store and writes a fresh one.
+    pub fn invalidate_snapshot(&self, version: &str) {
+        if let Some(path) = self.snapshot_path(version) {
+            let _ = std::fs::remove_dir_all(path);
+        }
     }
 
     /// Every vector of one entity of `version`, in id order.

@@ -376,6 +376,7 @@ pub async fn fold_in_customers(node: &Node, customer_ids: Vec<String>) -> Result
     if n == 0 {
         return Ok(0);
     }
+    node.invalidate_snapshot(&version);
     // Store first (durable), then the live index.
     node.store
         .put_vectors(&version, Entity::Customer, updated.clone())

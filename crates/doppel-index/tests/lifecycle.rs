@@ -303,7 +303,9 @@ fn a_saved_index_loads_under_new_ids_keeping_tombstones_and_the_delta() {
     )
     .expect("build");
     assert!(index.delete(7));
-    index.upsert(5, &data[9 * DIM..10 * DIM]).expect("upsert into the delta");
+    index
+        .upsert(5, &data[9 * DIM..10 * DIM])
+        .expect("upsert into the delta");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("seg.bin");
     index.save(&path).expect("save");
@@ -312,9 +314,16 @@ fn a_saved_index_loads_under_new_ids_keeping_tombstones_and_the_delta() {
     let loaded = VectorIndex::load_relabeled(&path, &map).expect("load");
     assert_eq!(loaded.len(), n - 2);
     assert!(loaded.contains(10_000) && loaded.contains(10_005));
-    assert!(!loaded.contains(10_003) && !loaded.contains(3), "unmapped ids are gone");
+    assert!(
+        !loaded.contains(10_003) && !loaded.contains(3),
+        "unmapped ids are gone"
+    );
     assert!(!loaded.contains(10_007), "a tombstone survives the relabel");
-    assert_eq!(loaded.vector(10_005), index.vector(5), "the delta keeps the newer vector");
+    assert_eq!(
+        loaded.vector(10_005),
+        index.vector(5),
+        "the delta keeps the newer vector"
+    );
     let hits = loaded
         .search(&SearchRequest {
             query: &data[..DIM],
@@ -323,7 +332,10 @@ fn a_saved_index_loads_under_new_ids_keeping_tombstones_and_the_delta() {
             allowed: None,
         })
         .expect("search");
-    assert!(hits.iter().all(|h| h.id >= 10_000 && h.id != 10_003 && h.id != 10_007));
+    assert!(
+        hits.iter()
+            .all(|h| h.id >= 10_000 && h.id != 10_003 && h.id != 10_007)
+    );
     // Two old ids onto one new id is refused as corrupt.
     let collide = |id: PointId| Some(id / 2);
     assert!(matches!(

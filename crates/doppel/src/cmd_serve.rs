@@ -29,6 +29,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         store,
         NodeConfig {
             engine: settings.engine.clone(),
+            snapshot_dir: Some(settings.data_dir.join("snapshots")),
         },
     )
     .await

@@ -145,7 +145,10 @@ fn a_snapshot_loads_into_another_process_state_and_refuses_damage() {
     let dir = tempfile::tempdir().expect("tempdir");
     let snap = dir.path().join("v1");
     fx.engine.save_snapshot(VERSION, &snap).expect("save");
-    let seeds: Vec<String> = fx.data.customers[..10].iter().map(|c| c.id.clone()).collect();
+    let seeds: Vec<String> = fx.data.customers[..10]
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
     let query = LookalikeQuery {
         seed_customer_ids: seeds,
         negative_customer_ids: Vec::new(),
@@ -173,8 +176,16 @@ fn a_snapshot_loads_into_another_process_state_and_refuses_damage() {
             shard_count: 4,
             ..EngineConfig::default()
         });
-        fx.data.customers.iter().rev().for_each(|c| engine.upsert_customer(c));
-        fx.data.items.iter().rev().for_each(|i| engine.upsert_item(i));
+        fx.data
+            .customers
+            .iter()
+            .rev()
+            .for_each(|c| engine.upsert_customer(c));
+        fx.data
+            .items
+            .iter()
+            .rev()
+            .for_each(|i| engine.upsert_item(i));
         engine
     };
     let engine = fresh();
@@ -185,8 +196,15 @@ fn a_snapshot_loads_into_another_process_state_and_refuses_damage() {
     engine.activate(VERSION).expect("activate");
     assert!(engine.describe(None).expect("describe").from_snapshot);
     let got = ids(&engine);
-    let without: Vec<String> = expected.iter().filter(|id| **id != erased).cloned().collect();
-    assert_eq!(got, without, "same audience, minus the customer erased since");
+    let without: Vec<String> = expected
+        .iter()
+        .filter(|id| **id != erased)
+        .cloned()
+        .collect();
+    assert_eq!(
+        got, without,
+        "same audience, minus the customer erased since"
+    );
 
     // A flipped byte, a wrong version or a wrong shard count: refused, nothing loaded.
     let seg = snap.join("shard-0001.seg");
