@@ -131,19 +131,11 @@ pub fn count(seeds: Vec<String>, n: u64) -> pb::LookalikeRequest {
     }
 }
 
-/// Uploads customers, items and events of `data` (no vectors).
-pub async fn upload_base(channel: &Channel, data: &SynthData) {
-    use doppel_grpc::convert::{customer_to_pb, event_to_pb, item_to_pb};
-    let customers = data.customers.iter().cloned().map(customer_to_pb).collect();
-    doppel_client::upload_customers(channel.clone(), customers, |_| {})
-        .await
-        .expect("customers");
-    let items = data.items.iter().cloned().map(item_to_pb).collect();
-    doppel_client::upload_items(channel.clone(), items, |_| {})
-        .await
-        .expect("items");
-    let events = data.events.iter().cloned().map(event_to_pb).collect();
-    doppel_client::upload_events(channel.clone(), events, |_| {})
-        .await
-        .expect("events");
+/// Everyone eligible, best first (`top_percent = 100`): the exact path, deterministic.
+pub fn everyone(seeds: Vec<String>) -> pb::LookalikeRequest {
+    pb::LookalikeRequest {
+        seed_customer_ids: seeds,
+        size: Some(pb::lookalike_request::Size::TopPercent(100.0)),
+        ..Default::default()
+    }
 }

@@ -137,12 +137,7 @@ async fn a_version_built_before_an_erasure_never_shows_the_erased_customer() {
         .take(10)
         .map(|c| c.id.clone())
         .collect();
-    let everyone = || pb::LookalikeRequest {
-        seed_customer_ids: seeds.clone(),
-        size: Some(pb::lookalike_request::Size::TopPercent(100.0)),
-        ..Default::default()
-    };
-    let before = crate::fixture::audience(fx.channel(), everyone())
+    let before = crate::fixture::audience(fx.channel(), crate::fixture::everyone(seeds.clone()))
         .await
         .expect("audience");
     let victim = crate::fixture::prospects(&before)[0].customer_id.clone();
@@ -159,7 +154,7 @@ async fn a_version_built_before_an_erasure_never_shows_the_erased_customer() {
             })
             .await
             .expect("activate");
-        let after = crate::fixture::audience(fx.channel(), everyone())
+        let after = crate::fixture::audience(fx.channel(), crate::fixture::everyone(seeds.clone()))
             .await
             .expect("audience");
         assert_eq!(after[0].model_version, version);
@@ -177,9 +172,12 @@ async fn a_version_built_before_an_erasure_never_shows_the_erased_customer() {
     doppel_client::activate(server.channel.clone(), "v2")
         .await
         .expect("activate v2 after restart");
-    let after = crate::fixture::audience(server.channel.clone(), everyone())
-        .await
-        .expect("audience");
+    let after = crate::fixture::audience(
+        server.channel.clone(),
+        crate::fixture::everyone(seeds.clone()),
+    )
+    .await
+    .expect("audience");
     assert!(
         crate::fixture::prospects(&after)
             .iter()

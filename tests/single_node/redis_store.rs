@@ -9,7 +9,7 @@ use doppel_store::testing::redis_harness::RedisServer;
 use doppel_store::{RedisConfig, RedisStore, Store};
 use doppel_test_support::{TestServer, load_base, small_base};
 
-use crate::fixture::{audience, prospects};
+use crate::fixture::{audience, everyone, prospects};
 
 async fn redis_store(url: &str) -> Arc<dyn Store> {
     Arc::new(
@@ -17,14 +17,6 @@ async fn redis_store(url: &str) -> Arc<dyn Store> {
             .await
             .expect("connect to redis"),
     )
-}
-
-fn everyone(seeds: Vec<String>) -> pb::LookalikeRequest {
-    pb::LookalikeRequest {
-        seed_customer_ids: seeds,
-        size: Some(pb::lookalike_request::Size::TopPercent(100.0)),
-        ..Default::default()
-    }
 }
 
 #[tokio::test]

@@ -9,7 +9,9 @@ use doppel_proto::v1::ingest_client::IngestClient;
 use doppel_proto::v1::segments_client::SegmentsClient;
 use doppel_test_support::{TestServer, small_base};
 
-use crate::fixture::{audience, prospects, upload_base};
+use doppel_test_support::upload_base;
+
+use crate::fixture::{audience, prospects};
 
 fn segment(kind: &str, name: &str) -> pb::Segment {
     pb::Segment {

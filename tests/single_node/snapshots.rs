@@ -39,20 +39,18 @@ async fn restarts_load_snapshots_and_rebuild_when_one_is_damaged() {
         .take(10)
         .map(|c| c.id.clone())
         .collect();
-    let everyone = || pb::LookalikeRequest {
-        seed_customer_ids: seeds.clone(),
-        size: Some(pb::lookalike_request::Size::TopPercent(100.0)),
-        ..Default::default()
-    };
     let ids = |batches: Vec<pb::LookalikeBatch>| -> Vec<String> {
         prospects(&batches)
             .iter()
             .map(|p| p.customer_id.clone())
             .collect()
     };
-    let before = ids(audience(server.channel.clone(), everyone())
-        .await
-        .expect("audience"));
+    let before = ids(audience(
+        server.channel.clone(),
+        crate::fixture::everyone(seeds.clone()),
+    )
+    .await
+    .expect("audience"));
     assert!(dir.path().join("snapshots/v1/manifest.txt").exists());
     // Erased after the snapshot was written: the ledger keeps it out on load.
     let victim = before[0].clone();
@@ -69,9 +67,12 @@ async fn restarts_load_snapshots_and_rebuild_when_one_is_damaged() {
         from_snapshot(&server).await,
         "the restart loads the snapshot"
     );
-    let after = ids(audience(server.channel.clone(), everyone())
-        .await
-        .expect("audience"));
+    let after = ids(audience(
+        server.channel.clone(),
+        crate::fixture::everyone(seeds.clone()),
+    )
+    .await
+    .expect("audience"));
     let expected: Vec<String> = before.iter().filter(|id| **id != victim).cloned().collect();
     assert_eq!(after, expected);
     server.stop().await;
@@ -87,9 +88,12 @@ async fn restarts_load_snapshots_and_rebuild_when_one_is_damaged() {
         !from_snapshot(&server).await,
         "a damaged snapshot is not used"
     );
-    let rebuilt = ids(audience(server.channel.clone(), everyone())
-        .await
-        .expect("audience"));
+    let rebuilt = ids(audience(
+        server.channel.clone(),
+        crate::fixture::everyone(seeds.clone()),
+    )
+    .await
+    .expect("audience"));
     assert_eq!(rebuilt, expected);
     assert!(dir.path().join("snapshots/v1/manifest.txt").exists());
     server.stop().await;

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use doppel_grpc::convert::event_to_pb;
 
-use crate::fixture::upload_base;
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::ingest_client::IngestClient;
 use doppel_proto::v1::model_admin_client::ModelAdminClient;
 use doppel_proto::v1::recommendations_client::RecommendationsClient;
+use doppel_test_support::upload_base;
 use doppel_test_support::{TestServer, small_base};
 use tonic::transport::Channel;
 

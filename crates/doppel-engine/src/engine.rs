@@ -5,7 +5,7 @@
 //! an erasure (which takes the write lock, then tombstones the customer in every version)
 //! is never half-visible to a query.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use doppel_index::{NoProgress, Progress};
@@ -121,11 +121,6 @@ impl Engine {
             versions: RwLock::default(),
             erased: RwLock::default(),
         }
-    }
-
-    /// The settings.
-    pub fn config(&self) -> &EngineConfig {
-        &self.config
     }
 
     /// Inserts or replaces a customer profile.
@@ -467,12 +462,5 @@ impl Engine {
         limit: usize,
     ) -> Result<crate::SegmentPage> {
         crate::segment_view::members(&self.profiles.read(), kind, name, after, limit)
-    }
-
-    /// Attribute values of a customer (for callers that explain or debug).
-    pub fn customer_attributes(&self, id: &str) -> Option<BTreeMap<String, String>> {
-        let profiles = self.profiles.read();
-        let slot = profiles.customer_slots.get(id)?;
-        profiles.customer(slot).map(|c| c.attributes.clone())
     }
 }

@@ -83,8 +83,8 @@ pub fn small_base() -> SynthData {
     })
 }
 
-/// Loads `data` over gRPC and imports its vectors as `version` (not activated).
-pub async fn load_base(channel: &Channel, data: &SynthData, version: &str) {
+/// Uploads customers, items and events of `data` over gRPC (no vectors).
+pub async fn upload_base(channel: &Channel, data: &SynthData) {
     let customers = data.customers.iter().cloned().map(customer_to_pb).collect();
     doppel_client::upload_customers(channel.clone(), customers, |_| {})
         .await
@@ -97,6 +97,11 @@ pub async fn load_base(channel: &Channel, data: &SynthData, version: &str) {
     doppel_client::upload_events(channel.clone(), events, |_| {})
         .await
         .expect("events");
+}
+
+/// Loads `data` over gRPC and imports its vectors as `version` (not activated).
+pub async fn load_base(channel: &Channel, data: &SynthData, version: &str) {
+    upload_base(channel, data).await;
     let dim = data.customer_vectors.first().map_or(0, |(_, v)| v.len()) as u32;
     doppel_client::import_vectors(
         channel.clone(),

@@ -8,21 +8,19 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use doppel_grpc::convert::{customer_to_pb, event_to_pb, item_to_pb};
 use doppel_grpc::{Node, NodeConfig, ServeOptions};
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::audiences_client::AudiencesClient;
 use doppel_proto::v1::recommendations_client::RecommendationsClient;
 use doppel_store::EmbeddedStore;
 use doppel_synth::{SynthConfig, SynthData};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::cmd_query::print_offers;
-use doppel_client::{
-    activate, connect, import_vectors, upload_customers, upload_events, upload_items,
-};
+use crate::upload_progress::upload_all;
+use doppel_client::{activate, connect, import_vectors};
 
 /// Flags of `doppel demo`.
 #[derive(Args, Debug)]
@@ -62,16 +60,6 @@ pub enum VectorSource {
     Learned,
     /// The generator's planted taste vectors, via `ModelAdmin.ImportEmbeddings`.
     Planted,
-}
-
-/// A progress bar for `len` records of `what`.
-pub fn bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {per_sec}") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what.to_owned());
-    bar
 }
 
 /// Runs the demo.
@@ -160,21 +148,7 @@ async fn load(
     vectors: VectorSource,
 ) -> anyhow::Result<()> {
     let channel = connect(addr).await?;
-    let customers: Vec<_> = data.customers.iter().cloned().map(customer_to_pb).collect();
-    let progress = bar(customers.len() as u64, "customers");
-    let tick = progress.clone();
-    upload_customers(channel.clone(), customers, move |_| tick.inc(1)).await?;
-    progress.finish();
-    let items: Vec<_> = data.items.iter().cloned().map(item_to_pb).collect();
-    let progress = bar(items.len() as u64, "items");
-    let tick = progress.clone();
-    upload_items(channel.clone(), items, move |_| tick.inc(1)).await?;
-    progress.finish();
-    let events: Vec<_> = data.events.iter().cloned().map(event_to_pb).collect();
-    let progress = bar(events.len() as u64, "events");
-    let tick = progress.clone();
-    upload_events(channel.clone(), events, move |_| tick.inc(1)).await?;
-    progress.finish();
+    upload_all(&channel, &data.customers, &data.items, &data.events).await?;
     if vectors == VectorSource::Learned {
         let done = crate::cmd_train::train_with_bar(
             channel.clone(),

@@ -7,13 +7,13 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use doppel_grpc::convert::{customer_to_pb, event_to_pb, item_to_pb};
 use doppel_types::Consent;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::cmd_query::DEFAULT_ADDR;
-use crate::online_retail;
-use doppel_client::{connect, upload_customers, upload_events, upload_items};
+use crate::retail_csv;
+use crate::upload_progress::upload_all;
+use doppel_client::connect;
 
 /// What to import.
 #[derive(Subcommand, Debug)]
@@ -38,17 +38,6 @@ pub struct ImportEventsArgs {
     pub assume_consent: bool,
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what.to_owned());
-    bar
-}
-
 /// Runs an import command.
 pub async fn run(command: ImportCommand) -> anyhow::Result<()> {
     let ImportCommand::Events(args) = command;
@@ -67,7 +56,7 @@ pub async fn run(command: ImportCommand) -> anyhow::Result<()> {
     spinner.set_message("reading rows");
     let ticker = spinner.clone();
     let data =
-        tokio::task::spawn_blocking(move || online_retail::read(reader, consent, || ticker.inc(1)))
+        tokio::task::spawn_blocking(move || retail_csv::read(reader, consent, || ticker.inc(1)))
             .await
             .context("reader task")??;
     spinner.finish_and_clear();
@@ -80,33 +69,7 @@ pub async fn run(command: ImportCommand) -> anyhow::Result<()> {
         data.bad_rows
     );
     let channel = connect(&args.addr).await?;
-    let progress = bar(data.customers.len() as u64, "customers");
-    let tick = progress.clone();
-    upload_customers(
-        channel.clone(),
-        data.customers.into_iter().map(customer_to_pb).collect(),
-        move |_| tick.inc(1),
-    )
-    .await?;
-    progress.finish();
-    let progress = bar(data.items.len() as u64, "items");
-    let tick = progress.clone();
-    upload_items(
-        channel.clone(),
-        data.items.into_iter().map(item_to_pb).collect(),
-        move |_| tick.inc(1),
-    )
-    .await?;
-    progress.finish();
-    let progress = bar(data.events.len() as u64, "events");
-    let tick = progress.clone();
-    let summary = upload_events(
-        channel,
-        data.events.into_iter().map(event_to_pb).collect(),
-        move |_| tick.inc(1),
-    )
-    .await?;
-    progress.finish();
+    let summary = upload_all(&channel, &data.customers, &data.items, &data.events).await?;
     eprintln!("imported: {} events accepted", summary.accepted);
     Ok(())
 }

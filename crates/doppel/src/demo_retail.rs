@@ -9,7 +9,6 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 
 use anyhow::Context as _;
-use doppel_grpc::convert::{customer_to_pb, event_to_pb, item_to_pb};
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::audiences_client::AudiencesClient;
 use doppel_proto::v1::recommendations_client::RecommendationsClient;
@@ -17,8 +16,9 @@ use doppel_proto::v1::segments_client::SegmentsClient;
 use doppel_types::{Consent, EventType};
 
 use crate::cmd_query::print_offers;
-use crate::online_retail::{self, RetailData};
-use doppel_client::{activate, connect, upload_customers, upload_events, upload_items};
+use crate::retail_csv::{self, RetailData};
+use crate::upload_progress::upload_all;
+use doppel_client::{activate, connect};
 
 /// Most seeds taken from the chosen product family's buyers.
 const SEEDS: usize = 2_000;
@@ -34,7 +34,7 @@ fn read(path: &Path) -> anyhow::Result<RetailData> {
         ads_personalization: true,
         onsite_personalization: true,
     };
-    online_retail::read(reader, consent, || {})
+    retail_csv::read(reader, consent, || {})
 }
 
 /// Loads the file into the server at `addr`, trains, activates, and prints the results.
@@ -47,21 +47,7 @@ pub async fn run(addr: &str, path: &Path) -> anyhow::Result<()> {
         data.events.len()
     );
     let channel = connect(addr).await?;
-    let bar = crate::cmd_demo::bar(data.customers.len() as u64, "customers");
-    let tick = bar.clone();
-    let customers = data.customers.iter().cloned().map(customer_to_pb).collect();
-    upload_customers(channel.clone(), customers, move |_| tick.inc(1)).await?;
-    bar.finish();
-    let bar = crate::cmd_demo::bar(data.items.len() as u64, "items");
-    let tick = bar.clone();
-    let items = data.items.iter().cloned().map(item_to_pb).collect();
-    upload_items(channel.clone(), items, move |_| tick.inc(1)).await?;
-    bar.finish();
-    let bar = crate::cmd_demo::bar(data.events.len() as u64, "events");
-    let tick = bar.clone();
-    let events = data.events.iter().cloned().map(event_to_pb).collect();
-    upload_events(channel.clone(), events, move |_| tick.inc(1)).await?;
-    bar.finish();
+    upload_all(&channel, &data.customers, &data.items, &data.events).await?;
     let request = pb::TrainRequest {
         model_version: "retail-v1".to_owned(),
         ..Default::default()

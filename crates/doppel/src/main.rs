@@ -11,9 +11,10 @@ mod cmd_train;
 mod demo_retail;
 mod eval_data;
 mod eval_metrics;
-mod online_retail;
+mod retail_csv;
 mod settings;
 mod telemetry;
+mod upload_progress;
 
 use std::process::ExitCode;
 
