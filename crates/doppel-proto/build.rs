@@ -1,4 +1,4 @@
-//! Compiles `proto/doppel/v1/*.proto` with protox (pure Rust), so no system `protoc` is
+//! Compiles `proto/doppel/v1/*.proto` and `proto/doppel/internal/v1/*.proto` with protox (pure Rust), so no system `protoc` is
 //! needed, and writes the descriptor set used by gRPC reflection.
 
 use std::path::PathBuf;
@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "doppel/v1/audiences.proto",
     "doppel/v1/recommendations.proto",
     "doppel/v1/segments.proto",
+    "doppel/internal/v1/shard.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -201,6 +201,9 @@ impl Engine {
             let mut profiles = self.profiles.write();
             let mut seen = HashSet::new();
             for (id, v) in &customer_vectors {
+                if !self.config.owns_customer(id) {
+                    continue;
+                }
                 if erased.contains(id) {
                     erased_skipped += 1;
                     continue;
@@ -420,6 +423,43 @@ impl Engine {
         let version = self.active()?;
         let profiles = self.profiles.read();
         lookalike(&version, &profiles, self.config.ef_search, query)
+    }
+
+    /// The seeds of a lookalike held on `shards` of a loaded `version` (for a router).
+    pub fn lookup_seeds(
+        &self,
+        version: &str,
+        shards: &[u32],
+        ids: &[String],
+        negatives: &[String],
+        segments: &[(String, String)],
+    ) -> Result<crate::SeedLookup> {
+        let version = self.loaded(version)?;
+        let profiles = self.profiles.read();
+        crate::shard_scoring::lookup_seeds(&version, &profiles, shards, ids, negatives, segments)
+    }
+
+    /// This engine's part of an audience over `shards` of a loaded `version`, scored with
+    /// a router's scorer.
+    pub fn score_audience(
+        &self,
+        version: &str,
+        request: &crate::ShardScoring,
+    ) -> Result<crate::ShardAudience> {
+        let version = self.loaded(version)?;
+        let profiles = self.profiles.read();
+        crate::shard_scoring::score_on_shards(&version, &profiles, self.config.ef_search, request)
+    }
+
+    /// Item popularity from an event of a customer held elsewhere (a shard node follows
+    /// every node's events for the popular-offers fallback).
+    pub fn record_foreign_event(&self, event: &Event) {
+        self.profiles.write().record_popularity(event);
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
     }
 
     /// Next-best offers from the active version.

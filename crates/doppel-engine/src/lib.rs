@@ -10,6 +10,7 @@
 //! * [`lookalike_query`] — audience request/answer types
 //! * `seed_prototypes` — centroid, coherence and k-means prototypes of a seed set
 //! * `lookalike` — audience scoring (exact scan or graph search, by size)
+//! * [`shard_scoring`] — the seed lookup and partial audience a shard node computes for a router
 //! * [`recommend`] — next-best offers, popular fallback, similar items
 //! * [`segment_view`] — segment sizes and member pages from the `segment.*` attributes
 //! * `snapshot` — versions saved to / loaded from disk (checksummed, ids renumbered on load)
@@ -25,6 +26,7 @@ pub mod lookalike_query;
 mod profiles;
 pub mod recommend;
 mod seed_prototypes;
+pub mod shard_scoring;
 pub mod segment_view;
 mod snapshot;
 
@@ -33,7 +35,9 @@ pub use engine::{Engine, IndexDescription, LoadVersion, VersionSummary};
 pub use error::{Error, Result};
 pub use lookalike::{
     CENTROID_MIN_COHERENCE, CENTROID_MIN_TWO_MODE_RATIO, EXPLAIN_MAX_SEEDS, NEGATIVE_WEIGHT,
+    ScorerSpec, plan_scorer,
 };
+pub use shard_scoring::{FoundSeed, SeedLookup, ShardAudience, ShardScoring};
 pub use lookalike_query::{Audience, AudienceSize, LookalikeQuery, Prospect, Strategy};
 pub use recommend::{Offer, RecommendQuery, Recommendation, SimilarItemsResult};
 pub use segment_view::{SegmentPage, SegmentSize};

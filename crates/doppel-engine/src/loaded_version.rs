@@ -7,7 +7,6 @@ use doppel_index::{Bitset, BuildParams, Metric, PointId, Progress, VectorIndex};
 use doppel_types::VersionInfo;
 use doppel_types::shard::shard_of;
 use parking_lot::RwLock;
-use rayon::prelude::*;
 
 use crate::config::EngineConfig;
 use crate::error::Result;
@@ -117,23 +116,6 @@ impl LoadedVersion {
     /// Live customers over all shards.
     pub(crate) fn customer_count(&self) -> usize {
         self.shards.iter().map(VectorIndex::len).sum()
-    }
-
-    /// Calls `f(shard, slot, vector)` for every live customer, shards in parallel; returns
-    /// what each shard folded.
-    pub(crate) fn fold_customers<T: Send>(
-        &self,
-        init: impl Fn() -> T + Sync,
-        f: impl Fn(&mut T, PointId, &[f32]) + Sync,
-    ) -> Vec<T> {
-        self.shards
-            .par_iter()
-            .map(|shard| {
-                let mut acc = init();
-                shard.for_each_live(&mut |slot, v| f(&mut acc, slot, v));
-                acc
-            })
-            .collect()
     }
 
     /// Approximate heap bytes of every index.

@@ -12,6 +12,7 @@
 use std::collections::HashSet;
 
 use doppel_index::{Bitset, PointId, SearchRequest, dot};
+use doppel_types::shard::shard_of;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -90,23 +91,22 @@ fn resolve(
     Ok(seeds)
 }
 
-/// What a prospect is scored against.
-enum Positive {
-    Centroid(Vec<f32>),
-    Prototypes(Vec<Vec<f32>>),
+/// What prospects are scored against: the best dot product over `positives` (one vector
+/// for the centroid, the seed prototypes for max-similarity), minus [`NEGATIVE_WEIGHT`] ×
+/// the best non-negative similarity to `negatives`, clamped to `[-1, 1]`. Built by
+/// [`plan_scorer`] — by a node from its own seeds, or by a router from seeds gathered off
+/// every shard node, which then sends it to them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScorerSpec {
+    /// Unit vectors a prospect should be close to.
+    pub positives: Vec<Vec<f32>>,
+    /// Unit vectors (prototypes of the negative seeds) a prospect should not be close to.
+    pub negatives: Vec<Vec<f32>>,
 }
 
-struct Scorer {
-    positive: Positive,
-    negatives: Vec<Vec<f32>>,
-}
-
-impl Scorer {
+impl ScorerSpec {
     fn score(&self, v: &[f32]) -> f32 {
-        let pos = match &self.positive {
-            Positive::Centroid(c) => dot(c, v),
-            Positive::Prototypes(p) => best(p, v).1,
-        };
+        let pos = best(&self.positives, v).1;
         if self.negatives.is_empty() {
             return pos.clamp(-1.0, 1.0);
         }
@@ -115,38 +115,42 @@ impl Scorer {
     }
 
     fn probes(&self) -> Vec<&[f32]> {
-        match &self.positive {
-            Positive::Centroid(c) => vec![c.as_slice()],
-            Positive::Prototypes(p) => p.iter().map(Vec::as_slice).collect(),
-        }
+        self.positives.iter().map(Vec::as_slice).collect()
     }
 }
 
-fn scorer(strategy: Strategy, seeds: &Seeds, negatives: &Seeds, dim: usize) -> (Scorer, Strategy) {
+/// Builds the scorer of a seed set (usable seed vectors, in seed order) and says which
+/// strategy it uses: `Auto` picks centroid for one seed or a coherent single-mode set.
+pub fn plan_scorer(
+    strategy: Strategy,
+    seeds: &[Vec<f32>],
+    negatives: &[Vec<f32>],
+    dim: usize,
+) -> (ScorerSpec, Strategy) {
     let wanted = match strategy {
-        Strategy::Auto if seeds.vectors.len() == 1 => Strategy::Centroid,
+        Strategy::Auto if seeds.len() == 1 => Strategy::Centroid,
         Strategy::Auto
-            if coherence(&seeds.vectors, dim) >= CENTROID_MIN_COHERENCE
-                && two_mode_ratio(&seeds.vectors, dim) >= CENTROID_MIN_TWO_MODE_RATIO =>
+            if coherence(seeds, dim) >= CENTROID_MIN_COHERENCE
+                && two_mode_ratio(seeds, dim) >= CENTROID_MIN_TWO_MODE_RATIO =>
         {
             Strategy::Centroid
         }
         Strategy::Auto => Strategy::MaxSimilarity,
         s => s,
     };
-    let negatives = prototypes(&negatives.vectors, dim);
+    let negatives = prototypes(negatives, dim);
     // Seeds that cancel out have no centroid: fall back to max-similarity.
-    match (wanted, centroid(&seeds.vectors, dim)) {
+    match (wanted, centroid(seeds, dim)) {
         (Strategy::Centroid, Some(c)) => (
-            Scorer {
-                positive: Positive::Centroid(c),
+            ScorerSpec {
+                positives: vec![c],
                 negatives,
             },
             Strategy::Centroid,
         ),
         _ => (
-            Scorer {
-                positive: Positive::Prototypes(prototypes(&seeds.vectors, dim)),
+            ScorerSpec {
+                positives: prototypes(seeds, dim),
                 negatives,
             },
             Strategy::MaxSimilarity,
@@ -154,7 +158,7 @@ fn scorer(strategy: Strategy, seeds: &Seeds, negatives: &Seeds, dim: usize) -> (
     }
 }
 
-fn check_size(size: AudienceSize, customers: usize) -> Result<()> {
+pub(crate) fn check_size(size: AudienceSize, customers: usize) -> Result<()> {
     match size {
         AudienceSize::Count(0) => Err(Error::invalid("count", "must be at least 1")),
         AudienceSize::Count(n) if n > customers as u64 => Err(Error::invalid(
@@ -172,7 +176,7 @@ fn check_size(size: AudienceSize, customers: usize) -> Result<()> {
 }
 
 /// Number of prospects for a size over `population` eligible customers.
-fn target(size: AudienceSize, population: usize) -> usize {
+pub(crate) fn target(size: AudienceSize, population: usize) -> usize {
     match size {
         AudienceSize::Count(n) => population.min(n as usize),
         AudienceSize::TopPercent(p) => {
@@ -185,22 +189,126 @@ fn target(size: AudienceSize, population: usize) -> usize {
 }
 
 /// Scored candidate: (score, shard, slot).
-type Scored = (f32, u32, PointId);
+pub(crate) type Scored = (f32, u32, PointId);
 
-fn best_first(a: &Scored, b: &Scored) -> std::cmp::Ordering {
-    b.0.total_cmp(&a.0).then(a.2.cmp(&b.2))
-}
-
-fn top(mut scored: Vec<Scored>, n: usize) -> Vec<Scored> {
+/// Best first: higher score, then smaller customer id (ids, not slots, so that every
+/// process — and a router merging several — orders ties the same way).
+pub(crate) fn top(mut scored: Vec<Scored>, n: usize, profiles: &Profiles) -> Vec<Scored> {
     if n == 0 {
         return Vec::new();
     }
+    let name = |slot: PointId| profiles.customer_slots.name(slot).unwrap_or_default();
+    let best_first = |a: &Scored, b: &Scored| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| name(a.2).cmp(name(b.2)))
+            .then(a.2.cmp(&b.2))
+    };
     if scored.len() > n {
         scored.select_nth_unstable_by(n - 1, best_first);
         scored.truncate(n);
     }
     scored.sort_unstable_by(best_first);
     scored
+}
+
+/// Seed ids: the explicit ones in request order, then each seed segment's members in id
+/// order (the same order on a single node and on a router gathering them from nodes).
+fn seed_ids(profiles: &Profiles, query: &LookalikeQuery) -> Result<Vec<String>> {
+    let mut seed_ids = query.seed_customer_ids.clone();
+    for (i, (kind, name)) in query.seed_segments.iter().enumerate() {
+        let field = SEED_SEGMENT_FIELDS
+            .get(i)
+            .copied()
+            .unwrap_or("seed_segments");
+        check_kind(field, kind)?;
+        let members = segment_members(profiles, kind, name, None);
+        if members.is_empty() {
+            return Err(Error::not_found(field, format!("{kind}/{name}")));
+        }
+        seed_ids.extend(members);
+    }
+    Ok(seed_ids)
+}
+
+/// Ids of a segment's members (of the selected shards), in id order.
+pub(crate) fn segment_members(
+    profiles: &Profiles,
+    kind: &str,
+    name: &str,
+    shards: Option<&ShardSelection>,
+) -> Vec<String> {
+    let mut members: Vec<String> = profiles
+        .customers()
+        .filter(|(_, c)| c.in_segment(kind, name))
+        .filter_map(|(slot, _)| profiles.customer_slots.name(slot))
+        .filter(|id| shards.is_none_or(|s| s.holds(id)))
+        .map(str::to_owned)
+        .collect();
+    members.sort_unstable();
+    members
+}
+
+/// Which logical shards of a version a computation covers.
+pub(crate) struct ShardSelection {
+    shard_count: u32,
+    selected: Vec<bool>,
+}
+
+impl ShardSelection {
+    pub(crate) fn all(version: &LoadedVersion) -> Self {
+        Self {
+            shard_count: version.shard_count,
+            selected: vec![true; version.shard_count as usize],
+        }
+    }
+
+    pub(crate) fn of(version: &LoadedVersion, shards: &[u32]) -> Self {
+        let mut selected = vec![false; version.shard_count as usize];
+        for &s in shards {
+            if let Some(x) = selected.get_mut(s as usize) {
+                *x = true;
+            }
+        }
+        Self {
+            shard_count: version.shard_count,
+            selected,
+        }
+    }
+
+    pub(crate) fn holds(&self, id: &str) -> bool {
+        self.selected[shard_of(id, self.shard_count) as usize]
+    }
+
+    fn indexes(&self) -> Vec<usize> {
+        (0..self.selected.len())
+            .filter(|&s| self.selected[s])
+            .collect()
+    }
+
+    /// True when every shard left out is empty in `version` (nothing to mask).
+    fn covers_all(&self, version: &LoadedVersion) -> bool {
+        self.selected
+            .iter()
+            .zip(&version.shards)
+            .all(|(selected, index)| *selected || index.is_empty())
+    }
+
+    pub(crate) fn customers(&self, version: &LoadedVersion) -> usize {
+        self.indexes()
+            .into_iter()
+            .map(|s| version.shards[s].len())
+            .sum()
+    }
+}
+
+/// Who may be in an audience, besides consent and a vector.
+pub(crate) struct Eligibility<'q> {
+    /// Seeds and negatives.
+    pub(crate) excluded: HashSet<PointId>,
+    pub(crate) exclude_existing_customers: bool,
+    pub(crate) filter: &'q std::collections::BTreeMap<String, String>,
+    /// Segments whose members are left out.
+    pub(crate) exclude_segments: &'q [(String, String)],
 }
 
 /// Computes the audience of `query` over `version`.
@@ -212,24 +320,7 @@ pub(crate) fn lookalike(
 ) -> Result<Audience> {
     let customers = version.customer_count();
     check_size(query.size, customers)?;
-    let mut seed_ids = query.seed_customer_ids.clone();
-    for (i, (kind, name)) in query.seed_segments.iter().enumerate() {
-        let field = SEED_SEGMENT_FIELDS
-            .get(i)
-            .copied()
-            .unwrap_or("seed_segments");
-        check_kind(field, kind)?;
-        let before = seed_ids.len();
-        seed_ids.extend(
-            profiles
-                .customers()
-                .filter(|(_, c)| c.in_segment(kind, name))
-                .filter_map(|(slot, _)| profiles.customer_slots.name(slot).map(str::to_owned)),
-        );
-        if seed_ids.len() == before {
-            return Err(Error::not_found(field, format!("{kind}/{name}")));
-        }
-    }
+    let seed_ids = seed_ids(profiles, query)?;
     for (kind, _) in &query.exclude_segments {
         check_kind("exclude_segments", kind)?;
     }
@@ -250,24 +341,75 @@ pub(crate) fn lookalike(
             ),
         ));
     }
-    let eligible = eligible(version, profiles, query, &seeds, &negatives);
-    let (scorer, strategy_used) = scorer(query.strategy, &seeds, &negatives, version.dim);
+    let (scorer, strategy_used) = plan_scorer(
+        query.strategy,
+        &seeds.vectors,
+        &negatives.vectors,
+        version.dim,
+    );
+    let rules = Eligibility {
+        excluded: seeds.slots.union(&negatives.slots).copied().collect(),
+        exclude_existing_customers: query.exclude_existing_customers,
+        filter: &query.filter,
+        exclude_segments: &query.exclude_segments,
+    };
+    let shards = ShardSelection::all(version);
+    let eligible = eligible(version, profiles, &rules, &shards);
     let population = eligible.count();
     let n = target(query.size, population);
+    let chosen = choose(
+        version, profiles, &scorer, &eligible, &shards, query.size, n, ef_search,
+    )?;
+    let explain = query
+        .explain
+        .then(|| Explainer::sample(&seeds.ids, &seeds.vectors));
+    let mut ignored_seed_ids = seeds.ignored;
+    ignored_seed_ids.extend(negatives.ignored);
+    Ok(Audience {
+        model_version: version.info.version.clone(),
+        prospects: prospects(version, profiles, &chosen, explain.as_ref()),
+        ignored_seed_ids,
+        strategy_used,
+        eligible_population: population as u64,
+    })
+}
+
+/// Scores the eligible customers and keeps the best `n`: a graph search for a small
+/// `count` out of a large population, an exact scan otherwise.
+#[allow(clippy::too_many_arguments, reason = "one internal call site per path")]
+pub(crate) fn choose(
+    version: &LoadedVersion,
+    profiles: &Profiles,
+    scorer: &ScorerSpec,
+    eligible: &Bitset,
+    shards: &ShardSelection,
+    size: AudienceSize,
+    n: usize,
+    ef_search: usize,
+) -> Result<Vec<Scored>> {
+    let population = eligible.count();
+    let customers = shards.customers(version);
     let probes = scorer.probes().len();
-    let graph = matches!(query.size, AudienceSize::Count(_))
+    let graph = matches!(size, AudienceSize::Count(_))
         && n <= GRAPH_MAX_COUNT
         && n * GRAPH_MAX_FRACTION <= population
         && population * GRAPH_MIN_ELIGIBLE_SHARE >= customers
         && probes * n <= GRAPH_MAX_WORK;
     let scored = if graph {
-        graph_scores(version, &scorer, &eligible, n, ef_search)?
+        graph_scores(version, scorer, eligible, shards, n, ef_search)?
     } else {
-        exact_scores(version, &scorer, &eligible, query.size)
+        exact_scores(version, scorer, eligible, shards, size)
     };
-    let chosen = top(scored, n);
-    let explain = query.explain.then(|| explainer(&seeds));
-    let prospects = chosen
+    Ok(top(scored, n, profiles))
+}
+
+pub(crate) fn prospects(
+    version: &LoadedVersion,
+    profiles: &Profiles,
+    chosen: &[Scored],
+    explain: Option<&Explainer<'_>>,
+) -> Vec<Prospect> {
+    chosen
         .par_iter()
         .map(|&(score, shard, slot)| {
             let customer_id = profiles
@@ -275,7 +417,7 @@ pub(crate) fn lookalike(
                 .name(slot)
                 .unwrap_or_default()
                 .to_owned();
-            let nearest_seed_ids = match &explain {
+            let nearest_seed_ids = match explain {
                 Some(e) => version.shards[shard as usize]
                     .vector(slot)
                     .map(|v| e.nearest(&v))
@@ -288,42 +430,42 @@ pub(crate) fn lookalike(
                 nearest_seed_ids,
             }
         })
-        .collect();
-    let mut ignored_seed_ids = seeds.ignored;
-    ignored_seed_ids.extend(negatives.ignored);
-    Ok(Audience {
-        model_version: version.info.version.clone(),
-        prospects,
-        ignored_seed_ids,
-        strategy_used,
-        eligible_population: population as u64,
-    })
+        .collect()
 }
 
-/// Customers that may be in the audience: ads consent ∧ a vector in this version, minus
-/// seeds and negatives, then the request's filters (only walked when there are any).
-fn eligible(
+/// Customers that may be in the audience: ads consent ∧ a vector in this version ∧ in
+/// the selected shards, minus the excluded, then the request's filters (only walked when
+/// there are any).
+pub(crate) fn eligible(
     version: &LoadedVersion,
     profiles: &Profiles,
-    query: &LookalikeQuery,
-    seeds: &Seeds,
-    negatives: &Seeds,
+    rules: &Eligibility<'_>,
+    shards: &ShardSelection,
 ) -> Bitset {
     let mut eligible = profiles.ads_consent().clone();
     eligible.intersect_with(&version.members.read());
-    for slot in seeds.slots.iter().chain(&negatives.slots) {
+    if !shards.covers_all(version) {
+        let mut held = Bitset::new(0);
+        for s in shards.indexes() {
+            version.shards[s].for_each_live(&mut |slot, _| {
+                held.insert(slot);
+            });
+        }
+        eligible.intersect_with(&held);
+    }
+    for slot in &rules.excluded {
         eligible.remove(*slot);
     }
-    let filtered = query.exclude_existing_customers
-        || !query.filter.is_empty()
-        || !query.exclude_segments.is_empty();
+    let filtered = rules.exclude_existing_customers
+        || !rules.filter.is_empty()
+        || !rules.exclude_segments.is_empty();
     if filtered {
         let candidates: Vec<PointId> = eligible.iter().collect();
         for slot in candidates {
             let keep = profiles.customer(slot).is_some_and(|c| {
-                (!query.exclude_existing_customers || c.purchased.is_empty())
-                    && c.matches(&query.filter)
-                    && !query
+                (!rules.exclude_existing_customers || c.purchased.is_empty())
+                    && c.matches(rules.filter)
+                    && !rules
                         .exclude_segments
                         .iter()
                         .any(|(kind, name)| c.in_segment(kind, name))
@@ -338,36 +480,38 @@ fn eligible(
 
 fn exact_scores(
     version: &LoadedVersion,
-    scorer: &Scorer,
+    scorer: &ScorerSpec,
     eligible: &Bitset,
+    shards: &ShardSelection,
     size: AudienceSize,
 ) -> Vec<Scored> {
     let floor = match size {
         AudienceSize::MinScore(s) => s,
         _ => f32::NEG_INFINITY,
     };
-    let per_shard = version.fold_customers(Vec::new, |acc: &mut Vec<(f32, PointId)>, slot, v| {
-        if eligible.contains(slot) {
-            let s = scorer.score(v);
-            if s >= floor {
-                acc.push((s, slot));
-            }
-        }
-    });
-    per_shard
-        .into_iter()
-        .enumerate()
-        .flat_map(|(shard, rows)| {
-            rows.into_iter()
-                .map(move |(s, slot)| (s, shard as u32, slot))
+    shards
+        .indexes()
+        .par_iter()
+        .flat_map_iter(|&shard| {
+            let mut acc = Vec::new();
+            version.shards[shard].for_each_live(&mut |slot, v| {
+                if eligible.contains(slot) {
+                    let s = scorer.score(v);
+                    if s >= floor {
+                        acc.push((s, shard as u32, slot));
+                    }
+                }
+            });
+            acc
         })
         .collect()
 }
 
 fn graph_scores(
     version: &LoadedVersion,
-    scorer: &Scorer,
+    scorer: &ScorerSpec,
     eligible: &Bitset,
+    shards: &ShardSelection,
     n: usize,
     ef_search: usize,
 ) -> Result<Vec<Scored>> {
@@ -378,11 +522,11 @@ fn graph_scores(
         n * 2
     };
     let probes = scorer.probes();
-    let per_shard = version
-        .shards
+    let per_shard = shards
+        .indexes()
         .par_iter()
-        .enumerate()
-        .map(|(shard, index)| -> Result<Vec<Scored>> {
+        .map(|&shard| -> Result<Vec<Scored>> {
+            let index = &version.shards[shard];
             if index.is_empty() {
                 return Ok(Vec::new());
             }
@@ -410,30 +554,21 @@ fn graph_scores(
 }
 
 /// Names the closest seeds of a prospect.
-struct Explainer<'a> {
+pub(crate) struct Explainer<'a> {
     ids: Vec<&'a str>,
     vectors: Vec<&'a [f32]>,
 }
 
-fn explainer(seeds: &Seeds) -> Explainer<'_> {
-    let stride = seeds.ids.len().div_ceil(EXPLAIN_MAX_SEEDS).max(1);
-    Explainer {
-        ids: seeds
-            .ids
-            .iter()
-            .step_by(stride)
-            .map(String::as_str)
-            .collect(),
-        vectors: seeds
-            .vectors
-            .iter()
-            .step_by(stride)
-            .map(Vec::as_slice)
-            .collect(),
+impl<'a> Explainer<'a> {
+    /// Names seeds from an even sample of at most [`EXPLAIN_MAX_SEEDS`] of `ids`.
+    pub(crate) fn sample(ids: &'a [String], vectors: &'a [Vec<f32>]) -> Self {
+        let stride = ids.len().div_ceil(EXPLAIN_MAX_SEEDS).max(1);
+        Explainer {
+            ids: ids.iter().step_by(stride).map(String::as_str).collect(),
+            vectors: vectors.iter().step_by(stride).map(Vec::as_slice).collect(),
+        }
     }
-}
 
-impl Explainer<'_> {
     fn nearest(&self, v: &[f32]) -> Vec<String> {
         let mut best: Vec<(f32, usize)> = Vec::with_capacity(EXPLAIN_TOP + 1);
         for (i, s) in self.vectors.iter().enumerate() {

@@ -118,15 +118,17 @@ impl Profiles {
     pub(crate) fn record_event(&mut self, event: &Event) {
         let customer = self.customer_slots.intern(&event.customer_id);
         let item = self.item_slots.intern(&event.item_id);
-        let units = f64::from(event.quantity.unsigned_abs().max(1));
-        let is_purchase = event.kind == EventType::Purchase && event.quantity >= 0;
-        if is_purchase {
-            slot_mut(&mut self.customers, customer)
-                .purchased
-                .insert(item);
-        } else {
-            slot_mut(&mut self.customers, customer);
+        let row = slot_mut(&mut self.customers, customer);
+        if event.kind == EventType::Purchase && event.quantity >= 0 {
+            row.purchased.insert(item);
         }
+        self.record_popularity(event);
+    }
+
+    /// Only the item side of `record_event`: popularity and purchase counts.
+    pub(crate) fn record_popularity(&mut self, event: &Event) {
+        let item = self.item_slots.intern(&event.item_id);
+        let units = f64::from(event.quantity.unsigned_abs().max(1));
         // An item only seen in events has an empty catalogue entry until it is upserted.
         let record = slot_mut(&mut self.items, item);
         // A purchase with a negative quantity is a cancellation (Online Retail's convention).
@@ -136,7 +138,7 @@ impl Profiles {
             popularity_weight(event.kind)
         };
         record.popularity = (record.popularity + weight * units).max(0.0);
-        if is_purchase {
+        if event.kind == EventType::Purchase && event.quantity >= 0 {
             record.purchases += units as u64;
         }
     }

@@ -86,16 +86,30 @@ pub(crate) fn save(
     version.items.save(&tmp.join("items.seg"))?;
     write_ids(&tmp.join("items.ids"), &version.items, items)?;
     let manifest = format!(
-        "{FORMAT}\nversion\t{}\ndim\t{}\nshards\t{}\nm\t{}\nef_construction\t{}\n",
+        "{FORMAT}\nversion\t{}\ndim\t{}\nshards\t{}\nm\t{}\nef_construction\t{}\nheld\t{}\n",
         version.info.version,
         version.dim,
         version.shard_count,
         version.config.m,
-        version.config.ef_construction
+        version.config.ef_construction,
+        held(&version.config)
     );
     fs::write(tmp.join(MANIFEST), manifest).map_err(io(&tmp))?;
     let _ = fs::remove_dir_all(dir);
     fs::rename(&tmp, dir).map_err(io(dir))
+}
+
+/// The shards a snapshot holds customers of: `all`, or a comma-separated list.
+fn held(config: &EngineConfig) -> String {
+    match &config.owned_shards {
+        None => "all".to_owned(),
+        Some(_) => config
+            .held_shards()
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    }
 }
 
 fn check_manifest(dir: &Path, info: &VersionInfo, config: &EngineConfig) -> Result<()> {
@@ -110,6 +124,7 @@ fn check_manifest(dir: &Path, info: &VersionInfo, config: &EngineConfig) -> Resu
         ("version", info.version.clone()),
         ("dim", info.dim.to_string()),
         ("shards", config.shard_count.to_string()),
+        ("held", held(config)),
     ];
     for (key, want) in expect {
         if fields.get(key).copied() != Some(want.as_str()) {

@@ -10,6 +10,16 @@ pub mod v1 {
     tonic::include_proto!("doppel.v1");
 }
 
+/// `doppel.internal.v1`: the router ↔ shard-node API (never exposed to clients).
+pub mod internal {
+    /// Version 1.
+    pub mod v1 {
+        #![allow(missing_docs, reason = "generated code")]
+        #![allow(clippy::all, reason = "generated code")]
+        tonic::include_proto!("doppel.internal.v1");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every doppel proto, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/doppel_descriptor.bin"));

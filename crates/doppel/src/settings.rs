@@ -154,6 +154,7 @@ impl ServeArgs {
                 m: self.m,
                 ef_construction: self.ef_construction,
                 ef_search: self.ef_search,
+                owned_shards: None,
             },
             redis,
         })
