@@ -35,7 +35,7 @@ pub use engine::{Engine, IndexDescription, LoadVersion, VersionSummary};
 pub use error::{Error, Result};
 pub use lookalike::{
     CENTROID_MIN_COHERENCE, CENTROID_MIN_TWO_MODE_RATIO, EXPLAIN_MAX_SEEDS, NEGATIVE_WEIGHT,
-    ScorerSpec, plan_scorer,
+    ScorerSpec, check_size as check_audience_size, plan_scorer, target as audience_target,
 };
 pub use shard_scoring::{FoundSeed, SeedLookup, ShardAudience, ShardScoring};
 pub use lookalike_query::{Audience, AudienceSize, LookalikeQuery, Prospect, Strategy};

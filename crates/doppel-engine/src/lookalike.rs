@@ -158,7 +158,8 @@ pub fn plan_scorer(
     }
 }
 
-pub(crate) fn check_size(size: AudienceSize, customers: usize) -> Result<()> {
+/// Checks an audience size against the version's customer count (errors name the field).
+pub fn check_size(size: AudienceSize, customers: usize) -> Result<()> {
     match size {
         AudienceSize::Count(0) => Err(Error::invalid("count", "must be at least 1")),
         AudienceSize::Count(n) if n > customers as u64 => Err(Error::invalid(
@@ -176,7 +177,7 @@ pub(crate) fn check_size(size: AudienceSize, customers: usize) -> Result<()> {
 }
 
 /// Number of prospects for a size over `population` eligible customers.
-pub(crate) fn target(size: AudienceSize, population: usize) -> usize {
+pub fn target(size: AudienceSize, population: usize) -> usize {
     match size {
         AudienceSize::Count(n) => population.min(n as usize),
         AudienceSize::TopPercent(p) => {

@@ -40,6 +40,8 @@ pub struct Node {
     pub fold_in: RwLock<HashMap<String, Arc<FoldInModel>>>,
     /// Held by the one training run allowed at a time.
     pub training: Arc<tokio::sync::Mutex<()>>,
+    /// The last event sequence number the start-up replay applied.
+    replayed_seq: std::sync::atomic::AtomicU64,
 }
 
 impl Node {
@@ -54,6 +56,7 @@ impl Node {
             config,
             fold_in: RwLock::default(),
             training: Arc::default(),
+            replayed_seq: Default::default(),
         });
         node.replay().await?;
         if let Some(active) = node.store.active_version().await.map_err(store_status)? {
@@ -76,7 +79,9 @@ impl Node {
                 .scan_customers(after.as_deref(), REPLAY_PAGE)
                 .await
                 .map_err(store_status)?;
-            page.iter().for_each(|c| self.engine.upsert_customer(c));
+            page.iter()
+                .filter(|c| self.engine.config().owns_customer(&c.id))
+                .for_each(|c| self.engine.upsert_customer(c));
             match page.last() {
                 Some(last) if page.len() == REPLAY_PAGE => after = Some(last.id.clone()),
                 _ => break,
@@ -102,13 +107,34 @@ impl Node {
                 .scan_events(after_seq, REPLAY_PAGE)
                 .await
                 .map_err(store_status)?;
-            page.iter().for_each(|(_, e)| self.engine.record_event(e));
+            for (_, event) in &page {
+                self.apply_event(event);
+            }
+            if let Some((seq, _)) = page.last() {
+                self.replayed_seq
+                    .fetch_max(*seq, std::sync::atomic::Ordering::Relaxed);
+            }
             match page.last() {
                 Some((seq, _)) if page.len() == REPLAY_PAGE => after_seq = *seq,
                 _ => break,
             }
         }
         Ok(())
+    }
+
+    /// Applies an event from the log: fully for a customer held here, only to item
+    /// popularity for one held by another shard node.
+    pub fn apply_event(&self, event: &doppel_types::Event) {
+        if self.engine.config().owns_customer(&event.customer_id) {
+            self.engine.record_event(event);
+        } else {
+            self.engine.record_foreign_event(event);
+        }
+    }
+
+    /// The last event sequence number the start-up replay applied.
+    pub fn replayed_seq(&self) -> u64 {
+        self.replayed_seq.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Makes sure `version` is built in memory, loading its vectors from the store.

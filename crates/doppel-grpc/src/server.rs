@@ -83,6 +83,31 @@ async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
     }
 }
 
+/// The public services over `node`, each bounded to `max` bytes per message (also what a
+/// shard node serves to routers on its internal port).
+pub fn public_routes(node: &Arc<Node>, max: usize) -> tonic::service::Routes {
+    let ingest = IngestServer::new(IngestService::new(Arc::clone(node)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let admin = ModelAdminServer::new(ModelAdminService::new(Arc::clone(node)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let audiences = AudiencesServer::new(AudiencesService::new(Arc::clone(node)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let recommendations = RecommendationsServer::new(RecommendationsService::new(Arc::clone(node)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let segments = SegmentsServer::new(SegmentsService::new(Arc::clone(node)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    tonic::service::Routes::new(ingest)
+        .add_service(admin)
+        .add_service(audiences)
+        .add_service(recommendations)
+        .add_service(segments)
+}
+
 /// Serves the public API on `listener` until `shutdown` resolves, then drains.
 pub async fn run(
     listener: TcpListener,
@@ -99,21 +124,7 @@ pub async fn run(
         .register_encoded_file_descriptor_set(doppel_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let max = options.max_message_bytes;
-    let ingest = IngestServer::new(IngestService::new(Arc::clone(&node)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
-    let admin = ModelAdminServer::new(ModelAdminService::new(Arc::clone(&node)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
-    let audiences = AudiencesServer::new(AudiencesService::new(Arc::clone(&node)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
-    let recommendations =
-        RecommendationsServer::new(RecommendationsService::new(Arc::clone(&node)))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
-    let segments = SegmentsServer::new(SegmentsService::new(Arc::clone(&node)));
+    let routes = public_routes(&node, options.max_message_bytes);
     set_all(&reporter, ServingStatus::Serving).await;
 
     let (draining_tx, draining_rx) = oneshot::channel::<()>();
@@ -127,14 +138,10 @@ pub async fn run(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let serve = Server::builder()
         .layer(RpcMetricsLayer::new(RpcMetrics::from_global()))
+        .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(ingest)
-        .add_service(admin)
-        .add_service(audiences)
-        .add_service(recommendations)
-        .add_service(segments)
         .serve_with_incoming_shutdown(incoming, signal);
     let grace = options.grace_period;
     let grace_over = async move {

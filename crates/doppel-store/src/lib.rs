@@ -33,7 +33,7 @@ pub mod store_trait;
 #[cfg(feature = "redis-harness")]
 pub mod testing;
 
-pub use crate::redis::{RedisConfig, RedisStore};
+pub use crate::redis::{MemberRecord, RedisConfig, RedisStore};
 pub use embedded::EmbeddedStore;
 pub use error::{Error, Result};
 pub use store_trait::Store;

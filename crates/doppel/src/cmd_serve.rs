@@ -13,6 +13,8 @@ use crate::settings::{Role, Settings};
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     match settings.role {
         Role::All => {}
+        Role::Shard => return serve_shard(settings).await,
+        Role::Router => return serve_router(settings).await,
     }
     let store: Arc<dyn Store> = match &settings.redis {
         Some(config) => Arc::new(
@@ -38,11 +40,75 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     tracing::info!(addr = %listener.local_addr()?, data_dir = %settings.data_dir.display(), "doppel serving (role all)");
-    let options = ServeOptions {
+    doppel_grpc::run(listener, node, serve_options(&settings), shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn connect_redis(settings: &Settings) -> anyhow::Result<RedisStore> {
+    let config = settings
+        .redis
+        .clone()
+        .context("roles shard and router need --redis")?;
+    RedisStore::connect(config.clone())
+        .await
+        .with_context(|| format!("connecting to Redis at {}", config.url))
+}
+
+fn serve_options(settings: &Settings) -> ServeOptions {
+    ServeOptions {
         grace_period: settings.grace_period,
         ..ServeOptions::default()
+    }
+}
+
+/// A shard node: public port for health, internal port for routers.
+async fn serve_shard(settings: Settings) -> anyhow::Result<()> {
+    let shard = settings.shard.clone().context("role shard needs its settings")?;
+    let store = connect_redis(&settings).await?;
+    let public = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let internal = TcpListener::bind(shard.internal_listen)
+        .await
+        .with_context(|| format!("binding {}", shard.internal_listen))?;
+    let advertise = match shard.advertise {
+        Some(a) => a,
+        None => internal.local_addr()?.to_string(),
     };
-    doppel_grpc::run(listener, node, options, shutdown_signal()).await?;
+    tracing::info!(
+        addr = %public.local_addr()?,
+        internal = %internal.local_addr()?,
+        %advertise,
+        node.id = %shard.node_id,
+        "doppel shard node starting"
+    );
+    let config = doppel_cluster::shard::ShardNodeConfig {
+        node_id: shard.node_id,
+        ordinal: shard.ordinal,
+        nodes: shard.nodes,
+        advertise,
+        node: NodeConfig {
+            engine: settings.engine.clone(),
+            snapshot_dir: Some(settings.data_dir.join("snapshots")),
+        },
+        serve: serve_options(&settings),
+    };
+    doppel_cluster::shard::run(store, config, public, internal, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// A router: the public API over the shard nodes.
+async fn serve_router(settings: Settings) -> anyhow::Result<()> {
+    let store = connect_redis(&settings).await?;
+    let router = doppel_cluster::router::Router::connect(store, settings.engine.shard_count)
+        .await
+        .map_err(|s| anyhow::anyhow!("reading the cluster topology: {}", s.message()))?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, nodes = router.topology().nodes.len(), "doppel router serving");
+    doppel_cluster::router::server::run(listener, router, serve_options(&settings), shutdown_signal())
+        .await?;
     Ok(())
 }
 

@@ -26,6 +26,10 @@ pub const DEFAULT_EF_SEARCH: usize = 64;
 pub enum Role {
     /// Everything in one process on the embedded store.
     All,
+    /// A shard node of a cluster: serves the logical shards it owns to routers.
+    Shard,
+    /// A stateless router of a cluster: the public API, fanned out to shard nodes.
+    Router,
 }
 
 /// Flags of `doppel serve`.
@@ -37,6 +41,20 @@ pub struct ServeArgs {
     /// Public gRPC address.
     #[arg(long, default_value = DEFAULT_LISTEN, env = "DOPPEL__SERVER__LISTEN")]
     pub listen: String,
+    /// Internal gRPC address of a shard node (routers call it; keep it off the internet).
+    #[arg(long, env = "DOPPEL__SERVER__INTERNAL_LISTEN")]
+    pub internal_listen: Option<String>,
+    /// `host:port` routers use to reach this shard node's internal address (default: the
+    /// bound `--internal-listen` address, which must then not be 0.0.0.0).
+    #[arg(long, env = "DOPPEL__SERVER__ADVERTISE_INTERNAL")]
+    pub advertise_internal: Option<String>,
+    /// This shard node's identity: a number `0..nodes`, or a name ending in `-<number>`
+    /// (a StatefulSet pod name such as `doppel-shard-2`).
+    #[arg(long, env = "DOPPEL__CLUSTER__NODE_ID")]
+    pub node_id: Option<String>,
+    /// Number of shard nodes; node `n` owns the logical shards `s` with `s % nodes == n`.
+    #[arg(long, default_value_t = 1, env = "DOPPEL__CLUSTER__NODES")]
+    pub nodes: u32,
     /// Directory of the embedded store.
     #[arg(long, default_value = DEFAULT_DATA_DIR, env = "DOPPEL__STORE__DATA_DIR")]
     pub data_dir: PathBuf,
@@ -84,6 +102,29 @@ pub struct Settings {
     pub engine: doppel_engine::EngineConfig,
     /// Redis instead of the embedded store, when set.
     pub redis: Option<doppel_store::RedisConfig>,
+    /// Shard-node settings (role shard).
+    pub shard: Option<ShardSettings>,
+}
+
+/// What a shard node needs besides the common settings.
+#[derive(Clone, Debug)]
+pub struct ShardSettings {
+    /// Internal address to bind.
+    pub internal_listen: SocketAddr,
+    /// Address routers use (`None`: the bound one).
+    pub advertise: Option<String>,
+    /// The node id as given.
+    pub node_id: String,
+    /// Its ordinal.
+    pub ordinal: u32,
+    /// Number of shard nodes.
+    pub nodes: u32,
+}
+
+/// The ordinal of a node id: `3`, or `doppel-shard-3`.
+pub fn node_ordinal(node_id: &str) -> Option<u32> {
+    let digits = node_id.rsplit('-').next()?;
+    digits.parse().ok()
 }
 
 /// A setting that cannot be used (exit code 64).
@@ -104,6 +145,45 @@ fn bad(name: &'static str, reason: impl Into<String>) -> SettingsError {
 }
 
 impl ServeArgs {
+    fn shard_settings(&self) -> Result<ShardSettings, SettingsError> {
+        let internal = self
+            .internal_listen
+            .as_deref()
+            .ok_or_else(|| bad("--internal-listen", "role shard needs an internal address"))?;
+        let internal_listen: SocketAddr = internal
+            .parse()
+            .map_err(|e| bad("--internal-listen", format!("`{internal}`: {e}")))?;
+        let node_id = self
+            .node_id
+            .clone()
+            .ok_or_else(|| bad("--node-id", "role shard needs a node id"))?;
+        let ordinal = node_ordinal(&node_id).ok_or_else(|| {
+            bad("--node-id", format!("`{node_id}`: a number, or a name ending in -<number>"))
+        })?;
+        if self.nodes == 0 || self.nodes > self.shards {
+            return Err(bad("--nodes", "must be 1..=--shards"));
+        }
+        if ordinal >= self.nodes {
+            return Err(bad(
+                "--node-id",
+                format!("ordinal {ordinal} is not below --nodes {}", self.nodes),
+            ));
+        }
+        if self.advertise_internal.is_none() && internal_listen.ip().is_unspecified() {
+            return Err(bad(
+                "--advertise-internal",
+                "needed when --internal-listen binds every interface",
+            ));
+        }
+        Ok(ShardSettings {
+            internal_listen,
+            advertise: self.advertise_internal.clone(),
+            node_id,
+            ordinal,
+            nodes: self.nodes,
+        })
+    }
+
     /// Checks every setting; pure, so tests can feed it values.
     pub fn validate(&self) -> Result<Settings, SettingsError> {
         let listen: SocketAddr = self
@@ -144,7 +224,15 @@ impl ServeArgs {
             }
             None => None,
         };
+        let shard = match self.role {
+            Role::Shard => Some(self.shard_settings()?),
+            Role::All | Role::Router => None,
+        };
+        if self.role != Role::All && redis.is_none() {
+            return Err(bad("--redis", "roles shard and router keep their state in Redis: set --redis URL"));
+        }
         Ok(Settings {
+            shard,
             role: self.role,
             listen,
             data_dir: self.data_dir.clone(),
@@ -182,6 +270,49 @@ mod tests {
         let s = parse(&[]).validate().unwrap();
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(s.engine.shard_count, DEFAULT_SHARD_COUNT);
+    }
+
+    #[test]
+    fn cluster_roles_need_their_flags() {
+        let shard = |extra: &[&str]| {
+            let mut args = vec!["--role", "shard", "--redis", "redis://127.0.0.1:6379"];
+            args.extend_from_slice(extra);
+            parse(&args).validate()
+        };
+        assert_eq!(shard(&[]).unwrap_err().name, "--internal-listen");
+        assert_eq!(
+            shard(&["--internal-listen", "127.0.0.1:0"]).unwrap_err().name,
+            "--node-id"
+        );
+        let ok = shard(&[
+            "--internal-listen",
+            "127.0.0.1:0",
+            "--node-id",
+            "doppel-shard-1",
+            "--nodes",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(ok.shard.unwrap().ordinal, 1);
+        assert_eq!(
+            shard(&["--internal-listen", "127.0.0.1:0", "--node-id", "2", "--nodes", "2"])
+                .unwrap_err()
+                .name,
+            "--node-id"
+        );
+        assert_eq!(
+            shard(&["--internal-listen", "0.0.0.0:1", "--node-id", "0"])
+                .unwrap_err()
+                .name,
+            "--advertise-internal"
+        );
+        assert_eq!(
+            parse(&["--role", "router"]).validate().unwrap_err().name,
+            "--redis"
+        );
+        assert_eq!(node_ordinal("doppel-shard-12"), Some(12));
+        assert_eq!(node_ordinal("7"), Some(7));
+        assert_eq!(node_ordinal("shard"), None);
     }
 
     #[test]

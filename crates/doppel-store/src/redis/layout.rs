@@ -18,6 +18,7 @@
 //! | `P:{global}:versions` | hash | version → postcard [`VersionInfo`](doppel_types::VersionInfo) |
 //! | `P:{global}:active_version` | string | the active version |
 //! | `P:{global}:last_event_seq` | string | the event sequence counter (`INCRBY`) |
+//! | `P:{global}:members`, `member:<id>`, `shard_map` | | cluster membership (see `membership`) |
 //!
 //! `T` is the customer's shard tag for customer vectors (`e` = `c`) and `global` for item
 //! vectors (`e` = `i`). The variable part of a key is always last, so no two
@@ -154,6 +155,18 @@ impl Layout {
     /// The event sequence counter.
     pub(crate) fn last_event_seq(&self) -> String {
         self.key(Tag::Global, "last_event_seq")
+    }
+    /// Node ids that held a lease.
+    pub(crate) fn members(&self) -> String {
+        self.key(Tag::Global, "members")
+    }
+    /// One node's lease.
+    pub(crate) fn member(&self, node_id: &str) -> String {
+        self.key(Tag::Global, &format!("member:{node_id}"))
+    }
+    /// Logical shard → owning node.
+    pub(crate) fn shard_map(&self) -> String {
+        self.key(Tag::Global, "shard_map")
     }
 }
 

@@ -38,13 +38,15 @@
 //! Layout: [`config`] ([`RedisConfig`]), `connect` (one connection enum for both
 //! deployments, error mapping), [`layout`] (the keys), `paging` (id-ordered merges over
 //! shards), one file per concept — `profiles` (customers, items), `events`, `erasure`,
-//! `vectors`, `versions` — and `store_impl` wiring them into the trait.
+//! `vectors`, `versions` — and `store_impl` wiring them into the trait; [`membership`]
+//! (leases and the shard map of a serving cluster) is outside the trait.
 
 pub mod config;
 mod connect;
 mod erasure;
 mod events;
 pub mod layout;
+pub mod membership;
 mod paging;
 mod profiles;
 mod store_impl;
@@ -52,6 +54,7 @@ mod vectors;
 mod versions;
 
 pub use config::RedisConfig;
+pub use membership::MemberRecord;
 
 use connect::Conn;
 use layout::Layout;

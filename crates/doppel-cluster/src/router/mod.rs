@@ -1,0 +1,169 @@
+//! The router: serves the public `doppel.v1` API of the whole cluster and holds no data.
+//!
+//! * per-customer calls (recommendations, profile reads and writes, erasure) go to the
+//!   node that owns the customer's shard, through that node's internal port, which serves
+//!   the same `doppel.v1` services for the shards it holds;
+//! * item writes go to every node (each keeps the whole catalogue);
+//! * lookalikes fan out to every node and are merged exactly ([`audiences`]);
+//! * segment listings are summed or merged by id ([`segments`]);
+//! * model administration: version writes go to one node (they land in the shared store);
+//!   activation and rollback are two-phase over every node ([`model_admin`]).
+//!
+//! Every fan-out answer says how many logical shards answered. A shard with no live owner
+//! makes per-customer calls for it fail with UNAVAILABLE (retryable) and fan-outs partial.
+
+pub mod audiences;
+pub mod ingest;
+pub mod model_admin;
+pub mod recommendations;
+pub mod segments;
+pub mod server;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use doppel_store::{RedisStore, Store};
+use doppel_types::shard::shard_of;
+use tonic::Status;
+
+use crate::topology::{NodeHandle, Topology, TopologyReader};
+
+/// Deadline of a fan-out when the client set none.
+pub const DEFAULT_FAN_OUT_DEADLINE: Duration = Duration::from_secs(10);
+/// Deadline of a forwarded call when the client set none.
+pub const DEFAULT_FORWARD_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The router's view of the cluster.
+pub struct Router {
+    /// The shared store (the active-version pointer, version metadata).
+    pub store: RedisStore,
+    /// Logical shards of the cluster.
+    pub shard_count: u32,
+    reader: TopologyReader,
+    topology: ArcSwap<Topology>,
+    next: AtomicUsize,
+}
+
+impl Router {
+    /// A router over `store` for `shard_count` logical shards; reads the topology once.
+    pub async fn connect(store: RedisStore, shard_count: u32) -> Result<Arc<Self>, Status> {
+        let reader = TopologyReader::new(store.clone(), shard_count);
+        let router = Arc::new(Self {
+            store,
+            shard_count,
+            reader,
+            topology: ArcSwap::from_pointee(Topology {
+                shard_count,
+                owners: vec![None; shard_count as usize],
+                nodes: Vec::new(),
+            }),
+            next: AtomicUsize::new(0),
+        });
+        router.refresh().await?;
+        Ok(router)
+    }
+
+    /// The current routing.
+    pub fn topology(&self) -> Arc<Topology> {
+        self.topology.load_full()
+    }
+
+    /// Re-reads the leases and the shard map.
+    pub async fn refresh(&self) -> Result<(), Status> {
+        let topology = self.reader.read().await.map_err(doppel_grpc::status::store_status)?;
+        self.topology.store(Arc::new(topology));
+        Ok(())
+    }
+
+    /// Refreshes the routing every `every` until the router is dropped.
+    pub fn spawn_refresher(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(router) = weak.upgrade() else { break };
+                if let Err(e) = router.refresh().await {
+                    tracing::warn!(error = %e.message(), "topology refresh failed; keeping the last one");
+                }
+            }
+        })
+    }
+
+    /// The node owning customer `id`'s shard; UNAVAILABLE when the shard has no live owner.
+    pub fn owner(&self, id: &str) -> Result<Arc<NodeHandle>, Status> {
+        let topology = self.topology();
+        topology.owner_of(id).cloned().ok_or_else(|| {
+            Status::unavailable(format!(
+                "shard {} (of customer `{id}`) has no live node; retry shortly",
+                shard_of(id, self.shard_count)
+            ))
+        })
+    }
+
+    /// Some live node (round robin), for calls any node can answer.
+    pub fn any_node(&self) -> Result<Arc<NodeHandle>, Status> {
+        let topology = self.topology();
+        if topology.nodes.is_empty() {
+            return Err(Status::unavailable("no shard node is live; retry shortly"));
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % topology.nodes.len();
+        Ok(Arc::clone(&topology.nodes[i]))
+    }
+
+    /// The active model version, from the store.
+    pub async fn active_version(&self) -> Result<Option<String>, Status> {
+        self.store
+            .active_version()
+            .await
+            .map_err(doppel_grpc::status::store_status)
+    }
+}
+
+/// The deadline a client asked for (`grpc-timeout`), else `default`.
+pub fn deadline_of<T>(request: &tonic::Request<T>, default: Duration) -> Duration {
+    request
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
+        .unwrap_or(default)
+}
+
+/// Parses a `grpc-timeout` header value (`<digits><unit>`).
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// A request to forward, with the deadline set.
+pub fn forward<T>(message: T, deadline: Duration) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(deadline);
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("3S"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_grpc_timeout("x"), None);
+        assert_eq!(parse_grpc_timeout(""), None);
+    }
+}

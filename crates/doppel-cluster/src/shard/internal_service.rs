@@ -1,0 +1,271 @@
+//! `doppel.internal.v1.Shard` on a shard node: the halves of a lookalike a router needs
+//! (seed vectors, then a partial audience scored with the router's scorer), version
+//! preparation and activation, and what the node holds. Answers cover only the requested
+//! shards this node holds.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use doppel_engine::{AudienceSize, ScorerSpec, ShardScoring};
+use doppel_grpc::Node;
+use doppel_grpc::segments::segment_from_pb;
+use doppel_grpc::status::engine_status;
+use doppel_proto::internal::v1 as ipb;
+use doppel_proto::internal::v1::shard_server::Shard;
+use doppel_proto::v1 as pb;
+use doppel_types::limits::LOOKALIKE_PAGE_SIZE;
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+/// Seeds per streamed page.
+const SEED_PAGE: usize = 2_000;
+/// Pages buffered ahead of the router.
+const PAGES_IN_FLIGHT: usize = 4;
+
+/// The internal service of one shard node.
+pub struct ShardService {
+    node: Arc<Node>,
+    node_id: String,
+}
+
+impl ShardService {
+    /// The service of `node`, known to the cluster as `node_id`.
+    pub fn new(node: Arc<Node>, node_id: String) -> Self {
+        Self { node, node_id }
+    }
+
+    /// Requested shards this node holds, in order.
+    fn held(&self, requested: &[u32]) -> Vec<u32> {
+        let config = self.node.engine.config();
+        let mut held: Vec<u32> = requested
+            .iter()
+            .copied()
+            .filter(|s| *s < config.shard_count && config.owns_shard(*s))
+            .collect();
+        held.sort_unstable();
+        held.dedup();
+        held
+    }
+}
+
+fn segments(field: &str, list: Vec<pb::Segment>) -> Result<Vec<(String, String)>, Status> {
+    list.into_iter()
+        .enumerate()
+        .map(|(i, s)| segment_from_pb(&format!("{field}[{i}]"), Some(s)))
+        .collect()
+}
+
+fn vectors(list: Vec<ipb::Vector>) -> Vec<Vec<f32>> {
+    list.into_iter().map(|v| v.values).collect()
+}
+
+/// Sends `pages` through a bounded channel; a router that goes away stops the sending.
+fn stream_pages<T: Send + 'static>(pages: Vec<T>) -> PageStream<T> {
+    let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
+    tokio::spawn(async move {
+        for page in pages {
+            if tx.send(Ok(page)).await.is_err() {
+                break;
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
+
+type PageStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Shard for ShardService {
+    type ResolveSeedsStream = PageStream<ipb::SeedPage>;
+    type ScoreAudienceStream = PageStream<ipb::ScoredPage>;
+
+    async fn node_status(
+        &self,
+        _request: Request<ipb::NodeStatusRequest>,
+    ) -> Result<Response<ipb::NodeStatusResponse>, Status> {
+        let engine = &self.node.engine;
+        Ok(Response::new(ipb::NodeStatusResponse {
+            node_id: self.node_id.clone(),
+            shards: engine.config().held_shards(),
+            shard_count: engine.config().shard_count,
+            active_version: engine.active_version().unwrap_or_default(),
+            loaded_versions: engine.loaded_versions(),
+            previous_version: engine.previous_version().unwrap_or_default(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(model.version = %request.get_ref().model_version))]
+    async fn resolve_seeds(
+        &self,
+        request: Request<ipb::ResolveSeedsRequest>,
+    ) -> Result<Response<Self::ResolveSeedsStream>, Status> {
+        let ipb::ResolveSeedsRequest {
+            model_version,
+            shards,
+            customer_ids,
+            negative_customer_ids,
+            seed_segments,
+        } = request.into_inner();
+        let shards = self.held(&shards);
+        let seed_segments = segments("seed_segments", seed_segments)?;
+        let engine = Arc::clone(&self.node.engine);
+        let held = shards.clone();
+        let lookup = tokio::task::spawn_blocking(move || {
+            engine.lookup_seeds(
+                &model_version,
+                &held,
+                &customer_ids,
+                &negative_customer_ids,
+                &seed_segments,
+            )
+        })
+        .await
+        .map_err(|e| Status::internal(format!("seed lookup task: {e}")))?
+        .map_err(engine_status)?;
+        let seeds: Vec<ipb::SeedVector> = lookup
+            .seeds
+            .into_iter()
+            .map(|s| ipb::SeedVector {
+                customer_id: s.customer_id,
+                vector: s.vector.unwrap_or_default(),
+                negative: s.negative,
+                segment: s.segment,
+            })
+            .collect();
+        let mut pages: Vec<ipb::SeedPage> = seeds
+            .chunks(SEED_PAGE)
+            .map(|chunk| ipb::SeedPage {
+                model_version: lookup.version.clone(),
+                seeds: chunk.to_vec(),
+                ..Default::default()
+            })
+            .collect();
+        if pages.is_empty() {
+            pages.push(ipb::SeedPage {
+                model_version: lookup.version.clone(),
+                ..Default::default()
+            });
+        }
+        let first = &mut pages[0];
+        first.unknown_ids = lookup.unknown;
+        first.customers = lookup.customers as u64;
+        first.shards = shards;
+        first.dim = lookup.dim as u32;
+        Ok(Response::new(stream_pages(pages)))
+    }
+
+    #[tracing::instrument(skip_all, fields(model.version = %request.get_ref().model_version))]
+    async fn score_audience(
+        &self,
+        request: Request<ipb::ScoreAudienceRequest>,
+    ) -> Result<Response<Self::ScoreAudienceStream>, Status> {
+        let ipb::ScoreAudienceRequest {
+            model_version,
+            shards,
+            positives,
+            negatives,
+            excluded_ids,
+            seed_segments,
+            exclude_segments,
+            filter,
+            exclude_existing_customers,
+            size,
+            explain_seed_ids,
+            explain_seed_vectors,
+        } = request.into_inner();
+        let size = match size {
+            Some(ipb::score_audience_request::Size::Count(n)) => AudienceSize::Count(n),
+            Some(ipb::score_audience_request::Size::TopPercent(p)) => AudienceSize::TopPercent(p),
+            Some(ipb::score_audience_request::Size::MinScore(s)) => AudienceSize::MinScore(s),
+            None => return Err(Status::invalid_argument("size: required")),
+        };
+        let explain_seed_vectors = vectors(explain_seed_vectors);
+        if explain_seed_ids.len() != explain_seed_vectors.len() {
+            return Err(Status::invalid_argument(
+                "explain_seed_vectors: one per explain_seed_ids entry",
+            ));
+        }
+        let shards = self.held(&shards);
+        let scoring = ShardScoring {
+            shards: shards.clone(),
+            scorer: ScorerSpec {
+                positives: vectors(positives),
+                negatives: vectors(negatives),
+            },
+            excluded_ids,
+            seed_segments: segments("seed_segments", seed_segments)?,
+            exclude_segments: segments("exclude_segments", exclude_segments)?,
+            filter: filter.into_iter().collect(),
+            exclude_existing_customers,
+            size,
+            explain: (!explain_seed_ids.is_empty())
+                .then_some((explain_seed_ids, explain_seed_vectors)),
+        };
+        let engine = Arc::clone(&self.node.engine);
+        let audience =
+            tokio::task::spawn_blocking(move || engine.score_audience(&model_version, &scoring))
+                .await
+                .map_err(|e| Status::internal(format!("scoring task: {e}")))?
+                .map_err(engine_status)?;
+        let mut pages: Vec<ipb::ScoredPage> = audience
+            .prospects
+            .chunks(LOOKALIKE_PAGE_SIZE)
+            .map(|chunk| ipb::ScoredPage {
+                model_version: audience.version.clone(),
+                prospects: chunk
+                    .iter()
+                    .map(|p| pb::Prospect {
+                        customer_id: p.customer_id.clone(),
+                        score: p.score,
+                        nearest_seed_ids: p.nearest_seed_ids.clone(),
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect();
+        if pages.is_empty() {
+            pages.push(ipb::ScoredPage {
+                model_version: audience.version.clone(),
+                ..Default::default()
+            });
+        }
+        pages[0].eligible_population = audience.eligible_population;
+        pages[0].shards = shards;
+        Ok(Response::new(stream_pages(pages)))
+    }
+
+    #[tracing::instrument(skip_all, fields(model.version = %request.get_ref().model_version))]
+    async fn prepare_version(
+        &self,
+        request: Request<ipb::PrepareVersionRequest>,
+    ) -> Result<Response<ipb::PrepareVersionResponse>, Status> {
+        let model_version = request.into_inner().model_version;
+        self.node.ensure_loaded(&model_version).await?;
+        Ok(Response::new(ipb::PrepareVersionResponse {
+            node_id: self.node_id.clone(),
+            model_version,
+            shards: self.node.engine.config().held_shards(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(model.version = %request.get_ref().model_version))]
+    async fn activate_version(
+        &self,
+        request: Request<ipb::PrepareVersionRequest>,
+    ) -> Result<Response<ipb::PrepareVersionResponse>, Status> {
+        let model_version = request.into_inner().model_version;
+        self.node.ensure_loaded(&model_version).await?;
+        self.node
+            .engine
+            .activate(&model_version)
+            .map_err(engine_status)?;
+        tracing::info!("version activated on this node");
+        Ok(Response::new(ipb::PrepareVersionResponse {
+            node_id: self.node_id.clone(),
+            model_version,
+            shards: self.node.engine.config().held_shards(),
+        }))
+    }
+}
