@@ -26,8 +26,8 @@ pub mod lookalike_query;
 mod profiles;
 pub mod recommend;
 mod seed_prototypes;
-pub mod shard_scoring;
 pub mod segment_view;
+pub mod shard_scoring;
 mod snapshot;
 
 pub use config::EngineConfig;
@@ -37,7 +37,7 @@ pub use lookalike::{
     CENTROID_MIN_COHERENCE, CENTROID_MIN_TWO_MODE_RATIO, EXPLAIN_MAX_SEEDS, NEGATIVE_WEIGHT,
     ScorerSpec, check_size as check_audience_size, plan_scorer, target as audience_target,
 };
-pub use shard_scoring::{FoundSeed, SeedLookup, ShardAudience, ShardScoring};
 pub use lookalike_query::{Audience, AudienceSize, LookalikeQuery, Prospect, Strategy};
 pub use recommend::{Offer, RecommendQuery, Recommendation, SimilarItemsResult};
 pub use segment_view::{SegmentPage, SegmentSize};
+pub use shard_scoring::{FoundSeed, SeedLookup, ShardAudience, ShardScoring};

@@ -102,11 +102,7 @@ pub(crate) fn lookup_seeds(
     let vector_of = |id: &str| -> Option<Option<Vec<f32>>> {
         let slot = profiles.customer_slots.get(id)?;
         let consent = profiles.customer(slot).is_some_and(|c| c.ads_consent);
-        Some(
-            version
-                .customer_vector(id, slot)
-                .filter(|_| consent),
-        )
+        Some(version.customer_vector(id, slot).filter(|_| consent))
     };
     let explicit = ids
         .iter()
@@ -160,7 +156,11 @@ pub(crate) fn score_on_shards(
             format!("vectors must have {} dims", version.dim),
         ));
     }
-    for (kind, _) in request.seed_segments.iter().chain(&request.exclude_segments) {
+    for (kind, _) in request
+        .seed_segments
+        .iter()
+        .chain(&request.exclude_segments)
+    {
         check_kind("exclude_segments", kind)?;
     }
     let selection = ShardSelection::of(version, &request.shards);

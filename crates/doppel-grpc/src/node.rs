@@ -72,6 +72,26 @@ impl Node {
     }
 
     async fn replay(&self) -> Result<(), Status> {
+        self.reload_customers().await?;
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .scan_items(after.as_deref(), REPLAY_PAGE)
+                .await
+                .map_err(store_status)?;
+            page.iter().for_each(|i| self.engine.upsert_item(i));
+            match page.last() {
+                Some(last) if page.len() == REPLAY_PAGE => after = Some(last.id.clone()),
+                _ => break,
+            }
+        }
+        self.replay_events().await
+    }
+
+    /// Re-reads the profiles of the customers held here (a shard node picks up segment
+    /// attributes another node's training wrote).
+    pub async fn reload_customers(&self) -> Result<(), Status> {
         let mut after: Option<String> = None;
         loop {
             let page = self
@@ -87,19 +107,10 @@ impl Node {
                 _ => break,
             }
         }
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .scan_items(after.as_deref(), REPLAY_PAGE)
-                .await
-                .map_err(store_status)?;
-            page.iter().for_each(|i| self.engine.upsert_item(i));
-            match page.last() {
-                Some(last) if page.len() == REPLAY_PAGE => after = Some(last.id.clone()),
-                _ => break,
-            }
-        }
+        Ok(())
+    }
+
+    async fn replay_events(&self) -> Result<(), Status> {
         let mut after_seq = 0;
         loop {
             let page = self

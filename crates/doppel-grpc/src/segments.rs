@@ -17,9 +17,9 @@ use crate::status::{FieldViolation, engine_status, store_status};
 /// Profiles written per store batch.
 const BATCH: usize = 1_000;
 /// Largest member page.
-const MAX_PAGE: u32 = 10_000;
+pub const MAX_PAGE: u32 = 10_000;
 /// Member page when none is asked for.
-const DEFAULT_PAGE: u32 = 1_000;
+pub const DEFAULT_PAGE: u32 = 1_000;
 
 /// The `segment.*` attributes of one customer's segments.
 pub fn segment_attributes(s: &CustomerSegments, version: &str) -> BTreeMap<String, String> {
@@ -72,7 +72,10 @@ pub async fn store_segments(
             .upsert_customers(batch.clone())
             .await
             .map_err(store_status)?;
-        batch.iter().for_each(|c| node.engine.upsert_customer(c));
+        batch
+            .iter()
+            .filter(|c| node.engine.config().owns_customer(&c.id))
+            .for_each(|c| node.engine.upsert_customer(c));
     }
     Ok(updated)
 }
@@ -129,6 +132,27 @@ pub fn segment_from_pb(field: &str, s: Option<pb::Segment>) -> Result<(String, S
     Ok((s.kind, s.name))
 }
 
+/// Checks a member page size from a request (`0` = [`DEFAULT_PAGE`]).
+pub fn page_size_from_pb(page_size: u32) -> Result<u32, FieldViolation> {
+    match page_size {
+        0 => Ok(DEFAULT_PAGE),
+        n if n > MAX_PAGE => Err(FieldViolation::new(
+            "page_size",
+            format!("at most {MAX_PAGE}"),
+        )),
+        n => Ok(n),
+    }
+}
+
+/// The token of the page after one ending with `last`, when more members follow (empty on
+/// the last page): the last id listed, since pages are in id order.
+pub fn next_page_token(more: bool, last: Option<&String>) -> String {
+    match (more, last) {
+        (true, Some(last)) => last.clone(),
+        _ => String::new(),
+    }
+}
+
 /// The Segments service.
 pub struct SegmentsService {
     node: Arc<Node>,
@@ -155,7 +179,10 @@ impl Segments for SegmentsService {
             .engine
             .segment_sizes(kind.as_deref())
             .map_err(engine_status)?;
+        let shards = self.node.config.engine.shard_count;
         Ok(Response::new(pb::ListSegmentsResponse {
+            shards_answered: shards,
+            shards_total: shards,
             segments: sizes
                 .into_iter()
                 .map(|s| pb::SegmentSize {
@@ -180,27 +207,21 @@ impl Segments for SegmentsService {
             page_token,
         } = request.into_inner();
         let (kind, name) = segment_from_pb("segment", segment)?;
-        let size = match page_size {
-            0 => DEFAULT_PAGE,
-            n if n > MAX_PAGE => {
-                return Err(FieldViolation::new("page_size", format!("at most {MAX_PAGE}")).into());
-            }
-            n => n,
-        };
+        let size = page_size_from_pb(page_size)?;
         let after = (!page_token.is_empty()).then_some(page_token.as_str());
         let page = self
             .node
             .engine
             .segment_members(&kind, &name, after, size as usize)
             .map_err(engine_status)?;
-        let next_page_token = match (page.more, page.customer_ids.last()) {
-            (true, Some(last)) => last.clone(),
-            _ => String::new(),
-        };
+        let next_page_token = next_page_token(page.more, page.customer_ids.last());
+        let shards = self.node.config.engine.shard_count;
         Ok(Response::new(pb::ListSegmentMembersResponse {
             customer_ids: page.customer_ids,
             next_page_token,
             total: page.total,
+            shards_answered: shards,
+            shards_total: shards,
         }))
     }
 }

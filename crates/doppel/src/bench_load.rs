@@ -52,6 +52,10 @@ pub struct BenchLoadArgs {
     /// Per-request deadline, milliseconds.
     #[arg(long, default_value_t = 2_000)]
     pub deadline_ms: u64,
+    /// With `--addr`: first load the generated base into the target through its public API
+    /// (upload, train, activate) — e.g. a freshly started cluster's router.
+    #[arg(long, requires = "addr")]
+    pub load_target: bool,
     /// Hot-swap test: train a second version before the load and activate it this many
     /// seconds in (in-process server only); latency is then reported per phase.
     #[arg(long)]
@@ -101,7 +105,12 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
     let data = doppel_synth::generate(&config);
     let temp = tempfile::tempdir().context("temporary data dir")?;
     let (addr, stop) = match &args.addr {
-        Some(a) => (a.clone(), None),
+        Some(a) => {
+            if args.load_target {
+                crate::cmd_demo::load_generated(a, &config, &data).await?;
+            }
+            (a.clone(), None)
+        }
         None => {
             let (addr, stop) = start_local(temp.path()).await?;
             crate::cmd_demo::load_generated(&addr, &config, &data).await?;

@@ -63,7 +63,10 @@ fn serve_options(settings: &Settings) -> ServeOptions {
 
 /// A shard node: public port for health, internal port for routers.
 async fn serve_shard(settings: Settings) -> anyhow::Result<()> {
-    let shard = settings.shard.clone().context("role shard needs its settings")?;
+    let shard = settings
+        .shard
+        .clone()
+        .context("role shard needs its settings")?;
     let store = connect_redis(&settings).await?;
     let public = TcpListener::bind(settings.listen)
         .await
@@ -107,8 +110,13 @@ async fn serve_router(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     tracing::info!(addr = %listener.local_addr()?, nodes = router.topology().nodes.len(), "doppel router serving");
-    doppel_cluster::router::server::run(listener, router, serve_options(&settings), shutdown_signal())
-        .await?;
+    doppel_cluster::router::server::run(
+        listener,
+        router,
+        serve_options(&settings),
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 

@@ -158,7 +158,10 @@ impl ServeArgs {
             .clone()
             .ok_or_else(|| bad("--node-id", "role shard needs a node id"))?;
         let ordinal = node_ordinal(&node_id).ok_or_else(|| {
-            bad("--node-id", format!("`{node_id}`: a number, or a name ending in -<number>"))
+            bad(
+                "--node-id",
+                format!("`{node_id}`: a number, or a name ending in -<number>"),
+            )
         })?;
         if self.nodes == 0 || self.nodes > self.shards {
             return Err(bad("--nodes", "must be 1..=--shards"));
@@ -229,7 +232,10 @@ impl ServeArgs {
             Role::All | Role::Router => None,
         };
         if self.role != Role::All && redis.is_none() {
-            return Err(bad("--redis", "roles shard and router keep their state in Redis: set --redis URL"));
+            return Err(bad(
+                "--redis",
+                "roles shard and router keep their state in Redis: set --redis URL",
+            ));
         }
         Ok(Settings {
             shard,
@@ -281,7 +287,9 @@ mod tests {
         };
         assert_eq!(shard(&[]).unwrap_err().name, "--internal-listen");
         assert_eq!(
-            shard(&["--internal-listen", "127.0.0.1:0"]).unwrap_err().name,
+            shard(&["--internal-listen", "127.0.0.1:0"])
+                .unwrap_err()
+                .name,
             "--node-id"
         );
         let ok = shard(&[
@@ -295,9 +303,16 @@ mod tests {
         .unwrap();
         assert_eq!(ok.shard.unwrap().ordinal, 1);
         assert_eq!(
-            shard(&["--internal-listen", "127.0.0.1:0", "--node-id", "2", "--nodes", "2"])
-                .unwrap_err()
-                .name,
+            shard(&[
+                "--internal-listen",
+                "127.0.0.1:0",
+                "--node-id",
+                "2",
+                "--nodes",
+                "2"
+            ])
+            .unwrap_err()
+            .name,
             "--node-id"
         );
         assert_eq!(

@@ -62,11 +62,11 @@ fn client(node: &NodeHandle) -> ShardClient<tonic::transport::Channel> {
 
 /// A node's failure that leaves it out of the answer (rather than failing the request).
 fn leaves_node_out(status: &Status) -> bool {
-    !matches!(
-        status.code(),
-        tonic::Code::InvalidArgument | tonic::Code::ResourceExhausted
-    ) && !(status.code() == tonic::Code::NotFound
-        && !status.message().starts_with("model_version"))
+    match status.code() {
+        tonic::Code::InvalidArgument | tonic::Code::ResourceExhausted => false,
+        tonic::Code::NotFound => status.message().starts_with("model_version"),
+        _ => true,
+    }
 }
 
 fn version_missing(status: &Status) -> bool {
@@ -107,7 +107,10 @@ async fn resolve_part(
     deadline: Instant,
 ) -> Result<Vec<ipb::SeedPage>, Status> {
     let work = async {
-        let mut stream = client(&part.node).resolve_seeds(request).await?.into_inner();
+        let mut stream = client(&part.node)
+            .resolve_seeds(request)
+            .await?
+            .into_inner();
         let mut pages = Vec::new();
         while let Some(page) = stream.message().await? {
             pages.push(page);
@@ -235,7 +238,9 @@ async fn gather_seeds(
             } else {
                 "seed_segments".to_owned()
             };
-            return Err(Status::not_found(format!("{field}: `{kind}/{name}` not found")));
+            return Err(Status::not_found(format!(
+                "{field}: `{kind}/{name}` not found"
+            )));
         }
         list.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
         for seed in &list {
@@ -428,7 +433,11 @@ async fn open_scores(
 
 /// The next prospect of cursor `i`, pulling its next page when the current one is spent.
 /// A node that fails or misses the deadline is dropped (its shards no longer count).
-async fn advance(cursors: &mut [Option<Cursor>], i: usize, deadline: Instant) -> Option<pb::Prospect> {
+async fn advance(
+    cursors: &mut [Option<Cursor>],
+    i: usize,
+    deadline: Instant,
+) -> Option<pb::Prospect> {
     let cursor = cursors[i].as_mut()?;
     loop {
         if let Some(p) = cursor.page.next() {
@@ -443,7 +452,9 @@ async fn advance(cursors: &mut [Option<Cursor>], i: usize, deadline: Instant) ->
                 return None;
             }
             Err(_) => {
-                tracing::warn!("a node's score stream missed the deadline; its shards are left out");
+                tracing::warn!(
+                    "a node's score stream missed the deadline; its shards are left out"
+                );
                 cursors[i] = None;
                 return None;
             }
@@ -563,16 +574,23 @@ impl Audiences for RouterAudiences {
                 }
             };
             let ignored = seeds.ignored.clone();
-            let (cursors, population, strategy) =
-                match open_scores(&seeds, &version, &query, shard_count, deadline).await? {
-                    Round::Done(opened) => opened,
-                    Round::VersionMoved if retry => continue,
-                    Round::VersionMoved => {
-                        return Err(Status::unavailable(format!(
-                            "model_version: `{version}` is changing on the shard nodes; retry shortly"
-                        )));
-                    }
-                };
+            let (cursors, population, strategy) = match open_scores(
+                &seeds,
+                &version,
+                &query,
+                shard_count,
+                deadline,
+            )
+            .await?
+            {
+                Round::Done(opened) => opened,
+                Round::VersionMoved if retry => continue,
+                Round::VersionMoved => {
+                    return Err(Status::unavailable(format!(
+                        "model_version: `{version}` is changing on the shard nodes; retry shortly"
+                    )));
+                }
+            };
             let n = match query.size {
                 AudienceSize::MinScore(_) => usize::MAX,
                 size => audience_target(size, population as usize),

@@ -72,7 +72,11 @@ impl Router {
 
     /// Re-reads the leases and the shard map.
     pub async fn refresh(&self) -> Result<(), Status> {
-        let topology = self.reader.read().await.map_err(doppel_grpc::status::store_status)?;
+        let topology = self
+            .reader
+            .read()
+            .await
+            .map_err(doppel_grpc::status::store_status)?;
         self.topology.store(Arc::new(topology));
         Ok(())
     }

@@ -83,10 +83,7 @@ pub async fn run(
         .add_service(audiences)
         .add_service(recommendations)
         .add_service(segments)
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            signal,
-        );
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
     let grace: Duration = options.grace_period;
     let grace_over = async move {
         match draining_rx.await {

@@ -80,10 +80,9 @@ async fn poll_events(node: &Node, after: &mut u64, gaps: &mut Gaps) -> doppel_st
             break;
         }
     }
-    if let (Some(&first), Some(&last)) = (
-        gaps.missing.keys().next(),
-        gaps.missing.keys().next_back(),
-    ) {
+    if let (Some(&first), Some(&last)) =
+        (gaps.missing.keys().next(), gaps.missing.keys().next_back())
+    {
         let late = node
             .store
             .scan_events(first - 1, (last - first + 1) as usize)

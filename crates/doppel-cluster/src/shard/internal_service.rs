@@ -243,6 +243,8 @@ impl Shard for ShardService {
     ) -> Result<Response<ipb::PrepareVersionResponse>, Status> {
         let model_version = request.into_inner().model_version;
         self.node.ensure_loaded(&model_version).await?;
+        // Training on another node wrote segment attributes onto profiles held here.
+        self.node.reload_customers().await?;
         Ok(Response::new(ipb::PrepareVersionResponse {
             node_id: self.node_id.clone(),
             model_version,

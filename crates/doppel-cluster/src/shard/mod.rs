@@ -111,12 +111,10 @@ pub async fn run(
     let follower = follower::spawn(&node, node.replayed_seq());
 
     let max = config.serve.max_message_bytes;
-    let shard_service = ShardServer::new(ShardService::new(
-        Arc::clone(&node),
-        config.node_id.clone(),
-    ))
-    .max_decoding_message_size(max)
-    .max_encoding_message_size(max);
+    let shard_service =
+        ShardServer::new(ShardService::new(Arc::clone(&node), config.node_id.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
     let internal_server = tokio::spawn(
         Server::builder()
             .add_routes(doppel_grpc::server::public_routes(&node, max))

@@ -29,7 +29,12 @@ pub struct MemberRecord {
 impl MemberRecord {
     fn encode(&self) -> String {
         let shards: Vec<String> = self.ready_shards.iter().map(u32::to_string).collect();
-        format!("{}\t{}\t{}", self.node_id, self.internal_addr, shards.join(","))
+        format!(
+            "{}\t{}\t{}",
+            self.node_id,
+            self.internal_addr,
+            shards.join(",")
+        )
     }
 
     fn decode(text: &str) -> Result<Self> {

@@ -19,6 +19,7 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     cluster: bool,
+    aof: bool,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -31,12 +32,29 @@ impl RedisServer {
         server
     }
 
+    /// A standalone server with the append-only file on (`appendfsync everysec`): what
+    /// doppel needs so that no acknowledged write is lost when Redis is killed.
+    pub fn standalone_durable() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir for redis-server");
+        let mut server = Self {
+            child: None,
+            port: free_port(false),
+            dir: tmp.path().to_owned(),
+            cluster: false,
+            aof: true,
+            _tmp: Some(tmp),
+        };
+        server.start();
+        server
+    }
+
     fn spawn(port: u16, dir: &Path, cluster: bool) -> Self {
         let mut server = Self {
             child: None,
             port,
             dir: dir.to_owned(),
             cluster,
+            aof: false,
             _tmp: None,
         };
         server.start();
@@ -57,7 +75,8 @@ impl RedisServer {
         cmd.args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
-            .args(["--appendonly", "no"])
+            .args(["--appendonly", if self.aof { "yes" } else { "no" }])
+            .args(["--appendfsync", "everysec"])
             .arg("--dir")
             .arg(&self.dir)
             .stdin(Stdio::null())

@@ -1,0 +1,465 @@
+//! `doppel.v1.ModelAdmin` on the router.
+//!
+//! Version writes (imports, training) go to one node: the vectors and the version metadata
+//! land in the shared store, where every node reads them. Reads of version metadata go to
+//! any node; index descriptions are summed over the nodes. Activation is two-phase, so a
+//! version is never active while some shard cannot answer with it:
+//!
+//! ```text
+//!   ActivateVersion(v)
+//!     every shard has a live node? ──no──▶ FAILED_PRECONDITION        (nothing changed)
+//!     Shard.PrepareVersion(v), all nodes ──any fails──▶ FAILED_PRECONDITION / NOT_FOUND
+//!                                                                     (nothing changed)
+//!     ModelAdmin.ActivateVersion(v), one node: validates, flips the store's pointer and
+//!       the version states, activates its engine ──fails──▶ its status (nothing changed)
+//!     Shard.ActivateVersion(v), other nodes ──any fails──▶ UNAVAILABLE (v is active; the
+//!       laggards follow the pointer when they next poll it)
+//! ```
+//!
+//! Rollback re-activates the previous version the nodes agree on, through the same flow.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use doppel_grpc::model_admin_service::validate_version_name;
+use doppel_grpc::training::TrainStream;
+use doppel_proto::internal::v1 as internal;
+use doppel_proto::internal::v1::shard_client::ShardClient;
+use doppel_proto::v1 as pb;
+use doppel_proto::v1::model_admin_client::ModelAdminClient;
+use doppel_proto::v1::model_admin_server::ModelAdmin;
+use doppel_types::limits::MAX_MESSAGE_BYTES;
+use futures::Stream;
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Response, Status, Streaming};
+
+use super::{DEFAULT_FAN_OUT_DEADLINE, DEFAULT_FORWARD_DEADLINE, Router, deadline_of, forward};
+use crate::topology::NodeHandle;
+
+/// Deadline of an activation or rollback when the client set none (nodes may have to load
+/// the version's indexes first).
+pub const DEFAULT_ACTIVATION_DEADLINE: Duration = Duration::from_secs(120);
+/// Embedding chunks buffered between the caller's stream and the node's.
+const CHUNKS_IN_FLIGHT: usize = 2;
+/// Shards named in an error about shards with no live node.
+const MAX_SHARDS_NAMED: usize = 32;
+
+/// The router's ModelAdmin service.
+pub struct RouterModelAdmin {
+    router: Arc<Router>,
+}
+
+impl RouterModelAdmin {
+    /// A service administering the cluster behind `router`.
+    pub fn new(router: Arc<Router>) -> Self {
+        Self { router }
+    }
+}
+
+fn admin_client(node: &NodeHandle) -> ModelAdminClient<Channel> {
+    ModelAdminClient::new(node.channel.clone())
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+fn shard_client(node: &NodeHandle) -> ShardClient<Channel> {
+    ShardClient::new(node.channel.clone())
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+/// A request carrying the caller's deadline, or none: imports and training runs take as
+/// long as they take unless the caller bounds them.
+fn forward_long<T, M>(caller: &Request<T>, message: M) -> Request<M> {
+    let mut request = Request::new(message);
+    if caller.metadata().contains_key("grpc-timeout") {
+        request.set_timeout(deadline_of(caller, DEFAULT_FORWARD_DEADLINE));
+    }
+    request
+}
+
+/// Calls every node in `nodes` in parallel within `deadline`; answers in node order.
+async fn on_nodes<R, F, Fut>(
+    nodes: &[Arc<NodeHandle>],
+    deadline: Duration,
+    call: F,
+) -> Vec<Result<R, Status>>
+where
+    F: Fn(&NodeHandle) -> Fut,
+    Fut: Future<Output = Result<Response<R>, Status>>,
+{
+    let calls = nodes.iter().map(|node| {
+        let call = call(node);
+        async move {
+            match tokio::time::timeout(deadline, call).await {
+                Ok(answer) => answer.map(Response::into_inner),
+                Err(_) => Err(Status::deadline_exceeded("node missed the deadline")),
+            }
+        }
+    });
+    futures::future::join_all(calls).await
+}
+
+/// What flows from the caller's import stream to the node's.
+enum Feed {
+    Chunk(pb::EmbeddingChunk),
+    End,
+}
+
+/// The node's side of a relayed import. When the caller's stream breaks (the channel
+/// closes without [`Feed::End`]) it ends with a chunk naming no version, which the node
+/// refuses, so the node fails the import instead of keeping a partial version as ready.
+fn relay(rx: mpsc::Receiver<Feed>) -> impl Stream<Item = pb::EmbeddingChunk> + Send + 'static {
+    futures::stream::unfold(Some(rx), |rx| async move {
+        let mut rx = rx?;
+        match rx.recv().await {
+            Some(Feed::Chunk(chunk)) => Some((chunk, Some(rx))),
+            Some(Feed::End) => None,
+            None => Some((pb::EmbeddingChunk::default(), None)),
+        }
+    })
+}
+
+/// The shards of `topology` with no live node, for an error message.
+fn unserved_shards(router: &Router, topology: &crate::topology::Topology) -> String {
+    let missing: Vec<String> = (0..router.shard_count)
+        .filter(|&s| topology.owners.get(s as usize).is_none_or(Option::is_none))
+        .map(|s| s.to_string())
+        .collect();
+    let named = missing.len().min(MAX_SHARDS_NAMED);
+    let more = match missing.len() - named {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    format!("{}{more}", missing[..named].join(", "))
+}
+
+impl RouterModelAdmin {
+    /// The two-phase activation of `version` (see the module docs).
+    async fn activate(
+        &self,
+        version: String,
+        deadline: Duration,
+    ) -> Result<Response<pb::ActivateVersionResponse>, Status> {
+        validate_version_name(&version)?;
+        let topology = self.router.topology();
+        if topology.routable_shards() < self.router.shard_count {
+            return Err(Status::failed_precondition(format!(
+                "cannot activate `{version}`: shards {} have no live node; nothing was changed",
+                unserved_shards(&self.router, &topology)
+            )));
+        }
+        let nodes = topology.nodes.clone();
+        let Some((first, others)) = nodes.split_first() else {
+            return Err(Status::unavailable("no shard node is live; retry shortly"));
+        };
+        let prepare = internal::PrepareVersionRequest {
+            model_version: version.clone(),
+        };
+
+        // 1. Every node loads the version; nothing is switched until all have.
+        let prepared = on_nodes(&nodes, deadline, |node| {
+            let mut client = shard_client(node);
+            let request = forward(prepare.clone(), deadline);
+            async move { client.prepare_version(request).await }
+        })
+        .await;
+        for (node, answer) in nodes.iter().zip(prepared) {
+            if let Err(status) = answer {
+                let message = format!(
+                    "node {} cannot load `{version}`: {}; nothing was changed",
+                    node.node_id,
+                    status.message()
+                );
+                return Err(match status.code() {
+                    Code::NotFound => Status::not_found(message),
+                    _ => Status::failed_precondition(message),
+                });
+            }
+        }
+
+        // 2. One node validates the version's state and flips the store's pointer.
+        let response = admin_client(first)
+            .activate_version(forward(
+                pb::ActivateVersionRequest {
+                    model_version: version.clone(),
+                },
+                deadline,
+            ))
+            .await?;
+
+        // 3. The others switch now rather than at their next poll of the pointer.
+        let switched = on_nodes(others, deadline, |node| {
+            let mut client = shard_client(node);
+            let request = forward(prepare.clone(), deadline);
+            async move { client.activate_version(request).await }
+        })
+        .await;
+        let mut laggards = Vec::new();
+        for (node, answer) in others.iter().zip(switched) {
+            if let Err(status) = answer {
+                tracing::warn!(node.id = %node.node_id, model.version = %version, error = %status.message(), "node did not switch; it will follow the pointer");
+                laggards.push(format!("{}: {}", node.node_id, status.message()));
+            }
+        }
+        if !laggards.is_empty() {
+            return Err(Status::unavailable(format!(
+                "`{version}` is active, but some nodes did not switch yet ({}); they follow \
+                 the active version within seconds",
+                laggards.join("; ")
+            )));
+        }
+        tracing::info!(
+            model.version = %version,
+            previous = %response.get_ref().previous_version,
+            nodes = nodes.len(),
+            "version activated on the cluster"
+        );
+        Ok(response)
+    }
+
+    /// The version a rollback re-activates: the previous version every node agrees on.
+    async fn previous_version(&self, deadline: Duration) -> Result<String, Status> {
+        let nodes = self.router.topology().nodes.clone();
+        if nodes.is_empty() {
+            return Err(Status::unavailable("no shard node is live; retry shortly"));
+        }
+        let statuses = on_nodes(&nodes, deadline, |node| {
+            let mut client = shard_client(node);
+            let request = forward(internal::NodeStatusRequest {}, deadline);
+            async move { client.node_status(request).await }
+        })
+        .await;
+        let mut previous: Vec<(&str, String)> = Vec::with_capacity(nodes.len());
+        for (node, answer) in nodes.iter().zip(statuses) {
+            match answer {
+                Ok(status) => previous.push((&node.node_id, status.previous_version)),
+                Err(status) => {
+                    return Err(Status::unavailable(format!(
+                        "node {} did not report its previous version: {}; retry shortly",
+                        node.node_id,
+                        status.message()
+                    )));
+                }
+            }
+        }
+        let first = previous.first().map(|(_, v)| v.clone()).unwrap_or_default();
+        if previous.iter().any(|(_, v)| *v != first) {
+            let listed: Vec<String> = previous
+                .iter()
+                .map(|(node, v)| format!("{node}: `{v}`"))
+                .collect();
+            return Err(Status::failed_precondition(format!(
+                "the nodes disagree on the previous version ({}); activate a version explicitly",
+                listed.join(", ")
+            )));
+        }
+        if first.is_empty() {
+            return Err(Status::failed_precondition(
+                "no previous version is loaded to roll back to (activate a second version first)",
+            ));
+        }
+        Ok(first)
+    }
+}
+
+/// Sums the per-shard counts of the nodes' index descriptions (the catalogue and the
+/// settings are the same everywhere: they come from the first).
+fn sum_descriptions(answers: Vec<pb::DescribeIndexResponse>) -> Option<pb::DescribeIndexResponse> {
+    let mut answers = answers.into_iter();
+    let mut sum = answers.next()?;
+    for d in answers {
+        sum.customer_count += d.customer_count;
+        sum.memory_bytes += d.memory_bytes;
+        sum.deleted += d.deleted;
+        sum.delta += d.delta;
+    }
+    Some(sum)
+}
+
+#[tonic::async_trait]
+impl ModelAdmin for RouterModelAdmin {
+    type TrainStream = TrainStream;
+
+    #[tracing::instrument(skip_all)]
+    async fn import_embeddings(
+        &self,
+        request: Request<Streaming<pb::EmbeddingChunk>>,
+    ) -> Result<Response<pb::ImportSummary>, Status> {
+        let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+        let forwarded = forward_long(&request, relay(rx));
+        let mut inbound = request.into_inner();
+        let first = inbound
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("stream: no EmbeddingChunk received"))?;
+        let node = self.router.any_node()?;
+        tracing::debug!(node.id = %node.node_id, model.version = %first.model_version, "forwarding import");
+        let mut client = admin_client(&node);
+        let call = client.import_embeddings(forwarded);
+        // Moves `tx`: however the pump stops, the channel closes, and only a complete
+        // stream sends `End` (see `relay`).
+        let pump = async move {
+            let mut next = Some(first);
+            while let Some(chunk) = next {
+                if tx.send(Feed::Chunk(chunk)).await.is_err() {
+                    // The node stopped reading: it has answered (with an error).
+                    return Ok(());
+                }
+                next = inbound.message().await?;
+            }
+            let _ = tx.send(Feed::End).await;
+            Ok::<(), Status>(())
+        };
+        tokio::pin!(call, pump);
+        tokio::select! {
+            answer = &mut call => answer,
+            pumped = &mut pump => {
+                pumped?;
+                call.await
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_versions(
+        &self,
+        request: Request<pb::ListVersionsRequest>,
+    ) -> Result<Response<pb::ListVersionsResponse>, Status> {
+        let deadline = deadline_of(&request, DEFAULT_FORWARD_DEADLINE);
+        let node = self.router.any_node()?;
+        admin_client(&node)
+            .list_versions(forward(request.into_inner(), deadline))
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(model.version = %request.get_ref().model_version))]
+    async fn activate_version(
+        &self,
+        request: Request<pb::ActivateVersionRequest>,
+    ) -> Result<Response<pb::ActivateVersionResponse>, Status> {
+        let deadline = deadline_of(&request, DEFAULT_ACTIVATION_DEADLINE);
+        let pb::ActivateVersionRequest { model_version } = request.into_inner();
+        self.activate(model_version, deadline).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn describe_index(
+        &self,
+        request: Request<pb::DescribeIndexRequest>,
+    ) -> Result<Response<pb::DescribeIndexResponse>, Status> {
+        let deadline = deadline_of(&request, DEFAULT_FAN_OUT_DEADLINE);
+        let message = request.into_inner();
+        let nodes = self.router.topology().nodes.clone();
+        let answers = on_nodes(&nodes, deadline, |node| {
+            let mut client = admin_client(node);
+            let request = forward(message.clone(), deadline);
+            async move { client.describe_index(request).await }
+        })
+        .await;
+        let mut described = Vec::with_capacity(nodes.len());
+        let mut first_error = None;
+        for (node, answer) in nodes.iter().zip(answers) {
+            match answer {
+                Ok(d) => described.push(d),
+                Err(status) => {
+                    tracing::warn!(node.id = %node.node_id, error = %status.message(), "node left out of the index description");
+                    first_error.get_or_insert(status);
+                }
+            }
+        }
+        match sum_descriptions(described) {
+            Some(sum) => Ok(Response::new(sum)),
+            None => Err(first_error
+                .unwrap_or_else(|| Status::unavailable("no shard node is live; retry shortly"))),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(model.version = %request.get_ref().model_version))]
+    async fn train(
+        &self,
+        request: Request<pb::TrainRequest>,
+    ) -> Result<Response<Self::TrainStream>, Status> {
+        // A trained version is registered ready, never activated (TrainRequest has no such
+        // option), so the node's progress stream is relayed as is.
+        let node = self.router.any_node()?;
+        let forwarded = forward_long(&request, request.get_ref().clone());
+        let progress = admin_client(&node).train(forwarded).await?.into_inner();
+        Ok(Response::new(Box::pin(progress)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn rollback(
+        &self,
+        request: Request<pb::RollbackRequest>,
+    ) -> Result<Response<pb::ActivateVersionResponse>, Status> {
+        let deadline = deadline_of(&request, DEFAULT_ACTIVATION_DEADLINE);
+        let previous = self
+            .previous_version(deadline.min(DEFAULT_FAN_OUT_DEADLINE))
+            .await?;
+        let response = self.activate(previous, deadline).await?;
+        tracing::info!(model.version = %response.get_ref().model_version, "rolled back");
+        Ok(response)
+    }
+
+    #[tracing::instrument(skip_all, fields(model.version = %request.get_ref().model_version))]
+    async fn describe_version(
+        &self,
+        request: Request<pb::DescribeVersionRequest>,
+    ) -> Result<Response<pb::DescribeVersionResponse>, Status> {
+        // Metadata and state come from the shared store; `loaded`, `active` and the index
+        // are the answering node's.
+        let deadline = deadline_of(&request, DEFAULT_FORWARD_DEADLINE);
+        let node = self.router.any_node()?;
+        admin_client(&node)
+            .describe_version(forward(request.into_inner(), deadline))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    #[test]
+    fn descriptions_sum_per_shard_counts() {
+        let d = |customers, memory| pb::DescribeIndexResponse {
+            model_version: "v1".to_owned(),
+            customer_count: customers,
+            item_count: 50,
+            memory_bytes: memory,
+            deleted: 1,
+            delta: 2,
+            ..Default::default()
+        };
+        let sum = sum_descriptions(vec![d(10, 100), d(5, 50)]);
+        let sum = sum.unwrap_or_default();
+        assert_eq!(sum.customer_count, 15);
+        assert_eq!(sum.memory_bytes, 150);
+        assert_eq!(sum.item_count, 50);
+        assert_eq!((sum.deleted, sum.delta), (2, 4));
+        assert!(sum_descriptions(Vec::new()).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_broken_import_ends_with_a_chunk_the_node_refuses() {
+        let chunk = pb::EmbeddingChunk {
+            model_version: "v1".to_owned(),
+            ..Default::default()
+        };
+        let (tx, rx) = mpsc::channel(4);
+        let _ = tx.send(Feed::Chunk(chunk.clone())).await;
+        drop(tx);
+        let relayed: Vec<_> = relay(rx).collect().await;
+        assert_eq!(relayed, vec![chunk.clone(), pb::EmbeddingChunk::default()]);
+
+        let (tx, rx) = mpsc::channel(4);
+        let _ = tx.send(Feed::Chunk(chunk.clone())).await;
+        let _ = tx.send(Feed::End).await;
+        drop(tx);
+        let relayed: Vec<_> = relay(rx).collect().await;
+        assert_eq!(relayed, vec![chunk]);
+    }
+}

@@ -1,0 +1,188 @@
+//! A real cluster in one test process: shard nodes and a router over a real `redis-server`,
+//! each shard node on its own tokio runtime, so killing it (dropping the runtime) closes
+//! its ports and stops its lease like a crashed process.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use doppel_cluster::router::Router;
+use doppel_cluster::shard::ShardNodeConfig;
+use doppel_engine::EngineConfig;
+use doppel_grpc::{NodeConfig, ServeOptions};
+use doppel_store::{RedisConfig, RedisStore};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+/// Logical shards of test clusters.
+pub const TEST_SHARDS: u32 = 16;
+
+/// One shard node on its own runtime.
+pub struct TestShard {
+    /// Its node id.
+    pub node_id: String,
+    /// `http://` address of its public (health) port.
+    pub public_addr: String,
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<oneshot::Receiver<()>>,
+}
+
+impl TestShard {
+    /// Starts node `ordinal` of `nodes` over the Redis at `redis_url`, snapshots under
+    /// `data_dir`; returns once its ports are bound (it loads in the background).
+    pub async fn start(redis_url: &str, ordinal: u32, nodes: u32, data_dir: &Path) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("shard runtime");
+        let node_id = format!("shard-{ordinal}");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (done_tx, done) = oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = oneshot::channel::<String>();
+        let config = ShardNodeConfig {
+            node_id: node_id.clone(),
+            ordinal,
+            nodes,
+            advertise: String::new(),
+            node: NodeConfig {
+                engine: EngineConfig {
+                    shard_count: TEST_SHARDS,
+                    ..EngineConfig::default()
+                },
+                snapshot_dir: Some(data_dir.join("snapshots")),
+            },
+            serve: ServeOptions {
+                grace_period: Duration::from_secs(5),
+                ..ServeOptions::default()
+            },
+        };
+        let url = redis_url.to_owned();
+        runtime.spawn(async move {
+            let store = RedisStore::connect(RedisConfig::standalone(&url))
+                .await
+                .expect("shard connects to redis");
+            let public = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let internal = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let mut config = config;
+            config.advertise = internal.local_addr().expect("addr").to_string();
+            let _ = addr_tx.send(format!("http://{}", public.local_addr().expect("addr")));
+            let result = doppel_cluster::shard::run(store, config, public, internal, async move {
+                let _ = stopped.await;
+            })
+            .await;
+            if let Err(e) = result {
+                eprintln!("shard node failed: {e}");
+            }
+            let _ = done_tx.send(());
+        });
+        let public_addr = addr_rx.await.expect("shard bound its ports");
+        Self {
+            node_id,
+            public_addr,
+            runtime: Some(runtime),
+            stop: Some(stop),
+            done: Some(done),
+        }
+    }
+
+    /// Crash: every task and port of the node is gone at once (no drain, lease left to
+    /// expire).
+    pub fn kill(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+
+    /// Graceful stop: lease dropped, in-flight calls drained.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for TestShard {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A router serving on `127.0.0.1:0`.
+pub struct TestRouter {
+    /// `http://127.0.0.1:PORT`.
+    pub addr: String,
+    /// A connected channel.
+    pub channel: Channel,
+    /// The router itself (its topology, for waiting).
+    pub router: Arc<Router>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestRouter {
+    /// Starts a router over the Redis at `redis_url`.
+    pub async fn start(redis_url: &str) -> Self {
+        let store = RedisStore::connect(RedisConfig::standalone(redis_url))
+            .await
+            .expect("router connects to redis");
+        let router = Router::connect(store, TEST_SHARDS)
+            .await
+            .expect("router reads the topology");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(doppel_cluster::router::server::run(
+            listener,
+            Arc::clone(&router),
+            ServeOptions {
+                grace_period: Duration::from_secs(5),
+                ..ServeOptions::default()
+            },
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let channel = doppel_client::connect(&addr).await.expect("connect");
+        Self {
+            addr,
+            channel,
+            router,
+            stop: Some(stop),
+        }
+    }
+
+    /// Waits until `shards` logical shards are routable (owners loaded, leases seen).
+    pub async fn wait_for_shards(&self, shards: u32) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let _ = self.router.refresh().await;
+            if self.router.topology().routable_shards() == shards {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} of {shards} shards became routable",
+                self.router.topology().routable_shards()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for TestRouter {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

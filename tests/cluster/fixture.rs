@@ -1,0 +1,80 @@
+//! A loaded cluster: a real redis-server, shard nodes, a router, the small generated base
+//! uploaded and `v1` imported and activated through the router.
+
+use doppel_proto::v1 as pb;
+use doppel_proto::v1::audiences_client::AudiencesClient;
+use doppel_store::testing::redis_harness::RedisServer;
+use doppel_synth::SynthData;
+use doppel_test_support::cluster::{TEST_SHARDS, TestRouter, TestShard};
+use doppel_test_support::{load_base, small_base};
+use tempfile::TempDir;
+use tonic::transport::Channel;
+
+pub const VERSION: &str = "v1";
+
+pub struct Cluster {
+    pub router: TestRouter,
+    pub shards: Vec<Option<TestShard>>,
+    pub data: SynthData,
+    pub redis: RedisServer,
+    pub _dirs: Vec<TempDir>,
+}
+
+/// Starts `nodes` shard nodes and a router over `redis`, loads the small base, activates.
+pub async fn loaded_on(redis: RedisServer, nodes: u32) -> Cluster {
+    let url = redis.url();
+    let mut dirs = Vec::new();
+    let mut shards = Vec::new();
+    for ordinal in 0..nodes {
+        let dir = tempfile::tempdir().expect("tempdir");
+        shards.push(Some(
+            TestShard::start(&url, ordinal, nodes, dir.path()).await,
+        ));
+        dirs.push(dir);
+    }
+    let router = TestRouter::start(&url).await;
+    router.wait_for_shards(TEST_SHARDS).await;
+    let data = small_base();
+    load_base(&router.channel, &data, VERSION).await;
+    doppel_client::activate(router.channel.clone(), VERSION)
+        .await
+        .expect("activate through the router");
+    Cluster {
+        router,
+        shards,
+        data,
+        redis,
+        _dirs: dirs,
+    }
+}
+
+pub async fn loaded(nodes: u32) -> Cluster {
+    loaded_on(RedisServer::standalone(), nodes).await
+}
+
+/// Every batch of an audience stream.
+pub async fn batches(
+    channel: Channel,
+    request: impl tonic::IntoRequest<pb::LookalikeRequest>,
+) -> Result<Vec<pb::LookalikeBatch>, tonic::Status> {
+    let mut stream = AudiencesClient::new(channel)
+        .find_lookalikes(request)
+        .await?
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(batch) = stream.message().await? {
+        out.push(batch);
+    }
+    Ok(out)
+}
+
+/// Seeds: consenting customers of the base, every `step`-th.
+pub fn seeds(data: &SynthData, n: usize) -> Vec<String> {
+    data.customers
+        .iter()
+        .filter(|c| c.consent.ads_personalization)
+        .step_by(7)
+        .take(n)
+        .map(|c| c.id.clone())
+        .collect()
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of the cluster: shard nodes and a router over a real `redis-server`
+//! on loopback, driven through the public API by real gRPC clients. One test binary for
+//! link time.
+
+mod coverage;
+mod exact_merge;
+mod fixture;
+mod redis_restart;
