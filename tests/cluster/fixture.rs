@@ -5,7 +5,7 @@ use doppel_proto::v1 as pb;
 use doppel_proto::v1::audiences_client::AudiencesClient;
 use doppel_store::testing::redis_harness::RedisServer;
 use doppel_synth::SynthData;
-use doppel_test_support::cluster::{TEST_SHARDS, TestRouter, TestShard};
+use doppel_test_support::cluster::{TestRouter, TestShard};
 use doppel_test_support::{load_base, small_base};
 use tempfile::TempDir;
 use tonic::transport::Channel;
@@ -27,13 +27,11 @@ pub async fn loaded_on(redis: RedisServer, nodes: u32) -> Cluster {
     let mut shards = Vec::new();
     for ordinal in 0..nodes {
         let dir = tempfile::tempdir().expect("tempdir");
-        shards.push(Some(
-            TestShard::start(&url, ordinal, nodes, dir.path()).await,
-        ));
+        shards.push(Some(TestShard::start(&url, ordinal, dir.path()).await));
         dirs.push(dir);
     }
     let router = TestRouter::start(&url).await;
-    router.wait_for_shards(TEST_SHARDS).await;
+    router.wait_for_nodes(nodes as usize).await;
     let data = small_base();
     load_base(&router.channel, &data, VERSION).await;
     doppel_client::activate(router.channel.clone(), VERSION)

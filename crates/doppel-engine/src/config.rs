@@ -14,30 +14,17 @@ pub struct EngineConfig {
     pub ef_construction: usize,
     /// HNSW candidate list size during search (raised to `k` when smaller).
     pub ef_search: usize,
-    /// The logical shards this engine holds customers of (a shard node of a cluster);
-    /// `None`: all of them.
+    /// The logical shards this engine starts out holding customers of (a shard node of a
+    /// cluster takes more over and hands some off later); `None`: all of them.
     pub owned_shards: Option<Vec<u32>>,
 }
 
 impl EngineConfig {
-    /// Does this engine hold customers of logical shard `shard`?
+    /// Does this configuration start out holding logical shard `shard`?
     pub fn owns_shard(&self, shard: u32) -> bool {
         self.owned_shards
             .as_ref()
             .is_none_or(|owned| owned.contains(&shard))
-    }
-
-    /// Does this engine hold customer `id`?
-    pub fn owns_customer(&self, id: &str) -> bool {
-        self.owned_shards.is_none()
-            || self.owns_shard(doppel_types::shard::shard_of(id, self.shard_count.max(1)))
-    }
-
-    /// The shards held, in order.
-    pub fn held_shards(&self) -> Vec<u32> {
-        (0..self.shard_count.max(1))
-            .filter(|s| self.owns_shard(*s))
-            .collect()
     }
 }
 

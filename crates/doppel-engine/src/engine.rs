@@ -89,6 +89,8 @@ pub struct Engine {
     versions: RwLock<Versions>,
     /// Customers erased since start: their vectors are refused by later loads too.
     erased: RwLock<HashSet<String>>,
+    /// Which logical shards' customers this engine holds (all, unless it is a shard node).
+    held: RwLock<Vec<bool>>,
 }
 
 #[derive(Default)]
@@ -112,7 +114,10 @@ fn row_error(field: &'static str, id: &str, e: VectorError) -> Error {
 impl Engine {
     /// An empty engine.
     pub fn new(config: EngineConfig) -> Self {
+        let shard_count = config.shard_count.max(1);
+        let held = (0..shard_count).map(|s| config.owns_shard(s)).collect();
         Self {
+            held: RwLock::new(held),
             config: EngineConfig {
                 shard_count: config.shard_count.max(1),
                 ..config
@@ -121,6 +126,127 @@ impl Engine {
             versions: RwLock::default(),
             erased: RwLock::default(),
         }
+    }
+
+    /// `all`, or the held shards comma-separated (what a snapshot must match).
+    fn held_description(&self) -> String {
+        let held = self.held_shards();
+        if held.len() == self.config.shard_count as usize {
+            return "all".to_owned();
+        }
+        held.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Does this engine hold logical shard `shard`?
+    pub fn owns_shard(&self, shard: u32) -> bool {
+        self.held
+            .read()
+            .get(shard as usize)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Does this engine hold customer `id` (its logical shard)?
+    pub fn owns_customer(&self, id: &str) -> bool {
+        self.owns_shard(shard_of(id, self.config.shard_count))
+    }
+
+    /// The logical shards held, in order.
+    pub fn held_shards(&self) -> Vec<u32> {
+        let held = self.held.read();
+        (0..held.len() as u32)
+            .filter(|s| held[*s as usize])
+            .collect()
+    }
+
+    /// Starts holding `shard` (a shard node taking it over): from now on its customers'
+    /// profiles and events are kept. Fill it with [`Engine::install_shard`].
+    pub fn hold_shard(&self, shard: u32) {
+        if let Some(h) = self.held.write().get_mut(shard as usize) {
+            *h = true;
+        }
+    }
+
+    /// Builds `shard`'s index of a loaded `version` from `rows` and swaps it in (customers
+    /// erased are left out). Returns the number of customers indexed.
+    pub fn install_shard(
+        &self,
+        version: &str,
+        shard: u32,
+        rows: Vec<(String, Vec<f32>)>,
+    ) -> Result<usize> {
+        let v = self.loaded(version)?;
+        check_rows("customer_vectors", &rows, v.dim)?;
+        let index = v
+            .shards
+            .get(shard as usize)
+            .ok_or_else(|| Error::invalid("shard", format!("must be below {}", v.shard_count)))?;
+        let mut built = Rows {
+            slots: Vec::new(),
+            vectors: Vec::new(),
+        };
+        {
+            let erased = self.erased.read();
+            let mut profiles = self.profiles.write();
+            for (id, vector) in &rows {
+                if erased.contains(id) || shard_of(id, v.shard_count) != shard {
+                    continue;
+                }
+                built.slots.push(profiles.customer_slots.intern(id));
+                built.vectors.extend_from_slice(vector);
+            }
+        }
+        let params = index.params().clone();
+        let fresh = if built.slots.is_empty() {
+            doppel_index::VectorIndex::new(params)?
+        } else {
+            doppel_index::VectorIndex::build(params, &built.slots, &built.vectors, &NoProgress)?
+        };
+        index.replace_with(fresh)?;
+        let mut members = v.members.write();
+        for slot in &built.slots {
+            members.insert(*slot);
+        }
+        Ok(built.slots.len())
+    }
+
+    /// Stops holding `shard` (handed off to another node): its customers' profiles and its
+    /// index in every loaded version are dropped. Nothing is erased in the store.
+    pub fn release_shard(&self, shard: u32) -> Result<()> {
+        if let Some(h) = self.held.write().get_mut(shard as usize) {
+            *h = false;
+        }
+        let mut profiles = self.profiles.write();
+        let ids: Vec<String> = profiles
+            .customers()
+            .filter_map(|(slot, _)| profiles.customer_slots.name(slot))
+            .filter(|id| shard_of(id, self.config.shard_count) == shard)
+            .map(str::to_owned)
+            .collect();
+        let versions = self.versions.read();
+        for v in versions.loaded.values() {
+            let Some(index) = v.shards.get(shard as usize) else {
+                continue;
+            };
+            let mut members = v.members.write();
+            index.for_each_live(&mut |slot, _| {
+                members.remove(slot);
+            });
+            index.replace_with(doppel_index::VectorIndex::new(index.params().clone())?)?;
+        }
+        for id in ids {
+            profiles.erase_customer(&id);
+        }
+        Ok(())
+    }
+
+    /// Applies the customer side of an event only (purchases), for a shard being taken
+    /// over whose events already counted for item popularity here.
+    pub fn record_customer_event(&self, event: &Event) {
+        self.profiles.write().record_purchase(event);
     }
 
     /// Inserts or replaces a customer profile.
@@ -201,7 +327,7 @@ impl Engine {
             let mut profiles = self.profiles.write();
             let mut seen = HashSet::new();
             for (id, v) in &customer_vectors {
-                if !self.config.owns_customer(id) {
+                if !self.owns_customer(id) {
                     continue;
                 }
                 if erased.contains(id) {
@@ -261,7 +387,13 @@ impl Engine {
     pub fn save_snapshot(&self, version: &str, dir: &std::path::Path) -> Result<()> {
         let v = self.loaded(version)?;
         let profiles = self.profiles.read();
-        crate::snapshot::save(&v, &profiles.customer_slots, &profiles.item_slots, dir)
+        crate::snapshot::save(
+            &v,
+            &profiles.customer_slots,
+            &profiles.item_slots,
+            dir,
+            &self.held_description(),
+        )
     }
 
     /// Loads `info`'s indexes from a snapshot under `dir` instead of building them;
@@ -276,6 +408,7 @@ impl Engine {
         let mut erased_set: HashSet<String> = erased.iter().cloned().collect();
         erased_set.extend(self.erased.read().iter().cloned());
         let name = info.version.clone();
+        let held = self.held_description();
         let loaded = {
             let mut profiles = self.profiles.write();
             let profiles = &mut *profiles;
@@ -286,6 +419,7 @@ impl Engine {
                 &mut profiles.customer_slots,
                 &mut profiles.item_slots,
                 &erased_set,
+                &held,
             )?
         };
         let summary = VersionSummary {

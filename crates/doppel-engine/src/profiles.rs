@@ -116,13 +116,18 @@ impl Profiles {
     /// Applies one event: purchases and popularity. Unknown ids get an empty profile
     /// (no consent), so an event never gets lost.
     pub(crate) fn record_event(&mut self, event: &Event) {
+        self.record_purchase(event);
+        self.record_popularity(event);
+    }
+
+    /// Only the customer side of `record_event`: the purchased set.
+    pub(crate) fn record_purchase(&mut self, event: &Event) {
         let customer = self.customer_slots.intern(&event.customer_id);
         let item = self.item_slots.intern(&event.item_id);
         let row = slot_mut(&mut self.customers, customer);
         if event.kind == EventType::Purchase && event.quantity >= 0 {
             row.purchased.insert(item);
         }
-        self.record_popularity(event);
     }
 
     /// Only the item side of `record_event`: popularity and purchase counts.

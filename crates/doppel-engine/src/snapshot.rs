@@ -75,6 +75,7 @@ pub(crate) fn save(
     customers: &IdSlots,
     items: &IdSlots,
     dir: &Path,
+    held: &str,
 ) -> Result<()> {
     let tmp = dir.with_extension("tmp");
     let _ = fs::remove_dir_all(&tmp);
@@ -92,27 +93,14 @@ pub(crate) fn save(
         version.shard_count,
         version.config.m,
         version.config.ef_construction,
-        held(&version.config)
+        held
     );
     fs::write(tmp.join(MANIFEST), manifest).map_err(io(&tmp))?;
     let _ = fs::remove_dir_all(dir);
     fs::rename(&tmp, dir).map_err(io(dir))
 }
 
-/// The shards a snapshot holds customers of: `all`, or a comma-separated list.
-fn held(config: &EngineConfig) -> String {
-    match &config.owned_shards {
-        None => "all".to_owned(),
-        Some(_) => config
-            .held_shards()
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
-    }
-}
-
-fn check_manifest(dir: &Path, info: &VersionInfo, config: &EngineConfig) -> Result<()> {
+fn check_manifest(dir: &Path, info: &VersionInfo, config: &EngineConfig, held: &str) -> Result<()> {
     let path = dir.join(MANIFEST);
     let text = fs::read_to_string(&path).map_err(io(&path))?;
     let mut lines = text.lines();
@@ -124,7 +112,7 @@ fn check_manifest(dir: &Path, info: &VersionInfo, config: &EngineConfig) -> Resu
         ("version", info.version.clone()),
         ("dim", info.dim.to_string()),
         ("shards", config.shard_count.to_string()),
-        ("held", held(config)),
+        ("held", held.to_owned()),
     ];
     for (key, want) in expect {
         if fields.get(key).copied() != Some(want.as_str()) {
@@ -146,9 +134,10 @@ pub(crate) fn load(
     customers: &mut IdSlots,
     items: &mut IdSlots,
     erased: &HashSet<String>,
+    held: &str,
 ) -> Result<LoadedVersion> {
     let started = Instant::now();
-    check_manifest(dir, &info, config)?;
+    check_manifest(dir, &info, config, held)?;
     let load_one =
         |seg: PathBuf, ids: PathBuf, slots: &mut IdSlots, skip: &dyn Fn(&str) -> bool| {
             let table: HashMap<PointId, PointId> = read_ids(&ids)?

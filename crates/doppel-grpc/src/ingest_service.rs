@@ -17,6 +17,8 @@ use crate::status::{FieldViolation, store_status};
 
 /// Records written to the store per transaction.
 const WRITE_BATCH: usize = 1_000;
+/// Cluster: how long an event write waits for the follower to apply it (read-your-writes).
+const FOLLOWER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Errors listed in one `WriteSummary` (all are counted).
 const MAX_LISTED_ERRORS: usize = 1_000;
 
@@ -99,6 +101,9 @@ impl Ingest for IngestService {
         let node = &self.node;
         let summary = self
             .ingest(request.into_inner(), customer_from_pb, |batch| async move {
+                for c in &batch {
+                    node.check_holds(&c.id, true)?;
+                }
                 let batch = crate::segments::keep_segments(node, batch).await?;
                 node.store
                     .upsert_customers(batch.clone())
@@ -155,12 +160,23 @@ impl Ingest for IngestService {
         };
         let touched = std::sync::Mutex::new(std::collections::BTreeSet::new());
         let touched_ref = &touched;
+        let last_seq = std::sync::atomic::AtomicU64::new(0);
+        let last_ref = &last_seq;
         let summary = self
             .ingest(request.into_inner(), convert, |batch| async move {
-                node.store
+                for e in &batch {
+                    node.check_holds(&e.customer_id, true)?;
+                }
+                let seq = node
+                    .store
                     .append_events(batch.clone())
                     .await
                     .map_err(store_status)?;
+                last_ref.fetch_max(seq, std::sync::atomic::Ordering::Relaxed);
+                if node.config.cluster {
+                    // The follower applies (and folds in) every event exactly once.
+                    return Ok(());
+                }
                 batch.iter().for_each(|e| node.engine.record_event(e));
                 if let Ok(mut ids) = touched_ref.lock() {
                     ids.extend(batch.into_iter().map(|e| e.customer_id));
@@ -168,6 +184,13 @@ impl Ingest for IngestService {
                 Ok(())
             })
             .await?;
+        if node.config.cluster {
+            let seq = last_seq.into_inner();
+            if !node.wait_applied(seq, FOLLOWER_PATIENCE).await {
+                tracing::warn!(seq, "events stored; the follower has not applied them yet");
+            }
+            return Ok(Response::new(summary));
+        }
         // Fold-in: the next recommendation of these customers reflects their new events.
         let ids: Vec<String> = touched
             .into_inner()
@@ -185,6 +208,7 @@ impl Ingest for IngestService {
     ) -> Result<Response<pb::GetCustomerResponse>, Status> {
         let pb::GetCustomerRequest { customer_id } = request.into_inner();
         validate_id("customer_id", &customer_id)?;
+        self.node.check_holds(&customer_id, false)?;
         let store = &self.node.store;
         let customer = store
             .get_customer(&customer_id)
@@ -232,6 +256,7 @@ impl Ingest for IngestService {
     ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
         let pb::DeleteCustomerRequest { customer_id } = request.into_inner();
         validate_id("customer_id", &customer_id)?;
+        self.node.check_holds(&customer_id, true)?;
         // Store first: once this returns, the erasure is durable and in the ledger, so no
         // rebuild or import can bring the customer back; then drop it from every index.
         let existed = self

@@ -26,6 +26,10 @@ pub struct NodeConfig {
     pub engine: EngineConfig,
     /// Where version snapshots live (`<dir>/<version>/`); none: always build from the store.
     pub snapshot_dir: Option<std::path::PathBuf>,
+    /// A shard node of a cluster: events reach the engine only through a follower of the
+    /// event log (so each is applied exactly once, whichever node ingested it), and calls
+    /// for customers of shards not held here are refused with UNAVAILABLE.
+    pub cluster: bool,
 }
 
 /// The store and the engine of one node, shared by every service.
@@ -42,6 +46,12 @@ pub struct Node {
     pub training: Arc<tokio::sync::Mutex<()>>,
     /// The last event sequence number the start-up replay applied.
     replayed_seq: std::sync::atomic::AtomicU64,
+    /// Cluster: the last event sequence number the follower applied.
+    applied_seq: tokio::sync::watch::Sender<u64>,
+    /// Cluster: wakes the follower (new events were appended here).
+    kick: tokio::sync::Notify,
+    /// Cluster: shards being handed off; writes for their customers are refused.
+    fenced: RwLock<std::collections::HashSet<u32>>,
 }
 
 impl Node {
@@ -57,6 +67,9 @@ impl Node {
             fold_in: RwLock::default(),
             training: Arc::default(),
             replayed_seq: Default::default(),
+            applied_seq: tokio::sync::watch::Sender::new(0),
+            kick: tokio::sync::Notify::new(),
+            fenced: RwLock::default(),
         });
         node.replay().await?;
         if let Some(active) = node.store.active_version().await.map_err(store_status)? {
@@ -100,7 +113,7 @@ impl Node {
                 .await
                 .map_err(store_status)?;
             page.iter()
-                .filter(|c| self.engine.config().owns_customer(&c.id))
+                .filter(|c| self.engine.owns_customer(&c.id))
                 .for_each(|c| self.engine.upsert_customer(c));
             match page.last() {
                 Some(last) if page.len() == REPLAY_PAGE => after = Some(last.id.clone()),
@@ -124,6 +137,7 @@ impl Node {
             if let Some((seq, _)) = page.last() {
                 self.replayed_seq
                     .fetch_max(*seq, std::sync::atomic::Ordering::Relaxed);
+                self.mark_applied(*seq);
             }
             match page.last() {
                 Some((seq, _)) if page.len() == REPLAY_PAGE => after_seq = *seq,
@@ -136,7 +150,7 @@ impl Node {
     /// Applies an event from the log: fully for a customer held here, only to item
     /// popularity for one held by another shard node.
     pub fn apply_event(&self, event: &doppel_types::Event) {
-        if self.engine.config().owns_customer(&event.customer_id) {
+        if self.engine.owns_customer(&event.customer_id) {
             self.engine.record_event(event);
         } else {
             self.engine.record_foreign_event(event);
@@ -146,6 +160,61 @@ impl Node {
     /// The last event sequence number the start-up replay applied.
     pub fn replayed_seq(&self) -> u64 {
         self.replayed_seq.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Cluster: the follower applied every event up to `seq`.
+    pub fn mark_applied(&self, seq: u64) {
+        self.applied_seq.send_if_modified(|applied| {
+            let advanced = seq > *applied;
+            *applied = (*applied).max(seq);
+            advanced
+        });
+    }
+
+    /// Cluster: waits (at most `patience`) until the follower applied `seq`; false if it
+    /// did not in time (the events are durable either way).
+    pub async fn wait_applied(&self, seq: u64, patience: std::time::Duration) -> bool {
+        self.kick.notify_one();
+        let mut applied = self.applied_seq.subscribe();
+        tokio::time::timeout(patience, applied.wait_for(|a| *a >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Cluster: resolves when new events were appended through this node.
+    pub async fn kicked(&self) {
+        self.kick.notified().await;
+    }
+
+    /// Cluster: refuses writes for the customers of `shard` (being handed off) or lets
+    /// them through again.
+    pub fn fence(&self, shard: u32, fenced: bool) {
+        let mut set = self.fenced.write();
+        if fenced {
+            set.insert(shard);
+        } else {
+            set.remove(&shard);
+        }
+    }
+
+    /// Cluster: UNAVAILABLE (the router retries on the new owner) when customer `id` is
+    /// not held here, or (for writes) when its shard is being handed off.
+    pub fn check_holds(&self, id: &str, write: bool) -> Result<(), Status> {
+        if !self.config.cluster {
+            return Ok(());
+        }
+        let shard = doppel_types::shard::shard_of(id, self.engine.config().shard_count);
+        if !self.engine.owns_shard(shard) {
+            return Err(Status::unavailable(format!(
+                "shard {shard} (of customer `{id}`) is not held by this node; retry"
+            )));
+        }
+        if write && self.fenced.read().contains(&shard) {
+            return Err(Status::unavailable(format!(
+                "shard {shard} (of customer `{id}`) is moving to another node; retry"
+            )));
+        }
+        Ok(())
     }
 
     /// Makes sure `version` is built in memory, loading its vectors from the store.

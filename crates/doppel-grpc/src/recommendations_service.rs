@@ -97,6 +97,7 @@ impl Recommendations for RecommendationsService {
         request: Request<pb::RecommendRequest>,
     ) -> Result<Response<pb::RecommendResponse>, Status> {
         let query = query_from_pb(request.into_inner())?;
+        self.node.check_holds(&query.customer_id, false)?;
         // A few hundred microseconds of CPU: cheaper inline than a hop to the blocking pool.
         let recommendation = self.node.engine.recommend(&query).map_err(engine_status)?;
         Ok(Response::new(pb::RecommendResponse {

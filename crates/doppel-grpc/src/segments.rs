@@ -74,7 +74,7 @@ pub async fn store_segments(
             .map_err(store_status)?;
         batch
             .iter()
-            .filter(|c| node.engine.config().owns_customer(&c.id))
+            .filter(|c| node.engine.owns_customer(&c.id))
             .for_each(|c| node.engine.upsert_customer(c));
     }
     Ok(updated)

@@ -168,6 +168,27 @@ impl VectorIndex {
         Ok(())
     }
 
+    /// Replaces everything this index holds with `other`'s contents (same dimension and
+    /// metric), at once for searches — how a shard node installs a shard it takes over, or
+    /// empties one it hands off.
+    pub fn replace_with(&self, other: VectorIndex) -> Result<()> {
+        if other.params.dim != self.params.dim {
+            return Err(Error::Dimension {
+                expected: self.params.dim,
+                actual: other.params.dim,
+            });
+        }
+        if other.params.metric != self.params.metric {
+            return Err(Error::InvalidParameter {
+                name: "metric",
+                reason: "the replacement uses another metric".into(),
+            });
+        }
+        let _one_merge = self.merge_lock.lock();
+        *self.state.write() = other.state.into_inner();
+        Ok(())
+    }
+
     /// Tombstones `id`; true if it was live. It is never returned again (also after a merge).
     pub fn delete(&self, id: PointId) -> bool {
         let mut st = self.state.write();

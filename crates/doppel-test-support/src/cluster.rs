@@ -30,22 +30,20 @@ pub struct TestShard {
 }
 
 impl TestShard {
-    /// Starts node `ordinal` of `nodes` over the Redis at `redis_url`, snapshots under
-    /// `data_dir`; returns once its ports are bound (it loads in the background).
-    pub async fn start(redis_url: &str, ordinal: u32, nodes: u32, data_dir: &Path) -> Self {
+    /// Starts node `shard-<n>` over the Redis at `redis_url`, snapshots under `data_dir`;
+    /// returns once its ports are bound (it takes its shards over in the background).
+    pub async fn start(redis_url: &str, n: u32, data_dir: &Path) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("shard runtime");
-        let node_id = format!("shard-{ordinal}");
+        let node_id = format!("shard-{n}");
         let (stop, stopped) = oneshot::channel::<()>();
         let (done_tx, done) = oneshot::channel::<()>();
         let (addr_tx, addr_rx) = oneshot::channel::<String>();
         let config = ShardNodeConfig {
             node_id: node_id.clone(),
-            ordinal,
-            nodes,
             advertise: String::new(),
             node: NodeConfig {
                 engine: EngineConfig {
@@ -53,6 +51,7 @@ impl TestShard {
                     ..EngineConfig::default()
                 },
                 snapshot_dir: Some(data_dir.join("snapshots")),
+                cluster: false,
             },
             serve: ServeOptions {
                 grace_period: Duration::from_secs(5),
@@ -161,18 +160,28 @@ impl TestRouter {
         }
     }
 
-    /// Waits until `shards` logical shards are routable (owners loaded, leases seen).
-    pub async fn wait_for_shards(&self, shards: u32) {
+    /// Waits until every logical shard is routable and spread over `nodes` nodes, then
+    /// until hand-offs settled (the previous owners released what moved).
+    pub async fn wait_for_nodes(&self, nodes: usize) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
             let _ = self.router.refresh().await;
-            if self.router.topology().routable_shards() == shards {
+            let topology = self.router.topology();
+            if topology.routable_shards() == TEST_SHARDS
+                && topology.shards_by_node().len() == nodes
+            {
+                tokio::time::sleep(
+                    doppel_cluster::shard::manager::HANDOFF_DELAY + Duration::from_millis(1_500),
+                )
+                .await;
+                let _ = self.router.refresh().await;
                 return;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "only {} of {shards} shards became routable",
-                self.router.topology().routable_shards()
+                "only {} of {TEST_SHARDS} shards became routable on {} of {nodes} nodes",
+                topology.routable_shards(),
+                topology.shards_by_node().len()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

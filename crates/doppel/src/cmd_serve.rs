@@ -32,6 +32,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         NodeConfig {
             engine: settings.engine.clone(),
             snapshot_dir: Some(settings.data_dir.join("snapshots")),
+            cluster: false,
         },
     )
     .await
@@ -87,12 +88,11 @@ async fn serve_shard(settings: Settings) -> anyhow::Result<()> {
     );
     let config = doppel_cluster::shard::ShardNodeConfig {
         node_id: shard.node_id,
-        ordinal: shard.ordinal,
-        nodes: shard.nodes,
         advertise,
         node: NodeConfig {
             engine: settings.engine.clone(),
             snapshot_dir: Some(settings.data_dir.join("snapshots")),
+            cluster: false,
         },
         serve: serve_options(&settings),
     };

@@ -48,13 +48,10 @@ pub struct ServeArgs {
     /// bound `--internal-listen` address, which must then not be 0.0.0.0).
     #[arg(long, env = "DOPPEL__SERVER__ADVERTISE_INTERNAL")]
     pub advertise_internal: Option<String>,
-    /// This shard node's identity: a number `0..nodes`, or a name ending in `-<number>`
-    /// (a StatefulSet pod name such as `doppel-shard-2`).
+    /// This shard node's identity, stable across restarts (e.g. the StatefulSet pod name
+    /// `doppel-shard-2`): letters, digits, `-`, `_`, `.`, at most 63.
     #[arg(long, env = "DOPPEL__CLUSTER__NODE_ID")]
     pub node_id: Option<String>,
-    /// Number of shard nodes; node `n` owns the logical shards `s` with `s % nodes == n`.
-    #[arg(long, default_value_t = 1, env = "DOPPEL__CLUSTER__NODES")]
-    pub nodes: u32,
     /// Directory of the embedded store.
     #[arg(long, default_value = DEFAULT_DATA_DIR, env = "DOPPEL__STORE__DATA_DIR")]
     pub data_dir: PathBuf,
@@ -113,18 +110,17 @@ pub struct ShardSettings {
     pub internal_listen: SocketAddr,
     /// Address routers use (`None`: the bound one).
     pub advertise: Option<String>,
-    /// The node id as given.
+    /// The node id.
     pub node_id: String,
-    /// Its ordinal.
-    pub ordinal: u32,
-    /// Number of shard nodes.
-    pub nodes: u32,
 }
 
-/// The ordinal of a node id: `3`, or `doppel-shard-3`.
-pub fn node_ordinal(node_id: &str) -> Option<u32> {
-    let digits = node_id.rsplit('-').next()?;
-    digits.parse().ok()
+/// Is `id` a usable node id?
+fn valid_node_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 63
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// A setting that cannot be used (exit code 64).
@@ -157,19 +153,10 @@ impl ServeArgs {
             .node_id
             .clone()
             .ok_or_else(|| bad("--node-id", "role shard needs a node id"))?;
-        let ordinal = node_ordinal(&node_id).ok_or_else(|| {
-            bad(
-                "--node-id",
-                format!("`{node_id}`: a number, or a name ending in -<number>"),
-            )
-        })?;
-        if self.nodes == 0 || self.nodes > self.shards {
-            return Err(bad("--nodes", "must be 1..=--shards"));
-        }
-        if ordinal >= self.nodes {
+        if !valid_node_id(&node_id) {
             return Err(bad(
                 "--node-id",
-                format!("ordinal {ordinal} is not below --nodes {}", self.nodes),
+                format!("`{node_id}`: 1-63 letters, digits, `-`, `_` or `.`"),
             ));
         }
         if self.advertise_internal.is_none() && internal_listen.ip().is_unspecified() {
@@ -182,8 +169,6 @@ impl ServeArgs {
             internal_listen,
             advertise: self.advertise_internal.clone(),
             node_id,
-            ordinal,
-            nodes: self.nodes,
         })
     }
 
@@ -297,24 +282,10 @@ mod tests {
             "127.0.0.1:0",
             "--node-id",
             "doppel-shard-1",
-            "--nodes",
-            "2",
-        ])
-        .unwrap();
-        assert_eq!(ok.shard.unwrap().ordinal, 1);
-        assert_eq!(
-            shard(&[
-                "--internal-listen",
-                "127.0.0.1:0",
-                "--node-id",
-                "2",
-                "--nodes",
-                "2"
-            ])
-            .unwrap_err()
-            .name,
-            "--node-id"
-        );
+        ]);
+        assert_eq!(ok.unwrap().shard.unwrap().node_id, "doppel-shard-1");
+        let spaced = shard(&["--internal-listen", "127.0.0.1:0", "--node-id", "a b"]);
+        assert_eq!(spaced.unwrap_err().name, "--node-id");
         assert_eq!(
             shard(&["--internal-listen", "0.0.0.0:1", "--node-id", "0"])
                 .unwrap_err()
@@ -325,9 +296,6 @@ mod tests {
             parse(&["--role", "router"]).validate().unwrap_err().name,
             "--redis"
         );
-        assert_eq!(node_ordinal("doppel-shard-12"), Some(12));
-        assert_eq!(node_ordinal("7"), Some(7));
-        assert_eq!(node_ordinal("shard"), None);
     }
 
     #[test]

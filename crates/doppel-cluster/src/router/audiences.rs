@@ -160,6 +160,7 @@ async fn gather_seeds(
     let mut unknown: HashSet<String> = HashSet::new();
     let mut members: Vec<Vec<ipb::SeedVector>> = vec![Vec::new(); segments.len()];
     let (mut dim, mut customers) = (0usize, 0usize);
+    let mut answered_shards: HashSet<u32> = HashSet::new();
     for (part, result) in parts.into_iter().zip(results) {
         let pages = match result {
             Ok(pages) => pages,
@@ -175,6 +176,7 @@ async fn gather_seeds(
                 dim = page.dim as usize;
             }
             customers += page.customers as usize;
+            answered_shards.extend(page.shards);
             unknown.extend(page.unknown_ids);
             for seed in page.seeds {
                 match seed.segment {
@@ -197,7 +199,6 @@ async fn gather_seeds(
         ));
     }
     check_audience_size(query.size, customers).map_err(doppel_grpc::status::engine_status)?;
-    let answered_shards: HashSet<u32> = answered.iter().flat_map(|p| p.shards.clone()).collect();
     let reachable = |id: &str| answered_shards.contains(&shard_of(id, shard_count));
 
     let mut seeds = Seeds {
@@ -387,7 +388,6 @@ async fn open_scores(
             explain_seed_vectors: explain_vectors.clone(),
         };
         let node = Arc::clone(&part.node);
-        let shards = part.shards.len() as u32;
         async move {
             let work = async {
                 let mut stream = client(&node).score_audience(request).await?.into_inner();
@@ -400,12 +400,12 @@ async fn open_scores(
             let result = tokio::time::timeout_at(deadline, work)
                 .await
                 .unwrap_or_else(|_| Err(Status::deadline_exceeded("score round")));
-            (node, shards, result)
+            (node, result)
         }
     });
     let mut cursors = Vec::new();
     let mut population = 0;
-    for (node, shards, result) in futures::future::join_all(calls).await {
+    for (node, result) in futures::future::join_all(calls).await {
         match result {
             Ok((_, first)) if first.model_version != version => return Ok(Round::VersionMoved),
             Ok((stream, first)) => {
@@ -413,7 +413,8 @@ async fn open_scores(
                 cursors.push(Cursor {
                     stream,
                     page: first.prospects.into_iter(),
-                    shards,
+                    // What the node answered for (it may have handed a shard off).
+                    shards: first.shards.len() as u32,
                 });
             }
             Err(status) if version_missing(&status) => return Ok(Round::VersionMoved),

@@ -38,11 +38,11 @@ impl ShardService {
 
     /// Requested shards this node holds, in order.
     fn held(&self, requested: &[u32]) -> Vec<u32> {
-        let config = self.node.engine.config();
+        let engine = &self.node.engine;
         let mut held: Vec<u32> = requested
             .iter()
             .copied()
-            .filter(|s| *s < config.shard_count && config.owns_shard(*s))
+            .filter(|s| engine.owns_shard(*s))
             .collect();
         held.sort_unstable();
         held.dedup();
@@ -88,7 +88,7 @@ impl Shard for ShardService {
         let engine = &self.node.engine;
         Ok(Response::new(ipb::NodeStatusResponse {
             node_id: self.node_id.clone(),
-            shards: engine.config().held_shards(),
+            shards: engine.held_shards(),
             shard_count: engine.config().shard_count,
             active_version: engine.active_version().unwrap_or_default(),
             loaded_versions: engine.loaded_versions(),
@@ -248,7 +248,7 @@ impl Shard for ShardService {
         Ok(Response::new(ipb::PrepareVersionResponse {
             node_id: self.node_id.clone(),
             model_version,
-            shards: self.node.engine.config().held_shards(),
+            shards: self.node.engine.held_shards(),
         }))
     }
 
@@ -267,7 +267,7 @@ impl Shard for ShardService {
         Ok(Response::new(ipb::PrepareVersionResponse {
             node_id: self.node_id.clone(),
             model_version,
-            shards: self.node.engine.config().held_shards(),
+            shards: self.node.engine.held_shards(),
         }))
     }
 }

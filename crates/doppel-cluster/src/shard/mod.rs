@@ -1,24 +1,27 @@
-//! A shard node: owns the logical shards `s` with `s % nodes == ordinal`, loads their
-//! customers and vectors from Redis, and serves them to routers on its internal port.
+//! A shard node: takes over the logical shards it should own (rendezvous hashing over the
+//! live nodes, see [`assignment`]), loads their customers and vectors from Redis, and serves
+//! them to routers on its internal port. Nodes joining or leaving move shards between
+//! nodes without failing requests (see [`manager`]).
 //!
 //! ```text
 //! start ─► public port: health "" SERVING, doppel.internal.v1.Shard NOT_SERVING
-//!       ─► replay owned customers + every event, load the active version's owned shards
-//!       ─► internal port serving ─► lease + shard-map claim ─► Shard SERVING
-//!       ─► follow events and the active pointer; renew the lease every second
-//! SIGTERM ─► drop the lease, NOT_SERVING ─► routers stop sending (≤ 1 refresh)
+//!       ─► replay items and every event (popularity), load the active version's items
+//!       ─► internal port serving ─► lease ─► take over its shards ─► Shard SERVING
+//!       ─► manager: events, membership, hand-offs, the active pointer
+//! SIGTERM ─► NOT_SERVING, lease dropped (others take the shards over)
 //!         ─► drain in-flight RPCs (grace period) ─► exit
 //! ```
 
-pub mod follower;
+pub mod assignment;
 pub mod internal_service;
+pub mod manager;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use doppel_grpc::{Node, NodeConfig, ServeOptions};
 use doppel_proto::internal::v1::shard_server::ShardServer;
-use doppel_store::{MemberRecord, RedisStore, Store};
+use doppel_store::{RedisStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::Server;
@@ -26,30 +29,20 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::shard::internal_service::ShardService;
-use crate::{LEASE_RENEW_EVERY, LEASE_TTL, SHARD_SERVICE_NAME};
+use crate::shard::manager::Manager;
+use crate::{LEASE_RENEW_EVERY, SHARD_SERVICE_NAME};
 
 /// How a shard node is set up.
 #[derive(Clone, Debug)]
 pub struct ShardNodeConfig {
-    /// The node's identity in leases and the shard map.
+    /// The node's identity in leases and the shard map (stable across restarts).
     pub node_id: String,
-    /// Its position among the shard nodes, `0..nodes`.
-    pub ordinal: u32,
-    /// Number of shard nodes.
-    pub nodes: u32,
     /// Where routers reach the internal port (`host:port`).
     pub advertise: String,
-    /// Engine and snapshot settings (`owned_shards` is set from the ordinal).
+    /// Engine and snapshot settings (the node starts holding no shard).
     pub node: NodeConfig,
     /// Serving options (drain time, message size).
     pub serve: ServeOptions,
-}
-
-/// The logical shards node `ordinal` of `nodes` owns.
-pub fn owned_shards(ordinal: u32, nodes: u32, shard_count: u32) -> Vec<u32> {
-    (0..shard_count)
-        .filter(|s| s % nodes.max(1) == ordinal)
-        .collect()
 }
 
 /// Why a shard node stopped abnormally.
@@ -74,9 +67,8 @@ pub async fn run(
     internal: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ShardNodeError> {
-    let shard_count = config.node.engine.shard_count;
-    let owned = owned_shards(config.ordinal, config.nodes, shard_count);
-    config.node.engine.owned_shards = Some(owned.clone());
+    config.node.engine.owned_shards = Some(Vec::new());
+    config.node.cluster = true;
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -104,11 +96,10 @@ pub async fn run(
     );
 
     let shared: Arc<dyn Store> = Arc::new(store.clone());
-    tracing::info!(node.id = %config.node_id, shards = ?owned, "loading owned shards");
+    tracing::info!(node.id = %config.node_id, "catching up with the store");
     let node = Node::open(shared, config.node.clone())
         .await
         .map_err(|s| ShardNodeError::CatchUp(s.message().to_owned()))?;
-    let follower = follower::spawn(&node, node.replayed_seq());
 
     let max = config.serve.max_message_bytes;
     let shard_service =
@@ -126,16 +117,26 @@ pub async fn run(
             ),
     );
 
-    let record = MemberRecord {
-        node_id: config.node_id.clone(),
-        internal_addr: config.advertise.clone(),
-        ready_shards: owned.clone(),
-    };
-    let lease = tokio::spawn(keep_lease(store.clone(), record, owned, stop_rx.clone()));
-    reporter
-        .set_service_status(SHARD_SERVICE_NAME, ServingStatus::Serving)
-        .await;
-    tracing::info!(node.id = %config.node_id, advertise = %config.advertise, "shard node ready");
+    let (ready_tx, mut ready_rx) = watch::channel(false);
+    let manager = tokio::spawn(
+        Manager::new(
+            Arc::clone(&node),
+            store.clone(),
+            config.node_id.clone(),
+            config.advertise.clone(),
+        )
+        .run(stop_rx.clone(), ready_tx),
+    );
+    let ready_reporter = reporter.clone();
+    let node_id = config.node_id.clone();
+    tokio::spawn(async move {
+        if ready_rx.wait_for(|r| *r).await.is_ok() {
+            ready_reporter
+                .set_service_status(SHARD_SERVICE_NAME, ServingStatus::Serving)
+                .await;
+            tracing::info!(node.id = %node_id, "shard node ready");
+        }
+    });
 
     let mut stop = stop_rx;
     while !*stop.borrow_and_update() {
@@ -147,11 +148,7 @@ pub async fn run(
     reporter
         .set_service_status(SHARD_SERVICE_NAME, ServingStatus::NotServing)
         .await;
-    let _ = lease.await;
-    if let Err(e) = store.drop_lease(&config.node_id).await {
-        tracing::warn!(error = %e, "could not drop the lease; it expires by itself");
-    }
-    follower.abort();
+    let _ = manager.await;
     let drain = async {
         if let Ok(result) = internal_server.await {
             result?;
@@ -176,43 +173,4 @@ async fn drained(mut stop: watch::Receiver<bool>, delay: Duration) {
         }
     }
     tokio::time::sleep(LEASE_RENEW_EVERY * 2 + delay).await;
-}
-
-/// Renews the lease (and the shard-map claim) every second until stopped.
-async fn keep_lease(
-    store: RedisStore,
-    record: MemberRecord,
-    claims: Vec<u32>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(LEASE_RENEW_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                if let Err(e) = store.renew_lease(&record, &claims, LEASE_TTL).await {
-                    tracing::warn!(error = %e, "lease renewal failed; retrying");
-                }
-            }
-            changed = stop.changed() => {
-                if changed.is_err() || *stop.borrow() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_shard_has_exactly_one_owner() {
-        let owners: Vec<Vec<u32>> = (0..3).map(|n| owned_shards(n, 3, 16)).collect();
-        let mut all: Vec<u32> = owners.concat();
-        all.sort_unstable();
-        assert_eq!(all, (0..16).collect::<Vec<_>>());
-        assert_eq!(owners[1], [1, 4, 7, 10, 13]);
-    }
 }

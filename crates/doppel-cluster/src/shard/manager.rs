@@ -1,0 +1,417 @@
+//! The one task that keeps a shard node in step with the cluster, sequentially (so loading a
+//! shard and following the event log never race):
+//!
+//! * **events** — every event of the log is applied exactly once, in sequence order: fully
+//!   for customers of held shards (then folded in), to item popularity for the others.
+//!   Seqs skipped by a scan may still commit (two appenders), so they are re-read for
+//!   [`GAP_PATIENCE`];
+//! * **membership** (every [`LEASE_RENEW_EVERY`]) — renew the lease, compute who should own
+//!   each shard ([`desired_owner`] over the live nodes), take over the shards this node
+//!   should own (load profiles, purchases and vectors, then claim them in the shard map),
+//!   and hand off the shards someone else claimed: fence their writes at once, release them
+//!   [`HANDOFF_DELAY`] later, when every router has re-read the map;
+//! * **second pass** — a while after a claim, re-read the claimed shards' profiles and the
+//!   erasure ledger, catching writes the previous owner accepted until it saw the claim;
+//! * **the active-version pointer** — a node that missed an activation converges on it.
+//!
+//! ```text
+//! shard s, old owner A, new owner B:
+//!   B: hold s, load ─► ready ─► claim map[s]=B ─────────────► second pass
+//!   routers:                        └─ re-read map (≤ 1 s) ─► send s to B
+//!   A:                              └─ sees map[s]=B: fence writes ─(3 s)─► release s
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use doppel_grpc::Node;
+use doppel_grpc::status::{engine_status, store_status};
+use doppel_store::{MemberRecord, RedisStore};
+use doppel_types::Entity;
+use doppel_types::shard::shard_of;
+use tokio::sync::watch;
+use tonic::Status;
+
+use crate::shard::assignment::desired_owner;
+use crate::{LEASE_RENEW_EVERY, LEASE_TTL};
+
+/// How often the event log and the pointer are polled (a local write wakes it sooner).
+pub const POLL_EVERY: Duration = Duration::from_millis(250);
+/// How long a skipped sequence number is waited for.
+pub const GAP_PATIENCE: Duration = Duration::from_secs(10);
+/// How long a node keeps serving reads of a shard another node claimed.
+pub const HANDOFF_DELAY: Duration = Duration::from_secs(3);
+/// How long after a claim the second pass runs.
+pub const SECOND_PASS_AFTER: Duration = Duration::from_secs(3);
+/// How long a starting node waits for the leases of nodes starting beside it.
+pub const SETTLE: Duration = Duration::from_secs(2);
+/// Rows read per store page.
+const PAGE: usize = 5_000;
+/// Gaps wider than this are not waited for (a bulk erasure, not a slow writer).
+const MAX_GAP: u64 = 10_000;
+
+/// Seqs not seen yet, with when they were first missed.
+#[derive(Default)]
+struct Gaps {
+    missing: BTreeMap<u64, Instant>,
+}
+
+impl Gaps {
+    fn note(&mut self, from: u64, to: u64, now: Instant) {
+        if to >= from && to - from < MAX_GAP {
+            for seq in from..=to {
+                self.missing.insert(seq, now);
+            }
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        self.missing
+            .retain(|_, since| now.duration_since(*since) < GAP_PATIENCE);
+    }
+}
+
+/// The state of one shard node's manager.
+pub struct Manager {
+    node: Arc<Node>,
+    store: RedisStore,
+    node_id: String,
+    advertise: String,
+    after: u64,
+    gaps: Gaps,
+    /// Held shards another node claimed, since when.
+    handoffs: HashMap<u32, Instant>,
+    /// Claimed shards and when their second pass is due.
+    second_pass: Vec<(u32, Instant)>,
+}
+
+impl Manager {
+    /// A manager for `node`, following the log after the start-up replay.
+    pub fn new(node: Arc<Node>, store: RedisStore, node_id: String, advertise: String) -> Self {
+        let after = node.replayed_seq();
+        Self {
+            node,
+            store,
+            node_id,
+            advertise,
+            after,
+            gaps: Gaps::default(),
+            handoffs: HashMap::new(),
+            second_pass: Vec::new(),
+        }
+    }
+
+    fn record(&self) -> MemberRecord {
+        MemberRecord {
+            node_id: self.node_id.clone(),
+            internal_addr: self.advertise.clone(),
+            ready_shards: self.node.engine.held_shards(),
+        }
+    }
+
+    /// Runs until `stop` turns true; sends `true` on `ready` once the first assignment is
+    /// loaded. Drops the lease on the way out.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>, ready: watch::Sender<bool>) {
+        if let Err(e) = self.store.renew_lease(&self.record(), &[], LEASE_TTL).await {
+            tracing::warn!(error = %e, "first lease failed; retrying");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(SETTLE) => {}
+            _ = stop.changed() => {}
+        }
+        let mut last_reconcile: Option<Instant> = None;
+        while !*stop.borrow() {
+            if let Err(e) = self.poll_events().await {
+                tracing::warn!(error = %e, "following the event log failed; retrying");
+            }
+            if last_reconcile.is_none_or(|t| t.elapsed() >= LEASE_RENEW_EVERY) {
+                match self.reconcile().await {
+                    Ok(()) => {
+                        ready.send_if_modified(|r| !std::mem::replace(r, true));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e.message(), "shard reconcile failed; retrying")
+                    }
+                }
+                last_reconcile = Some(Instant::now());
+            }
+            if let Err(e) = self.follow_pointer().await {
+                tracing::warn!(error = %e.message(), "following the active version failed; retrying");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(POLL_EVERY) => {}
+                () = self.node.kicked() => {}
+                _ = stop.changed() => {}
+            }
+        }
+        if let Err(e) = self.store.drop_lease(&self.node_id).await {
+            tracing::warn!(error = %e, "could not drop the lease; it expires by itself");
+        }
+    }
+
+    async fn poll_events(&mut self) -> Result<(), Status> {
+        let now = Instant::now();
+        let mut touched = BTreeSet::new();
+        loop {
+            let page = self
+                .node
+                .store
+                .scan_events(self.after, PAGE)
+                .await
+                .map_err(store_status)?;
+            for (seq, event) in &page {
+                if *seq > self.after + 1 {
+                    self.gaps.note(self.after + 1, seq - 1, now);
+                }
+                self.apply(event, &mut touched);
+                self.after = *seq;
+            }
+            if page.len() < PAGE {
+                break;
+            }
+        }
+        if let (Some(&first), Some(&last)) = (
+            self.gaps.missing.keys().next(),
+            self.gaps.missing.keys().next_back(),
+        ) {
+            let late = self
+                .node
+                .store
+                .scan_events(first - 1, (last - first + 1) as usize)
+                .await
+                .map_err(store_status)?;
+            for (seq, event) in late {
+                if self.gaps.missing.remove(&seq).is_some() {
+                    self.apply(&event, &mut touched);
+                }
+            }
+        }
+        self.gaps.expire(now);
+        if !touched.is_empty() {
+            doppel_grpc::training::fold_in_customers(&self.node, touched.into_iter().collect())
+                .await?;
+        }
+        self.node.mark_applied(self.after);
+        Ok(())
+    }
+
+    fn apply(&self, event: &doppel_types::Event, touched: &mut BTreeSet<String>) {
+        if self.node.engine.owns_customer(&event.customer_id) {
+            self.node.engine.record_event(event);
+            touched.insert(event.customer_id.clone());
+        } else {
+            self.node.engine.record_foreign_event(event);
+        }
+    }
+
+    async fn reconcile(&mut self) -> Result<(), Status> {
+        let engine = &self.node.engine;
+        let shard_count = engine.config().shard_count;
+        let members = self.store.live_members().await.map_err(store_status)?;
+        let map = self.store.shard_map().await.map_err(store_status)?;
+        let live: BTreeSet<String> = members
+            .iter()
+            .map(|m| m.node_id.clone())
+            .chain(std::iter::once(self.node_id.clone()))
+            .collect();
+        let me = self.node_id.as_str();
+        let desired = |s: u32| desired_owner(&live, s) == Some(me);
+
+        let held: HashSet<u32> = engine.held_shards().into_iter().collect();
+        let wanted: Vec<u32> = (0..shard_count)
+            .filter(|s| desired(*s) && !held.contains(s))
+            .collect();
+        if !wanted.is_empty() {
+            self.acquire(&wanted).await?;
+        }
+        let claims: Vec<u32> = engine
+            .held_shards()
+            .into_iter()
+            .filter(|s| desired(*s) && map.get(s).map(String::as_str) != Some(me))
+            .collect();
+        self.store
+            .renew_lease(&self.record(), &claims, LEASE_TTL)
+            .await
+            .map_err(store_status)?;
+        let now = Instant::now();
+        if !claims.is_empty() {
+            tracing::info!(shards = ?claims, "shards claimed");
+            self.second_pass
+                .extend(claims.iter().map(|s| (*s, now + SECOND_PASS_AFTER)));
+        }
+
+        // Hand off held shards another live node claimed.
+        for shard in engine.held_shards() {
+            let owner = map.get(&shard).map(String::as_str);
+            let taken =
+                owner.is_some_and(|o| o != me && live.contains(o)) && !claims.contains(&shard);
+            if !taken {
+                if self.handoffs.remove(&shard).is_some() {
+                    self.node.fence(shard, false);
+                }
+                continue;
+            }
+            let since = *self.handoffs.entry(shard).or_insert_with(|| {
+                self.node.fence(shard, true);
+                tracing::info!(
+                    shard,
+                    to = owner.unwrap_or_default(),
+                    "shard claimed by another node: writes fenced"
+                );
+                now
+            });
+            if now.duration_since(since) >= HANDOFF_DELAY {
+                engine.release_shard(shard).map_err(engine_status)?;
+                self.node.fence(shard, false);
+                self.handoffs.remove(&shard);
+                tracing::info!(shard, "shard released");
+            }
+        }
+
+        let due: Vec<u32> = self
+            .second_pass
+            .iter()
+            .filter(|(_, at)| *at <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        if !due.is_empty() {
+            self.second_pass.retain(|(_, at)| *at > now);
+            let held: Vec<u32> = due.into_iter().filter(|s| engine.owns_shard(*s)).collect();
+            self.reload_profiles(&held).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes over `shards`: from now on their events are applied fully; their profiles,
+    /// past purchases and vectors (every loaded version) are loaded from the store.
+    async fn acquire(&self, shards: &[u32]) -> Result<(), Status> {
+        let started = Instant::now();
+        let engine = &self.node.engine;
+        let shard_count = engine.config().shard_count;
+        let wanted: HashSet<u32> = shards.iter().copied().collect();
+        let mine = |id: &str| wanted.contains(&shard_of(id, shard_count));
+        for s in shards {
+            engine.hold_shard(*s);
+        }
+        self.reload_profiles(shards).await?;
+        // Events up to the cursor counted for popularity already; add the purchases.
+        let mut after = 0;
+        while after < self.after {
+            let page = self
+                .node
+                .store
+                .scan_events(after, PAGE)
+                .await
+                .map_err(store_status)?;
+            for (seq, event) in &page {
+                if *seq <= self.after && mine(&event.customer_id) {
+                    engine.record_customer_event(event);
+                }
+            }
+            match page.last() {
+                Some((seq, _)) if page.len() == PAGE => after = *seq,
+                _ => break,
+            }
+        }
+        let mut customers = 0;
+        for version in engine.loaded_versions() {
+            let rows = self.node.all_vectors(&version, Entity::Customer).await?;
+            let mut by_shard: BTreeMap<u32, Vec<(String, Vec<f32>)>> =
+                shards.iter().map(|s| (*s, Vec::new())).collect();
+            for (id, v) in rows {
+                if let Some(list) = by_shard.get_mut(&shard_of(&id, shard_count)) {
+                    list.push((id, v));
+                }
+            }
+            for (shard, rows) in by_shard {
+                let (engine, version) = (Arc::clone(engine), version.clone());
+                customers += tokio::task::spawn_blocking(move || {
+                    engine.install_shard(&version, shard, rows)
+                })
+                .await
+                .map_err(|e| Status::internal(format!("shard build task: {e}")))?
+                .map_err(engine_status)?;
+            }
+        }
+        tracing::info!(
+            shards = ?shards,
+            customers,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "shards loaded"
+        );
+        Ok(())
+    }
+
+    /// Re-reads the profiles of `shards`' customers, and applies erasures recorded since.
+    async fn reload_profiles(&self, shards: &[u32]) -> Result<(), Status> {
+        if shards.is_empty() {
+            return Ok(());
+        }
+        let engine = &self.node.engine;
+        let shard_count = engine.config().shard_count;
+        let wanted: HashSet<u32> = shards.iter().copied().collect();
+        let mine = |id: &str| wanted.contains(&shard_of(id, shard_count));
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .node
+                .store
+                .scan_customers(after.as_deref(), PAGE)
+                .await
+                .map_err(store_status)?;
+            page.iter()
+                .filter(|c| mine(&c.id))
+                .for_each(|c| engine.upsert_customer(c));
+            match page.last() {
+                Some(last) if page.len() == PAGE => after = Some(last.id.clone()),
+                _ => break,
+            }
+        }
+        let erased = self
+            .node
+            .store
+            .erased_customers()
+            .await
+            .map_err(store_status)?;
+        for id in erased.iter().filter(|id| mine(id)) {
+            engine.erase_customer(id);
+        }
+        Ok(())
+    }
+
+    async fn follow_pointer(&self) -> Result<(), Status> {
+        let Some(active) = self
+            .node
+            .store
+            .active_version()
+            .await
+            .map_err(store_status)?
+        else {
+            return Ok(());
+        };
+        if self.node.engine.active_version().as_deref() == Some(active.as_str()) {
+            return Ok(());
+        }
+        self.node.ensure_loaded(&active).await?;
+        self.node.engine.activate(&active).map_err(engine_status)?;
+        tracing::info!(model.version = %active, "followed the active-version pointer");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_are_remembered_then_given_up() {
+        let mut gaps = Gaps::default();
+        let t0 = Instant::now();
+        gaps.note(5, 7, t0);
+        gaps.note(100, 100 + MAX_GAP, t0);
+        assert_eq!(gaps.missing.keys().copied().collect::<Vec<_>>(), [5, 6, 7]);
+        gaps.expire(t0 + GAP_PATIENCE);
+        assert!(gaps.missing.is_empty());
+    }
+}
