@@ -5,4 +5,5 @@
 mod coverage;
 mod exact_merge;
 mod fixture;
+mod moves;
 mod redis_restart;

@@ -167,8 +167,7 @@ impl TestRouter {
         loop {
             let _ = self.router.refresh().await;
             let topology = self.router.topology();
-            if topology.routable_shards() == TEST_SHARDS
-                && topology.shards_by_node().len() == nodes
+            if topology.routable_shards() == TEST_SHARDS && topology.shards_by_node().len() == nodes
             {
                 tokio::time::sleep(
                     doppel_cluster::shard::manager::HANDOFF_DELAY + Duration::from_millis(1_500),

@@ -20,7 +20,9 @@ use futures::future::BoxFuture;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{DEFAULT_FORWARD_DEADLINE, Router, deadline_of, forward};
+use super::{
+    DEFAULT_FORWARD_DEADLINE, RETRY_PAUSE, Router, deadline_of, forward, refused_before_write,
+};
 use crate::topology::NodeHandle;
 
 /// Records forwarded to a node per client stream.
@@ -185,24 +187,59 @@ struct Pending<T> {
     positions: Vec<u64>,
 }
 
-impl<T: Routed> Pending<T> {
-    async fn flush(self, deadline: Duration, summary: &mut Summary) -> Result<(), Status> {
+impl<T: Routed + Clone> Pending<T> {
+    /// Sends the batch; when its node refused it before writing anything (the shard moved),
+    /// re-routes the records on the new shard map once.
+    async fn flush(
+        self,
+        router: &Router,
+        deadline: Duration,
+        summary: &mut Summary,
+    ) -> Result<(), Status> {
         let Pending {
             node,
             records,
             positions,
         } = self;
         tracing::debug!(node.id = %node.node_id, records = records.len(), "forwarding batch");
-        let batch = forward(tokio_stream::iter(records), deadline);
-        let answer = T::write(client(&node), batch).await?.into_inner();
-        summary.add(answer, &positions);
-        Ok(())
+        let batch = forward(tokio_stream::iter(records.clone()), deadline);
+        match T::write(client(&node), batch).await {
+            Ok(answer) => {
+                summary.add(answer.into_inner(), &positions);
+                Ok(())
+            }
+            Err(status) if refused_before_write(&status) => {
+                tracing::debug!(node.id = %node.node_id, error = %status.message(), "batch refused; re-routing");
+                tokio::time::sleep(RETRY_PAUSE).await;
+                router.refresh().await?;
+                let mut groups: BTreeMap<String, Pending<T>> = BTreeMap::new();
+                for (record, position) in records.into_iter().zip(positions) {
+                    let owner = router.owner(record.routing_id())?;
+                    let group = groups
+                        .entry(owner.node_id.clone())
+                        .or_insert_with(|| Pending {
+                            node: owner,
+                            records: Vec::new(),
+                            positions: Vec::new(),
+                        });
+                    group.records.push(record);
+                    group.positions.push(position);
+                }
+                for group in groups.into_values() {
+                    let batch = forward(tokio_stream::iter(group.records), deadline);
+                    let answer = T::write(client(&group.node), batch).await?.into_inner();
+                    summary.add(answer, &group.positions);
+                }
+                Ok(())
+            }
+            Err(status) => Err(status),
+        }
     }
 }
 
 impl RouterIngest {
     /// Drains the caller's stream, forwarding each record to its owner in batches.
-    async fn route<T: Routed>(
+    async fn route<T: Routed + Clone>(
         &self,
         request: Request<Streaming<T>>,
     ) -> Result<pb::WriteSummary, Status> {
@@ -234,12 +271,15 @@ impl RouterIngest {
             if batch.records.len() == FORWARD_BATCH {
                 let node_id = batch.node.node_id.clone();
                 if let Some(full) = pending.remove(&node_id) {
-                    full.flush(deadline.next()?, &mut summary).await?;
+                    full.flush(&self.router, deadline.next()?, &mut summary)
+                        .await?;
                 }
             }
         }
         for batch in pending.into_values() {
-            batch.flush(deadline.next()?, &mut summary).await?;
+            batch
+                .flush(&self.router, deadline.next()?, &mut summary)
+                .await?;
         }
         Ok(summary.summary)
     }
@@ -341,8 +381,13 @@ impl Ingest for RouterIngest {
         let deadline = deadline_of(&request, DEFAULT_FORWARD_DEADLINE);
         let message = request.into_inner();
         routable_id(&message.customer_id)?;
-        let node = self.router.owner(&message.customer_id)?;
-        client(&node).get_customer(forward(message, deadline)).await
+        let id = message.customer_id.clone();
+        self.router
+            .with_owner(&id, |node| {
+                let message = message.clone();
+                async move { client(&node).get_customer(forward(message, deadline)).await }
+            })
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(customer.id = %request.get_ref().customer_id))]
@@ -353,9 +398,16 @@ impl Ingest for RouterIngest {
         let deadline = deadline_of(&request, DEFAULT_FORWARD_DEADLINE);
         let message = request.into_inner();
         routable_id(&message.customer_id)?;
-        let node = self.router.owner(&message.customer_id)?;
-        client(&node)
-            .delete_customer(forward(message, deadline))
+        let id = message.customer_id.clone();
+        self.router
+            .with_owner(&id, |node| {
+                let message = message.clone();
+                async move {
+                    client(&node)
+                        .delete_customer(forward(message, deadline))
+                        .await
+                }
+            })
             .await
     }
 }

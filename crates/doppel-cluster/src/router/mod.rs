@@ -35,6 +35,17 @@ pub const DEFAULT_FAN_OUT_DEADLINE: Duration = Duration::from_secs(10);
 /// Deadline of a forwarded call when the client set none.
 pub const DEFAULT_FORWARD_DEADLINE: Duration = Duration::from_secs(30);
 
+/// How long a call refused by a node handing its shard off waits before it is re-routed.
+pub const RETRY_PAUSE: Duration = Duration::from_millis(300);
+
+/// A node refused the call before doing anything: the customer's shard is not held there
+/// (any more) or is being handed off. Safe to send again to the new owner, writes included.
+pub fn refused_before_write(status: &Status) -> bool {
+    status.code() == tonic::Code::Unavailable
+        && (status.message().contains("is moving to another node")
+            || status.message().contains("is not held by this node"))
+}
+
 /// The router's view of the cluster.
 pub struct Router {
     /// The shared store (the active-version pointer, version metadata).
@@ -106,6 +117,29 @@ impl Router {
                 shard_of(id, self.shard_count)
             ))
         })
+    }
+
+    /// Calls `call` on the owner of customer `id`. When the owner is unavailable — its shard
+    /// just moved, or the node is restarting — re-reads the topology and calls the (new)
+    /// owner once more. Only for calls that are safe to repeat (reads, upserts, erasure).
+    pub async fn with_owner<T, F, Fut>(&self, id: &str, call: F) -> Result<T, Status>
+    where
+        F: Fn(Arc<NodeHandle>) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let first = match self.owner(id) {
+            Ok(node) => call(node).await,
+            Err(status) => Err(status),
+        };
+        match first {
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                tracing::debug!(customer.id = id, error = %status.message(), "owner unavailable; re-routing once");
+                tokio::time::sleep(RETRY_PAUSE).await;
+                self.refresh().await?;
+                call(self.owner(id)?).await
+            }
+            other => other,
+        }
     }
 
     /// Some live node (round robin), for calls any node can answer.

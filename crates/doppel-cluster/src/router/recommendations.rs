@@ -45,9 +45,16 @@ impl Recommendations for RouterRecommendations {
         if message.customer_id.is_empty() {
             return Err(FieldViolation::new("customer_id", "must not be empty").into());
         }
-        let node = self.router.owner(&message.customer_id)?;
-        client(&node)
-            .recommend_offers(forward(message, deadline))
+        let id = message.customer_id.clone();
+        self.router
+            .with_owner(&id, |node| {
+                let message = message.clone();
+                async move {
+                    client(&node)
+                        .recommend_offers(forward(message, deadline))
+                        .await
+                }
+            })
             .await
     }
 
