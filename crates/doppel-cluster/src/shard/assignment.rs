@@ -17,7 +17,7 @@ fn weight(node_id: &str, shard: u32) -> u64 {
 }
 
 /// The node that should own `shard` among `nodes` (`None` when there are none).
-pub fn desired_owner<'a>(nodes: &'a BTreeSet<String>, shard: u32) -> Option<&'a str> {
+pub fn desired_owner(nodes: &BTreeSet<String>, shard: u32) -> Option<&str> {
     nodes
         .iter()
         .max_by_key(|id| (weight(id, shard), std::cmp::Reverse(id.as_str())))
