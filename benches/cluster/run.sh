@@ -41,7 +41,15 @@ ROUTER_PORT=$(free_port)
 DOPPEL_LOG=warn "$BIN" serve --role router --listen "127.0.0.1:$ROUTER_PORT" \
     --redis "$REDIS" --data-dir "$WORK/router" >"$WORK/router.log" 2>&1 &
 PIDS+=($!)
-sleep 3
+# Wait until both shard nodes claimed their shards (all 16 mapped, over 2 nodes), then for
+# the hand-off of what the first node took before the second one joined.
+for _ in $(seq 1 120); do
+    MAPPED=$(redis-cli -p "$REDIS_PORT" hlen 'doppel:{global}:shard_map')
+    OWNERS=$(redis-cli -p "$REDIS_PORT" --raw hvals 'doppel:{global}:shard_map' | sort -u | wc -l)
+    if [ "$MAPPED" = "16" ] && [ "$OWNERS" = "2" ]; then break; fi
+    sleep 0.5
+done
+sleep 5
 
 echo "== cluster: 1 router + 2 shard nodes (loopback, Redis with AOF)"
 "$BIN" bench load --addr "http://127.0.0.1:$ROUTER_PORT" --load-target \

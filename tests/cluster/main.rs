@@ -5,5 +5,6 @@
 mod coverage;
 mod exact_merge;
 mod fixture;
+mod hot_swap;
 mod moves;
 mod redis_restart;

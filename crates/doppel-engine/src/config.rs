@@ -17,6 +17,9 @@ pub struct EngineConfig {
     /// The logical shards this engine starts out holding customers of (a shard node of a
     /// cluster takes more over and hands some off later); `None`: all of them.
     pub owned_shards: Option<Vec<u32>>,
+    /// Threads an index build may use (0: every core). Serving keeps the rest while a new
+    /// version builds.
+    pub build_threads: usize,
 }
 
 impl EngineConfig {
@@ -37,6 +40,7 @@ impl Default for EngineConfig {
             ef_construction: 200,
             ef_search: 64,
             owned_shards: None,
+            build_threads: 0,
         }
     }
 }

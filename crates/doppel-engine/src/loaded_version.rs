@@ -63,7 +63,7 @@ impl LoadedVersion {
             metric: Metric::Cosine,
             m: config.m,
             ef_construction: config.ef_construction,
-            threads: 0,
+            threads: config.build_threads,
         };
         let total: usize =
             customers.iter().map(|r| r.slots.len()).sum::<usize>() + items.slots.len();

@@ -21,6 +21,7 @@ pub mod segments;
 pub mod server;
 pub mod status;
 pub mod training;
+pub mod version_gc;
 
 pub use node::{Node, NodeConfig};
 pub use server::{ServeOptions, run};

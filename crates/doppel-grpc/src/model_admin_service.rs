@@ -264,6 +264,9 @@ impl ModelAdmin for ModelAdminService {
             previous = previous.as_deref().unwrap_or(""),
             "version activated"
         );
+        if let Err(e) = crate::version_gc::collect(node).await {
+            tracing::warn!(error = %e.message(), "old versions not collected; next activation retries");
+        }
         Ok(Response::new(pb::ActivateVersionResponse {
             model_version,
             previous_version: previous.unwrap_or_default(),
@@ -311,11 +314,21 @@ impl ModelAdmin for ModelAdminService {
         } else {
             None
         };
+        let progress = self.node.building.read().get(&model_version).cloned();
+        let (build_done, build_total) = progress.map_or((0, 0), |p| {
+            (
+                p.done.load(std::sync::atomic::Ordering::Relaxed),
+                p.total.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        });
         Ok(Response::new(pb::DescribeVersionResponse {
             active: engine.active_version().as_deref() == Some(model_version.as_str()),
             info: Some(version_to_pb(info)),
             loaded,
             index,
+            building: build_total > 0,
+            build_done,
+            build_total,
         }))
     }
 }

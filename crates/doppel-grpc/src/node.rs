@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use doppel_engine::{Engine, EngineConfig, LoadVersion};
-use doppel_index::NoProgress;
 use doppel_store::Store;
 use doppel_train::FoldInModel;
 use doppel_types::{Entity, VersionInfo, VersionState};
@@ -30,6 +29,28 @@ pub struct NodeConfig {
     /// event log (so each is applied exactly once, whichever node ingested it), and calls
     /// for customers of shards not held here are refused with UNAVAILABLE.
     pub cluster: bool,
+    /// Retired or failed versions kept after an activation (0: keep all); older ones are
+    /// deleted from the store.
+    pub keep_versions: usize,
+}
+
+/// Progress of one version's index build, readable while it runs.
+#[derive(Debug, Default)]
+pub struct BuildProgress {
+    /// Points to index.
+    pub total: std::sync::atomic::AtomicU64,
+    /// Points indexed so far.
+    pub done: std::sync::atomic::AtomicU64,
+}
+
+impl doppel_index::Progress for BuildProgress {
+    fn set_total(&self, total: u64) {
+        self.total
+            .store(total, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn inc(&self, n: u64) {
+        self.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The store and the engine of one node, shared by every service.
@@ -52,6 +73,11 @@ pub struct Node {
     kick: tokio::sync::Notify,
     /// Cluster: shards being handed off; writes for their customers are refused.
     fenced: RwLock<std::collections::HashSet<u32>>,
+    /// Builds in progress, by version.
+    pub building: RwLock<HashMap<String, Arc<BuildProgress>>>,
+    /// One version load at a time (a router's prepare and the pointer follower may ask at
+    /// once; builds also take the cores they are given one after another).
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl Node {
@@ -70,6 +96,8 @@ impl Node {
             applied_seq: tokio::sync::watch::Sender::new(0),
             kick: tokio::sync::Notify::new(),
             fenced: RwLock::default(),
+            building: RwLock::default(),
+            loading: tokio::sync::Mutex::new(()),
         });
         node.replay().await?;
         if let Some(active) = node.store.active_version().await.map_err(store_status)? {
@@ -234,6 +262,10 @@ impl Node {
         if self.engine.loaded_versions().iter().any(|v| v == version) {
             return Ok(info);
         }
+        let _one_load = self.loading.lock().await;
+        if self.engine.loaded_versions().iter().any(|v| v == version) {
+            return Ok(info);
+        }
         let item_vectors = self.all_vectors(version, Entity::Item).await?;
         if let Some(model) = crate::training::fold_in_model(&info, &item_vectors) {
             self.fold_in
@@ -250,8 +282,15 @@ impl Node {
             customer_vectors,
             item_vectors,
         };
-        tokio::task::spawn_blocking(move || engine.load_version(request, &NoProgress))
-            .await
+        let progress = Arc::new(BuildProgress::default());
+        self.building
+            .write()
+            .insert(version.to_owned(), Arc::clone(&progress));
+        let built =
+            tokio::task::spawn_blocking(move || engine.load_version(request, progress.as_ref()))
+                .await;
+        self.building.write().remove(version);
+        built
             .map_err(|e| Status::internal(format!("index build task: {e}")))?
             .map_err(engine_status)?;
         self.save_snapshot(version).await;

@@ -52,6 +52,7 @@ impl TestShard {
                 },
                 snapshot_dir: Some(data_dir.join("snapshots")),
                 cluster: false,
+                keep_versions: 5,
             },
             serve: ServeOptions {
                 grace_period: Duration::from_secs(5),

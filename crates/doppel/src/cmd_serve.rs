@@ -33,6 +33,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             engine: settings.engine.clone(),
             snapshot_dir: Some(settings.data_dir.join("snapshots")),
             cluster: false,
+            keep_versions: settings.keep_versions,
         },
     )
     .await
@@ -93,6 +94,7 @@ async fn serve_shard(settings: Settings) -> anyhow::Result<()> {
             engine: settings.engine.clone(),
             snapshot_dir: Some(settings.data_dir.join("snapshots")),
             cluster: false,
+            keep_versions: settings.keep_versions,
         },
         serve: serve_options(&settings),
     };

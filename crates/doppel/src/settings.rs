@@ -14,6 +14,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 pub const DEFAULT_DATA_DIR: &str = "./doppel-data";
 /// Default drain time after SIGTERM, seconds (match the pod's terminationGracePeriod − 5).
 pub const DEFAULT_GRACE_SECONDS: u64 = 20;
+/// Default number of retired versions kept.
+pub const DEFAULT_KEEP_VERSIONS: usize = 5;
 /// Default HNSW M.
 pub const DEFAULT_M: usize = 16;
 /// Default HNSW ef_construction.
@@ -52,6 +54,14 @@ pub struct ServeArgs {
     /// `doppel-shard-2`): letters, digits, `-`, `_`, `.`, at most 63.
     #[arg(long, env = "DOPPEL__CLUSTER__NODE_ID")]
     pub node_id: Option<String>,
+    /// Retired or failed model versions kept after an activation (older ones are deleted
+    /// from the store; 0 keeps all).
+    #[arg(long, default_value_t = DEFAULT_KEEP_VERSIONS, env = "DOPPEL__MODEL__KEEP_VERSIONS")]
+    pub keep_versions: usize,
+    /// Threads an index build may use (0: one less than the cores, at least 1 — serving
+    /// keeps a core while a new version builds).
+    #[arg(long, default_value_t = 0, env = "DOPPEL__INDEX__BUILD_THREADS")]
+    pub build_threads: usize,
     /// Directory of the embedded store.
     #[arg(long, default_value = DEFAULT_DATA_DIR, env = "DOPPEL__STORE__DATA_DIR")]
     pub data_dir: PathBuf,
@@ -101,6 +111,8 @@ pub struct Settings {
     pub redis: Option<doppel_store::RedisConfig>,
     /// Shard-node settings (role shard).
     pub shard: Option<ShardSettings>,
+    /// Retired versions kept.
+    pub keep_versions: usize,
 }
 
 /// What a shard node needs besides the common settings.
@@ -222,7 +234,15 @@ impl ServeArgs {
                 "roles shard and router keep their state in Redis: set --redis URL",
             ));
         }
+        let build_threads = match self.build_threads {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1))
+                .max(1),
+            n if n > 1024 => return Err(bad("--build-threads", "must be ≤ 1024")),
+            n => n,
+        };
         Ok(Settings {
+            keep_versions: self.keep_versions,
             shard,
             role: self.role,
             listen,
@@ -234,6 +254,7 @@ impl ServeArgs {
                 ef_construction: self.ef_construction,
                 ef_search: self.ef_search,
                 owned_shards: None,
+                build_threads,
             },
             redis,
         })

@@ -408,13 +408,56 @@ impl ModelAdmin for RouterModelAdmin {
         &self,
         request: Request<pb::DescribeVersionRequest>,
     ) -> Result<Response<pb::DescribeVersionResponse>, Status> {
-        // Metadata and state come from the shared store; `loaded`, `active` and the index
-        // are the answering node's.
-        let deadline = deadline_of(&request, DEFAULT_FORWARD_DEADLINE);
-        let node = self.router.any_node()?;
-        admin_client(&node)
-            .describe_version(forward(request.into_inner(), deadline))
-            .await
+        // Metadata and state come from the shared store; across nodes, the version is
+        // loaded (active) when it is on every node, building when on any, the build
+        // progress and index sizes are summed.
+        let deadline = deadline_of(&request, DEFAULT_FAN_OUT_DEADLINE);
+        let message = request.into_inner();
+        let nodes = self.router.topology().nodes.clone();
+        let answers = on_nodes(&nodes, deadline, |node| {
+            let mut client = admin_client(node);
+            let request = forward(message.clone(), deadline);
+            async move { client.describe_version(request).await }
+        })
+        .await;
+        let mut merged: Option<pb::DescribeVersionResponse> = None;
+        let mut indexes = Vec::new();
+        let mut first_error = None;
+        for (node, answer) in nodes.iter().zip(answers) {
+            let answer = match answer {
+                Ok(a) => a,
+                Err(status) if status.code() == tonic::Code::NotFound => return Err(status),
+                Err(status) => {
+                    tracing::warn!(node.id = %node.node_id, error = %status.message(), "node left out of the version description");
+                    first_error.get_or_insert(status);
+                    continue;
+                }
+            };
+            indexes.extend(answer.index.clone());
+            merged = Some(match merged {
+                None => answer,
+                Some(m) => pb::DescribeVersionResponse {
+                    loaded: m.loaded && answer.loaded,
+                    active: m.active && answer.active,
+                    building: m.building || answer.building,
+                    build_done: m.build_done + answer.build_done,
+                    build_total: m.build_total + answer.build_total,
+                    ..m
+                },
+            });
+        }
+        match merged {
+            Some(mut m) => {
+                m.index = if m.loaded {
+                    sum_descriptions(indexes)
+                } else {
+                    None
+                };
+                Ok(Response::new(m))
+            }
+            None => Err(first_error
+                .unwrap_or_else(|| Status::unavailable("no shard node is live; retry shortly"))),
+        }
     }
 }
 
