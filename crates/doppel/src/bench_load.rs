@@ -57,7 +57,8 @@ pub struct BenchLoadArgs {
     #[arg(long, requires = "addr")]
     pub load_target: bool,
     /// Hot-swap test: train a second version before the load and activate it this many
-    /// seconds in (in-process server only); latency is then reported per phase.
+    /// seconds in (through the target's public API, so on a router the whole cluster swaps);
+    /// latency is then reported per phase.
     #[arg(long)]
     pub swap_at_seconds: Option<u64>,
 }
@@ -206,11 +207,42 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
         for (name, phase) in phases {
             print_table(&[(name, &recommend)], seconds, true, phase);
         }
+        print_memory(&channel).await;
     }
     if let Some(stop) = stop {
         let _ = stop.send(());
     }
     Ok(())
+}
+
+/// Index memory of both versions, held together after a swap (the old one stays loaded for
+/// a rollback); summed over shard nodes on a router.
+async fn print_memory(channel: &Channel) {
+    let mut admin = doppel_proto::v1::model_admin_client::ModelAdminClient::new(channel.clone());
+    let mut total = 0u64;
+    for version in ["demo-v1", "demo-v2"] {
+        let described = admin
+            .describe_version(pb::DescribeVersionRequest {
+                model_version: version.to_owned(),
+            })
+            .await;
+        match described.map(|r| r.into_inner()) {
+            Ok(d) => {
+                let bytes = d.index.map_or(0, |i| i.memory_bytes);
+                total += bytes;
+                println!(
+                    "{version}: loaded {}, index memory {:.1} MiB",
+                    d.loaded,
+                    bytes as f64 / 1_048_576.0
+                );
+            }
+            Err(status) => println!("{version}: {}", status.message()),
+        }
+    }
+    println!(
+        "both versions loaded: {:.1} MiB of indexes",
+        total as f64 / 1_048_576.0
+    );
 }
 
 /// Selects the requests of one phase by their start time.

@@ -29,7 +29,7 @@ use doppel_proto::v1 as pb;
 use doppel_proto::v1::model_admin_client::ModelAdminClient;
 use doppel_proto::v1::model_admin_server::ModelAdmin;
 use doppel_types::limits::MAX_MESSAGE_BYTES;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status, Streaming};
@@ -122,6 +122,24 @@ fn relay(rx: mpsc::Receiver<Feed>) -> impl Stream<Item = pb::EmbeddingChunk> + S
 }
 
 /// The shards of `topology` with no live node, for an error message.
+/// Asks every node to build `version` (throttled on each node; failures are only logged:
+/// an activation prepares again and reports them).
+fn prepare_in_background(router: &Arc<Router>, version: &str) {
+    if version.is_empty() {
+        return;
+    }
+    for node in router.topology().nodes.iter().cloned() {
+        let request = internal::PrepareVersionRequest {
+            model_version: version.to_owned(),
+        };
+        tokio::spawn(async move {
+            if let Err(status) = shard_client(&node).prepare_version(request).await {
+                tracing::warn!(node.id = %node.node_id, error = %status.message(), "background build failed");
+            }
+        });
+    }
+}
+
 fn unserved_shards(router: &Router, topology: &crate::topology::Topology) -> String {
     let missing: Vec<String> = (0..router.shard_count)
         .filter(|&s| topology.owners.get(s as usize).is_none_or(Option::is_none))
@@ -313,13 +331,15 @@ impl ModelAdmin for RouterModelAdmin {
             Ok::<(), Status>(())
         };
         tokio::pin!(call, pump);
-        tokio::select! {
+        let answer = tokio::select! {
             answer = &mut call => answer,
             pumped = &mut pump => {
                 pumped?;
                 call.await
             }
-        }
+        }?;
+        prepare_in_background(&self.router, &answer.get_ref().model_version);
+        Ok(answer)
     }
 
     #[tracing::instrument(skip_all)]
@@ -386,6 +406,16 @@ impl ModelAdmin for RouterModelAdmin {
         let node = self.router.any_node()?;
         let forwarded = forward_long(&request, request.get_ref().clone());
         let progress = admin_client(&node).train(forwarded).await?.into_inner();
+        // Once trained, every other node builds the version in the background, so an
+        // activation later only flips the pointer.
+        let router = Arc::clone(&self.router);
+        let progress = progress.inspect(move |message| {
+            if let Ok(p) = message
+                && p.done
+            {
+                prepare_in_background(&router, &p.model_version);
+            }
+        });
         Ok(Response::new(Box::pin(progress)))
     }
 

@@ -242,9 +242,12 @@ impl Shard for ShardService {
         request: Request<ipb::PrepareVersionRequest>,
     ) -> Result<Response<ipb::PrepareVersionResponse>, Status> {
         let model_version = request.into_inner().model_version;
+        let loaded_before = self.node.engine.loaded_versions().contains(&model_version);
         self.node.ensure_loaded(&model_version).await?;
-        // Training on another node wrote segment attributes onto profiles held here.
-        self.node.reload_customers().await?;
+        if !loaded_before {
+            // Training on another node wrote segment attributes onto profiles held here.
+            self.node.reload_customers().await?;
+        }
         Ok(Response::new(ipb::PrepareVersionResponse {
             node_id: self.node_id.clone(),
             model_version,
