@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use doppel_proto::internal::v1 as ipb;
 use doppel_proto::internal::v1::shard_client::ShardClient;
 use doppel_proto::v1 as pb;
+use doppel_proto::v1::ingest_client::IngestClient;
 use doppel_proto::v1::lookalike_request::Size;
 use doppel_proto::v1::model_admin_client::ModelAdminClient;
 use doppel_proto::v1::recommendations_client::RecommendationsClient;
@@ -65,6 +66,7 @@ struct Seen {
 fn drive(
     cluster: &Cluster,
     running: Arc<AtomicBool>,
+    skip: &str,
 ) -> (Arc<Mutex<Seen>>, Vec<tokio::task::JoinHandle<()>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let customers: Vec<String> = cluster
@@ -72,6 +74,7 @@ fn drive(
         .customers
         .iter()
         .map(|c| c.id.clone())
+        .filter(|id| id != skip)
         .collect();
     let audience = pb::LookalikeRequest {
         seed_customer_ids: seeds(&cluster.data, 20),
@@ -132,11 +135,36 @@ fn drive(
 async fn activation_and_rollback_under_load_fail_nothing_and_never_mix_versions() {
     let cluster = loaded(2).await;
     import_reversed(&cluster.router.channel, &cluster.data, "v2").await;
+    // Erased after v2 was imported: no version may bring the customer back.
+    let erased = cluster
+        .data
+        .customers
+        .iter()
+        .rev()
+        .find(|c| c.consent.ads_personalization)
+        .expect("a customer")
+        .id
+        .clone();
+    IngestClient::new(cluster.router.channel.clone())
+        .delete_customer(pb::DeleteCustomerRequest {
+            customer_id: erased.clone(),
+        })
+        .await
+        .expect("erase");
     let running = Arc::new(AtomicBool::new(true));
-    let (seen, tasks) = drive(&cluster, running.clone());
+    let (seen, tasks) = drive(&cluster, running.clone(), &erased);
     let mut admin = ModelAdminClient::new(cluster.router.channel.clone());
 
     tokio::time::sleep(Duration::from_millis(400)).await;
+    // A version that does not exist or is not ready changes nothing.
+    let refused = admin
+        .activate_version(pb::ActivateVersionRequest {
+            model_version: "nope".into(),
+        })
+        .await
+        .expect_err("unknown version");
+    assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
+    assert_eq!(node_versions(&cluster).await, [VERSION, VERSION]);
     let started = Instant::now();
     let activated = admin
         .activate_version(pb::ActivateVersionRequest {
