@@ -122,7 +122,8 @@ pub fn query_from_pb(request: pb::LookalikeRequest) -> Result<LookalikeQuery, St
     })
 }
 
-fn strategy_to_pb(strategy: Strategy) -> pb::Strategy {
+/// The wire form of a strategy.
+pub fn strategy_to_pb(strategy: Strategy) -> pb::Strategy {
     match strategy {
         Strategy::Auto => pb::Strategy::Auto,
         Strategy::Centroid => pb::Strategy::Centroid,
@@ -170,7 +171,25 @@ pub fn pages(audience: Audience, shards_total: u32) -> Vec<pb::LookalikeBatch> {
     batches
 }
 
-type BatchStream = Pin<Box<dyn Stream<Item = Result<pb::LookalikeBatch, Status>> + Send>>;
+/// A server stream of pages.
+pub type PageStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+type BatchStream = PageStream<pb::LookalikeBatch>;
+
+/// Streams `pages` through a bounded channel from a spawned task, so a slow client holds at
+/// most [`PAGES_IN_FLIGHT`] encoded pages and one that goes away stops the sending.
+pub fn stream_pages<T: Send + 'static>(pages: Vec<T>) -> PageStream<T> {
+    let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
+    tokio::spawn(async move {
+        for page in pages {
+            if tx.send(Ok(page)).await.is_err() {
+                tracing::debug!("client went away; stream stopped");
+                break;
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
 
 #[tonic::async_trait]
 impl Audiences for AudiencesService {
@@ -189,15 +208,6 @@ impl Audiences for AudiencesService {
             .map_err(engine_status)?;
         tracing::info!(prospects = audience.prospects.len(), "audience computed");
         let batches = pages(audience, self.node.config.engine.shard_count);
-        let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
-        tokio::spawn(async move {
-            for batch in batches {
-                if tx.send(Ok(batch)).await.is_err() {
-                    tracing::debug!("client went away; audience stream stopped");
-                    break;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(stream_pages(batches)))
     }
 }

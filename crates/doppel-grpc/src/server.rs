@@ -108,11 +108,13 @@ pub fn public_routes(node: &Arc<Node>, max: usize) -> tonic::service::Routes {
         .add_service(segments)
 }
 
-/// Serves the public API on `listener` until `shutdown` resolves, then drains.
-pub async fn run(
+/// Serves `routes` (the public services, of a node or of a router) with health (every
+/// public service name, plus ""), reflection and RPC metrics on `listener` until `shutdown`
+/// resolves; then NOT_SERVING and in-flight RPCs get the grace period to finish.
+pub async fn serve_public(
     listener: TcpListener,
-    node: Arc<Node>,
-    options: ServeOptions,
+    routes: tonic::service::Routes,
+    options: &ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
@@ -124,7 +126,6 @@ pub async fn run(
         .register_encoded_file_descriptor_set(doppel_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let routes = public_routes(&node, options.max_message_bytes);
     set_all(&reporter, ServingStatus::Serving).await;
 
     let (draining_tx, draining_rx) = oneshot::channel::<()>();
@@ -155,6 +156,18 @@ pub async fn run(
         result = serve => result?,
         () = grace_over => tracing::warn!(?grace, "grace period over; dropping remaining connections"),
     }
+    Ok(())
+}
+
+/// Serves the public API on `listener` until `shutdown` resolves, then drains.
+pub async fn run(
+    listener: TcpListener,
+    node: Arc<Node>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let routes = public_routes(&node, options.max_message_bytes);
+    serve_public(listener, routes, &options, shutdown).await?;
     node.store
         .flush()
         .await

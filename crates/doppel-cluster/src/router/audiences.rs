@@ -24,6 +24,7 @@ use doppel_engine::{
     AudienceSize, EXPLAIN_MAX_SEEDS, LookalikeQuery, Strategy, audience_target,
     check_audience_size, plan_scorer,
 };
+use doppel_grpc::audiences_service::strategy_to_pb;
 use doppel_proto::internal::v1 as ipb;
 use doppel_proto::internal::v1::shard_client::ShardClient;
 use doppel_proto::v1 as pb;
@@ -302,14 +303,6 @@ impl Ord for Head {
             .score
             .total_cmp(&other.prospect.score)
             .then_with(|| other.prospect.customer_id.cmp(&self.prospect.customer_id))
-    }
-}
-
-fn strategy_to_pb(strategy: Strategy) -> pb::Strategy {
-    match strategy {
-        Strategy::Auto => pb::Strategy::Auto,
-        Strategy::Centroid => pb::Strategy::Centroid,
-        Strategy::MaxSimilarity => pb::Strategy::MaxSimilarity,
     }
 }
 

@@ -3,26 +3,21 @@
 //! preparation and activation, and what the node holds. Answers cover only the requested
 //! shards this node holds.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
 use doppel_engine::{AudienceSize, ScorerSpec, ShardScoring};
 use doppel_grpc::Node;
+use doppel_grpc::audiences_service::{PageStream, stream_pages};
 use doppel_grpc::segments::segment_from_pb;
 use doppel_grpc::status::engine_status;
 use doppel_proto::internal::v1 as ipb;
 use doppel_proto::internal::v1::shard_server::Shard;
 use doppel_proto::v1 as pb;
 use doppel_types::limits::LOOKALIKE_PAGE_SIZE;
-use futures::Stream;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 /// Seeds per streamed page.
 const SEED_PAGE: usize = 2_000;
-/// Pages buffered ahead of the router.
-const PAGES_IN_FLIGHT: usize = 4;
 
 /// The internal service of one shard node.
 pub struct ShardService {
@@ -60,21 +55,6 @@ fn segments(field: &str, list: Vec<pb::Segment>) -> Result<Vec<(String, String)>
 fn vectors(list: Vec<ipb::Vector>) -> Vec<Vec<f32>> {
     list.into_iter().map(|v| v.values).collect()
 }
-
-/// Sends `pages` through a bounded channel; a router that goes away stops the sending.
-fn stream_pages<T: Send + 'static>(pages: Vec<T>) -> PageStream<T> {
-    let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
-    tokio::spawn(async move {
-        for page in pages {
-            if tx.send(Ok(page)).await.is_err() {
-                break;
-            }
-        }
-    });
-    Box::pin(ReceiverStream::new(rx))
-}
-
-type PageStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Shard for ShardService {
