@@ -8,3 +8,4 @@ mod fixture;
 mod hot_swap;
 mod moves;
 mod redis_restart;
+mod snapshots;

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use doppel_index::{NoProgress, Progress};
+use doppel_index::{NoProgress, PointId, Progress};
 use doppel_types::shard::shard_of;
 use doppel_types::vector::{VectorError, validate_vector};
 use doppel_types::{Customer, Event, Item, VersionInfo};
@@ -26,6 +26,17 @@ use crate::recommend::{
 
 /// A customer index merges its live delta into a new frozen segment past this many points.
 const MERGE_DELTA_AT: usize = 4_096;
+/// A snapshot's vector still matches the store's when no component differs by more.
+const SNAPSHOT_TOLERANCE: f32 = 1e-5;
+
+/// What a shard install from a snapshot did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardInstall {
+    /// Customers the shard holds now.
+    pub customers: usize,
+    /// Vectors patched because the store changed since the snapshot.
+    pub patched: usize,
+}
 
 /// A version's vectors, to be built into indexes.
 #[derive(Clone, Debug)]
@@ -211,6 +222,104 @@ impl Engine {
             members.insert(*slot);
         }
         Ok(built.slots.len())
+    }
+
+    /// Like [`Engine::install_shard`], but starts from the shard's snapshot under `dir`
+    /// when there is a good one: the store's `rows` stay the truth — vectors that changed,
+    /// appeared or vanished since the snapshot are patched into it — and the graph is not
+    /// rebuilt. A damaged or mismatched snapshot is an error (nothing changed); the caller
+    /// rebuilds with [`Engine::install_shard`].
+    pub fn install_shard_from_snapshot(
+        &self,
+        version: &str,
+        shard: u32,
+        rows: Vec<(String, Vec<f32>)>,
+        dir: &std::path::Path,
+    ) -> Result<ShardInstall> {
+        let v = self.loaded(version)?;
+        check_rows("customer_vectors", &rows, v.dim)?;
+        let index = v
+            .shards
+            .get(shard as usize)
+            .ok_or_else(|| Error::invalid("shard", format!("must be below {}", v.shard_count)))?;
+        let (loaded, wanted) = {
+            let erased = self.erased.read();
+            let mut profiles = self.profiles.write();
+            let loaded = crate::snapshot::load_shard(
+                dir,
+                &v.info,
+                &self.config,
+                shard,
+                &mut profiles.customer_slots,
+            )?;
+            let wanted: HashMap<PointId, Vec<f32>> = rows
+                .into_iter()
+                .filter(|(id, _)| !erased.contains(id) && shard_of(id, v.shard_count) == shard)
+                .map(|(id, mut vector)| {
+                    crate::seed_prototypes::normalize(&mut vector);
+                    (profiles.customer_slots.intern(&id), vector)
+                })
+                .collect();
+            (loaded, wanted)
+        };
+        let mut stale = Vec::new();
+        let mut seen = HashSet::new();
+        loaded.for_each_live(&mut |slot, stored| {
+            seen.insert(slot);
+            let same = wanted.get(&slot).is_some_and(|w| {
+                w.iter()
+                    .zip(stored)
+                    .all(|(a, b)| (a - b).abs() <= SNAPSHOT_TOLERANCE)
+            });
+            if !same {
+                stale.push(slot);
+            }
+        });
+        let mut patched = 0;
+        for slot in stale {
+            match wanted.get(&slot) {
+                Some(vector) => loaded.upsert(slot, vector)?,
+                None => {
+                    loaded.delete(slot);
+                }
+            }
+            patched += 1;
+        }
+        for (slot, vector) in &wanted {
+            if !seen.contains(slot) {
+                loaded.upsert(*slot, vector)?;
+                patched += 1;
+            }
+        }
+        if loaded.stats().delta_len >= MERGE_DELTA_AT {
+            loaded.merge_delta(&NoProgress)?;
+        }
+        index.replace_with(loaded)?;
+        let mut members = v.members.write();
+        for slot in wanted.keys() {
+            members.insert(*slot);
+        }
+        Ok(ShardInstall {
+            customers: wanted.len(),
+            patched,
+        })
+    }
+
+    /// Saves `shard` of a loaded `version` under `dir` (what
+    /// [`Engine::install_shard_from_snapshot`] reads).
+    pub fn save_shard_snapshot(
+        &self,
+        version: &str,
+        shard: u32,
+        dir: &std::path::Path,
+    ) -> Result<()> {
+        let v = self.loaded(version)?;
+        let index = v
+            .shards
+            .get(shard as usize)
+            .ok_or_else(|| Error::invalid("shard", format!("must be below {}", v.shard_count)))?;
+        let profiles = self.profiles.read();
+        crate::snapshot::save_shard(index, &profiles.customer_slots, &v, shard, dir)
     }
 
     /// Stops holding `shard` (handed off to another node): its customers' profiles and its

@@ -31,7 +31,7 @@ pub mod shard_scoring;
 mod snapshot;
 
 pub use config::EngineConfig;
-pub use engine::{Engine, IndexDescription, LoadVersion, VersionSummary};
+pub use engine::{Engine, IndexDescription, LoadVersion, ShardInstall, VersionSummary};
 pub use error::{Error, Result};
 pub use lookalike::{
     CENTROID_MIN_COHERENCE, CENTROID_MIN_TWO_MODE_RATIO, EXPLAIN_MAX_SEEDS, NEGATIVE_WEIGHT,

@@ -181,3 +181,69 @@ pub(crate) fn load(
         from_snapshot: true,
     })
 }
+
+/// A shard node's snapshot of one shard of a version: `shard.seg` (the index's own format),
+/// `shard.ids` (slot → id, checksummed) and a manifest naming version, dimension, shard
+/// count and shard. Written to a temporary directory renamed into place.
+pub(crate) fn save_shard(
+    index: &VectorIndex,
+    slots: &IdSlots,
+    version: &LoadedVersion,
+    shard: u32,
+    dir: &Path,
+) -> Result<()> {
+    let tmp = dir.with_extension("tmp");
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    index.save(&tmp.join("shard.seg"))?;
+    write_ids(&tmp.join("shard.ids"), index, slots)?;
+    let manifest = format!(
+        "{FORMAT}\nversion\t{}\ndim\t{}\nshards\t{}\nshard\t{shard}\n",
+        version.info.version, version.dim, version.shard_count
+    );
+    fs::write(tmp.join(MANIFEST), manifest).map_err(io(&tmp))?;
+    let _ = fs::remove_dir_all(dir);
+    fs::rename(&tmp, dir).map_err(io(dir))
+}
+
+/// Loads one shard saved by [`save_shard`], interning its ids; refused when damaged or when
+/// it is not `shard` of `info` with `config`'s shard count.
+pub(crate) fn load_shard(
+    dir: &Path,
+    info: &VersionInfo,
+    config: &EngineConfig,
+    shard: u32,
+    slots: &mut IdSlots,
+) -> Result<VectorIndex> {
+    let path = dir.join(MANIFEST);
+    let text = fs::read_to_string(&path).map_err(io(&path))?;
+    let mut lines = text.lines();
+    if lines.next() != Some(FORMAT) {
+        return Err(refused(&path, "unknown format"));
+    }
+    let fields: HashMap<&str, &str> = lines.filter_map(|l| l.split_once('\t')).collect();
+    let expect = [
+        ("version", info.version.clone()),
+        ("dim", info.dim.to_string()),
+        ("shards", config.shard_count.to_string()),
+        ("shard", shard.to_string()),
+    ];
+    for (key, want) in expect {
+        if fields.get(key).copied() != Some(want.as_str()) {
+            return Err(refused(
+                &path,
+                format!("{key} does not match (want {want})"),
+            ));
+        }
+    }
+    let table: HashMap<PointId, PointId> = read_ids(&dir.join("shard.ids"))?
+        .into_iter()
+        .map(|(old, id)| (old, slots.intern(&id)))
+        .collect();
+    let seg = dir.join("shard.seg");
+    let index = VectorIndex::load_relabeled(&seg, &|old| table.get(&old).copied())?;
+    if index.dim() != info.dim as usize {
+        return Err(refused(&seg, "dimension does not match the version"));
+    }
+    Ok(index)
+}

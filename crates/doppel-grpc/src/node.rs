@@ -75,6 +75,10 @@ pub struct Node {
     fenced: RwLock<std::collections::HashSet<u32>>,
     /// Builds in progress, by version.
     pub building: RwLock<HashMap<String, Arc<BuildProgress>>>,
+    /// Cluster: shard takeovers served from a snapshot file (patched from the store).
+    pub shards_from_snapshot: std::sync::atomic::AtomicU32,
+    /// Cluster: shard takeovers built from the store's vectors.
+    pub shards_rebuilt: std::sync::atomic::AtomicU32,
     /// One version load at a time (a router's prepare and the pointer follower may ask at
     /// once; builds also take the cores they are given one after another).
     loading: tokio::sync::Mutex<()>,
@@ -97,6 +101,8 @@ impl Node {
             kick: tokio::sync::Notify::new(),
             fenced: RwLock::default(),
             building: RwLock::default(),
+            shards_from_snapshot: Default::default(),
+            shards_rebuilt: Default::default(),
             loading: tokio::sync::Mutex::new(()),
         });
         node.replay().await?;
@@ -272,7 +278,8 @@ impl Node {
                 .write()
                 .insert(version.to_owned(), Arc::new(model));
         }
-        if self.load_snapshot(&info).await? {
+        // A shard node snapshots shard by shard, as it takes shards over.
+        if !self.config.cluster && self.load_snapshot(&info).await? {
             return Ok(info);
         }
         let customer_vectors = self.all_vectors(version, Entity::Customer).await?;
@@ -293,8 +300,49 @@ impl Node {
         built
             .map_err(|e| Status::internal(format!("index build task: {e}")))?
             .map_err(engine_status)?;
-        self.save_snapshot(version).await;
+        if self.config.cluster {
+            for shard in self.engine.held_shards() {
+                self.save_shard_snapshot(version, shard).await;
+            }
+        } else {
+            self.save_snapshot(version).await;
+        }
         Ok(info)
+    }
+
+    /// Where a shard node keeps its snapshot of `shard` of `version`.
+    pub fn shard_snapshot_path(&self, version: &str, shard: u32) -> Option<std::path::PathBuf> {
+        self.snapshot_path(version)
+            .map(|d| d.join("shards").join(format!("{shard:04}")))
+    }
+
+    /// Writes a shard node's snapshot of one shard (best effort: a failure is logged).
+    pub async fn save_shard_snapshot(&self, version: &str, shard: u32) {
+        let Some(dir) = self.shard_snapshot_path(version, shard) else {
+            return;
+        };
+        if let Some(parent) = dir.parent()
+            && let Err(e) = std::fs::create_dir_all(parent)
+        {
+            tracing::warn!(shard, error = %e, "shard snapshot not written");
+            return;
+        }
+        let (engine, name) = (Arc::clone(&self.engine), version.to_owned());
+        let saved =
+            tokio::task::spawn_blocking(move || engine.save_shard_snapshot(&name, shard, &dir))
+                .await;
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(shard, error = %e, "shard snapshot not written"),
+            Err(e) => tracing::warn!(shard, error = %e, "shard snapshot task failed"),
+        }
+    }
+
+    /// Deletes every snapshot of `version` (it was garbage-collected).
+    pub fn remove_snapshots(&self, version: &str) {
+        if let Some(path) = self.snapshot_path(version) {
+            let _ = std::fs::remove_dir_all(path);
+        }
     }
 
     fn snapshot_path(&self, version: &str) -> Option<std::path::PathBuf> {
@@ -350,8 +398,12 @@ impl Node {
     }
 
     /// Drops `version`'s snapshot: its vectors changed (fold-in), so the next start
-    /// rebuilds from the store and writes a fresh one.
+    /// rebuilds from the store and writes a fresh one. (A shard node's shard snapshots are
+    /// patched from the store when loaded, so they stay.)
     pub fn invalidate_snapshot(&self, version: &str) {
+        if self.config.cluster {
+            return;
+        }
         if let Some(path) = self.snapshot_path(version) {
             let _ = std::fs::remove_dir_all(path);
         }

@@ -44,7 +44,7 @@ pub async fn collect(node: &Node) -> Result<Vec<String>, Status> {
             .delete_version(version)
             .await
             .map_err(store_status)?;
-        node.invalidate_snapshot(version);
+        node.remove_snapshots(version);
         tracing::info!(model.version = %version, "old version deleted");
     }
     Ok(doomed)

@@ -73,6 +73,14 @@ impl Shard for ShardService {
             active_version: engine.active_version().unwrap_or_default(),
             loaded_versions: engine.loaded_versions(),
             previous_version: engine.previous_version().unwrap_or_default(),
+            shards_from_snapshot: self
+                .node
+                .shards_from_snapshot
+                .load(std::sync::atomic::Ordering::Relaxed),
+            shards_rebuilt: self
+                .node
+                .shards_rebuilt
+                .load(std::sync::atomic::Ordering::Relaxed),
         }))
     }
 

@@ -325,13 +325,7 @@ impl Manager {
                 }
             }
             for (shard, rows) in by_shard {
-                let (engine, version) = (Arc::clone(engine), version.clone());
-                customers += tokio::task::spawn_blocking(move || {
-                    engine.install_shard(&version, shard, rows)
-                })
-                .await
-                .map_err(|e| Status::internal(format!("shard build task: {e}")))?
-                .map_err(engine_status)?;
+                customers += self.install(&version, shard, rows).await?;
             }
         }
         tracing::info!(
@@ -341,6 +335,66 @@ impl Manager {
             "shards loaded"
         );
         Ok(())
+    }
+
+    /// Installs one shard of `version` from the store's `rows`: from this node's snapshot of
+    /// it when there is a good one (patched where the store changed since), else built; a
+    /// fresh snapshot is written after a build or a patch.
+    async fn install(
+        &self,
+        version: &str,
+        shard: u32,
+        rows: Vec<(String, Vec<f32>)>,
+    ) -> Result<usize, Status> {
+        let engine = Arc::clone(&self.node.engine);
+        let snapshot = self
+            .node
+            .shard_snapshot_path(version, shard)
+            .filter(|p| p.exists());
+        if let Some(dir) = snapshot {
+            let (engine, name, rows, path) = (
+                Arc::clone(&engine),
+                version.to_owned(),
+                rows.clone(),
+                dir.clone(),
+            );
+            let loaded = tokio::task::spawn_blocking(move || {
+                engine.install_shard_from_snapshot(&name, shard, rows, &path)
+            })
+            .await
+            .map_err(|e| Status::internal(format!("shard load task: {e}")))?;
+            match loaded {
+                Ok(done) => {
+                    self.node
+                        .shards_from_snapshot
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::debug!(
+                        shard,
+                        patched = done.patched,
+                        "shard loaded from its snapshot"
+                    );
+                    if done.patched > 0 {
+                        self.node.save_shard_snapshot(version, shard).await;
+                    }
+                    return Ok(done.customers);
+                }
+                Err(e) => {
+                    tracing::warn!(shard, path = %dir.display(), error = %e, "shard snapshot refused; rebuilding from the store");
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            }
+        }
+        let name = version.to_owned();
+        let customers =
+            tokio::task::spawn_blocking(move || engine.install_shard(&name, shard, rows))
+                .await
+                .map_err(|e| Status::internal(format!("shard build task: {e}")))?
+                .map_err(engine_status)?;
+        self.node
+            .shards_rebuilt
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.node.save_shard_snapshot(version, shard).await;
+        Ok(customers)
     }
 
     /// Re-reads the profiles of `shards`' customers, and applies erasures recorded since.
