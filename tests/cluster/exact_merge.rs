@@ -171,4 +171,20 @@ async fn answers_equal_a_single_node_on_the_same_data() {
         assert_eq!(b.model_version, VERSION);
     }
     single.stop().await;
+
+    // A router started with another shard count would route to the wrong shards: refused.
+    let store = doppel_store::RedisStore::connect(doppel_store::RedisConfig::standalone(
+        &cluster.redis.url(),
+    ))
+    .await
+    .expect("redis");
+    let refused = doppel_cluster::router::Router::connect(store, 8)
+        .await
+        .err()
+        .expect("a mismatched --shards is refused");
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("16 logical shards"),
+        "{refused:?}"
+    );
 }

@@ -183,12 +183,19 @@ async fn activation_and_rollback_under_load_fail_nothing_and_never_mix_versions(
     );
 
     tokio::time::sleep(Duration::from_millis(600)).await;
+    let rollback_started = Instant::now();
     let rolled = admin
         .rollback(pb::RollbackRequest {})
         .await
         .expect("roll back")
         .into_inner();
     let rolled_at = Instant::now();
+    let rollback = rolled_at - rollback_started;
+    eprintln!("activation {swap:?}, rollback {rollback:?} (debug build, under load)");
+    assert!(
+        rollback < Duration::from_secs(1),
+        "rollback took {rollback:?}"
+    );
     assert_eq!(rolled.model_version, VERSION);
     assert_eq!(node_versions(&cluster).await, [VERSION, VERSION]);
     tokio::time::sleep(Duration::from_millis(400)).await;

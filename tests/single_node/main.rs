@@ -12,3 +12,4 @@ mod redis_store;
 mod segments;
 mod snapshots;
 mod training;
+mod version_gc;

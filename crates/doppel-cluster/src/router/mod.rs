@@ -60,6 +60,10 @@ pub struct Router {
 impl Router {
     /// A router over `store` for `shard_count` logical shards; reads the topology once.
     pub async fn connect(store: RedisStore, shard_count: u32) -> Result<Arc<Self>, Status> {
+        store
+            .check_shard_count(shard_count)
+            .await
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
         let reader = TopologyReader::new(store.clone(), shard_count);
         let router = Arc::new(Self {
             store,

@@ -67,6 +67,10 @@ pub async fn run(
     internal: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ShardNodeError> {
+    store
+        .check_shard_count(config.node.engine.shard_count)
+        .await
+        .map_err(|e| ShardNodeError::CatchUp(e.to_string()))?;
     config.node.engine.owned_shards = Some(Vec::new());
     config.node.cluster = true;
     let (stop_tx, stop_rx) = watch::channel(false);

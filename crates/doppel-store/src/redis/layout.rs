@@ -164,6 +164,10 @@ impl Layout {
     pub(crate) fn member(&self, node_id: &str) -> String {
         self.key(Tag::Global, &format!("member:{node_id}"))
     }
+    /// The cluster's number of logical shards.
+    pub(crate) fn shard_count(&self) -> String {
+        self.key(Tag::Global, "shard_count")
+    }
     /// Logical shard → owning node.
     pub(crate) fn shard_map(&self) -> String {
         self.key(Tag::Global, "shard_map")

@@ -8,6 +8,7 @@
 //! | `P:{global}:members` | set | node ids that ever held a lease (expired ones are pruned) |
 //! | `P:{global}:member:<node id>` | string, TTL | the lease: [`MemberRecord`], tab-separated |
 //! | `P:{global}:shard_map` | hash | logical shard → owning node id |
+//! | `P:{global}:shard_count` | string | the cluster's number of logical shards (set once) |
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -118,6 +119,27 @@ impl RedisStore {
             }
         }
         Ok(live)
+    }
+
+    /// Records the cluster's number of logical shards on first use and checks it after: a
+    /// node or router started with another `--shards` would route customers to the wrong
+    /// shards. Returns the recorded count ([`Error::Storage`] on a mismatch).
+    pub async fn check_shard_count(&self, shard_count: u32) -> Result<u32> {
+        let mut set = redis::cmd("SET");
+        set.arg(self.layout.shard_count())
+            .arg(shard_count)
+            .arg("NX");
+        self.conn.query::<Option<String>>(&set).await?;
+        let mut get = redis::cmd("GET");
+        get.arg(self.layout.shard_count());
+        let recorded: Option<u32> = self.conn.query(&get).await?;
+        match recorded {
+            Some(n) if n == shard_count => Ok(n),
+            Some(n) => Err(Error::Storage(format!(
+                "this cluster uses {n} logical shards; started with {shard_count} (--shards must match on every node and router)"
+            ))),
+            None => Err(Error::Storage("the shard count vanished from Redis".into())),
+        }
     }
 
     /// The shard map: logical shard → owning node id.
