@@ -174,7 +174,7 @@ async fn answers_equal_a_single_node_on_the_same_data() {
 
     // A router started with another shard count would route to the wrong shards: refused.
     let store = doppel_store::RedisStore::connect(doppel_store::RedisConfig::standalone(
-        &cluster.redis.url(),
+        cluster.redis.url(),
     ))
     .await
     .expect("redis");
