@@ -191,10 +191,7 @@ impl Engine {
     ) -> Result<usize> {
         let v = self.loaded(version)?;
         check_rows("customer_vectors", &rows, v.dim)?;
-        let index = v
-            .shards
-            .get(shard as usize)
-            .ok_or_else(|| Error::invalid("shard", format!("must be below {}", v.shard_count)))?;
+        let index = v.shard(shard)?;
         let mut built = Rows {
             slots: Vec::new(),
             vectors: Vec::new(),
@@ -238,10 +235,7 @@ impl Engine {
     ) -> Result<ShardInstall> {
         let v = self.loaded(version)?;
         check_rows("customer_vectors", &rows, v.dim)?;
-        let index = v
-            .shards
-            .get(shard as usize)
-            .ok_or_else(|| Error::invalid("shard", format!("must be below {}", v.shard_count)))?;
+        let index = v.shard(shard)?;
         let (loaded, wanted) = {
             let erased = self.erased.read();
             let mut profiles = self.profiles.write();
@@ -314,10 +308,7 @@ impl Engine {
         dir: &std::path::Path,
     ) -> Result<()> {
         let v = self.loaded(version)?;
-        let index = v
-            .shards
-            .get(shard as usize)
-            .ok_or_else(|| Error::invalid("shard", format!("must be below {}", v.shard_count)))?;
+        let index = v.shard(shard)?;
         let profiles = self.profiles.read();
         crate::snapshot::save_shard(index, &profiles.customer_slots, &v, shard, dir)
     }

@@ -97,6 +97,13 @@ impl LoadedVersion {
         })
     }
 
+    /// The customer index of logical shard `shard`.
+    pub(crate) fn shard(&self, shard: u32) -> Result<&VectorIndex> {
+        self.shards.get(shard as usize).ok_or_else(|| {
+            crate::Error::invalid("shard", format!("must be below {}", self.shard_count))
+        })
+    }
+
     /// The index holding customer `id`.
     pub(crate) fn shard_for(&self, id: &str) -> &VectorIndex {
         &self.shards[shard_of(id, self.shard_count) as usize]

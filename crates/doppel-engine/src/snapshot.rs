@@ -100,7 +100,8 @@ pub(crate) fn save(
     fs::rename(&tmp, dir).map_err(io(dir))
 }
 
-fn check_manifest(dir: &Path, info: &VersionInfo, config: &EngineConfig, held: &str) -> Result<()> {
+/// Refuses `dir` unless its manifest has the known format and every `(key, value)`.
+fn check_manifest(dir: &Path, expect: &[(&str, String)]) -> Result<()> {
     let path = dir.join(MANIFEST);
     let text = fs::read_to_string(&path).map_err(io(&path))?;
     let mut lines = text.lines();
@@ -108,12 +109,6 @@ fn check_manifest(dir: &Path, info: &VersionInfo, config: &EngineConfig, held: &
         return Err(refused(&path, "unknown format"));
     }
     let fields: HashMap<&str, &str> = lines.filter_map(|l| l.split_once('\t')).collect();
-    let expect = [
-        ("version", info.version.clone()),
-        ("dim", info.dim.to_string()),
-        ("shards", config.shard_count.to_string()),
-        ("held", held.to_owned()),
-    ];
     for (key, want) in expect {
         if fields.get(key).copied() != Some(want.as_str()) {
             return Err(refused(
@@ -123,6 +118,27 @@ fn check_manifest(dir: &Path, info: &VersionInfo, config: &EngineConfig, held: &
         }
     }
     Ok(())
+}
+
+/// Loads the segment `seg` with its id table `ids`, interning the ids into `slots`
+/// (those `skip` names are left out); refused unless its dimension is `dim`.
+fn load_relabeled(
+    seg: &Path,
+    ids: &Path,
+    slots: &mut IdSlots,
+    skip: &dyn Fn(&str) -> bool,
+    dim: u32,
+) -> Result<VectorIndex> {
+    let table: HashMap<PointId, PointId> = read_ids(ids)?
+        .into_iter()
+        .filter(|(_, id)| !skip(id))
+        .map(|(old, id)| (old, slots.intern(&id)))
+        .collect();
+    let index = VectorIndex::load_relabeled(seg, &|old| table.get(&old).copied())?;
+    if index.dim() != dim as usize {
+        return Err(refused(seg, "dimension does not match the version"));
+    }
+    Ok(index)
 }
 
 /// Loads `info`'s snapshot from `dir`, interning its ids into this process's slots;
@@ -137,32 +153,32 @@ pub(crate) fn load(
     held: &str,
 ) -> Result<LoadedVersion> {
     let started = Instant::now();
-    check_manifest(dir, &info, config, held)?;
-    let load_one =
-        |seg: PathBuf, ids: PathBuf, slots: &mut IdSlots, skip: &dyn Fn(&str) -> bool| {
-            let table: HashMap<PointId, PointId> = read_ids(&ids)?
-                .into_iter()
-                .filter(|(_, id)| !skip(id))
-                .map(|(old, id)| (old, slots.intern(&id)))
-                .collect();
-            let index = VectorIndex::load_relabeled(&seg, &|old| table.get(&old).copied())?;
-            if index.dim() != info.dim as usize {
-                return Err(refused(&seg, "dimension does not match the version"));
-            }
-            Ok::<_, Error>(index)
-        };
+    check_manifest(
+        dir,
+        &[
+            ("version", info.version.clone()),
+            ("dim", info.dim.to_string()),
+            ("shards", config.shard_count.to_string()),
+            ("held", held.to_owned()),
+        ],
+    )?;
     let mut shards = Vec::with_capacity(config.shard_count as usize);
     for n in 0..config.shard_count as usize {
-        shards.push(load_one(
-            shard_file(dir, n, "seg"),
-            shard_file(dir, n, "ids"),
+        shards.push(load_relabeled(
+            &shard_file(dir, n, "seg"),
+            &shard_file(dir, n, "ids"),
             customers,
             &|id| erased.contains(id),
+            info.dim,
         )?);
     }
-    let items = load_one(dir.join("items.seg"), dir.join("items.ids"), items, &|_| {
-        false
-    })?;
+    let items = load_relabeled(
+        &dir.join("items.seg"),
+        &dir.join("items.ids"),
+        items,
+        &|_| false,
+        info.dim,
+    )?;
     let mut members = Bitset::new(0);
     for shard in &shards {
         shard.for_each_live(&mut |slot, _| {
@@ -215,35 +231,20 @@ pub(crate) fn load_shard(
     shard: u32,
     slots: &mut IdSlots,
 ) -> Result<VectorIndex> {
-    let path = dir.join(MANIFEST);
-    let text = fs::read_to_string(&path).map_err(io(&path))?;
-    let mut lines = text.lines();
-    if lines.next() != Some(FORMAT) {
-        return Err(refused(&path, "unknown format"));
-    }
-    let fields: HashMap<&str, &str> = lines.filter_map(|l| l.split_once('\t')).collect();
-    let expect = [
-        ("version", info.version.clone()),
-        ("dim", info.dim.to_string()),
-        ("shards", config.shard_count.to_string()),
-        ("shard", shard.to_string()),
-    ];
-    for (key, want) in expect {
-        if fields.get(key).copied() != Some(want.as_str()) {
-            return Err(refused(
-                &path,
-                format!("{key} does not match (want {want})"),
-            ));
-        }
-    }
-    let table: HashMap<PointId, PointId> = read_ids(&dir.join("shard.ids"))?
-        .into_iter()
-        .map(|(old, id)| (old, slots.intern(&id)))
-        .collect();
-    let seg = dir.join("shard.seg");
-    let index = VectorIndex::load_relabeled(&seg, &|old| table.get(&old).copied())?;
-    if index.dim() != info.dim as usize {
-        return Err(refused(&seg, "dimension does not match the version"));
-    }
-    Ok(index)
+    check_manifest(
+        dir,
+        &[
+            ("version", info.version.clone()),
+            ("dim", info.dim.to_string()),
+            ("shards", config.shard_count.to_string()),
+            ("shard", shard.to_string()),
+        ],
+    )?;
+    load_relabeled(
+        &dir.join("shard.seg"),
+        &dir.join("shard.ids"),
+        slots,
+        &|_| false,
+        info.dim,
+    )
 }

@@ -137,8 +137,20 @@ impl Node {
     }
 
     /// Re-reads the profiles of the customers held here (a shard node picks up segment
-    /// attributes another node's training wrote).
+    /// attributes another node's training wrote). A shard node holding nothing yet skips it.
     pub async fn reload_customers(&self) -> Result<(), Status> {
+        if self.engine.held_shards().is_empty() {
+            return Ok(());
+        }
+        self.reload_customers_where(&|id| self.engine.owns_customer(id))
+            .await
+    }
+
+    /// Re-reads the profiles of the customers `keep` selects, in store pages.
+    pub async fn reload_customers_where(
+        &self,
+        keep: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<(), Status> {
         let mut after: Option<String> = None;
         loop {
             let page = self
@@ -147,7 +159,7 @@ impl Node {
                 .await
                 .map_err(store_status)?;
             page.iter()
-                .filter(|c| self.engine.owns_customer(&c.id))
+                .filter(|c| keep(&c.id))
                 .for_each(|c| self.engine.upsert_customer(c));
             match page.last() {
                 Some(last) if page.len() == REPLAY_PAGE => after = Some(last.id.clone()),
@@ -157,7 +169,13 @@ impl Node {
         Ok(())
     }
 
-    async fn replay_events(&self) -> Result<(), Status> {
+    /// Calls `f(seq, event)` for every event of the log up to `upto` (all when `None`), in
+    /// sequence order, in store pages; returns the last sequence number seen.
+    pub async fn for_each_event(
+        &self,
+        upto: Option<u64>,
+        f: &mut (dyn FnMut(u64, &doppel_types::Event) + Send),
+    ) -> Result<u64, Status> {
         let mut after_seq = 0;
         loop {
             let page = self
@@ -165,30 +183,41 @@ impl Node {
                 .scan_events(after_seq, REPLAY_PAGE)
                 .await
                 .map_err(store_status)?;
-            for (_, event) in &page {
-                self.apply_event(event);
+            for (seq, event) in &page {
+                if upto.is_some_and(|u| *seq > u) {
+                    return Ok(after_seq);
+                }
+                f(*seq, event);
+                after_seq = *seq;
             }
-            if let Some((seq, _)) = page.last() {
-                self.replayed_seq
-                    .fetch_max(*seq, std::sync::atomic::Ordering::Relaxed);
-                self.mark_applied(*seq);
-            }
-            match page.last() {
-                Some((seq, _)) if page.len() == REPLAY_PAGE => after_seq = *seq,
-                _ => break,
+            if page.len() < REPLAY_PAGE {
+                return Ok(after_seq);
             }
         }
+    }
+
+    async fn replay_events(&self) -> Result<(), Status> {
+        let last = self
+            .for_each_event(None, &mut |_, event| {
+                self.apply_event(event);
+            })
+            .await?;
+        self.replayed_seq
+            .fetch_max(last, std::sync::atomic::Ordering::Relaxed);
+        self.mark_applied(last);
         Ok(())
     }
 
     /// Applies an event from the log: fully for a customer held here, only to item
-    /// popularity for one held by another shard node.
-    pub fn apply_event(&self, event: &doppel_types::Event) {
-        if self.engine.owns_customer(&event.customer_id) {
+    /// popularity for one held by another shard node. True when the customer is held here.
+    pub fn apply_event(&self, event: &doppel_types::Event) -> bool {
+        let held = self.engine.owns_customer(&event.customer_id);
+        if held {
             self.engine.record_event(event);
         } else {
             self.engine.record_foreign_event(event);
         }
+        held
     }
 
     /// The last event sequence number the start-up replay applied.

@@ -16,7 +16,6 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +30,6 @@ use doppel_proto::v1 as pb;
 use doppel_proto::v1::audiences_server::Audiences;
 use doppel_types::limits::{LOOKALIKE_PAGE_SIZE, MAX_MESSAGE_BYTES};
 use doppel_types::shard::shard_of;
-use futures::Stream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
@@ -461,6 +459,24 @@ fn answered(cursors: &[Option<Cursor>], finished: &[u32]) -> u32 {
 }
 
 /// Merges the nodes' sorted streams into the client's stream, `n` prospects at most.
+/// Puts cursor `i`'s next prospect on the heap; a spent or failed cursor is retired, its
+/// shards counted as answered only if it ended cleanly.
+async fn refill(
+    heap: &mut BinaryHeap<Head>,
+    cursors: &mut [Option<Cursor>],
+    finished: &mut Vec<u32>,
+    i: usize,
+    deadline: Instant,
+) {
+    match advance(cursors, i, deadline).await {
+        Some(prospect) => heap.push(Head {
+            prospect,
+            cursor: i,
+        }),
+        None => finished.extend(cursors[i].take().map(|c| c.shards)),
+    }
+}
+
 async fn merge(
     mut cursors: Vec<Option<Cursor>>,
     n: usize,
@@ -468,35 +484,29 @@ async fn merge(
     deadline: Instant,
     tx: mpsc::Sender<Result<pb::LookalikeBatch, Status>>,
 ) {
+    let Header {
+        version,
+        strategy,
+        ignored,
+        population,
+        shards_total,
+    } = header;
+    let mut first_page_fields = Some((ignored, population));
     let mut heap = BinaryHeap::new();
     let mut finished = Vec::new();
     for i in 0..cursors.len() {
-        match advance(&mut cursors, i, deadline).await {
-            Some(prospect) => heap.push(Head {
-                prospect,
-                cursor: i,
-            }),
-            None => finished.extend(cursors[i].take().map(|c| c.shards)),
-        }
+        refill(&mut heap, &mut cursors, &mut finished, i, deadline).await;
     }
     let mut batch_index = 0u32;
     let mut sent = 0usize;
     let mut page = Vec::with_capacity(LOOKALIKE_PAGE_SIZE.min(n));
-    let mut header = Some(header);
-    let (version, strategy, shards_total) = {
-        let h = header.as_ref().expect("set above");
-        (h.version.clone(), h.strategy, h.shards_total)
-    };
     loop {
         let next = if sent < n { heap.pop() } else { None };
         let done = next.is_none();
         if let Some(Head { prospect, cursor }) = next {
             page.push(prospect);
             sent += 1;
-            match advance(&mut cursors, cursor, deadline).await {
-                Some(prospect) => heap.push(Head { prospect, cursor }),
-                None => finished.extend(cursors[cursor].take().map(|c| c.shards)),
-            }
+            refill(&mut heap, &mut cursors, &mut finished, cursor, deadline).await;
         }
         if page.len() == LOOKALIKE_PAGE_SIZE || (done && (!page.is_empty() || batch_index == 0)) {
             let mut batch = pb::LookalikeBatch {
@@ -508,9 +518,9 @@ async fn merge(
                 batch_index,
                 ..Default::default()
             };
-            if let Some(h) = header.take() {
-                batch.ignored_seed_ids = h.ignored;
-                batch.eligible_population = h.population;
+            if let Some((ignored, population)) = first_page_fields.take() {
+                batch.ignored_seed_ids = ignored;
+                batch.eligible_population = population;
             }
             batch_index += 1;
             if tx.send(Ok(batch)).await.is_err() {
@@ -524,7 +534,7 @@ async fn merge(
     }
 }
 
-type BatchStream = Pin<Box<dyn Stream<Item = Result<pb::LookalikeBatch, Status>> + Send>>;
+type BatchStream = doppel_grpc::audiences_service::PageStream<pb::LookalikeBatch>;
 
 #[tonic::async_trait]
 impl Audiences for RouterAudiences {

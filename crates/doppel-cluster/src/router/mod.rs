@@ -13,6 +13,7 @@
 //! makes per-customer calls for it fail with UNAVAILABLE (retryable) and fan-outs partial.
 
 pub mod audiences;
+pub mod fan_out;
 pub mod ingest;
 pub mod model_admin;
 pub mod recommendations;

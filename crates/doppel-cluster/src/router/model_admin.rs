@@ -34,6 +34,7 @@ use tokio::sync::mpsc;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status, Streaming};
 
+use super::fan_out::{on_nodes, partial};
 use super::{DEFAULT_FAN_OUT_DEADLINE, DEFAULT_FORWARD_DEADLINE, Router, deadline_of, forward};
 use crate::topology::NodeHandle;
 
@@ -77,28 +78,6 @@ fn forward_long<T, M>(caller: &Request<T>, message: M) -> Request<M> {
         request.set_timeout(deadline_of(caller, DEFAULT_FORWARD_DEADLINE));
     }
     request
-}
-
-/// Calls every node in `nodes` in parallel within `deadline`; answers in node order.
-async fn on_nodes<R, F, Fut>(
-    nodes: &[Arc<NodeHandle>],
-    deadline: Duration,
-    call: F,
-) -> Vec<Result<R, Status>>
-where
-    F: Fn(&NodeHandle) -> Fut,
-    Fut: Future<Output = Result<Response<R>, Status>>,
-{
-    let calls = nodes.iter().map(|node| {
-        let call = call(node);
-        async move {
-            match tokio::time::timeout(deadline, call).await {
-                Ok(answer) => answer.map(Response::into_inner),
-                Err(_) => Err(Status::deadline_exceeded("node missed the deadline")),
-            }
-        }
-    });
-    futures::future::join_all(calls).await
 }
 
 /// What flows from the caller's import stream to the node's.
@@ -371,29 +350,15 @@ impl ModelAdmin for RouterModelAdmin {
     ) -> Result<Response<pb::DescribeIndexResponse>, Status> {
         let deadline = deadline_of(&request, DEFAULT_FAN_OUT_DEADLINE);
         let message = request.into_inner();
-        let nodes = self.router.topology().nodes.clone();
-        let answers = on_nodes(&nodes, deadline, |node| {
+        let described = partial(&self.router, deadline, |node| {
             let mut client = admin_client(node);
             let request = forward(message.clone(), deadline);
             async move { client.describe_index(request).await }
         })
-        .await;
-        let mut described = Vec::with_capacity(nodes.len());
-        let mut first_error = None;
-        for (node, answer) in nodes.iter().zip(answers) {
-            match answer {
-                Ok(d) => described.push(d),
-                Err(status) => {
-                    tracing::warn!(node.id = %node.node_id, error = %status.message(), "node left out of the index description");
-                    first_error.get_or_insert(status);
-                }
-            }
-        }
-        match sum_descriptions(described) {
-            Some(sum) => Ok(Response::new(sum)),
-            None => Err(first_error
-                .unwrap_or_else(|| Status::unavailable("no shard node is live; retry shortly"))),
-        }
+        .await?;
+        sum_descriptions(described.answers)
+            .map(Response::new)
+            .ok_or_else(|| Status::unavailable("no shard node is live; retry shortly"))
     }
 
     #[tracing::instrument(skip_all, fields(model.version = %request.get_ref().model_version))]
@@ -443,26 +408,15 @@ impl ModelAdmin for RouterModelAdmin {
         // progress and index sizes are summed.
         let deadline = deadline_of(&request, DEFAULT_FAN_OUT_DEADLINE);
         let message = request.into_inner();
-        let nodes = self.router.topology().nodes.clone();
-        let answers = on_nodes(&nodes, deadline, |node| {
+        let described = partial(&self.router, deadline, |node| {
             let mut client = admin_client(node);
             let request = forward(message.clone(), deadline);
             async move { client.describe_version(request).await }
         })
-        .await;
+        .await?;
         let mut merged: Option<pb::DescribeVersionResponse> = None;
         let mut indexes = Vec::new();
-        let mut first_error = None;
-        for (node, answer) in nodes.iter().zip(answers) {
-            let answer = match answer {
-                Ok(a) => a,
-                Err(status) if status.code() == tonic::Code::NotFound => return Err(status),
-                Err(status) => {
-                    tracing::warn!(node.id = %node.node_id, error = %status.message(), "node left out of the version description");
-                    first_error.get_or_insert(status);
-                    continue;
-                }
-            };
+        for answer in described.answers {
             indexes.extend(answer.index.clone());
             merged = Some(match merged {
                 None => answer,
@@ -476,18 +430,14 @@ impl ModelAdmin for RouterModelAdmin {
                 },
             });
         }
-        match merged {
-            Some(mut m) => {
-                m.index = if m.loaded {
-                    sum_descriptions(indexes)
-                } else {
-                    None
-                };
-                Ok(Response::new(m))
-            }
-            None => Err(first_error
-                .unwrap_or_else(|| Status::unavailable("no shard node is live; retry shortly"))),
-        }
+        let mut merged =
+            merged.ok_or_else(|| Status::unavailable("no shard node is live; retry shortly"))?;
+        merged.index = if merged.loaded {
+            sum_descriptions(indexes)
+        } else {
+            None
+        };
+        Ok(Response::new(merged))
     }
 }
 

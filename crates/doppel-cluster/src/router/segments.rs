@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use doppel_grpc::segments::{next_page_token, page_size_from_pb, segment_from_pb};
 use doppel_proto::v1 as pb;
@@ -17,8 +16,9 @@ use doppel_proto::v1::segments_server::Segments;
 use doppel_types::limits::MAX_MESSAGE_BYTES;
 use doppel_types::segment::SEGMENT_KINDS;
 use tonic::transport::Channel;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
+use super::fan_out::{Answers, partial};
 use super::{DEFAULT_FAN_OUT_DEADLINE, Router, deadline_of, forward};
 use crate::topology::NodeHandle;
 
@@ -38,80 +38,6 @@ fn client(node: &NodeHandle) -> SegmentsClient<Channel> {
     SegmentsClient::new(node.channel.clone())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
-}
-
-/// The nodes' answers to one fan-out.
-struct Answers<R> {
-    answers: Vec<R>,
-    /// Logical shards held by the nodes that answered.
-    shards_answered: u32,
-}
-
-/// Asks every node serving shards, in parallel, within `deadline`; keeps the answers.
-async fn fan_out<R, F, Fut>(
-    router: &Router,
-    deadline: Duration,
-    call: F,
-) -> Result<Answers<R>, Status>
-where
-    F: Fn(SegmentsClient<Channel>) -> Fut,
-    Fut: Future<Output = Result<Response<R>, Status>>,
-{
-    let nodes = router.topology().shards_by_node();
-    if nodes.is_empty() {
-        return Err(Status::unavailable("no shard node is live; retry shortly"));
-    }
-    let calls = nodes.iter().map(|(node, _)| {
-        let call = call(client(node));
-        async move {
-            tokio::time::timeout(deadline, call)
-                .await
-                .unwrap_or_else(|_| Err(Status::deadline_exceeded("node missed the deadline")))
-        }
-    });
-    let mut out = Answers {
-        answers: Vec::with_capacity(nodes.len()),
-        shards_answered: 0,
-    };
-    let mut failures = Vec::new();
-    for ((node, shards), answer) in nodes.iter().zip(futures::future::join_all(calls).await) {
-        match answer {
-            Ok(answer) => {
-                out.answers.push(answer.into_inner());
-                out.shards_answered += shards.len() as u32;
-            }
-            Err(status) => {
-                tracing::warn!(node.id = %node.node_id, code = ?status.code(), error = %status.message(), "node left out of the answer");
-                failures.push((node.node_id.clone(), status));
-            }
-        }
-    }
-    if out.answers.is_empty() {
-        return Err(no_answer(failures));
-    }
-    Ok(out)
-}
-
-/// The error when no node answered: a refusal of the request itself is the caller's (every
-/// node would refuse it alike); anything else is UNAVAILABLE.
-fn no_answer(failures: Vec<(String, Status)>) -> Status {
-    let mut failures = failures.into_iter();
-    let Some((node, first)) = failures.next() else {
-        return Status::unavailable("no shard node answered; retry shortly");
-    };
-    match first.code() {
-        Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition | Code::OutOfRange => {
-            first
-        }
-        _ => Status::unavailable(format!(
-            "no shard node answered (node {node}: {}{}); retry shortly",
-            first.message(),
-            match failures.len() {
-                0 => String::new(),
-                n => format!(", and {n} more"),
-            }
-        )),
-    }
 }
 
 /// Sums sizes per segment; ordered as a single node orders them: by kind, largest first,
@@ -185,7 +111,8 @@ impl Segments for RouterSegments {
         let Answers {
             answers,
             shards_answered,
-        } = fan_out(&self.router, deadline, |mut client| {
+        } = partial(&self.router, deadline, |node| {
+            let mut client = client(node);
             let message = message.clone();
             async move { client.list_segments(forward(message, deadline)).await }
         })
@@ -210,7 +137,8 @@ impl Segments for RouterSegments {
         let Answers {
             answers,
             shards_answered,
-        } = fan_out(&self.router, deadline, |mut client| {
+        } = partial(&self.router, deadline, |node| {
+            let mut client = client(node);
             let message = message.clone();
             async move {
                 client

@@ -196,12 +196,10 @@ impl Manager {
         Ok(())
     }
 
+    /// Applies one event; a held customer's is folded in after the page.
     fn apply(&self, event: &doppel_types::Event, touched: &mut BTreeSet<String>) {
-        if self.node.engine.owns_customer(&event.customer_id) {
-            self.node.engine.record_event(event);
+        if self.node.apply_event(event) {
             touched.insert(event.customer_id.clone());
-        } else {
-            self.node.engine.record_foreign_event(event);
         }
     }
 
@@ -296,24 +294,13 @@ impl Manager {
         }
         self.reload_profiles(shards).await?;
         // Events up to the cursor counted for popularity already; add the purchases.
-        let mut after = 0;
-        while after < self.after {
-            let page = self
-                .node
-                .store
-                .scan_events(after, PAGE)
-                .await
-                .map_err(store_status)?;
-            for (seq, event) in &page {
-                if *seq <= self.after && mine(&event.customer_id) {
+        self.node
+            .for_each_event(Some(self.after), &mut |_, event| {
+                if mine(&event.customer_id) {
                     engine.record_customer_event(event);
                 }
-            }
-            match page.last() {
-                Some((seq, _)) if page.len() == PAGE => after = *seq,
-                _ => break,
-            }
-        }
+            })
+            .await?;
         let mut customers = 0;
         for version in engine.loaded_versions() {
             let rows = self.node.all_vectors(&version, Entity::Customer).await?;
@@ -406,22 +393,7 @@ impl Manager {
         let shard_count = engine.config().shard_count;
         let wanted: HashSet<u32> = shards.iter().copied().collect();
         let mine = |id: &str| wanted.contains(&shard_of(id, shard_count));
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .node
-                .store
-                .scan_customers(after.as_deref(), PAGE)
-                .await
-                .map_err(store_status)?;
-            page.iter()
-                .filter(|c| mine(&c.id))
-                .for_each(|c| engine.upsert_customer(c));
-            match page.last() {
-                Some(last) if page.len() == PAGE => after = Some(last.id.clone()),
-                _ => break,
-            }
-        }
+        self.node.reload_customers_where(&mine).await?;
         let erased = self
             .node
             .store
