@@ -61,6 +61,11 @@ async fn health_and_reflection_list_every_service() {
             "{expected} missing from {names:?}"
         );
     }
+    // A single node serves no internal API, so reflection does not offer it (issue 10).
+    assert!(
+        !names.iter().any(|n| n.starts_with("doppel.internal.")),
+        "internal services listed on a public port: {names:?}"
+    );
 }
 
 #[tokio::test]

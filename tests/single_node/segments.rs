@@ -93,6 +93,60 @@ async fn training_computes_segments_that_serve_audiences() {
     assert_eq!(members.len() as u64, biggest.customers);
     assert!(members.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
 
+    // Issue 10: a page token is opaque and bound to its segment; garbage is refused, and
+    // an unknown segment is NOT_FOUND here as it is for FindLookalikes.
+    let first = segments
+        .list_segment_members(pb::ListSegmentMembersRequest {
+            segment: Some(cluster.clone()),
+            page_size: 1,
+            page_token: String::new(),
+        })
+        .await
+        .expect("first page")
+        .into_inner();
+    let other = all
+        .iter()
+        .filter_map(|s| s.segment.clone())
+        .find(|s| *s != cluster)
+        .expect("a second segment");
+    for (segment, token, case) in [
+        (cluster.clone(), members[0].clone(), "a raw customer id"),
+        (cluster.clone(), "zz-not-hex".to_owned(), "garbage"),
+        (
+            other,
+            first.next_page_token.clone(),
+            "another segment's token",
+        ),
+    ] {
+        let status = segments
+            .list_segment_members(pb::ListSegmentMembersRequest {
+                segment: Some(segment),
+                page_size: 10,
+                page_token: token,
+            })
+            .await
+            .expect_err(case);
+        assert_eq!(
+            status.code(),
+            tonic::Code::InvalidArgument,
+            "{case}: {status:?}"
+        );
+        assert!(
+            status.message().contains("page_token"),
+            "{case}: {status:?}"
+        );
+    }
+    let status = segments
+        .list_segment_members(pb::ListSegmentMembersRequest {
+            segment: Some(segment("rfm", "no-such-segment")),
+            page_size: 10,
+            page_token: String::new(),
+        })
+        .await
+        .expect_err("unknown segment");
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+    assert!(status.message().contains("segment"), "{status:?}");
+
     // GetCustomer shows the segments; a client upsert keeps them; clients cannot set them.
     let mut ingest = IngestClient::new(server.channel.clone());
     let who = members[0].clone();

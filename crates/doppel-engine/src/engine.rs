@@ -557,6 +557,19 @@ impl Engine {
         Ok(())
     }
 
+    /// Drops a loaded version that is neither active nor the rollback target (it was
+    /// deleted); true if it was loaded.
+    pub fn unload_version(&self, version: &str) -> Result<bool> {
+        let mut versions = self.versions.write();
+        let active = versions.active.as_ref().map(|v| v.info.version.as_str());
+        if active == Some(version) || versions.previous.as_deref() == Some(version) {
+            return Err(Error::FailedPrecondition(format!(
+                "model_version: `{version}` is active or the rollback target"
+            )));
+        }
+        Ok(versions.loaded.remove(version).is_some())
+    }
+
     /// The version a rollback would re-activate (loaded, and not the active one).
     pub fn previous_version(&self) -> Option<String> {
         let versions = self.versions.read();

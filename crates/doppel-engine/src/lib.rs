@@ -14,6 +14,7 @@
 //! * [`recommend`] — next-best offers, popular fallback, similar items
 //! * [`segment_view`] — segment sizes and member pages from the `segment.*` attributes
 //! * `snapshot` — versions saved to / loaded from disk (checksummed, ids renumbered on load)
+//! * [`snapshot_dir`] — [`SnapshotRoot`]: snapshot paths from version names, and their deletion
 //! * [`engine`] — [`Engine`], the `&self` API the gRPC layer calls
 
 pub mod config;
@@ -29,6 +30,7 @@ mod seed_prototypes;
 pub mod segment_view;
 pub mod shard_scoring;
 mod snapshot;
+pub mod snapshot_dir;
 
 pub use config::EngineConfig;
 pub use engine::{Engine, IndexDescription, LoadVersion, ShardInstall, VersionSummary};
@@ -41,3 +43,4 @@ pub use lookalike_query::{Audience, AudienceSize, LookalikeQuery, Prospect, Stra
 pub use recommend::{Offer, RecommendQuery, Recommendation, SimilarItemsResult};
 pub use segment_view::{SegmentPage, SegmentSize};
 pub use shard_scoring::{FoundSeed, SeedLookup, ShardAudience, ShardScoring};
+pub use snapshot_dir::SnapshotRoot;

@@ -18,6 +18,7 @@ use crate::config::EngineConfig;
 use crate::error::{Error, Result};
 use crate::id_slots::IdSlots;
 use crate::loaded_version::LoadedVersion;
+use crate::snapshot_dir::{clear_temp, replace_with, temp_sibling};
 
 const MANIFEST: &str = "manifest.txt";
 const FORMAT: &str = "doppel-snapshot 1";
@@ -77,8 +78,8 @@ pub(crate) fn save(
     dir: &Path,
     held: &str,
 ) -> Result<()> {
-    let tmp = dir.with_extension("tmp");
-    let _ = fs::remove_dir_all(&tmp);
+    let tmp = temp_sibling(dir)?;
+    clear_temp(&tmp)?;
     fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     for (n, shard) in version.shards.iter().enumerate() {
         shard.save(&shard_file(&tmp, n, "seg"))?;
@@ -96,8 +97,7 @@ pub(crate) fn save(
         held
     );
     fs::write(tmp.join(MANIFEST), manifest).map_err(io(&tmp))?;
-    let _ = fs::remove_dir_all(dir);
-    fs::rename(&tmp, dir).map_err(io(dir))
+    replace_with(&tmp, dir)
 }
 
 /// Refuses `dir` unless its manifest has the known format and every `(key, value)`.
@@ -208,8 +208,8 @@ pub(crate) fn save_shard(
     shard: u32,
     dir: &Path,
 ) -> Result<()> {
-    let tmp = dir.with_extension("tmp");
-    let _ = fs::remove_dir_all(&tmp);
+    let tmp = temp_sibling(dir)?;
+    clear_temp(&tmp)?;
     fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     index.save(&tmp.join("shard.seg"))?;
     write_ids(&tmp.join("shard.ids"), index, slots)?;
@@ -218,8 +218,7 @@ pub(crate) fn save_shard(
         version.info.version, version.dim, version.shard_count
     );
     fs::write(tmp.join(MANIFEST), manifest).map_err(io(&tmp))?;
-    let _ = fs::remove_dir_all(dir);
-    fs::rename(&tmp, dir).map_err(io(dir))
+    replace_with(&tmp, dir)
 }
 
 /// Loads one shard saved by [`save_shard`], interning its ids; refused when damaged or when

@@ -8,6 +8,8 @@
 //! * [`status`] — the one mapping of store and engine errors to `tonic::Status`;
 //! * one file per service: [`ingest_service`], [`model_admin_service`],
 //!   [`audiences_service`], [`recommendations_service`];
+//! * [`version_gc`], [`version_recovery`] — deleting versions (old ones after an activation,
+//!   or on request) and reconciling versions a crash left unfinished;
 //! * [`rpc_metrics`] — the tower layer that records latency and status of every RPC.
 
 pub mod audiences_service;
@@ -22,6 +24,7 @@ pub mod server;
 pub mod status;
 pub mod training;
 pub mod version_gc;
+pub mod version_recovery;
 
 pub use node::{Node, NodeConfig};
 pub use server::{ServeOptions, run};

@@ -1,20 +1,21 @@
 //! `doppel.v1.ModelAdmin`: bring-your-own vectors, versions, activation, index description.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::model_admin_server::ModelAdmin;
 use doppel_types::limits::{MAX_DIM, MAX_IMPORT_ROWS_PER_CHUNK};
-use doppel_types::{Entity, VersionInfo, VersionSource, VersionState, validate_vector};
+use doppel_types::version::VERSION_NAME_RULE;
+use doppel_types::{
+    Entity, VersionInfo, VersionSource, VersionState, is_valid_version_name, validate_vector,
+};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::convert::{validate_id, version_to_pb};
 use crate::node::Node;
 use crate::status::{FieldViolation, engine_status, store_status};
-
-/// Longest model version name.
-const MAX_VERSION_LEN: usize = 128;
 
 /// The ModelAdmin service.
 pub struct ModelAdminService {
@@ -28,20 +29,12 @@ impl ModelAdminService {
     }
 }
 
-/// Checks a model version name: 1..=128 of `[A-Za-z0-9._-]`.
+/// Checks a model version name (see [`doppel_types::version::is_valid_version_name`]).
 pub fn validate_version_name(name: &str) -> Result<(), FieldViolation> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_VERSION_LEN
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
+    if is_valid_version_name(name) {
         Ok(())
     } else {
-        Err(FieldViolation::new(
-            "model_version",
-            format!("must be 1..={MAX_VERSION_LEN} characters of [A-Za-z0-9._-]"),
-        ))
+        Err(FieldViolation::new("model_version", VERSION_NAME_RULE))
     }
 }
 
@@ -58,7 +51,20 @@ struct Rows {
     rows: Vec<(String, Vec<f32>)>,
 }
 
-fn chunk_rows(chunk: pb::EmbeddingChunk, version: &str, dim: u32) -> Result<Rows, FieldViolation> {
+/// Ids already imported in this stream, per entity: a repeated id is refused, so the
+/// summary's counts are what the index holds.
+#[derive(Default)]
+struct SeenIds {
+    customers: HashSet<String>,
+    items: HashSet<String>,
+}
+
+fn chunk_rows(
+    chunk: pb::EmbeddingChunk,
+    version: &str,
+    dim: u32,
+    seen: &mut SeenIds,
+) -> Result<Rows, FieldViolation> {
     let pb::EmbeddingChunk {
         model_version,
         entity,
@@ -102,9 +108,19 @@ fn chunk_rows(chunk: pb::EmbeddingChunk, version: &str, dim: u32) -> Result<Rows
             ),
         ));
     }
+    let seen = match entity {
+        Entity::Customer => &mut seen.customers,
+        Entity::Item => &mut seen.items,
+    };
     let mut rows = Vec::with_capacity(ids.len());
     for (row, id) in ids.into_iter().enumerate() {
         validate_id(&format!("ids[{row}]"), &id)?;
+        if !seen.insert(id.clone()) {
+            return Err(FieldViolation::new(
+                format!("ids[{row}]"),
+                format!("`{id}` appears twice in this import; every id once per entity"),
+            ));
+        }
         let vector = values[row * dim..(row + 1) * dim].to_vec();
         validate_vector(&vector, dim).map_err(|e| {
             FieldViolation::new(format!("values[row {row}, id {id}]"), e.to_string())
@@ -173,6 +189,11 @@ impl ModelAdmin for ModelAdminService {
         if dim == 0 || dim as usize > MAX_DIM {
             return Err(FieldViolation::new("dim", format!("must be 1..={MAX_DIM}")).into());
         }
+        let Some(_writing) = self.node.start_writing(&version) else {
+            return Err(Status::already_exists(format!(
+                "model_version: `{version}` is being written by another import or training run"
+            )));
+        };
         if store
             .get_version(&version)
             .await
@@ -200,7 +221,7 @@ impl ModelAdmin for ModelAdminService {
             Ok(summary) => Ok(Response::new(summary)),
             Err(status) => {
                 // A half-imported version is never activated; its vectors are dropped.
-                info.state = VersionState::Failed;
+                info.fail(format!("import failed: {}", status.message()));
                 let _ = store.delete_version(&version).await;
                 let _ = store.put_version(info).await;
                 Err(status)
@@ -239,6 +260,17 @@ impl ModelAdmin for ModelAdminService {
         let pb::ActivateVersionRequest { model_version } = request.into_inner();
         validate_version_name(&model_version)?;
         let node = &self.node;
+        let stored = node
+            .store
+            .get_version(&model_version)
+            .await
+            .map_err(store_status)?
+            .ok_or_else(|| {
+                Status::not_found(format!("model_version: `{model_version}` not found"))
+            })?;
+        stored
+            .check_activatable()
+            .map_err(Status::failed_precondition)?;
         let mut info = node.ensure_loaded(&model_version).await?;
         let previous = node.store.active_version().await.map_err(store_status)?;
         // The store's pointer is the durable truth; the engine swaps right after it.
@@ -331,6 +363,20 @@ impl ModelAdmin for ModelAdminService {
             build_total,
         }))
     }
+
+    #[tracing::instrument(skip_all, fields(model.version = %request.get_ref().model_version))]
+    async fn delete_version(
+        &self,
+        request: Request<pb::DeleteVersionRequest>,
+    ) -> Result<Response<pb::DeleteVersionResponse>, Status> {
+        let pb::DeleteVersionRequest { model_version } = request.into_inner();
+        validate_version_name(&model_version)?;
+        let state = crate::version_gc::delete(&self.node, &model_version).await?;
+        Ok(Response::new(pb::DeleteVersionResponse {
+            model_version,
+            state: state.name().to_owned(),
+        }))
+    }
 }
 
 fn description_to_pb(d: doppel_engine::IndexDescription) -> pb::DescribeIndexResponse {
@@ -359,16 +405,16 @@ impl ModelAdminService {
         stream: &mut Streaming<pb::EmbeddingChunk>,
         info: &mut VersionInfo,
     ) -> Result<pb::ImportSummary, Status> {
-        let started = Instant::now();
         let store = &self.node.store;
         let (version, dim) = (info.version.clone(), info.dim);
+        let mut seen = SeenIds::default();
         let mut summary = pb::ImportSummary {
             model_version: version.clone(),
             ..Default::default()
         };
         let mut next = Some(first);
         while let Some(chunk) = next {
-            let Rows { entity, rows } = chunk_rows(chunk, &version, dim)?;
+            let Rows { entity, rows } = chunk_rows(chunk, &version, dim, &mut seen)?;
             let offered = rows.len() as u64;
             let stored = store
                 .put_vectors(&version, entity, rows)
@@ -382,6 +428,16 @@ impl ModelAdminService {
                 Entity::Item => summary.items += stored,
             }
             next = stream.message().await?;
+        }
+        // The build is timed from the end of the stream: a client that sends slowly
+        // does not inflate it.
+        let started = Instant::now();
+        info.customer_count = summary.customers;
+        info.item_count = summary.items;
+        if let Err(missing) = info.check_vectors() {
+            return Err(Status::failed_precondition(format!(
+                "{missing} (erased customers do not count); nothing was built"
+            )));
         }
         info.state = VersionState::Building;
         info.customer_count = summary.customers;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use doppel_engine::{Engine, EngineConfig, LoadVersion};
+use doppel_engine::{Engine, EngineConfig, LoadVersion, SnapshotRoot};
 use doppel_store::Store;
 use doppel_train::FoldInModel;
 use doppel_types::{Entity, VersionInfo, VersionState};
@@ -32,7 +32,13 @@ pub struct NodeConfig {
     /// Retired or failed versions kept after an activation (0: keep all); older ones are
     /// deleted from the store.
     pub keep_versions: usize,
+    /// How often a snapshot dropped by fold-in is written again (zero: the default,
+    /// [`DEFAULT_SNAPSHOT_REFRESH`]).
+    pub snapshot_refresh: std::time::Duration,
 }
+
+/// How often a single node rewrites snapshots that fold-in made stale.
+pub const DEFAULT_SNAPSHOT_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Progress of one version's index build, readable while it runs.
 #[derive(Debug, Default)]
@@ -82,6 +88,23 @@ pub struct Node {
     /// One version load at a time (a router's prepare and the pointer follower may ask at
     /// once; builds also take the cores they are given one after another).
     loading: tokio::sync::Mutex<()>,
+    /// Versions an import or a training run on this node is writing right now.
+    writing: RwLock<std::collections::HashSet<String>>,
+    /// Versions whose snapshot fold-in dropped, with a count of fold-ins since, so a
+    /// rewrite that raced a fold-in is not kept.
+    stale_snapshots: parking_lot::Mutex<HashMap<String, u64>>,
+}
+
+/// Held while an import or a training run writes a version; see [`Node::start_writing`].
+pub struct WritingGuard<'a> {
+    node: &'a Node,
+    version: String,
+}
+
+impl Drop for WritingGuard<'_> {
+    fn drop(&mut self) {
+        self.node.writing.write().remove(&self.version);
+    }
 }
 
 impl Node {
@@ -104,8 +127,18 @@ impl Node {
             shards_from_snapshot: Default::default(),
             shards_rebuilt: Default::default(),
             loading: tokio::sync::Mutex::new(()),
+            writing: RwLock::default(),
+            stale_snapshots: parking_lot::Mutex::default(),
         });
         node.replay().await?;
+        if !node.config.cluster && node.config.snapshot_dir.is_some() {
+            spawn_snapshot_refresh(&node);
+        }
+        if !node.config.cluster {
+            // A shard node shares the store with live nodes that may be importing or
+            // training right now: only a single node knows an unfinished version is dead.
+            crate::version_recovery::reconcile(&node).await?;
+        }
         if let Some(active) = node.store.active_version().await.map_err(store_status)? {
             node.ensure_loaded(&active).await?;
             node.engine.activate(&active).map_err(engine_status)?;
@@ -280,6 +313,23 @@ impl Node {
         Ok(())
     }
 
+    /// Claims `version` for an import or a training run on this node; `None` when one is
+    /// already writing it. The claim ends when the guard is dropped.
+    pub fn start_writing(&self, version: &str) -> Option<WritingGuard<'_>> {
+        self.writing
+            .write()
+            .insert(version.to_owned())
+            .then(|| WritingGuard {
+                node: self,
+                version: version.to_owned(),
+            })
+    }
+
+    /// Is an import, a training run or an index build of `version` running here?
+    pub fn is_working_on(&self, version: &str) -> bool {
+        self.writing.read().contains(version) || self.building.read().contains_key(version)
+    }
+
     /// Makes sure `version` is built in memory, loading its vectors from the store.
     pub async fn ensure_loaded(&self, version: &str) -> Result<VersionInfo, Status> {
         let info = self
@@ -339,10 +389,13 @@ impl Node {
         Ok(info)
     }
 
-    /// Where a shard node keeps its snapshot of `shard` of `version`.
+    /// Where a shard node keeps its snapshot of `shard` of `version` (none without a
+    /// snapshot directory, or for a name that cannot be a directory).
     pub fn shard_snapshot_path(&self, version: &str, shard: u32) -> Option<std::path::PathBuf> {
-        self.snapshot_path(version)
-            .map(|d| d.join("shards").join(format!("{shard:04}")))
+        let root = self.snapshot_root()?;
+        root.shard_dir(version, shard)
+            .inspect_err(|e| tracing::warn!(error = %e, "no shard snapshot path"))
+            .ok()
     }
 
     /// Writes a shard node's snapshot of one shard (best effort: a failure is logged).
@@ -370,12 +423,30 @@ impl Node {
     /// Deletes every snapshot of `version` (it was garbage-collected).
     pub fn remove_snapshots(&self, version: &str) {
         if let Some(path) = self.snapshot_path(version) {
-            let _ = std::fs::remove_dir_all(path);
+            self.remove_snapshot_dir(&path);
         }
     }
 
+    /// Deletes a snapshot directory; [`SnapshotRoot::remove`] refuses (and this logs)
+    /// anything that is not strictly below the snapshot root.
+    pub fn remove_snapshot_dir(&self, path: &std::path::Path) {
+        if let Some(root) = self.snapshot_root()
+            && let Err(e) = root.remove(path)
+        {
+            tracing::error!(path = %path.display(), error = %e, "snapshot not deleted");
+        }
+    }
+
+    fn snapshot_root(&self) -> Option<SnapshotRoot> {
+        self.config.snapshot_dir.clone().map(SnapshotRoot::new)
+    }
+
+    /// `<snapshot dir>/<version>`, checked to be one plain directory below the root.
     fn snapshot_path(&self, version: &str) -> Option<std::path::PathBuf> {
-        self.config.snapshot_dir.as_ref().map(|d| d.join(version))
+        self.snapshot_root()?
+            .version_dir(version)
+            .inspect_err(|e| tracing::warn!(error = %e, "no snapshot path"))
+            .ok()
     }
 
     /// Loads `info` from its snapshot when there is a good one; a damaged or mismatched
@@ -404,7 +475,7 @@ impl Node {
             }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "snapshot refused; rebuilding from the store");
-                let _ = std::fs::remove_dir_all(&path);
+                self.remove_snapshot_dir(&path);
                 Ok(false)
             }
         }
@@ -426,15 +497,47 @@ impl Node {
         }
     }
 
-    /// Drops `version`'s snapshot: its vectors changed (fold-in), so the next start
-    /// rebuilds from the store and writes a fresh one. (A shard node's shard snapshots are
-    /// patched from the store when loaded, so they stay.)
+    /// Drops `version`'s snapshot: its vectors changed (fold-in), so a start before the
+    /// next refresh rebuilds from the store; [`Node::refresh_snapshots`] writes a fresh
+    /// one. (A shard node's shard snapshots are patched from the store when loaded, so
+    /// they stay.)
     pub fn invalidate_snapshot(&self, version: &str) {
         if self.config.cluster {
             return;
         }
+        *self
+            .stale_snapshots
+            .lock()
+            .entry(version.to_owned())
+            .or_default() += 1;
         if let Some(path) = self.snapshot_path(version) {
-            let _ = std::fs::remove_dir_all(path);
+            self.remove_snapshot_dir(&path);
+        }
+    }
+
+    /// Writes again the snapshots fold-in dropped, of versions still loaded. A fold-in
+    /// during the write makes it stale again: it is dropped and retried next time.
+    pub async fn refresh_snapshots(&self) {
+        let stale: Vec<(String, u64)> = self
+            .stale_snapshots
+            .lock()
+            .iter()
+            .map(|(v, n)| (v.clone(), *n))
+            .collect();
+        let loaded = self.engine.loaded_versions();
+        for (version, seen) in stale {
+            if !loaded.contains(&version) {
+                self.stale_snapshots.lock().remove(&version);
+                continue;
+            }
+            let _one_load = self.loading.lock().await;
+            self.save_snapshot(&version).await;
+            let mut stale = self.stale_snapshots.lock();
+            if stale.get(&version) == Some(&seen) {
+                stale.remove(&version);
+            } else if let Some(path) = self.snapshot_path(&version) {
+                self.remove_snapshot_dir(&path);
+            }
         }
     }
 
@@ -461,4 +564,23 @@ impl Node {
         }
         Ok(rows)
     }
+}
+
+/// Rewrites stale snapshots every [`NodeConfig::snapshot_refresh`] while the node lives.
+fn spawn_snapshot_refresh(node: &Arc<Node>) {
+    let every = match node.config.snapshot_refresh {
+        std::time::Duration::ZERO => DEFAULT_SNAPSHOT_REFRESH,
+        d => d,
+    };
+    let weak = Arc::downgrade(node);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(node) = weak.upgrade() else { return };
+            node.refresh_snapshots().await;
+        }
+    });
 }

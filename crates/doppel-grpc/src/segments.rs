@@ -8,9 +8,11 @@ use doppel_proto::v1 as pb;
 use doppel_proto::v1::segments_server::Segments;
 use doppel_train::CustomerSegments;
 use doppel_types::Customer;
+use doppel_types::limits::MAX_ID_LEN;
 use doppel_types::segment::{SEGMENT_KINDS, is_segment_key, segment_key, segment_value};
 use tonic::{Request, Response, Status};
 
+use crate::convert::validate_id;
 use crate::node::Node;
 use crate::status::{FieldViolation, engine_status, store_status};
 
@@ -145,12 +147,57 @@ pub fn page_size_from_pb(page_size: u32) -> Result<u32, FieldViolation> {
 }
 
 /// The token of the page after one ending with `last`, when more members follow (empty on
-/// the last page): the last id listed, since pages are in id order.
-pub fn next_page_token(more: bool, last: Option<&String>) -> String {
+/// the last page). Pages are in id order, so it carries the last id listed, bound to the
+/// segment it pages through and hex-encoded: a client treats it as opaque, and a token of
+/// another segment or a forged one is refused ([`page_token_from_pb`]).
+pub fn next_page_token(kind: &str, name: &str, more: bool, last: Option<&String>) -> String {
     match (more, last) {
-        (true, Some(last)) => last.clone(),
+        (true, Some(last)) => format!("{kind}\0{name}\0{last}")
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
         _ => String::new(),
     }
+}
+
+/// The last id of the previous page from a `page_token` made by [`next_page_token`] for
+/// this segment (`None` for the first page).
+pub fn page_token_from_pb(
+    kind: &str,
+    name: &str,
+    token: &str,
+) -> Result<Option<String>, FieldViolation> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || {
+        FieldViolation::new(
+            "page_token",
+            "not a token this segment's previous page returned",
+        )
+    };
+    // Bounded before decoding: two hex digits a byte of kind, name and one id.
+    if token.len() > 2 * (kind.len() + name.len() + 2 + MAX_ID_LEN) || token.len() % 2 != 0 {
+        return Err(bad());
+    }
+    let bytes: Vec<u8> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let last = text
+        .strip_prefix(&format!("{kind}\0{name}\0"))
+        .ok_or_else(bad)?;
+    validate_id("page_token", last).map_err(|_| bad())?;
+    Ok(Some(last.to_owned()))
+}
+
+/// NOT_FOUND for a segment no customer is in.
+pub fn unknown_segment(kind: &str, name: &str) -> Status {
+    Status::not_found(format!(
+        "segment: `{kind}/{name}` not found (no customer is in it)"
+    ))
 }
 
 /// The Segments service.
@@ -208,13 +255,18 @@ impl Segments for SegmentsService {
         } = request.into_inner();
         let (kind, name) = segment_from_pb("segment", segment)?;
         let size = page_size_from_pb(page_size)?;
-        let after = (!page_token.is_empty()).then_some(page_token.as_str());
+        let after = page_token_from_pb(&kind, &name, &page_token)?;
         let page = self
             .node
             .engine
-            .segment_members(&kind, &name, after, size as usize)
+            .segment_members(&kind, &name, after.as_deref(), size as usize)
             .map_err(engine_status)?;
-        let next_page_token = next_page_token(page.more, page.customer_ids.last());
+        // As FindLookalikes does for a seed segment. A shard node answers for its shards
+        // only, so it says "none here" and the router decides.
+        if page.total == 0 && !self.node.config.cluster {
+            return Err(unknown_segment(&kind, &name));
+        }
+        let next_page_token = next_page_token(&kind, &name, page.more, page.customer_ids.last());
         let shards = self.node.config.engine.shard_count;
         Ok(Response::new(pb::ListSegmentMembersResponse {
             customer_ids: page.customer_ids,

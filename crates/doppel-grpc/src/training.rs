@@ -186,13 +186,28 @@ pub async fn start(node: Arc<Node>, plan: TrainPlan) -> Result<TrainStream, Stat
             plan.version
         )));
     }
+    if node.is_working_on(&plan.version) {
+        return Err(Status::already_exists(format!(
+            "model_version: `{}` is being written by an import",
+            plan.version
+        )));
+    }
     let (tx, rx) = mpsc::channel(32);
     tokio::spawn(async move {
         let _one_run = guard;
-        if let Err(status) = run(&node, &plan, &tx).await {
+        let outcome = match node.start_writing(&plan.version) {
+            Some(_writing) => run(&node, &plan, &tx).await,
+            None => Err(Status::already_exists(format!(
+                "model_version: `{}` is being written by an import",
+                plan.version
+            ))),
+        };
+        if let Err(status) = outcome {
             tracing::warn!(model.version = %plan.version, error = %status.message(), "training failed");
             if let Ok(Some(mut info)) = node.store.get_version(&plan.version).await {
-                info.state = VersionState::Failed;
+                info.fail(format!("training failed: {}", status.message()));
+                // Its vectors are dropped; the name can be reused once it is deleted.
+                let _ = node.store.delete_version(&plan.version).await;
                 let _ = node.store.put_version(info).await;
             }
             let _ = tx.send(Err(status)).await;
@@ -275,8 +290,13 @@ async fn run(
     let version = plan.version.clone();
     let started = report.started;
     let (serving, segments) = tokio::task::spawn_blocking(move || {
-        // Decay is measured from the newest event, so an old log is not "all forgotten".
-        let now = events.iter().map(|e| e.timestamp_ms).max().unwrap_or(0);
+        // Decay is measured to a high quantile of the log's times (capped by the clock),
+        // not its newest event: an old log is not "all forgotten", and one far-future
+        // event does not make every other one look ancient.
+        let now = doppel_train::reference_time_ms(
+            events.iter().map(|e| e.timestamp_ms),
+            crate::convert::unix_now_ms(),
+        );
         let interactions = Interactions::from_events(&events, &confidence, now);
         let model = doppel_train::train(&interactions, &als, &|step| {
             let _ = progress_tx.blocking_send(Ok(pb::TrainProgress {
@@ -317,6 +337,11 @@ async fn run(
     }
     info.customer_count = stored_customers as u64;
     info.item_count = serving.items.len() as u64;
+    if let Err(missing) = info.check_vectors() {
+        return Err(Status::failed_precondition(format!(
+            "{missing} after training (erased customers do not count)"
+        )));
+    }
     node.store
         .put_version(info.clone())
         .await

@@ -1,14 +1,15 @@
-//! Garbage collection of old model versions: after an activation, versions that were
-//! retired (or failed) beyond the newest `keep_versions` are deleted — metadata and
-//! vectors in the store, and this node's snapshot. Never the active version, the one a
-//! rollback would return to, versions still arriving or building, or ready versions never
-//! activated (someone imported them to activate later).
+//! Deleting model versions: on request ([`delete`], `ModelAdmin.DeleteVersion`), and by
+//! garbage collection after an activation, where versions that were retired (or failed)
+//! beyond the newest `keep_versions` are deleted — metadata and vectors in the store, and
+//! this node's snapshot. Never the active version, the one a rollback would return to,
+//! versions still arriving or building, or (by collection) ready versions never activated
+//! (someone imported them to activate later).
 
 use doppel_types::{VersionInfo, VersionState};
 use tonic::Status;
 
 use crate::node::Node;
-use crate::status::store_status;
+use crate::status::{engine_status, store_status};
 
 /// The versions to delete from `versions` keeping the newest `keep` retired or failed ones
 /// and everything in `protected`.
@@ -27,6 +28,56 @@ pub fn doomed(versions: &[VersionInfo], keep: usize, protected: &[&str]) -> Vec<
         .skip(keep)
         .map(|v| v.version.clone())
         .collect()
+}
+
+/// Deletes `version` on request: its metadata and vectors in the store, its indexes in
+/// memory and its snapshots. Refused for the active version, the rollback target and a
+/// version an import, training run or build is writing here; NOT_FOUND when neither the
+/// store nor this node knows it. Returns the state it was in.
+pub async fn delete(node: &Node, version: &str) -> Result<VersionState, Status> {
+    let info = node
+        .store
+        .get_version(version)
+        .await
+        .map_err(store_status)?;
+    let stored_active = node.store.active_version().await.map_err(store_status)?;
+    if node.engine.active_version().as_deref() == Some(version)
+        || stored_active.as_deref() == Some(version)
+    {
+        return Err(Status::failed_precondition(format!(
+            "model_version: `{version}` is the active version; activate another one first"
+        )));
+    }
+    if node.engine.previous_version().as_deref() == Some(version) {
+        return Err(Status::failed_precondition(format!(
+            "model_version: `{version}` is the version a rollback would return to; activate \
+             another one first"
+        )));
+    }
+    if node.is_working_on(version) {
+        return Err(Status::failed_precondition(format!(
+            "model_version: `{version}` is being imported, trained or built here; wait for it \
+             to finish or fail"
+        )));
+    }
+    let unloaded = node.engine.unload_version(version).map_err(engine_status)?;
+    node.fold_in.write().remove(version);
+    node.remove_snapshots(version);
+    let Some(info) = info else {
+        return if unloaded {
+            Ok(VersionState::Failed)
+        } else {
+            Err(Status::not_found(format!(
+                "model_version: `{version}` not found"
+            )))
+        };
+    };
+    node.store
+        .delete_version(version)
+        .await
+        .map_err(store_status)?;
+    tracing::info!(model.version = %version, state = info.state.name(), "version deleted");
+    Ok(info.state)
 }
 
 /// Deletes what [`doomed`] picks on `node` (no-op when `keep_versions` is 0: keep all).

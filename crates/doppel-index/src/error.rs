@@ -22,6 +22,10 @@ pub enum Error {
     /// A zero vector under the cosine metric (no direction).
     #[error("vector has zero norm, which cosine similarity cannot use")]
     ZeroNorm,
+    /// A vector whose squared norm overflows or underflows `f32`, so it cannot be
+    /// normalised.
+    #[error("{0}")]
+    Magnitude(String),
     /// A parameter is out of its allowed range.
     #[error("invalid parameter `{name}`: {reason}")]
     InvalidParameter {
@@ -59,6 +63,9 @@ impl From<VectorError> for Error {
             VectorError::Dimension { expected, actual } => Error::Dimension { expected, actual },
             VectorError::NotFinite { index } => Error::NotFinite { index },
             VectorError::ZeroNorm => Error::ZeroNorm,
+            e @ (VectorError::Overflow { .. } | VectorError::Underflow { .. }) => {
+                Error::Magnitude(e.to_string())
+            }
         }
     }
 }

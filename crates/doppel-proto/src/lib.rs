@@ -1,7 +1,8 @@
 //! Generated protobuf messages and gRPC clients/servers of `doppel.v1`.
 //!
 //! The `.proto` files live in `proto/doppel/v1/` at the workspace root; `build.rs` compiles
-//! them with protox. [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection.
+//! them with protox. [`FILE_DESCRIPTOR_SET`] (public) and [`INTERNAL_FILE_DESCRIPTOR_SET`]
+//! (everything) feed gRPC server reflection.
 
 /// `doppel.v1`: the public API.
 pub mod v1 {
@@ -20,6 +21,12 @@ pub mod internal {
     }
 }
 
-/// Encoded `FileDescriptorSet` of every doppel proto, for reflection.
+/// Encoded `FileDescriptorSet` of the public protos (`doppel.v1`), for reflection on a
+/// public port: the internal API is never listed there.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/doppel_public_descriptor.bin"));
+
+/// Encoded `FileDescriptorSet` of every doppel proto, public and internal, for reflection
+/// on a shard node's internal port (which serves both).
+pub const INTERNAL_FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/doppel_descriptor.bin"));

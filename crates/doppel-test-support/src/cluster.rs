@@ -53,6 +53,7 @@ impl TestShard {
                 snapshot_dir: Some(data_dir.join("snapshots")),
                 cluster: false,
                 keep_versions: 5,
+                ..NodeConfig::default()
             },
             serve: ServeOptions {
                 grace_period: Duration::from_secs(5),

@@ -7,6 +7,7 @@
 //!
 //! Layout:
 //! * [`confidence`] — [`ConfidenceConfig`]: event → signed strength → confidence
+//! * [`reference_time`] — the "now" decay is measured to: a high quantile of the log, not its max
 //! * [`interactions`] — [`Interactions`]: dense ids and the sparse confidence matrix
 //! * [`sparse_rows`] — [`SparseRows`], the CSR matrix (and its transpose)
 //! * [`als_params`] — [`AlsParams`], defaults and bounds
@@ -38,6 +39,7 @@ pub mod fold_in_model;
 pub mod gram;
 pub mod interactions;
 pub mod model;
+pub mod reference_time;
 pub mod segments;
 pub mod serving_vectors;
 pub mod sparse_rows;
@@ -51,6 +53,7 @@ pub use fold_in_model::FoldInModel;
 pub use gram::Gram;
 pub use interactions::Interactions;
 pub use model::Model;
+pub use reference_time::reference_time_ms;
 pub use segments::{
     ClvTier, CustomerSegments, RfmScore, RfmSegment, SegmentConfig, segment_customers,
 };

@@ -17,4 +17,4 @@ pub mod version;
 pub use entity::{Consent, Context, Customer, Entity, Event, EventType, Item};
 pub use shard::{ShardId, shard_of};
 pub use vector::{VectorError, normalize_in_place, validate_vector};
-pub use version::{VersionInfo, VersionSource, VersionState};
+pub use version::{VersionInfo, VersionSource, VersionState, is_valid_version_name};

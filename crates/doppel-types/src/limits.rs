@@ -21,3 +21,7 @@ pub const MAX_IMPORT_ROWS_PER_CHUNK: usize = 65_536;
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// Prospects per streamed lookalike page.
 pub const LOOKALIKE_PAGE_SIZE: usize = 1_000;
+/// Earliest event time accepted: 1990-01-01T00:00:00Z, in ms since the Unix epoch.
+pub const MIN_EVENT_TIMESTAMP_MS: i64 = 631_152_000_000;
+/// How far ahead of the server clock an event time may be (clock skew), in ms: one day.
+pub const MAX_EVENT_AHEAD_MS: i64 = 86_400_000;

@@ -22,9 +22,25 @@ pub enum VectorError {
     /// All components are zero: no direction, so no cosine.
     #[error("vector has zero norm")]
     ZeroNorm,
+    /// The squared norm overflows `f32` (components around 1e19 or larger), so the vector
+    /// cannot be normalised; scale it down.
+    #[error("squared norm overflows f32 (largest |component| {largest:e}); scale the vector down")]
+    Overflow {
+        /// The largest absolute component.
+        largest: f32,
+    },
+    /// The squared norm underflows to zero although some component is not zero
+    /// (components around 1e-19 or smaller); scale the vector up.
+    #[error("squared norm underflows f32 (largest |component| {largest:e}); scale the vector up")]
+    Underflow {
+        /// The largest absolute component.
+        largest: f32,
+    },
 }
 
-/// Checks dimension and finiteness.
+/// Checks dimension, finiteness, and that the squared norm neither overflows nor
+/// underflows `f32` (so the vector can be normalised). An all-zero vector passes here;
+/// callers that need a direction check for it.
 pub fn validate_vector(vector: &[f32], dim: usize) -> Result<(), VectorError> {
     if vector.len() != dim {
         return Err(VectorError::Dimension {
@@ -34,6 +50,14 @@ pub fn validate_vector(vector: &[f32], dim: usize) -> Result<(), VectorError> {
     }
     if let Some(index) = vector.iter().position(|x| !x.is_finite()) {
         return Err(VectorError::NotFinite { index });
+    }
+    let squared: f32 = vector.iter().map(|x| x * x).sum();
+    let largest = vector.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    if !squared.is_finite() {
+        return Err(VectorError::Overflow { largest });
+    }
+    if squared == 0.0 && largest > 0.0 {
+        return Err(VectorError::Underflow { largest });
     }
     Ok(())
 }
@@ -69,6 +93,15 @@ mod tests {
             normalize_in_place(&mut [0.0, 0.0]),
             Err(VectorError::ZeroNorm)
         );
+        assert!(matches!(
+            validate_vector(&[3e38, 1.0], 2),
+            Err(VectorError::Overflow { .. })
+        ));
+        assert!(matches!(
+            validate_vector(&[1e-30, 0.0], 2),
+            Err(VectorError::Underflow { .. })
+        ));
+        assert_eq!(validate_vector(&[0.0, 0.0], 2), Ok(()));
         let mut v = [3.0, 4.0];
         normalize_in_place(&mut v).unwrap();
         assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);

@@ -34,6 +34,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             snapshot_dir: Some(settings.data_dir.join("snapshots")),
             cluster: false,
             keep_versions: settings.keep_versions,
+            ..NodeConfig::default()
         },
     )
     .await
@@ -95,6 +96,7 @@ async fn serve_shard(settings: Settings) -> anyhow::Result<()> {
             snapshot_dir: Some(settings.data_dir.join("snapshots")),
             cluster: false,
             keep_versions: settings.keep_versions,
+            ..NodeConfig::default()
         },
         serve: serve_options(&settings),
     };

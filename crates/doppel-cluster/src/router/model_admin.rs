@@ -399,6 +399,16 @@ impl ModelAdmin for RouterModelAdmin {
     }
 
     #[tracing::instrument(skip_all, fields(model.version = %request.get_ref().model_version))]
+    async fn delete_version(
+        &self,
+        request: Request<pb::DeleteVersionRequest>,
+    ) -> Result<Response<pb::DeleteVersionResponse>, Status> {
+        let deadline = deadline_of(&request, DEFAULT_FAN_OUT_DEADLINE);
+        let pb::DeleteVersionRequest { model_version } = request.into_inner();
+        self.delete(model_version, deadline).await
+    }
+
+    #[tracing::instrument(skip_all, fields(model.version = %request.get_ref().model_version))]
     async fn describe_version(
         &self,
         request: Request<pb::DescribeVersionRequest>,
@@ -438,6 +448,75 @@ impl ModelAdmin for RouterModelAdmin {
             None
         };
         Ok(Response::new(merged))
+    }
+}
+
+impl RouterModelAdmin {
+    /// DeleteVersion across the cluster: refused while any node has the version active or
+    /// as its rollback target; then every node drops what it holds of it (indexes,
+    /// snapshots) and the first to get there deletes it from the shared store.
+    async fn delete(
+        &self,
+        version: String,
+        deadline: Duration,
+    ) -> Result<Response<pb::DeleteVersionResponse>, Status> {
+        validate_version_name(&version)?;
+        let nodes = self.router.topology().nodes.clone();
+        if nodes.is_empty() {
+            return Err(Status::unavailable("no shard node is live; retry shortly"));
+        }
+        let statuses = on_nodes(&nodes, deadline, |node| {
+            let mut client = shard_client(node);
+            let request = forward(internal::NodeStatusRequest {}, deadline);
+            async move { client.node_status(request).await }
+        })
+        .await;
+        for (node, answer) in nodes.iter().zip(statuses) {
+            let status = answer.map_err(|s| {
+                Status::unavailable(format!(
+                    "node {} did not report its versions: {}; nothing was deleted",
+                    node.node_id,
+                    s.message()
+                ))
+            })?;
+            if status.active_version == version || status.previous_version == version {
+                return Err(Status::failed_precondition(format!(
+                    "model_version: `{version}` is active or the rollback target on node {}; \
+                     activate another version first",
+                    node.node_id
+                )));
+            }
+        }
+        let request = pb::DeleteVersionRequest {
+            model_version: version.clone(),
+        };
+        let answers = on_nodes(&nodes, deadline, |node| {
+            let mut client = admin_client(node);
+            let request = forward(request.clone(), deadline);
+            async move { client.delete_version(request).await }
+        })
+        .await;
+        let mut deleted: Option<pb::DeleteVersionResponse> = None;
+        let mut refused: Option<Status> = None;
+        for answer in answers {
+            match answer {
+                Ok(response) => {
+                    // The node that found it in the store knows the state it was in.
+                    if deleted.as_ref().is_none_or(|d| d.state == "failed") {
+                        deleted = Some(response);
+                    }
+                }
+                Err(status) if status.code() == Code::NotFound => {}
+                Err(status) => refused = Some(status),
+            }
+        }
+        if let Some(status) = refused {
+            return Err(status);
+        }
+        let deleted = deleted
+            .ok_or_else(|| Status::not_found(format!("model_version: `{version}` not found")))?;
+        tracing::info!(model.version = %version, state = %deleted.state, "version deleted on the cluster");
+        Ok(Response::new(deleted))
     }
 }
 

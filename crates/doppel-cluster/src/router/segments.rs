@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use doppel_grpc::segments::{next_page_token, page_size_from_pb, segment_from_pb};
+use doppel_grpc::segments::{
+    next_page_token, page_size_from_pb, page_token_from_pb, segment_from_pb, unknown_segment,
+};
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::segments_client::SegmentsClient;
 use doppel_proto::v1::segments_server::Segments;
@@ -79,6 +81,7 @@ fn merge_sizes(answers: Vec<pb::ListSegmentsResponse>) -> Vec<pb::SegmentSize> {
 /// same token): the `size` smallest ids, with more to come if any node had more or the
 /// merge overflowed. Returns the ids, the next token and the total.
 fn merge_members(
+    (kind, name): (&str, &str),
     answers: Vec<pb::ListSegmentMembersResponse>,
     size: usize,
 ) -> (Vec<String>, String, u64) {
@@ -95,7 +98,7 @@ fn merge_members(
     ids.dedup();
     more |= ids.len() > size;
     ids.truncate(size);
-    let token = next_page_token(more, ids.last());
+    let token = next_page_token(kind, name, more, ids.last());
     (ids, token, total)
 }
 
@@ -132,8 +135,9 @@ impl Segments for RouterSegments {
         let deadline = deadline_of(&request, DEFAULT_FAN_OUT_DEADLINE);
         let message = request.into_inner();
         // Refused here, so a bad request is not mistaken for nodes that did not answer.
-        segment_from_pb("segment", message.segment.clone())?;
+        let (kind, name) = segment_from_pb("segment", message.segment.clone())?;
         let size = page_size_from_pb(message.page_size)?;
+        page_token_from_pb(&kind, &name, &message.page_token)?;
         let Answers {
             answers,
             shards_answered,
@@ -147,7 +151,13 @@ impl Segments for RouterSegments {
             }
         })
         .await?;
-        let (customer_ids, next_page_token, total) = merge_members(answers, size as usize);
+        let (customer_ids, next_page_token, total) =
+            merge_members((&kind, &name), answers, size as usize);
+        // Every node answered for its shards and none has a member (nodes that did not
+        // answer are in `shards_answered`).
+        if total == 0 && shards_answered == self.router.shard_count {
+            return Err(unknown_segment(&kind, &name));
+        }
         Ok(Response::new(pb::ListSegmentMembersResponse {
             customer_ids,
             next_page_token,
@@ -181,7 +191,7 @@ mod tests {
     fn page(ids: &[&str], more: bool, total: u64) -> pb::ListSegmentMembersResponse {
         let customer_ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
         pb::ListSegmentMembersResponse {
-            next_page_token: next_page_token(more, customer_ids.last()),
+            next_page_token: next_page_token("rfm", "lost", more, customer_ids.last()),
             customer_ids,
             total,
             ..Default::default()
@@ -225,21 +235,36 @@ mod tests {
     #[test]
     fn member_pages_merge_in_id_order() {
         let (ids, token, total) = merge_members(
+            ("rfm", "lost"),
             vec![page(&["a", "c"], true, 4), page(&["b", "d"], false, 2)],
             2,
         );
         assert_eq!(ids, vec!["a", "b"]);
-        assert_eq!(token, "b");
+        assert_eq!(
+            page_token_from_pb("rfm", "lost", &token).ok().flatten(),
+            Some("b".to_owned())
+        );
+        assert!(page_token_from_pb("rfm", "champions", &token).is_err());
         assert_eq!(total, 6);
     }
 
     #[test]
     fn the_last_merged_page_has_no_token() {
-        let (ids, token, _) =
-            merge_members(vec![page(&["a"], false, 1), page(&["b"], false, 1)], 2);
+        let (ids, token, _) = merge_members(
+            ("rfm", "lost"),
+            vec![page(&["a"], false, 1), page(&["b"], false, 1)],
+            2,
+        );
         assert_eq!(ids, vec!["a", "b"]);
         assert!(token.is_empty());
-        let (_, token, _) = merge_members(vec![page(&["a", "c"], true, 3), page(&[], false, 0)], 2);
-        assert_eq!(token, "c");
+        let (_, token, _) = merge_members(
+            ("rfm", "lost"),
+            vec![page(&["a", "c"], true, 3), page(&[], false, 0)],
+            2,
+        );
+        assert_eq!(
+            page_token_from_pb("rfm", "lost", &token).ok().flatten(),
+            Some("c".to_owned())
+        );
     }
 }

@@ -367,7 +367,7 @@ impl Manager {
                 }
                 Err(e) => {
                     tracing::warn!(shard, path = %dir.display(), error = %e, "shard snapshot refused; rebuilding from the store");
-                    let _ = std::fs::remove_dir_all(&dir);
+                    self.node.remove_snapshot_dir(&dir);
                 }
             }
         }

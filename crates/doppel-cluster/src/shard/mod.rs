@@ -24,7 +24,6 @@ use doppel_proto::internal::v1::shard_server::ShardServer;
 use doppel_store::{RedisStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
@@ -90,7 +89,7 @@ pub async fn run(
         .build_v1()?;
     let grace = config.serve.grace_period;
     let public_server = tokio::spawn(
-        Server::builder()
+        doppel_grpc::server::transport()
             .add_service(health.clone())
             .add_service(reflection)
             .serve_with_incoming_shutdown(
@@ -110,11 +109,17 @@ pub async fn run(
         ShardServer::new(ShardService::new(Arc::clone(&node), config.node_id.clone()))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
+    // The internal port serves both APIs, and reflection describes both.
+    let internal_reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(doppel_proto::INTERNAL_FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
     let internal_server = tokio::spawn(
-        Server::builder()
+        doppel_grpc::server::transport()
             .add_routes(doppel_grpc::server::public_routes(&node, max))
             .add_service(shard_service)
             .add_service(health)
+            .add_service(internal_reflection)
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(internal).with_nodelay(Some(true)),
                 drained(stop_rx.clone(), Duration::ZERO),
