@@ -2,6 +2,7 @@
 //! embedded store, driven by real gRPC clients. One test binary for link time.
 
 mod bad_inputs;
+mod disk_full;
 mod erasure_restart;
 mod fixture;
 mod health_reflection;

@@ -8,6 +8,11 @@
 //! ```
 //! Taking the listener and the shutdown future as arguments lets tests run a real server
 //! on `127.0.0.1:0` and stop it, and keeps signals in the binary.
+//!
+//! While serving, health follows the store's ([`Store::health`]): NOT_SERVING while the
+//! embedded store is failing every operation (a full disk) and recovering on its own.
+//!
+//! [`Store::health`]: doppel_store::Store::health
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +24,8 @@ use doppel_proto::v1::recommendations_server::RecommendationsServer;
 use doppel_proto::v1::segments_server::SegmentsServer;
 use doppel_types::limits::MAX_MESSAGE_BYTES;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
@@ -83,6 +89,45 @@ async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
     }
 }
 
+/// Status of every public service while serving, given the store's health.
+fn serving_status(store_healthy: bool) -> ServingStatus {
+    if store_healthy {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    }
+}
+
+/// Sets every public service's health from the store's until the store is gone.
+async fn follow_store_health(reporter: HealthReporter, mut store: watch::Receiver<bool>) {
+    while store.changed().await.is_ok() {
+        let healthy = *store.borrow_and_update();
+        if healthy {
+            tracing::info!("store recovered: SERVING");
+        } else {
+            tracing::warn!("store failing: NOT_SERVING until it recovers");
+        }
+        set_all(&reporter, serving_status(healthy)).await;
+    }
+}
+
+/// Aborts the task when dropped (serving ended without a shutdown).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl AbortOnDrop {
+    /// Aborts the task and waits until it is gone, so it cannot set health afterwards.
+    async fn stop(mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The public services over `node`, each bounded to `max` bytes per message (also what a
 /// shard node serves to routers on its internal port).
 pub fn public_routes(node: &Arc<Node>, max: usize) -> tonic::service::Routes {
@@ -110,11 +155,13 @@ pub fn public_routes(node: &Arc<Node>, max: usize) -> tonic::service::Routes {
 
 /// Serves `routes` (the public services, of a node or of a router) with health (every
 /// public service name, plus ""), reflection and RPC metrics on `listener` until `shutdown`
-/// resolves; then NOT_SERVING and in-flight RPCs get the grace period to finish.
+/// resolves; then NOT_SERVING and in-flight RPCs get the grace period to finish. With
+/// `store_health`, every service is NOT_SERVING while the store reports itself unhealthy.
 pub async fn serve_public(
     listener: TcpListener,
     routes: tonic::service::Routes,
     options: &ServeOptions,
+    store_health: Option<watch::Receiver<bool>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
@@ -126,13 +173,29 @@ pub async fn serve_public(
         .register_encoded_file_descriptor_set(doppel_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    set_all(&reporter, ServingStatus::Serving).await;
+    let follower = match store_health {
+        Some(mut store) => {
+            let healthy = *store.borrow_and_update();
+            set_all(&reporter, serving_status(healthy)).await;
+            Some(AbortOnDrop(tokio::spawn(follow_store_health(
+                reporter.clone(),
+                store,
+            ))))
+        }
+        None => {
+            set_all(&reporter, ServingStatus::Serving).await;
+            None
+        }
+    };
 
     let (draining_tx, draining_rx) = oneshot::channel::<()>();
     let drain_reporter = reporter.clone();
     let signal = async move {
         shutdown.await;
         tracing::info!("shutdown requested: NOT_SERVING, draining in-flight RPCs");
+        if let Some(follower) = follower {
+            follower.stop().await;
+        }
         set_all(&drain_reporter, ServingStatus::NotServing).await;
         let _ = draining_tx.send(());
     };
@@ -167,7 +230,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let routes = public_routes(&node, options.max_message_bytes);
-    serve_public(listener, routes, &options, shutdown).await?;
+    serve_public(listener, routes, &options, node.store.health(), shutdown).await?;
     node.store
         .flush()
         .await

@@ -72,6 +72,10 @@ pub fn store_status(error: doppel_store::Error) -> Status {
     match error {
         E::NotFound { what, id } => Status::not_found(format!("{what}: `{id}` not found")),
         E::Unavailable(reason) => Status::unavailable(format!("store unavailable: {reason}")),
+        // Names the disk; the store takes writes again once space is freed.
+        E::DiskFull { .. } => Status::resource_exhausted(error.to_string()),
+        // The embedded store is reopening its database: worth retrying.
+        E::Io { .. } => Status::unavailable(format!("store: {error}; reopening")),
         E::Corrupt { .. } | E::Storage(_) => Status::internal(format!("store: {error}")),
     }
 }

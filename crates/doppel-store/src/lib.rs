@@ -20,7 +20,8 @@
 //! * [`redis`] — [`RedisStore`]: standalone Redis or Redis Cluster, keys of one customer
 //!   under its logical shard's hash tag;
 //! * `contract` (feature `contract`) — the shared contract test suite;
-//! * `testing` (feature `redis-harness`) — real `redis-server` processes for tests.
+//! * `testing` — for tests: real `redis-server` processes (feature `redis-harness`) and a
+//!   disk that fills up on demand (feature `fault-injection`).
 
 pub mod codec;
 #[cfg(feature = "contract")]
@@ -30,7 +31,7 @@ pub mod error;
 pub mod keys;
 pub mod redis;
 pub mod store_trait;
-#[cfg(feature = "redis-harness")]
+#[cfg(any(feature = "redis-harness", feature = "fault-injection"))]
 pub mod testing;
 
 pub use crate::redis::{MemberRecord, RedisConfig, RedisStore};

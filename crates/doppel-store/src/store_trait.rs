@@ -88,4 +88,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes every acknowledged write durable (a no-op where writes are durable on commit).
     async fn flush(&self) -> Result<()>;
+
+    /// Whether the store can serve: `false` while it is failing every operation and
+    /// recovering on its own (the embedded store after an I/O error such as a full disk).
+    /// `None` for stores that never stop serving as a whole.
+    fn health(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
 }

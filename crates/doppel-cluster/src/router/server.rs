@@ -55,7 +55,8 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let refresher = router.spawn_refresher(LEASE_RENEW_EVERY);
     let routes = router_routes(&router, options.max_message_bytes);
-    let result = serve_public(listener, routes, &options, shutdown).await;
+    // A router holds no store of its own: health is only drain.
+    let result = serve_public(listener, routes, &options, None, shutdown).await;
     refresher.abort();
     tracing::info!("router drained");
     result

@@ -7,64 +7,94 @@
 //!
 //! Layout: the transaction helpers live here; one file per concept — `profiles`
 //! (customers, items), `events`, `erasure`, `vectors`, `versions` — each with sync
-//! functions over a `&Database`; `store_impl` wires them into [`Store`](crate::Store).
+//! functions over a `&Database`; `store_impl` wires them into [`Store`](crate::Store);
+//! `reopen` holds the database handle and replaces it after an I/O error (redb refuses
+//! every operation on a handle once one I/O error happened).
 
 mod erasure;
 mod events;
 mod profiles;
+mod reopen;
 mod store_impl;
 mod vectors;
 mod versions;
 
+use std::fs::OpenOptions;
 use std::ops::Bound;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
+use redb::backends::FileBackend;
+use redb::{
+    Database, Durability, ReadTransaction, ReadableDatabase, StorageBackend, WriteTransaction,
+};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::keys;
+use reopen::DbHandle;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE_NAME: &str = "doppel.redb";
 
 /// The durable embedded store. Cheap to clone (shares one database handle).
-#[derive(Clone, Debug)]
+///
+/// After an I/O error (a full disk) the store fails fast, reports itself unhealthy
+/// ([`Store::health`](crate::Store::health)) and reopens its database once it can: see
+/// `reopen`.
+#[derive(Clone)]
 pub struct EmbeddedStore {
-    db: Arc<Database>,
-    path: PathBuf,
+    handle: Arc<DbHandle>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("path", &self.path())
+            .finish_non_exhaustive()
+    }
 }
 
 impl EmbeddedStore {
     /// Opens (creating if needed) `dir` and the database `dir/doppel.redb`, and creates any
     /// missing table. Blocking: call it before serving or from a blocking context.
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        Self::open_with_backend(dir, |path| {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)?;
+            Ok(FileBackend::new(file)?)
+        })
+    }
+
+    /// [`open`](Self::open) on the storage backend that `backend` makes for the database
+    /// file. `backend` is called again each time the store reopens its database after an
+    /// I/O error; tests use it to put a disk that fails on demand under the store.
+    pub fn open_with_backend<B, F>(dir: &Path, backend: F) -> Result<Self>
+    where
+        B: StorageBackend,
+        F: Fn(&Path) -> Result<B> + Send + Sync + 'static,
+    {
+        std::fs::create_dir_all(dir).map_err(|e| Error::from(e).at_path(dir))?;
         let path = dir.join(DB_FILE_NAME);
-        let db = Database::create(&path)?;
-        write(&db, |txn| {
-            txn.open_table(keys::CUSTOMERS)?;
-            txn.open_table(keys::ITEMS)?;
-            txn.open_table(keys::EVENTS)?;
-            txn.open_table(keys::CUSTOMER_EVENTS)?;
-            txn.open_table(keys::ERASED)?;
-            txn.open_table(keys::VECTORS)?;
-            txn.open_table(keys::VECTOR_VERSIONS)?;
-            txn.open_table(keys::VERSIONS)?;
-            txn.open_table(keys::COUNTERS)?;
-            txn.open_table(keys::SETTINGS)?;
-            Ok(())
-        })?;
-        tracing::info!(store.path = %path.display(), "embedded store opened");
+        let file = path.clone();
+        let open = move || -> Result<Database> {
+            let db = redb::Builder::new().create_with_backend(backend(&file)?)?;
+            create_tables(&db)?;
+            Ok(db)
+        };
+        let handle = DbHandle::open(path, Box::new(open))?;
+        tracing::info!(store.path = %handle.path().display(), "embedded store opened");
         Ok(Self {
-            db: Arc::new(db),
-            path,
+            handle: Arc::new(handle),
         })
     }
 
     /// Path of the database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.handle.path()
     }
 
     /// Runs `f` on the blocking pool with the database.
@@ -73,9 +103,26 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&Database) -> Result<T> + Send + 'static,
     {
-        let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || f(&db)).await?
+        let handle = Arc::clone(&self.handle);
+        tokio::task::spawn_blocking(move || handle.call(f)).await?
     }
+}
+
+/// Creates any missing table.
+fn create_tables(db: &Database) -> Result<()> {
+    write(db, |txn| {
+        txn.open_table(keys::CUSTOMERS)?;
+        txn.open_table(keys::ITEMS)?;
+        txn.open_table(keys::EVENTS)?;
+        txn.open_table(keys::CUSTOMER_EVENTS)?;
+        txn.open_table(keys::ERASED)?;
+        txn.open_table(keys::VECTORS)?;
+        txn.open_table(keys::VECTOR_VERSIONS)?;
+        txn.open_table(keys::VERSIONS)?;
+        txn.open_table(keys::COUNTERS)?;
+        txn.open_table(keys::SETTINGS)?;
+        Ok(())
+    })
 }
 
 /// Runs `f` in one write transaction and commits it durably; an error aborts it.

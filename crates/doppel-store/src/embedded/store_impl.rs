@@ -142,4 +142,8 @@ impl Store for EmbeddedStore {
         // Every commit is already durable (Durability::Immediate).
         Ok(())
     }
+
+    fn health(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        Some(self.handle.health())
+    }
 }
