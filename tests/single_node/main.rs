@@ -4,6 +4,7 @@
 mod bad_inputs;
 mod disk_full;
 mod erasure_restart;
+mod event_ids;
 mod fixture;
 mod health_reflection;
 mod hot_swap;

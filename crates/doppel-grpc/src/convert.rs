@@ -4,11 +4,33 @@
 use std::collections::{BTreeMap, HashMap};
 
 use doppel_proto::v1 as pb;
+use doppel_types::entity::MAX_EVENT_ID_LEN;
 use doppel_types::limits::{MAX_ATTRIBUTE_LEN, MAX_ATTRIBUTES, MAX_ID_LEN};
 use doppel_types::segment::is_segment_key;
 use doppel_types::{Consent, Context, Customer, Event, EventType, Item, VersionInfo};
 
 use crate::status::FieldViolation;
+
+/// Checks an event id: empty (no deduplication) or at most [`MAX_EVENT_ID_LEN`] bytes of
+/// `[A-Za-z0-9._:-]`, so ids are safe in store keys and logs.
+pub fn validate_event_id(id: &str) -> Result<(), FieldViolation> {
+    if id.len() > MAX_EVENT_ID_LEN {
+        return Err(FieldViolation::new(
+            "event_id",
+            format!("longer than {MAX_EVENT_ID_LEN} bytes"),
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        return Err(FieldViolation::new(
+            "event_id",
+            format!("contains {c:?}; only A-Z a-z 0-9 . _ : - are allowed"),
+        ));
+    }
+    Ok(())
+}
 
 /// Checks a customer or item id: non-empty, bounded, no control characters.
 pub fn validate_id(field: &str, id: &str) -> Result<(), FieldViolation> {
@@ -139,9 +161,11 @@ pub fn event_from_pb(event: pb::Event) -> Result<Event, FieldViolation> {
         quantity,
         value,
         context,
+        event_id,
     } = event;
     validate_id("customer_id", &customer_id)?;
     validate_id("item_id", &item_id)?;
+    validate_event_id(&event_id)?;
     let kind = match pb::EventType::try_from(r#type) {
         Ok(pb::EventType::View) => EventType::View,
         Ok(pb::EventType::AddToCart) => EventType::AddToCart,
@@ -177,6 +201,7 @@ pub fn event_from_pb(event: pb::Event) -> Result<Event, FieldViolation> {
         quantity: quantity.max(1),
         value,
         context: context_from_pb(context)?,
+        event_id,
     })
 }
 
@@ -225,6 +250,7 @@ pub fn event_to_pb(event: Event) -> pb::Event {
         quantity,
         value,
         context,
+        event_id,
     } = event;
     let kind = match kind {
         EventType::View => pb::EventType::View,
@@ -249,6 +275,7 @@ pub fn event_to_pb(event: Event) -> pb::Event {
             device,
             country,
         }),
+        event_id,
     }
 }
 

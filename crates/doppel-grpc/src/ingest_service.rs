@@ -2,13 +2,15 @@
 //!
 //! Streamed writes are validated record by record; bad records are reported in the
 //! `WriteSummary` and the rest are kept. Records are written to the store in batches, and
-//! each batch reaches the engine only after the store acknowledged it durably.
+//! each batch reaches the engine only after the store acknowledged it durably. Events with
+//! an `event_id` already recorded for their customer are accepted but counted as
+//! duplicates and never reach the engine (see docs/retries.md).
 
 use std::sync::Arc;
 
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::ingest_server::Ingest;
-use doppel_types::{Entity, EventType};
+use doppel_types::{Entity, Event, EventType};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::convert::{customer_from_pb, customer_to_pb, event_from_pb, item_from_pb, validate_id};
@@ -55,7 +57,8 @@ impl SummaryBuilder {
 
 impl IngestService {
     /// Drains `stream`, validating each record with `convert`, and hands full batches to
-    /// `write` (which stores them durably, then applies them to the engine).
+    /// `write` (which stores them durably, then applies them to the engine, and returns how
+    /// many of the batch were duplicates).
     async fn ingest<P, T, C, W, Fut>(
         &self,
         mut stream: Streaming<P>,
@@ -65,7 +68,7 @@ impl IngestService {
     where
         C: FnMut(P) -> Result<T, FieldViolation>,
         W: FnMut(Vec<T>) -> Fut,
-        Fut: Future<Output = Result<(), Status>>,
+        Fut: Future<Output = Result<u64, Status>>,
     {
         let mut builder = SummaryBuilder::default();
         let mut batch = Vec::with_capacity(WRITE_BATCH);
@@ -78,13 +81,13 @@ impl IngestService {
             index += 1;
             if batch.len() == WRITE_BATCH {
                 let n = batch.len() as u64;
-                write(std::mem::take(&mut batch)).await?;
+                builder.summary.duplicates += write(std::mem::take(&mut batch)).await?;
                 builder.summary.accepted += n;
             }
         }
         if !batch.is_empty() {
             let n = batch.len() as u64;
-            write(batch).await?;
+            builder.summary.duplicates += write(batch).await?;
             builder.summary.accepted += n;
         }
         Ok(builder.summary)
@@ -110,7 +113,7 @@ impl Ingest for IngestService {
                     .await
                     .map_err(store_status)?;
                 batch.iter().for_each(|c| node.engine.upsert_customer(c));
-                Ok(())
+                Ok(0)
             })
             .await?;
         Ok(Response::new(summary))
@@ -129,7 +132,7 @@ impl Ingest for IngestService {
                     .await
                     .map_err(store_status)?;
                 batch.iter().for_each(|i| node.engine.upsert_item(i));
-                Ok(())
+                Ok(0)
             })
             .await?;
         Ok(Response::new(summary))
@@ -167,21 +170,38 @@ impl Ingest for IngestService {
                 for e in &batch {
                     node.check_holds(&e.customer_id, true)?;
                 }
-                let seq = node
+                let appended = node
                     .store
                     .append_events(batch.clone())
                     .await
                     .map_err(store_status)?;
-                last_ref.fetch_max(seq, std::sync::atomic::Ordering::Relaxed);
+                let duplicates = appended.duplicates.len() as u64;
+                // The last seq this call wrote, not the counter: seqs of dropped events are
+                // never filled, so the follower would not reach them.
+                if let Some(seq) = appended.last_written {
+                    last_ref.fetch_max(seq, std::sync::atomic::Ordering::Relaxed);
+                }
                 if node.config.cluster {
-                    // The follower applies (and folds in) every event exactly once.
-                    return Ok(());
+                    // The follower applies (and folds in) every stored event exactly once.
+                    return Ok(duplicates);
                 }
-                batch.iter().for_each(|e| node.engine.record_event(e));
+                let mut dropped = appended.duplicates.into_iter().peekable();
+                let stored: Vec<Event> = batch
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(position, event)| {
+                        if dropped.next_if_eq(&position).is_some() {
+                            None
+                        } else {
+                            Some(event)
+                        }
+                    })
+                    .collect();
+                stored.iter().for_each(|e| node.engine.record_event(e));
                 if let Ok(mut ids) = touched_ref.lock() {
-                    ids.extend(batch.into_iter().map(|e| e.customer_id));
+                    ids.extend(stored.into_iter().map(|e| e.customer_id));
                 }
-                Ok(())
+                Ok(duplicates)
             })
             .await?;
         if node.config.cluster {

@@ -3,13 +3,13 @@
 //! implementation passes: the Redis store ([`RedisStore`]) runs the same suite.
 //!
 //! What is stored: customer profiles with consent, items, the append-only event log
-//! (global sequence numbers from 1, plus a per-customer index), the erasure ledger,
-//! model-version metadata, the active-version pointer, and vectors per
-//! (version, entity, id).
+//! (global sequence numbers from 1, plus a per-customer index and the per-customer event
+//! ids that make appends idempotent), the erasure ledger, model-version metadata, the
+//! active-version pointer, and vectors per (version, entity, id).
 //!
-//! Erasure is one transaction: profile, events, vectors in every version, and a ledger
-//! entry that keeps the id out of later event appends and vector imports until the id is
-//! upserted again as a new customer.
+//! Erasure is one transaction: profile, events and their ids, vectors in every version,
+//! and a ledger entry that keeps the id out of later event appends and vector imports
+//! until the id is upserted again as a new customer.
 //!
 //! Layout:
 //! * [`error`] — [`Error`] and [`Result`];
@@ -37,4 +37,4 @@ pub mod testing;
 pub use crate::redis::{MemberRecord, RedisConfig, RedisStore};
 pub use embedded::EmbeddedStore;
 pub use error::{Error, Result};
-pub use store_trait::Store;
+pub use store_trait::{Appended, Store};

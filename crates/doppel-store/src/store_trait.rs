@@ -9,6 +9,21 @@ use doppel_types::{Customer, Entity, Event, Item, VersionInfo};
 
 use crate::error::Result;
 
+/// What [`Store::append_events`] did with a batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// The last sequence number assigned after the append (as
+    /// [`Store::last_event_seq`]; 0 if none ever was).
+    pub last_seq: u64,
+    /// The sequence number of the last event this append wrote; `None` when it wrote none
+    /// (an empty batch, or every event a duplicate or of an erased customer). Numbers may
+    /// be skipped for dropped events, so this can be below `last_seq`.
+    pub last_written: Option<u64>,
+    /// Positions in the batch of the events dropped as duplicates, ascending. Events of
+    /// erased customers are dropped too but are not duplicates.
+    pub duplicates: Vec<usize>,
+}
+
 /// doppel's state: profiles, items, events, the erasure ledger, versions and vectors.
 ///
 /// Object-safe: services hold it as `Arc<dyn Store>`.
@@ -38,9 +53,12 @@ pub trait Store: Send + Sync + 'static {
     async fn scan_items(&self, after: Option<&str>, limit: usize) -> Result<Vec<Item>>;
 
     /// Appends events to the log, as one atomic batch, numbering them from the last
-    /// sequence number + 1. Events of erased customers are dropped. Returns the sequence
-    /// number of the last event in the log after the append (0 if the log is empty).
-    async fn append_events(&self, events: Vec<Event>) -> Result<u64>;
+    /// sequence number + 1. Events of erased customers are dropped. An event with a
+    /// non-empty `event_id` whose (customer id, event id) was recorded before — by an
+    /// earlier append or earlier in this batch — is dropped as a duplicate; the ids are
+    /// recorded in the same transaction as the events and forgotten when the customer is
+    /// erased.
+    async fn append_events(&self, events: Vec<Event>) -> Result<Appended>;
     /// All events of one customer, in append order.
     async fn customer_events(&self, customer_id: &str) -> Result<Vec<Event>>;
     /// Up to `limit` events with sequence numbers > `after_seq`, in sequence order.

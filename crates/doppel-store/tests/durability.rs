@@ -63,7 +63,10 @@ async fn everything_is_there_after_reopen() {
         .append_events(vec![event("c1", "i2", 3)])
         .await
         .expect("append");
-    assert_eq!(appended, 3, "sequence numbers continue after reopen");
+    assert_eq!(
+        appended.last_seq, 3,
+        "sequence numbers continue after reopen"
+    );
 }
 
 /// The child half of [`acknowledged_writes_survive_sigkill`]: does nothing unless the

@@ -84,6 +84,7 @@ pub fn events_of<R: Rng>(
                 device: device.to_owned(),
                 country: shopper.country.to_owned(),
             },
+            ..Event::default()
         });
     }
     out[start..].sort_by_key(|e| e.timestamp_ms);

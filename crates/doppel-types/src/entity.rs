@@ -81,7 +81,16 @@ pub struct Event {
     pub value: f64,
     /// Channel, device and country.
     pub context: Context,
+    /// Optional client-chosen id; (customer id, event id) identifies the event, so a
+    /// retried write is not applied twice. Empty means no deduplication. Not part of the
+    /// stored encoding (`serde(skip)`): stores keep ids in their own dedup table, so events
+    /// written before ids existed stay readable.
+    #[serde(skip)]
+    pub event_id: String,
 }
+
+/// Longest event id, in bytes (ids are `[A-Za-z0-9._:-]`).
+pub const MAX_EVENT_ID_LEN: usize = 128;
 
 /// Which kind of entity a vector or an index belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -126,6 +126,7 @@ pub fn read(
                 country,
                 ..Context::default()
             },
+            ..Event::default()
         });
     }
     data.customers = customers.into_values().collect();

@@ -150,9 +150,11 @@ impl Summary {
             accepted,
             rejected,
             errors,
+            duplicates,
         } = node;
         self.summary.accepted += accepted;
         self.summary.rejected += rejected;
+        self.summary.duplicates += duplicates;
         let errors = errors
             .into_iter()
             .filter_map(|mut e| {
@@ -433,11 +435,13 @@ mod tests {
                 accepted: 2,
                 rejected: 1,
                 errors: vec![error(1)],
+                duplicates: 1,
             },
             &[7, 3, 5],
         );
         assert_eq!(summary.summary.accepted, 2);
         assert_eq!(summary.summary.rejected, 2);
+        assert_eq!(summary.summary.duplicates, 1);
         let indexes: Vec<u64> = summary.summary.errors.iter().map(|e| e.index).collect();
         assert_eq!(indexes, vec![1, 3]);
     }
@@ -452,6 +456,7 @@ mod tests {
                 accepted: 0,
                 rejected: 1_000,
                 errors,
+                duplicates: 0,
             },
             &positions,
         );

@@ -41,6 +41,7 @@ pub fn event(customer: &str, item: &str, timestamp_ms: i64) -> Event {
             device: "mobile".to_owned(),
             country: "GB".to_owned(),
         },
+        event_id: String::new(),
     }
 }
 

@@ -10,10 +10,11 @@
 //! Each case is also public, to run one alone while debugging.
 //!
 //! Layout: `fixtures` (records the cases write), `records` (profiles, items, events,
-//! vectors), `erasure` (the ledger and what erasure removes), `versions` (metadata and the
-//! active pointer).
+//! vectors), `event_ids` (deduplication of events by id), `erasure` (the ledger and what
+//! erasure removes), `versions` (metadata and the active pointer).
 
 mod erasure;
+mod event_ids;
 mod fixtures;
 mod records;
 mod versions;
@@ -23,6 +24,10 @@ use std::future::Future;
 pub use erasure::{
     erased_ids_are_dropped_from_writes, erasure_removes_everything,
     reupsert_after_erasure_clears_ledger,
+};
+pub use event_ids::{
+    erasure_forgets_event_ids, event_ids_are_per_customer_and_optional,
+    repeated_event_ids_are_duplicates,
 };
 pub use fixtures::{customer, event, item, rows, version};
 pub use records::{
@@ -53,6 +58,9 @@ where
     case!(customers_upsert_get_scan);
     case!(items_round_trip);
     case!(events_order_and_per_customer);
+    case!(repeated_event_ids_are_duplicates);
+    case!(event_ids_are_per_customer_and_optional);
+    case!(erasure_forgets_event_ids);
     case!(vectors_round_trip_and_paging);
     case!(erasure_removes_everything);
     case!(erased_ids_are_dropped_from_writes);

@@ -97,13 +97,19 @@ pub async fn events_order_and_per_customer(store: &dyn Store) {
             event("a", "i2", 20),
         ])
         .await
-        .expect("append");
+        .expect("append")
+        .last_seq;
     assert_eq!(last, 3, "the first batch of three ends at seq 3");
     let last = store
         .append_events(vec![event("a", "i3", 5)])
         .await
         .expect("append");
-    assert_eq!(last, 4);
+    assert_eq!(last.last_seq, 4);
+    assert_eq!(last.last_written, Some(4));
+    assert!(
+        last.duplicates.is_empty(),
+        "events without ids are never duplicates"
+    );
     assert_eq!(store.last_event_seq().await.expect("seq"), 4);
 
     let a = store.customer_events("a").await.expect("events");

@@ -1,6 +1,7 @@
 //! Erasure (right to be forgotten): one transaction removes the profile, every event
-//! (through the per-customer index), the customer's vector in every version that has
-//! vectors, and records the id in the ledger so later appends and imports drop it.
+//! (through the per-customer index) and its recorded event ids, the customer's vector in
+//! every version that has vectors, and records the id in the ledger so later appends and
+//! imports drop it.
 
 use doppel_types::Entity;
 use redb::{Database, ReadableTable};
@@ -8,7 +9,8 @@ use redb::{Database, ReadableTable};
 use super::{now_ms, read, write};
 use crate::error::Result;
 use crate::keys::{
-    CUSTOMER_EVENTS, CUSTOMERS, ERASED, EVENTS, VECTOR_VERSIONS, VECTORS, entity_tag,
+    CUSTOMER_EVENT_IDS, CUSTOMER_EVENTS, CUSTOMERS, ERASED, EVENTS, VECTOR_VERSIONS, VECTORS,
+    entity_tag,
 };
 
 /// Erases `id`; true if a profile, an event or a vector existed.
@@ -26,6 +28,20 @@ pub(crate) fn delete_customer(db: &Database, id: &str) -> Result<bool> {
         for seq in seqs {
             existed |= log.remove(seq)?.is_some();
             index.remove((id, seq))?;
+        }
+
+        let mut event_ids = txn.open_table(CUSTOMER_EVENT_IDS)?;
+        let mut recorded = Vec::new();
+        for entry in event_ids.range((id, "")..)? {
+            let (key, _) = entry?;
+            let (customer, event_id) = key.value();
+            if customer != id {
+                break;
+            }
+            recorded.push(event_id.to_owned());
+        }
+        for event_id in recorded {
+            event_ids.remove((id, event_id.as_str()))?;
         }
 
         let versions = txn.open_table(VECTOR_VERSIONS)?;

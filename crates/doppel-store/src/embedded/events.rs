@@ -1,5 +1,7 @@
-//! The event log: `events` keyed by a global sequence number, and `customer_events`
-//! (customer id, seq) so one customer's events are a range read, not a scan of the log.
+//! The event log: `events` keyed by a global sequence number, `customer_events`
+//! (customer id, seq) so one customer's events are a range read, not a scan of the log,
+//! and `customer_event_ids` (customer id, event id) so a retried event is not appended
+//! twice — checked and written in the append's own transaction.
 
 use std::ops::Bound;
 
@@ -9,30 +11,46 @@ use redb::{Database, ReadableTable};
 use super::{read, write};
 use crate::codec::{decode, encode};
 use crate::error::Result;
-use crate::keys::{COUNTERS, CUSTOMER_EVENTS, ERASED, EVENTS, LAST_EVENT_SEQ};
+use crate::keys::{COUNTERS, CUSTOMER_EVENT_IDS, CUSTOMER_EVENTS, ERASED, EVENTS, LAST_EVENT_SEQ};
+use crate::store_trait::Appended;
 
-/// Appends events (dropping those of erased customers) in one transaction; returns the
-/// last assigned sequence number.
-pub(crate) fn append_events(db: &Database, events: Vec<Event>) -> Result<u64> {
+/// Appends events in one transaction, dropping those of erased customers and those whose
+/// (customer id, event id) is already recorded (earlier in the batch included).
+pub(crate) fn append_events(db: &Database, events: Vec<Event>) -> Result<Appended> {
     write(db, |txn| {
         let mut log = txn.open_table(EVENTS)?;
         let mut index = txn.open_table(CUSTOMER_EVENTS)?;
+        let mut ids = txn.open_table(CUSTOMER_EVENT_IDS)?;
         let erased = txn.open_table(ERASED)?;
         let mut counters = txn.open_table(COUNTERS)?;
         let mut seq = counters.get(LAST_EVENT_SEQ)?.map_or(0, |v| v.value());
         let start = seq;
-        for event in &events {
-            if erased.get(event.customer_id.as_str())?.is_some() {
+        let mut duplicates = Vec::new();
+        for (position, event) in events.iter().enumerate() {
+            let customer = event.customer_id.as_str();
+            if erased.get(customer)?.is_some() {
+                continue;
+            }
+            let id = event.event_id.as_str();
+            if !id.is_empty() && ids.get((customer, id))?.is_some() {
+                duplicates.push(position);
                 continue;
             }
             seq += 1;
             log.insert(seq, encode("event", event)?.as_slice())?;
-            index.insert((event.customer_id.as_str(), seq), ())?;
+            index.insert((customer, seq), ())?;
+            if !id.is_empty() {
+                ids.insert((customer, id), seq)?;
+            }
         }
         if seq != start {
             counters.insert(LAST_EVENT_SEQ, seq)?;
         }
-        Ok(seq)
+        Ok(Appended {
+            last_seq: seq,
+            last_written: (seq != start).then_some(seq),
+            duplicates,
+        })
     })
 }
 

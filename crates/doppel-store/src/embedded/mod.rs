@@ -115,6 +115,7 @@ fn create_tables(db: &Database) -> Result<()> {
         txn.open_table(keys::ITEMS)?;
         txn.open_table(keys::EVENTS)?;
         txn.open_table(keys::CUSTOMER_EVENTS)?;
+        txn.open_table(keys::CUSTOMER_EVENT_IDS)?;
         txn.open_table(keys::ERASED)?;
         txn.open_table(keys::VECTORS)?;
         txn.open_table(keys::VECTOR_VERSIONS)?;

@@ -6,7 +6,7 @@ use doppel_types::{Customer, Entity, Event, Item, VersionInfo};
 
 use super::{EmbeddedStore, erasure, events, profiles, vectors, versions};
 use crate::error::Result;
-use crate::store_trait::Store;
+use crate::store_trait::{Appended, Store};
 
 #[async_trait]
 impl Store for EmbeddedStore {
@@ -55,7 +55,7 @@ impl Store for EmbeddedStore {
             .await
     }
 
-    async fn append_events(&self, events: Vec<Event>) -> Result<u64> {
+    async fn append_events(&self, events: Vec<Event>) -> Result<Appended> {
         self.run(move |db| events::append_events(db, events)).await
     }
 

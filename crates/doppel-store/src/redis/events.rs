@@ -1,9 +1,13 @@
 //! The event log: numbers from one `{global}` counter, events stored per shard (a hash by
-//! seq, a zset of seqs, a zset per customer) so erasure removes them with the customer.
+//! seq, a zset of seqs, a zset per customer) so erasure removes them with the customer,
+//! and a hash of event ids per customer so a retried event is not written twice.
 //!
 //! Append: (1) read the ledger for the batch's customers, (2) `INCRBY` the counter by the
 //! number of events kept, (3) one script per shard writes its events, dropping any whose
-//! customer was erased since (1). Scans merge the shards' seq zsets.
+//! customer was erased since (1) and any whose event id the customer already has — the
+//! check and the write are one script, so two concurrent retries cannot both write. Seqs
+//! of events dropped in (3) are skipped (the log has gaps anyway, from erasure). Scans
+//! merge the shards' seq zsets.
 
 use std::collections::BTreeMap;
 
@@ -16,68 +20,117 @@ use super::layout::Tag;
 use super::paging::hash_fields;
 use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
+use crate::store_trait::Appended;
 
-/// KEYS: events hash, event seqs zset, ledger, then one customer-events zset per event.
-/// ARGV: seq, customer id, bytes per event. Returns the number written.
+/// The append script's answer for an event it wrote.
+const WRITTEN: i64 = 1;
+/// The append script's answer for an event whose id its customer already had.
+const DUPLICATE: i64 = 2;
+
+/// KEYS: events hash, event seqs zset, ledger, then per event its customer's events zset
+/// and event ids hash. ARGV: seq, customer id, event id ("" = none), bytes per event.
+/// Returns per event 1 (written), 0 (customer erased) or 2 (duplicate event id).
 const APPEND: &str = r"
-local written = 0
-for i = 1, #ARGV, 3 do
-  local seq, id = ARGV[i], ARGV[i + 1]
-  if redis.call('HEXISTS', KEYS[3], id) == 0 then
-    redis.call('HSET', KEYS[1], seq, ARGV[i + 2])
+local out = {}
+for i = 1, #ARGV, 4 do
+  local n = (i + 3) / 4
+  local seq, id, event_id = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if redis.call('HEXISTS', KEYS[3], id) == 1 then
+    out[n] = 0
+  elseif event_id ~= '' and redis.call('HSETNX', KEYS[3 + 2 * n], event_id, seq) == 0 then
+    out[n] = 2
+  else
+    redis.call('HSET', KEYS[1], seq, ARGV[i + 3])
     redis.call('ZADD', KEYS[2], seq, seq)
-    redis.call('ZADD', KEYS[3 + (i + 2) / 3], seq, seq)
-    written = written + 1
+    redis.call('ZADD', KEYS[2 + 2 * n], seq, seq)
+    out[n] = 1
   end
 end
-return written
+return out
 ";
 
-/// Appends events, dropping those of erased customers; returns the last assigned seq.
-pub(super) async fn append_events(store: &RedisStore, events: Vec<Event>) -> Result<u64> {
+/// An event of the batch with its position and assigned seq.
+struct Numbered {
+    position: usize,
+    seq: u64,
+    event: Event,
+}
+
+/// Appends events, dropping those of erased customers and repeated event ids.
+pub(super) async fn append_events(store: &RedisStore, events: Vec<Event>) -> Result<Appended> {
     let layout = &store.layout;
     let kept = live_events(store, events).await?;
     if kept.is_empty() {
-        return last_event_seq(store).await;
+        return Ok(Appended {
+            last_seq: last_event_seq(store).await?,
+            ..Appended::default()
+        });
     }
     let mut incr = redis::cmd("INCRBY");
     incr.arg(layout.last_event_seq()).arg(kept.len());
     let last: u64 = store.conn.query(&incr).await?;
     let first = last + 1 - kept.len() as u64;
 
-    let mut by_tag: BTreeMap<Tag, Vec<(u64, Event)>> = BTreeMap::new();
-    for (seq, event) in (first..).zip(kept) {
+    let mut by_tag: BTreeMap<Tag, Vec<Numbered>> = BTreeMap::new();
+    for (seq, (position, event)) in (first..).zip(kept) {
         by_tag
             .entry(layout.customer_tag(&event.customer_id))
             .or_default()
-            .push((seq, event));
+            .push(Numbered {
+                position,
+                seq,
+                event,
+            });
     }
     let mut cmds = Vec::with_capacity(by_tag.len());
-    for (tag, events) in by_tag {
+    for (&tag, events) in &by_tag {
         let mut keys = vec![
             layout.events(tag),
             layout.event_seqs(tag),
             layout.erased(tag),
         ];
-        keys.extend(
-            events
-                .iter()
-                .map(|(_, e)| layout.customer_events(&e.customer_id)),
-        );
+        for n in events {
+            keys.push(layout.customer_events(&n.event.customer_id));
+            keys.push(layout.customer_event_ids(&n.event.customer_id));
+        }
         let mut cmd = eval(APPEND, &keys);
-        for (seq, event) in &events {
-            cmd.arg(seq)
-                .arg(&event.customer_id)
-                .arg(encode("event", event)?);
+        for n in events {
+            cmd.arg(n.seq)
+                .arg(&n.event.customer_id)
+                .arg(&n.event.event_id)
+                .arg(encode("event", &n.event)?);
         }
         cmds.push(cmd);
     }
-    store.conn.exec_grouped(&cmds).await?;
-    Ok(last)
+    let replies = store.conn.exec_grouped(&cmds).await?;
+    let mut appended = Appended {
+        last_seq: last,
+        ..Appended::default()
+    };
+    for (events, reply) in by_tag.values().zip(replies) {
+        let outcomes: Vec<i64> = redis::from_redis_value(reply)
+            .map_err(|e| Error::Storage(format!("append script reply: {e}")))?;
+        if outcomes.len() != events.len() {
+            return Err(Error::Storage(format!(
+                "append script answered for {} of {} events",
+                outcomes.len(),
+                events.len()
+            )));
+        }
+        for (n, outcome) in events.iter().zip(outcomes) {
+            match outcome {
+                WRITTEN => appended.last_written = appended.last_written.max(Some(n.seq)),
+                DUPLICATE => appended.duplicates.push(n.position),
+                _ => {}
+            }
+        }
+    }
+    appended.duplicates.sort_unstable();
+    Ok(appended)
 }
 
-/// The events whose customers are not in the ledger, in order.
-async fn live_events(store: &RedisStore, events: Vec<Event>) -> Result<Vec<Event>> {
+/// The events whose customers are not in the ledger, with their positions in the batch.
+async fn live_events(store: &RedisStore, events: Vec<Event>) -> Result<Vec<(usize, Event)>> {
     let layout = &store.layout;
     let ids: Vec<(Tag, String)> = events
         .iter()
@@ -86,6 +139,7 @@ async fn live_events(store: &RedisStore, events: Vec<Event>) -> Result<Vec<Event
     let ledger = hash_fields(&store.conn, &ids, |tag| layout.erased(tag)).await?;
     Ok(events
         .into_iter()
+        .enumerate()
         .zip(ledger)
         .filter_map(|(event, erased)| erased.is_none().then_some(event))
         .collect())

@@ -11,6 +11,7 @@
 //! | `P:{sNN}:events` | hash | seq → postcard [`Event`](doppel_types::Event) |
 //! | `P:{sNN}:event_seqs` | zset, score seq | the shard's part of the log, in seq order |
 //! | `P:{sNN}:cust_events:<id>` | zset, score seq | one customer's event seqs |
+//! | `P:{sNN}:cust_event_ids:<id>` | hash | one customer's event ids → seq, for dedup |
 //! | `P:{T}:vectors:<e>:<version>` | hash | id → little-endian f32 bytes |
 //! | `P:{T}:vector_ids:<e>:<version>` | zset, score 0 | ids, for paging |
 //! | `P:{T}:vector_versions:<e>` | set | versions holding vectors of entity `e` under `T` |
@@ -113,6 +114,10 @@ impl Layout {
     pub(crate) fn customer_events(&self, id: &str) -> String {
         self.key(self.customer_tag(id), &format!("cust_events:{id}"))
     }
+    /// One customer's recorded event ids (→ seq), the dedup set of appends.
+    pub(crate) fn customer_event_ids(&self, id: &str) -> String {
+        self.key(self.customer_tag(id), &format!("cust_event_ids:{id}"))
+    }
     /// Vectors of `entity` in `version` under `tag`.
     pub(crate) fn vectors(&self, tag: Tag, entity: Entity, version: &str) -> String {
         self.key(tag, &format!("vectors:{}:{version}", entity_code(entity)))
@@ -193,6 +198,7 @@ mod tests {
         let hash_tag = format!("{{{tag}}}");
         assert!(layout.customers(tag).contains(&hash_tag));
         assert!(layout.customer_events("c42").contains(&hash_tag));
+        assert!(layout.customer_event_ids("c42").contains(&hash_tag));
         assert!(
             layout
                 .vectors(

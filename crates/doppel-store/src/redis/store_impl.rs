@@ -5,7 +5,7 @@ use doppel_types::{Customer, Entity, Event, Item, VersionInfo};
 
 use super::{RedisStore, erasure, events, profiles, vectors, versions};
 use crate::error::Result;
-use crate::store_trait::Store;
+use crate::store_trait::{Appended, Store};
 
 #[async_trait]
 impl Store for RedisStore {
@@ -45,7 +45,7 @@ impl Store for RedisStore {
         profiles::scan_items(self, after, limit).await
     }
 
-    async fn append_events(&self, events: Vec<Event>) -> Result<u64> {
+    async fn append_events(&self, events: Vec<Event>) -> Result<Appended> {
         events::append_events(self, events).await
     }
 
