@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use doppel_proto::v1 as pb;
 use doppel_types::entity::MAX_EVENT_ID_LEN;
-use doppel_types::limits::{MAX_ATTRIBUTE_LEN, MAX_ATTRIBUTES, MAX_ID_LEN};
+use doppel_types::limits::{
+    MAX_ATTRIBUTE_LEN, MAX_ATTRIBUTES, MAX_EVENT_AHEAD_MS, MAX_ID_LEN, MIN_EVENT_TIMESTAMP_MS,
+};
 use doppel_types::segment::is_segment_key;
 use doppel_types::{Consent, Context, Customer, Event, EventType, Item, VersionInfo};
 
@@ -150,6 +152,30 @@ pub fn context_from_pb(context: Option<pb::Context>) -> Result<Context, FieldVio
     })
 }
 
+/// The server clock, ms since the Unix epoch.
+pub fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// An event's time must lie between 1990-01-01 and one day ahead of the server clock: one
+/// far-future timestamp would otherwise make every other event look ancient to training.
+pub fn check_event_time(timestamp_ms: i64, now_ms: i64) -> Result<(), FieldViolation> {
+    let latest = now_ms.saturating_add(MAX_EVENT_AHEAD_MS);
+    if (MIN_EVENT_TIMESTAMP_MS..=latest).contains(&timestamp_ms) {
+        Ok(())
+    } else {
+        Err(FieldViolation::new(
+            "timestamp_ms",
+            format!(
+                "{timestamp_ms} is outside [{MIN_EVENT_TIMESTAMP_MS} (1990-01-01), server \
+                 clock + 1 day = {latest}] (ms since the Unix epoch)"
+            ),
+        ))
+    }
+}
+
 /// Converts and validates an event (the existence of its customer and item is checked by
 /// the ingest service).
 pub fn event_from_pb(event: pb::Event) -> Result<Event, FieldViolation> {
@@ -178,12 +204,7 @@ pub fn event_from_pb(event: pb::Event) -> Result<Event, FieldViolation> {
             ));
         }
     };
-    if timestamp_ms <= 0 {
-        return Err(FieldViolation::new(
-            "timestamp_ms",
-            "must be > 0 (ms since the Unix epoch)",
-        ));
-    }
+    check_event_time(timestamp_ms, unix_now_ms())?;
     if quantity < 0 {
         return Err(FieldViolation::new(
             "quantity",
@@ -295,7 +316,7 @@ pub fn version_to_pb(info: VersionInfo) -> pb::VersionInfo {
         model_version: version,
         dim,
         source: format!("{source:?}").to_lowercase(),
-        state: format!("{state:?}").to_lowercase(),
+        state: state.name().to_owned(),
         created_ms,
         customer_count,
         item_count,

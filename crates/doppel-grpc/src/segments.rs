@@ -177,7 +177,9 @@ pub fn page_token_from_pb(
         )
     };
     // Bounded before decoding: two hex digits a byte of kind, name and one id.
-    if token.len() > 2 * (kind.len() + name.len() + 2 + MAX_ID_LEN) || token.len() % 2 != 0 {
+    if token.len() > 2 * (kind.len() + name.len() + 2 + MAX_ID_LEN)
+        || !token.len().is_multiple_of(2)
+    {
         return Err(bad());
     }
     let bytes: Vec<u8> = (0..token.len())

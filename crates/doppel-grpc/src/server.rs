@@ -128,6 +128,23 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// HTTP/2 flow-control windows of every server: a stream may buffer 256 KiB, a connection
+/// 8 MiB. h2 sends GOAWAY `too_many_data_frames` when small DATA frames (one small event
+/// message each, as grpcio and grpc-go send them) sit unread beyond half the connection
+/// window; with hyper's default 1 MiB window a `RecordEvents` stream stalled on a store
+/// write for a moment crossed it. Half of 8 MiB holds a full 256 KiB stream window of
+/// 20-byte frames (charged 256 bytes each) with room to spare.
+pub const STREAM_WINDOW_BYTES: u32 = 256 * 1024;
+/// See [`STREAM_WINDOW_BYTES`].
+pub const CONNECTION_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
+
+/// The transport every doppel server is built on (public and internal ports).
+pub fn transport() -> Server {
+    Server::builder()
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+}
+
 /// The public services over `node`, each bounded to `max` bytes per message (also what a
 /// shard node serves to routers on its internal port).
 pub fn public_routes(node: &Arc<Node>, max: usize) -> tonic::service::Routes {
@@ -200,7 +217,7 @@ pub async fn serve_public(
         let _ = draining_tx.send(());
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let serve = Server::builder()
+    let serve = transport()
         .layer(RpcMetricsLayer::new(RpcMetrics::from_global()))
         .add_routes(routes)
         .add_service(health_service)
@@ -231,6 +248,8 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let routes = public_routes(&node, options.max_message_bytes);
     serve_public(listener, routes, &options, node.store.health(), shutdown).await?;
+    // Snapshots fold-in dropped are written again, so the next start loads, not builds.
+    node.refresh_snapshots().await;
     node.store
         .flush()
         .await

@@ -48,22 +48,18 @@ pub fn engine_status(error: doppel_engine::Error) -> Status {
 
 /// Maps index errors (vectors that reached the index despite validation, snapshot files).
 pub fn index_status(error: doppel_index::Error) -> Status {
+    use doppel_index::Error as E;
     let message = error.to_string();
-    if is_index_input_error(&error) {
-        Status::invalid_argument(format!("vector: {message}"))
-    } else {
-        Status::internal(format!("index: {message}"))
+    match error {
+        E::Dimension { .. }
+        | E::NotFinite { .. }
+        | E::ZeroNorm
+        | E::Magnitude(_)
+        | E::InvalidParameter { .. } => Status::invalid_argument(format!("vector: {message}")),
+        E::Io(_) | E::Corrupt { .. } | E::UnsupportedFormat { .. } | E::ThreadPool(_) => {
+            Status::internal(format!("index: {message}"))
+        }
     }
-}
-
-fn is_index_input_error(error: &doppel_index::Error) -> bool {
-    matches!(
-        error,
-        doppel_index::Error::Dimension { .. }
-            | doppel_index::Error::NotFinite { .. }
-            | doppel_index::Error::ZeroNorm
-            | doppel_index::Error::InvalidParameter { .. }
-    )
 }
 
 /// Maps store errors.
