@@ -51,11 +51,9 @@ pub fn index_status(error: doppel_index::Error) -> Status {
     use doppel_index::Error as E;
     let message = error.to_string();
     match error {
-        E::Dimension { .. }
-        | E::NotFinite { .. }
-        | E::ZeroNorm
-        | E::Magnitude(_)
-        | E::InvalidParameter { .. } => Status::invalid_argument(format!("vector: {message}")),
+        E::Vector(_) | E::InvalidParameter { .. } => {
+            Status::invalid_argument(format!("vector: {message}"))
+        }
         E::Io(_) | E::Corrupt { .. } | E::UnsupportedFormat { .. } | E::ThreadPool(_) => {
             Status::internal(format!("index: {message}"))
         }

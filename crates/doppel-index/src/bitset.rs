@@ -1,6 +1,6 @@
 //! A growable bitset over point ids, used for allowed sets and tombstones.
 
-use crate::types::PointId;
+use crate::point_id::PointId;
 
 /// A set of point ids as bits. Inserting past the end grows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! Builds an HNSW graph with hnsw_rs and freezes it into a [`FrozenSegment`].
+//! Builds an HNSW graph with hnsw_rs and freezes it into a `FrozenGraph` (`frozen_graph`).
 //!
 //! Inputs are validated by the caller (finite, right dimension, normalised for cosine), and
 //! `m` is capped at [`crate::types::MAX_M`], so none of hnsw_rs's panics or its `exit` are
@@ -11,7 +11,7 @@ use hnsw_rs::prelude::{Distance, Hnsw};
 
 use crate::aligned_rows::AlignedRows;
 use crate::error::{Error, Result};
-use crate::frozen_segment::{FrozenSegment, NONE, SegmentParts};
+use crate::frozen_graph::{FrozenGraph, GraphParts, NONE};
 use crate::neighbor_prune::reprune_layer0;
 use crate::simd_dot::{ScoreFn, score_fn};
 use crate::types::{BuildParams, Metric, PointId, Progress};
@@ -46,17 +46,17 @@ pub struct BuildTimings {
     pub freeze_s: f64,
 }
 
-/// Builds and freezes a segment from `ids` and their padded, validated rows.
-pub(crate) fn build_segment(
+/// Builds and freezes a graph from `ids` and their padded, validated rows.
+pub(crate) fn build_frozen_graph(
     params: &BuildParams,
     ids: Vec<PointId>,
     rows: AlignedRows,
     progress: &dyn Progress,
-) -> Result<(FrozenSegment, BuildTimings)> {
+) -> Result<(FrozenGraph, BuildTimings)> {
     let n = ids.len();
     progress.set_total(n as u64);
     if n == 0 {
-        let empty = FrozenSegment::empty(params.dim, params.metric, params.m);
+        let empty = FrozenGraph::empty(params.dim, params.metric, params.m);
         return Ok((empty, BuildTimings::default()));
     }
     let mut timings = BuildTimings::default();
@@ -72,7 +72,7 @@ pub(crate) fn build_segment(
     };
     let (levels, links0, upper_start, upper, entry) = parts;
     let checks = Instant::now();
-    let seg = FrozenSegment::from_parts(SegmentParts {
+    let frozen = FrozenGraph::from_parts(GraphParts {
         dim: params.dim,
         metric: params.metric,
         m: params.m,
@@ -86,7 +86,7 @@ pub(crate) fn build_segment(
     })
     .map_err(|reason| Error::corrupt(format!("freeze produced an invalid graph: {reason}")))?;
     timings.freeze_s += checks.elapsed().as_secs_f64();
-    Ok((seg, timings))
+    Ok((frozen, timings))
 }
 
 type Graph = (Vec<u8>, Vec<u32>, Vec<u32>, Vec<u32>, u32);

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::types::PointId;
+use crate::point_id::PointId;
 
 const ABSENT: u32 = u32::MAX;
 

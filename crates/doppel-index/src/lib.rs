@@ -5,33 +5,40 @@
 //! into flat arrays it owns and searches those with its own SIMD kernels, because hnsw_rs's
 //! Arc-per-node layout is several times slower than hnswlib (see `shared/notes/hnsw_rs.md`).
 //!
-//! Layout:
-//! * [`types`] — ids, [`Metric`], [`Neighbor`], [`BuildParams`], [`SearchRequest`], [`IndexStats`], [`Progress`]
-//! * [`error`] — [`Error`] and [`Result`]
+//! Words: the index's read-only HNSW layout is the *frozen graph* (`FrozenGraph` in
+//! `frozen_graph`), written with its tombstones and delta to one *index file*. "Segment" is
+//! reserved, in this crate and across doppel, for customer segments (RFM, CLV tiers, clusters);
+//! the index never uses the word.
+//!
+//! Layout (each module imports only modules listed above it, never one that imports it back):
+//! * `point_id` — [`PointId`], the external id of a point
+//! * [`error`] — [`Error`] (vector errors wrap the one [`doppel_types::vector::VectorError`]) and [`Result`]
 //! * [`bitset`] — [`Bitset`] for allowed sets and tombstones
-//! * `simd_dot` — dot / L2 kernels (AVX-512, AVX2+FMA, scalar), picked at runtime; prefetch
+//! * [`types`] — [`Metric`], [`Neighbor`], [`BuildParams`], [`SearchRequest`], [`IndexStats`], [`Progress`]
 //! * `aligned_rows` — contiguous 64-byte aligned, zero-padded vector rows
+//! * `simd_dot` — dot / L2 kernels (AVX-512, AVX2+FMA, scalar), picked at runtime; prefetch
 //! * `visited` — per-thread epoch-tagged visited set and heaps (no per-query allocation)
-//! * [`graph_build`] — hnsw_rs build (validated input, `max_layer = 16`) and the freeze into flat arrays
-//! * `neighbor_prune` — layer-0 re-pruning with the diversity (RNG) heuristic after the freeze
 //! * `id_map` — external id → node index (dense table or hash map)
-//! * `frozen_segment` — the compact segment and its search (greedy descent, layer-0 beam search with filters)
+//! * `frozen_graph` — the compact frozen graph and its search (greedy descent, layer-0 beam search with filters)
+//! * `neighbor_prune` — layer-0 re-pruning with the diversity (RNG) heuristic after the freeze
+//! * [`graph_build`] — hnsw_rs build (validated input, `max_layer = 16`) and the freeze into a frozen graph
 //! * `exact` — brute-force top-k
-//! * `live_delta` — points written since the last freeze
-//! * [`vector_index`] — [`VectorIndex`]: segment + delta + tombstones, merge, save/load
-//! * `segment_file` — the one-file format with header and crc32
 //! * [`top_k_merge`] — [`merge_top_k`], the exact k-way merge
+//! * `live_delta` — points written since the last freeze
+//! * `index_file` — the one-file format (header, crc32; frozen graph, tombstones, delta)
+//! * [`vector_index`] — [`VectorIndex`]: frozen graph + delta + tombstones, merge, save/load
 
 mod aligned_rows;
 pub mod bitset;
 pub mod error;
 mod exact;
-mod frozen_segment;
+mod frozen_graph;
 pub mod graph_build;
 mod id_map;
+mod index_file;
 mod live_delta;
 mod neighbor_prune;
-mod segment_file;
+mod point_id;
 mod simd_dot;
 pub mod top_k_merge;
 pub mod types;
@@ -41,12 +48,13 @@ mod visited;
 pub use bitset::Bitset;
 pub use error::{Error, Result};
 pub use graph_build::BuildTimings;
-pub use segment_file::FORMAT_VERSION;
+pub use index_file::FORMAT_VERSION;
+pub use point_id::PointId;
 pub use simd_dot::dot;
 pub use top_k_merge::merge_top_k;
 pub use types::{
-    BuildParams, IndexStats, MAX_DIM, MAX_K, MAX_M, Metric, Neighbor, NoProgress, PointId,
-    Progress, SearchRequest,
+    BuildParams, IndexStats, MAX_DIM, MAX_K, MAX_M, Metric, Neighbor, NoProgress, Progress,
+    SearchRequest,
 };
 pub use vector_index::{
     EXACT_SCAN_MAX_ALLOWED, EXACT_SCAN_MAX_FRACTION, VectorIndex, use_exact_scan,

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::aligned_rows::AlignedRows;
-use crate::types::PointId;
+use crate::point_id::PointId;
 
 /// Recent points, each with its latest (normalised, padded) vector.
 #[derive(Clone, Debug)]

@@ -1,4 +1,4 @@
-//! Exact k-way merge of best-first neighbour lists (segments, shards).
+//! Exact k-way merge of best-first neighbour lists (frozen graph and delta, shards).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;

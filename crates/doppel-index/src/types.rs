@@ -4,13 +4,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::bitset::Bitset;
 use crate::error::{Error, Result};
-
-/// External id of a point. Ids are dense-ish: bitsets are sized by the largest id + 1.
-pub type PointId = u32;
+pub use crate::point_id::PointId;
 
 /// Largest `m` accepted (hnsw_rs exits the process above 256; layer 0 keeps `2 * m` links).
 pub const MAX_M: usize = 128;
-/// Largest `k` a single search may ask for; bigger audiences use [`crate::VectorIndex::for_each_live`].
+/// Largest `k` a single search may ask for; bigger audiences use
+/// `VectorIndex::for_each_live` (not linked: this module sits below `vector_index`).
 pub const MAX_K: usize = 100_000;
 /// Largest dimension accepted.
 pub const MAX_DIM: usize = 65_536;
@@ -114,7 +113,7 @@ pub struct SearchRequest<'a> {
 pub struct IndexStats {
     /// Live points (frozen and not deleted/superseded, plus delta).
     pub len: usize,
-    /// Tombstoned copies in the frozen segment (deleted or superseded by the delta).
+    /// Tombstoned copies in the frozen graph (deleted or superseded by the delta).
     pub deleted: usize,
     /// Points in the live delta.
     pub delta_len: usize,

@@ -1,4 +1,4 @@
-//! [`VectorIndex`]: a frozen segment + a live delta + tombstones behind one `RwLock`.
+//! [`VectorIndex`]: a frozen graph + a live delta + tombstones behind one `RwLock`.
 //!
 //! ```text
 //!  upsert ──► delta (exact scan) ──┐             search = graph(frozen, minus hidden)
@@ -12,18 +12,18 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use doppel_types::vector::{normalize_in_place, validate_vector};
+use doppel_types::vector::{VectorError, normalize_in_place, validate_vector};
 use parking_lot::{Mutex, RwLock};
 
 use crate::aligned_rows::{AlignedRows, padded_dim};
 use crate::bitset::Bitset;
 use crate::error::{Error, Result};
 use crate::exact::TopK;
-use crate::frozen_segment::FrozenSegment;
-use crate::graph_build::{BuildTimings, build_segment};
+use crate::frozen_graph::FrozenGraph;
+use crate::graph_build::{BuildTimings, build_frozen_graph};
 use crate::id_map::IdMap;
+use crate::index_file;
 use crate::live_delta::LiveDelta;
-use crate::segment_file;
 use crate::simd_dot::{prefetch_row, score_fn};
 use crate::top_k_merge::merge_top_k;
 use crate::types::{
@@ -37,19 +37,20 @@ use crate::visited::with_scratch;
 /// filter (dense id table + row prefetch + one dot each) runs at ~41,000 QPS with recall 1.0,
 /// while a graph walk must visit about ef / fraction nodes to collect ef allowed results (at
 /// 10 % allowed it does 5,500–11,000 QPS for ef 10–32). The scan costs ~12 ns per allowed id,
-/// so it stays ahead of the walk up to a few percent of the segment.
+/// so it stays ahead of the walk up to a few percent of the indexed points.
 pub const EXACT_SCAN_MAX_ALLOWED: usize = 4_096;
-/// A filter allowing at most this fraction of the segment is also scanned exactly.
+/// A filter allowing at most this fraction of the indexed points is also scanned exactly.
 pub const EXACT_SCAN_MAX_FRACTION: f64 = 0.03;
 
-pub(crate) struct State {
-    pub(crate) frozen: Arc<FrozenSegment>,
-    pub(crate) hidden: Bitset,
-    pub(crate) delta: LiveDelta,
+/// Everything searches read, swapped as a whole by `merge_delta` and `replace_with`.
+struct State {
+    frozen: Arc<FrozenGraph>,
+    hidden: Bitset,
+    delta: LiveDelta,
     touched: Option<Vec<PointId>>,
 }
 
-/// The serving index: a frozen compact segment + a live delta + tombstones.
+/// The serving index: a frozen compact graph + a live delta + tombstones.
 ///
 /// `Send + Sync`; every method takes `&self`, so share it as `Arc<VectorIndex>` and search it
 /// from many threads while it is updated.
@@ -63,13 +64,13 @@ impl VectorIndex {
     /// An empty index.
     pub fn new(params: BuildParams) -> Result<Self> {
         params.validate()?;
-        let frozen = FrozenSegment::empty(params.dim, params.metric, params.m);
+        let frozen = FrozenGraph::empty(params.dim, params.metric, params.m);
         Ok(Self::from_state(params, frozen, Bitset::new(0), None))
     }
 
-    pub(crate) fn from_state(
+    fn from_state(
         params: BuildParams,
-        frozen: FrozenSegment,
+        frozen: FrozenGraph,
         hidden: Bitset,
         delta: Option<LiveDelta>,
     ) -> Self {
@@ -86,7 +87,7 @@ impl VectorIndex {
         }
     }
 
-    /// Builds a frozen segment from `ids` and their row-major `vectors` (`ids.len() × dim`).
+    /// Builds a frozen graph from `ids` and their row-major `vectors` (`ids.len() × dim`).
     pub fn build(
         params: BuildParams,
         ids: &[PointId],
@@ -116,14 +117,17 @@ impl VectorIndex {
             ));
         }
         if ids.len() >= u32::MAX as usize {
-            return Err(Error::invalid("ids", "too many points for one segment"));
+            return Err(Error::invalid(
+                "ids",
+                "too many points for one frozen graph",
+            ));
         }
         let mut seen = Bitset::new(0);
         if let Some(dup) = ids.iter().find(|&&id| !seen.insert(id)) {
             return Err(Error::invalid("ids", format!("duplicate id {dup}")));
         }
         if let Some(index) = vectors.iter().position(|x| !x.is_finite()) {
-            return Err(Error::NotFinite { index });
+            return Err(VectorError::NotFinite { index }.into());
         }
         let mut rows = AlignedRows::new(dim);
         rows.reserve(ids.len());
@@ -135,7 +139,7 @@ impl VectorIndex {
             }
             rows.push(&buf);
         }
-        let (frozen, timings) = build_segment(&params, ids.to_vec(), rows, progress)?;
+        let (frozen, timings) = build_frozen_graph(&params, ids.to_vec(), rows, progress)?;
         let hidden = Bitset::new(frozen.len());
         Ok((Self::from_state(params, frozen, hidden, None), timings))
     }
@@ -173,10 +177,11 @@ impl VectorIndex {
     /// empties one it hands off.
     pub fn replace_with(&self, other: VectorIndex) -> Result<()> {
         if other.params.dim != self.params.dim {
-            return Err(Error::Dimension {
+            return Err(VectorError::Dimension {
                 expected: self.params.dim,
                 actual: other.params.dim,
-            });
+            }
+            .into());
         }
         if other.params.metric != self.params.metric {
             return Err(Error::InvalidParameter {
@@ -298,8 +303,8 @@ impl VectorIndex {
         }
     }
 
-    /// Folds the delta and tombstones into a new frozen segment. Searches and writes keep
-    /// working meanwhile; writes that race in are replayed onto the new segment.
+    /// Folds the delta and tombstones into a new frozen graph. Searches and writes keep
+    /// working meanwhile; writes that race in are replayed onto the new graph.
     pub fn merge_delta(&self, progress: &dyn Progress) -> Result<()> {
         let _one_merge = self.merge_lock.lock();
         let (frozen, hidden, delta) = {
@@ -325,50 +330,50 @@ impl VectorIndex {
             rows.push(delta.rows.row(j));
         }
         drop((frozen, hidden, delta));
-        let built = build_segment(&self.params, ids, rows, progress);
+        let built = build_frozen_graph(&self.params, ids, rows, progress);
         let mut st = self.state.write();
         let touched = st.touched.take().unwrap_or_default();
-        let (seg, _) = built?;
-        let mut new_hidden = Bitset::new(seg.len());
+        let (graph, _) = built?;
+        let mut new_hidden = Bitset::new(graph.len());
         let mut new_delta = LiveDelta::new(self.params.dim);
         for id in touched {
-            if let Some(i) = seg.internal(id) {
+            if let Some(i) = graph.internal(id) {
                 new_hidden.insert(i);
             }
             if let Some(row) = st.delta.get(id) {
                 new_delta.upsert(id, row);
             }
         }
-        st.frozen = Arc::new(seg);
+        st.frozen = Arc::new(graph);
         st.hidden = new_hidden;
         st.delta = new_delta;
         Ok(())
     }
 
-    /// Writes the whole index (segment, tombstones, delta) to one file.
+    /// Writes the whole index (frozen graph, tombstones, delta) to one file.
     pub fn save(&self, path: &Path) -> Result<()> {
         let bytes = {
             let st = self.state.read();
-            segment_file::encode(&self.params, &st)
+            index_file::encode(&self.params, &st.frozen, &st.hidden, &st.delta)
         };
-        segment_file::write_atomically(path, &bytes)
+        index_file::write_atomically(path, &bytes)
     }
 
     /// Reads an index written by [`VectorIndex::save`] (one read, no graph rebuild).
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path)?;
-        let (params, frozen, hidden, delta) = segment_file::decode(&bytes)?;
+        let (params, frozen, hidden, delta) = index_file::decode(&bytes)?;
         Ok(Self::from_state(params, frozen, hidden, Some(delta)))
     }
 
     /// Reads an index written by [`VectorIndex::save`] and renames its ids with `map`
-    /// (ids mapped to `None` are dropped: tombstoned in the segment, removed from the
+    /// (ids mapped to `None` are dropped: tombstoned in the frozen graph, removed from the
     /// delta). For owners whose ids are process-local (interned slots): they save the
     /// id → name table beside the file and map old ids to this process's ids on load.
     /// Refused as corrupt if two ids map to the same new id.
     pub fn load_relabeled(path: &Path, map: &dyn Fn(PointId) -> Option<PointId>) -> Result<Self> {
         let bytes = std::fs::read(path)?;
-        let (params, mut frozen, mut hidden, delta) = segment_file::decode(&bytes)?;
+        let (params, mut frozen, mut hidden, delta) = index_file::decode(&bytes)?;
         for (i, id) in frozen.ids.iter_mut().enumerate() {
             match map(*id) {
                 Some(new) => *id = new,

@@ -3,6 +3,7 @@
 mod support;
 
 use doppel_index::{BuildParams, Error, Metric, NoProgress, PointId, SearchRequest, VectorIndex};
+use doppel_types::vector::VectorError;
 use rstest::rstest;
 use support::{DIM, K, N, clustered, queries, recall};
 
@@ -169,16 +170,23 @@ fn bad_input_is_typed() {
     let index = VectorIndex::new(p.clone()).expect("new");
     assert!(matches!(
         index.upsert(1, &[1.0, 2.0]),
-        Err(Error::Dimension {
+        Err(Error::Vector(VectorError::Dimension {
             expected: 4,
             actual: 2
-        })
+        }))
     ));
     assert!(matches!(
         index.upsert(1, &[1.0, f32::NAN, 0.0, 0.0]),
-        Err(Error::NotFinite { index: 1 })
+        Err(Error::Vector(VectorError::NotFinite { index: 1 }))
     ));
-    assert!(matches!(index.upsert(1, &[0.0; 4]), Err(Error::ZeroNorm)));
+    assert!(matches!(
+        index.upsert(1, &[0.0; 4]),
+        Err(Error::Vector(VectorError::ZeroNorm))
+    ));
+    assert!(matches!(
+        index.upsert(1, &[3e38, 1.0, 0.0, 0.0]),
+        Err(Error::Vector(VectorError::Overflow { .. }))
+    ));
     index.upsert(1, &[1.0, 0.0, 0.0, 0.0]).expect("good");
     let q = [1.0, 0.0, 0.0, 0.0];
     let req = |k| SearchRequest {
@@ -202,8 +210,14 @@ fn bad_input_is_typed() {
         ef: 10,
         allowed: None,
     };
-    assert!(matches!(index.search(&zreq), Err(Error::ZeroNorm)));
-    assert!(matches!(index.exact_search(&zreq), Err(Error::ZeroNorm)));
+    assert!(matches!(
+        index.search(&zreq),
+        Err(Error::Vector(VectorError::ZeroNorm))
+    ));
+    assert!(matches!(
+        index.exact_search(&zreq),
+        Err(Error::Vector(VectorError::ZeroNorm))
+    ));
     assert_eq!(index.search(&req(5)).expect("search").len(), 1);
 
     let mut bad = p.clone();
@@ -234,11 +248,11 @@ fn bad_input_is_typed() {
     ));
     assert!(matches!(
         b(&[1], &[1.0, 1.0, f32::INFINITY, 0.0]),
-        Err(Error::NotFinite { index: 2 })
+        Err(Error::Vector(VectorError::NotFinite { index: 2 }))
     ));
     assert!(matches!(
         b(&[1, 2], &[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
-        Err(Error::ZeroNorm)
+        Err(Error::Vector(VectorError::ZeroNorm))
     ));
     assert_eq!(b(&[], &[]).expect("empty build"), 0);
 }

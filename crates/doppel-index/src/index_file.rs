@@ -1,4 +1,5 @@
-//! The on-disk format of a [`crate::VectorIndex`]: one file, read with one `read`.
+//! The on-disk format of a `VectorIndex`: one file, read with one `read`. It holds the frozen
+//! graph, the tombstones and the live delta.
 //!
 //! ```text
 //! 0   magic  "DOPPELIX"            8 bytes
@@ -14,6 +15,9 @@
 //! ```
 //! Every count is checked against the remaining bytes before anything is allocated, and the
 //! graph's links are range-checked, so a damaged file gives [`Error::Corrupt`], never a panic.
+//!
+//! This module knows the index's parts ([`FrozenGraph`], [`Bitset`], [`LiveDelta`]) but not
+//! `VectorIndex` itself, which calls it: the import goes one way.
 
 use std::io::Write;
 use std::path::Path;
@@ -21,11 +25,12 @@ use std::path::Path;
 use crate::aligned_rows::{AlignedRows, padded_dim};
 use crate::bitset::Bitset;
 use crate::error::{Error, Result};
-use crate::frozen_segment::{FrozenSegment, SegmentParts};
+use crate::frozen_graph::{FrozenGraph, GraphParts};
 use crate::live_delta::LiveDelta;
 use crate::types::{BuildParams, Metric};
-use crate::vector_index::State;
 
+/// Unchanged since the first release (and since the frozen graph was called a "segment"), so
+/// files written by any earlier build still load; the bytes must never change.
 const MAGIC: &[u8; 8] = b"DOPPELIX";
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -54,11 +59,15 @@ impl Writer {
     }
 }
 
-/// Serialises the index state into file bytes (header + body).
-pub(crate) fn encode(params: &BuildParams, st: &State) -> Vec<u8> {
-    let f = &*st.frozen;
+/// Serialises an index's parts into file bytes (header + body).
+pub(crate) fn encode(
+    params: &BuildParams,
+    f: &FrozenGraph,
+    hidden: &Bitset,
+    delta: &LiveDelta,
+) -> Vec<u8> {
     let mut w = Writer(Vec::with_capacity(
-        f.memory_bytes() + st.delta.memory_bytes() + 64,
+        f.memory_bytes() + delta.memory_bytes() + 64,
     ));
     w.u32(params.dim as u32);
     w.u8(params.metric.code());
@@ -67,17 +76,17 @@ pub(crate) fn encode(params: &BuildParams, st: &State) -> Vec<u8> {
     w.u32(f.len() as u32);
     w.u32(f.entry);
     w.u64(f.upper.len() as u64);
-    w.u64(st.hidden.len_bits() as u64);
-    w.u32(st.delta.len() as u32);
+    w.u64(hidden.len_bits() as u64);
+    w.u32(delta.len() as u32);
     w.u32s(&f.ids);
     w.0.extend_from_slice(&f.levels);
     w.u32s(&f.upper_start);
     w.u32s(&f.links0);
     w.u32s(&f.upper);
     w.f32s(f.vectors.as_flat());
-    st.hidden.words().iter().for_each(|&x| w.u64(x));
-    w.u32s(&st.delta.ids);
-    w.f32s(st.delta.rows.as_flat());
+    hidden.words().iter().for_each(|&x| w.u64(x));
+    w.u32s(&delta.ids);
+    w.f32s(delta.rows.as_flat());
     let body = w.0;
     let mut out = Vec::with_capacity(HEADER + body.len());
     out.extend_from_slice(MAGIC);
@@ -167,7 +176,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Parses and checks file bytes.
-pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenSegment, Bitset, LiveDelta)> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenGraph, Bitset, LiveDelta)> {
     if bytes.len() < HEADER {
         return Err(Error::corrupt("file shorter than its header"));
     }
@@ -235,7 +244,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenSegment, Bitset
     if flat.iter().chain(&delta_flat).any(|x| !x.is_finite()) {
         return Err(Error::corrupt("non-finite vector component"));
     }
-    let frozen = FrozenSegment::from_parts(SegmentParts {
+    let frozen = FrozenGraph::from_parts(GraphParts {
         dim,
         metric,
         m,

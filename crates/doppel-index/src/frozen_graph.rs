@@ -19,8 +19,8 @@ use crate::visited::{Scored, Scratch, Worst};
 /// Marks a node without upper layers in `upper_start`.
 pub(crate) const NONE: u32 = u32::MAX;
 
-/// A frozen HNSW segment (internal node indices are `0..len`).
-pub(crate) struct FrozenSegment {
+/// A frozen HNSW graph (internal node indices are `0..len`).
+pub(crate) struct FrozenGraph {
     pub(crate) metric: Metric,
     pub(crate) m: usize,
     pub(crate) ids: Vec<PointId>,
@@ -34,8 +34,8 @@ pub(crate) struct FrozenSegment {
     score: ScoreFn,
 }
 
-/// Raw parts of a segment, as produced by a build or read from a file.
-pub(crate) struct SegmentParts {
+/// Raw parts of a frozen graph, as produced by a build or read from a file.
+pub(crate) struct GraphParts {
     pub(crate) dim: usize,
     pub(crate) metric: Metric,
     pub(crate) m: usize,
@@ -48,8 +48,8 @@ pub(crate) struct SegmentParts {
     pub(crate) entry: u32,
 }
 
-impl FrozenSegment {
-    /// An empty segment.
+impl FrozenGraph {
+    /// An empty graph.
     pub(crate) fn empty(dim: usize, metric: Metric, m: usize) -> Self {
         Self {
             metric,
@@ -67,7 +67,7 @@ impl FrozenSegment {
     }
 
     /// Checks every index in `p` so searches cannot go out of bounds; `Err` names the problem.
-    pub(crate) fn from_parts(p: SegmentParts) -> Result<Self, String> {
+    pub(crate) fn from_parts(p: GraphParts) -> Result<Self, String> {
         let n = p.ids.len();
         let (s0, su) = (1 + 2 * p.m, 1 + p.m);
         if p.dim == 0 || p.vectors.len() != n || p.levels.len() != n || p.upper_start.len() != n {
@@ -112,7 +112,7 @@ impl FrozenSegment {
         Self::from_parts_unchecked(p).ok_or_else(|| "duplicate point id".to_string())
     }
 
-    fn from_parts_unchecked(p: SegmentParts) -> Option<Self> {
+    fn from_parts_unchecked(p: GraphParts) -> Option<Self> {
         let by_id = IdMap::new(&p.ids)?;
         Some(Self {
             metric: p.metric,
