@@ -12,12 +12,27 @@
 //! * `lookalike` — audience scoring (exact scan or graph search, by size)
 //! * [`shard_scoring`] — the seed lookup and partial audience a shard node computes for a router
 //! * [`recommend`] — next-best offers, popular fallback, similar items
-//! * [`segment_view`] — segment sizes and member pages from the `segment.*` attributes
+//! * [`customer_segments`] — customer segment sizes and member pages from the `segment.*`
+//!   attributes
 //! * `snapshot` — versions saved to / loaded from disk (checksummed, ids renumbered on load)
 //! * [`snapshot_dir`] — [`SnapshotRoot`]: snapshot paths from version names, and their deletion
-//! * [`engine`] — [`Engine`], the `&self` API the gRPC layer calls
+//! * [`engine`] — [`Engine`], the `&self` API the gRPC layer calls, and its request/answer
+//!   types; its methods live in one child module per concern:
+//!   * `engine::profile_updates` — customers, items, events in; erasure
+//!   * `engine::version_build` — a version's indexes built from vectors; fold-in upserts
+//!   * `engine::version_lifecycle` — activate, rollback target, unload, describe
+//!   * `engine::snapshots` — versions and shards saved and loaded
+//!   * `engine::shard_ownership` — shards held, installed and released
+//!   * `engine::queries` — lookalike, shard scoring, offers, similar items, customer segments
+//!
+//! Words: a *segment* here is always a customer segment (RFM, CLV tier, cluster). The
+//! vector index's on-disk graphs are *index files* in a snapshot.
+//!
+//! Modules only import downwards: nothing imports `engine` but the crate root's
+//! re-exports, and no module imports one that imports it back.
 
 pub mod config;
+pub mod customer_segments;
 pub mod engine;
 pub mod error;
 mod id_slots;
@@ -27,12 +42,12 @@ pub mod lookalike_query;
 mod profiles;
 pub mod recommend;
 mod seed_prototypes;
-pub mod segment_view;
 pub mod shard_scoring;
 mod snapshot;
 pub mod snapshot_dir;
 
 pub use config::EngineConfig;
+pub use customer_segments::{SegmentPage, SegmentSize};
 pub use engine::{Engine, IndexDescription, LoadVersion, ShardInstall, VersionSummary};
 pub use error::{Error, Result};
 pub use lookalike::{
@@ -41,6 +56,5 @@ pub use lookalike::{
 };
 pub use lookalike_query::{Audience, AudienceSize, LookalikeQuery, Prospect, Strategy};
 pub use recommend::{Offer, RecommendQuery, Recommendation, SimilarItemsResult};
-pub use segment_view::{SegmentPage, SegmentSize};
 pub use shard_scoring::{FoundSeed, SeedLookup, ShardAudience, ShardScoring};
 pub use snapshot_dir::SnapshotRoot;

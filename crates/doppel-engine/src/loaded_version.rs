@@ -11,7 +11,8 @@ use parking_lot::RwLock;
 use crate::config::EngineConfig;
 use crate::error::Result;
 
-/// Vectors of one entity, ready to build: slots, row-major vectors and the shard of each.
+/// Vectors of one entity, ready to build: slots and row-major vectors.
+#[derive(Default)]
 pub(crate) struct Rows {
     pub(crate) slots: Vec<PointId>,
     pub(crate) vectors: Vec<f32>,
@@ -100,7 +101,7 @@ impl LoadedVersion {
     /// The customer index of logical shard `shard`.
     pub(crate) fn shard(&self, shard: u32) -> Result<&VectorIndex> {
         self.shards.get(shard as usize).ok_or_else(|| {
-            crate::Error::invalid("shard", format!("must be below {}", self.shard_count))
+            crate::error::Error::invalid("shard", format!("must be below {}", self.shard_count))
         })
     }
 

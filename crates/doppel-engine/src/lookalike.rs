@@ -15,12 +15,12 @@ use doppel_index::{Bitset, PointId, SearchRequest, dot};
 use doppel_types::shard::shard_of;
 use rayon::prelude::*;
 
+use crate::customer_segments::check_customer_segment_kind;
 use crate::error::{Error, Result};
 use crate::loaded_version::LoadedVersion;
 use crate::lookalike_query::{Audience, AudienceSize, LookalikeQuery, Prospect, Strategy};
 use crate::profiles::Profiles;
 use crate::seed_prototypes::{best, centroid, coherence, prototypes, two_mode_ratio};
-use crate::segment_view::check_kind;
 
 /// How much similarity to the negative seeds is subtracted from a prospect's score.
 pub const NEGATIVE_WEIGHT: f32 = 0.5;
@@ -43,7 +43,7 @@ const GRAPH_MIN_ELIGIBLE_SHARE: usize = 2;
 /// ... and probes × count stays below this.
 const GRAPH_MAX_WORK: usize = 50_000;
 
-/// Field names of the first seed segments, for errors (`&'static str` fields).
+/// Field names of the first seed customer segments, for errors (`&'static str` fields).
 const SEED_SEGMENT_FIELDS: [&str; 4] = [
     "seed_segments[0]",
     "seed_segments[1]",
@@ -212,7 +212,7 @@ pub(crate) fn top(mut scored: Vec<Scored>, n: usize, profiles: &Profiles) -> Vec
     scored
 }
 
-/// Seed ids: the explicit ones in request order, then each seed segment's members in id
+/// Seed ids: the explicit ones in request order, then each seed customer segment's members in id
 /// order (the same order on a single node and on a router gathering them from nodes).
 fn seed_ids(profiles: &Profiles, query: &LookalikeQuery) -> Result<Vec<String>> {
     let mut seed_ids = query.seed_customer_ids.clone();
@@ -221,8 +221,8 @@ fn seed_ids(profiles: &Profiles, query: &LookalikeQuery) -> Result<Vec<String>> 
             .get(i)
             .copied()
             .unwrap_or("seed_segments");
-        check_kind(field, kind)?;
-        let members = segment_members(profiles, kind, name, None);
+        check_customer_segment_kind(field, kind)?;
+        let members = customer_segment_members(profiles, kind, name, None);
         if members.is_empty() {
             return Err(Error::not_found(field, format!("{kind}/{name}")));
         }
@@ -231,8 +231,8 @@ fn seed_ids(profiles: &Profiles, query: &LookalikeQuery) -> Result<Vec<String>> 
     Ok(seed_ids)
 }
 
-/// Ids of a segment's members (of the selected shards), in id order.
-pub(crate) fn segment_members(
+/// Ids of a customer segment's members (of the selected shards), in id order.
+pub(crate) fn customer_segment_members(
     profiles: &Profiles,
     kind: &str,
     name: &str,
@@ -240,7 +240,7 @@ pub(crate) fn segment_members(
 ) -> Vec<String> {
     let mut members: Vec<String> = profiles
         .customers()
-        .filter(|(_, c)| c.in_segment(kind, name))
+        .filter(|(_, c)| c.in_customer_segment(kind, name))
         .filter_map(|(slot, _)| profiles.customer_slots.name(slot))
         .filter(|id| shards.is_none_or(|s| s.holds(id)))
         .map(str::to_owned)
@@ -323,7 +323,7 @@ pub(crate) fn lookalike(
     check_size(query.size, customers)?;
     let seed_ids = seed_ids(profiles, query)?;
     for (kind, _) in &query.exclude_segments {
-        check_kind("exclude_segments", kind)?;
+        check_customer_segment_kind("exclude_segments", kind)?;
     }
     let seeds = resolve("seed_customer_ids", &seed_ids, version, profiles)?;
     let negatives = resolve(
@@ -469,7 +469,7 @@ pub(crate) fn eligible(
                     && !rules
                         .exclude_segments
                         .iter()
-                        .any(|(kind, name)| c.in_segment(kind, name))
+                        .any(|(kind, name)| c.in_customer_segment(kind, name))
             });
             if !keep {
                 eligible.remove(slot);

@@ -43,9 +43,9 @@ pub struct LookalikeQuery {
     pub filter: BTreeMap<String, String>,
     /// Name up to three nearest seeds per prospect.
     pub explain: bool,
-    /// `(kind, name)` segments whose members are seeds too.
+    /// `(kind, name)` customer segments whose members are seeds too.
     pub seed_segments: Vec<(String, String)>,
-    /// `(kind, name)` segments whose members are left out.
+    /// `(kind, name)` customer segments whose members are left out.
     pub exclude_segments: Vec<(String, String)>,
 }
 

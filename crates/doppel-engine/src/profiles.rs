@@ -30,8 +30,9 @@ pub(crate) struct CustomerRecord {
 }
 
 impl CustomerRecord {
-    /// True if the customer is in segment `(kind, name)`.
-    pub(crate) fn in_segment(&self, kind: &str, name: &str) -> bool {
+    /// True if the customer is in customer segment `(kind, name)` (its `segment.<kind>`
+    /// attribute is `name`).
+    pub(crate) fn in_customer_segment(&self, kind: &str, name: &str) -> bool {
         self.attributes
             .get(&doppel_types::segment::segment_key(kind))
             .is_some_and(|v| v == name)

@@ -1,22 +1,22 @@
 //! The two halves of a lookalike a shard node computes for a router, over the logical
 //! shards it holds:
-//! * [`SeedLookup`] — the vectors of the seeds held here (explicit ids and seed-segment
-//!   members), so the router can build one scorer from every node's seeds;
+//! * [`SeedLookup`] — the vectors of the seeds held here (explicit ids and members of the
+//!   seed customer segments), so the router can build one scorer from every node's seeds;
 //! * [`ShardAudience`] — this node's eligible customers scored against that scorer, best
 //!   first (ties by id), so the router's k-way merge of the nodes' answers equals what a
 //!   single node holding every shard computes.
 
 use std::collections::{BTreeMap, HashSet};
 
+use crate::customer_segments::check_customer_segment_kind;
 use crate::error::{Error, Result};
 use crate::loaded_version::LoadedVersion;
 use crate::lookalike::{
-    Eligibility, Explainer, ScorerSpec, ShardSelection, choose, eligible, prospects,
-    segment_members, target,
+    Eligibility, Explainer, ScorerSpec, ShardSelection, choose, customer_segment_members, eligible,
+    prospects, target,
 };
 use crate::lookalike_query::{AudienceSize, Prospect};
 use crate::profiles::Profiles;
-use crate::segment_view::check_kind;
 
 /// One seed found on this node.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,7 +28,8 @@ pub struct FoundSeed {
     pub vector: Option<Vec<f32>>,
     /// A negative seed.
     pub negative: bool,
-    /// 0 for an explicit id, else the index of the seed segment it belongs to, plus one.
+    /// 0 for an explicit id, else the index of the seed customer segment it belongs to,
+    /// plus one.
     pub segment: u32,
 }
 
@@ -41,8 +42,8 @@ pub struct SeedLookup {
     pub dim: usize,
     /// Customers with a vector in the version on the selected shards.
     pub customers: usize,
-    /// Seeds, negatives and segment members found (explicit ids in request order, then
-    /// each segment's members in id order).
+    /// Seeds, negatives and customer segment members found (explicit ids in request order,
+    /// then each customer segment's members in id order).
     pub seeds: Vec<FoundSeed>,
     /// Requested ids with no profile here.
     pub unknown: Vec<String>,
@@ -57,9 +58,9 @@ pub struct ShardScoring {
     pub scorer: ScorerSpec,
     /// Seeds and negatives: never in the audience.
     pub excluded_ids: Vec<String>,
-    /// Members of these segments are seeds, so they are left out.
+    /// Members of these customer segments are seeds, so they are left out.
     pub seed_segments: Vec<(String, String)>,
-    /// Members of these segments are left out.
+    /// Members of these customer segments are left out.
     pub exclude_segments: Vec<(String, String)>,
     /// Attribute equality filter.
     pub filter: BTreeMap<String, String>,
@@ -89,7 +90,7 @@ pub(crate) fn lookup_seeds(
     shards: &[u32],
     ids: &[String],
     negatives: &[String],
-    segments: &[(String, String)],
+    seed_segments: &[(String, String)],
 ) -> Result<SeedLookup> {
     let selection = ShardSelection::of(version, shards);
     let mut lookup = SeedLookup {
@@ -122,9 +123,9 @@ pub(crate) fn lookup_seeds(
             None => lookup.unknown.push(id.clone()),
         }
     }
-    for (i, (kind, name)) in segments.iter().enumerate() {
-        check_kind("seed_segments", kind)?;
-        for id in segment_members(profiles, kind, name, Some(&selection)) {
+    for (i, (kind, name)) in seed_segments.iter().enumerate() {
+        check_customer_segment_kind("seed_segments", kind)?;
+        for id in customer_segment_members(profiles, kind, name, Some(&selection)) {
             let vector = vector_of(&id).flatten();
             lookup.seeds.push(FoundSeed {
                 customer_id: id,
@@ -161,7 +162,7 @@ pub(crate) fn score_on_shards(
         .iter()
         .chain(&request.exclude_segments)
     {
-        check_kind("exclude_segments", kind)?;
+        check_customer_segment_kind("exclude_segments", kind)?;
     }
     let selection = ShardSelection::of(version, &request.shards);
     let mut excluded: HashSet<_> = request
@@ -170,7 +171,7 @@ pub(crate) fn score_on_shards(
         .filter_map(|id| profiles.customer_slots.get(id))
         .collect();
     for (kind, name) in &request.seed_segments {
-        for id in segment_members(profiles, kind, name, Some(&selection)) {
+        for id in customer_segment_members(profiles, kind, name, Some(&selection)) {
             excluded.extend(profiles.customer_slots.get(&id));
         }
     }

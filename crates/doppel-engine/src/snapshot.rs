@@ -1,9 +1,13 @@
 //! Version snapshots on disk, so a restarting node loads its indexes instead of rebuilding
-//! them: one checksummed segment file per customer shard and one for items (the index's
-//! own format), each with a checksummed id table (slot → id), because slots are interned
-//! per process and are renumbered on load. A manifest names the version and its shape.
-//! Anything that does not match — checksum, shape, version — is refused; the caller
-//! rebuilds from the store.
+//! them: one checksummed index file per customer shard and one for items (the vector
+//! index's own one-file format), each with a checksummed id table (slot → id), because
+//! slots are interned per process and are renumbered on load. A manifest names the version
+//! and its shape. Anything that does not match — checksum, shape, version — is refused;
+//! the caller rebuilds from the store.
+//!
+//! Index files end in `.seg` (from the index's old name for a frozen graph); the extension
+//! stays so that snapshots already on disk still load. These files have nothing to do with
+//! customer segments.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -120,10 +124,10 @@ fn check_manifest(dir: &Path, expect: &[(&str, String)]) -> Result<()> {
     Ok(())
 }
 
-/// Loads the segment `seg` with its id table `ids`, interning the ids into `slots`
-/// (those `skip` names are left out); refused unless its dimension is `dim`.
+/// Loads the index file `index_file` with its id table `ids`, interning the ids into
+/// `slots` (those `skip` names are left out); refused unless its dimension is `dim`.
 fn load_relabeled(
-    seg: &Path,
+    index_file: &Path,
     ids: &Path,
     slots: &mut IdSlots,
     skip: &dyn Fn(&str) -> bool,
@@ -134,9 +138,9 @@ fn load_relabeled(
         .filter(|(_, id)| !skip(id))
         .map(|(old, id)| (old, slots.intern(&id)))
         .collect();
-    let index = VectorIndex::load_relabeled(seg, &|old| table.get(&old).copied())?;
+    let index = VectorIndex::load_relabeled(index_file, &|old| table.get(&old).copied())?;
     if index.dim() != dim as usize {
-        return Err(refused(seg, "dimension does not match the version"));
+        return Err(refused(index_file, "dimension does not match the version"));
     }
     Ok(index)
 }
@@ -198,7 +202,7 @@ pub(crate) fn load(
     })
 }
 
-/// A shard node's snapshot of one shard of a version: `shard.seg` (the index's own format),
+/// A shard node's snapshot of one shard of a version: `shard.seg` (the index file),
 /// `shard.ids` (slot → id, checksummed) and a manifest naming version, dimension, shard
 /// count and shard. Written to a temporary directory renamed into place.
 pub(crate) fn save_shard(

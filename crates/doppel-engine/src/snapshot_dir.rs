@@ -1,8 +1,8 @@
 //! Where snapshots live, and the only code that deletes or replaces them.
 //!
-//! Version names come from clients. A name is checked by
-//! [`is_valid_version_name`](doppel_types::is_valid_version_name), and every path built
-//! from one is checked again here: it must be a single plain component under the root.
+//! Version names come from clients. A name is checked by [`is_valid_version_name`], and
+//! every path built from one is checked again here: it must be a single plain component
+//! under the root.
 //! Deletions resolve both paths and refuse anything that is not strictly below the root,
 //! so no name, however it slipped through, can reach the data directory (a version named
 //! `..` once emptied it).
@@ -58,10 +58,12 @@ impl SnapshotRoot {
     }
 
     /// Deletes `dir` and everything in it, only if it resolves to a directory strictly
-    /// below the root; true if something was deleted.
+    /// below the root; true if something was deleted, false if `dir` does not exist.
     pub fn remove(&self, dir: &Path) -> Result<bool> {
-        let Ok(resolved) = dir.canonicalize() else {
-            return Ok(false);
+        let resolved = match dir.canonicalize() {
+            Ok(resolved) => resolved,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(outside(dir, &format!("unreadable: {e}"))),
         };
         let root = self
             .root

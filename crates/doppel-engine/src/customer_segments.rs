@@ -1,4 +1,8 @@
-//! Segment sizes and members, read from the reserved `segment.*` attributes of profiles.
+//! Customer segments (RFM, CLV tiers, k-means clusters) of the last training run: their
+//! sizes and member pages, read from the reserved `segment.*` attributes of profiles.
+//!
+//! "Segment" in this crate always means a customer segment; the vector index's on-disk
+//! graphs are "frozen graphs" / index files, never segments.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +11,7 @@ use doppel_types::segment::{SEGMENT_KINDS, segment_key};
 use crate::error::{Error, Result};
 use crate::profiles::Profiles;
 
-/// One segment and its size.
+/// One customer segment and its size.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentSize {
     /// `rfm`, `clv` or `cluster`.
@@ -18,7 +22,7 @@ pub struct SegmentSize {
     pub customers: u64,
 }
 
-/// A page of a segment's members.
+/// A page of a customer segment's members.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentPage {
     /// Member ids in id order, after the requested one.
@@ -29,8 +33,8 @@ pub struct SegmentPage {
     pub total: u64,
 }
 
-/// Checks a segment kind.
-pub(crate) fn check_kind(field: &'static str, kind: &str) -> Result<()> {
+/// Refuses a customer segment kind other than `rfm`, `clv` or `cluster`.
+pub(crate) fn check_customer_segment_kind(field: &'static str, kind: &str) -> Result<()> {
     if SEGMENT_KINDS.contains(&kind) {
         Ok(())
     } else {
@@ -44,10 +48,10 @@ pub(crate) fn check_kind(field: &'static str, kind: &str) -> Result<()> {
     }
 }
 
-/// Sizes of every segment (of `kind` only, when given): by kind, largest first, then name.
+/// Sizes of every customer segment (of `kind` only, when given): by kind, largest first, then name.
 pub(crate) fn sizes(profiles: &Profiles, kind: Option<&str>) -> Result<Vec<SegmentSize>> {
     if let Some(k) = kind {
-        check_kind("kind", k)?;
+        check_customer_segment_kind("kind", k)?;
     }
     let mut out = Vec::new();
     for k in SEGMENT_KINDS
@@ -83,10 +87,10 @@ pub(crate) fn members(
     after: Option<&str>,
     limit: usize,
 ) -> Result<SegmentPage> {
-    check_kind("segment.kind", kind)?;
+    check_customer_segment_kind("segment.kind", kind)?;
     let mut ids: Vec<&str> = profiles
         .customers()
-        .filter(|(_, c)| c.in_segment(kind, name))
+        .filter(|(_, c)| c.in_customer_segment(kind, name))
         .filter_map(|(slot, _)| profiles.customer_slots.name(slot))
         .collect();
     let total = ids.len() as u64;

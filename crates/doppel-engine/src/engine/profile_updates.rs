@@ -1,0 +1,64 @@
+//! Customers, items and events into the engine's profiles, and erasure.
+//!
+//! Three kinds of event come in: [`Engine::record_event`] for a customer held here (both
+//! sides), [`Engine::record_foreign_event`] for one held elsewhere (popularity only) and
+//! [`Engine::record_customer_event`] for a shard being taken over (customer side only), so
+//! that every event counts once for popularity on every node.
+
+use doppel_types::{Customer, Event, Item};
+
+use super::Engine;
+
+impl Engine {
+    /// Inserts or replaces a customer profile.
+    pub fn upsert_customer(&self, customer: &Customer) {
+        self.profiles.write().upsert_customer(customer);
+    }
+
+    /// Inserts or replaces a catalogue item.
+    pub fn upsert_item(&self, item: &Item) {
+        self.profiles.write().upsert_item(item);
+    }
+
+    /// Applies one behavioural event (purchases, popularity).
+    pub fn record_event(&self, event: &Event) {
+        self.profiles.write().record_event(event);
+    }
+
+    /// Applies the customer side of an event only (purchases), for a shard being taken
+    /// over whose events already counted for item popularity here.
+    pub fn record_customer_event(&self, event: &Event) {
+        self.profiles.write().record_purchase(event);
+    }
+
+    /// Item popularity from an event of a customer held elsewhere (a shard node follows
+    /// every node's events for the popular-offers fallback).
+    pub fn record_foreign_event(&self, event: &Event) {
+        self.profiles.write().record_popularity(event);
+    }
+
+    /// True if a profile exists for `id`.
+    pub fn known_customer(&self, id: &str) -> bool {
+        self.profiles.read().knows_customer(id)
+    }
+
+    /// True if the catalogue holds `id`.
+    pub fn known_item(&self, id: &str) -> bool {
+        self.profiles.read().knows_item(id)
+    }
+
+    /// Forgets a customer: profile, purchases, and its vector in every loaded version
+    /// (tombstoned at once; a later merge drops it for good). True if it was known.
+    pub fn erase_customer(&self, id: &str) -> bool {
+        self.erased.write().insert(id.to_owned());
+        let mut profiles = self.profiles.write();
+        let Some(slot) = profiles.erase_customer(id) else {
+            return false;
+        };
+        let versions = self.versions.read();
+        for version in versions.loaded.values() {
+            version.remove_customer(id, slot);
+        }
+        true
+    }
+}

@@ -1,0 +1,91 @@
+//! Read-only queries: lookalike audiences (whole, or a shard node's part for a router),
+//! next-best offers, similar items, and the customer segments of the last training run.
+//!
+//! Each holds the profile read lock for its whole run (see the `engine` module's locking
+//! note) and reads the active version, except the router's shard calls, which name the
+//! version the router is serving.
+
+use doppel_types::limits::MAX_K;
+
+use super::Engine;
+use crate::customer_segments::{self, SegmentPage, SegmentSize};
+use crate::error::{Error, Result};
+use crate::lookalike::lookalike;
+use crate::lookalike_query::{Audience, LookalikeQuery};
+use crate::recommend::{
+    RecommendQuery, Recommendation, SimilarItemsResult, recommend, similar_items,
+};
+use crate::shard_scoring::{self, SeedLookup, ShardAudience, ShardScoring};
+
+impl Engine {
+    /// A lookalike audience from the active version.
+    pub fn lookalike(&self, query: &LookalikeQuery) -> Result<Audience> {
+        let version = self.active()?;
+        let profiles = self.profiles.read();
+        lookalike(&version, &profiles, self.config.ef_search, query)
+    }
+
+    /// The seeds of a lookalike held on `shards` of a loaded `version` (for a router):
+    /// explicit `ids`, `negatives`, and the members of the `(kind, name)` customer
+    /// segments `seed_segments`.
+    pub fn lookup_seeds(
+        &self,
+        version: &str,
+        shards: &[u32],
+        ids: &[String],
+        negatives: &[String],
+        seed_segments: &[(String, String)],
+    ) -> Result<SeedLookup> {
+        let version = self.loaded(version)?;
+        let profiles = self.profiles.read();
+        shard_scoring::lookup_seeds(&version, &profiles, shards, ids, negatives, seed_segments)
+    }
+
+    /// This engine's part of an audience over `shards` of a loaded `version`, scored with
+    /// a router's scorer.
+    pub fn score_audience(&self, version: &str, request: &ShardScoring) -> Result<ShardAudience> {
+        let version = self.loaded(version)?;
+        let profiles = self.profiles.read();
+        shard_scoring::score_on_shards(&version, &profiles, self.config.ef_search, request)
+    }
+
+    /// Next-best offers from the active version.
+    pub fn recommend(&self, query: &RecommendQuery) -> Result<Recommendation> {
+        check_k(query.k)?;
+        let version = self.active()?;
+        let profiles = self.profiles.read();
+        recommend(&version, &profiles, self.config.ef_search, query)
+    }
+
+    /// In-stock items closest to `item_id` in the active version.
+    pub fn similar_items(&self, item_id: &str, k: usize) -> Result<SimilarItemsResult> {
+        check_k(k)?;
+        let version = self.active()?;
+        let profiles = self.profiles.read();
+        similar_items(&version, &profiles, self.config.ef_search, item_id, k)
+    }
+
+    /// Sizes of the customer segments of the last training run (of one kind, when given).
+    pub fn segment_sizes(&self, kind: Option<&str>) -> Result<Vec<SegmentSize>> {
+        customer_segments::sizes(&self.profiles.read(), kind)
+    }
+
+    /// Up to `limit` members of customer segment `(kind, name)` with ids after `after`.
+    pub fn segment_members(
+        &self,
+        kind: &str,
+        name: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<SegmentPage> {
+        customer_segments::members(&self.profiles.read(), kind, name, after, limit)
+    }
+}
+
+/// Refuses a result count outside `1..=MAX_K`.
+fn check_k(k: usize) -> Result<()> {
+    if k == 0 || k > MAX_K {
+        return Err(Error::invalid("k", format!("must be in 1..={MAX_K}")));
+    }
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! Versions and shards saved to and loaded from disk (the format is the crate's `snapshot`
+//! module). A snapshot is only ever a faster start: the store stays the truth, so a
+//! damaged or mismatched snapshot is refused with nothing changed, and the caller
+//! rebuilds from the store.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use doppel_index::{NoProgress, PointId};
+use doppel_types::VersionInfo;
+use doppel_types::shard::shard_of;
+
+use super::{Engine, MERGE_DELTA_AT, ShardInstall, VersionSummary, check_rows};
+use crate::error::Result;
+use crate::seed_prototypes::normalize;
+use crate::snapshot;
+
+/// A snapshot's vector still matches the store's when no component differs by more.
+const SNAPSHOT_TOLERANCE: f32 = 1e-5;
+
+impl Engine {
+    /// Saves a loaded version's indexes under `dir` (see the `snapshot` module).
+    pub fn save_snapshot(&self, version: &str, dir: &Path) -> Result<()> {
+        let v = self.loaded(version)?;
+        let profiles = self.profiles.read();
+        snapshot::save(
+            &v,
+            &profiles.customer_slots,
+            &profiles.item_slots,
+            dir,
+            &self.held_description(),
+        )
+    }
+
+    /// Loads `info`'s indexes from a snapshot under `dir` instead of building them;
+    /// customers in `erased` (the store's ledger) are left out. Refused (nothing changes)
+    /// when the snapshot is damaged or does not match the version or the shard count.
+    pub fn load_snapshot(
+        &self,
+        info: VersionInfo,
+        dir: &Path,
+        erased: &[String],
+    ) -> Result<VersionSummary> {
+        let mut erased_set: HashSet<String> = erased.iter().cloned().collect();
+        erased_set.extend(self.erased.read().iter().cloned());
+        let name = info.version.clone();
+        let held = self.held_description();
+        let loaded = {
+            let mut profiles = self.profiles.write();
+            let profiles = &mut *profiles;
+            snapshot::load(
+                dir,
+                info,
+                &self.config,
+                &mut profiles.customer_slots,
+                &mut profiles.item_slots,
+                &erased_set,
+                &held,
+            )?
+        };
+        let summary = VersionSummary {
+            version: name.clone(),
+            customers: loaded.customer_count(),
+            items: loaded.items.len(),
+            erased_skipped: 0,
+            build_seconds: loaded.build_seconds,
+        };
+        self.versions.write().loaded.insert(name, Arc::new(loaded));
+        Ok(summary)
+    }
+
+    /// Saves `shard` of a loaded `version` under `dir` (what
+    /// [`Engine::install_shard_from_snapshot`] reads).
+    pub fn save_shard_snapshot(&self, version: &str, shard: u32, dir: &Path) -> Result<()> {
+        let v = self.loaded(version)?;
+        let index = v.shard(shard)?;
+        let profiles = self.profiles.read();
+        snapshot::save_shard(index, &profiles.customer_slots, &v, shard, dir)
+    }
+
+    /// Like [`Engine::install_shard`], but starts from the shard's snapshot under `dir`
+    /// when there is a good one: the store's `rows` stay the truth — vectors that changed,
+    /// appeared or vanished since the snapshot are patched into it — and the graph is not
+    /// rebuilt. A damaged or mismatched snapshot is an error (nothing changed); the caller
+    /// rebuilds with [`Engine::install_shard`].
+    pub fn install_shard_from_snapshot(
+        &self,
+        version: &str,
+        shard: u32,
+        rows: Vec<(String, Vec<f32>)>,
+        dir: &Path,
+    ) -> Result<ShardInstall> {
+        let v = self.loaded(version)?;
+        check_rows("customer_vectors", &rows, v.dim)?;
+        let index = v.shard(shard)?;
+        let (loaded, wanted) = {
+            let erased = self.erased.read();
+            let mut profiles = self.profiles.write();
+            let loaded = snapshot::load_shard(
+                dir,
+                &v.info,
+                &self.config,
+                shard,
+                &mut profiles.customer_slots,
+            )?;
+            let wanted: HashMap<PointId, Vec<f32>> = rows
+                .into_iter()
+                .filter(|(id, _)| !erased.contains(id) && shard_of(id, v.shard_count) == shard)
+                .map(|(id, mut vector)| {
+                    normalize(&mut vector);
+                    (profiles.customer_slots.intern(&id), vector)
+                })
+                .collect();
+            (loaded, wanted)
+        };
+        let mut stale = Vec::new();
+        let mut seen = HashSet::new();
+        loaded.for_each_live(&mut |slot, stored| {
+            seen.insert(slot);
+            let same = wanted.get(&slot).is_some_and(|w| {
+                w.iter()
+                    .zip(stored)
+                    .all(|(a, b)| (a - b).abs() <= SNAPSHOT_TOLERANCE)
+            });
+            if !same {
+                stale.push(slot);
+            }
+        });
+        let mut patched = 0;
+        for slot in stale {
+            match wanted.get(&slot) {
+                Some(vector) => loaded.upsert(slot, vector)?,
+                None => {
+                    loaded.delete(slot);
+                }
+            }
+            patched += 1;
+        }
+        for (slot, vector) in &wanted {
+            if !seen.contains(slot) {
+                loaded.upsert(*slot, vector)?;
+                patched += 1;
+            }
+        }
+        if loaded.stats().delta_len >= MERGE_DELTA_AT {
+            loaded.merge_delta(&NoProgress)?;
+        }
+        index.replace_with(loaded)?;
+        let mut members = v.members.write();
+        for slot in wanted.keys() {
+            members.insert(*slot);
+        }
+        Ok(ShardInstall {
+            customers: wanted.len(),
+            patched,
+        })
+    }
+}

@@ -1,0 +1,128 @@
+//! A version's indexes built from its vectors ([`Engine::load_version`]), and one
+//! customer's vector written into a loaded version ([`Engine::upsert_customer_vector`],
+//! for fold-in). Erased customers never get in: they are skipped before the build and
+//! removed again after it, in case they were erased while it ran.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use doppel_index::{NoProgress, Progress};
+use doppel_types::shard::shard_of;
+use doppel_types::vector::validate_vector;
+
+use super::{Engine, LoadVersion, MERGE_DELTA_AT, VersionSummary, check_rows, row_error};
+use crate::error::{Error, Result};
+use crate::loaded_version::{LoadedVersion, Rows};
+
+impl Engine {
+    /// Builds the indexes of a version (it is not active until [`Engine::activate`]).
+    /// Replaces an already loaded version of the same name.
+    pub fn load_version(
+        &self,
+        request: LoadVersion,
+        progress: &dyn Progress,
+    ) -> Result<VersionSummary> {
+        let LoadVersion {
+            info,
+            customer_vectors,
+            item_vectors,
+        } = request;
+        let dim = info.dim as usize;
+        if dim == 0 || dim > doppel_types::limits::MAX_DIM {
+            return Err(Error::invalid(
+                "dim",
+                format!("must be in 1..={}", doppel_types::limits::MAX_DIM),
+            ));
+        }
+        check_rows("customer_vectors", &customer_vectors, dim)?;
+        check_rows("item_vectors", &item_vectors, dim)?;
+        let shard_count = self.config.shard_count as usize;
+        let mut customers: Vec<Rows> = (0..shard_count).map(|_| Rows::default()).collect();
+        let mut items = Rows::default();
+        let mut erased_skipped = 0;
+        {
+            let erased = self.erased.read();
+            let mut profiles = self.profiles.write();
+            let mut seen = HashSet::new();
+            for (id, v) in &customer_vectors {
+                if !self.owns_customer(id) {
+                    continue;
+                }
+                if erased.contains(id) {
+                    erased_skipped += 1;
+                    continue;
+                }
+                let slot = profiles.customer_slots.intern(id);
+                if !seen.insert(slot) {
+                    return Err(Error::invalid(
+                        "customer_vectors",
+                        format!("`{id}` appears twice"),
+                    ));
+                }
+                let rows = &mut customers[shard_of(id, self.config.shard_count) as usize];
+                rows.slots.push(slot);
+                rows.vectors.extend_from_slice(v);
+            }
+            let mut seen = HashSet::new();
+            for (id, v) in &item_vectors {
+                let slot = profiles.item_slots.intern(id);
+                if !seen.insert(slot) {
+                    return Err(Error::invalid(
+                        "item_vectors",
+                        format!("`{id}` appears twice"),
+                    ));
+                }
+                items.slots.push(slot);
+                items.vectors.extend_from_slice(v);
+            }
+        }
+        drop((customer_vectors, item_vectors));
+        let name = info.version.clone();
+        let built = LoadedVersion::build(info, &self.config, customers, items, progress)?;
+        // Customers erased while the build ran must not come back.
+        {
+            let erased = self.erased.read();
+            let profiles = self.profiles.read();
+            for id in erased.iter() {
+                if let Some(slot) = profiles.customer_slots.get(id) {
+                    built.remove_customer(id, slot);
+                }
+            }
+        }
+        let summary = VersionSummary {
+            version: name.clone(),
+            customers: built.customer_count(),
+            items: built.items.len(),
+            erased_skipped,
+            build_seconds: built.build_seconds,
+        };
+        let mut versions = self.versions.write();
+        versions.loaded.insert(name, Arc::new(built));
+        Ok(summary)
+    }
+
+    /// Sets (or replaces) one customer's vector in a loaded version, searchable at once —
+    /// for fold-in of new behaviour and for brand-new customers.
+    pub fn upsert_customer_vector(
+        &self,
+        version: &str,
+        customer_id: &str,
+        vector: &[f32],
+    ) -> Result<()> {
+        let v = self.loaded(version)?;
+        validate_vector(vector, v.dim).map_err(|e| row_error("vector", customer_id, e))?;
+        if self.erased.read().contains(customer_id) {
+            return Err(Error::FailedPrecondition(format!(
+                "customer_id: `{customer_id}` was erased; its vector cannot be set"
+            )));
+        }
+        let slot = self.profiles.write().customer_slots.intern(customer_id);
+        let shard = v.shard_for(customer_id);
+        shard.upsert(slot, vector)?;
+        v.members.write().insert(slot);
+        if shard.stats().delta_len >= MERGE_DELTA_AT {
+            shard.merge_delta(&NoProgress)?;
+        }
+        Ok(())
+    }
+}
