@@ -12,11 +12,15 @@
 //! Every fan-out answer says how many logical shards answered. A shard with no live owner
 //! makes per-customer calls for it fail with UNAVAILABLE (retryable) and fan-outs partial.
 
+mod audience_merge;
+mod audience_round;
 pub mod audiences;
 pub mod fan_out;
 pub mod ingest;
 pub mod model_admin;
 pub mod recommendations;
+mod score_streams;
+mod seed_gathering;
 pub mod segments;
 pub mod server;
 

@@ -306,6 +306,8 @@ impl ModelAdmin for RouterModelAdmin {
                 }
                 next = inbound.message().await?;
             }
+            // A closed channel means the node stopped reading: it has answered already,
+            // and `call` reports that answer.
             let _ = tx.send(Feed::End).await;
             Ok::<(), Status>(())
         };
@@ -552,14 +554,14 @@ mod tests {
             ..Default::default()
         };
         let (tx, rx) = mpsc::channel(4);
-        let _ = tx.send(Feed::Chunk(chunk.clone())).await;
+        assert!(tx.send(Feed::Chunk(chunk.clone())).await.is_ok());
         drop(tx);
         let relayed: Vec<_> = relay(rx).collect().await;
         assert_eq!(relayed, vec![chunk.clone(), pb::EmbeddingChunk::default()]);
 
         let (tx, rx) = mpsc::channel(4);
-        let _ = tx.send(Feed::Chunk(chunk.clone())).await;
-        let _ = tx.send(Feed::End).await;
+        assert!(tx.send(Feed::Chunk(chunk.clone())).await.is_ok());
+        assert!(tx.send(Feed::End).await.is_ok());
         drop(tx);
         let relayed: Vec<_> = relay(rx).collect().await;
         assert_eq!(relayed, vec![chunk]);

@@ -1,0 +1,136 @@
+//! The score round of an audience fan-out: one scorer built from the gathered seeds goes
+//! to every node, and each node streams its eligible customers back, best first (ties by
+//! id). The first pages give the global eligible population, hence the audience size.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use doppel_engine::{AudienceSize, EXPLAIN_MAX_SEEDS, LookalikeQuery, Strategy, plan_scorer};
+use doppel_proto::internal::v1 as ipb;
+use doppel_proto::v1 as pb;
+use doppel_types::shard::shard_of;
+use tokio::time::Instant;
+use tonic::{Status, Streaming};
+
+use super::audience_round::{Round, client, leaves_node_out, version_missing};
+use super::seed_gathering::Seeds;
+
+/// A node's score stream and the page being merged.
+pub(super) struct Cursor {
+    pub(super) stream: Streaming<ipb::ScoredPage>,
+    pub(super) page: std::vec::IntoIter<pb::Prospect>,
+    pub(super) shards: u32,
+}
+
+fn size_to_pb(size: AudienceSize) -> ipb::score_audience_request::Size {
+    use ipb::score_audience_request::Size;
+    match size {
+        AudienceSize::Count(n) => Size::Count(n),
+        AudienceSize::TopPercent(p) => Size::TopPercent(p),
+        AudienceSize::MinScore(s) => Size::MinScore(s),
+    }
+}
+
+fn to_vectors(list: &[Vec<f32>]) -> Vec<ipb::Vector> {
+    list.iter()
+        .map(|v| ipb::Vector { values: v.clone() })
+        .collect()
+}
+
+/// The score round: sends every part that answered the seed round the one scorer and
+/// opens its score stream. Answers the open cursors (each holding its first page), the
+/// eligible population they add up to, and the strategy the scorer used.
+pub(super) async fn open_scores(
+    seeds: &Seeds,
+    version: &str,
+    query: &LookalikeQuery,
+    shard_count: u32,
+    deadline: Instant,
+) -> Result<Round<(Vec<Cursor>, u64, Strategy)>, Status> {
+    let (scorer, strategy_used) =
+        plan_scorer(query.strategy, &seeds.vectors, &seeds.negatives, seeds.dim);
+    let (explain_ids, explain_vectors) = if query.explain {
+        let stride = seeds.ids.len().div_ceil(EXPLAIN_MAX_SEEDS).max(1);
+        (
+            seeds.ids.iter().step_by(stride).cloned().collect(),
+            seeds.vectors.iter().step_by(stride).cloned().collect(),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let explain_vectors = to_vectors(&explain_vectors);
+    let segments = |list: &[(String, String)]| -> Vec<pb::Segment> {
+        list.iter()
+            .map(|(kind, name)| pb::Segment {
+                kind: kind.clone(),
+                name: name.clone(),
+            })
+            .collect()
+    };
+    let calls = seeds.parts.iter().map(|part| {
+        let held: HashSet<u32> = part.shards.iter().copied().collect();
+        let excluded_ids = query
+            .seed_customer_ids
+            .iter()
+            .chain(&query.negative_customer_ids)
+            .filter(|id| held.contains(&shard_of(id, shard_count)))
+            .cloned()
+            .collect();
+        let request = ipb::ScoreAudienceRequest {
+            model_version: version.to_owned(),
+            shards: part.shards.clone(),
+            positives: to_vectors(&scorer.positives),
+            negatives: to_vectors(&scorer.negatives),
+            excluded_ids,
+            seed_segments: segments(&query.seed_segments),
+            exclude_segments: segments(&query.exclude_segments),
+            filter: query.filter.clone().into_iter().collect(),
+            exclude_existing_customers: query.exclude_existing_customers,
+            size: Some(size_to_pb(query.size)),
+            explain_seed_ids: explain_ids.clone(),
+            explain_seed_vectors: explain_vectors.clone(),
+        };
+        let node = Arc::clone(&part.node);
+        async move {
+            let work = async {
+                let mut stream = client(&node).score_audience(request).await?.into_inner();
+                let first = stream
+                    .message()
+                    .await?
+                    .ok_or_else(|| Status::internal("a node sent no score page"))?;
+                Ok::<_, Status>((stream, first))
+            };
+            let result = tokio::time::timeout_at(deadline, work)
+                .await
+                .unwrap_or_else(|_| Err(Status::deadline_exceeded("score round")));
+            (node, result)
+        }
+    });
+    let mut cursors = Vec::new();
+    let mut population = 0;
+    for (node, result) in futures::future::join_all(calls).await {
+        match result {
+            Ok((_, first)) if first.model_version != version => return Ok(Round::VersionMoved),
+            Ok((stream, first)) => {
+                population += first.eligible_population;
+                cursors.push(Cursor {
+                    stream,
+                    page: first.prospects.into_iter(),
+                    // What the node answered for (it may have handed a shard off).
+                    shards: first.shards.len() as u32,
+                });
+            }
+            Err(status) if version_missing(&status) => return Ok(Round::VersionMoved),
+            Err(status) if leaves_node_out(&status) => {
+                tracing::warn!(node.id = %node.node_id, error = %status.message(), "node left out of the score round");
+            }
+            Err(status) => return Err(status),
+        }
+    }
+    if cursors.is_empty() {
+        return Err(Status::unavailable(
+            "no shard node answered the score round; retry shortly",
+        ));
+    }
+    Ok(Round::Done((cursors, population, strategy_used)))
+}
