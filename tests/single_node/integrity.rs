@@ -355,7 +355,7 @@ async fn event_times_are_bounded_and_one_outlier_does_not_ruin_training() {
         quantity: 1,
         ..Default::default()
     };
-    let now = doppel_grpc::convert::unix_now_ms();
+    let now = doppel_types::clock::now_ms();
     let summary = IngestClient::new(ch.clone())
         .record_events(tokio_stream::iter(vec![
             event(32_503_680_000_000),
@@ -474,7 +474,7 @@ async fn fold_in_does_not_leave_the_active_version_without_a_snapshot() {
             customer_id: data.customers[0].id.clone(),
             item_id: data.items[1].id.clone(),
             r#type: pb::EventType::Purchase as i32,
-            timestamp_ms: doppel_grpc::convert::unix_now_ms() - 1_000,
+            timestamp_ms: doppel_types::clock::now_ms() - 1_000,
             quantity: 1,
             ..Default::default()
         }]))

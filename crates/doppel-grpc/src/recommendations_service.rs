@@ -9,8 +9,8 @@ use doppel_types::limits::MAX_K;
 use tonic::{Request, Response, Status};
 
 use crate::convert::{context_from_pb, validate_id};
-use crate::node::Node;
-use crate::status::{FieldViolation, engine_status};
+use crate::status::{FieldViolation, engine_status, node_status};
+use doppel_node::Node;
 
 /// The Recommendations service.
 pub struct RecommendationsService {
@@ -97,9 +97,15 @@ impl Recommendations for RecommendationsService {
         request: Request<pb::RecommendRequest>,
     ) -> Result<Response<pb::RecommendResponse>, Status> {
         let query = query_from_pb(request.into_inner())?;
-        self.node.check_holds(&query.customer_id, false)?;
+        self.node
+            .check_holds(&query.customer_id, false)
+            .map_err(node_status)?;
         // A few hundred microseconds of CPU: cheaper inline than a hop to the blocking pool.
-        let recommendation = self.node.engine.recommend(&query).map_err(engine_status)?;
+        let recommendation = self
+            .node
+            .engine()
+            .recommend(&query)
+            .map_err(engine_status)?;
         Ok(Response::new(pb::RecommendResponse {
             offers: offers_to_pb(recommendation.offers),
             model_version: recommendation.model_version,
@@ -117,7 +123,7 @@ impl Recommendations for RecommendationsService {
         let k = k_from_pb(k)?;
         let result = self
             .node
-            .engine
+            .engine()
             .similar_items(&item_id, k)
             .map_err(engine_status)?;
         Ok(Response::new(pb::SimilarItemsResponse {

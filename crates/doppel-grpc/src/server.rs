@@ -17,11 +17,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use doppel_proto::v1::audiences_server::AudiencesServer;
-use doppel_proto::v1::ingest_server::IngestServer;
-use doppel_proto::v1::model_admin_server::ModelAdminServer;
-use doppel_proto::v1::recommendations_server::RecommendationsServer;
-use doppel_proto::v1::segments_server::SegmentsServer;
+use doppel_proto::v1::audiences_server::{Audiences, AudiencesServer};
+use doppel_proto::v1::ingest_server::{Ingest, IngestServer};
+use doppel_proto::v1::model_admin_server::{ModelAdmin, ModelAdminServer};
+use doppel_proto::v1::recommendations_server::{Recommendations, RecommendationsServer};
+use doppel_proto::v1::segments_server::{Segments, SegmentsServer};
 use doppel_types::limits::MAX_MESSAGE_BYTES;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
@@ -34,10 +34,10 @@ use tonic_health::server::HealthReporter;
 use crate::audiences_service::AudiencesService;
 use crate::ingest_service::IngestService;
 use crate::model_admin_service::ModelAdminService;
-use crate::node::Node;
 use crate::recommendations_service::RecommendationsService;
 use crate::rpc_metrics::{RpcMetrics, RpcMetricsLayer};
 use crate::segments::SegmentsService;
+use doppel_node::Node;
 
 /// Default time in-flight RPCs get to finish after shutdown starts.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(20);
@@ -145,29 +145,70 @@ pub fn transport() -> Server {
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
 }
 
+/// The five public services, whoever implements them (a node's or a router's), each
+/// bounded to `max` bytes per message: the one place they are wired.
+pub struct PublicServices<I, M, A, R, S> {
+    /// `doppel.v1.Ingest`.
+    pub ingest: I,
+    /// `doppel.v1.ModelAdmin`.
+    pub model_admin: M,
+    /// `doppel.v1.Audiences`.
+    pub audiences: A,
+    /// `doppel.v1.Recommendations`.
+    pub recommendations: R,
+    /// `doppel.v1.Segments`.
+    pub segments: S,
+}
+
+impl<I, M, A, R, S> PublicServices<I, M, A, R, S>
+where
+    I: Ingest,
+    M: ModelAdmin,
+    A: Audiences,
+    R: Recommendations,
+    S: Segments,
+{
+    /// The routes of the five services, each bounded to `max` bytes per message.
+    pub fn routes(self, max: usize) -> tonic::service::Routes {
+        tonic::service::Routes::new(
+            IngestServer::new(self.ingest)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            ModelAdminServer::new(self.model_admin)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            AudiencesServer::new(self.audiences)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            RecommendationsServer::new(self.recommendations)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            SegmentsServer::new(self.segments)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+    }
+}
+
 /// The public services over `node`, each bounded to `max` bytes per message (also what a
 /// shard node serves to routers on its internal port).
 pub fn public_routes(node: &Arc<Node>, max: usize) -> tonic::service::Routes {
-    let ingest = IngestServer::new(IngestService::new(Arc::clone(node)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
-    let admin = ModelAdminServer::new(ModelAdminService::new(Arc::clone(node)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
-    let audiences = AudiencesServer::new(AudiencesService::new(Arc::clone(node)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
-    let recommendations = RecommendationsServer::new(RecommendationsService::new(Arc::clone(node)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
-    let segments = SegmentsServer::new(SegmentsService::new(Arc::clone(node)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
-    tonic::service::Routes::new(ingest)
-        .add_service(admin)
-        .add_service(audiences)
-        .add_service(recommendations)
-        .add_service(segments)
+    PublicServices {
+        ingest: IngestService::new(Arc::clone(node)),
+        model_admin: ModelAdminService::new(Arc::clone(node)),
+        audiences: AudiencesService::new(Arc::clone(node)),
+        recommendations: RecommendationsService::new(Arc::clone(node)),
+        segments: SegmentsService::new(Arc::clone(node)),
+    }
+    .routes(max)
 }
 
 /// Serves `routes` (the public services, of a node or of a router) with health (every
@@ -247,10 +288,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let routes = public_routes(&node, options.max_message_bytes);
-    serve_public(listener, routes, &options, node.store.health(), shutdown).await?;
+    serve_public(listener, routes, &options, node.store().health(), shutdown).await?;
     // Snapshots fold-in dropped are written again, so the next start loads, not builds.
     node.refresh_snapshots().await;
-    node.store
+    node.store()
         .flush()
         .await
         .map_err(|e| ServeError::Flush(e.to_string()))?;

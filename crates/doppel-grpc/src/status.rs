@@ -73,3 +73,32 @@ pub fn store_status(error: doppel_store::Error) -> Status {
         E::Corrupt { .. } | E::Storage(_) => Status::internal(format!("store: {error}")),
     }
 }
+
+/// Maps training errors.
+pub fn train_status(error: doppel_train::Error) -> Status {
+    use doppel_train::Error as E;
+    match error {
+        E::InvalidParameter { name, reason } => FieldViolation::new(name, reason).into(),
+        E::NoInteractions => Status::failed_precondition(
+            "the event log has no positive interactions to learn from (record events first)",
+        ),
+        E::ThreadPool(reason) => Status::internal(format!("training threads: {reason}")),
+    }
+}
+
+/// Maps node errors: the one way an error of the node layer becomes a status. (A function,
+/// not `From`: neither type is this crate's, and the node crate has no tonic.)
+pub fn node_status(error: doppel_node::Error) -> Status {
+    use doppel_node::Error as E;
+    match error {
+        E::InvalidArgument { field, reason } => FieldViolation::new(field, reason).into(),
+        E::NotFound(message) => Status::not_found(message),
+        E::AlreadyExists(message) => Status::already_exists(message),
+        E::FailedPrecondition(message) => Status::failed_precondition(message),
+        E::Unavailable(message) => Status::unavailable(message),
+        E::Store(e) => store_status(e),
+        E::Engine(e) => engine_status(e),
+        E::Train(e) => train_status(e),
+        E::Task { .. } => Status::internal(error.to_string()),
+    }
+}

@@ -51,7 +51,6 @@ impl TestShard {
                     ..EngineConfig::default()
                 },
                 snapshot_dir: Some(data_dir.join("snapshots")),
-                cluster: false,
                 keep_versions: 5,
                 ..NodeConfig::default()
             },

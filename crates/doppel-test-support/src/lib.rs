@@ -41,7 +41,9 @@ impl TestServer {
 
     /// Starts a server over any store (`data_dir` is only remembered for restarts).
     pub async fn start_on(store: Arc<dyn Store>, data_dir: &Path, config: NodeConfig) -> Self {
-        let node = Node::open(store, config).await.expect("open node");
+        let node = Node::open(store, config, Arc::new(doppel_node::Everyone))
+            .await
+            .expect("open node");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = format!("http://{}", listener.local_addr().expect("local addr"));
         let (stop, stopped) = oneshot::channel::<()>();

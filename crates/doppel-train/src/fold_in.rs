@@ -18,7 +18,7 @@ use crate::gram::Gram;
 const JITTER: f64 = 1e-6;
 
 /// The vector of a customer whose interactions are `row` — `(item row, confidence)` pairs
-/// as produced by [`Interactions::confidence_row`](crate::interactions::Interactions::confidence_row)
+/// as produced by `Interactions::confidence_row`
 /// — against `item_factors` (row-major, `factors` columns) with `yty = Gram::new(item_factors,
 /// factors)` and the training regularisation `reg` (negative values count as 0).
 ///

@@ -65,7 +65,7 @@ impl Interactions {
     }
 
     /// One customer's confidence row from `events`, against this item table: what
-    /// [`fold_in`](crate::fold_in::fold_in) takes. Every event counts whatever its
+    /// `fold_in()` takes. Every event counts whatever its
     /// `customer_id` (pass one customer's events); items unknown here are skipped.
     pub fn confidence_row(
         &self,

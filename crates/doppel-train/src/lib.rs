@@ -7,6 +7,7 @@
 //!
 //! Layout:
 //! * [`confidence`] — [`ConfidenceConfig`]: event → signed strength → confidence
+//! * [`recorded_params`] — the settings a version records, read back for its fold-in state
 //! * [`reference_time`] — the "now" decay is measured to: a high quantile of the log, not its max
 //! * [`interactions`] — [`Interactions`]: dense ids and the sparse confidence matrix
 //! * [`sparse_rows`] — [`SparseRows`], the CSR matrix (and its transpose)
@@ -39,6 +40,7 @@ pub mod fold_in_model;
 pub mod gram;
 pub mod interactions;
 pub mod model;
+pub mod recorded_params;
 pub mod reference_time;
 pub mod segments;
 pub mod serving_vectors;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::dense::dot;
 use crate::gram::Gram;
 
-/// Customer and item factors from [`train`](crate::als::train). A customer's affinity for
+/// Customer and item factors from `train`. A customer's affinity for
 /// an item is the dot product of their vectors; customers with similar vectors behave alike.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Model {
@@ -46,7 +46,7 @@ impl Model {
             .ok()
     }
 
-    /// `YᵀY` of the item factors, for [`fold_in`](crate::fold_in::fold_in).
+    /// `YᵀY` of the item factors, for `fold_in()`.
     pub fn item_gram(&self) -> Gram {
         Gram::new(&self.item_factors, self.factors)
     }

@@ -1,12 +1,14 @@
 //! doppel's domain types, shared by every other crate and depending on none of them.
 //!
 //! Layout:
+//! * [`clock`] — the one wall clock (`now_ms`);
 //! * [`entity`] — customers, consent, items, events and their context;
 //! * [`shard`] — the stable customer → logical shard hash;
 //! * [`version`] — model versions and their lifecycle states;
 //! * [`limits`] — the size bound of every request, as named constants;
 //! * [`vector`] — validation and normalisation of embedding vectors.
 
+pub mod clock;
 pub mod entity;
 pub mod limits;
 pub mod segment;

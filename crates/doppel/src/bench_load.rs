@@ -236,7 +236,7 @@ async fn print_memory(channel: &Channel) {
                     bytes as f64 / 1_048_576.0
                 );
             }
-            Err(status) => println!("{version}: {}", status.message()),
+            Err(status) => println!("{version}: {}", status),
         }
     }
     println!(
@@ -347,9 +347,13 @@ async fn drive(
 
 async fn start_local(dir: &std::path::Path) -> anyhow::Result<(String, oneshot::Sender<()>)> {
     let store = EmbeddedStore::open(dir).context("opening the store")?;
-    let node = Node::open(Arc::new(store), NodeConfig::default())
-        .await
-        .map_err(|s| anyhow::anyhow!("opening the node: {}", s.message()))?;
+    let node = Node::open(
+        Arc::new(store),
+        NodeConfig::default(),
+        Arc::new(doppel_node::Everyone),
+    )
+    .await
+    .map_err(|s| anyhow::anyhow!("opening the node: {}", s))?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = oneshot::channel::<()>();

@@ -70,9 +70,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| temp.path().to_owned());
     let store = EmbeddedStore::open(&data_dir).context("opening the store")?;
-    let node = Node::open(Arc::new(store), NodeConfig::default())
-        .await
-        .map_err(|s| anyhow::anyhow!("opening the node: {}", s.message()))?;
+    let node = Node::open(
+        Arc::new(store),
+        NodeConfig::default(),
+        Arc::new(doppel_node::Everyone),
+    )
+    .await
+    .map_err(|s| anyhow::anyhow!("opening the node: {}", s))?;
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

@@ -32,13 +32,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         NodeConfig {
             engine: settings.engine.clone(),
             snapshot_dir: Some(settings.data_dir.join("snapshots")),
-            cluster: false,
             keep_versions: settings.keep_versions,
             ..NodeConfig::default()
         },
+        Arc::new(doppel_node::Everyone),
     )
     .await
-    .map_err(|s| anyhow::anyhow!("catching up with the store: {}", s.message()))?;
+    .map_err(|s| anyhow::anyhow!("catching up with the store: {}", s))?;
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
@@ -94,7 +94,6 @@ async fn serve_shard(settings: Settings) -> anyhow::Result<()> {
         node: NodeConfig {
             engine: settings.engine.clone(),
             snapshot_dir: Some(settings.data_dir.join("snapshots")),
-            cluster: false,
             keep_versions: settings.keep_versions,
             ..NodeConfig::default()
         },
@@ -109,7 +108,7 @@ async fn serve_router(settings: Settings) -> anyhow::Result<()> {
     let store = connect_redis(&settings).await?;
     let router = doppel_cluster::router::Router::connect(store, settings.engine.shard_count)
         .await
-        .map_err(|s| anyhow::anyhow!("reading the cluster topology: {}", s.message()))?;
+        .map_err(|s| anyhow::anyhow!("reading the cluster topology: {}", s))?;
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;

@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use doppel_engine::Strategy;
-use doppel_grpc::audiences_service::strategy_to_pb;
+use doppel_grpc::convert::strategy_to_pb;
 use doppel_proto::v1 as pb;
 use doppel_types::limits::LOOKALIKE_PAGE_SIZE;
 use tokio::sync::mpsc;

@@ -52,7 +52,7 @@ impl RouterAudiences {
     }
 }
 
-type BatchStream = doppel_grpc::audiences_service::PageStream<pb::LookalikeBatch>;
+type BatchStream = doppel_grpc::page_stream::PageStream<pb::LookalikeBatch>;
 
 #[tonic::async_trait]
 impl Audiences for RouterAudiences {
@@ -65,7 +65,7 @@ impl Audiences for RouterAudiences {
     ) -> Result<tonic::Response<Self::FindLookalikesStream>, Status> {
         let timeout: Duration = deadline_of(&request, DEFAULT_FAN_OUT_DEADLINE);
         let deadline = Instant::now() + timeout;
-        let query = doppel_grpc::audiences_service::query_from_pb(request.into_inner())?;
+        let query = doppel_grpc::convert::query_from_pb(request.into_inner())?;
         let router = &self.router;
         let shard_count = router.shard_count;
         let mut attempts = 0;

@@ -21,7 +21,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use doppel_grpc::model_admin_service::validate_version_name;
+use doppel_grpc::convert::validate_version_name;
 use doppel_grpc::training::TrainStream;
 use doppel_proto::internal::v1 as internal;
 use doppel_proto::internal::v1::shard_client::ShardClient;

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use doppel_grpc::segments::{
+use doppel_grpc::convert::{
     next_page_token, page_size_from_pb, page_token_from_pb, segment_from_pb, unknown_segment,
 };
 use doppel_proto::v1 as pb;

@@ -4,12 +4,7 @@
 
 use std::sync::Arc;
 
-use doppel_grpc::server::{ServeError, ServeOptions, serve_public};
-use doppel_proto::v1::audiences_server::AudiencesServer;
-use doppel_proto::v1::ingest_server::IngestServer;
-use doppel_proto::v1::model_admin_server::ModelAdminServer;
-use doppel_proto::v1::recommendations_server::RecommendationsServer;
-use doppel_proto::v1::segments_server::SegmentsServer;
+use doppel_grpc::server::{PublicServices, ServeError, ServeOptions, serve_public};
 use tokio::net::TcpListener;
 
 use crate::LEASE_RENEW_EVERY;
@@ -22,27 +17,14 @@ use crate::router::segments::RouterSegments;
 
 /// The public services of a router, each bounded to `max` bytes per message.
 pub fn router_routes(router: &Arc<Router>, max: usize) -> tonic::service::Routes {
-    let ingest = IngestServer::new(RouterIngest::new(Arc::clone(router)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
-    let admin = ModelAdminServer::new(RouterModelAdmin::new(Arc::clone(router)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
-    let audiences = AudiencesServer::new(RouterAudiences::new(Arc::clone(router)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
-    let recommendations =
-        RecommendationsServer::new(RouterRecommendations::new(Arc::clone(router)))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
-    let segments = SegmentsServer::new(RouterSegments::new(Arc::clone(router)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
-    tonic::service::Routes::new(ingest)
-        .add_service(admin)
-        .add_service(audiences)
-        .add_service(recommendations)
-        .add_service(segments)
+    PublicServices {
+        ingest: RouterIngest::new(Arc::clone(router)),
+        model_admin: RouterModelAdmin::new(Arc::clone(router)),
+        audiences: RouterAudiences::new(Arc::clone(router)),
+        recommendations: RouterRecommendations::new(Arc::clone(router)),
+        segments: RouterSegments::new(Arc::clone(router)),
+    }
+    .routes(max)
 }
 
 /// Serves the public API of the cluster on `listener` until `shutdown` resolves, then

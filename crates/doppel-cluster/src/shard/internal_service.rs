@@ -6,10 +6,12 @@
 use std::sync::Arc;
 
 use doppel_engine::{AudienceSize, ScorerSpec, ShardScoring};
-use doppel_grpc::Node;
-use doppel_grpc::audiences_service::{PageStream, stream_pages};
-use doppel_grpc::segments::segment_from_pb;
-use doppel_grpc::status::engine_status;
+use doppel_node::Node;
+
+use crate::shard::placement::ShardPlacement;
+use doppel_grpc::convert::segment_from_pb;
+use doppel_grpc::page_stream::{PageStream, stream_pages};
+use doppel_grpc::status::{engine_status, node_status};
 use doppel_proto::internal::v1 as ipb;
 use doppel_proto::internal::v1::shard_server::Shard;
 use doppel_proto::v1 as pb;
@@ -22,18 +24,23 @@ const SEED_PAGE: usize = 2_000;
 /// The internal service of one shard node.
 pub struct ShardService {
     node: Arc<Node>,
+    placement: Arc<ShardPlacement>,
     node_id: String,
 }
 
 impl ShardService {
     /// The service of `node`, known to the cluster as `node_id`.
-    pub fn new(node: Arc<Node>, node_id: String) -> Self {
-        Self { node, node_id }
+    pub fn new(node: Arc<Node>, placement: Arc<ShardPlacement>, node_id: String) -> Self {
+        Self {
+            node,
+            placement,
+            node_id,
+        }
     }
 
     /// Requested shards this node holds, in order.
     fn held(&self, requested: &[u32]) -> Vec<u32> {
-        let engine = &self.node.engine;
+        let engine = self.node.engine();
         let mut held: Vec<u32> = requested
             .iter()
             .copied()
@@ -65,7 +72,8 @@ impl Shard for ShardService {
         &self,
         _request: Request<ipb::NodeStatusRequest>,
     ) -> Result<Response<ipb::NodeStatusResponse>, Status> {
-        let engine = &self.node.engine;
+        let engine = self.node.engine();
+        let (shards_from_snapshot, shards_rebuilt) = self.placement.takeovers();
         Ok(Response::new(ipb::NodeStatusResponse {
             node_id: self.node_id.clone(),
             shards: engine.held_shards(),
@@ -73,14 +81,8 @@ impl Shard for ShardService {
             active_version: engine.active_version().unwrap_or_default(),
             loaded_versions: engine.loaded_versions(),
             previous_version: engine.previous_version().unwrap_or_default(),
-            shards_from_snapshot: self
-                .node
-                .shards_from_snapshot
-                .load(std::sync::atomic::Ordering::Relaxed),
-            shards_rebuilt: self
-                .node
-                .shards_rebuilt
-                .load(std::sync::atomic::Ordering::Relaxed),
+            shards_from_snapshot,
+            shards_rebuilt,
         }))
     }
 
@@ -98,7 +100,7 @@ impl Shard for ShardService {
         } = request.into_inner();
         let shards = self.held(&shards);
         let seed_segments = segments("seed_segments", seed_segments)?;
-        let engine = Arc::clone(&self.node.engine);
+        let engine = Arc::clone(self.node.engine());
         let held = shards.clone();
         let lookup = tokio::task::spawn_blocking(move || {
             engine.lookup_seeds(
@@ -191,7 +193,7 @@ impl Shard for ShardService {
             explain: (!explain_seed_ids.is_empty())
                 .then_some((explain_seed_ids, explain_seed_vectors)),
         };
-        let engine = Arc::clone(&self.node.engine);
+        let engine = Arc::clone(self.node.engine());
         let audience =
             tokio::task::spawn_blocking(move || engine.score_audience(&model_version, &scoring))
                 .await
@@ -230,16 +232,23 @@ impl Shard for ShardService {
         request: Request<ipb::PrepareVersionRequest>,
     ) -> Result<Response<ipb::PrepareVersionResponse>, Status> {
         let model_version = request.into_inner().model_version;
-        let loaded_before = self.node.engine.loaded_versions().contains(&model_version);
-        self.node.ensure_loaded(&model_version).await?;
+        let loaded_before = self
+            .node
+            .engine()
+            .loaded_versions()
+            .contains(&model_version);
+        self.node
+            .ensure_loaded(&model_version)
+            .await
+            .map_err(node_status)?;
         if !loaded_before {
             // Training on another node wrote segment attributes onto profiles held here.
-            self.node.reload_customers().await?;
+            self.node.reload_customers().await.map_err(node_status)?;
         }
         Ok(Response::new(ipb::PrepareVersionResponse {
             node_id: self.node_id.clone(),
             model_version,
-            shards: self.node.engine.held_shards(),
+            shards: self.node.engine().held_shards(),
         }))
     }
 
@@ -249,16 +258,19 @@ impl Shard for ShardService {
         request: Request<ipb::PrepareVersionRequest>,
     ) -> Result<Response<ipb::PrepareVersionResponse>, Status> {
         let model_version = request.into_inner().model_version;
-        self.node.ensure_loaded(&model_version).await?;
         self.node
-            .engine
+            .ensure_loaded(&model_version)
+            .await
+            .map_err(node_status)?;
+        self.node
+            .engine()
             .activate(&model_version)
             .map_err(engine_status)?;
         tracing::info!("version activated on this node");
         Ok(Response::new(ipb::PrepareVersionResponse {
             node_id: self.node_id.clone(),
             model_version,
-            shards: self.node.engine.held_shards(),
+            shards: self.node.engine().held_shards(),
         }))
     }
 }

@@ -25,15 +25,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use doppel_grpc::Node;
-use doppel_grpc::status::{engine_status, store_status};
+use doppel_node::{Error, Node, Result};
 use doppel_store::{MemberRecord, RedisStore};
 use doppel_types::Entity;
 use doppel_types::shard::shard_of;
 use tokio::sync::watch;
-use tonic::Status;
 
 use crate::shard::assignment::desired_owner;
+use crate::shard::placement::ShardPlacement;
 use crate::{LEASE_RENEW_EVERY, LEASE_TTL};
 
 /// How often the event log and the pointer are polled (a local write wakes it sooner).
@@ -75,6 +74,7 @@ impl Gaps {
 /// The state of one shard node's manager.
 pub struct Manager {
     node: Arc<Node>,
+    placement: Arc<ShardPlacement>,
     store: RedisStore,
     node_id: String,
     advertise: String,
@@ -88,10 +88,17 @@ pub struct Manager {
 
 impl Manager {
     /// A manager for `node`, following the log after the start-up replay.
-    pub fn new(node: Arc<Node>, store: RedisStore, node_id: String, advertise: String) -> Self {
+    pub fn new(
+        node: Arc<Node>,
+        placement: Arc<ShardPlacement>,
+        store: RedisStore,
+        node_id: String,
+        advertise: String,
+    ) -> Self {
         let after = node.replayed_seq();
         Self {
             node,
+            placement,
             store,
             node_id,
             advertise,
@@ -106,7 +113,7 @@ impl Manager {
         MemberRecord {
             node_id: self.node_id.clone(),
             internal_addr: self.advertise.clone(),
-            ready_shards: self.node.engine.held_shards(),
+            ready_shards: self.node.engine().held_shards(),
         }
     }
 
@@ -131,17 +138,17 @@ impl Manager {
                         ready.send_if_modified(|r| !std::mem::replace(r, true));
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e.message(), "shard reconcile failed; retrying")
+                        tracing::warn!(error = %e, "shard reconcile failed; retrying")
                     }
                 }
                 last_reconcile = Some(Instant::now());
             }
             if let Err(e) = self.follow_pointer().await {
-                tracing::warn!(error = %e.message(), "following the active version failed; retrying");
+                tracing::warn!(error = %e, "following the active version failed; retrying");
             }
             tokio::select! {
                 () = tokio::time::sleep(POLL_EVERY) => {}
-                () = self.node.kicked() => {}
+                () = self.placement.kicked() => {}
                 _ = stop.changed() => {}
             }
         }
@@ -150,16 +157,11 @@ impl Manager {
         }
     }
 
-    async fn poll_events(&mut self) -> Result<(), Status> {
+    async fn poll_events(&mut self) -> Result<()> {
         let now = Instant::now();
         let mut touched = BTreeSet::new();
         loop {
-            let page = self
-                .node
-                .store
-                .scan_events(self.after, PAGE)
-                .await
-                .map_err(store_status)?;
+            let page = self.node.store().scan_events(self.after, PAGE).await?;
             for (seq, event) in &page {
                 if *seq > self.after + 1 {
                     self.gaps.note(self.after + 1, seq - 1, now);
@@ -177,10 +179,9 @@ impl Manager {
         ) {
             let late = self
                 .node
-                .store
+                .store()
                 .scan_events(first - 1, (last - first + 1) as usize)
-                .await
-                .map_err(store_status)?;
+                .await?;
             for (seq, event) in late {
                 if self.gaps.missing.remove(&seq).is_some() {
                     self.apply(&event, &mut touched);
@@ -189,10 +190,11 @@ impl Manager {
         }
         self.gaps.expire(now);
         if !touched.is_empty() {
-            doppel_grpc::training::fold_in_customers(&self.node, touched.into_iter().collect())
+            self.node
+                .fold_in_customers(touched.into_iter().collect())
                 .await?;
         }
-        self.node.mark_applied(self.after);
+        self.placement.mark_applied(self.after);
         Ok(())
     }
 
@@ -203,11 +205,11 @@ impl Manager {
         }
     }
 
-    async fn reconcile(&mut self) -> Result<(), Status> {
-        let engine = &self.node.engine;
+    async fn reconcile(&mut self) -> Result<()> {
+        let engine = self.node.engine();
         let shard_count = engine.config().shard_count;
-        let members = self.store.live_members().await.map_err(store_status)?;
-        let map = self.store.shard_map().await.map_err(store_status)?;
+        let members = self.store.live_members().await?;
+        let map = self.store.shard_map().await?;
         let live: BTreeSet<String> = members
             .iter()
             .map(|m| m.node_id.clone())
@@ -230,8 +232,7 @@ impl Manager {
             .collect();
         self.store
             .renew_lease(&self.record(), &claims, LEASE_TTL)
-            .await
-            .map_err(store_status)?;
+            .await?;
         let now = Instant::now();
         if !claims.is_empty() {
             tracing::info!(shards = ?claims, "shards claimed");
@@ -246,12 +247,12 @@ impl Manager {
                 owner.is_some_and(|o| o != me && live.contains(o)) && !claims.contains(&shard);
             if !taken {
                 if self.handoffs.remove(&shard).is_some() {
-                    self.node.fence(shard, false);
+                    self.placement.fence(shard, false);
                 }
                 continue;
             }
             let since = *self.handoffs.entry(shard).or_insert_with(|| {
-                self.node.fence(shard, true);
+                self.placement.fence(shard, true);
                 tracing::info!(
                     shard,
                     to = owner.unwrap_or_default(),
@@ -260,8 +261,8 @@ impl Manager {
                 now
             });
             if now.duration_since(since) >= HANDOFF_DELAY {
-                engine.release_shard(shard).map_err(engine_status)?;
-                self.node.fence(shard, false);
+                engine.release_shard(shard)?;
+                self.placement.fence(shard, false);
                 self.handoffs.remove(&shard);
                 tracing::info!(shard, "shard released");
             }
@@ -283,9 +284,9 @@ impl Manager {
 
     /// Takes over `shards`: from now on their events are applied fully; their profiles,
     /// past purchases and vectors (every loaded version) are loaded from the store.
-    async fn acquire(&self, shards: &[u32]) -> Result<(), Status> {
+    async fn acquire(&self, shards: &[u32]) -> Result<()> {
         let started = Instant::now();
-        let engine = &self.node.engine;
+        let engine = self.node.engine();
         let shard_count = engine.config().shard_count;
         let wanted: HashSet<u32> = shards.iter().copied().collect();
         let mine = |id: &str| wanted.contains(&shard_of(id, shard_count));
@@ -332,8 +333,8 @@ impl Manager {
         version: &str,
         shard: u32,
         rows: Vec<(String, Vec<f32>)>,
-    ) -> Result<usize, Status> {
-        let engine = Arc::clone(&self.node.engine);
+    ) -> Result<usize> {
+        let engine = Arc::clone(self.node.engine());
         let snapshot = self
             .node
             .shard_snapshot_path(version, shard)
@@ -349,10 +350,10 @@ impl Manager {
                 engine.install_shard_from_snapshot(&name, shard, rows, &path)
             })
             .await
-            .map_err(|e| Status::internal(format!("shard load task: {e}")))?;
+            .map_err(|e| Error::task("shard load", e))?;
             match loaded {
                 Ok(done) => {
-                    self.node
+                    self.placement
                         .shards_from_snapshot
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::debug!(
@@ -375,9 +376,8 @@ impl Manager {
         let customers =
             tokio::task::spawn_blocking(move || engine.install_shard(&name, shard, rows))
                 .await
-                .map_err(|e| Status::internal(format!("shard build task: {e}")))?
-                .map_err(engine_status)?;
-        self.node
+                .map_err(|e| Error::task("shard build", e))??;
+        self.placement
             .shards_rebuilt
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.node.save_shard_snapshot(version, shard).await;
@@ -385,42 +385,31 @@ impl Manager {
     }
 
     /// Re-reads the profiles of `shards`' customers, and applies erasures recorded since.
-    async fn reload_profiles(&self, shards: &[u32]) -> Result<(), Status> {
+    async fn reload_profiles(&self, shards: &[u32]) -> Result<()> {
         if shards.is_empty() {
             return Ok(());
         }
-        let engine = &self.node.engine;
+        let engine = self.node.engine();
         let shard_count = engine.config().shard_count;
         let wanted: HashSet<u32> = shards.iter().copied().collect();
         let mine = |id: &str| wanted.contains(&shard_of(id, shard_count));
         self.node.reload_customers_where(&mine).await?;
-        let erased = self
-            .node
-            .store
-            .erased_customers()
-            .await
-            .map_err(store_status)?;
+        let erased = self.node.store().erased_customers().await?;
         for id in erased.iter().filter(|id| mine(id)) {
             engine.erase_customer(id);
         }
         Ok(())
     }
 
-    async fn follow_pointer(&self) -> Result<(), Status> {
-        let Some(active) = self
-            .node
-            .store
-            .active_version()
-            .await
-            .map_err(store_status)?
-        else {
+    async fn follow_pointer(&self) -> Result<()> {
+        let Some(active) = self.node.store().active_version().await? else {
             return Ok(());
         };
-        if self.node.engine.active_version().as_deref() == Some(active.as_str()) {
+        if self.node.engine().active_version().as_deref() == Some(active.as_str()) {
             return Ok(());
         }
         self.node.ensure_loaded(&active).await?;
-        self.node.engine.activate(&active).map_err(engine_status)?;
+        self.node.engine().activate(&active)?;
         tracing::info!(model.version = %active, "followed the active-version pointer");
         Ok(())
     }

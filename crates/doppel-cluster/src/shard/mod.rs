@@ -15,6 +15,7 @@
 pub mod assignment;
 pub mod internal_service;
 pub mod manager;
+pub mod placement;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ use tonic_health::ServingStatus;
 
 use crate::shard::internal_service::ShardService;
 use crate::shard::manager::Manager;
+use crate::shard::placement::ShardPlacement;
 use crate::{LEASE_RENEW_EVERY, SHARD_SERVICE_NAME};
 
 /// How a shard node is set up.
@@ -71,7 +73,6 @@ pub async fn run(
         .await
         .map_err(|e| ShardNodeError::CatchUp(e.to_string()))?;
     config.node.engine.owned_shards = Some(Vec::new());
-    config.node.cluster = true;
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -100,15 +101,19 @@ pub async fn run(
 
     let shared: Arc<dyn Store> = Arc::new(store.clone());
     tracing::info!(node.id = %config.node_id, "catching up with the store");
-    let node = Node::open(shared, config.node.clone())
+    let placement = Arc::new(ShardPlacement::default());
+    let node = Node::open(shared, config.node.clone(), Arc::clone(&placement) as _)
         .await
-        .map_err(|s| ShardNodeError::CatchUp(s.message().to_owned()))?;
+        .map_err(|e| ShardNodeError::CatchUp(e.to_string()))?;
 
     let max = config.serve.max_message_bytes;
-    let shard_service =
-        ShardServer::new(ShardService::new(Arc::clone(&node), config.node_id.clone()))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
+    let shard_service = ShardServer::new(ShardService::new(
+        Arc::clone(&node),
+        Arc::clone(&placement),
+        config.node_id.clone(),
+    ))
+    .max_decoding_message_size(max)
+    .max_encoding_message_size(max);
     // The internal port serves both APIs, and reflection describes both.
     let internal_reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(doppel_proto::INTERNAL_FILE_DESCRIPTOR_SET)
@@ -130,6 +135,7 @@ pub async fn run(
     let manager = tokio::spawn(
         Manager::new(
             Arc::clone(&node),
+            Arc::clone(&placement),
             store.clone(),
             config.node_id.clone(),
             config.advertise.clone(),

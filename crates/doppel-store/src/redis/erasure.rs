@@ -82,7 +82,6 @@ pub(super) async fn is_erased(store: &RedisStore, id: &str) -> Result<bool> {
 
 /// Current time in ms since the Unix epoch (0 if the clock is before it).
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    // The one clock (doppel_types::clock), as the unsigned ms the store records.
+    u64::try_from(doppel_types::clock::now_ms()).unwrap_or(0)
 }

@@ -13,14 +13,13 @@
 use std::sync::Arc;
 
 use doppel_types::{VersionInfo, VersionState};
-use tonic::Status;
 
+use crate::error::Result;
 use crate::node::Node;
-use crate::status::store_status;
 
 /// Marks interrupted versions failed or resumes their builds in the background.
-pub async fn reconcile(node: &Arc<Node>) -> Result<(), Status> {
-    for info in node.store.list_versions().await.map_err(store_status)? {
+pub async fn reconcile(node: &Arc<Node>) -> Result<()> {
+    for info in node.store.list_versions().await? {
         match info.state {
             VersionState::Staging => {
                 fail(node, info, "import interrupted before its stream ended").await?;
@@ -49,14 +48,11 @@ pub async fn reconcile(node: &Arc<Node>) -> Result<(), Status> {
 
 /// Drops the version's vectors and records it as failed with `reason` (its name can be
 /// reused once it is deleted).
-async fn fail(node: &Node, mut info: VersionInfo, reason: &str) -> Result<(), Status> {
+async fn fail(node: &Node, mut info: VersionInfo, reason: &str) -> Result<()> {
     tracing::warn!(model.version = %info.version, reason, "unfinished version marked failed");
-    node.store
-        .delete_version(&info.version)
-        .await
-        .map_err(store_status)?;
+    node.store.delete_version(&info.version).await?;
     info.fail(reason);
-    node.store.put_version(info).await.map_err(store_status)
+    Ok(node.store.put_version(info).await?)
 }
 
 /// Builds the indexes of a version whose vectors are all stored, then marks it ready.
@@ -69,8 +65,8 @@ async fn resume(node: &Node, mut info: VersionInfo) {
             info.state = VersionState::Ready;
             node.store.put_version(info.clone()).await
         }
-        Err(status) => {
-            info.fail(format!("resumed index build failed: {}", status.message()));
+        Err(e) => {
+            info.fail(format!("resumed index build failed: {e}"));
             node.store.put_version(info.clone()).await
         }
     };

@@ -152,13 +152,6 @@ pub fn context_from_pb(context: Option<pb::Context>) -> Result<Context, FieldVio
     })
 }
 
-/// The server clock, ms since the Unix epoch.
-pub fn unix_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// An event's time must lie between 1990-01-01 and one day ahead of the server clock: one
 /// far-future timestamp would otherwise make every other event look ancient to training.
 pub fn check_event_time(timestamp_ms: i64, now_ms: i64) -> Result<(), FieldViolation> {
@@ -204,7 +197,7 @@ pub fn event_from_pb(event: pb::Event) -> Result<Event, FieldViolation> {
             ));
         }
     };
-    check_event_time(timestamp_ms, unix_now_ms())?;
+    check_event_time(timestamp_ms, doppel_types::clock::now_ms())?;
     if quantity < 0 {
         return Err(FieldViolation::new(
             "quantity",

@@ -6,10 +6,9 @@
 //! (someone imported them to activate later).
 
 use doppel_types::{VersionInfo, VersionState};
-use tonic::Status;
 
+use crate::error::{Error, Result};
 use crate::node::Node;
-use crate::status::{engine_status, store_status};
 
 /// The versions to delete from `versions` keeping the newest `keep` retired or failed ones
 /// and everything in `protected`.
@@ -34,67 +33,57 @@ pub fn doomed(versions: &[VersionInfo], keep: usize, protected: &[&str]) -> Vec<
 /// memory and its snapshots. Refused for the active version, the rollback target and a
 /// version an import, training run or build is writing here; NOT_FOUND when neither the
 /// store nor this node knows it. Returns the state it was in.
-pub async fn delete(node: &Node, version: &str) -> Result<VersionState, Status> {
-    let info = node
-        .store
-        .get_version(version)
-        .await
-        .map_err(store_status)?;
-    let stored_active = node.store.active_version().await.map_err(store_status)?;
+pub async fn delete(node: &Node, version: &str) -> Result<VersionState> {
+    let info = node.store.get_version(version).await?;
+    let stored_active = node.store.active_version().await?;
     if node.engine.active_version().as_deref() == Some(version)
         || stored_active.as_deref() == Some(version)
     {
-        return Err(Status::failed_precondition(format!(
+        return Err(Error::FailedPrecondition(format!(
             "model_version: `{version}` is the active version; activate another one first"
         )));
     }
     if node.engine.previous_version().as_deref() == Some(version) {
-        return Err(Status::failed_precondition(format!(
+        return Err(Error::FailedPrecondition(format!(
             "model_version: `{version}` is the version a rollback would return to; activate \
              another one first"
         )));
     }
     if node.is_working_on(version) {
-        return Err(Status::failed_precondition(format!(
+        return Err(Error::FailedPrecondition(format!(
             "model_version: `{version}` is being imported, trained or built here; wait for it \
              to finish or fail"
         )));
     }
-    let unloaded = node.engine.unload_version(version).map_err(engine_status)?;
+    let unloaded = node.engine.unload_version(version)?;
     node.fold_in.write().remove(version);
     node.remove_snapshots(version);
     let Some(info) = info else {
         return if unloaded {
             Ok(VersionState::Failed)
         } else {
-            Err(Status::not_found(format!(
+            Err(Error::NotFound(format!(
                 "model_version: `{version}` not found"
             )))
         };
     };
-    node.store
-        .delete_version(version)
-        .await
-        .map_err(store_status)?;
+    node.store.delete_version(version).await?;
     tracing::info!(model.version = %version, state = info.state.name(), "version deleted");
     Ok(info.state)
 }
 
 /// Deletes what [`doomed`] picks on `node` (no-op when `keep_versions` is 0: keep all).
-pub async fn collect(node: &Node) -> Result<Vec<String>, Status> {
+pub async fn collect(node: &Node) -> Result<Vec<String>> {
     let keep = node.config.keep_versions;
     if keep == 0 {
         return Ok(Vec::new());
     }
-    let versions = node.store.list_versions().await.map_err(store_status)?;
+    let versions = node.store.list_versions().await?;
     let active = node.engine.active_version().unwrap_or_default();
     let previous = node.engine.previous_version().unwrap_or_default();
     let doomed = doomed(&versions, keep, &[&active, &previous]);
     for version in &doomed {
-        node.store
-            .delete_version(version)
-            .await
-            .map_err(store_status)?;
+        node.store.delete_version(version).await?;
         node.remove_snapshots(version);
         tracing::info!(model.version = %version, "old version deleted");
     }

@@ -1,0 +1,18 @@
+//! Every protobuf ⇄ domain conversion and request check of `doppel.v1`, in one module the
+//! single node's services and the router both use. `TryFrom`-style functions destructure
+//! every field, so a new proto field breaks the build until it is handled.
+//!
+//! * `records` — customers, items, events, versions' metadata; ids and event times
+//! * `lookalike` — lookalike requests and audience pages
+//! * `customer_segments` — segment references, member pages and tokens
+//! * `versions` — version names, embedding chunks, training requests and progress
+
+mod customer_segments;
+mod lookalike;
+mod records;
+mod versions;
+
+pub use customer_segments::*;
+pub use lookalike::*;
+pub use records::*;
+pub use versions::*;

@@ -1,0 +1,23 @@
+//! How a node is set up.
+
+use std::time::Duration;
+
+use doppel_engine::EngineConfig;
+
+/// How often a single node rewrites snapshots that fold-in made stale.
+pub const DEFAULT_SNAPSHOT_REFRESH: Duration = Duration::from_secs(30);
+
+/// How a node is set up.
+#[derive(Clone, Debug, Default)]
+pub struct NodeConfig {
+    /// Engine settings (shards, HNSW parameters).
+    pub engine: EngineConfig,
+    /// Where version snapshots live (`<dir>/<version>/`); none: always build from the store.
+    pub snapshot_dir: Option<std::path::PathBuf>,
+    /// Retired or failed versions kept after an activation (0: keep all); older ones are
+    /// deleted from the store.
+    pub keep_versions: usize,
+    /// How often a snapshot dropped by fold-in is written again (zero: the default,
+    /// [`DEFAULT_SNAPSHOT_REFRESH`]).
+    pub snapshot_refresh: Duration,
+}

@@ -1,0 +1,50 @@
+//! Fold-in after new events: each customer's vector is re-solved against the active
+//! trained version's fixed items and written to the store and the live index, so the next
+//! recommendation reflects the events.
+
+use std::sync::Arc;
+
+use doppel_types::Entity;
+
+use crate::error::{Error, Result, blocking};
+use crate::node::Node;
+
+impl Node {
+    /// Folds in `customer_ids` under the active version (a trained one; imported versions
+    /// have no fold-in model). Returns how many customers were updated.
+    pub async fn fold_in_customers(&self, customer_ids: Vec<String>) -> Result<usize> {
+        let Some(version) = self.engine.active_version() else {
+            return Ok(0);
+        };
+        let Some(model) = self.fold_in.read().get(&version).cloned() else {
+            return Ok(0);
+        };
+        let mut updated = Vec::new();
+        for id in customer_ids {
+            let events = self.store.customer_events(&id).await?;
+            let model = Arc::clone(&model);
+            let vector = blocking("fold-in", move || model.customer_vector(&events, 0)).await?;
+            if let Some(v) = vector {
+                updated.push((id, v));
+            }
+        }
+        let n = updated.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        self.invalidate_snapshot(&version);
+        // Store first (durable), then the live index.
+        self.store
+            .put_vectors(&version, Entity::Customer, updated.clone())
+            .await?;
+        for (id, v) in &updated {
+            match self.engine.upsert_customer_vector(&version, id, v) {
+                Ok(()) => {}
+                // Erased in the meantime: nothing to update.
+                Err(doppel_engine::Error::FailedPrecondition(_)) => {}
+                Err(e) => return Err(Error::Engine(e)),
+            }
+        }
+        Ok(n)
+    }
+}

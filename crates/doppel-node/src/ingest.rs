@@ -1,0 +1,169 @@
+//! Writes from clients: profiles, items, events, erasure; and the one read of a customer.
+//! Every write reaches the store (durably) before the engine.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use doppel_types::{Customer, Entity, Event, EventType, Item};
+
+use crate::error::{Error, Result};
+use crate::node::Node;
+
+/// On a shard node, how long an event write waits for the follower to apply it
+/// (read-your-writes).
+const FOLLOWER_PATIENCE: Duration = Duration::from_secs(5);
+
+/// What one batch of `record_events` did.
+#[derive(Debug, Default)]
+pub struct RecordedBatch {
+    /// Events dropped because their (customer, event id) was already recorded.
+    pub duplicates: u64,
+    /// The last sequence number this batch wrote (none when it wrote nothing).
+    pub last_written: Option<u64>,
+    /// Customers whose events were applied to the engine here (a single node), for
+    /// fold-in once the stream ends.
+    pub applied_customers: Vec<String>,
+}
+
+/// A customer as `GetCustomer` shows it.
+#[derive(Debug)]
+pub struct CustomerView {
+    /// The stored profile.
+    pub customer: Customer,
+    /// Events in the log.
+    pub event_count: u64,
+    /// Items with net purchased units > 0.
+    pub purchased_items: u64,
+    /// The active version ("" when none).
+    pub model_version: String,
+    /// Has a vector in the active version.
+    pub has_vector: bool,
+}
+
+impl Node {
+    /// Upserts profiles (keeping their stored customer segments), store first.
+    pub async fn upsert_customers(&self, batch: Vec<Customer>) -> Result<()> {
+        for c in &batch {
+            self.check_holds(&c.id, true)?;
+        }
+        let batch = crate::customer_segments::keep_segments(self, batch).await?;
+        self.store.upsert_customers(batch.clone()).await?;
+        batch.iter().for_each(|c| self.engine.upsert_customer(c));
+        Ok(())
+    }
+
+    /// Upserts items, store first.
+    pub async fn upsert_items(&self, batch: Vec<Item>) -> Result<()> {
+        self.store.upsert_items(batch.clone()).await?;
+        batch.iter().for_each(|i| self.engine.upsert_item(i));
+        Ok(())
+    }
+
+    /// Refuses an event whose customer or item is unknown here.
+    pub fn check_event_refs(&self, event: &Event) -> Result<()> {
+        if !self.engine.known_customer(&event.customer_id) {
+            return Err(Error::invalid(
+                "customer_id",
+                format!("unknown customer `{}` (upsert it first)", event.customer_id),
+            ));
+        }
+        if !self.engine.known_item(&event.item_id) {
+            return Err(Error::invalid(
+                "item_id",
+                format!("unknown item `{}` (upsert it first)", event.item_id),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Appends a batch of events to the log (repeated event ids dropped) and, on a single
+    /// node, applies the stored ones to the engine. On a shard node the follower applies
+    /// every stored event exactly once.
+    pub async fn record_events(&self, batch: Vec<Event>) -> Result<RecordedBatch> {
+        for e in &batch {
+            self.check_holds(&e.customer_id, true)?;
+        }
+        let appended = self.store.append_events(batch.clone()).await?;
+        let mut recorded = RecordedBatch {
+            duplicates: appended.duplicates.len() as u64,
+            // The last seq this call wrote, not the counter: seqs of dropped events are
+            // never filled, so the follower would not reach them.
+            last_written: appended.last_written,
+            applied_customers: Vec::new(),
+        };
+        if self.placement.follows_event_log() {
+            return Ok(recorded);
+        }
+        let mut dropped = appended.duplicates.into_iter().peekable();
+        for (position, event) in batch.into_iter().enumerate() {
+            if dropped.next_if_eq(&position).is_some() {
+                continue;
+            }
+            self.engine.record_event(&event);
+            recorded.applied_customers.push(event.customer_id);
+        }
+        Ok(recorded)
+    }
+
+    /// After a stream of events: a single node folds the customers in (the next
+    /// recommendation reflects their events); a shard node waits for its follower to have
+    /// applied `last_written`. Returns how many customers were folded in.
+    pub async fn events_recorded(
+        &self,
+        customers: BTreeSet<String>,
+        last_written: Option<u64>,
+    ) -> Result<usize> {
+        if self.placement.follows_event_log() {
+            let seq = last_written.unwrap_or(0);
+            if !self.placement.wait_applied(seq, FOLLOWER_PATIENCE).await {
+                tracing::warn!(seq, "events stored; the follower has not applied them yet");
+            }
+            return Ok(0);
+        }
+        self.fold_in_customers(customers.into_iter().collect())
+            .await
+    }
+
+    /// A customer's profile with counts from its events and whether it has a vector.
+    pub async fn customer_view(&self, customer_id: &str) -> Result<CustomerView> {
+        self.check_holds(customer_id, false)?;
+        let customer =
+            self.store.get_customer(customer_id).await?.ok_or_else(|| {
+                Error::NotFound(format!("customer_id: `{customer_id}` not found"))
+            })?;
+        let events = self.store.customer_events(customer_id).await?;
+        let mut net_units: HashMap<&str, i64> = HashMap::new();
+        for event in &events {
+            let units = i64::from(event.quantity.max(1));
+            match event.kind {
+                EventType::Purchase => *net_units.entry(&event.item_id).or_default() += units,
+                EventType::Return => *net_units.entry(&event.item_id).or_default() -= units,
+                EventType::View | EventType::AddToCart => {}
+            }
+        }
+        let model_version = self.engine.active_version().unwrap_or_default();
+        let has_vector = !model_version.is_empty()
+            && self
+                .store
+                .get_vector(&model_version, Entity::Customer, customer_id)
+                .await?
+                .is_some();
+        Ok(CustomerView {
+            purchased_items: net_units.values().filter(|&&u| u > 0).count() as u64,
+            event_count: events.len() as u64,
+            customer,
+            model_version,
+            has_vector,
+        })
+    }
+
+    /// Erasure: the store first (durable, in the ledger, so no rebuild or import brings the
+    /// customer back), then every loaded index. True if anything existed.
+    pub async fn delete_customer(&self, customer_id: &str) -> Result<bool> {
+        self.check_holds(customer_id, true)?;
+        let existed = self.store.delete_customer(customer_id).await?;
+        let in_memory = self.engine.erase_customer(customer_id);
+        tracing::info!(existed = existed || in_memory, "customer erased");
+        Ok(existed || in_memory)
+    }
+}

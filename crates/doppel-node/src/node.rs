@@ -1,0 +1,184 @@
+//! One node's state: the durable store (source of truth), the in-memory engine that serves
+//! queries from it, and where the node stands in the cluster ([`Placement`]). Writes go to
+//! the store first and reach the engine only once they are durable; at start the engine
+//! is rebuilt from the store.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use doppel_engine::Engine;
+use doppel_store::Store;
+use doppel_train::FoldInModel;
+use doppel_types::Event;
+use parking_lot::RwLock;
+
+use crate::build_progress::BuildProgress;
+use crate::config::NodeConfig;
+use crate::error::Result;
+use crate::placement::Placement;
+use crate::store_pages;
+
+/// The store and the engine of one node, shared by every service.
+pub struct Node {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) config: NodeConfig,
+    pub(crate) placement: Arc<dyn Placement>,
+    /// Fold-in state of each loaded trained version.
+    pub(crate) fold_in: RwLock<HashMap<String, Arc<FoldInModel>>>,
+    /// Held by the one training run allowed at a time.
+    pub(crate) training: Arc<tokio::sync::Mutex<()>>,
+    /// The last event sequence number the start-up replay applied.
+    replayed_seq: AtomicU64,
+    /// Builds in progress, by version.
+    pub(crate) building: RwLock<HashMap<String, Arc<BuildProgress>>>,
+    /// One version load at a time (a router's prepare and the pointer follower may ask at
+    /// once; builds also take the cores they are given one after another).
+    pub(crate) loading: tokio::sync::Mutex<()>,
+    /// Versions an import or a training run on this node is writing right now.
+    writing: RwLock<HashSet<String>>,
+    /// Versions whose snapshot fold-in dropped, with a count of fold-ins since, so a
+    /// rewrite that raced a fold-in is not kept.
+    pub(crate) stale_snapshots: parking_lot::Mutex<HashMap<String, u64>>,
+}
+
+/// Held while an import or a training run writes a version; see [`Node::start_writing`].
+pub struct WritingGuard<'a> {
+    node: &'a Node,
+    version: String,
+}
+
+impl Drop for WritingGuard<'_> {
+    fn drop(&mut self) {
+        self.node.writing.write().remove(&self.version);
+    }
+}
+
+impl Node {
+    /// A node over `store` with an empty engine (see `startup` for `open`).
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        config: NodeConfig,
+        placement: Arc<dyn Placement>,
+    ) -> Self {
+        let engine = Arc::new(Engine::new(config.engine.clone()));
+        Self {
+            store,
+            engine,
+            config,
+            placement,
+            fold_in: RwLock::default(),
+            training: Arc::default(),
+            replayed_seq: AtomicU64::default(),
+            building: RwLock::default(),
+            loading: tokio::sync::Mutex::new(()),
+            writing: RwLock::default(),
+            stale_snapshots: parking_lot::Mutex::default(),
+        }
+    }
+
+    /// The in-memory serving state (queries read it directly).
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The durable state.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The settings the node was opened with.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// Where the node stands in the cluster.
+    pub fn placement(&self) -> &dyn Placement {
+        self.placement.as_ref()
+    }
+
+    /// Refuses calls for customers not served here (see [`Placement::check_holds`]).
+    pub fn check_holds(&self, customer_id: &str, write: bool) -> Result<()> {
+        self.placement.check_holds(&self.engine, customer_id, write)
+    }
+
+    pub(crate) async fn replay(&self) -> Result<()> {
+        self.reload_customers().await?;
+        store_pages::items(self.store.as_ref(), |i| self.engine.upsert_item(i)).await?;
+        let last = self
+            .for_each_event(None, &mut |_, event| {
+                self.apply_event(event);
+            })
+            .await?;
+        self.replayed_seq.fetch_max(last, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Re-reads the profiles of the customers held here (a shard node picks up segment
+    /// attributes another node's training wrote). A shard node holding nothing yet skips it.
+    pub async fn reload_customers(&self) -> Result<()> {
+        if self.engine.held_shards().is_empty() {
+            return Ok(());
+        }
+        self.reload_customers_where(&|id| self.engine.owns_customer(id))
+            .await
+    }
+
+    /// Re-reads the profiles of the customers `keep` selects.
+    pub async fn reload_customers_where(&self, keep: &(dyn Fn(&str) -> bool + Sync)) -> Result<()> {
+        store_pages::customers(self.store.as_ref(), keep, |c| {
+            self.engine.upsert_customer(c)
+        })
+        .await
+    }
+
+    /// Calls `f(seq, event)` for every event of the log up to `upto` (all when `None`), in
+    /// sequence order; returns the last sequence number seen.
+    pub async fn for_each_event(
+        &self,
+        upto: Option<u64>,
+        f: &mut (dyn FnMut(u64, &Event) + Send),
+    ) -> Result<u64> {
+        store_pages::events(self.store.as_ref(), upto, f).await
+    }
+
+    /// Applies an event from the log: fully for a customer held here, only to item
+    /// popularity for one held by another shard node. True when the customer is held here.
+    pub fn apply_event(&self, event: &Event) -> bool {
+        let held = self.engine.owns_customer(&event.customer_id);
+        if held {
+            self.engine.record_event(event);
+        } else {
+            self.engine.record_foreign_event(event);
+        }
+        held
+    }
+
+    /// The last event sequence number the start-up replay applied.
+    pub fn replayed_seq(&self) -> u64 {
+        self.replayed_seq.load(Ordering::Relaxed)
+    }
+
+    /// Claims `version` for an import or a training run on this node; `None` when one is
+    /// already writing it. The claim ends when the guard is dropped.
+    pub fn start_writing(&self, version: &str) -> Option<WritingGuard<'_>> {
+        self.writing
+            .write()
+            .insert(version.to_owned())
+            .then(|| WritingGuard {
+                node: self,
+                version: version.to_owned(),
+            })
+    }
+
+    /// Is an import, a training run or an index build of `version` running here?
+    pub fn is_working_on(&self, version: &str) -> bool {
+        self.writing.read().contains(version) || self.building.read().contains_key(version)
+    }
+
+    /// `(done, total)` points of `version`'s index build, when one is running.
+    pub fn build_progress(&self, version: &str) -> Option<(u64, u64)> {
+        self.building.read().get(version).map(|p| p.get())
+    }
+}

@@ -1,0 +1,46 @@
+//! Opening a node: replay the store into a new engine, start the snapshot refresher,
+//! reconcile versions a crash left unfinished (single node), load the active version.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use doppel_store::Store;
+
+use crate::config::NodeConfig;
+use crate::error::Result;
+use crate::node::Node;
+use crate::placement::Placement;
+
+impl Node {
+    /// Opens a node over `store`: replays profiles, items and events into a new engine,
+    /// reconciles versions a crash left unfinished (single node), and loads the active
+    /// model version (if any). Returns once the node is caught up.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        config: NodeConfig,
+        placement: Arc<dyn Placement>,
+    ) -> Result<Arc<Self>> {
+        let started = Instant::now();
+        let node = Arc::new(Self::new(store, config, placement));
+        node.replay().await?;
+        let single = node.placement.serves_everyone();
+        if single && node.config.snapshot_dir.is_some() {
+            crate::snapshots::spawn_refresh(&node);
+        }
+        if single {
+            // A shard node shares the store with live nodes that may be importing or
+            // training right now: only a single node knows an unfinished version is dead.
+            crate::version_recovery::reconcile(&node).await?;
+        }
+        if let Some(active) = node.store.active_version().await? {
+            node.ensure_loaded(&active).await?;
+            node.engine.activate(&active)?;
+        }
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            active.version = node.engine.active_version().unwrap_or_default(),
+            "node caught up with the store"
+        );
+        Ok(node)
+    }
+}

@@ -1,0 +1,114 @@
+//! The one paged reader of the store: every full scan (profiles at start-up, items, the
+//! event log, a version's vectors) goes through [`read_pages`], so page size and cursor
+//! handling are written once.
+
+use std::future::Future;
+
+use doppel_store::Store;
+use doppel_types::{Customer, Entity, Event, Item};
+
+use crate::error::Result;
+
+/// Rows fetched per store page.
+pub const PAGE: usize = 10_000;
+
+/// Calls `fetch(cursor)` page after page (`None` first, then the cursor `key` gives of the
+/// last row), handing each page to `each`, until a page comes back short.
+pub async fn read_pages<T, K, F, Fut>(
+    mut fetch: F,
+    key: impl Fn(&T) -> K,
+    mut each: impl FnMut(Vec<T>) -> bool,
+) -> Result<()>
+where
+    F: FnMut(Option<K>) -> Fut,
+    Fut: Future<Output = doppel_store::Result<Vec<T>>>,
+{
+    let mut cursor = None;
+    loop {
+        let page = fetch(cursor.take()).await?;
+        let full = page.len() == PAGE;
+        cursor = page.last().map(&key);
+        if !each(page) || !full {
+            return Ok(());
+        }
+    }
+}
+
+/// Every customer profile `keep` selects.
+pub async fn customers(
+    store: &dyn Store,
+    keep: &(dyn Fn(&str) -> bool + Sync),
+    mut each: impl FnMut(&Customer),
+) -> Result<()> {
+    read_pages(
+        |after: Option<String>| async move { store.scan_customers(after.as_deref(), PAGE).await },
+        |c: &Customer| c.id.clone(),
+        |page| {
+            page.iter().filter(|c| keep(&c.id)).for_each(&mut each);
+            true
+        },
+    )
+    .await
+}
+
+/// Every item.
+pub async fn items(store: &dyn Store, mut each: impl FnMut(&Item)) -> Result<()> {
+    read_pages(
+        |after: Option<String>| async move { store.scan_items(after.as_deref(), PAGE).await },
+        |i: &Item| i.id.clone(),
+        |page| {
+            page.iter().for_each(&mut each);
+            true
+        },
+    )
+    .await
+}
+
+/// Calls `f(seq, event)` for every event of the log up to `upto` (all when `None`), in
+/// sequence order; returns the last sequence number seen (0 for none).
+pub async fn events(
+    store: &dyn Store,
+    upto: Option<u64>,
+    f: &mut (dyn FnMut(u64, &Event) + Send),
+) -> Result<u64> {
+    let mut last = 0;
+    read_pages(
+        |after: Option<u64>| async move { store.scan_events(after.unwrap_or(0), PAGE).await },
+        |(seq, _): &(u64, Event)| *seq,
+        |page| {
+            for (seq, event) in &page {
+                if upto.is_some_and(|u| *seq > u) {
+                    return false;
+                }
+                f(*seq, event);
+                last = *seq;
+            }
+            true
+        },
+    )
+    .await?;
+    Ok(last)
+}
+
+/// Every vector of one entity of `version`, in id order.
+pub async fn vectors(
+    store: &dyn Store,
+    version: &str,
+    entity: Entity,
+) -> Result<Vec<(String, Vec<f32>)>> {
+    let mut rows = Vec::new();
+    read_pages(
+        |after: Option<String>| async move {
+            store
+                .scan_vectors(version, entity, after.as_deref(), PAGE)
+                .await
+        },
+        |(id, _): &(String, Vec<f32>)| id.clone(),
+        |page| {
+            rows.extend(page);
+            true
+        },
+    )
+    .await?;
+    Ok(rows)
+}

@@ -1,0 +1,238 @@
+//! Training runs: learn vectors from the event log, store them as a new version, build its
+//! indexes, and report progress.
+//!
+//! ```text
+//! store events ──▶ Interactions ──ALS (blocking pool)──▶ Model ──▶ ServingVectors + segments
+//!      ──▶ store.put_vectors, segment attributes ──▶ ensure_loaded (indexes + fold-in)
+//!      ──▶ version Ready
+//! ```
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use doppel_train::{
+    AlsParams, ConfidenceConfig, Interactions, SegmentConfig, ServingVectors, segment_customers,
+};
+use doppel_types::clock::now_ms;
+use doppel_types::{Entity, Event, VersionInfo, VersionSource, VersionState};
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result, blocking};
+use crate::node::Node;
+use crate::store_pages;
+
+/// Rows per `put_vectors` call when storing a trained version.
+const STORE_CHUNK: usize = 10_000;
+/// Progress messages buffered for a slow reader (a reader that went away does not stop
+/// the run).
+const PROGRESS_BUFFER: usize = 32;
+
+/// A validated training request.
+#[derive(Clone, Debug)]
+pub struct TrainPlan {
+    /// Name of the new version.
+    pub version: String,
+    /// ALS settings.
+    pub als: AlsParams,
+    /// Event → confidence settings.
+    pub confidence: ConfidenceConfig,
+}
+
+/// One progress report of a run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrainProgress {
+    /// The version being trained.
+    pub version: String,
+    /// `reading events`, `training`, `storing vectors`, `segmenting`, `building indexes`,
+    /// `done`.
+    pub stage: &'static str,
+    /// ALS iteration done (stage `training`).
+    pub iteration: u32,
+    /// ALS iterations in all.
+    pub iterations: u32,
+    /// Weighted squared error of the last iteration (0 when not computed).
+    pub loss: f64,
+    /// Since the run started.
+    pub elapsed_seconds: f64,
+    /// Events read.
+    pub events: u64,
+    /// Customer vectors.
+    pub customers: u64,
+    /// Item vectors.
+    pub items: u64,
+    /// The last report: the version is ready.
+    pub done: bool,
+}
+
+/// The progress of a run; the last item is `done` or an error.
+pub type ProgressReceiver = mpsc::Receiver<Result<TrainProgress>>;
+
+impl Node {
+    /// Starts a training run in the background; progress arrives on the receiver. Refused
+    /// while another run is going or when the version name is taken.
+    pub async fn start_training(self: &Arc<Self>, plan: TrainPlan) -> Result<ProgressReceiver> {
+        let guard = Arc::clone(&self.training).try_lock_owned().map_err(|_| {
+            Error::FailedPrecondition("a training run is already in progress".into())
+        })?;
+        if self.store.get_version(&plan.version).await?.is_some() {
+            return Err(Error::AlreadyExists(format!(
+                "model_version: `{}` already exists",
+                plan.version
+            )));
+        }
+        if self.is_working_on(&plan.version) {
+            return Err(being_written(&plan.version));
+        }
+        let (tx, rx) = mpsc::channel(PROGRESS_BUFFER);
+        let node = Arc::clone(self);
+        tokio::spawn(async move {
+            let _one_run = guard;
+            let outcome = match node.start_writing(&plan.version) {
+                Some(_writing) => node.train(&plan, &tx).await,
+                None => Err(being_written(&plan.version)),
+            };
+            if let Err(e) = outcome {
+                tracing::warn!(model.version = %plan.version, error = %e, "training failed");
+                node.mark_failed(&plan.version, &format!("training failed: {e}"))
+                    .await;
+                // The reader may have gone away; the version is marked failed either way.
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        Ok(rx)
+    }
+
+    /// Drops a version's vectors and records it as failed with `reason` (logged if the
+    /// store refuses: the start-up reconciliation then finds it unfinished).
+    pub(crate) async fn mark_failed(&self, version: &str, reason: &str) {
+        let marked = async {
+            if let Some(mut info) = self.store.get_version(version).await? {
+                info.fail(reason);
+                self.store.delete_version(version).await?;
+                self.store.put_version(info).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        if let Err(e) = marked.await {
+            tracing::error!(model.version = version, error = %e, "version not marked failed");
+        }
+    }
+
+    async fn train(
+        &self,
+        plan: &TrainPlan,
+        tx: &mpsc::Sender<Result<TrainProgress>>,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let report = |stage: &'static str| TrainProgress {
+            version: plan.version.clone(),
+            stage,
+            elapsed_seconds: started.elapsed().as_secs_f64(),
+            ..Default::default()
+        };
+        // A reader that went away does not stop the run: the version still gets built.
+        let send = |p: TrainProgress| async move {
+            let _ = tx.send(Ok(p)).await;
+        };
+        send(report("reading events")).await;
+        let mut events: Vec<Event> = Vec::new();
+        store_pages::events(self.store.as_ref(), None, &mut |_, e| {
+            events.push(e.clone())
+        })
+        .await?;
+        let event_count = events.len() as u64;
+        let mut info = VersionInfo {
+            version: plan.version.clone(),
+            dim: (plan.als.factors + 1) as u32,
+            source: VersionSource::Trained,
+            state: VersionState::Building,
+            created_ms: now_ms(),
+            params: doppel_train::recorded_params::params_of(&plan.als, &plan.confidence),
+            ..VersionInfo::default()
+        };
+        self.store.put_version(info.clone()).await?;
+
+        let (als, confidence) = (plan.als.clone(), plan.confidence.clone());
+        let progress_tx = tx.clone();
+        let version = plan.version.clone();
+        let (serving, segments) = blocking("training", move || {
+            // Decay is measured to a high quantile of the log's times (capped by the
+            // clock), not its newest event: an old log is not "all forgotten", and one
+            // far-future event does not make every other one look ancient.
+            let now =
+                doppel_train::reference_time_ms(events.iter().map(|e| e.timestamp_ms), now_ms());
+            let interactions = Interactions::from_events(&events, &confidence, now);
+            let model = doppel_train::train(&interactions, &als, &|step| {
+                // Dropped when the reader went away; the run goes on.
+                let _ = progress_tx.blocking_send(Ok(TrainProgress {
+                    version: version.clone(),
+                    stage: "training",
+                    iteration: step.iteration as u32,
+                    iterations: step.iterations as u32,
+                    loss: step.loss.unwrap_or_default(),
+                    elapsed_seconds: started.elapsed().as_secs_f64(),
+                    ..Default::default()
+                }));
+            })?;
+            let segments = segment_customers(&events, &model, &SegmentConfig::new(now))?;
+            Ok::<_, doppel_train::Error>((ServingVectors::from_model(&model), segments))
+        })
+        .await??;
+
+        let mut message = report("storing vectors");
+        message.events = event_count;
+        message.customers = serving.customers.len() as u64;
+        message.items = serving.items.len() as u64;
+        send(message.clone()).await;
+        let mut stored_customers = 0;
+        for chunk in serving.customers.chunks(STORE_CHUNK) {
+            stored_customers += self
+                .store
+                .put_vectors(&plan.version, Entity::Customer, chunk.to_vec())
+                .await?;
+        }
+        for chunk in serving.items.chunks(STORE_CHUNK) {
+            self.store
+                .put_vectors(&plan.version, Entity::Item, chunk.to_vec())
+                .await?;
+        }
+        info.customer_count = stored_customers as u64;
+        info.item_count = serving.items.len() as u64;
+        if let Err(missing) = info.check_vectors() {
+            return Err(Error::FailedPrecondition(format!(
+                "{missing} after training (erased customers do not count)"
+            )));
+        }
+        self.store.put_version(info.clone()).await?;
+
+        send(report("segmenting")).await;
+        let segmented = self.store_segments(&plan.version, &segments).await?;
+        info.params
+            .insert("segmented_customers".to_owned(), segmented.to_string());
+
+        send(report("building indexes")).await;
+        self.ensure_loaded(&plan.version).await?;
+        info.state = VersionState::Ready;
+        self.store.put_version(info).await?;
+
+        message.stage = "done";
+        message.done = true;
+        message.customers = stored_customers as u64;
+        message.elapsed_seconds = started.elapsed().as_secs_f64();
+        send(message).await;
+        tracing::info!(
+            model.version = %plan.version,
+            events = event_count,
+            customers = stored_customers,
+            seconds = started.elapsed().as_secs_f64(),
+            "version trained"
+        );
+        Ok(())
+    }
+}
+
+fn being_written(version: &str) -> Error {
+    Error::AlreadyExists(format!(
+        "model_version: `{version}` is being written by an import or training run"
+    ))
+}

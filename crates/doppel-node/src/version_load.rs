@@ -1,0 +1,85 @@
+//! Building a version's indexes in memory: from its snapshot when there is a good one,
+//! else from the store's vectors (with build progress others can read).
+
+use std::sync::Arc;
+
+use doppel_engine::LoadVersion;
+use doppel_types::{Entity, VersionInfo, VersionState};
+
+use crate::build_progress::BuildProgress;
+use crate::error::{Error, Result, blocking};
+use crate::node::Node;
+use crate::store_pages;
+
+impl Node {
+    /// The stored metadata of `version`, or NOT_FOUND.
+    pub async fn version_info(&self, version: &str) -> Result<VersionInfo> {
+        self.store
+            .get_version(version)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("model_version: `{version}` not found")))
+    }
+
+    /// Makes sure `version` is built in memory, loading its vectors from the store.
+    pub async fn ensure_loaded(&self, version: &str) -> Result<VersionInfo> {
+        let info = self.version_info(version).await?;
+        if matches!(info.state, VersionState::Failed | VersionState::Staging) {
+            return Err(Error::FailedPrecondition(format!(
+                "model_version: `{version}` is {}, not ready",
+                info.state.name()
+            )));
+        }
+        if self.engine.loaded_versions().iter().any(|v| v == version) {
+            return Ok(info);
+        }
+        let _one_load = self.loading.lock().await;
+        if self.engine.loaded_versions().iter().any(|v| v == version) {
+            return Ok(info);
+        }
+        let item_vectors = self.all_vectors(version, Entity::Item).await?;
+        if let Some(model) = doppel_train::recorded_params::fold_in_model(&info, &item_vectors) {
+            self.fold_in
+                .write()
+                .insert(version.to_owned(), Arc::new(model));
+        }
+        let single = self.placement.serves_everyone();
+        // A shard node snapshots shard by shard, as it takes shards over.
+        if single && self.load_snapshot(&info).await? {
+            return Ok(info);
+        }
+        let customer_vectors = self.all_vectors(version, Entity::Customer).await?;
+        let engine = Arc::clone(&self.engine);
+        let request = LoadVersion {
+            info: info.clone(),
+            customer_vectors,
+            item_vectors,
+        };
+        let progress = Arc::new(BuildProgress::default());
+        self.building
+            .write()
+            .insert(version.to_owned(), Arc::clone(&progress));
+        let built = blocking("index build", move || {
+            engine.load_version(request, progress.as_ref())
+        })
+        .await;
+        self.building.write().remove(version);
+        built??;
+        if single {
+            self.save_snapshot(version).await;
+        } else {
+            for shard in self.engine.held_shards() {
+                self.save_shard_snapshot(version, shard).await;
+            }
+        }
+        Ok(info)
+    }
+
+    /// Every vector of one entity of `version`, in id order.
+    pub async fn all_vectors(
+        &self,
+        version: &str,
+        entity: Entity,
+    ) -> Result<Vec<(String, Vec<f32>)>> {
+        store_pages::vectors(self.store.as_ref(), version, entity).await
+    }
+}

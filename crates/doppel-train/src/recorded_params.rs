@@ -1,0 +1,87 @@
+//! The hyper-parameters a trained version records in its `params`, and what is read back
+//! from them: the fold-in state of a stored version needs the regularisation and the
+//! confidence settings it was trained with.
+
+use std::collections::BTreeMap;
+
+use doppel_types::{VersionInfo, VersionSource};
+
+use crate::{AlsParams, ConfidenceConfig, FoldInModel};
+
+/// The settings of a training run as recorded in `VersionInfo.params`.
+pub fn params_of(als: &AlsParams, confidence: &ConfidenceConfig) -> BTreeMap<String, String> {
+    let (a, c) = (als, confidence);
+    [
+        ("algorithm", "implicit-als-cg".to_owned()),
+        ("factors", a.factors.to_string()),
+        ("regularization", a.regularization.to_string()),
+        ("iterations", a.iterations.to_string()),
+        ("cg_steps", a.cg_steps.to_string()),
+        ("seed", a.seed.to_string()),
+        ("alpha", c.alpha.to_string()),
+        ("half_life_days", c.half_life_days.to_string()),
+        ("purchase_weight", c.purchase_weight.to_string()),
+        ("add_to_cart_weight", c.add_to_cart_weight.to_string()),
+        ("view_weight", c.view_weight.to_string()),
+        ("return_weight", c.return_weight.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// The regularisation and confidence settings read back from recorded `params` (defaults
+/// for what is missing or unreadable).
+pub fn recorded_settings(params: &BTreeMap<String, String>) -> (f32, ConfidenceConfig) {
+    let get = |key: &str, default: f32| {
+        params
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let d = ConfidenceConfig::default();
+    let confidence = ConfidenceConfig {
+        alpha: get("alpha", d.alpha),
+        half_life_days: get("half_life_days", d.half_life_days),
+        purchase_weight: get("purchase_weight", d.purchase_weight),
+        add_to_cart_weight: get("add_to_cart_weight", d.add_to_cart_weight),
+        view_weight: get("view_weight", d.view_weight),
+        return_weight: get("return_weight", d.return_weight),
+    };
+    (
+        get("regularization", AlsParams::default().regularization),
+        confidence,
+    )
+}
+
+/// The fold-in state of a trained version, from its stored item vectors (none for an
+/// imported version: its vectors did not come from this model).
+pub fn fold_in_model(info: &VersionInfo, items: &[(String, Vec<f32>)]) -> Option<FoldInModel> {
+    if info.source != VersionSource::Trained {
+        return None;
+    }
+    let (regularization, confidence) = recorded_settings(&info.params);
+    FoldInModel::from_serving_items(items, regularization, confidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_settings_round_trip() {
+        let als = AlsParams {
+            regularization: 0.2,
+            ..AlsParams::default()
+        };
+        let confidence = ConfidenceConfig {
+            alpha: 7.5,
+            half_life_days: 12.0,
+            ..ConfidenceConfig::default()
+        };
+        let (reg, back) = recorded_settings(&params_of(&als, &confidence));
+        assert_eq!(reg, 0.2);
+        assert_eq!(back.alpha, 7.5);
+        assert_eq!(back.half_life_days, 12.0);
+    }
+}
