@@ -216,8 +216,11 @@ impl RouterModelAdmin {
         Ok(response)
     }
 
-    /// The version a rollback re-activates: the previous version every node agrees on.
-    async fn previous_version(&self, deadline: Duration) -> Result<String, Status> {
+    /// Every live node's status, or UNAVAILABLE naming the first node that did not answer.
+    async fn node_statuses(
+        &self,
+        deadline: Duration,
+    ) -> Result<Vec<(NodeHandle, internal::NodeStatusResponse)>, Status> {
         let nodes = self.router.topology().nodes.clone();
         if nodes.is_empty() {
             return Err(Status::unavailable("no shard node is live; retry shortly"));
@@ -228,19 +231,27 @@ impl RouterModelAdmin {
             async move { client.node_status(request).await }
         })
         .await;
-        let mut previous: Vec<(&str, String)> = Vec::with_capacity(nodes.len());
+        let mut out = Vec::with_capacity(nodes.len());
         for (node, answer) in nodes.iter().zip(statuses) {
-            match answer {
-                Ok(status) => previous.push((&node.node_id, status.previous_version)),
-                Err(status) => {
-                    return Err(Status::unavailable(format!(
-                        "node {} did not report its previous version: {}; retry shortly",
-                        node.node_id,
-                        status.message()
-                    )));
-                }
-            }
+            let status = answer.map_err(|s| {
+                Status::unavailable(format!(
+                    "node {} did not report its versions: {}; retry shortly",
+                    node.node_id,
+                    s.message()
+                ))
+            })?;
+            out.push((node.clone(), status.into_inner()));
         }
+        Ok(out)
+    }
+
+    /// The version a rollback re-activates: the previous version every node agrees on.
+    async fn previous_version(&self, deadline: Duration) -> Result<String, Status> {
+        let statuses = self.node_statuses(deadline).await?;
+        let previous: Vec<(&str, String)> = statuses
+            .iter()
+            .map(|(node, status)| (node.node_id.as_str(), status.previous_version.clone()))
+            .collect();
         let first = previous.first().map(|(_, v)| v.clone()).unwrap_or_default();
         if previous.iter().any(|(_, v)| *v != first) {
             let listed: Vec<String> = previous
@@ -463,24 +474,8 @@ impl RouterModelAdmin {
         deadline: Duration,
     ) -> Result<Response<pb::DeleteVersionResponse>, Status> {
         validate_version_name(&version)?;
-        let nodes = self.router.topology().nodes.clone();
-        if nodes.is_empty() {
-            return Err(Status::unavailable("no shard node is live; retry shortly"));
-        }
-        let statuses = on_nodes(&nodes, deadline, |node| {
-            let mut client = shard_client(node);
-            let request = forward(internal::NodeStatusRequest {}, deadline);
-            async move { client.node_status(request).await }
-        })
-        .await;
-        for (node, answer) in nodes.iter().zip(statuses) {
-            let status = answer.map_err(|s| {
-                Status::unavailable(format!(
-                    "node {} did not report its versions: {}; nothing was deleted",
-                    node.node_id,
-                    s.message()
-                ))
-            })?;
+        let statuses = self.node_statuses(deadline).await?;
+        for (node, status) in &statuses {
             if status.active_version == version || status.previous_version == version {
                 return Err(Status::failed_precondition(format!(
                     "model_version: `{version}` is active or the rollback target on node {}; \
@@ -489,6 +484,7 @@ impl RouterModelAdmin {
                 )));
             }
         }
+        let nodes: Vec<NodeHandle> = statuses.into_iter().map(|(node, _)| node).collect();
         let request = pb::DeleteVersionRequest {
             model_version: version.clone(),
         };
