@@ -220,7 +220,7 @@ impl RouterModelAdmin {
     async fn node_statuses(
         &self,
         deadline: Duration,
-    ) -> Result<Vec<(NodeHandle, internal::NodeStatusResponse)>, Status> {
+    ) -> Result<Vec<(Arc<NodeHandle>, internal::NodeStatusResponse)>, Status> {
         let nodes = self.router.topology().nodes.clone();
         if nodes.is_empty() {
             return Err(Status::unavailable("no shard node is live; retry shortly"));
@@ -240,7 +240,7 @@ impl RouterModelAdmin {
                     s.message()
                 ))
             })?;
-            out.push((node.clone(), status.into_inner()));
+            out.push((Arc::clone(node), status));
         }
         Ok(out)
     }
@@ -484,7 +484,7 @@ impl RouterModelAdmin {
                 )));
             }
         }
-        let nodes: Vec<NodeHandle> = statuses.into_iter().map(|(node, _)| node).collect();
+        let nodes: Vec<Arc<NodeHandle>> = statuses.into_iter().map(|(node, _)| node).collect();
         let request = pb::DeleteVersionRequest {
             model_version: version.clone(),
         };
