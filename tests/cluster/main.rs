@@ -3,6 +3,7 @@
 //! link time.
 
 mod coverage;
+mod delete_version;
 mod exact_merge;
 mod fixture;
 mod hot_swap;

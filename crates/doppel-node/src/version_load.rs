@@ -36,6 +36,8 @@ impl Node {
         if self.engine.loaded_versions().iter().any(|v| v == version) {
             return Ok(info);
         }
+        // Deleted while this load waited its turn: nothing to build.
+        let info = self.version_info(version).await?;
         let item_vectors = self.all_vectors(version, Entity::Item).await?;
         if let Some(model) = doppel_train::recorded_params::fold_in_model(&info, &item_vectors) {
             self.fold_in
@@ -64,6 +66,15 @@ impl Node {
         .await;
         self.building.write().remove(version);
         built??;
+        if self.store.get_version(version).await?.is_none() {
+            // Deleted during the build: drop what was built rather than keep an orphan.
+            if let Err(e) = self.engine.unload_version(version) {
+                tracing::warn!(model.version = version, error = %e, "deleted version not unloaded");
+            }
+            return Err(Error::NotFound(format!(
+                "model_version: `{version}` was deleted while it was being built"
+            )));
+        }
         if single {
             self.save_snapshot(version).await;
         } else {
