@@ -32,12 +32,20 @@ async fn a_router_deletes_versions_no_node_serves_and_refuses_the_rest() {
         }
     };
 
-    let active = admin.delete_version(delete(VERSION)).await.expect_err("active");
+    let active = admin
+        .delete_version(delete(VERSION))
+        .await
+        .expect_err("active");
     assert_eq!(active.code(), Code::FailedPrecondition, "{active:?}");
 
     import("v2").await;
-    doppel_client::activate(ch.clone(), "v2").await.expect("activate v2");
-    let target = admin.delete_version(delete(VERSION)).await.expect_err("rollback target");
+    doppel_client::activate(ch.clone(), "v2")
+        .await
+        .expect("activate v2");
+    let target = admin
+        .delete_version(delete(VERSION))
+        .await
+        .expect_err("rollback target");
     assert_eq!(target.code(), Code::FailedPrecondition, "{target:?}");
 
     import("v3").await;
