@@ -163,7 +163,9 @@ pub async fn run(
     reporter
         .set_service_status(SHARD_SERVICE_NAME, ServingStatus::NotServing)
         .await;
-    let _ = manager.await;
+    if let Err(e) = manager.await {
+        tracing::error!(error = %e, "shard manager task ended abnormally");
+    }
     let drain = async {
         if let Ok(result) = internal_server.await {
             result?;
