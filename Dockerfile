@@ -21,7 +21,8 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /out/usr/local/bin/doppel /usr/local/bin/doppel
 COPY --from=builder --chown=65532:65532 /out/data /data
 # Listen on all interfaces inside the container; keep the store / snapshots under /data
-# (a volume in Kubernetes). Flags and the pods' env override both.
+# (a volume in Kubernetes). Flags and the pods' env override both. Off loopback, `serve`
+# needs DOPPEL__AUTH__API_KEYS_FILE (or --allow-unauthenticated) and exits 64 without it.
 ENV DOPPEL__SERVER__LISTEN=0.0.0.0:50051 \
     DOPPEL__STORE__DATA_DIR=/data
 USER 65532:65532

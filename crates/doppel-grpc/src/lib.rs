@@ -12,6 +12,7 @@
 //! * [`rpc_metrics`] — the tower layer that records latency and status of every RPC.
 
 pub mod audiences_service;
+pub mod auth;
 pub mod convert;
 pub mod ingest_service;
 pub mod model_admin_service;

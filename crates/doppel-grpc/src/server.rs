@@ -32,6 +32,7 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::audiences_service::AudiencesService;
+use crate::auth::{ApiKeys, AuthLayer};
 use crate::ingest_service::IngestService;
 use crate::model_admin_service::ModelAdminService;
 use crate::recommendations_service::RecommendationsService;
@@ -49,6 +50,8 @@ pub struct ServeOptions {
     pub grace_period: Duration,
     /// Largest gRPC message decoded or encoded, in bytes.
     pub max_message_bytes: usize,
+    /// API keys every call (but health) must present; none: no checks.
+    pub api_keys: Option<Arc<ApiKeys>>,
 }
 
 impl Default for ServeOptions {
@@ -56,6 +59,7 @@ impl Default for ServeOptions {
         Self {
             grace_period: DEFAULT_GRACE_PERIOD,
             max_message_bytes: MAX_MESSAGE_BYTES,
+            api_keys: None,
         }
     }
 }
@@ -260,6 +264,7 @@ pub async fn serve_public(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let serve = transport()
         .layer(RpcMetricsLayer::new(RpcMetrics::from_global()))
+        .layer(AuthLayer::new(options.api_keys.clone()))
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection_v1)

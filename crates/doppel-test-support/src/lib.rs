@@ -41,20 +41,25 @@ impl TestServer {
 
     /// Starts a server over any store (`data_dir` is only remembered for restarts).
     pub async fn start_on(store: Arc<dyn Store>, data_dir: &Path, config: NodeConfig) -> Self {
+        Self::start_serving(store, data_dir, config, ServeOptions::default()).await
+    }
+
+    /// Starts a server over any store with these serving options (API keys, limits).
+    pub async fn start_serving(
+        store: Arc<dyn Store>,
+        data_dir: &Path,
+        config: NodeConfig,
+        options: ServeOptions,
+    ) -> Self {
         let node = Node::open(store, config, Arc::new(doppel_node::Everyone))
             .await
             .expect("open node");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = format!("http://{}", listener.local_addr().expect("local addr"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(doppel_grpc::run(
-            listener,
-            node,
-            ServeOptions::default(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let task = tokio::spawn(doppel_grpc::run(listener, node, options, async move {
+            let _ = stopped.await;
+        }));
         let channel = doppel_client::connect(&addr).await.expect("connect");
         Self {
             addr,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use doppel_grpc::auth::ApiKeys;
 use doppel_grpc::{Node, NodeConfig, ServeOptions};
 use doppel_store::{EmbeddedStore, RedisStore, Store};
 use tokio::net::TcpListener;
@@ -10,11 +11,11 @@ use tokio::net::TcpListener;
 use crate::settings::{Role, Settings};
 
 /// Runs a node until a signal arrives; returns once drained and flushed.
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+pub async fn serve(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow::Result<()> {
     match settings.role {
         Role::All => {}
         Role::Shard => return serve_shard(settings).await,
-        Role::Router => return serve_router(settings).await,
+        Role::Router => return serve_router(settings, keys).await,
     }
     let store: Arc<dyn Store> = match &settings.redis {
         Some(config) => Arc::new(
@@ -43,7 +44,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     tracing::info!(addr = %listener.local_addr()?, data_dir = %settings.data_dir.display(), "doppel serving (role all)");
-    doppel_grpc::run(listener, node, serve_options(&settings), shutdown_signal()).await?;
+    doppel_grpc::run(
+        listener,
+        node,
+        serve_options(&settings, keys),
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -57,9 +64,10 @@ async fn connect_redis(settings: &Settings) -> anyhow::Result<RedisStore> {
         .with_context(|| format!("connecting to Redis at {}", config.url))
 }
 
-fn serve_options(settings: &Settings) -> ServeOptions {
+fn serve_options(settings: &Settings, api_keys: Option<Arc<ApiKeys>>) -> ServeOptions {
     ServeOptions {
         grace_period: settings.grace_period,
+        api_keys,
         ..ServeOptions::default()
     }
 }
@@ -97,14 +105,14 @@ async fn serve_shard(settings: Settings) -> anyhow::Result<()> {
             keep_versions: settings.keep_versions,
             ..NodeConfig::default()
         },
-        serve: serve_options(&settings),
+        serve: serve_options(&settings, None),
     };
     doppel_cluster::shard::run(store, config, public, internal, shutdown_signal()).await?;
     Ok(())
 }
 
 /// A router: the public API over the shard nodes.
-async fn serve_router(settings: Settings) -> anyhow::Result<()> {
+async fn serve_router(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow::Result<()> {
     let store = connect_redis(&settings).await?;
     let router = doppel_cluster::router::Router::connect(store, settings.engine.shard_count)
         .await
@@ -116,7 +124,7 @@ async fn serve_router(settings: Settings) -> anyhow::Result<()> {
     doppel_cluster::router::server::run(
         listener,
         router,
-        serve_options(&settings),
+        serve_options(&settings, keys),
         shutdown_signal(),
     )
     .await?;

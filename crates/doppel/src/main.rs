@@ -5,6 +5,7 @@ mod bench_load;
 mod cmd_demo;
 mod cmd_evaluate;
 mod cmd_import;
+mod cmd_keys;
 mod cmd_query;
 mod cmd_serve;
 mod cmd_train;
@@ -47,6 +48,9 @@ enum Command {
     Import(cmd_import::ImportCommand),
     /// Evaluate doppel's learning on Online Retail (benches/eval/PROTOCOL.md).
     Evaluate(cmd_evaluate::EvaluateArgs),
+    /// API keys.
+    #[command(subcommand)]
+    Keys(cmd_keys::KeysCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -68,7 +72,17 @@ fn main() -> ExitCode {
         Command::Serve(args) => match args.validate() {
             Ok(settings) => run_async(async move {
                 let _telemetry = telemetry::init("doppel")?;
-                cmd_serve::serve(settings).await
+                let keys = match &settings.api_keys_file {
+                    Some(path) => match cmd_keys::load_and_watch(path) {
+                        Ok(keys) => Some(keys),
+                        Err(e) => {
+                            eprintln!("doppel serve: --api-keys-file: {e}");
+                            std::process::exit(i32::from(EXIT_BAD_CONFIG));
+                        }
+                    },
+                    None => None,
+                };
+                cmd_serve::serve(settings, keys).await
             }),
             Err(e) => {
                 eprintln!("doppel serve: {e}");
@@ -83,6 +97,7 @@ fn main() -> ExitCode {
         Command::Import(command) => run_async(cmd_import::run(command)),
         Command::Train(args) => run_async(cmd_train::run(args)),
         Command::Evaluate(args) => cmd_evaluate::run(&args),
+        Command::Keys(command) => cmd_keys::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

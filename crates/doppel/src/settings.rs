@@ -92,6 +92,13 @@ pub struct ServeArgs {
     /// Redis password (overrides the URL's).
     #[arg(long, env = "DOPPEL__STORE__REDIS_PASSWORD", hide_env_values = true)]
     pub redis_password: Option<String>,
+    /// API keys file: `ID ROLE SHA256HEX` a line (`doppel keys new` makes one). Every call
+    /// but health then needs a key; re-read on SIGHUP and when the file changes.
+    #[arg(long, env = "DOPPEL__AUTH__API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
+    /// Serve without API keys on an address other than loopback (refused otherwise).
+    #[arg(long, env = "DOPPEL__AUTH__ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
 }
 
 /// Validated settings.
@@ -113,6 +120,8 @@ pub struct Settings {
     pub shard: Option<ShardSettings>,
     /// Retired versions kept.
     pub keep_versions: usize,
+    /// The API keys file, when calls need keys.
+    pub api_keys_file: Option<PathBuf>,
 }
 
 /// What a shard node needs besides the common settings.
@@ -234,6 +243,21 @@ impl ServeArgs {
                 "roles shard and router keep their state in Redis: set --redis URL",
             ));
         }
+        // Safe default: a public port open to the network needs keys, unless told otherwise.
+        // (A shard node's public port serves health only; its internal port is for routers.)
+        if self.role != Role::Shard
+            && !listen.ip().is_loopback()
+            && self.api_keys_file.is_none()
+            && !self.allow_unauthenticated
+        {
+            return Err(bad(
+                "--api-keys-file",
+                format!(
+                    "{listen} is not a loopback address: give an API keys file (doppel keys new \
+                     makes keys), or --allow-unauthenticated to serve without keys"
+                ),
+            ));
+        }
         let build_threads = match self.build_threads {
             0 => std::thread::available_parallelism()
                 .map_or(1, |n| n.get().saturating_sub(1))
@@ -242,6 +266,7 @@ impl ServeArgs {
             n => n,
         };
         Ok(Settings {
+            api_keys_file: self.api_keys_file.clone(),
             keep_versions: self.keep_versions,
             shard,
             role: self.role,
@@ -282,6 +307,24 @@ mod tests {
         let s = parse(&[]).validate().unwrap();
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(s.engine.shard_count, DEFAULT_SHARD_COUNT);
+    }
+
+    #[test]
+    fn a_public_address_needs_keys_or_an_explicit_opt_out() {
+        let e = parse(&["--listen", "0.0.0.0:50051"])
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.name, "--api-keys-file");
+        assert!(
+            parse(&["--listen", "0.0.0.0:50051", "--allow-unauthenticated"])
+                .validate()
+                .is_ok()
+        );
+        let with_keys = parse(&["--listen", "0.0.0.0:50051", "--api-keys-file", "/k"])
+            .validate()
+            .unwrap();
+        assert_eq!(with_keys.api_keys_file, Some(PathBuf::from("/k")));
+        assert!(parse(&["--listen", "[::1]:50051"]).validate().is_ok());
     }
 
     #[test]

@@ -1,0 +1,136 @@
+//! The tower layer that checks API keys before any handler runs: a key is taken from
+//! `authorization: Bearer <key>` or `x-api-key: <key>`; a missing or unknown key is
+//! UNAUTHENTICATED, a key whose role is too low PERMISSION_DENIED (see `rpc_roles`).
+//! The caller's key id is put in the request's extensions ([`Caller`]) and the span.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tonic::Status;
+use tower::{Layer, Service};
+
+use super::api_keys::{ApiKeys, Role};
+use super::rpc_roles::required_role;
+
+/// Who is calling, once authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The key's id from the keys file.
+    pub key_id: String,
+    /// Its role.
+    pub role: Role,
+}
+
+/// Wraps the router so every call is authenticated and authorised (with no keys, every
+/// call passes: a server without a keys file, which only listens on loopback unless told
+/// otherwise).
+#[derive(Clone, Debug)]
+pub struct AuthLayer {
+    keys: Option<Arc<ApiKeys>>,
+}
+
+impl AuthLayer {
+    /// A layer checking calls against `keys` (none: no checks).
+    pub fn new(keys: Option<Arc<ApiKeys>>) -> Self {
+        Self { keys }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            keys: self.keys.clone(),
+        }
+    }
+}
+
+/// The service produced by [`AuthLayer`].
+#[derive(Clone, Debug)]
+pub struct AuthService<S> {
+    inner: S,
+    keys: Option<Arc<ApiKeys>>,
+}
+
+/// The key a request presents, if any.
+fn presented_key<B>(request: &http::Request<B>) -> Option<&str> {
+    let headers = request.headers();
+    if let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        let mut parts = value.trim().splitn(2, ' ');
+        if parts
+            .next()
+            .is_some_and(|s| s.eq_ignore_ascii_case("bearer"))
+        {
+            return parts.next().map(str::trim).filter(|k| !k.is_empty());
+        }
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+/// Checks one call: Ok with the caller (none for open paths), or the status to answer.
+fn check<B>(keys: &ApiKeys, request: &http::Request<B>) -> Result<Option<Caller>, Status> {
+    let path = request.uri().path();
+    let Some(needed) = required_role(path) else {
+        return Ok(None);
+    };
+    let key = presented_key(request).ok_or_else(|| {
+        Status::unauthenticated("no API key: send `authorization: Bearer <key>` or `x-api-key`")
+    })?;
+    let (key_id, role) = keys
+        .ring()
+        .authenticate(key)
+        .ok_or_else(|| Status::unauthenticated("unknown API key"))?;
+    if role < needed {
+        return Err(Status::permission_denied(format!(
+            "key `{key_id}` has role {}; {path} needs {}",
+            role.name(),
+            needed.name()
+        )));
+    }
+    Ok(Some(Caller { key_id, role }))
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, RB> Service<http::Request<B>> for AuthService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Send,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    RB: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let Some(keys) = &self.keys else {
+            return Box::pin(self.inner.call(request));
+        };
+        match check(keys, &request) {
+            Ok(caller) => {
+                if let Some(caller) = caller {
+                    tracing::debug!(auth.key_id = %caller.key_id, "authenticated");
+                    request.extensions_mut().insert(caller);
+                }
+                Box::pin(self.inner.call(request))
+            }
+            Err(status) => {
+                tracing::info!(rpc.method = %request.uri().path(), code = ?status.code(), "call refused");
+                Box::pin(std::future::ready(Ok(status.into_http())))
+            }
+        }
+    }
+}
