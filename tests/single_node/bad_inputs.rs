@@ -166,6 +166,14 @@ async fn bad_requests_get_clear_statuses() {
         "min_score",
         "NaN score",
     );
+    let mut big_filter = count(seeds.clone(), 1);
+    big_filter.filter = (0..65).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+    expect(
+        audience(ch.clone(), big_filter).await,
+        Code::InvalidArgument,
+        "filter",
+        "a filter of 65 entries",
+    );
     let too_many: Vec<String> = (0..100_001).map(|i| format!("s{i}")).collect();
     expect(
         audience(ch.clone(), count(too_many, 10)).await,

@@ -1,15 +1,13 @@
 //! Lookalike requests and answers: `LookalikeRequest` → [`LookalikeQuery`] (every field
 //! checked), an [`Audience`] → `LookalikeBatch` pages.
 
-use std::collections::BTreeMap;
-
 use doppel_engine::{Audience, AudienceSize, LookalikeQuery, Strategy};
 use doppel_proto::v1 as pb;
 use doppel_types::limits::{LOOKALIKE_PAGE_SIZE, MAX_NEGATIVES, MAX_SEEDS};
 use tonic::Status;
 
 use super::customer_segments::segment_from_pb;
-use super::records::validate_id;
+use super::records::{attributes, validate_id};
 use crate::status::FieldViolation;
 
 /// Most seed or excluded segments per request.
@@ -79,7 +77,8 @@ pub fn query_from_pb(request: pb::LookalikeRequest) -> Result<LookalikeQuery, St
             return Err(FieldViolation::new("strategy", "unknown strategy").into());
         }
     };
-    let filter: BTreeMap<String, String> = filter.into_iter().collect();
+    // Bounded like profile attributes: a filter of a million entries cost seconds of CPU.
+    let filter = attributes("filter", filter)?;
     Ok(LookalikeQuery {
         seed_customer_ids: ids("seed_customer_ids", seed_customer_ids, MAX_SEEDS)?,
         negative_customer_ids: ids(

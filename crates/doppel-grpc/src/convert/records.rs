@@ -51,7 +51,9 @@ pub fn validate_id(field: &str, id: &str) -> Result<(), FieldViolation> {
     Ok(())
 }
 
-fn attributes(
+/// Checks an attribute map (profile attributes, a lookalike filter): at most
+/// `MAX_ATTRIBUTES` entries, keys 1..=`MAX_ATTRIBUTE_LEN` bytes, values at most that.
+pub fn attributes(
     field: &str,
     map: HashMap<String, String>,
 ) -> Result<BTreeMap<String, String>, FieldViolation> {
