@@ -132,13 +132,10 @@ impl Ingest for IngestService {
         let node = &self.node;
         let convert = |record: pb::Event| {
             let event = event_from_pb(record)?;
-            node.check_event_refs(&event).map_err(|e| match e {
-                doppel_node::Error::InvalidArgument { field, reason } => {
-                    FieldViolation::new(field, reason)
-                }
-                other => FieldViolation::new("event", other.to_string()),
-            })?;
-            Ok(event)
+            match node.unknown_event_ref(&event) {
+                Some((field, reason)) => Err(FieldViolation::new(field, reason)),
+                None => Ok(event),
+            }
         };
         let applied = std::sync::Mutex::new(BTreeSet::new());
         let applied_ref = &applied;

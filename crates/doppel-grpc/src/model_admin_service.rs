@@ -201,7 +201,7 @@ impl ModelAdmin for ModelAdminService {
             .map_err(node_status)?;
         Ok(Response::new(pb::DeleteVersionResponse {
             model_version,
-            state: state.name().to_owned(),
+            state: state.map(|s| s.name().to_owned()).unwrap_or_default(),
         }))
     }
 }

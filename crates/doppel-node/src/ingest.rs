@@ -59,21 +59,21 @@ impl Node {
         Ok(())
     }
 
-    /// Refuses an event whose customer or item is unknown here.
-    pub fn check_event_refs(&self, event: &Event) -> Result<()> {
+    /// The field of an event that names a customer or item unknown here, and why.
+    pub fn unknown_event_ref(&self, event: &Event) -> Option<(&'static str, String)> {
         if !self.engine.known_customer(&event.customer_id) {
-            return Err(Error::invalid(
+            return Some((
                 "customer_id",
                 format!("unknown customer `{}` (upsert it first)", event.customer_id),
             ));
         }
         if !self.engine.known_item(&event.item_id) {
-            return Err(Error::invalid(
+            return Some((
                 "item_id",
                 format!("unknown item `{}` (upsert it first)", event.item_id),
             ));
         }
-        Ok(())
+        None
     }
 
     /// Appends a batch of events to the log (repeated event ids dropped) and, on a single

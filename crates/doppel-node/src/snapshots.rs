@@ -130,11 +130,17 @@ impl Node {
         if !self.placement.serves_everyone() {
             return;
         }
-        *self
-            .stale_snapshots
-            .lock()
-            .entry(version.to_owned())
-            .or_default() += 1;
+        let fold_ins = {
+            let mut stale = self.stale_snapshots.lock();
+            let n = stale.entry(version.to_owned()).or_default();
+            *n += 1;
+            *n
+        };
+        // Already stale: the directory is gone, or a refresh is writing it and will drop
+        // it when it sees this fold-in. No disk work on every RecordEvents.
+        if fold_ins > 1 {
+            return;
+        }
         if let Some(path) = self.snapshot_path(version) {
             self.remove_snapshot_dir(&path);
         }

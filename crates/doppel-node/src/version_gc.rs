@@ -32,8 +32,9 @@ pub fn doomed(versions: &[VersionInfo], keep: usize, protected: &[&str]) -> Vec<
 /// Deletes `version` on request: its metadata and vectors in the store, its indexes in
 /// memory and its snapshots. Refused for the active version, the rollback target and a
 /// version an import, training run or build is writing here; NOT_FOUND when neither the
-/// store nor this node knows it. Returns the state it was in.
-pub async fn delete(node: &Node, version: &str) -> Result<VersionState> {
+/// store nor this node knows it. Returns the state it was in (`None` when only this node's
+/// copy was left: another node of the cluster deleted it from the store first).
+pub async fn delete(node: &Node, version: &str) -> Result<Option<VersionState>> {
     let info = node.store.get_version(version).await?;
     let stored_active = node.store.active_version().await?;
     if node.engine.active_version().as_deref() == Some(version)
@@ -60,7 +61,8 @@ pub async fn delete(node: &Node, version: &str) -> Result<VersionState> {
     node.remove_snapshots(version);
     let Some(info) = info else {
         return if unloaded {
-            Ok(VersionState::Failed)
+            // Only this node's copy was left (a router asks every node).
+            Ok(None)
         } else {
             Err(Error::NotFound(format!(
                 "model_version: `{version}` not found"
@@ -69,7 +71,7 @@ pub async fn delete(node: &Node, version: &str) -> Result<VersionState> {
     };
     node.store.delete_version(version).await?;
     tracing::info!(model.version = %version, state = info.state.name(), "version deleted");
-    Ok(info.state)
+    Ok(Some(info.state))
 }
 
 /// Deletes what [`doomed`] picks on `node` (no-op when `keep_versions` is 0: keep all).

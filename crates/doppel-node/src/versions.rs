@@ -167,8 +167,9 @@ impl Node {
         })
     }
 
-    /// Deletes `version` (see [`crate::version_gc::delete`]); returns the state it was in.
-    pub async fn delete_version(&self, version: &str) -> Result<VersionState> {
+    /// Deletes `version` (see [`crate::version_gc::delete`]); returns the state it was in
+    /// (`None`: only this node's copy was left).
+    pub async fn delete_version(&self, version: &str) -> Result<Option<VersionState>> {
         crate::version_gc::delete(self, version).await
     }
 }

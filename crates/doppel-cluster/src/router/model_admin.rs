@@ -499,8 +499,9 @@ impl RouterModelAdmin {
         for answer in answers {
             match answer {
                 Ok(response) => {
-                    // The node that found it in the store knows the state it was in.
-                    if deleted.as_ref().is_none_or(|d| d.state == "failed") {
+                    // The node that found it in the store knows the state it was in; the
+                    // others only dropped their copies (empty state).
+                    if deleted.as_ref().is_none_or(|d| d.state.is_empty()) {
                         deleted = Some(response);
                     }
                 }

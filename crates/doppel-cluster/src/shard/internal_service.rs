@@ -9,7 +9,7 @@ use doppel_engine::{AudienceSize, ScorerSpec, ShardScoring};
 use doppel_node::Node;
 
 use crate::shard::placement::ShardPlacement;
-use doppel_grpc::convert::segment_from_pb;
+use doppel_grpc::convert::{prospect_to_pb, segment_from_pb};
 use doppel_grpc::page_stream::{PageStream, stream_pages};
 use doppel_grpc::status::{engine_status, node_status};
 use doppel_proto::internal::v1 as ipb;
@@ -204,14 +204,7 @@ impl Shard for ShardService {
             .chunks(LOOKALIKE_PAGE_SIZE)
             .map(|chunk| ipb::ScoredPage {
                 model_version: audience.version.clone(),
-                prospects: chunk
-                    .iter()
-                    .map(|p| pb::Prospect {
-                        customer_id: p.customer_id.clone(),
-                        score: p.score,
-                        nearest_seed_ids: p.nearest_seed_ids.clone(),
-                    })
-                    .collect(),
+                prospects: chunk.iter().map(prospect_to_pb).collect(),
                 ..Default::default()
             })
             .collect();

@@ -1,7 +1,7 @@
 //! The tower layer that checks API keys before any handler runs: a key is taken from
 //! `authorization: Bearer <key>` or `x-api-key: <key>`; a missing or unknown key is
 //! UNAUTHENTICATED, a key whose role is too low PERMISSION_DENIED (see `rpc_roles`).
-//! The caller's key id is put in the request's extensions ([`Caller`]) and the span.
+//! The caller's key id is logged (never the key).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,17 +10,8 @@ use std::task::{Context, Poll};
 use tonic::Status;
 use tower::{Layer, Service};
 
-use super::api_keys::{ApiKeys, Role};
+use super::api_keys::ApiKeys;
 use super::rpc_roles::required_role;
-
-/// Who is calling, once authenticated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
-    /// The key's id from the keys file.
-    pub key_id: String,
-    /// Its role.
-    pub role: Role,
-}
 
 /// Wraps the router so every call is authenticated and authorised (with no keys, every
 /// call passes: a server without a keys file, which only listens on loopback unless told
@@ -74,8 +65,9 @@ fn presented_key<B>(request: &http::Request<B>) -> Option<&str> {
         .filter(|k| !k.is_empty())
 }
 
-/// Checks one call: Ok with the caller (none for open paths), or the status to answer.
-fn check<B>(keys: &ApiKeys, request: &http::Request<B>) -> Result<Option<Caller>, Status> {
+/// Checks one call: Ok with the caller's key id (none for open paths), or the status to
+/// answer.
+fn check<B>(keys: &ApiKeys, request: &http::Request<B>) -> Result<Option<String>, Status> {
     let path = request.uri().path();
     let Some(needed) = required_role(path) else {
         return Ok(None);
@@ -94,7 +86,7 @@ fn check<B>(keys: &ApiKeys, request: &http::Request<B>) -> Result<Option<Caller>
             needed.name()
         )));
     }
-    Ok(Some(Caller { key_id, role }))
+    Ok(Some(key_id))
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -115,15 +107,14 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let Some(keys) = &self.keys else {
             return Box::pin(self.inner.call(request));
         };
         match check(keys, &request) {
-            Ok(caller) => {
-                if let Some(caller) = caller {
-                    tracing::debug!(auth.key_id = %caller.key_id, "authenticated");
-                    request.extensions_mut().insert(caller);
+            Ok(key_id) => {
+                if let Some(key_id) = key_id {
+                    tracing::debug!(auth.key_id = %key_id, "authenticated");
                 }
                 Box::pin(self.inner.call(request))
             }

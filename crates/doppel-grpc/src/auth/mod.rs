@@ -6,4 +6,4 @@ pub mod auth_layer;
 pub mod rpc_roles;
 
 pub use api_keys::{ApiKeys, KeyRing, KeysFileError, Role, digest_hex};
-pub use auth_layer::{AuthLayer, Caller};
+pub use auth_layer::AuthLayer;

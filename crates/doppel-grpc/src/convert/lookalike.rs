@@ -1,7 +1,7 @@
 //! Lookalike requests and answers: `LookalikeRequest` → [`LookalikeQuery`] (every field
 //! checked), an [`Audience`] → `LookalikeBatch` pages.
 
-use doppel_engine::{Audience, AudienceSize, LookalikeQuery, Strategy};
+use doppel_engine::{Audience, AudienceSize, LookalikeQuery, Prospect, Strategy};
 use doppel_proto::v1 as pb;
 use doppel_types::limits::{LOOKALIKE_PAGE_SIZE, MAX_NEGATIVES, MAX_SEEDS};
 use tonic::Status;
@@ -105,6 +105,15 @@ pub fn strategy_to_pb(strategy: Strategy) -> pb::Strategy {
     }
 }
 
+/// One prospect of an audience, as sent.
+pub fn prospect_to_pb(p: &Prospect) -> pb::Prospect {
+    pb::Prospect {
+        customer_id: p.customer_id.clone(),
+        score: p.score,
+        nearest_seed_ids: p.nearest_seed_ids.clone(),
+    }
+}
+
 /// Splits an audience into stream pages; the first page carries the audience-wide fields.
 pub fn pages(audience: Audience, shards_total: u32) -> Vec<pb::LookalikeBatch> {
     let Audience {
@@ -117,14 +126,7 @@ pub fn pages(audience: Audience, shards_total: u32) -> Vec<pb::LookalikeBatch> {
     let mut batches: Vec<pb::LookalikeBatch> = prospects
         .chunks(LOOKALIKE_PAGE_SIZE)
         .map(|page| pb::LookalikeBatch {
-            prospects: page
-                .iter()
-                .map(|p| pb::Prospect {
-                    customer_id: p.customer_id.clone(),
-                    score: p.score,
-                    nearest_seed_ids: p.nearest_seed_ids.clone(),
-                })
-                .collect(),
+            prospects: page.iter().map(prospect_to_pb).collect(),
             ..Default::default()
         })
         .collect();
