@@ -1,7 +1,15 @@
 //! Which node serves which logical shard: the shard map and the live leases in Redis,
 //! read into an immutable [`Topology`] that a router swaps in every
-//! [`LEASE_RENEW_EVERY`](crate::LEASE_RENEW_EVERY). A shard is routable when its map owner
-//! holds a live lease listing it as ready.
+//! [`LEASE_RENEW_EVERY`](crate::LEASE_RENEW_EVERY). A shard is routed to its map owner when
+//! that owner holds a live lease listing it as ready; otherwise to a live node still listing
+//! it as ready (the previous owner during a move); otherwise it has no live node.
+//!
+//! The map is read before the leases. A node claiming a shard writes its lease (listing the
+//! shard) before the claim, so a router that sees the claim also sees the new owner ready;
+//! one that read the map just before the claim sees the previous owner, which keeps serving
+//! the shard until every router has re-read the map. Reading the two the other way round
+//! left a window where the claim was visible but the new owner's lease was not: the shard
+//! had no live node for a whole refresh interval.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -94,15 +102,16 @@ impl TopologyReader {
         Ok(channel)
     }
 
-    /// Reads the leases and the shard map and builds the routing.
+    /// Reads the shard map, then the leases, and builds the routing.
     pub async fn read(&self) -> doppel_store::Result<Topology> {
-        let members = self.store.live_members().await?;
         let map = self.store.shard_map().await?;
+        let members = self.store.live_members().await?;
         Ok(self.build(&members, &map))
     }
 
     fn build(&self, members: &[MemberRecord], map: &BTreeMap<u32, String>) -> Topology {
-        let mut nodes: BTreeMap<&str, (Arc<NodeHandle>, &MemberRecord)> = BTreeMap::new();
+        let mut nodes: BTreeMap<&str, Arc<NodeHandle>> = BTreeMap::new();
+        let mut routable = Vec::new();
         for m in members {
             match self.channel(&m.internal_addr) {
                 Ok(channel) => {
@@ -111,25 +120,74 @@ impl TopologyReader {
                         addr: m.internal_addr.clone(),
                         channel,
                     });
-                    nodes.insert(&m.node_id, (handle, m));
+                    nodes.insert(&m.node_id, handle);
+                    routable.push(m.clone());
                 }
                 Err(e) => tracing::warn!(node.id = %m.node_id, error = %e, "node not routable"),
             }
         }
-        let owners = (0..self.shard_count)
-            .map(|shard| {
-                let owner = map.get(&shard)?;
-                let (handle, record) = nodes.get(owner.as_str())?;
-                record
-                    .ready_shards
-                    .contains(&shard)
-                    .then(|| Arc::clone(handle))
-            })
+        let owners = route(self.shard_count, &routable, map)
+            .into_iter()
+            .map(|owner| owner.and_then(|id| nodes.get(id.as_str()).cloned()))
             .collect();
         Topology {
             shard_count: self.shard_count,
             owners,
-            nodes: nodes.into_values().map(|(h, _)| h).collect(),
+            nodes: nodes.into_values().collect(),
         }
+    }
+}
+
+/// The node each of `shard_count` shards is routed to: its map owner when that owner's
+/// lease lists it as ready, else the first live node (in node-id order) listing it as
+/// ready, else none.
+fn route(
+    shard_count: u32,
+    members: &[MemberRecord],
+    map: &BTreeMap<u32, String>,
+) -> Vec<Option<String>> {
+    let mut by_id: Vec<&MemberRecord> = members.iter().collect();
+    by_id.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+    let ready = |m: &MemberRecord, shard: u32| m.ready_shards.contains(&shard);
+    (0..shard_count)
+        .map(|shard| {
+            let owner = map.get(&shard);
+            by_id
+                .iter()
+                .find(|m| Some(&m.node_id) == owner && ready(m, shard))
+                .or_else(|| by_id.iter().find(|m| ready(m, shard)))
+                .map(|m| m.node_id.clone())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str, ready: &[u32]) -> MemberRecord {
+        MemberRecord {
+            node_id: id.into(),
+            internal_addr: format!("{id}:1"),
+            ready_shards: ready.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_shard_goes_to_its_ready_map_owner_else_to_a_node_still_serving_it() {
+        let map: BTreeMap<u32, String> = [
+            (0, "b".into()),
+            (1, "b".into()),
+            (2, "gone".into()),
+            (3, "a".into()),
+        ]
+        .into();
+        // b claimed 0 and 1 but only lists 0 as ready yet; a still serves 1; nobody serves 2;
+        // 3's owner is not ready and nobody else serves it.
+        let members = [member("b", &[0]), member("a", &[0, 1])];
+        assert_eq!(
+            route(5, &members, &map),
+            [Some("b".into()), Some("a".into()), None, None, None]
+        );
     }
 }
