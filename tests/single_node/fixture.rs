@@ -80,7 +80,10 @@ impl Loaded {
             match e.kind {
                 EventType::Purchase => *units.entry(&e.item_id).or_default() += q,
                 EventType::Return => *units.entry(&e.item_id).or_default() -= q,
-                EventType::View | EventType::AddToCart => {}
+                EventType::View
+                | EventType::AddToCart
+                | EventType::Impression
+                | EventType::Click => {}
             }
         }
         units

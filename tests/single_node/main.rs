@@ -7,6 +7,7 @@ mod disk_full;
 mod erasure_restart;
 mod event_ids;
 mod fixture;
+mod frequency_caps;
 mod health_reflection;
 mod hot_swap;
 mod integrity;

@@ -26,8 +26,8 @@ mod version_lifecycle;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use doppel_types::VersionInfo;
 use doppel_types::vector::{VectorError, validate_vector};
+use doppel_types::{ContactPolicy, VersionInfo};
 use parking_lot::RwLock;
 
 use crate::config::EngineConfig;
@@ -111,6 +111,8 @@ pub struct Engine {
     erased: RwLock<HashSet<String>>,
     /// Which logical shards' customers this engine holds (all, unless it is a shard node).
     held: RwLock<Vec<bool>>,
+    /// The contact policy (frequency caps) offers obey.
+    policy: RwLock<Arc<ContactPolicy>>,
 }
 
 /// The loaded versions, the active one and the rollback target (see `version_lifecycle`).
@@ -134,6 +136,7 @@ impl Engine {
             },
             profiles: RwLock::default(),
             versions: RwLock::default(),
+            policy: RwLock::default(),
             erased: RwLock::default(),
         }
     }

@@ -6,6 +6,8 @@
 //! * [`error`] — [`Error`], [`Result`]
 //! * `id_slots` — string ids → dense slots shared by every version (one bitset for all shards)
 //! * `profiles` — consent, attributes, purchases, catalogue, popularity
+//! * `exposures` — one customer's impressions, bounded, for frequency caps
+//! * [`frequency_caps`] — cap counts, blocked items and the capped pick of offers
 //! * `loaded_version` — one version's customer shard indexes and item index
 //! * [`lookalike_query`] — audience request/answer types
 //! * `seed_prototypes` — centroid, coherence and k-means prototypes of a seed set
@@ -35,6 +37,8 @@ pub mod config;
 pub mod customer_segments;
 pub mod engine;
 pub mod error;
+mod exposures;
+pub mod frequency_caps;
 mod id_slots;
 mod loaded_version;
 mod lookalike;
@@ -50,6 +54,7 @@ pub use config::EngineConfig;
 pub use customer_segments::{SegmentPage, SegmentSize};
 pub use engine::{Engine, IndexDescription, LoadVersion, ShardInstall, VersionSummary};
 pub use error::{Error, Result};
+pub use frequency_caps::CapCount;
 pub use lookalike::{
     CENTROID_MIN_COHERENCE, CENTROID_MIN_TWO_MODE_RATIO, EXPLAIN_MAX_SEEDS, NEGATIVE_WEIGHT,
     ScorerSpec, check_size as check_audience_size, plan_scorer, target as audience_target,

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use doppel_index::{Bitset, PointId};
 use doppel_types::{Customer, Event, EventType, Item};
 
+use crate::exposures::Exposures;
 use crate::id_slots::IdSlots;
 
 /// How much one event of each kind adds to an item's popularity (per unit of quantity).
@@ -16,6 +17,8 @@ fn popularity_weight(kind: EventType) -> f64 {
         EventType::AddToCart => 0.3,
         EventType::View => 0.05,
         EventType::Return => -1.0,
+        EventType::Click => 0.05,
+        EventType::Impression => 0.0,
     }
 }
 
@@ -27,6 +30,10 @@ pub(crate) struct CustomerRecord {
     pub(crate) attributes: BTreeMap<String, String>,
     /// Slots of items this customer bought (returns do not remove them: they were bought).
     pub(crate) purchased: HashSet<PointId>,
+    /// Offers shown (impressions), for frequency caps: at most
+    /// [`MAX_EXPOSURES_PER_CUSTOMER`](doppel_types::contact_policy::MAX_EXPOSURES_PER_CUSTOMER),
+    /// the most recent, in timestamp order.
+    pub(crate) exposures: Exposures,
 }
 
 impl CustomerRecord {
@@ -50,7 +57,8 @@ impl CustomerRecord {
 #[derive(Debug)]
 pub(crate) struct ItemRecord {
     pub(crate) item: Item,
-    /// Weighted event count (purchases 1, carts 0.3, views 0.05, returns −1), ≥ 0.
+    /// Weighted event count (purchases 1, carts 0.3, views and clicks 0.05, returns −1;
+    /// impressions 0), ≥ 0.
     pub(crate) popularity: f64,
     /// Units purchased.
     pub(crate) purchases: u64,
@@ -126,8 +134,12 @@ impl Profiles {
         let customer = self.customer_slots.intern(&event.customer_id);
         let item = self.item_slots.intern(&event.item_id);
         let row = slot_mut(&mut self.customers, customer);
-        if event.kind == EventType::Purchase && event.quantity >= 0 {
-            row.purchased.insert(item);
+        match event.kind {
+            EventType::Purchase if event.quantity >= 0 => {
+                row.purchased.insert(item);
+            }
+            EventType::Impression => row.exposures.record(item, event.timestamp_ms),
+            _ => {}
         }
     }
 

@@ -1,9 +1,10 @@
 //! Next-best offers (items nearest the customer's vector) and similar items.
 
 use doppel_index::{PointId, SearchRequest, dot};
-use doppel_types::Context;
+use doppel_types::{ContactPolicy, Context};
 
 use crate::error::{Error, Result};
+use crate::frequency_caps::CapCounter;
 use crate::loaded_version::LoadedVersion;
 use crate::profiles::Profiles;
 
@@ -14,7 +15,7 @@ pub struct RecommendQuery {
     pub customer_id: String,
     /// Offers wanted.
     pub k: usize,
-    /// Where the customer is right now (recorded with the request; not yet used to score).
+    /// Where the customer is right now (recorded with impressions; not yet used to score).
     pub context: Context,
     /// Only items of these categories (empty: any).
     pub categories: Vec<String>,
@@ -24,6 +25,9 @@ pub struct RecommendQuery {
     pub include_purchased: bool,
     /// Give each offer a human-readable reason.
     pub explain: bool,
+    /// Record the offers as impressions before answering (done by the node, which owns
+    /// the store; the engine only reads it).
+    pub record_impressions: bool,
 }
 
 /// One offered item.
@@ -46,6 +50,8 @@ pub struct Recommendation {
     pub offers: Vec<Offer>,
     /// False when the popular-items fallback answered (no vector or no on-site consent).
     pub personalized: bool,
+    /// Candidates the contact policy's frequency caps removed.
+    pub capped: u32,
 }
 
 /// Items similar to one item.
@@ -57,12 +63,15 @@ pub struct SimilarItemsResult {
     pub items: Vec<Offer>,
 }
 
-/// Offers for `query` over `version`.
+/// Offers for `query` over `version`, none of which breaks a cap of `policy` once shown
+/// (windows ending at `now_ms`).
 pub(crate) fn recommend(
     version: &LoadedVersion,
     profiles: &Profiles,
     ef_search: usize,
     query: &RecommendQuery,
+    policy: &ContactPolicy,
+    now_ms: i64,
 ) -> Result<Recommendation> {
     let slot = profiles
         .customer_slots
@@ -70,29 +79,45 @@ pub(crate) fn recommend(
         .ok_or_else(|| Error::not_found("customer_id", query.customer_id.clone()))?;
     let customer = profiles.customer(slot);
     let bought = customer.map(|c| &c.purchased);
-    let allowed = profiles.offerable_items(
+    let mut allowed = profiles.offerable_items(
         &query.categories,
         query.max_price,
         bought.filter(|_| !query.include_purchased),
         None,
     );
+    let caps = CapCounter::new(policy, profiles, customer.map(|c| &c.exposures), now_ms);
+    let blocked = caps.remove_blocked(&mut allowed);
     let vector = customer
         .filter(|c| c.onsite_consent)
         .and_then(|_| version.customer_vector(&query.customer_id, slot));
     let model_version = version.info.version.clone();
     let Some(vector) = vector.filter(|_| !allowed.is_empty()) else {
+        let (offers, skipped) = popular(profiles, &allowed, &caps, query.k, query.explain);
         return Ok(Recommendation {
             model_version,
-            offers: popular(profiles, &allowed, query.k, query.explain),
+            offers,
             personalized: false,
+            capped: (blocked + skipped) as u32,
         });
     };
-    let hits = version.items.search(&SearchRequest {
-        query: &vector,
-        k: query.k,
-        ef: ef_search.max(query.k),
-        allowed: Some(&allowed),
-    })?;
+    // Caps can skip candidates (a category at its cap after the first pick of it): fetch
+    // more until k are picked or none are left.
+    let eligible = allowed.count();
+    let mut fetch = query.k;
+    let (hits, skipped) = loop {
+        let hits = version.items.search(&SearchRequest {
+            query: &vector,
+            k: fetch,
+            ef: ef_search.max(fetch),
+            allowed: Some(&allowed),
+        })?;
+        let (picked, skipped) = caps.pick(hits.iter().map(|h| h.id), query.k);
+        if picked.len() == query.k || hits.len() < fetch || fetch >= eligible {
+            let hits: Vec<_> = picked.into_iter().map(|i| hits[i]).collect();
+            break (hits, skipped);
+        }
+        fetch = (fetch * 4).min(eligible);
+    };
     let history: Vec<(PointId, Vec<f32>)> = match (query.explain, bought) {
         (true, Some(b)) => b
             .iter()
@@ -120,6 +145,7 @@ pub(crate) fn recommend(
         model_version,
         offers,
         personalized: true,
+        capped: (blocked + skipped) as u32,
     })
 }
 
@@ -145,30 +171,35 @@ fn personal_reason(
     }
 }
 
-/// The most popular allowed items, ties by id.
+/// The most popular allowed items that break no cap, ties by id; and how many the caps
+/// skipped.
 fn popular(
     profiles: &Profiles,
     allowed: &doppel_index::Bitset,
+    caps: &CapCounter<'_>,
     k: usize,
     explain: bool,
-) -> Vec<Offer> {
-    let mut rows: Vec<(f64, u64, &str, &str)> = allowed
+) -> (Vec<Offer>, usize) {
+    let mut rows: Vec<(f64, u64, &str, &str, PointId)> = allowed
         .iter()
-        .filter_map(|s| profiles.item(s))
-        .map(|r| {
+        .filter_map(|s| profiles.item(s).map(|r| (s, r)))
+        .map(|(s, r)| {
             (
                 r.popularity,
                 r.purchases,
                 r.item.id.as_str(),
                 r.item.category.as_str(),
+                s,
             )
         })
         .collect();
     rows.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.2.cmp(b.2)));
-    rows.truncate(k);
+    let (picked, skipped) = caps.pick(rows.iter().map(|r| r.4), k);
+    let rows: Vec<_> = picked.into_iter().map(|i| rows[i]).collect();
     let top = rows.first().map_or(0.0, |r| r.0).max(f64::MIN_POSITIVE);
-    rows.into_iter()
-        .map(|(popularity, purchases, id, category)| Offer {
+    let offers = rows
+        .into_iter()
+        .map(|(popularity, purchases, id, category, _)| Offer {
             item_id: id.to_owned(),
             score: (popularity / top) as f32,
             reason: if explain {
@@ -177,7 +208,8 @@ fn popular(
                 String::new()
             },
         })
-        .collect()
+        .collect();
+    (offers, skipped)
 }
 
 /// In-stock items closest to `item_id`.

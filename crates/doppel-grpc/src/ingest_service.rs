@@ -176,6 +176,7 @@ impl Ingest for IngestService {
             purchased_items,
             model_version,
             has_vector,
+            cap_counts,
         } = self
             .node
             .customer_view(&customer_id)
@@ -188,6 +189,10 @@ impl Ingest for IngestService {
             purchased_items,
             event_count,
             model_version,
+            cap_counts: cap_counts
+                .into_iter()
+                .map(crate::convert::cap_count_to_pb)
+                .collect(),
         }))
     }
 

@@ -8,7 +8,7 @@
 //! * [`convert`] — protobuf ⇄ domain conversions (`TryFrom`s that validate and name fields);
 //! * [`status`] — the one mapping of store and engine errors to `tonic::Status`;
 //! * one file per service: [`ingest_service`], [`model_admin_service`],
-//!   [`audiences_service`], [`recommendations_service`];
+//!   [`audiences_service`], [`recommendations_service`], [`policies_service`];
 //! * [`rpc_metrics`] — the tower layer that records latency and status of every RPC.
 
 pub mod audiences_service;
@@ -17,6 +17,7 @@ pub mod convert;
 pub mod ingest_service;
 pub mod model_admin_service;
 pub mod page_stream;
+pub mod policies_service;
 pub mod recommendations_service;
 pub mod rpc_metrics;
 pub mod segments;

@@ -58,6 +58,7 @@ pub fn query_from_pb(request: pb::RecommendRequest) -> Result<RecommendQuery, Fi
         filter,
         include_purchased,
         explain,
+        record_impressions,
     } = request;
     validate_id("customer_id", &customer_id)?;
     let pb::OfferFilter {
@@ -86,6 +87,7 @@ pub fn query_from_pb(request: pb::RecommendRequest) -> Result<RecommendQuery, Fi
         max_price,
         include_purchased,
         explain,
+        record_impressions,
     })
 }
 
@@ -97,19 +99,17 @@ impl Recommendations for RecommendationsService {
         request: Request<pb::RecommendRequest>,
     ) -> Result<Response<pb::RecommendResponse>, Status> {
         let query = query_from_pb(request.into_inner())?;
-        self.node
-            .check_holds(&query.customer_id, false)
-            .map_err(node_status)?;
         // A few hundred microseconds of CPU: cheaper inline than a hop to the blocking pool.
-        let recommendation = self
-            .node
-            .engine()
-            .recommend(&query)
-            .map_err(engine_status)?;
+        let recommendation = self.node.recommend(&query).await.map_err(node_status)?;
         Ok(Response::new(pb::RecommendResponse {
             offers: offers_to_pb(recommendation.offers),
             model_version: recommendation.model_version,
             personalized: recommendation.personalized,
+            capped: if query.explain {
+                recommendation.capped
+            } else {
+                0
+            },
         }))
     }
 

@@ -20,6 +20,7 @@ use std::time::Duration;
 use doppel_proto::v1::audiences_server::{Audiences, AudiencesServer};
 use doppel_proto::v1::ingest_server::{Ingest, IngestServer};
 use doppel_proto::v1::model_admin_server::{ModelAdmin, ModelAdminServer};
+use doppel_proto::v1::policies_server::{Policies, PoliciesServer};
 use doppel_proto::v1::recommendations_server::{Recommendations, RecommendationsServer};
 use doppel_proto::v1::segments_server::{Segments, SegmentsServer};
 use doppel_types::limits::MAX_MESSAGE_BYTES;
@@ -35,6 +36,7 @@ use crate::audiences_service::AudiencesService;
 use crate::auth::{ApiKeys, AuthLayer};
 use crate::ingest_service::IngestService;
 use crate::model_admin_service::ModelAdminService;
+use crate::policies_service::PoliciesService;
 use crate::recommendations_service::RecommendationsService;
 use crate::rpc_metrics::{RpcMetrics, RpcMetricsLayer};
 use crate::segments::SegmentsService;
@@ -85,6 +87,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "doppel.v1.Audiences",
     "doppel.v1.Recommendations",
     "doppel.v1.Segments",
+    "doppel.v1.Policies",
 ];
 
 async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
@@ -149,9 +152,9 @@ pub fn transport() -> Server {
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
 }
 
-/// The five public services, whoever implements them (a node's or a router's), each
+/// The six public services, whoever implements them (a node's or a router's), each
 /// bounded to `max` bytes per message: the one place they are wired.
-pub struct PublicServices<I, M, A, R, S> {
+pub struct PublicServices<I, M, A, R, S, P> {
     /// `doppel.v1.Ingest`.
     pub ingest: I,
     /// `doppel.v1.ModelAdmin`.
@@ -162,17 +165,20 @@ pub struct PublicServices<I, M, A, R, S> {
     pub recommendations: R,
     /// `doppel.v1.Segments`.
     pub segments: S,
+    /// `doppel.v1.Policies`.
+    pub policies: P,
 }
 
-impl<I, M, A, R, S> PublicServices<I, M, A, R, S>
+impl<I, M, A, R, S, P> PublicServices<I, M, A, R, S, P>
 where
     I: Ingest,
     M: ModelAdmin,
     A: Audiences,
     R: Recommendations,
     S: Segments,
+    P: Policies,
 {
-    /// The routes of the five services, each bounded to `max` bytes per message.
+    /// The routes of the six services, each bounded to `max` bytes per message.
     pub fn routes(self, max: usize) -> tonic::service::Routes {
         tonic::service::Routes::new(
             IngestServer::new(self.ingest)
@@ -199,6 +205,11 @@ where
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         )
+        .add_service(
+            PoliciesServer::new(self.policies)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
     }
 }
 
@@ -211,6 +222,7 @@ pub fn public_routes(node: &Arc<Node>, max: usize) -> tonic::service::Routes {
         audiences: AudiencesService::new(Arc::clone(node)),
         recommendations: RecommendationsService::new(Arc::clone(node)),
         segments: SegmentsService::new(Arc::clone(node)),
+        policies: PoliciesService::new(Arc::clone(node)),
     }
     .routes(max)
 }

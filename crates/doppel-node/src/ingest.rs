@@ -38,6 +38,8 @@ pub struct CustomerView {
     pub model_version: String,
     /// Has a vector in the active version.
     pub has_vector: bool,
+    /// Impressions per capped scope within each cap's window (non-zero counts only).
+    pub cap_counts: Vec<doppel_engine::CapCount>,
 }
 
 impl Node {
@@ -138,7 +140,10 @@ impl Node {
             match event.kind {
                 EventType::Purchase => *net_units.entry(&event.item_id).or_default() += units,
                 EventType::Return => *net_units.entry(&event.item_id).or_default() -= units,
-                EventType::View | EventType::AddToCart => {}
+                EventType::View
+                | EventType::AddToCart
+                | EventType::Impression
+                | EventType::Click => {}
             }
         }
         let model_version = self.engine.active_version().unwrap_or_default();
@@ -148,7 +153,10 @@ impl Node {
                 .get_vector(&model_version, Entity::Customer, customer_id)
                 .await?
                 .is_some();
+        // A customer stored but never seen by the engine (no events yet) has no impressions.
+        let cap_counts = self.engine.cap_counts(customer_id).unwrap_or_default();
         Ok(CustomerView {
+            cap_counts,
             purchased_items: net_units.values().filter(|&&u| u > 0).count() as u64,
             event_count: events.len() as u64,
             customer,

@@ -11,6 +11,7 @@
 //! * [`placement`] — [`Placement`]: which customers are served here ([`Everyone`] on a single node)
 //! * [`store_pages`] — the one paged reader of the store
 //! * [`ingest`] — profiles, items, events (idempotent by event id), erasure, customer view
+//! * [`offers`] — the contact policy, and offers recorded as impressions
 //! * [`fold_in`](mod@fold_in) — customers re-solved after new events
 //! * [`customer_segments`] — RFM / CLV / cluster attributes on profiles
 //! * [`training`] — [`TrainPlan`] runs with progress
@@ -30,6 +31,7 @@ pub mod error;
 pub mod fold_in;
 pub mod ingest;
 pub mod node;
+pub mod offers;
 pub mod placement;
 pub mod snapshots;
 mod startup;

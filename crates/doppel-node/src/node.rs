@@ -41,6 +41,8 @@ pub struct Node {
     /// Versions whose snapshot fold-in dropped, with a count of fold-ins since, so a
     /// rewrite that raced a fold-in is not kept.
     pub(crate) stale_snapshots: parking_lot::Mutex<HashMap<String, u64>>,
+    /// Striped per-customer lock of impression-recording offers (see `offers`).
+    pub(crate) exposure_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 /// Held while an import or a training run writes a version; see [`Node::start_writing`].
@@ -75,6 +77,9 @@ impl Node {
             loading: tokio::sync::Mutex::new(()),
             writing: RwLock::default(),
             stale_snapshots: parking_lot::Mutex::default(),
+            exposure_locks: (0..crate::offers::EXPOSURE_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 

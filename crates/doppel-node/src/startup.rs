@@ -23,6 +23,7 @@ impl Node {
         let started = Instant::now();
         let node = Arc::new(Self::new(store, config, placement));
         node.replay().await?;
+        node.follow_contact_policy().await?;
         let single = node.placement.serves_everyone();
         if single && node.config.snapshot_dir.is_some() {
             crate::snapshots::spawn_refresh(&node);

@@ -12,6 +12,7 @@
 //! | `vectors` | (version, entity tag, id) | little-endian f32 bytes |
 //! | `vector_versions` | version | () — versions that have vectors, for erasure |
 //! | `versions` | version | postcard [`VersionInfo`](doppel_types::VersionInfo) |
+//! | `policies` | name | postcard policy ([`ContactPolicy`](doppel_types::ContactPolicy) under `contact`) |
 //! | `meta` | name | u64 or bytes, see the constants below |
 
 use doppel_types::Entity;
@@ -42,6 +43,11 @@ pub const VERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("version
 pub const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// Small string settings by name.
 pub const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
+
+/// Policies by name (postcard).
+pub const POLICIES: TableDefinition<&str, &[u8]> = TableDefinition::new("policies");
+/// `POLICIES` key of the contact policy.
+pub const CONTACT_POLICY: &str = "contact";
 
 /// `COUNTERS` key of the last assigned event sequence number (0 before the first event).
 /// Kept apart from the log so erasing the newest events never lets a number be reused.

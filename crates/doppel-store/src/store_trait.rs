@@ -5,7 +5,7 @@
 //! implementation.
 
 use async_trait::async_trait;
-use doppel_types::{Customer, Entity, Event, Item, VersionInfo};
+use doppel_types::{ContactPolicy, Customer, Entity, Event, Item, VersionInfo};
 
 use crate::error::Result;
 
@@ -103,6 +103,11 @@ pub trait Store: Send + Sync + 'static {
     async fn set_active_version(&self, version: &str) -> Result<()>;
     /// The active version, if one was set.
     async fn active_version(&self) -> Result<Option<String>>;
+
+    /// Replaces the contact policy (frequency caps), validated by the caller.
+    async fn put_contact_policy(&self, policy: &ContactPolicy) -> Result<()>;
+    /// The contact policy, if one was ever set.
+    async fn contact_policy(&self) -> Result<Option<ContactPolicy>>;
 
     /// Makes every acknowledged write durable (a no-op where writes are durable on commit).
     async fn flush(&self) -> Result<()>;

@@ -62,7 +62,7 @@ pub fn events_of<R: Rng>(
             kind_of(rng, buyer)
         };
         let quantity = match kind {
-            EventType::View | EventType::Return => 1,
+            EventType::View | EventType::Return | EventType::Impression | EventType::Click => 1,
             EventType::AddToCart => rng.random_range(1..=3),
             EventType::Purchase => rng.random_range(1..=4),
         };

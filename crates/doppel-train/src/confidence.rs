@@ -30,6 +30,11 @@ pub const DEFAULT_PURCHASE_WEIGHT: f32 = 1.0;
 pub const DEFAULT_ADD_TO_CART_WEIGHT: f32 = 0.3;
 /// Default [`ConfidenceConfig::view_weight`].
 pub const DEFAULT_VIEW_WEIGHT: f32 = 0.1;
+/// Default [`ConfidenceConfig::impression_weight`]: being shown an offer says nothing of
+/// taste by itself.
+pub const DEFAULT_IMPRESSION_WEIGHT: f32 = 0.0;
+/// Default [`ConfidenceConfig::click_weight`]: a click on an offer counts like a view.
+pub const DEFAULT_CLICK_WEIGHT: f32 = DEFAULT_VIEW_WEIGHT;
 /// Default [`ConfidenceConfig::return_weight`]: a return undoes a purchase of the same size.
 pub const DEFAULT_RETURN_WEIGHT: f32 = 1.0;
 /// Default [`ConfidenceConfig::half_life_days`]: two months. On Online Retail (next-month
@@ -55,6 +60,10 @@ pub struct ConfidenceConfig {
     pub view_weight: f32,
     /// Weight *subtracted* per returned (or cancelled) unit. Must be finite and ≥ 0.
     pub return_weight: f32,
+    /// Weight of an impression (an offer shown). Must be finite and ≥ 0.
+    pub impression_weight: f32,
+    /// Weight of a click on an offer. Must be finite and ≥ 0.
+    pub click_weight: f32,
     /// Age at which an event counts half; 0 disables decay. Must be finite and ≥ 0.
     pub half_life_days: f32,
     /// Confidence slope: `c = 1 + alpha × strength`. Must be finite and > 0.
@@ -68,6 +77,8 @@ impl Default for ConfidenceConfig {
             add_to_cart_weight: DEFAULT_ADD_TO_CART_WEIGHT,
             view_weight: DEFAULT_VIEW_WEIGHT,
             return_weight: DEFAULT_RETURN_WEIGHT,
+            impression_weight: DEFAULT_IMPRESSION_WEIGHT,
+            click_weight: DEFAULT_CLICK_WEIGHT,
             half_life_days: DEFAULT_HALF_LIFE_DAYS,
             alpha: DEFAULT_ALPHA,
         }
@@ -82,6 +93,8 @@ impl ConfidenceConfig {
             ("add_to_cart_weight", self.add_to_cart_weight),
             ("view_weight", self.view_weight),
             ("return_weight", self.return_weight),
+            ("impression_weight", self.impression_weight),
+            ("click_weight", self.click_weight),
             ("half_life_days", self.half_life_days),
         ];
         for (name, value) in non_negative {
@@ -109,6 +122,8 @@ impl ConfidenceConfig {
             EventType::AddToCart => f64::from(self.add_to_cart_weight),
             EventType::Purchase if event.quantity >= 0 => f64::from(self.purchase_weight),
             EventType::Purchase | EventType::Return => -f64::from(self.return_weight),
+            EventType::Impression => f64::from(self.impression_weight),
+            EventType::Click => f64::from(self.click_weight),
         };
         signed_weight * units * self.decay(event.timestamp_ms, now_ms)
     }

@@ -24,6 +24,8 @@ pub fn params_of(als: &AlsParams, confidence: &ConfidenceConfig) -> BTreeMap<Str
         ("add_to_cart_weight", c.add_to_cart_weight.to_string()),
         ("view_weight", c.view_weight.to_string()),
         ("return_weight", c.return_weight.to_string()),
+        ("impression_weight", c.impression_weight.to_string()),
+        ("click_weight", c.click_weight.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -47,6 +49,8 @@ pub fn recorded_settings(params: &BTreeMap<String, String>) -> (f32, ConfidenceC
         add_to_cart_weight: get("add_to_cart_weight", d.add_to_cart_weight),
         view_weight: get("view_weight", d.view_weight),
         return_weight: get("return_weight", d.return_weight),
+        impression_weight: get("impression_weight", d.impression_weight),
+        click_weight: get("click_weight", d.click_weight),
     };
     (
         get("regularization", AlsParams::default().regularization),

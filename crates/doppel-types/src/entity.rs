@@ -51,6 +51,11 @@ pub enum EventType {
     Purchase,
     /// The customer returned (or cancelled) the item.
     Return,
+    /// The item was shown to the customer as an offer (counts toward frequency caps;
+    /// never a purchase).
+    Impression,
+    /// The customer clicked an offer of the item (never a purchase).
+    Click,
 }
 
 /// Where and how an event happened.

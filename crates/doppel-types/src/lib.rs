@@ -2,6 +2,7 @@
 //!
 //! Layout:
 //! * [`clock`] — the one wall clock (`now_ms`);
+//! * [`contact_policy`] — frequency caps on offers, and their validation;
 //! * [`entity`] — customers, consent, items, events and their context;
 //! * [`shard`] — the stable customer → logical shard hash;
 //! * [`version`] — model versions and their lifecycle states;
@@ -9,6 +10,7 @@
 //! * [`vector`] — validation and normalisation of embedding vectors.
 
 pub mod clock;
+pub mod contact_policy;
 pub mod entity;
 pub mod limits;
 pub mod segment;
@@ -16,6 +18,7 @@ pub mod shard;
 pub mod vector;
 pub mod version;
 
+pub use contact_policy::{CapScope, ContactPolicy, FrequencyCap};
 pub use entity::{Consent, Context, Customer, Entity, Event, EventType, Item};
 pub use shard::{ShardId, shard_of};
 pub use vector::{VectorError, normalize_in_place, validate_vector};

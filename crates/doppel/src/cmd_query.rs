@@ -110,6 +110,9 @@ pub struct RecommendArgs {
     /// Ask for a reason per offer.
     #[arg(long)]
     pub explain: bool,
+    /// Record the offers returned as impressions (they count toward frequency caps).
+    #[arg(long)]
+    pub record_impressions: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -253,6 +256,7 @@ async fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
             }),
             include_purchased: args.include_purchased,
             explain: args.explain,
+            record_impressions: args.record_impressions,
         })
         .await
         .context("RecommendOffers")?
@@ -267,12 +271,12 @@ async fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
             .collect();
         println!(
             "{}",
-            serde_json::json!({"model_version": response.model_version, "personalized": response.personalized, "offers": offers})
+            serde_json::json!({"model_version": response.model_version, "personalized": response.personalized, "capped": response.capped, "offers": offers})
         );
     } else {
         eprintln!(
-            "model {} · personalized {}",
-            response.model_version, response.personalized
+            "model {} · personalized {} · capped {}",
+            response.model_version, response.personalized, response.capped
         );
         print_offers(&response.offers);
     }

@@ -5,6 +5,7 @@
 //!   the same `doppel.v1` services for the shards it holds;
 //! * item writes go to every node (each keeps the whole catalogue);
 //! * lookalikes fan out to every node and are merged exactly ([`audiences`]);
+//! * the contact policy is stored in Redis and set on every node ([`policies`]);
 //! * segment listings are summed or merged by id ([`segments`]);
 //! * model administration: version writes go to one node (they land in the shared store);
 //!   activation and rollback are two-phase over every node ([`model_admin`]).
@@ -18,6 +19,7 @@ pub mod audiences;
 pub mod fan_out;
 pub mod ingest;
 pub mod model_admin;
+pub mod policies;
 pub mod recommendations;
 mod score_streams;
 mod seed_gathering;

@@ -12,6 +12,7 @@ use crate::router::Router;
 use crate::router::audiences::RouterAudiences;
 use crate::router::ingest::RouterIngest;
 use crate::router::model_admin::RouterModelAdmin;
+use crate::router::policies::RouterPolicies;
 use crate::router::recommendations::RouterRecommendations;
 use crate::router::segments::RouterSegments;
 
@@ -23,6 +24,7 @@ pub fn router_routes(router: &Arc<Router>, max: usize) -> tonic::service::Routes
         audiences: RouterAudiences::new(Arc::clone(router)),
         recommendations: RouterRecommendations::new(Arc::clone(router)),
         segments: RouterSegments::new(Arc::clone(router)),
+        policies: RouterPolicies::new(Arc::clone(router)),
     }
     .routes(max)
 }

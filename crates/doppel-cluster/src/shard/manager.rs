@@ -12,7 +12,9 @@
 //!   [`HANDOFF_DELAY`] later, when every router has re-read the map;
 //! * **second pass** — a while after a claim, re-read the claimed shards' profiles and the
 //!   erasure ledger, catching writes the previous owner accepted until it saw the claim;
-//! * **the active-version pointer** — a node that missed an activation converges on it.
+//! * **the active-version pointer** — a node that missed an activation converges on it;
+//! * **the contact policy** (every lease renewal) — a node that missed a change follows the
+//!   stored one.
 //!
 //! ```text
 //! shard s, old owner A, new owner B:
@@ -140,6 +142,9 @@ impl Manager {
                     Err(e) => {
                         tracing::warn!(error = %e, "shard reconcile failed; retrying")
                     }
+                }
+                if let Err(e) = self.follow_policy().await {
+                    tracing::warn!(error = %e, "following the contact policy failed; retrying");
                 }
                 last_reconcile = Some(Instant::now());
             }
@@ -397,6 +402,13 @@ impl Manager {
         let erased = self.node.store().erased_customers().await?;
         for id in erased.iter().filter(|id| mine(id)) {
             engine.erase_customer(id);
+        }
+        Ok(())
+    }
+
+    async fn follow_policy(&self) -> Result<()> {
+        if self.node.follow_contact_policy().await? {
+            tracing::info!("followed the stored contact policy");
         }
         Ok(())
     }

@@ -5,11 +5,15 @@
 //! note) and reads the active version, except the router's shard calls, which name the
 //! version the router is serving.
 
+use std::sync::Arc;
+
+use doppel_types::ContactPolicy;
 use doppel_types::limits::MAX_K;
 
 use super::Engine;
 use crate::customer_segments::{self, SegmentPage, SegmentSize};
 use crate::error::{Error, Result};
+use crate::frequency_caps::{CapCount, CapCounter};
 use crate::lookalike::lookalike;
 use crate::lookalike_query::{Audience, LookalikeQuery};
 use crate::recommend::{
@@ -49,12 +53,44 @@ impl Engine {
         shard_scoring::score_on_shards(&version, &profiles, self.config.ef_search, request)
     }
 
-    /// Next-best offers from the active version.
+    /// Next-best offers from the active version, obeying the contact policy as of now.
     pub fn recommend(&self, query: &RecommendQuery) -> Result<Recommendation> {
         check_k(query.k)?;
         let version = self.active()?;
+        let policy = self.contact_policy();
         let profiles = self.profiles.read();
-        recommend(&version, &profiles, self.config.ef_search, query)
+        recommend(
+            &version,
+            &profiles,
+            self.config.ef_search,
+            query,
+            &policy,
+            doppel_types::clock::now_ms(),
+        )
+    }
+
+    /// The contact policy offers obey.
+    pub fn contact_policy(&self) -> Arc<ContactPolicy> {
+        Arc::clone(&self.policy.read())
+    }
+
+    /// Replaces the contact policy (already validated).
+    pub fn set_contact_policy(&self, policy: ContactPolicy) {
+        *self.policy.write() = Arc::new(policy);
+    }
+
+    /// A customer's impressions per capped scope within each cap's window, as of now
+    /// (non-zero counts only); NOT_FOUND for an unknown customer.
+    pub fn cap_counts(&self, customer_id: &str) -> Result<Vec<CapCount>> {
+        let policy = self.contact_policy();
+        let profiles = self.profiles.read();
+        let slot = profiles
+            .customer_slots
+            .get(customer_id)
+            .ok_or_else(|| Error::not_found("customer_id", customer_id))?;
+        let exposures = profiles.customer(slot).map(|c| &c.exposures);
+        let now = doppel_types::clock::now_ms();
+        Ok(CapCounter::new(&policy, &profiles, exposures, now).counts())
     }
 
     /// In-stock items closest to `item_id` in the active version.

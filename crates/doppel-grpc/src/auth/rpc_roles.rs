@@ -17,6 +17,11 @@ pub fn required_role(path: &str) -> Option<Role> {
             // DeleteCustomer (erasure), and anything added later until decided.
             _ => Role::Admin,
         }),
+        "doppel.v1.Policies" => Some(match method {
+            "GetContactPolicy" => Role::Read,
+            // SetContactPolicy, and anything added later until decided.
+            _ => Role::Admin,
+        }),
         "doppel.v1.Recommendations" | "doppel.v1.Audiences" | "doppel.v1.Segments" => {
             Some(Role::Read)
         }
@@ -55,6 +60,14 @@ mod tests {
         assert_eq!(
             required_role("/doppel.v1.ModelAdmin/ListVersions"),
             Some(Role::Admin)
+        );
+        assert_eq!(
+            required_role("/doppel.v1.Policies/SetContactPolicy"),
+            Some(Role::Admin)
+        );
+        assert_eq!(
+            required_role("/doppel.v1.Policies/GetContactPolicy"),
+            Some(Role::Read)
         );
         assert_eq!(
             required_role("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),

@@ -4,14 +4,17 @@
 //!
 //! * `records` — customers, items, events, versions' metadata; ids and event times
 //! * `lookalike` — lookalike requests and audience pages
+//! * `contact_policy` — the contact policy (frequency caps) and a customer's cap counts
 //! * `customer_segments` — segment references, member pages and tokens
 //! * `versions` — version names, embedding chunks, training requests and progress
 
+mod contact_policy;
 mod customer_segments;
 mod lookalike;
 mod records;
 mod versions;
 
+pub use contact_policy::*;
 pub use customer_segments::*;
 pub use lookalike::*;
 pub use records::*;

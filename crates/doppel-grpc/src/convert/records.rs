@@ -192,6 +192,8 @@ pub fn event_from_pb(event: pb::Event) -> Result<Event, FieldViolation> {
         Ok(pb::EventType::AddToCart) => EventType::AddToCart,
         Ok(pb::EventType::Purchase) => EventType::Purchase,
         Ok(pb::EventType::Return) => EventType::Return,
+        Ok(pb::EventType::Impression) => EventType::Impression,
+        Ok(pb::EventType::Click) => EventType::Click,
         Ok(pb::EventType::Unspecified) | Err(_) => {
             return Err(FieldViolation::new(
                 "type",
@@ -273,6 +275,8 @@ pub fn event_to_pb(event: Event) -> pb::Event {
         EventType::AddToCart => pb::EventType::AddToCart,
         EventType::Purchase => pb::EventType::Purchase,
         EventType::Return => pb::EventType::Return,
+        EventType::Impression => pb::EventType::Impression,
+        EventType::Click => pb::EventType::Click,
     };
     let Context {
         channel,

@@ -150,6 +150,8 @@ pub fn plan_from_pb(request: pb::TrainRequest) -> Result<TrainPlan, Status> {
         ),
         (request.view_weight, &mut confidence.view_weight),
         (request.return_weight, &mut confidence.return_weight),
+        (request.impression_weight, &mut confidence.impression_weight),
+        (request.click_weight, &mut confidence.click_weight),
     ];
     for (value, slot) in floats {
         if let Some(v) = value {

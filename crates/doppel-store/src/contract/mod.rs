@@ -11,11 +11,12 @@
 //!
 //! Layout: `fixtures` (records the cases write), `records` (profiles, items, events,
 //! vectors), `event_ids` (deduplication of events by id), `erasure` (the ledger and what
-//! erasure removes), `versions` (metadata and the active pointer).
+//! erasure removes), `versions` (metadata and the active pointer), `policies` (the contact policy).
 
 mod erasure;
 mod event_ids;
 mod fixtures;
+mod policies;
 mod records;
 mod versions;
 
@@ -30,6 +31,7 @@ pub use event_ids::{
     repeated_event_ids_are_duplicates,
 };
 pub use fixtures::{customer, event, item, rows, version};
+pub use policies::contact_policy_round_trips;
 pub use records::{
     customers_upsert_get_scan, empty_store, events_order_and_per_customer, items_round_trip,
     vectors_round_trip_and_paging,
@@ -68,4 +70,5 @@ where
     case!(versions_and_active_pointer);
     case!(set_active_unknown_is_not_found);
     case!(delete_version_removes_vectors);
+    case!(contact_policy_round_trips);
 }

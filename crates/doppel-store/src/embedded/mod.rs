@@ -11,6 +11,7 @@
 //! `reopen` holds the database handle and replaces it after an I/O error (redb refuses
 //! every operation on a handle once one I/O error happened).
 
+mod contact_policy;
 mod erasure;
 mod events;
 mod profiles;
@@ -122,6 +123,7 @@ fn create_tables(db: &Database) -> Result<()> {
         txn.open_table(keys::VERSIONS)?;
         txn.open_table(keys::COUNTERS)?;
         txn.open_table(keys::SETTINGS)?;
+        txn.open_table(keys::POLICIES)?;
         Ok(())
     })
 }

@@ -2,9 +2,9 @@
 //! and calls the sync function of the matching module.
 
 use async_trait::async_trait;
-use doppel_types::{Customer, Entity, Event, Item, VersionInfo};
+use doppel_types::{ContactPolicy, Customer, Entity, Event, Item, VersionInfo};
 
-use super::{EmbeddedStore, erasure, events, profiles, vectors, versions};
+use super::{EmbeddedStore, contact_policy, erasure, events, profiles, vectors, versions};
 use crate::error::Result;
 use crate::store_trait::{Appended, Store};
 
@@ -136,6 +136,16 @@ impl Store for EmbeddedStore {
 
     async fn active_version(&self) -> Result<Option<String>> {
         self.run(versions::active_version).await
+    }
+
+    async fn put_contact_policy(&self, policy: &ContactPolicy) -> Result<()> {
+        let policy = policy.clone();
+        self.run(move |db| contact_policy::put_contact_policy(db, &policy))
+            .await
+    }
+
+    async fn contact_policy(&self) -> Result<Option<ContactPolicy>> {
+        self.run(contact_policy::contact_policy).await
     }
 
     async fn flush(&self) -> Result<()> {

@@ -18,6 +18,7 @@
 //! | `P:{global}:items` / `item_ids` | hash / zset | items, as for customers |
 //! | `P:{global}:versions` | hash | version → postcard [`VersionInfo`](doppel_types::VersionInfo) |
 //! | `P:{global}:active_version` | string | the active version |
+//! | `P:{global}:contact_policy` | bytes | postcard [`ContactPolicy`](doppel_types::ContactPolicy) |
 //! | `P:{global}:last_event_seq` | string | the event sequence counter (`INCRBY`) |
 //! | `P:{global}:members`, `member:<id>`, `shard_map` | | cluster membership (see `membership`) |
 //!
@@ -156,6 +157,10 @@ impl Layout {
     /// The active-version pointer.
     pub(crate) fn active_version(&self) -> String {
         self.key(Tag::Global, "active_version")
+    }
+    /// The contact policy.
+    pub(crate) fn contact_policy(&self) -> String {
+        self.key(Tag::Global, "contact_policy")
     }
     /// The event sequence counter.
     pub(crate) fn last_event_seq(&self) -> String {

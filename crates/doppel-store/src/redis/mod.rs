@@ -43,6 +43,7 @@
 
 pub mod config;
 mod connect;
+mod contact_policy;
 mod erasure;
 mod events;
 pub mod layout;

@@ -1,9 +1,9 @@
 //! [`Store`] for [`RedisStore`]: each method calls the function of the matching module.
 
 use async_trait::async_trait;
-use doppel_types::{Customer, Entity, Event, Item, VersionInfo};
+use doppel_types::{ContactPolicy, Customer, Entity, Event, Item, VersionInfo};
 
-use super::{RedisStore, erasure, events, profiles, vectors, versions};
+use super::{RedisStore, contact_policy, erasure, events, profiles, vectors, versions};
 use crate::error::Result;
 use crate::store_trait::{Appended, Store};
 
@@ -111,6 +111,14 @@ impl Store for RedisStore {
 
     async fn active_version(&self) -> Result<Option<String>> {
         versions::active_version(self).await
+    }
+
+    async fn put_contact_policy(&self, policy: &ContactPolicy) -> Result<()> {
+        contact_policy::put_contact_policy(self, policy).await
+    }
+
+    async fn contact_policy(&self) -> Result<Option<ContactPolicy>> {
+        contact_policy::contact_policy(self).await
     }
 
     async fn flush(&self) -> Result<()> {

@@ -56,7 +56,7 @@ pub fn purchase_histories(events: &[Event]) -> Vec<PurchaseHistory> {
                 days.push(ts.div_euclid(MS_PER_DAY as i64));
             }
             EventType::Purchase | EventType::Return => history.returned_value += event.value.abs(),
-            EventType::View | EventType::AddToCart => {}
+            EventType::View | EventType::AddToCart | EventType::Impression | EventType::Click => {}
         }
     }
     by_customer

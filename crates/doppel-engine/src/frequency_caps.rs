@@ -1,0 +1,177 @@
+//! Frequency caps on one customer's offers: how many impressions of each capped scope
+//! fall within each cap's rolling window, which items a cap already blocks, and the
+//! greedy pick that never returns a set of offers that would break a cap once shown.
+
+use std::collections::HashMap;
+
+use doppel_index::{Bitset, PointId};
+use doppel_types::{CapScope, ContactPolicy, FrequencyCap};
+
+use crate::exposures::Exposures;
+use crate::profiles::{ItemRecord, Profiles};
+
+/// What one cap counts an item under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum CapKey<'a> {
+    Item(PointId),
+    Text(&'a str),
+    All,
+}
+
+/// The key `cap` counts `item` (at `slot`) under; `None`: the cap does not apply to it
+/// (an attribute cap and an item without that attribute).
+fn cap_key<'a>(cap: &FrequencyCap, slot: PointId, item: &'a ItemRecord) -> Option<CapKey<'a>> {
+    match &cap.scope {
+        CapScope::Item => Some(CapKey::Item(slot)),
+        CapScope::Category => Some(CapKey::Text(item.item.category.as_str())),
+        CapScope::All => Some(CapKey::All),
+        CapScope::Attribute(name) => item
+            .item
+            .attributes
+            .get(name)
+            .map(|v| CapKey::Text(v.as_str())),
+    }
+}
+
+/// A customer's impressions of one capped scope within the cap's window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapCount {
+    /// The cap.
+    pub cap: FrequencyCap,
+    /// What is counted: the item id, the category, the attribute value, or "" for all
+    /// offers.
+    pub key: String,
+    /// Impressions within the window, as of the server's clock.
+    pub impressions: u32,
+}
+
+/// Impression counts per cap and key for one customer, as of one instant.
+#[derive(Clone)]
+pub(crate) struct CapCounter<'a> {
+    caps: &'a [FrequencyCap],
+    profiles: &'a Profiles,
+    counts: Vec<HashMap<CapKey<'a>, u32>>,
+}
+
+impl<'a> CapCounter<'a> {
+    /// Counts `exposures` against every cap of `policy`, with windows ending at `now_ms`.
+    pub(crate) fn new(
+        policy: &'a ContactPolicy,
+        profiles: &'a Profiles,
+        exposures: Option<&Exposures>,
+        now_ms: i64,
+    ) -> Self {
+        let counts = policy
+            .caps
+            .iter()
+            .map(|cap| {
+                let mut counts = HashMap::new();
+                let Some(exposures) = exposures.filter(|e| !e.is_empty()) else {
+                    return counts;
+                };
+                for &(slot, _) in exposures.since(now_ms.saturating_sub(cap.window_ms())) {
+                    if let Some(key) = profiles.item(slot).and_then(|r| cap_key(cap, slot, r)) {
+                        *counts.entry(key).or_insert(0u32) += 1;
+                    }
+                }
+                counts
+            })
+            .collect();
+        Self {
+            caps: &policy.caps,
+            profiles,
+            counts,
+        }
+    }
+
+    /// True when showing the item at `slot` once more breaks no cap.
+    pub(crate) fn allows(&self, slot: PointId) -> bool {
+        let Some(record) = self.profiles.item(slot) else {
+            return true;
+        };
+        self.caps.iter().zip(&self.counts).all(|(cap, counts)| {
+            cap_key(cap, slot, record)
+                .is_none_or(|key| counts.get(&key).copied().unwrap_or(0) < cap.max_impressions)
+        })
+    }
+
+    /// Counts one more impression of the item at `slot` (an offer picked for showing).
+    pub(crate) fn take(&mut self, slot: PointId) {
+        let Some(record) = self.profiles.item(slot) else {
+            return;
+        };
+        for (cap, counts) in self.caps.iter().zip(&mut self.counts) {
+            if let Some(key) = cap_key(cap, slot, record) {
+                *counts.entry(key).or_insert(0) += 1;
+            }
+        }
+    }
+
+    /// Removes from `allowed` every item some cap blocks already; returns how many. Costs a
+    /// pass over `allowed` only when some scope is at its cap.
+    pub(crate) fn remove_blocked(&self, allowed: &mut Bitset) -> usize {
+        let saturated = self
+            .caps
+            .iter()
+            .zip(&self.counts)
+            .any(|(cap, counts)| counts.values().any(|n| *n >= cap.max_impressions));
+        if !saturated {
+            return 0;
+        }
+        let blocked: Vec<PointId> = allowed.iter().filter(|s| !self.allows(*s)).collect();
+        for slot in &blocked {
+            allowed.remove(*slot);
+        }
+        blocked.len()
+    }
+
+    /// Picks up to `k` of `candidates` (best first) in order, skipping any whose showing
+    /// would break a cap given those picked before it. Returns the picks (positions in
+    /// `candidates`) and how many candidates were skipped.
+    pub(crate) fn pick(
+        &self,
+        candidates: impl IntoIterator<Item = PointId>,
+        k: usize,
+    ) -> (Vec<usize>, usize) {
+        let mut counter = self.clone();
+        let (mut picked, mut skipped) = (Vec::new(), 0);
+        for (i, slot) in candidates.into_iter().enumerate() {
+            if picked.len() == k {
+                break;
+            }
+            if counter.allows(slot) {
+                counter.take(slot);
+                picked.push(i);
+            } else {
+                skipped += 1;
+            }
+        }
+        (picked, skipped)
+    }
+
+    /// Every non-zero count, cap by cap, keys in order.
+    pub(crate) fn counts(&self) -> Vec<CapCount> {
+        let mut out = Vec::new();
+        for (cap, counts) in self.caps.iter().zip(&self.counts) {
+            let mut rows: Vec<CapCount> = counts
+                .iter()
+                .map(|(key, n)| CapCount {
+                    cap: cap.clone(),
+                    key: match key {
+                        CapKey::Item(slot) => self
+                            .profiles
+                            .item(*slot)
+                            .map(|r| r.item.id.clone())
+                            .unwrap_or_default(),
+                        CapKey::Text(text) => (*text).to_owned(),
+                        CapKey::All => String::new(),
+                    },
+                    impressions: *n,
+                })
+                .collect();
+            rows.sort_by(|a, b| a.key.cmp(&b.key));
+            out.extend(rows);
+        }
+        out
+    }
+}
