@@ -125,6 +125,20 @@ impl<'a> CapCounter<'a> {
         blocked.len()
     }
 
+    /// How many offers one answer may still hold: `k`, or fewer when an ALL cap has
+    /// fewer impressions left in its window.
+    pub(crate) fn budget(&self, k: usize) -> usize {
+        self.caps
+            .iter()
+            .zip(&self.counts)
+            .filter(|(cap, _)| cap.scope == CapScope::All)
+            .map(|(cap, counts)| {
+                let used = counts.get(&CapKey::All).copied().unwrap_or(0);
+                cap.max_impressions.saturating_sub(used) as usize
+            })
+            .fold(k, usize::min)
+    }
+
     /// Picks up to `k` of `candidates` (best first) in order, skipping any whose showing
     /// would break a cap given those picked before it. Returns the picks (positions in
     /// `candidates`) and how many candidates were skipped.

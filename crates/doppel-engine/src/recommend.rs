@@ -103,6 +103,7 @@ pub(crate) fn recommend(
     // Caps can skip candidates (a category at its cap after the first pick of it): fetch
     // more until k are picked or none are left.
     let eligible = allowed.count();
+    let wanted = caps.budget(query.k);
     let mut fetch = query.k;
     let (hits, skipped) = loop {
         let hits = version.items.search(&SearchRequest {
@@ -111,8 +112,8 @@ pub(crate) fn recommend(
             ef: ef_search.max(fetch),
             allowed: Some(&allowed),
         })?;
-        let (picked, skipped) = caps.pick(hits.iter().map(|h| h.id), query.k);
-        if picked.len() == query.k || hits.len() < fetch || fetch >= eligible {
+        let (picked, skipped) = caps.pick(hits.iter().map(|h| h.id), wanted);
+        if picked.len() == wanted || hits.len() < fetch || fetch >= eligible {
             let hits: Vec<_> = picked.into_iter().map(|i| hits[i]).collect();
             break (hits, skipped);
         }

@@ -11,7 +11,7 @@ use crate::node::Node;
 
 /// On a shard node, how long an event write waits for the follower to apply it
 /// (read-your-writes).
-const FOLLOWER_PATIENCE: Duration = Duration::from_secs(5);
+pub(crate) const FOLLOWER_PATIENCE: Duration = Duration::from_secs(5);
 
 /// What one batch of `record_events` did.
 #[derive(Debug, Default)]
@@ -102,7 +102,10 @@ impl Node {
                 continue;
             }
             self.engine.record_event(&event);
-            recorded.applied_customers.push(event.customer_id);
+            // An impression is not a taste signal to fold in (it only feeds frequency caps).
+            if event.kind != EventType::Impression {
+                recorded.applied_customers.push(event.customer_id);
+            }
         }
         Ok(recorded)
     }

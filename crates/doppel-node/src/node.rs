@@ -43,6 +43,9 @@ pub struct Node {
     pub(crate) stale_snapshots: parking_lot::Mutex<HashMap<String, u64>>,
     /// Striped per-customer lock of impression-recording offers (see `offers`).
     pub(crate) exposure_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Impressions waiting for the next group commit, and the policy-change lock (see
+    /// `offers`).
+    pub(crate) offers: crate::offers::OfferState,
 }
 
 /// Held while an import or a training run writes a version; see [`Node::start_writing`].
@@ -80,6 +83,7 @@ impl Node {
             exposure_locks: (0..crate::offers::EXPOSURE_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            offers: crate::offers::OfferState::default(),
         }
     }
 

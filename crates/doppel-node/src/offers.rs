@@ -5,12 +5,18 @@
 //! customer run one at a time (a striped lock), and the next one starts only once the
 //! impressions of the last are applied to the engine — on a shard node, once its event
 //! log follower has applied them.
+//!
+//! Impressions of concurrent requests are committed together (group commit): whoever
+//! finds no commit running commits every impression queued so far in one store write, so
+//! a durable write (an fsync on the embedded store) is shared instead of paid per request.
 
-use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use doppel_engine::{RecommendQuery, Recommendation};
 use doppel_types::{ContactPolicy, Event, EventType};
+
+use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 use crate::node::Node;
@@ -18,12 +24,25 @@ use crate::node::Node;
 /// Stripes of the per-customer lock of impression-recording requests.
 pub const EXPOSURE_LOCK_STRIPES: usize = 256;
 
+/// Where a group commit's outcome goes: the last sequence number written, or why not.
+type Waiter = oneshot::Sender<std::result::Result<Option<u64>, String>>;
+
+/// Impressions waiting for the next group commit, and the lock of policy changes.
+#[derive(Default)]
+pub(crate) struct OfferState {
+    pending: parking_lot::Mutex<Vec<(Vec<Event>, Waiter)>>,
+    committing: Arc<tokio::sync::Mutex<()>>,
+    /// Serialises policy changes (a set, or following the stored one).
+    policy_change: tokio::sync::Mutex<()>,
+}
+
 impl Node {
     /// Validates `policy`, stores it, and applies it to the next request. Returns it.
     pub async fn set_contact_policy(&self, policy: ContactPolicy) -> Result<ContactPolicy> {
         policy
             .validate()
             .map_err(|(field, reason)| Error::invalid(field, reason))?;
+        let _one_writer = self.offers.policy_change.lock().await;
         self.store.put_contact_policy(&policy).await?;
         self.engine.set_contact_policy(policy.clone());
         tracing::info!(caps = policy.caps.len(), "contact policy set");
@@ -38,6 +57,8 @@ impl Node {
     /// Applies the stored contact policy if it differs from the one in force (start-up,
     /// and a shard node following a policy set through another node). True if it changed.
     pub async fn follow_contact_policy(&self) -> Result<bool> {
+        // Not between another call's store write and engine update (it would undo it).
+        let _one_writer = self.offers.policy_change.lock().await;
         let stored = self.store.contact_policy().await?.unwrap_or_default();
         if *self.engine.contact_policy() == stored {
             return Ok(false);
@@ -49,7 +70,7 @@ impl Node {
     /// Next-best offers under the contact policy. With `query.record_impressions`, the offers
     /// are recorded as impressions (at the server's clock, with the request's context)
     /// before the answer is returned; if they cannot be recorded, the request fails.
-    pub async fn recommend(&self, query: &RecommendQuery) -> Result<Recommendation> {
+    pub async fn recommend(self: &Arc<Self>, query: &RecommendQuery) -> Result<Recommendation> {
         self.check_holds(&query.customer_id, query.record_impressions)?;
         if !query.record_impressions {
             return Ok(self.engine.recommend(query)?);
@@ -74,12 +95,51 @@ impl Node {
                 event_id: String::new(),
             })
             .collect();
-        let recorded = self.record_events(impressions).await?;
-        if self.placement.follows_event_log() {
-            self.events_recorded(BTreeSet::new(), recorded.last_written)
-                .await?;
+        let last_written = self.record_impressions(impressions).await?;
+        if self.placement.follows_event_log()
+            && !self
+                .placement
+                .wait_applied(last_written.unwrap_or(0), crate::ingest::FOLLOWER_PATIENCE)
+                .await
+        {
+            // Stored, but not yet seen by the caps here: answering now would let the next
+            // request for this customer overshoot a cap.
+            return Err(Error::Unavailable(
+                "impressions stored but not applied yet; retry".into(),
+            ));
         }
         Ok(answer)
+    }
+
+    /// Records `impressions` durably, in a group commit with those of concurrent requests;
+    /// returns the last sequence number the commit wrote. The commit runs in its own task,
+    /// so a caller that goes away (a cancelled request) never abandons the others'.
+    async fn record_impressions(self: &Arc<Self>, impressions: Vec<Event>) -> Result<Option<u64>> {
+        let (done, mut outcome) = oneshot::channel();
+        self.offers.pending.lock().push((impressions, done));
+        let committer = Arc::clone(&self.offers.committing).lock_owned().await;
+        // The commit before ours may have taken our impressions along.
+        if let Ok(result) = outcome.try_recv() {
+            return result.map_err(Error::Unavailable);
+        }
+        let node = Arc::clone(self);
+        tokio::spawn(async move {
+            let _committer = committer;
+            let batch = std::mem::take(&mut *node.offers.pending.lock());
+            let (events, waiters): (Vec<Vec<Event>>, Vec<Waiter>) = batch.into_iter().unzip();
+            let shared = node
+                .record_events(events.into_iter().flatten().collect())
+                .await
+                .map(|r| r.last_written)
+                .map_err(|e| format!("recording impressions failed: {e}; retry"));
+            for waiter in waiters {
+                let _ = waiter.send(shared.clone());
+            }
+        });
+        outcome
+            .await
+            .map_err(|_| Error::Unavailable("impression commit lost; retry".into()))?
+            .map_err(Error::Unavailable)
     }
 
     fn exposure_lock(&self, customer_id: &str) -> &tokio::sync::Mutex<()> {

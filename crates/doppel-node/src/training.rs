@@ -159,8 +159,13 @@ impl Node {
             // Decay is measured to a high quantile of the log's times (capped by the
             // clock), not its newest event: an old log is not "all forgotten", and one
             // far-future event does not make every other one look ancient.
-            let now =
-                doppel_train::reference_time_ms(events.iter().map(|e| e.timestamp_ms), now_ms());
+            let now = doppel_train::reference_time_ms(
+                events
+                    .iter()
+                    .filter(|e| confidence.carries_signal(e))
+                    .map(|e| e.timestamp_ms),
+                now_ms(),
+            );
             let interactions = Interactions::from_events(&events, &confidence, now);
             let model = doppel_train::train(&interactions, &als, &|step| {
                 // Dropped when the reader went away; the run goes on.

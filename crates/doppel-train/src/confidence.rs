@@ -114,6 +114,12 @@ impl ConfidenceConfig {
         Ok(())
     }
 
+    /// True if events of this kind have a non-zero weight (impressions, by default, do
+    /// not): only those move the decay reference, so showing offers does not age the rest.
+    pub fn carries_signal(&self, event: &Event) -> bool {
+        self.event_strength(event, event.timestamp_ms) != 0.0
+    }
+
     /// The signed strength one event adds to its cell, as of `now_ms`.
     pub fn event_strength(&self, event: &Event, now_ms: i64) -> f64 {
         let units = quantity_scale(event.quantity);

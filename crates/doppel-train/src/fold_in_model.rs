@@ -58,7 +58,11 @@ impl FoldInModel {
     /// items; `None` when the events carry no positive signal on known items. Decay is
     /// measured from the newest of `now_ms` and the events.
     pub fn customer_vector(&self, events: &[Event], now_ms: i64) -> Option<Vec<f32>> {
-        let now = events.iter().map(|e| e.timestamp_ms).fold(now_ms, i64::max);
+        let now = events
+            .iter()
+            .filter(|e| self.confidence.carries_signal(e))
+            .map(|e| e.timestamp_ms)
+            .fold(now_ms, i64::max);
         let mut strength: HashMap<u32, f64> = HashMap::new();
         for e in events {
             if let Some(&row) = self.item_rows.get(&e.item_id) {

@@ -10,7 +10,7 @@ pub const MAX_CAPS: usize = 64;
 pub const MAX_CAP_WINDOW_SECONDS: u64 = 400 * 86_400;
 /// Most impressions remembered per customer (the most recent are kept). Caps count
 /// within this memory, so a cap never needs more than this many impressions.
-pub const MAX_EXPOSURES_PER_CUSTOMER: usize = 4_096;
+pub const MAX_EXPOSURES_PER_CUSTOMER: usize = 16_384;
 
 /// What a cap counts impressions of.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,8 +78,14 @@ impl ContactPolicy {
                     "an ATTRIBUTE cap names the item attribute it counts".into(),
                 ));
             }
-            if cap.max_impressions == 0 {
-                return Err((field("max_impressions"), "must be at least 1".into()));
+            if cap.max_impressions == 0 || cap.max_impressions as usize > MAX_EXPOSURES_PER_CUSTOMER
+            {
+                return Err((
+                    field("max_impressions"),
+                    format!(
+                        "must be in 1..={MAX_EXPOSURES_PER_CUSTOMER} (the impressions remembered per customer)"
+                    ),
+                ));
             }
             if cap.window_seconds == 0 || cap.window_seconds > MAX_CAP_WINDOW_SECONDS {
                 return Err((

@@ -61,6 +61,21 @@ pub struct BenchLoadArgs {
     /// latency is then reported per phase.
     #[arg(long)]
     pub swap_at_seconds: Option<u64>,
+    /// Frequency-cap cost: after the plain load, set a contact policy (ITEM 3/day,
+    /// CATEGORY 30/day, ALL 1,000/day) and run two more phases of `--seconds` each in the same
+    /// run — offers with caps and a context, then the same with `record_impressions` —
+    /// and report each against the plain phase.
+    #[arg(long, conflicts_with = "swap_at_seconds")]
+    pub caps: bool,
+}
+
+/// What each RecommendOffers of a phase carries.
+#[derive(Clone, Copy, Debug, Default)]
+struct OfferMode {
+    /// A request context (channel, device, country).
+    context: bool,
+    /// `record_impressions`.
+    record: bool,
 }
 
 /// Latencies (µs), start times and status counts of one RPC.
@@ -150,20 +165,8 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
         args.seeds,
         args.audience
     );
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let args = Arc::new(args);
-    let mut workers = Vec::new();
-    for worker in 0..args.concurrency {
-        let (channel, customers, seeds, args) = (
-            channel.clone(),
-            Arc::clone(&customers),
-            Arc::clone(&seeds),
-            Arc::clone(&args),
-        );
-        workers.push(tokio::spawn(async move {
-            drive(worker, channel, &customers, &seeds, &args, deadline).await
-        }));
-    }
+    let workers = spawn_load(&args, &channel, &customers, &seeds, OfferMode::default());
     let swap = match args.swap_at_seconds {
         Some(at) => {
             tokio::time::sleep(Duration::from_secs(at)).await;
@@ -209,10 +212,121 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
         }
         print_memory(&channel).await;
     }
+    if args.caps {
+        cap_phases(&args, &channel, &customers, &seeds, &recommend).await?;
+    }
     if let Some(stop) = stop {
         let _ = stop.send(());
     }
     Ok(())
+}
+
+type Workers = Vec<tokio::task::JoinHandle<(Tally, Tally)>>;
+
+/// Starts `--concurrency` clients for `--seconds` in `mode`.
+fn spawn_load(
+    args: &Arc<BenchLoadArgs>,
+    channel: &Channel,
+    customers: &Arc<Vec<String>>,
+    seeds: &Arc<Vec<String>>,
+    mode: OfferMode,
+) -> Workers {
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    (0..args.concurrency)
+        .map(|worker| {
+            let (channel, customers, seeds, args) = (
+                channel.clone(),
+                Arc::clone(customers),
+                Arc::clone(seeds),
+                Arc::clone(args),
+            );
+            tokio::spawn(async move {
+                drive(worker, channel, &customers, &seeds, &args, deadline, mode).await
+            })
+        })
+        .collect()
+}
+
+/// The `--caps` phases: offers under a contact policy with a context, then also recording
+/// impressions; QPS and p99 beside the plain phase of the same run.
+async fn cap_phases(
+    args: &Arc<BenchLoadArgs>,
+    channel: &Channel,
+    customers: &Arc<Vec<String>>,
+    seeds: &Arc<Vec<String>>,
+    plain: &Tally,
+) -> anyhow::Result<()> {
+    use doppel_proto::v1::frequency_cap::CapScope;
+    let cap = |scope: CapScope, max: u32| pb::FrequencyCap {
+        scope: scope as i32,
+        attribute: String::new(),
+        max_impressions: max,
+        window_seconds: 86_400,
+    };
+    doppel_proto::v1::policies_client::PoliciesClient::new(channel.clone())
+        .set_contact_policy(pb::ContactPolicy {
+            caps: vec![
+                cap(CapScope::Item, 3),
+                cap(CapScope::Category, 30),
+                cap(CapScope::All, 1_000),
+            ],
+        })
+        .await
+        .context("SetContactPolicy")?;
+    let seconds = args.seconds as f64;
+    let mut rows = vec![("plain", summary(plain, seconds))];
+    for (name, mode) in [
+        (
+            "caps + context",
+            OfferMode {
+                context: true,
+                record: false,
+            },
+        ),
+        (
+            "caps + context + record_impressions",
+            OfferMode {
+                context: true,
+                record: true,
+            },
+        ),
+    ] {
+        let mut tally = Tally::default();
+        for w in spawn_load(args, channel, customers, seeds, mode) {
+            tally.merge(w.await.context("load worker")?.0);
+        }
+        rows.push((name, summary(&tally, seconds)));
+    }
+    println!("\nRecommendOffers under a contact policy (same run, {seconds:.0} s each):");
+    println!(
+        "{:<38} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "phase", "QPS", "p50 ms", "p99 ms", "× plain", "errors"
+    );
+    let base = rows[0].1.0.max(f64::MIN_POSITIVE);
+    for (name, (qps, p50, p99, errors)) in rows {
+        println!(
+            "{name:<38} {qps:>9.0} {p50:>9.2} {p99:>9.2} {:>9.2} {errors:>8}",
+            qps / base
+        );
+    }
+    Ok(())
+}
+
+/// `(QPS, p50 ms, p99 ms, non-OK count)` of a tally over `seconds`.
+fn summary(tally: &Tally, seconds: f64) -> (f64, f64, f64, usize) {
+    let mut sorted = tally.micros.clone();
+    sorted.sort_unstable();
+    let errors = tally
+        .codes
+        .iter()
+        .filter(|c| **c != tonic::Code::Ok)
+        .count();
+    (
+        sorted.len() as f64 / seconds,
+        percentile(&sorted, 0.50),
+        percentile(&sorted, 0.99),
+        errors,
+    )
 }
 
 /// Index memory of both versions, held together after a swap (the old one stays loaded for
@@ -303,6 +417,7 @@ async fn drive(
     seeds: &[String],
     args: &BenchLoadArgs,
     deadline: Instant,
+    mode: OfferMode,
 ) -> (Tally, Tally) {
     let mut recommendations = RecommendationsClient::new(channel.clone());
     let mut audiences = AudiencesClient::new(channel);
@@ -332,9 +447,24 @@ async fn drive(
             look.record(started, result);
         } else if !customers.is_empty() {
             let customer = &customers[next(&mut state) as usize % customers.len()];
+            const CONTEXTS: [(&str, &str, &str); 3] = [
+                ("web", "desktop", "United Kingdom"),
+                ("app", "mobile", "France"),
+                ("email", "mobile", "Germany"),
+            ];
+            let context = mode.context.then(|| {
+                let (channel, device, country) = CONTEXTS[next(&mut state) as usize % 3];
+                pb::Context {
+                    channel: channel.into(),
+                    device: device.into(),
+                    country: country.into(),
+                }
+            });
             let mut request = tonic::Request::new(pb::RecommendRequest {
                 customer_id: customer.clone(),
                 k: 10,
+                context,
+                record_impressions: mode.record,
                 ..Default::default()
             });
             request.set_timeout(timeout);

@@ -46,6 +46,13 @@ impl Recommendations for RouterRecommendations {
             return Err(FieldViolation::new("customer_id", "must not be empty").into());
         }
         let id = message.customer_id.clone();
+        if message.record_impressions {
+            // Not repeated on UNAVAILABLE: the first call may have recorded impressions.
+            let node = self.router.owner(&id)?;
+            return client(&node)
+                .recommend_offers(forward(message, deadline))
+                .await;
+        }
         self.router
             .with_owner(&id, |node| {
                 let message = message.clone();

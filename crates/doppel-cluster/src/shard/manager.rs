@@ -203,9 +203,10 @@ impl Manager {
         Ok(())
     }
 
-    /// Applies one event; a held customer's is folded in after the page.
+    /// Applies one event; a held customer's is folded in after the page (not for an
+    /// impression: being shown an offer is not a taste signal to re-solve for).
     fn apply(&self, event: &doppel_types::Event, touched: &mut BTreeSet<String>) {
-        if self.node.apply_event(event) {
+        if self.node.apply_event(event) && event.kind != doppel_types::EventType::Impression {
             touched.insert(event.customer_id.clone());
         }
     }
@@ -299,10 +300,13 @@ impl Manager {
             engine.hold_shard(*s);
         }
         self.reload_profiles(shards).await?;
-        // Events up to the cursor counted for popularity already; add the purchases.
+        // Events up to the cursor counted for popularity already; add the purchases and
+        // impressions. Seqs still awaited as gaps are left to the gap re-read, which
+        // applies them fully once they commit (else an impression would count twice).
+        let awaited = &self.gaps.missing;
         self.node
-            .for_each_event(Some(self.after), &mut |_, event| {
-                if mine(&event.customer_id) {
+            .for_each_event(Some(self.after), &mut |seq, event| {
+                if mine(&event.customer_id) && !awaited.contains_key(&seq) {
                     engine.record_customer_event(event);
                 }
             })

@@ -197,7 +197,7 @@ pub fn event_from_pb(event: pb::Event) -> Result<Event, FieldViolation> {
         Ok(pb::EventType::Unspecified) | Err(_) => {
             return Err(FieldViolation::new(
                 "type",
-                "must be VIEW, ADD_TO_CART, PURCHASE or RETURN",
+                "must be VIEW, ADD_TO_CART, PURCHASE, RETURN, IMPRESSION or CLICK",
             ));
         }
     };
