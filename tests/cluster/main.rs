@@ -9,5 +9,6 @@ mod exact_merge;
 mod fixture;
 mod hot_swap;
 mod moves;
+mod readiness;
 mod redis_restart;
 mod snapshots;

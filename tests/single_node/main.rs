@@ -1,6 +1,7 @@
 //! End-to-end tests of a single node: a real tonic server on 127.0.0.1:0 over a real
 //! embedded store, driven by real gRPC clients. One test binary for link time.
 
+mod admission;
 mod auth;
 mod bad_inputs;
 mod disk_full;

@@ -9,8 +9,10 @@
 //! * [`status`] — the one mapping of store and engine errors to `tonic::Status`;
 //! * one file per service: [`ingest_service`], [`model_admin_service`],
 //!   [`audiences_service`], [`recommendations_service`], [`policies_service`];
+//! * [`admission`] — two cost classes with concurrency limits (RESOURCE_EXHAUSTED beyond);
 //! * [`rpc_metrics`] — the tower layer that records latency and status of every RPC.
 
+pub mod admission;
 pub mod audiences_service;
 pub mod auth;
 pub mod convert;

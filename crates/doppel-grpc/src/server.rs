@@ -32,6 +32,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::admission::{AdmissionLayer, AdmissionLimits};
 use crate::audiences_service::AudiencesService;
 use crate::auth::{ApiKeys, AuthLayer};
 use crate::ingest_service::IngestService;
@@ -54,6 +55,8 @@ pub struct ServeOptions {
     pub max_message_bytes: usize,
     /// API keys every call (but health) must present; none: no checks.
     pub api_keys: Option<Arc<ApiKeys>>,
+    /// Concurrent calls admitted per cost class (beyond: RESOURCE_EXHAUSTED).
+    pub admission: AdmissionLimits,
 }
 
 impl Default for ServeOptions {
@@ -62,6 +65,7 @@ impl Default for ServeOptions {
             grace_period: DEFAULT_GRACE_PERIOD,
             max_message_bytes: MAX_MESSAGE_BYTES,
             api_keys: None,
+            admission: AdmissionLimits::from_cores(),
         }
     }
 }
@@ -96,23 +100,24 @@ async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
     }
 }
 
-/// Status of every public service while serving, given the store's health.
-fn serving_status(store_healthy: bool) -> ServingStatus {
-    if store_healthy {
+/// Status of every public service while serving, given the health source.
+fn serving_status(healthy: bool) -> ServingStatus {
+    if healthy {
         ServingStatus::Serving
     } else {
         ServingStatus::NotServing
     }
 }
 
-/// Sets every public service's health from the store's until the store is gone.
-async fn follow_store_health(reporter: HealthReporter, mut store: watch::Receiver<bool>) {
-    while store.changed().await.is_ok() {
-        let healthy = *store.borrow_and_update();
+/// Sets every public service's health from `source` (the store's health on a node, the
+/// router's readiness) until the source is gone.
+async fn follow_health(reporter: HealthReporter, mut source: watch::Receiver<bool>) {
+    while source.changed().await.is_ok() {
+        let healthy = *source.borrow_and_update();
         if healthy {
-            tracing::info!("store recovered: SERVING");
+            tracing::info!("serving: SERVING");
         } else {
-            tracing::warn!("store failing: NOT_SERVING until it recovers");
+            tracing::warn!("store failing or shards unowned: NOT_SERVING until it recovers");
         }
         set_all(&reporter, serving_status(healthy)).await;
     }
@@ -230,12 +235,13 @@ pub fn public_routes(node: &Arc<Node>, max: usize) -> tonic::service::Routes {
 /// Serves `routes` (the public services, of a node or of a router) with health (every
 /// public service name, plus ""), reflection and RPC metrics on `listener` until `shutdown`
 /// resolves; then NOT_SERVING and in-flight RPCs get the grace period to finish. With
-/// `store_health`, every service is NOT_SERVING while the store reports itself unhealthy.
+/// `health` (a node's store health, a router's readiness), every service is NOT_SERVING
+/// while it is false.
 pub async fn serve_public(
     listener: TcpListener,
     routes: tonic::service::Routes,
     options: &ServeOptions,
-    store_health: Option<watch::Receiver<bool>>,
+    health: Option<watch::Receiver<bool>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
@@ -247,11 +253,11 @@ pub async fn serve_public(
         .register_encoded_file_descriptor_set(doppel_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let follower = match store_health {
+    let follower = match health {
         Some(mut store) => {
             let healthy = *store.borrow_and_update();
             set_all(&reporter, serving_status(healthy)).await;
-            Some(AbortOnDrop(tokio::spawn(follow_store_health(
+            Some(AbortOnDrop(tokio::spawn(follow_health(
                 reporter.clone(),
                 store,
             ))))
@@ -277,6 +283,7 @@ pub async fn serve_public(
     let serve = transport()
         .layer(RpcMetricsLayer::new(RpcMetrics::from_global()))
         .layer(AuthLayer::new(options.api_keys.clone()))
+        .layer(AdmissionLayer::new(options.admission))
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -68,6 +68,7 @@ fn serve_options(settings: &Settings, api_keys: Option<Arc<ApiKeys>>) -> ServeOp
     ServeOptions {
         grace_period: settings.grace_period,
         api_keys,
+        admission: settings.admission,
         ..ServeOptions::default()
     }
 }

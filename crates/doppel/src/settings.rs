@@ -99,6 +99,14 @@ pub struct ServeArgs {
     /// Serve without API keys on an address other than loopback (refused otherwise).
     #[arg(long, env = "DOPPEL__AUTH__ALLOW_UNAUTHENTICATED")]
     pub allow_unauthenticated: bool,
+    /// Cheap calls (offers, profiles, segments, administration) in flight at once; more
+    /// get RESOURCE_EXHAUSTED (0: 256 per core).
+    #[arg(long, default_value_t = 0, env = "DOPPEL__SERVER__MAX_CHEAP_CALLS")]
+    pub max_cheap_calls: usize,
+    /// Heavy calls (lookalike audiences, imports, training) in flight at once; more get
+    /// RESOURCE_EXHAUSTED (0: 4 per core).
+    #[arg(long, default_value_t = 0, env = "DOPPEL__SERVER__MAX_HEAVY_CALLS")]
+    pub max_heavy_calls: usize,
 }
 
 /// Validated settings.
@@ -122,6 +130,8 @@ pub struct Settings {
     pub keep_versions: usize,
     /// The API keys file, when calls need keys.
     pub api_keys_file: Option<PathBuf>,
+    /// Concurrent calls admitted per cost class on the public port.
+    pub admission: doppel_grpc::admission::AdmissionLimits,
 }
 
 /// What a shard node needs besides the common settings.
@@ -214,6 +224,19 @@ impl ServeArgs {
         if self.grace_seconds > 3600 {
             return Err(bad("--grace-seconds", "must be ≤ 3600"));
         }
+        let defaults = doppel_grpc::admission::AdmissionLimits::from_cores();
+        let admission = doppel_grpc::admission::AdmissionLimits {
+            cheap: match self.max_cheap_calls {
+                0 => defaults.cheap,
+                n if n > 1_000_000 => return Err(bad("--max-cheap-calls", "must be ≤ 1000000")),
+                n => n,
+            },
+            heavy: match self.max_heavy_calls {
+                0 => defaults.heavy,
+                n if n > 100_000 => return Err(bad("--max-heavy-calls", "must be ≤ 100000")),
+                n => n,
+            },
+        };
         let redis = match &self.redis {
             Some(url) if !(url.starts_with("redis://") || url.starts_with("rediss://")) => {
                 return Err(bad("--redis", "must start with redis:// or rediss://"));
@@ -266,6 +289,7 @@ impl ServeArgs {
             n => n,
         };
         Ok(Settings {
+            admission,
             api_keys_file: self.api_keys_file.clone(),
             keep_versions: self.keep_versions,
             shard,

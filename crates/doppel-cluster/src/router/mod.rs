@@ -62,6 +62,9 @@ pub struct Router {
     reader: TopologyReader,
     topology: ArcSwap<Topology>,
     next: AtomicUsize,
+    /// Turns true the first time every shard has a live owner, and stays true (a node
+    /// lost later gives partial answers, better than a router taken out of service).
+    ready: tokio::sync::watch::Sender<bool>,
 }
 
 impl Router {
@@ -82,6 +85,7 @@ impl Router {
                 nodes: Vec::new(),
             }),
             next: AtomicUsize::new(0),
+            ready: tokio::sync::watch::Sender::new(false),
         });
         router.refresh().await?;
         Ok(router)
@@ -99,8 +103,17 @@ impl Router {
             .read()
             .await
             .map_err(doppel_grpc::status::store_status)?;
+        if topology.routable_shards() == self.shard_count {
+            self.ready
+                .send_if_modified(|ready| !std::mem::replace(ready, true));
+        }
         self.topology.store(Arc::new(topology));
         Ok(())
+    }
+
+    /// Readiness for health: false until every shard first had a live owner.
+    pub fn readiness(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.ready.subscribe()
     }
 
     /// Refreshes the routing every `every` until the router is dropped.

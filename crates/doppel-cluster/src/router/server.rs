@@ -39,8 +39,17 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let refresher = router.spawn_refresher(LEASE_RENEW_EVERY);
     let routes = router_routes(&router, options.max_message_bytes);
-    // A router holds no store of its own: health is only drain.
-    let result = serve_public(listener, routes, &options, None, shutdown).await;
+    // A router holds no store of its own: its health is NOT_SERVING until every shard
+    // first had a live owner (so a load balancer does not send writes that could only
+    // fail), then SERVING until drain.
+    let result = serve_public(
+        listener,
+        routes,
+        &options,
+        Some(router.readiness()),
+        shutdown,
+    )
+    .await;
     refresher.abort();
     tracing::info!("router drained");
     result

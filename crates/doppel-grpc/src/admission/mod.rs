@@ -1,0 +1,132 @@
+//! Admission control: every public call but health belongs to one of two cost classes,
+//! each with its own concurrency limit. A call over its class's limit is refused at once
+//! with RESOURCE_EXHAUSTED (no queue), so overload sheds heavy work instead of slowing
+//! every call down. The permit is held until the response body ends, so a streamed
+//! audience counts until its last page.
+//!
+//! * cheap: offers, similar items, profile reads and writes, segments, policies, version
+//!   administration;
+//! * heavy: lookalike audiences, embedding imports, training.
+
+mod cost_class;
+mod permit_body;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::Semaphore;
+use tonic::Status;
+use tower::{Layer, Service};
+
+pub use cost_class::{CostClass, cost_class};
+pub use permit_body::PermitBody;
+
+/// Concurrent calls admitted per cost class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdmissionLimits {
+    /// Cheap calls in flight at once.
+    pub cheap: usize,
+    /// Heavy calls in flight at once.
+    pub heavy: usize,
+}
+
+impl AdmissionLimits {
+    /// Defaults from the core count: 256 cheap and 4 heavy calls per core.
+    pub fn from_cores() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            cheap: 256 * cores,
+            heavy: 4 * cores,
+        }
+    }
+}
+
+impl Default for AdmissionLimits {
+    fn default() -> Self {
+        Self::from_cores()
+    }
+}
+
+/// The layer holding both classes' permits (shared by every connection).
+#[derive(Clone, Debug)]
+pub struct AdmissionLayer {
+    limits: AdmissionLimits,
+    cheap: Arc<Semaphore>,
+    heavy: Arc<Semaphore>,
+}
+
+impl AdmissionLayer {
+    /// A layer admitting at most `limits` calls at once.
+    pub fn new(limits: AdmissionLimits) -> Self {
+        Self {
+            limits,
+            cheap: Arc::new(Semaphore::new(limits.cheap)),
+            heavy: Arc::new(Semaphore::new(limits.heavy)),
+        }
+    }
+}
+
+impl<S> Layer<S> for AdmissionLayer {
+    type Service = AdmissionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AdmissionService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service produced by [`AdmissionLayer`].
+#[derive(Clone, Debug)]
+pub struct AdmissionService<S> {
+    inner: S,
+    layer: AdmissionLayer,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, RB> Service<http::Request<B>> for AdmissionService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Send,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    RB: Default + Send + 'static,
+{
+    type Response = http::Response<PermitBody<RB>>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let Some(class) = cost_class(request.uri().path()) else {
+            let call = self.inner.call(request);
+            return Box::pin(async move { Ok(call.await?.map(PermitBody::unlimited)) });
+        };
+        let (semaphore, limit) = match class {
+            CostClass::Cheap => (&self.layer.cheap, self.layer.limits.cheap),
+            CostClass::Heavy => (&self.layer.heavy, self.layer.limits.heavy),
+        };
+        match Arc::clone(semaphore).try_acquire_owned() {
+            Ok(permit) => {
+                let call = self.inner.call(request);
+                Box::pin(async move { Ok(call.await?.map(|b| PermitBody::new(b, permit))) })
+            }
+            Err(_) => {
+                tracing::info!(rpc.method = %request.uri().path(), class = class.name(), limit, "call shed: over the concurrency limit");
+                let status = Status::resource_exhausted(format!(
+                    "over the limit of {limit} concurrent {} calls; retry with backoff",
+                    class.name()
+                ));
+                Box::pin(std::future::ready(Ok(status
+                    .into_http::<RB>()
+                    .map(PermitBody::unlimited))))
+            }
+        }
+    }
+}
