@@ -95,6 +95,7 @@ fn serving(c: &mut Criterion) {
         explain: false,
         seed_segments: Vec::new(),
         exclude_segments: Vec::new(),
+        cancel: Default::default(),
     };
     let mut centroid = vec![0f32; 32];
     let seed_rows: Vec<&Vec<f32>> = data

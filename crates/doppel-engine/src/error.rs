@@ -31,6 +31,9 @@ pub enum Error {
         /// The bound that was exceeded.
         reason: String,
     },
+    /// The caller went away (cancelled, or its deadline passed); the work was stopped.
+    #[error("cancelled: the caller went away or its deadline passed")]
+    Cancelled,
     /// The vector index refused an operation.
     #[error("index: {0}")]
     Index(#[from] doppel_index::Error),

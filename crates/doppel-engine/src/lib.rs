@@ -2,6 +2,7 @@
 //! offers over the vector indexes. Synchronous: no tokio, no tonic.
 //!
 //! Layout:
+//! * [`cancellation`] — [`Cancellation`]: long queries stop when their caller goes away
 //! * [`config`] — [`EngineConfig`]
 //! * [`error`] — [`Error`], [`Result`]
 //! * `id_slots` — string ids → dense slots shared by every version (one bitset for all shards)
@@ -33,6 +34,7 @@
 //! Modules only import downwards: nothing imports `engine` but the crate root's
 //! re-exports, and no module imports one that imports it back.
 
+pub mod cancellation;
 pub mod config;
 pub mod customer_segments;
 pub mod engine;
@@ -50,6 +52,7 @@ pub mod shard_scoring;
 mod snapshot;
 pub mod snapshot_dir;
 
+pub use cancellation::{CancelOnDrop, Cancellation};
 pub use config::EngineConfig;
 pub use customer_segments::{SegmentPage, SegmentSize};
 pub use engine::{Engine, IndexDescription, LoadVersion, ShardInstall, VersionSummary};

@@ -15,6 +15,7 @@ use doppel_index::{Bitset, PointId, SearchRequest, dot};
 use doppel_types::shard::shard_of;
 use rayon::prelude::*;
 
+use crate::cancellation::{CHECK_EVERY_ROWS, Cancellation};
 use crate::customer_segments::check_customer_segment_kind;
 use crate::error::{Error, Result};
 use crate::loaded_version::LoadedVersion;
@@ -359,7 +360,15 @@ pub(crate) fn lookalike(
     let population = eligible.count();
     let n = target(query.size, population);
     let chosen = choose(
-        version, profiles, &scorer, &eligible, &shards, query.size, n, ef_search,
+        version,
+        profiles,
+        &scorer,
+        &eligible,
+        &shards,
+        query.size,
+        n,
+        ef_search,
+        &query.cancel,
     )?;
     let explain = query
         .explain
@@ -376,7 +385,9 @@ pub(crate) fn lookalike(
 }
 
 /// Scores the eligible customers and keeps the best `n`: a graph search for a small
-/// `count` out of a large population, an exact scan otherwise.
+/// `count` out of a large population, an exact scan otherwise. Stops with
+/// [`Error::Cancelled`] once `cancel` is set (looked at every
+/// [`CHECK_EVERY_ROWS`] rows, and per probe).
 #[allow(clippy::too_many_arguments, reason = "one internal call site per path")]
 pub(crate) fn choose(
     version: &LoadedVersion,
@@ -387,6 +398,7 @@ pub(crate) fn choose(
     size: AudienceSize,
     n: usize,
     ef_search: usize,
+    cancel: &Cancellation,
 ) -> Result<Vec<Scored>> {
     let population = eligible.count();
     let customers = shards.customers(version);
@@ -397,10 +409,13 @@ pub(crate) fn choose(
         && population * GRAPH_MIN_ELIGIBLE_SHARE >= customers
         && probes * n <= GRAPH_MAX_WORK;
     let scored = if graph {
-        graph_scores(version, scorer, eligible, shards, n, ef_search)?
+        graph_scores(version, scorer, eligible, shards, n, ef_search, cancel)?
     } else {
-        exact_scores(version, scorer, eligible, shards, size)
+        exact_scores(version, scorer, eligible, shards, size, cancel)
     };
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
     Ok(top(scored, n, profiles))
 }
 
@@ -485,6 +500,7 @@ fn exact_scores(
     eligible: &Bitset,
     shards: &ShardSelection,
     size: AudienceSize,
+    cancel: &Cancellation,
 ) -> Vec<Scored> {
     let floor = match size {
         AudienceSize::MinScore(s) => s,
@@ -495,8 +511,13 @@ fn exact_scores(
         .par_iter()
         .flat_map_iter(|&shard| {
             let mut acc = Vec::new();
+            let (mut rows, mut stopped) = (0usize, cancel.is_cancelled());
             version.shards[shard].for_each_live(&mut |slot, v| {
-                if eligible.contains(slot) {
+                rows += 1;
+                if rows.is_multiple_of(CHECK_EVERY_ROWS) {
+                    stopped = stopped || cancel.is_cancelled();
+                }
+                if !stopped && eligible.contains(slot) {
                     let s = scorer.score(v);
                     if s >= floor {
                         acc.push((s, shard as u32, slot));
@@ -515,6 +536,7 @@ fn graph_scores(
     shards: &ShardSelection,
     n: usize,
     ef_search: usize,
+    cancel: &Cancellation,
 ) -> Result<Vec<Scored>> {
     // Negatives lower scores after the search, so look a little deeper.
     let k = if scorer.negatives.is_empty() {
@@ -534,6 +556,9 @@ fn graph_scores(
             let mut seen = HashSet::new();
             let mut out = Vec::new();
             for probe in &probes {
+                if cancel.is_cancelled() {
+                    break;
+                }
                 let hits = index.search(&SearchRequest {
                     query: probe,
                     k,

@@ -47,6 +47,8 @@ pub struct LookalikeQuery {
     pub seed_segments: Vec<(String, String)>,
     /// `(kind, name)` customer segments whose members are left out.
     pub exclude_segments: Vec<(String, String)>,
+    /// Stops the scan when the caller goes away.
+    pub cancel: crate::cancellation::Cancellation,
 }
 
 /// One customer of an audience.

@@ -71,6 +71,8 @@ pub struct ShardScoring {
     pub size: AudienceSize,
     /// `(ids, unit vectors)` of the seeds named in explanations, when asked for.
     pub explain: Option<(Vec<String>, Vec<Vec<f32>>)>,
+    /// Stops the scan when the router's call goes away.
+    pub cancel: crate::cancellation::Cancellation,
 }
 
 /// This node's part of an audience.
@@ -196,6 +198,7 @@ pub(crate) fn score_on_shards(
         request.size,
         n,
         ef_search,
+        &request.cancel,
     )?;
     let explain = request
         .explain

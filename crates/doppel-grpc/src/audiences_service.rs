@@ -38,6 +38,8 @@ impl Audiences for AudiencesService {
         request: Request<pb::LookalikeRequest>,
     ) -> Result<Response<Self::FindLookalikesStream>, Status> {
         let query = query_from_pb(request.into_inner())?;
+        // Dropped with this call when the client goes away: the scan then stops.
+        let _stop_when_abandoned = query.cancel.guard();
         let engine = Arc::clone(self.node.engine());
         let audience = tokio::task::spawn_blocking(move || engine.lookalike(&query))
             .await

@@ -42,6 +42,7 @@ pub fn engine_status(error: doppel_engine::Error) -> Status {
         E::ResourceExhausted { field, reason } => {
             Status::resource_exhausted(format!("{field}: {reason}"))
         }
+        E::Cancelled => Status::cancelled("the caller went away or its deadline passed"),
         E::Index(inner) => index_status(inner),
     }
 }

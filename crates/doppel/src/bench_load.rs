@@ -67,6 +67,11 @@ pub struct BenchLoadArgs {
     /// and report each against the plain phase.
     #[arg(long, conflicts_with = "swap_at_seconds")]
     pub caps: bool,
+    /// Cancellation cost: after the load, send this many whole-population lookalikes with a
+    /// 1 ms deadline, one after another, wait until the CPU is idle, and compare the process CPU they
+    /// cost with that of complete calls (in-process server only).
+    #[arg(long, conflicts_with = "addr")]
+    pub abandon_calls: Option<usize>,
 }
 
 /// What each RecommendOffers of a phase carries.
@@ -214,6 +219,9 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
     }
     if args.caps {
         cap_phases(&args, &channel, &customers, &seeds, &recommend).await?;
+    }
+    if let Some(calls) = args.abandon_calls {
+        abandoned_cost(&channel, &seeds, calls).await?;
     }
     if let Some(stop) = stop {
         let _ = stop.send(());
@@ -496,4 +504,93 @@ async fn start_local(dir: &std::path::Path) -> anyhow::Result<(String, oneshot::
         },
     ));
     Ok((addr, stop))
+}
+
+/// CPU seconds this process has used (user + system; `/proc` counts in USER_HZ = 100).
+fn process_cpu_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").context("/proc/self/stat")?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("short /proc/self/stat")?
+            .parse::<f64>()?)
+    };
+    // After the command name: state is field 0, utime 11, stime 12.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// Waits until the process has used under 2 % of a core for half a second (at most 60 s).
+async fn wait_idle() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut last = process_cpu_seconds()?;
+    while started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = process_cpu_seconds()?;
+        if now - last < 0.01 {
+            return Ok(());
+        }
+        last = now;
+    }
+    Ok(())
+}
+
+/// `--abandon-calls`: the CPU of whole-population lookalikes whose callers gave up after
+/// 1 ms, against that of the same calls run to the end.
+async fn abandoned_cost(channel: &Channel, seeds: &[String], calls: usize) -> anyhow::Result<()> {
+    let request = |timeout: Option<Duration>| {
+        let mut request = tonic::Request::new(pb::LookalikeRequest {
+            seed_customer_ids: seeds.iter().take(100).cloned().collect(),
+            size: Some(pb::lookalike_request::Size::TopPercent(100.0)),
+            ..Default::default()
+        });
+        if let Some(t) = timeout {
+            request.set_timeout(t);
+        }
+        request
+    };
+    let full_calls = calls.clamp(1, 10);
+    wait_idle().await?;
+    let before = process_cpu_seconds()?;
+    for _ in 0..full_calls {
+        let mut stream = AudiencesClient::new(channel.clone())
+            .find_lookalikes(request(None))
+            .await?
+            .into_inner();
+        while stream.message().await?.is_some() {}
+    }
+    wait_idle().await?;
+    let full = (process_cpu_seconds()? - before) / full_calls as f64;
+
+    let before = process_cpu_seconds()?;
+    let started = Instant::now();
+    // One after another, so each is admitted (within the heavy limit) and then abandoned.
+    let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..calls {
+        let code = AudiencesClient::new(channel.clone())
+            .find_lookalikes(request(Some(Duration::from_millis(1))))
+            .await
+            .map(|_| ())
+            .err()
+            .map_or_else(|| "Ok".to_owned(), |s| format!("{:?}", s.code()));
+        *codes.entry(code).or_default() += 1;
+    }
+    let returned = started.elapsed();
+    wait_idle().await?;
+    let abandoned = (process_cpu_seconds()? - before) / calls as f64;
+    println!(
+        "\nabandoned lookalikes: {calls} whole-population calls with a 1 ms deadline returned in {:.2} s ({codes:?})",
+        returned.as_secs_f64()
+    );
+    println!(
+        "CPU per call: complete {:.1} ms, abandoned {:.1} ms = {:.1} % of a complete call",
+        full * 1_000.0,
+        abandoned * 1_000.0,
+        100.0 * abandoned / full.max(f64::MIN_POSITIVE)
+    );
+    Ok(())
 }

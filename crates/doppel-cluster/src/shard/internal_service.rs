@@ -192,7 +192,10 @@ impl Shard for ShardService {
             size,
             explain: (!explain_seed_ids.is_empty())
                 .then_some((explain_seed_ids, explain_seed_vectors)),
+            cancel: Default::default(),
         };
+        // Dropped with this call when the router gives up on it: the scan then stops.
+        let _stop_when_abandoned = scoring.cancel.guard();
         let engine = Arc::clone(self.node.engine());
         let audience =
             tokio::task::spawn_blocking(move || engine.score_audience(&model_version, &scoring))

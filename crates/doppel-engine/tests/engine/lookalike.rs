@@ -17,6 +17,7 @@ fn query(seeds: Vec<String>, size: AudienceSize) -> LookalikeQuery {
         explain: false,
         seed_segments: Vec::new(),
         exclude_segments: Vec::new(),
+        cancel: Default::default(),
     }
 }
 
@@ -234,4 +235,23 @@ fn erased_customers_leave_every_audience_at_once() {
         .engine
         .lookalike(&query(vec![gone[0].clone()], AudienceSize::Count(1)));
     assert!(matches!(err, Err(Error::NotFound { .. })));
+}
+
+#[test]
+fn a_cancelled_query_stops_on_both_paths_and_says_so() {
+    let fx = loaded(3_000);
+    let seeds = fx.seeds(1, 15);
+    // Count(20) takes the graph path, TopPercent the exact scan.
+    for size in [AudienceSize::Count(20), AudienceSize::TopPercent(50.0)] {
+        let q = query(seeds.clone(), size);
+        assert!(
+            fx.engine.lookalike(&q).is_ok(),
+            "{size:?} before cancelling"
+        );
+        q.cancel.guard(); // dropped at once: the caller went away
+        assert!(
+            matches!(fx.engine.lookalike(&q), Err(Error::Cancelled)),
+            "{size:?}"
+        );
+    }
 }

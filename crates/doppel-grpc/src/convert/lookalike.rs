@@ -93,6 +93,7 @@ pub fn query_from_pb(request: pb::LookalikeRequest) -> Result<LookalikeQuery, St
         explain,
         seed_segments,
         exclude_segments,
+        cancel: Default::default(),
     })
 }
 
