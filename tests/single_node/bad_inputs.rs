@@ -315,3 +315,31 @@ async fn bad_requests_get_clear_statuses() {
         .await
         .expect("still serving");
 }
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_is_resource_exhausted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    let mut attributes = std::collections::HashMap::new();
+    attributes.insert(
+        "blob".to_owned(),
+        "x".repeat(doppel_types::limits::MAX_MESSAGE_BYTES + 1),
+    );
+    let item = pb::Item {
+        id: "big".into(),
+        category: "c".into(),
+        in_stock: true,
+        attributes,
+        ..Default::default()
+    };
+    let status = IngestClient::new(server.channel.clone())
+        .upsert_items(tokio_stream::iter(vec![item]))
+        .await
+        .expect_err("over 16 MiB");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("too large"),
+        "{}",
+        status.message()
+    );
+}

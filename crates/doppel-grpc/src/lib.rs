@@ -10,6 +10,7 @@
 //! * one file per service: [`ingest_service`], [`model_admin_service`],
 //!   [`audiences_service`], [`recommendations_service`], [`policies_service`];
 //! * [`admission`] — two cost classes with concurrency limits (RESOURCE_EXHAUSTED beyond);
+//! * [`oversize`] — size-limit errors answered RESOURCE_EXHAUSTED (tonic says OUT_OF_RANGE);
 //! * [`rpc_metrics`] — the tower layer that records latency and status of every RPC.
 
 pub mod admission;
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod convert;
 pub mod ingest_service;
 pub mod model_admin_service;
+pub mod oversize;
 pub mod page_stream;
 pub mod policies_service;
 pub mod recommendations_service;
