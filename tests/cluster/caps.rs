@@ -3,7 +3,6 @@
 //! another node (its owner killed) keeps the customer's exposure memory.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
 
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::frequency_cap::CapScope;
@@ -102,16 +101,7 @@ async fn caps_hold_through_the_router_and_survive_a_shard_takeover() {
 
     // Node 1 dies; node 0 takes its shards over from Redis, exposure memory included.
     cluster.shards[1].take().expect("node 1").kill();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        cluster.router.router.refresh().await.expect("refresh");
-        let topology = cluster.router.router.topology();
-        if topology.routable_shards() == 16 && topology.nodes.len() == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the survivor did not take over");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    cluster.wait_for_sole_survivor().await;
     let after = shown_and_counted(&channel, &moving).await;
     assert!(
         after.iter().all(|i| !seen[0].contains(i)),

@@ -98,16 +98,7 @@ async fn a_killed_shard_node_gives_partial_answers_then_fails_over() {
 
     // Once the lease expired, the surviving node takes the dead node's shards over (from
     // Redis) and the answers are complete again.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        cluster.router.router.refresh().await.expect("refresh");
-        let topology = cluster.router.router.topology();
-        if topology.routable_shards() == 16 && topology.nodes.len() == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the survivor did not take over");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    cluster.wait_for_sole_survivor().await;
     let later = batches(cluster.router.channel.clone(), request)
         .await
         .expect("a complete answer again");

@@ -46,6 +46,26 @@ pub async fn loaded_on(redis: RedisServer, nodes: u32) -> Cluster {
     }
 }
 
+impl Cluster {
+    /// Waits (at most 60 s) until one surviving node serves all 16 shards: the others'
+    /// leases expired and it took their shards over.
+    pub async fn wait_for_sole_survivor(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            self.router.router.refresh().await.expect("refresh");
+            let topology = self.router.router.topology();
+            if topology.routable_shards() == 16 && topology.nodes.len() == 1 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the survivor did not take over"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
+
 pub async fn loaded(nodes: u32) -> Cluster {
     loaded_on(RedisServer::standalone(), nodes).await
 }

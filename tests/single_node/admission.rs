@@ -2,49 +2,27 @@
 //! RESOURCE_EXHAUSTED while cheap calls and health go on; the permit is held until the
 //! heavy call's stream ends, then the next heavy call is admitted.
 
-use std::sync::Arc;
-
 use doppel_grpc::ServeOptions;
 use doppel_grpc::admission::AdmissionLimits;
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::model_admin_client::ModelAdminClient;
 use doppel_proto::v1::recommendations_client::RecommendationsClient;
-use doppel_store::EmbeddedStore;
-use doppel_test_support::{TestServer, load_base, small_base};
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::fixture::{audience, everyone};
+use crate::fixture::{audience, everyone, loaded_serving};
 
 #[tokio::test]
 async fn heavy_calls_over_the_limit_are_refused_at_once_and_cheap_ones_go_on() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
-    let options = ServeOptions {
+    let fx = loaded_serving(ServeOptions {
         admission: AdmissionLimits {
             cheap: 64,
             heavy: 1,
         },
         ..ServeOptions::default()
-    };
-    let server = TestServer::start_serving(
-        store,
-        dir.path(),
-        doppel_grpc::NodeConfig::default(),
-        options,
-    )
+    })
     .await;
-    let data = small_base();
-    load_base(&server.channel, &data, "v1").await;
-    doppel_client::activate(server.channel.clone(), "v1")
-        .await
-        .expect("activate");
-    let seeds: Vec<String> = data
-        .customers
-        .iter()
-        .filter(|c| c.consent.ads_personalization)
-        .take(20)
-        .map(|c| c.id.clone())
-        .collect();
+    let (server, data) = (&fx.server, &fx.data);
+    let seeds = fx.seeds(0, 20);
 
     // A training run holds the one heavy permit while its progress stream is open.
     let mut training = ModelAdminClient::new(server.channel.clone())

@@ -20,8 +20,20 @@ pub struct Loaded {
 }
 
 pub async fn loaded() -> Loaded {
+    loaded_serving(doppel_grpc::ServeOptions::default()).await
+}
+
+/// [`loaded`], served with `options` (limits, keys).
+pub async fn loaded_serving(options: doppel_grpc::ServeOptions) -> Loaded {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = TestServer::start(dir.path()).await;
+    let store = std::sync::Arc::new(doppel_store::EmbeddedStore::open(dir.path()).expect("store"));
+    let server = TestServer::start_serving(
+        store,
+        dir.path(),
+        doppel_grpc::NodeConfig::default(),
+        options,
+    )
+    .await;
     let data = small_base();
     load_base(&server.channel, &data, VERSION).await;
     doppel_client::activate(server.channel.clone(), VERSION)

@@ -9,8 +9,8 @@
 //! * [`status`] — the one mapping of store and engine errors to `tonic::Status`;
 //! * one file per service: [`ingest_service`], [`model_admin_service`],
 //!   [`audiences_service`], [`recommendations_service`], [`policies_service`];
-//! * [`admission`] — two cost classes with concurrency limits (RESOURCE_EXHAUSTED beyond);
-//! * [`oversize`] — size-limit errors answered RESOURCE_EXHAUSTED (tonic says OUT_OF_RANGE);
+//! * [`admission`] — two cost classes with concurrency limits, and oversize messages
+//!   (RESOURCE_EXHAUSTED for both);
 //! * [`rpc_metrics`] — the tower layer that records latency and status of every RPC.
 
 pub mod admission;
@@ -19,7 +19,6 @@ pub mod auth;
 pub mod convert;
 pub mod ingest_service;
 pub mod model_admin_service;
-pub mod oversize;
 pub mod page_stream;
 pub mod policies_service;
 pub mod recommendations_service;

@@ -37,7 +37,6 @@ use crate::audiences_service::AudiencesService;
 use crate::auth::{ApiKeys, AuthLayer};
 use crate::ingest_service::IngestService;
 use crate::model_admin_service::ModelAdminService;
-use crate::oversize::OversizeLayer;
 use crate::policies_service::PoliciesService;
 use crate::recommendations_service::RecommendationsService;
 use crate::rpc_metrics::{RpcMetrics, RpcMetricsLayer};
@@ -283,7 +282,6 @@ pub async fn serve_public(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let serve = transport()
         .layer(RpcMetricsLayer::new(RpcMetrics::from_global()))
-        .layer(OversizeLayer)
         .layer(AuthLayer::new(options.api_keys.clone()))
         .layer(AdmissionLayer::new(options.admission))
         .add_routes(routes)

@@ -1,26 +1,28 @@
-//! Admission control: every public call but health belongs to one of two cost classes,
-//! each with its own concurrency limit. A call over its class's limit is refused at once
-//! with RESOURCE_EXHAUSTED (no queue), so overload sheds heavy work instead of slowing
-//! every call down. The permit is held until the response body ends, so a streamed
-//! audience counts until its last page.
+//! Admission control and bounds: every public call but health belongs to one of two cost
+//! classes, each with its own concurrency limit. A call over its class's limit is refused
+//! at once with RESOURCE_EXHAUSTED (no queue), so overload sheds heavy work instead of
+//! slowing every call down. The permit is held until the response body ends, so a
+//! streamed audience counts until its last page. A message over the size limit is answered
+//! RESOURCE_EXHAUSTED too (`oversize`), in headers and trailers alike.
 //!
 //! * cheap: offers, similar items, profile reads and writes, segments, policies, version
 //!   administration;
 //! * heavy: lookalike audiences, embedding imports, training.
 
+mod admitted_body;
 mod cost_class;
-mod permit_body;
+mod oversize;
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 use tower::{Layer, Service};
 
+pub use admitted_body::AdmittedBody;
 pub use cost_class::{CostClass, cost_class};
-pub use permit_body::PermitBody;
 
 /// Concurrent calls admitted per cost class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +89,16 @@ pub struct AdmissionService<S> {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// The response of an admitted call: its size-limit status rewritten, its body holding
+/// `permit`.
+fn admitted<RB>(
+    mut response: http::Response<RB>,
+    permit: Option<OwnedSemaphorePermit>,
+) -> http::Response<AdmittedBody<RB>> {
+    oversize::rewrite(response.headers_mut());
+    response.map(|body| AdmittedBody::new(body, permit))
+}
+
 impl<S, B, RB> Service<http::Request<B>> for AdmissionService<S>
 where
     S: Service<http::Request<B>, Response = http::Response<RB>> + Send,
@@ -95,7 +107,7 @@ where
     B: Send + 'static,
     RB: Default + Send + 'static,
 {
-    type Response = http::Response<PermitBody<RB>>;
+    type Response = http::Response<AdmittedBody<RB>>;
     type Error = S::Error;
     type Future = BoxFuture<Result<Self::Response, Self::Error>>;
 
@@ -106,7 +118,7 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let Some(class) = cost_class(request.uri().path()) else {
             let call = self.inner.call(request);
-            return Box::pin(async move { Ok(call.await?.map(PermitBody::unlimited)) });
+            return Box::pin(async move { Ok(admitted(call.await?, None)) });
         };
         let (semaphore, limit) = match class {
             CostClass::Cheap => (&self.layer.cheap, self.layer.limits.cheap),
@@ -115,7 +127,7 @@ where
         match Arc::clone(semaphore).try_acquire_owned() {
             Ok(permit) => {
                 let call = self.inner.call(request);
-                Box::pin(async move { Ok(call.await?.map(|b| PermitBody::new(b, permit))) })
+                Box::pin(async move { Ok(admitted(call.await?, Some(permit))) })
             }
             Err(_) => {
                 tracing::info!(rpc.method = %request.uri().path(), class = class.name(), limit, "call shed: over the concurrency limit");
@@ -125,7 +137,7 @@ where
                 ));
                 Box::pin(std::future::ready(Ok(status
                     .into_http::<RB>()
-                    .map(PermitBody::unlimited))))
+                    .map(|b| AdmittedBody::new(b, None)))))
             }
         }
     }
