@@ -46,6 +46,7 @@ fn serving(c: &mut Criterion) {
         tastes: 16,
         events_per_customer: 5,
         seed: 11,
+        context_effect: 0.0,
     });
     let engine = Engine::new(EngineConfig::default());
     data.customers

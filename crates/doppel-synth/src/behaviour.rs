@@ -27,12 +27,25 @@ pub struct Shopper<'a> {
     pub taste: usize,
 }
 
+/// First evening hour (UTC) of the planted context effect.
+pub const EVENING_FROM_HOUR: i64 = 18;
+
 /// The catalogue as seen by event generation.
 pub struct Shelf<'a> {
     /// All items.
     pub items: &'a [Item],
     /// Indexes into `items`, per taste.
     pub by_taste: &'a [Vec<usize>],
+    /// Indexes into `items` of the evening category (see `SynthConfig::context_effect`).
+    pub evening: &'a [usize],
+    /// `SynthConfig::context_effect`.
+    pub context_effect: f64,
+}
+
+/// True for a mobile event in the evening, UTC: where the planted effect applies.
+pub fn is_mobile_evening(device: &str, timestamp_ms: i64) -> bool {
+    let hour = timestamp_ms.div_euclid(3_600_000).rem_euclid(24);
+    device == "mobile" && hour >= EVENING_FROM_HOUR
 }
 
 /// Appends `count` events of `shopper` to `out`, in timestamp order.
@@ -50,7 +63,7 @@ pub fn events_of<R: Rng>(
     let start = out.len();
     for n in 0..count {
         let own = shelf.by_taste.get(shopper.taste).filter(|v| !v.is_empty());
-        let item = match own {
+        let mut item = match own {
             Some(own) if rng.random_bool(OWN_TASTE_PROBABILITY) => {
                 &shelf.items[own[rng.random_range(0..own.len())]]
             }
@@ -72,11 +85,23 @@ pub fn events_of<R: Rng>(
         } else {
             "desktop"
         };
+        let timestamp_ms = REFERENCE_TIME_MS - rng.random_range(0..EVENT_WINDOW_MS);
+        if shelf.context_effect > 0.0
+            && !shelf.evening.is_empty()
+            && is_mobile_evening(device, timestamp_ms)
+            && rng.random_bool(shelf.context_effect.min(1.0))
+        {
+            // Skewed towards the first evening items (a few evening favourites).
+            let u = rng.random::<f64>();
+            let pick =
+                ((shelf.evening.len() as f64 * u * u * u) as usize).min(shelf.evening.len() - 1);
+            item = &shelf.items[shelf.evening[pick]];
+        }
         out.push(Event {
             customer_id: shopper.customer_id.to_owned(),
             item_id: item.id.clone(),
             kind,
-            timestamp_ms: REFERENCE_TIME_MS - rng.random_range(0..EVENT_WINDOW_MS),
+            timestamp_ms,
             quantity,
             value: f64::from(quantity) * item.price,
             context: Context {

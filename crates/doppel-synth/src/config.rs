@@ -11,7 +11,7 @@ pub const REFERENCE_TIME_MS: i64 = 1_793_491_200_000;
 pub const EVENT_WINDOW_MS: i64 = 365 * 24 * 60 * 60 * 1_000;
 
 /// Sizes and seed of a generated customer base.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SynthConfig {
     /// Number of customers (`c00001`, ...).
     pub customers: usize,
@@ -27,6 +27,12 @@ pub struct SynthConfig {
     pub events_per_customer: usize,
     /// Seed of every random choice: the same config gives the same data.
     pub seed: u64,
+    /// Planted context effect: the probability that an event on a mobile device in the
+    /// evening (18:00–23:59 UTC) falls on an item of the evening category (the first,
+    /// `cat01`; its first items far more often than its last) instead of following the
+    /// customer's taste. 0 (the default) plants nothing and draws nothing extra, so older seeds give
+    /// the same data.
+    pub context_effect: f64,
 }
 
 impl Default for SynthConfig {
@@ -39,6 +45,7 @@ impl Default for SynthConfig {
             tastes: 8,
             events_per_customer: 20,
             seed: 7,
+            context_effect: 0.0,
         }
     }
 }

@@ -31,9 +31,18 @@ pub fn generate(config: &SynthConfig) -> SynthData {
     for (index, &t) in item_taste.iter().enumerate() {
         by_taste[t].push(index);
     }
+    let evening_category = catalog::category_name(0);
+    let evening: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| item.category == evening_category)
+        .map(|(n, _)| n)
+        .collect();
     let shelf = Shelf {
         items: &items,
         by_taste: &by_taste,
+        evening: &evening,
+        context_effect: config.context_effect,
     };
 
     let mut customers = Vec::with_capacity(config.customers);

@@ -7,6 +7,7 @@
 //!
 //! Layout:
 //! * [`confidence`] — [`ConfidenceConfig`]: event → signed strength → confidence
+//! * [`context_fit`] — [`fit_context`]: a version's context lifts, and their weight fitted on a validation window
 //! * [`recorded_params`] — the settings a version records, read back for its fold-in state
 //! * [`reference_time`] — the "now" decay is measured to: a high quantile of the log, not its max
 //! * [`interactions`] — [`Interactions`]: dense ids and the sparse confidence matrix
@@ -33,6 +34,7 @@ pub mod als;
 pub mod als_params;
 pub mod confidence;
 mod conjugate_gradient;
+pub mod context_fit;
 mod dense;
 pub mod error;
 pub mod fold_in;
@@ -49,6 +51,7 @@ pub mod sparse_rows;
 pub use als::{TrainStep, no_progress, train};
 pub use als_params::AlsParams;
 pub use confidence::ConfidenceConfig;
+pub use context_fit::{ContextFit, ContextFitReport, fit_context};
 pub use error::{Error, Result};
 pub use fold_in::fold_in;
 pub use fold_in_model::FoldInModel;

@@ -3,6 +3,7 @@
 //! Layout:
 //! * [`clock`] — the one wall clock (`now_ms`);
 //! * [`contact_policy`] — frequency caps on offers, and their validation;
+//! * [`context_model`] — what a version learned about context: per-item log-lifts by channel, device, country, hour and weekday;
 //! * [`entity`] — customers, consent, items, events and their context;
 //! * [`shard`] — the stable customer → logical shard hash;
 //! * [`version`] — model versions and their lifecycle states;
@@ -11,6 +12,7 @@
 
 pub mod clock;
 pub mod contact_policy;
+pub mod context_model;
 pub mod entity;
 pub mod limits;
 pub mod segment;
@@ -19,6 +21,7 @@ pub mod vector;
 pub mod version;
 
 pub use contact_policy::{CapScope, ContactPolicy, FrequencyCap};
+pub use context_model::{ContextLifts, ContextModel};
 pub use entity::{Consent, Context, Customer, Entity, Event, EventType, Item};
 pub use shard::{ShardId, shard_of};
 pub use vector::{VectorError, normalize_in_place, validate_vector};

@@ -5,6 +5,7 @@
 //! * `rfm_clv` — RFM quintiles, segments and CLV tiers on a hand-computed fixture
 //! * `parameters` — bad hyper-parameters name the right field
 
+mod context;
 mod determinism;
 mod fold_in;
 mod parameters;
