@@ -386,6 +386,9 @@ impl ContextLifts {
     }
 }
 
+/// `(item index, weighted events)` pairs.
+type ItemEvents = Vec<(u32, f32)>;
+
 /// Event counts per feature value, filled event by event, then turned into a model.
 #[derive(Clone, Debug, Default)]
 pub struct ContextCounts {
@@ -437,7 +440,7 @@ impl ContextCounts {
             .into_iter()
             .zip(CONTEXT_FEATURES)
             .filter_map(|(values, name)| {
-                let mut values: Vec<(String, f64, Vec<(u32, f32)>)> = values
+                let mut values: Vec<(String, f64, ItemEvents)> = values
                     .into_iter()
                     .map(|(value, per_item)| {
                         let total = per_item.values().sum::<f64>();
