@@ -51,11 +51,14 @@ pub const DEFAULT_PRIOR_EVENTS: f32 = 10.0;
 /// Relative NDCG@10 gain over weight 0 that context must show on validation to be used.
 pub const MIN_GAIN: f64 = 0.01;
 
+/// `(feature, weight)` pairs.
+type FeatureWeights = Vec<(&'static str, f32)>;
+
 /// What the weight fit saw and chose.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ContextFitReport {
     /// The chosen weight of each feature that has one (none: context ignored).
-    pub weights: Vec<(&'static str, f32)>,
+    pub weights: FeatureWeights,
     /// The chosen prior strength.
     pub prior_events: f32,
     /// Validation queries scored.
@@ -176,7 +179,7 @@ pub fn fit_context(
         let pre_counts = catalogue.counts(pre.iter().copied(), confidence);
         // Weights are chosen on one half of the queries and judged on the other, so noise
         // the ascent fits does not count as a gain.
-        let mut best: Option<(Vec<(&'static str, f32)>, f32, f64, f64)> = None;
+        let mut best: Option<(FeatureWeights, f32, f64, f64)> = None;
         for prior in PRIORS {
             let unit: Vec<(&'static str, f32)> =
                 CONTEXT_FEATURES.iter().map(|f| (*f, 1.0)).collect();
