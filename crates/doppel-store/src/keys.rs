@@ -13,6 +13,7 @@
 //! | `vector_versions` | version | () — versions that have vectors, for erasure |
 //! | `versions` | version | postcard [`VersionInfo`](doppel_types::VersionInfo) |
 //! | `policies` | name | postcard policy ([`ContactPolicy`](doppel_types::ContactPolicy) under `contact`) |
+//! | `context_models` | version | postcard [`ContextModel`](doppel_types::ContextModel) |
 //! | `meta` | name | u64 or bytes, see the constants below |
 
 use doppel_types::Entity;
@@ -46,6 +47,8 @@ pub const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings
 
 /// Policies by name (postcard).
 pub const POLICIES: TableDefinition<&str, &[u8]> = TableDefinition::new("policies");
+/// Context models of trained versions, by version (postcard).
+pub const CONTEXT_MODELS: TableDefinition<&str, &[u8]> = TableDefinition::new("context_models");
 /// `POLICIES` key of the contact policy.
 pub const CONTACT_POLICY: &str = "contact";
 

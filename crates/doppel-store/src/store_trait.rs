@@ -5,7 +5,7 @@
 //! implementation.
 
 use async_trait::async_trait;
-use doppel_types::{ContactPolicy, Customer, Entity, Event, Item, VersionInfo};
+use doppel_types::{ContactPolicy, ContextModel, Customer, Entity, Event, Item, VersionInfo};
 
 use crate::error::Result;
 
@@ -108,6 +108,12 @@ pub trait Store: Send + Sync + 'static {
     async fn put_contact_policy(&self, policy: &ContactPolicy) -> Result<()>;
     /// The contact policy, if one was ever set.
     async fn contact_policy(&self) -> Result<Option<ContactPolicy>>;
+
+    /// Stores the context model of a trained version (replacing any); deleted with the
+    /// version.
+    async fn put_context_model(&self, version: &str, model: &ContextModel) -> Result<()>;
+    /// The context model of a version, if it has one.
+    async fn context_model(&self, version: &str) -> Result<Option<ContextModel>>;
 
     /// Makes every acknowledged write durable (a no-op where writes are durable on commit).
     async fn flush(&self) -> Result<()>;

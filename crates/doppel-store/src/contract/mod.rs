@@ -11,7 +11,7 @@
 //!
 //! Layout: `fixtures` (records the cases write), `records` (profiles, items, events,
 //! vectors), `event_ids` (deduplication of events by id), `erasure` (the ledger and what
-//! erasure removes), `versions` (metadata and the active pointer), `policies` (the contact policy).
+//! erasure removes), `versions` (metadata, context models and the active pointer), `policies` (the contact policy).
 
 mod erasure;
 mod event_ids;
@@ -37,7 +37,8 @@ pub use records::{
     vectors_round_trip_and_paging,
 };
 pub use versions::{
-    delete_version_removes_vectors, set_active_unknown_is_not_found, versions_and_active_pointer,
+    context_models_round_trip_and_go_with_their_version, delete_version_removes_vectors,
+    set_active_unknown_is_not_found, versions_and_active_pointer,
 };
 
 use crate::store_trait::Store;
@@ -71,4 +72,5 @@ where
     case!(set_active_unknown_is_not_found);
     case!(delete_version_removes_vectors);
     case!(contact_policy_round_trips);
+    case!(context_models_round_trip_and_go_with_their_version);
 }

@@ -123,3 +123,40 @@ pub async fn delete_version_removes_vectors(store: &dyn Store) {
         .await
         .expect("deleting an unknown version is fine");
 }
+
+/// A version's context model reads back equal, is per version, and goes with the version.
+pub async fn context_models_round_trip_and_go_with_their_version(store: &dyn Store) {
+    use doppel_types::ContextModel;
+    use doppel_types::context_model::{ContextFeature, ContextItem, ContextValue};
+    let model = ContextModel {
+        prior_events: 10.0,
+        categories: vec!["garden".into()],
+        items: vec![ContextItem {
+            id: "i1".into(),
+            category: 0,
+        }],
+        features: vec![ContextFeature {
+            name: "device".into(),
+            weight: 0.04,
+            values: vec![ContextValue {
+                value: "mobile".into(),
+                item_events: vec![(0, 3.5)],
+            }],
+        }],
+    };
+    store.put_version(version("v1")).await.expect("put");
+    store.put_version(version("v2")).await.expect("put");
+    assert_eq!(store.context_model("v1").await.expect("get"), None);
+    store.put_context_model("v1", &model).await.expect("put");
+    assert_eq!(
+        store.context_model("v1").await.expect("get"),
+        Some(model.clone())
+    );
+    assert_eq!(store.context_model("v2").await.expect("get"), None);
+    store.delete_version("v1").await.expect("delete");
+    assert_eq!(
+        store.context_model("v1").await.expect("get"),
+        None,
+        "deleting a version deletes its context model"
+    );
+}

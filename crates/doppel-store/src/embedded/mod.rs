@@ -124,6 +124,7 @@ fn create_tables(db: &Database) -> Result<()> {
         txn.open_table(keys::COUNTERS)?;
         txn.open_table(keys::SETTINGS)?;
         txn.open_table(keys::POLICIES)?;
+        txn.open_table(keys::CONTEXT_MODELS)?;
         Ok(())
     })
 }

@@ -2,7 +2,7 @@
 //! and calls the sync function of the matching module.
 
 use async_trait::async_trait;
-use doppel_types::{ContactPolicy, Customer, Entity, Event, Item, VersionInfo};
+use doppel_types::{ContactPolicy, ContextModel, Customer, Entity, Event, Item, VersionInfo};
 
 use super::{EmbeddedStore, contact_policy, erasure, events, profiles, vectors, versions};
 use crate::error::Result;
@@ -146,6 +146,18 @@ impl Store for EmbeddedStore {
 
     async fn contact_policy(&self) -> Result<Option<ContactPolicy>> {
         self.run(contact_policy::contact_policy).await
+    }
+
+    async fn put_context_model(&self, version: &str, model: &ContextModel) -> Result<()> {
+        let (version, model) = (version.to_owned(), model.clone());
+        self.run(move |db| versions::put_context_model(db, &version, &model))
+            .await
+    }
+
+    async fn context_model(&self, version: &str) -> Result<Option<ContextModel>> {
+        let version = version.to_owned();
+        self.run(move |db| versions::context_model(db, &version))
+            .await
     }
 
     async fn flush(&self) -> Result<()> {

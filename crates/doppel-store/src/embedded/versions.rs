@@ -1,12 +1,12 @@
-//! Model-version metadata and the active-version pointer.
+//! Model-version metadata, context models and the active-version pointer.
 
-use doppel_types::VersionInfo;
+use doppel_types::{ContextModel, VersionInfo};
 use redb::{Database, ReadableTable};
 
 use super::{read, vectors::remove_version_vectors, write};
 use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
-use crate::keys::{ACTIVE_VERSION, SETTINGS, VERSIONS};
+use crate::keys::{ACTIVE_VERSION, CONTEXT_MODELS, SETTINGS, VERSIONS};
 
 /// Inserts or replaces a version's metadata.
 pub(crate) fn put_version(db: &Database, info: VersionInfo) -> Result<()> {
@@ -45,6 +45,7 @@ pub(crate) fn list_versions(db: &Database) -> Result<Vec<VersionInfo>> {
 pub(crate) fn delete_version(db: &Database, version: &str) -> Result<()> {
     write(db, |txn| {
         txn.open_table(VERSIONS)?.remove(version)?;
+        txn.open_table(CONTEXT_MODELS)?.remove(version)?;
         remove_version_vectors(txn, version)?;
         let mut settings = txn.open_table(SETTINGS)?;
         let is_active = settings
@@ -78,5 +79,25 @@ pub(crate) fn active_version(db: &Database) -> Result<Option<String>> {
             .open_table(SETTINGS)?
             .get(ACTIVE_VERSION)?
             .map(|v| v.value().to_owned()))
+    })
+}
+
+/// Stores a version's context model.
+pub(crate) fn put_context_model(db: &Database, version: &str, model: &ContextModel) -> Result<()> {
+    let bytes = encode("context model", model)?;
+    write(db, |txn| {
+        txn.open_table(CONTEXT_MODELS)?
+            .insert(version, bytes.as_slice())?;
+        Ok(())
+    })
+}
+
+/// A version's context model.
+pub(crate) fn context_model(db: &Database, version: &str) -> Result<Option<ContextModel>> {
+    read(db, |txn| {
+        txn.open_table(CONTEXT_MODELS)?
+            .get(version)?
+            .map(|v| decode("context model", version, v.value()))
+            .transpose()
     })
 }

@@ -18,6 +18,7 @@
 //! | `P:{global}:items` / `item_ids` | hash / zset | items, as for customers |
 //! | `P:{global}:versions` | hash | version → postcard [`VersionInfo`](doppel_types::VersionInfo) |
 //! | `P:{global}:active_version` | string | the active version |
+//! | `P:{global}:context_models` | hash | version → postcard [`ContextModel`](doppel_types::ContextModel) |
 //! | `P:{global}:contact_policy` | bytes | postcard [`ContactPolicy`](doppel_types::ContactPolicy) |
 //! | `P:{global}:last_event_seq` | string | the event sequence counter (`INCRBY`) |
 //! | `P:{global}:members`, `member:<id>`, `shard_map` | | cluster membership (see `membership`) |
@@ -157,6 +158,10 @@ impl Layout {
     /// The active-version pointer.
     pub(crate) fn active_version(&self) -> String {
         self.key(Tag::Global, "active_version")
+    }
+    /// Context models of trained versions.
+    pub(crate) fn context_models(&self) -> String {
+        self.key(Tag::Global, "context_models")
     }
     /// The contact policy.
     pub(crate) fn contact_policy(&self) -> String {

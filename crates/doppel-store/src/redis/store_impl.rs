@@ -1,7 +1,7 @@
 //! [`Store`] for [`RedisStore`]: each method calls the function of the matching module.
 
 use async_trait::async_trait;
-use doppel_types::{ContactPolicy, Customer, Entity, Event, Item, VersionInfo};
+use doppel_types::{ContactPolicy, ContextModel, Customer, Entity, Event, Item, VersionInfo};
 
 use super::{RedisStore, contact_policy, erasure, events, profiles, vectors, versions};
 use crate::error::Result;
@@ -119,6 +119,14 @@ impl Store for RedisStore {
 
     async fn contact_policy(&self) -> Result<Option<ContactPolicy>> {
         contact_policy::contact_policy(self).await
+    }
+
+    async fn put_context_model(&self, version: &str, model: &ContextModel) -> Result<()> {
+        versions::put_context_model(self, version, model).await
+    }
+
+    async fn context_model(&self, version: &str) -> Result<Option<ContextModel>> {
+        versions::context_model(self, version).await
     }
 
     async fn flush(&self) -> Result<()> {

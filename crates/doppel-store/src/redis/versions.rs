@@ -1,6 +1,7 @@
-//! Model-version metadata (one `{global}` hash) and the active-version pointer.
+//! Model-version metadata and context models (`{global}` hashes) and the active-version
+//! pointer.
 
-use doppel_types::VersionInfo;
+use doppel_types::{ContextModel, VersionInfo};
 
 use super::RedisStore;
 use super::connect::eval;
@@ -15,10 +16,11 @@ redis.call('SET', KEYS[2], ARGV[1])
 return 1
 ";
 
-/// KEYS: versions hash, active pointer. ARGV: version. Drops the metadata, and the pointer
-/// if it points there.
+/// KEYS: versions hash, active pointer, context models hash. ARGV: version. Drops the
+/// metadata and the context model, and the pointer if it points there.
 const DROP_METADATA: &str = r"
 redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
 ";
@@ -56,7 +58,14 @@ pub(super) async fn list_versions(store: &RedisStore) -> Result<Vec<VersionInfo>
 /// leave part of it, and calling it again (unknown versions are fine) finishes the job.
 pub(super) async fn delete_version(store: &RedisStore, version: &str) -> Result<()> {
     let layout = &store.layout;
-    let mut metadata = eval(DROP_METADATA, &[layout.versions(), layout.active_version()]);
+    let mut metadata = eval(
+        DROP_METADATA,
+        &[
+            layout.versions(),
+            layout.active_version(),
+            layout.context_models(),
+        ],
+    );
     metadata.arg(version);
     let mut cmds = vec![metadata];
     cmds.extend(drop_version_cmds(store, version));
@@ -85,4 +94,30 @@ pub(super) async fn active_version(store: &RedisStore) -> Result<Option<String>>
     let mut cmd = redis::cmd("GET");
     cmd.arg(store.layout.active_version());
     store.conn.query(&cmd).await
+}
+
+/// Stores a version's context model.
+pub(super) async fn put_context_model(
+    store: &RedisStore,
+    version: &str,
+    model: &ContextModel,
+) -> Result<()> {
+    let mut cmd = redis::cmd("HSET");
+    cmd.arg(store.layout.context_models())
+        .arg(version)
+        .arg(encode("context model", model)?);
+    store.conn.query::<()>(&cmd).await
+}
+
+/// A version's context model.
+pub(super) async fn context_model(
+    store: &RedisStore,
+    version: &str,
+) -> Result<Option<ContextModel>> {
+    let mut cmd = redis::cmd("HGET");
+    cmd.arg(store.layout.context_models()).arg(version);
+    let bytes: Option<Vec<u8>> = store.conn.query(&cmd).await?;
+    bytes
+        .map(|b| decode("context model", version, &b))
+        .transpose()
 }
