@@ -1,11 +1,12 @@
 //! One model version in memory: a customer index per logical shard and one item index,
 //! all keyed by the engine's id slots.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use doppel_index::{Bitset, BuildParams, Metric, PointId, Progress, VectorIndex};
-use doppel_types::VersionInfo;
 use doppel_types::shard::shard_of;
+use doppel_types::{ContextLifts, VersionInfo};
 use parking_lot::RwLock;
 
 use crate::config::EngineConfig;
@@ -46,6 +47,8 @@ pub(crate) struct LoadedVersion {
     pub(crate) build_seconds: f64,
     /// Loaded from a snapshot file rather than built.
     pub(crate) from_snapshot: bool,
+    /// What the version learned about context (none: offers ignore context).
+    pub(crate) context: RwLock<Option<Arc<ContextLifts>>>,
 }
 
 impl LoadedVersion {
@@ -95,6 +98,7 @@ impl LoadedVersion {
             config: config.clone(),
             build_seconds: started.elapsed().as_secs_f64(),
             from_snapshot: false,
+            context: RwLock::default(),
         })
     }
 

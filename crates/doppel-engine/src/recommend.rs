@@ -1,7 +1,16 @@
-//! Next-best offers (items nearest the customer's vector) and similar items.
+//! Next-best offers (items nearest the customer's vector, shifted by the request's
+//! context when the version learned one) and similar items.
+//!
+//! With a context, an offer's score is `cosine + lift`, the version's weighted context
+//! log-lift of the item (see [`doppel_types::context_model`]). The candidates are the
+//! index's best by cosine, fetched in growing batches until no item left out could climb
+//! above the k-th offer: everything unfetched has a cosine at most the last fetched one's,
+//! and a lift at most the context's bound. Without a context, nothing of this runs and the
+//! answer is the plain cosine ranking.
 
-use doppel_index::{PointId, SearchRequest, dot};
-use doppel_types::{ContactPolicy, Context};
+use doppel_index::{Neighbor, PointId, SearchRequest, dot};
+use doppel_types::context_model::ActiveContext;
+use doppel_types::{ContactPolicy, Context, ContextLifts};
 
 use crate::error::{Error, Result};
 use crate::frequency_caps::CapCounter;
@@ -15,8 +24,11 @@ pub struct RecommendQuery {
     pub customer_id: String,
     /// Offers wanted.
     pub k: usize,
-    /// Where the customer is right now (recorded with impressions; not yet used to score).
+    /// Where the customer is right now: shifts the ranking when the version learned a
+    /// context model, and is recorded with impressions.
     pub context: Context,
+    /// When the offers are for (hour of day and day of week of the context); `None`: now.
+    pub timestamp_ms: Option<i64>,
     /// Only items of these categories (empty: any).
     pub categories: Vec<String>,
     /// Only items at most this price.
@@ -35,7 +47,8 @@ pub struct RecommendQuery {
 pub struct Offer {
     /// The item.
     pub item_id: String,
-    /// Personalised: cosine to the customer; fallback: popularity relative to the top item.
+    /// Personalised: cosine to the customer, plus the context lift when a context moved
+    /// it; fallback: popularity relative to the top item, times `e^lift` under a context.
     pub score: f32,
     /// Why it is offered (empty unless explanations were asked for).
     pub reason: String,
@@ -63,6 +76,72 @@ pub struct SimilarItemsResult {
     pub items: Vec<Offer>,
 }
 
+/// Most candidates fetched to re-rank by context (past it the ranking is the best of these,
+/// no longer provably exact).
+pub const MAX_CONTEXT_CANDIDATES: usize = 2_048;
+/// Candidates fetched first when a context re-ranks.
+const FIRST_CONTEXT_FETCH: usize = 64;
+/// Smallest lift an explanation mentions.
+const EXPLAINED_LIFT: f32 = 0.001;
+
+impl RecommendQuery {
+    /// True when the request carries a context (any field, or a time).
+    pub fn has_context(&self) -> bool {
+        self.timestamp_ms.is_some()
+            || !(self.context.channel.is_empty()
+                && self.context.device.is_empty()
+                && self.context.country.is_empty())
+    }
+}
+
+/// The version's context lifts resolved for `query`, when both exist.
+struct ContextShift {
+    lifts: std::sync::Arc<ContextLifts>,
+    active: ActiveContext,
+}
+
+impl ContextShift {
+    fn of(version: &LoadedVersion, query: &RecommendQuery, now_ms: i64) -> Option<Self> {
+        if !query.has_context() {
+            return None;
+        }
+        let lifts = version.context.read().clone().filter(|l| l.is_used())?;
+        let active = lifts.resolve(&query.context, query.timestamp_ms.unwrap_or(now_ms));
+        (!active.is_empty()).then_some(Self { lifts, active })
+    }
+
+    fn lift(&self, profiles: &Profiles, slot: PointId) -> f32 {
+        profiles
+            .item(slot)
+            .and_then(|r| self.lifts.item(&r.item.id))
+            .map_or(0.0, |i| self.lifts.lift(&self.active, i))
+    }
+
+    /// "; context device_daypart=mobile/evening +0.12, hour=20 +0.03" (the two largest
+    /// terms), or nothing when the context did not move the item.
+    fn reason(&self, profiles: &Profiles, slot: PointId) -> String {
+        let Some(item) = profiles
+            .item(slot)
+            .and_then(|r| self.lifts.item(&r.item.id))
+        else {
+            return String::new();
+        };
+        let terms: Vec<String> = self
+            .lifts
+            .terms(&self.active, item)
+            .into_iter()
+            .filter(|t| t.lift.abs() >= EXPLAINED_LIFT)
+            .take(2)
+            .map(|t| format!("{}={} {:+.3}", t.feature, t.value, t.lift))
+            .collect();
+        if terms.is_empty() {
+            String::new()
+        } else {
+            format!("; context {}", terms.join(", "))
+        }
+    }
+}
+
 /// Offers for `query` over `version`, none of which breaks a cap of `policy` once shown
 /// (windows ending at `now_ms`).
 pub(crate) fn recommend(
@@ -87,12 +166,20 @@ pub(crate) fn recommend(
     );
     let caps = CapCounter::new(policy, profiles, customer.map(|c| &c.exposures), now_ms);
     let blocked = caps.remove_blocked(&mut allowed);
+    let shift = ContextShift::of(version, query, now_ms);
     let vector = customer
         .filter(|c| c.onsite_consent)
         .and_then(|_| version.customer_vector(&query.customer_id, slot));
     let model_version = version.info.version.clone();
     let Some(vector) = vector.filter(|_| !allowed.is_empty()) else {
-        let (offers, skipped) = popular(profiles, &allowed, &caps, query.k, query.explain);
+        let (offers, skipped) = popular(
+            profiles,
+            &allowed,
+            &caps,
+            shift.as_ref(),
+            query.k,
+            query.explain,
+        );
         return Ok(Recommendation {
             model_version,
             offers,
@@ -100,24 +187,46 @@ pub(crate) fn recommend(
             capped: (blocked + skipped) as u32,
         });
     };
-    // Caps can skip candidates (a category at its cap after the first pick of it): fetch
-    // more until k are picked or none are left.
+    // Caps can skip candidates (a category at its cap after the first pick of it), and a
+    // context can lift candidates from further down: fetch more until k are picked and no
+    // unfetched item could beat them, or none are left.
     let eligible = allowed.count();
     let wanted = caps.budget(query.k);
-    let mut fetch = query.k;
+    let mut fetch = match shift {
+        Some(_) => query.k.max(FIRST_CONTEXT_FETCH).min(eligible),
+        None => query.k,
+    };
     let (hits, skipped) = loop {
-        let hits = version.items.search(&SearchRequest {
+        let mut hits = version.items.search(&SearchRequest {
             query: &vector,
             k: fetch,
             ef: ef_search.max(fetch),
             allowed: Some(&allowed),
         })?;
+        // Under a context, no unfetched item can score above `floor`: its cosine is at
+        // most the last fetched one's, its lift at most the context's bound.
+        let mut floor = f32::NEG_INFINITY;
+        if let Some(shift) = &shift {
+            floor = hits.last().map_or(f32::NEG_INFINITY, |h| h.score)
+                + shift.lifts.max_lift(&shift.active);
+            for hit in &mut hits {
+                hit.score += shift.lift(profiles, hit.id);
+            }
+            hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        }
         let (picked, skipped) = caps.pick(hits.iter().map(|h| h.id), wanted);
-        if picked.len() == wanted || hits.len() < fetch || fetch >= eligible {
-            let hits: Vec<_> = picked.into_iter().map(|i| hits[i]).collect();
+        let settled =
+            picked.len() == wanted && picked.last().is_none_or(|&i| hits[i].score >= floor);
+        let exhausted = hits.len() < fetch || fetch >= eligible;
+        let capped_out = shift.is_some() && fetch >= MAX_CONTEXT_CANDIDATES;
+        if settled || exhausted || capped_out {
+            let hits: Vec<Neighbor> = picked.into_iter().map(|i| hits[i]).collect();
             break (hits, skipped);
         }
         fetch = (fetch * 4).min(eligible);
+        if shift.is_some() {
+            fetch = fetch.min(MAX_CONTEXT_CANDIDATES);
+        }
     };
     let history: Vec<(PointId, Vec<f32>)> = match (query.explain, bought) {
         (true, Some(b)) => b
@@ -131,7 +240,11 @@ pub(crate) fn recommend(
         .filter_map(|hit| {
             let record = profiles.item(hit.id)?;
             let reason = if query.explain {
-                personal_reason(version, profiles, &history, hit.id, hit.score)
+                let context = shift
+                    .as_ref()
+                    .map(|s| s.reason(profiles, hit.id))
+                    .unwrap_or_default();
+                personal_reason(version, profiles, &history, hit.id, hit.score) + &context
             } else {
                 String::new()
             };
@@ -172,12 +285,13 @@ fn personal_reason(
     }
 }
 
-/// The most popular allowed items that break no cap, ties by id; and how many the caps
-/// skipped.
+/// The most popular allowed items that break no cap (under a context, popularity times
+/// `e^lift`), ties by id; and how many the caps skipped.
 fn popular(
     profiles: &Profiles,
     allowed: &doppel_index::Bitset,
     caps: &CapCounter<'_>,
+    shift: Option<&ContextShift>,
     k: usize,
     explain: bool,
 ) -> (Vec<Offer>, usize) {
@@ -185,8 +299,9 @@ fn popular(
         .iter()
         .filter_map(|s| profiles.item(s).map(|r| (s, r)))
         .map(|(s, r)| {
+            let lift = shift.map_or(0.0, |c| c.lift(profiles, s));
             (
-                r.popularity,
+                r.popularity * f64::from(lift).exp(),
                 r.purchases,
                 r.item.id.as_str(),
                 r.item.category.as_str(),
@@ -200,11 +315,12 @@ fn popular(
     let top = rows.first().map_or(0.0, |r| r.0).max(f64::MIN_POSITIVE);
     let offers = rows
         .into_iter()
-        .map(|(popularity, purchases, id, category, _)| Offer {
+        .map(|(popularity, purchases, id, category, slot)| Offer {
             item_id: id.to_owned(),
             score: (popularity / top) as f32,
             reason: if explain {
-                format!("popular in {category}: {purchases} units bought")
+                let context = shift.map(|c| c.reason(profiles, slot)).unwrap_or_default();
+                format!("popular in {category}: {purchases} units bought{context}")
             } else {
                 String::new()
             },

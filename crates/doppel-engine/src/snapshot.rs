@@ -199,6 +199,7 @@ pub(crate) fn load(
         config: config.clone(),
         build_seconds: started.elapsed().as_secs_f64(),
         from_snapshot: true,
+        context: RwLock::default(),
     })
 }
 

@@ -8,7 +8,7 @@ use doppel_proto::v1::recommendations_server::Recommendations;
 use doppel_types::limits::MAX_K;
 use tonic::{Request, Response, Status};
 
-use crate::convert::{context_from_pb, validate_id};
+use crate::convert::{check_event_time, context_from_pb, validate_id};
 use crate::status::{FieldViolation, engine_status, node_status};
 use doppel_node::Node;
 
@@ -59,8 +59,16 @@ pub fn query_from_pb(request: pb::RecommendRequest) -> Result<RecommendQuery, Fi
         include_purchased,
         explain,
         record_impressions,
+        timestamp_ms,
     } = request;
     validate_id("customer_id", &customer_id)?;
+    let timestamp_ms = match timestamp_ms {
+        0 => None,
+        t => {
+            check_event_time(t, doppel_types::clock::now_ms())?;
+            Some(t)
+        }
+    };
     let pb::OfferFilter {
         categories,
         max_price,
@@ -88,6 +96,7 @@ pub fn query_from_pb(request: pb::RecommendRequest) -> Result<RecommendQuery, Fi
         include_purchased,
         explain,
         record_impressions,
+        timestamp_ms,
     })
 }
 

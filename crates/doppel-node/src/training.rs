@@ -3,15 +3,19 @@
 //!
 //! ```text
 //! store events ──▶ Interactions ──ALS (blocking pool)──▶ Model ──▶ ServingVectors + segments
-//!      ──▶ store.put_vectors, segment attributes ──▶ ensure_loaded (indexes + fold-in)
-//!      ──▶ version Ready
+//!      + context model (lifts, weights fitted on a validation window)
+//!      ──▶ store.put_vectors, put_context_model, segment attributes
+//!      ──▶ ensure_loaded (indexes + fold-in + context) ──▶ version Ready
 //! ```
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::collections::HashMap;
+
 use doppel_train::{
-    AlsParams, ConfidenceConfig, Interactions, SegmentConfig, ServingVectors, segment_customers,
+    AlsParams, ConfidenceConfig, ContextFitReport, Interactions, SegmentConfig, ServingVectors,
+    fit_context, segment_customers,
 };
 use doppel_types::clock::now_ms;
 use doppel_types::{Entity, Event, VersionInfo, VersionSource, VersionState};
@@ -43,8 +47,8 @@ pub struct TrainPlan {
 pub struct TrainProgress {
     /// The version being trained.
     pub version: String,
-    /// `reading events`, `training`, `storing vectors`, `segmenting`, `building indexes`,
-    /// `done`.
+    /// `reading events`, `training`, `learning context`, `storing vectors`, `segmenting`,
+    /// `building indexes`, `done`.
     pub stage: &'static str,
     /// ALS iteration done (stage `training`).
     pub iteration: u32,
@@ -141,6 +145,11 @@ impl Node {
         })
         .await?;
         let event_count = events.len() as u64;
+        let mut category_of: HashMap<String, String> = HashMap::new();
+        store_pages::items(self.store.as_ref(), |item| {
+            category_of.insert(item.id.clone(), item.category.clone());
+        })
+        .await?;
         let mut info = VersionInfo {
             version: plan.version.clone(),
             dim: (plan.als.factors + 1) as u32,
@@ -155,7 +164,8 @@ impl Node {
         let (als, confidence) = (plan.als.clone(), plan.confidence.clone());
         let progress_tx = tx.clone();
         let version = plan.version.clone();
-        let (serving, segments) = blocking("training", move || {
+        let context_tx = tx.clone();
+        let (serving, segments, context) = blocking("training", move || {
             // Decay is measured to a high quantile of the log's times (capped by the
             // clock), not its newest event: an old log is not "all forgotten", and one
             // far-future event does not make every other one look ancient.
@@ -180,7 +190,21 @@ impl Node {
                 }));
             })?;
             let segments = segment_customers(&events, &model, &SegmentConfig::new(now))?;
-            Ok::<_, doppel_train::Error>((ServingVectors::from_model(&model), segments))
+            let serving = ServingVectors::from_model(&model);
+            let _ = context_tx.blocking_send(Ok(TrainProgress {
+                version: version.clone(),
+                stage: "learning context",
+                elapsed_seconds: started.elapsed().as_secs_f64(),
+                ..Default::default()
+            }));
+            let context = fit_context(
+                &events,
+                &serving.items,
+                &category_of,
+                als.regularization,
+                &confidence,
+            );
+            Ok::<_, doppel_train::Error>((serving, segments, context))
         })
         .await??;
 
@@ -201,6 +225,10 @@ impl Node {
                 .put_vectors(&plan.version, Entity::Item, chunk.to_vec())
                 .await?;
         }
+        self.store
+            .put_context_model(&plan.version, &context.model)
+            .await?;
+        record_context(&mut info.params, &context.report);
         info.customer_count = stored_customers as u64;
         info.item_count = serving.items.len() as u64;
         if let Err(missing) = info.check_vectors() {
@@ -233,6 +261,38 @@ impl Node {
             "version trained"
         );
         Ok(())
+    }
+}
+
+/// What the context fit chose and saw, in the version's recorded params.
+fn record_context(
+    params: &mut std::collections::BTreeMap<String, String>,
+    report: &ContextFitReport,
+) {
+    let weights = report
+        .weights
+        .iter()
+        .map(|(f, w)| format!("{f}={w}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for (key, value) in [
+        ("context_weights", weights),
+        ("context_prior_events", report.prior_events.to_string()),
+        ("context_validation_queries", report.queries.to_string()),
+        (
+            "context_validation_ndcg_without",
+            format!("{:.4}", report.ndcg_without),
+        ),
+        (
+            "context_validation_ndcg_with",
+            format!("{:.4}", report.ndcg_with),
+        ),
+        (
+            "context_validation_from_ms",
+            report.validation_from_ms.to_string(),
+        ),
+    ] {
+        params.insert(key.to_owned(), value);
     }
 }
 

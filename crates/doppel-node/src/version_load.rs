@@ -1,5 +1,6 @@
 //! Building a version's indexes in memory: from its snapshot when there is a good one,
-//! else from the store's vectors (with build progress others can read).
+//! else from the store's vectors (with build progress others can read); and its context
+//! model, from the store.
 
 use std::sync::Arc;
 
@@ -44,9 +45,11 @@ impl Node {
                 .write()
                 .insert(version.to_owned(), Arc::new(model));
         }
+        let context = self.store.context_model(version).await?;
         let single = self.placement.serves_everyone();
         // A shard node snapshots shard by shard, as it takes shards over.
         if single && self.load_snapshot(&info).await? {
+            self.engine.set_context_model(version, context.as_ref())?;
             return Ok(info);
         }
         let customer_vectors = self.all_vectors(version, Entity::Customer).await?;
@@ -66,6 +69,7 @@ impl Node {
         .await;
         self.building.write().remove(version);
         built??;
+        self.engine.set_context_model(version, context.as_ref())?;
         if self.store.get_version(version).await?.is_none() {
             // Deleted during the build: drop what was built rather than keep an orphan.
             if let Err(e) = self.engine.unload_version(version) {

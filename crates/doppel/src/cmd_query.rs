@@ -113,6 +113,10 @@ pub struct RecommendArgs {
     /// Record the offers returned as impressions (they count toward frequency caps).
     #[arg(long)]
     pub record_impressions: bool,
+    /// When the offers are for (ms since the Unix epoch; its UTC hour and weekday are part
+    /// of the context); 0 = now.
+    #[arg(long, default_value_t = 0)]
+    pub timestamp_ms: i64,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -257,6 +261,7 @@ async fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
             include_purchased: args.include_purchased,
             explain: args.explain,
             record_impressions: args.record_impressions,
+            timestamp_ms: args.timestamp_ms,
         })
         .await
         .context("RecommendOffers")?

@@ -1,6 +1,6 @@
 //! A version's indexes built from its vectors ([`Engine::load_version`]), and one
 //! customer's vector written into a loaded version ([`Engine::upsert_customer_vector`],
-//! for fold-in). Erased customers never get in: they are skipped before the build and
+//! for fold-in); its context model ([`Engine::set_context_model`]). Erased customers never get in: they are skipped before the build and
 //! removed again after it, in case they were erased while it ran.
 
 use std::collections::HashSet;
@@ -9,12 +9,21 @@ use std::sync::Arc;
 use doppel_index::{NoProgress, Progress};
 use doppel_types::shard::shard_of;
 use doppel_types::vector::validate_vector;
+use doppel_types::{ContextLifts, ContextModel};
 
 use super::{Engine, LoadVersion, MERGE_DELTA_AT, VersionSummary, check_rows, row_error};
 use crate::error::{Error, Result};
 use crate::loaded_version::{LoadedVersion, Rows};
 
 impl Engine {
+    /// Sets what a loaded version learned about context (`None`: its offers ignore
+    /// context). NOT_FOUND if the version is not loaded.
+    pub fn set_context_model(&self, version: &str, model: Option<&ContextModel>) -> Result<()> {
+        let lifts = model.map(|m| Arc::new(ContextLifts::new(m)));
+        *self.loaded(version)?.context.write() = lifts;
+        Ok(())
+    }
+
     /// Builds the indexes of a version (it is not active until [`Engine::activate`]).
     /// Replaces an already loaded version of the same name.
     pub fn load_version(
