@@ -4,6 +4,7 @@
 mod admission;
 mod auth;
 mod bad_inputs;
+mod context_offers;
 mod disk_full;
 mod erasure_restart;
 mod event_ids;
