@@ -3,6 +3,7 @@
 //! link time.
 
 mod caps;
+mod context;
 mod coverage;
 mod delete_version;
 mod exact_merge;
