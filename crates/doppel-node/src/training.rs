@@ -287,6 +287,7 @@ fn record_context(
             "context_validation_ndcg_with",
             format!("{:.4}", report.ndcg_with),
         ),
+        ("context_validation_gain_z", format!("{:.2}", report.gain_z)),
         (
             "context_validation_from_ms",
             report.validation_from_ms.to_string(),

@@ -17,7 +17,8 @@
 //! prior of a small grid, coordinate ascent on half of the queries picks each feature's
 //! weight from a grid to maximise the mean NDCG@10 of the bought item; the other half
 //! judges it, and the best prior there wins. Unless it beats the vector score alone on that
-//! half by [`MIN_GAIN`], every weight is 0 and the version ignores context.
+//! half by [`MIN_GAIN`] and by [`MIN_GAIN_Z`] standard errors of the paired per-query
+//! difference, every weight is 0 and the version ignores context.
 
 use std::collections::{HashMap, HashSet};
 
@@ -50,6 +51,9 @@ const PRIORS: [f32; 4] = [2.0, 10.0, 50.0, 250.0];
 pub const DEFAULT_PRIOR_EVENTS: f32 = 10.0;
 /// Relative NDCG@10 gain over weight 0 that context must show on validation to be used.
 pub const MIN_GAIN: f64 = 0.01;
+/// Standard errors the paired gain on the judging half must reach to be used: a gain
+/// within noise of zero leaves context unused.
+pub const MIN_GAIN_Z: f64 = 2.0;
 
 /// `(feature, weight)` pairs.
 type FeatureWeights = Vec<(&'static str, f32)>;
@@ -68,6 +72,8 @@ pub struct ContextFitReport {
     pub ndcg_without: f64,
     /// Mean NDCG@10 with the chosen weights and prior, on the same half.
     pub ndcg_with: f64,
+    /// The judged gain in standard errors of the paired per-query difference.
+    pub gain_z: f64,
     /// Start of the validation window, ms.
     pub validation_from_ms: i64,
 }
@@ -179,7 +185,7 @@ pub fn fit_context(
         let pre_counts = catalogue.counts(pre.iter().copied(), confidence);
         // Weights are chosen on one half of the queries and judged on the other, so noise
         // the ascent fits does not count as a gain.
-        let mut best: Option<(FeatureWeights, f32, f64, f64)> = None;
+        let mut best: Option<(FeatureWeights, f32, f64, f64, f64)> = None;
         for prior in PRIORS {
             let unit: Vec<(&'static str, f32)> =
                 CONTEXT_FEATURES.iter().map(|f| (*f, 1.0)).collect();
@@ -190,8 +196,10 @@ pub fn fit_context(
             let choose: Vec<Terms> = choose.into_iter().map(|(_, t)| t).collect();
             let judge: Vec<Terms> = judge.into_iter().map(|(_, t)| t).collect();
             let weights = ascend(&choose);
-            let without = mean_ndcg(&judge, &vec![0.0; weights.len()]);
-            let with = mean_ndcg(&judge, &weights);
+            let without = ndcg_per_query(&judge, &vec![0.0; weights.len()]);
+            let with = ndcg_per_query(&judge, &weights);
+            let z = gain_z(&without, &with);
+            let (without, with) = (mean(&without), mean(&with));
             if best.as_ref().is_none_or(|b| with > b.3) {
                 let names = lifts.feature_names();
                 let weights = names
@@ -199,13 +207,14 @@ pub fn fit_context(
                     .zip(weights)
                     .filter(|(_, w)| *w != 0.0)
                     .collect();
-                best = Some((weights, prior, without, with));
+                best = Some((weights, prior, without, with, z));
             }
         }
-        if let Some((weights, prior, without, with)) = best {
+        if let Some((weights, prior, without, with, z)) = best {
             report.ndcg_without = without;
             report.ndcg_with = without;
-            if with > without * (1.0 + MIN_GAIN) {
+            report.gain_z = z;
+            if with > without * (1.0 + MIN_GAIN) && z >= MIN_GAIN_Z {
                 report.weights = weights;
                 report.prior_events = prior;
                 report.ndcg_with = with;
@@ -251,7 +260,30 @@ fn query_terms(queries: &[Query<'_>], lifts: &ContextLifts) -> Vec<Terms> {
 
 /// Mean NDCG@10 of the bought item with per-feature `weights`.
 fn mean_ndcg(terms: &[Terms], weights: &[f32]) -> f64 {
-    let sum: f64 = terms
+    mean(&ndcg_per_query(terms, weights))
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// The paired gain of `with` over `without` in standard errors: mean difference over
+/// its standard error (0 when there is no spread).
+fn gain_z(without: &[f64], with: &[f64]) -> f64 {
+    let d: Vec<f64> = with.iter().zip(without).map(|(a, b)| a - b).collect();
+    let n = d.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let m = mean(&d);
+    let var = d.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
+    let se = (var / n).sqrt();
+    if se > 0.0 { m / se } else { 0.0 }
+}
+
+/// NDCG@10 of the bought item per query, with per-feature `weights`.
+fn ndcg_per_query(terms: &[Terms], weights: &[f32]) -> Vec<f64> {
+    terms
         .par_iter()
         .map(|t| {
             let Some(target) = t.target else {
@@ -275,8 +307,7 @@ fn mean_ndcg(terms: &[Terms], weights: &[f32]) -> f64 {
                 0.0
             }
         })
-        .sum();
-    sum / terms.len().max(1) as f64
+        .collect()
 }
 
 /// Coordinate ascent over per-feature weights from all zeros.

@@ -17,6 +17,7 @@ use clap::Args;
 use doppel_train::{AlsParams, ConfidenceConfig, Interactions, Model};
 use serde_json::json;
 
+use crate::eval_context;
 use crate::eval_data::{Split, read_rows, split};
 use crate::eval_metrics::{K, MetricSum};
 
@@ -51,6 +52,16 @@ pub struct EvaluateArgs {
     /// Recency half-life, days (0: none).
     #[arg(long)]
     pub half_life_days: Option<f32>,
+    /// Report NDCG@10 with and without context instead (PROTOCOL.md §7): a planted set and
+    /// Online Retail with the country as context.
+    #[arg(long)]
+    pub context: bool,
+    /// Customers of the planted set (`--context`).
+    #[arg(long, default_value_t = 20_000)]
+    pub planted_customers: usize,
+    /// Probability that a mobile evening event follows the planted effect (`--context`).
+    #[arg(long, default_value_t = 0.6)]
+    pub planted_effect: f64,
 }
 
 fn unit(v: &[f32]) -> Vec<f32> {
@@ -190,31 +201,11 @@ fn lookalike(split: &Split, model: &Model) -> Vec<serde_json::Value> {
 
 /// Runs the evaluation.
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
-    let file =
-        File::open(&args.data).with_context(|| format!("opening {}", args.data.display()))?;
-    let rows = if args.data.extension().is_some_and(|e| e == "gz") {
-        read_rows(flate2::read::GzDecoder::new(BufReader::new(file)))?
-    } else {
-        read_rows(BufReader::new(file))?
-    };
-    let split = split(&rows);
-    let mut confidence = ConfidenceConfig::default();
-    if let Some(a) = args.alpha {
-        confidence.alpha = a;
+    if args.context {
+        return run_context(args);
     }
-    if let Some(h) = args.half_life_days {
-        confidence.half_life_days = h;
-    }
-    let als = AlsParams {
-        factors: args.factors,
-        iterations: args.iterations,
-        regularization: args.regularization,
-        // Like implicit's default (calculate_training_loss=False): no loss pass.
-        compute_loss: false,
-        ..AlsParams::default()
-    };
-    als.validate()?;
-    confidence.validate()?;
+    let split = split(&read_data(&args.data)?);
+    let (als, confidence) = settings(args)?;
     let now = split
         .train_events
         .iter()
@@ -280,6 +271,75 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// `--context`: the context report on the planted set and, when its file is there, on
+/// Online Retail.
+fn run_context(args: &EvaluateArgs) -> anyhow::Result<()> {
+    let (als, confidence) = settings(args)?;
+    let mut sets = vec![eval_context::planted(
+        args.planted_customers,
+        args.planted_effect,
+    )];
+    if args.data.exists() {
+        let split = split(&read_data(&args.data)?);
+        sets.push(eval_context::ContextSet {
+            name: "retail",
+            context: "country (and hour, weekday)",
+            train: split.train_events,
+            test: split.test_events,
+            categories: std::collections::HashMap::new(),
+        });
+    } else {
+        eprintln!("{} not found: Online Retail skipped", args.data.display());
+    }
+    println!(
+        "| set | queries | NDCG@10 without context | with context | ratio | weights chosen on validation |\n|---|---|---|---|---|---|"
+    );
+    let mut results = Vec::new();
+    for set in &sets {
+        let result = eval_context::evaluate(set, &als, &confidence)?;
+        println!("{}", eval_context::table_row(&result));
+        results.push(result.json);
+    }
+    if let Some(path) = &args.json {
+        let report = json!({"protocol": "doppel-eval-v1 §7 (context)", "sets": results});
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The ALS and confidence settings of the flags.
+fn settings(args: &EvaluateArgs) -> anyhow::Result<(AlsParams, ConfidenceConfig)> {
+    let mut confidence = ConfidenceConfig::default();
+    if let Some(a) = args.alpha {
+        confidence.alpha = a;
+    }
+    if let Some(h) = args.half_life_days {
+        confidence.half_life_days = h;
+    }
+    let als = AlsParams {
+        factors: args.factors,
+        iterations: args.iterations,
+        regularization: args.regularization,
+        // Like implicit's default (calculate_training_loss=False): no loss pass.
+        compute_loss: false,
+        ..AlsParams::default()
+    };
+    als.validate()?;
+    confidence.validate()?;
+    Ok((als, confidence))
+}
+
+/// Reads the Online Retail rows (gzip or plain).
+fn read_data(path: &std::path::Path) -> anyhow::Result<Vec<crate::eval_data::Row>> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "gz") {
+        read_rows(flate2::read::GzDecoder::new(BufReader::new(file)))
+    } else {
+        read_rows(BufReader::new(file))
+    }
 }
 
 fn rayon_threads() -> usize {

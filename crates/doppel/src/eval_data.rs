@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 
 use anyhow::Context as _;
-use doppel_types::{Event, EventType};
+use doppel_types::{Context, Event, EventType};
 
 use crate::retail_csv::parse_timestamp_ms;
 
@@ -27,6 +27,8 @@ pub struct Row {
     pub ts: i64,
     /// Purchase (else return/cancellation).
     pub purchase: bool,
+    /// The customer's country (the context of `doppel evaluate --context`).
+    pub country: String,
 }
 
 /// The split (§2) and what the metrics need.
@@ -38,8 +40,11 @@ pub struct Split {
     pub cutoff: String,
     /// §6 counts.
     pub counts: BTreeMap<&'static str, u64>,
-    /// Train rows (purchases and returns) as events for training.
+    /// Train rows (purchases and returns) as events for training, with the country as
+    /// their context.
     pub train_events: Vec<Event>,
+    /// Test-window purchases as events, with the country as their context.
+    pub test_events: Vec<Event>,
     /// `U`: customers with a train purchase, with their train-bought items.
     pub bought: BTreeMap<u64, BTreeSet<String>>,
     /// Test purchases per customer.
@@ -85,6 +90,7 @@ pub fn read_rows(reader: impl Read) -> anyhow::Result<Vec<Row>> {
             .position(|h| h == name)
             .with_context(|| format!("column {name} missing"))
     };
+    let country = headers.iter().position(|h| h == "Country");
     let (inv, code, qty, date, price, cust) = (
         col("InvoiceNo")?,
         col("StockCode")?,
@@ -118,6 +124,7 @@ pub fn read_rows(reader: impl Read) -> anyhow::Result<Vec<Row>> {
             price_milli,
             ts,
             purchase: quantity > 0 && !invoice.starts_with('C'),
+            country: country.and_then(|c| r.get(c)).unwrap_or("").to_owned(),
         });
     }
     Ok(rows)
@@ -144,6 +151,13 @@ fn format_ts(ms: i64) -> String {
     )
 }
 
+fn country_context(country: &str) -> Context {
+    Context {
+        country: country.to_owned(),
+        ..Context::default()
+    }
+}
+
 /// Splits kept rows (§2, §3, §6).
 pub fn split(rows: &[Row]) -> Split {
     let mut s = Split::default();
@@ -167,6 +181,7 @@ pub fn split(rows: &[Row]) -> Split {
                 timestamp_ms: r.ts,
                 quantity: r.quantity.unsigned_abs().min(i32::MAX as u64) as i32,
                 value: (r.quantity * r.price_milli) as f64 / 1_000.0,
+                context: country_context(&r.country),
                 ..Event::default()
             });
             if r.purchase {
@@ -180,6 +195,16 @@ pub fn split(rows: &[Row]) -> Split {
             }
         } else if r.purchase {
             test_rows += 1;
+            s.test_events.push(Event {
+                customer_id: r.customer.to_string(),
+                item_id: r.item.clone(),
+                kind: EventType::Purchase,
+                timestamp_ms: r.ts,
+                quantity: r.quantity.min(i32::MAX as i64) as i32,
+                value: (r.quantity * r.price_milli) as f64 / 1_000.0,
+                context: country_context(&r.country),
+                ..Event::default()
+            });
             s.test_bought
                 .entry(r.customer)
                 .or_default()

@@ -10,6 +10,7 @@ mod cmd_query;
 mod cmd_serve;
 mod cmd_train;
 mod demo_retail;
+mod eval_context;
 mod eval_data;
 mod eval_metrics;
 mod retail_csv;
