@@ -52,7 +52,7 @@ pub struct EvaluateArgs {
     /// Recency half-life, days (0: none).
     #[arg(long)]
     pub half_life_days: Option<f32>,
-    /// Report NDCG@10 with and without context instead (PROTOCOL.md §7): a planted set and
+    /// Report NDCG@10 with and without context instead (PROTOCOL.md §10): a planted set and
     /// Online Retail with the country as context.
     #[arg(long)]
     pub context: bool,
@@ -303,7 +303,7 @@ fn run_context(args: &EvaluateArgs) -> anyhow::Result<()> {
         results.push(result.json);
     }
     if let Some(path) = &args.json {
-        let report = json!({"protocol": "doppel-eval-v1 §7 (context)", "sets": results});
+        let report = json!({"protocol": "doppel-eval-v1 §10 (context)", "sets": results});
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }

@@ -1,5 +1,5 @@
 //! `doppel evaluate --context`: NDCG@10 of offers with and without the request's context,
-//! on two sets (`benches/eval/PROTOCOL.md` §7):
+//! on two sets (`benches/eval/PROTOCOL.md` §10):
 //!
 //! * **planted** — doppel-synth with a planted effect (on mobile in the evening, most
 //!   events fall on the evening category);
