@@ -315,6 +315,7 @@ pub async fn run(
     serve_public(listener, routes, &options, node.store().health(), shutdown).await?;
     // Snapshots fold-in dropped are written again, so the next start loads, not builds.
     node.refresh_snapshots().await;
+    node.store_impressions(Duration::from_secs(5)).await;
     node.store()
         .flush()
         .await

@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use doppel_store::Appended;
 use doppel_types::{Customer, Entity, Event, EventType, Item};
 
 use crate::error::{Error, Result};
@@ -86,6 +87,23 @@ impl Node {
             self.check_holds(&e.customer_id, true)?;
         }
         let appended = self.store.append_events(batch.clone()).await?;
+        Ok(self.apply_appended(batch, appended))
+    }
+
+    /// [`Self::record_events`] for impressions shown by `RecommendOffers`: stored with
+    /// [`Store::append_impressions`](doppel_store::Store::append_impressions) (durable
+    /// within the flush interval rather than on return).
+    pub(crate) async fn record_impression_events(&self, batch: Vec<Event>) -> Result<RecordedBatch> {
+        for e in &batch {
+            self.check_holds(&e.customer_id, true)?;
+        }
+        let appended = self.store.append_impressions(batch.clone()).await?;
+        Ok(self.apply_appended(batch, appended))
+    }
+
+    /// Applies what an append wrote to the engine (a single node; a shard node's follower
+    /// does it from the log).
+    fn apply_appended(&self, batch: Vec<Event>, appended: Appended) -> RecordedBatch {
         let mut recorded = RecordedBatch {
             duplicates: appended.duplicates.len() as u64,
             // The last seq this call wrote, not the counter: seqs of dropped events are
@@ -94,7 +112,7 @@ impl Node {
             applied_customers: Vec::new(),
         };
         if self.placement.follows_event_log() {
-            return Ok(recorded);
+            return recorded;
         }
         let mut dropped = appended.duplicates.into_iter().peekable();
         for (position, event) in batch.into_iter().enumerate() {
@@ -107,7 +125,7 @@ impl Node {
                 recorded.applied_customers.push(event.customer_id);
             }
         }
-        Ok(recorded)
+        recorded
     }
 
     /// After a stream of events: a single node folds the customers in (the next

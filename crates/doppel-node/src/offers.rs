@@ -6,12 +6,23 @@
 //! impressions of the last are applied to the engine — on a shard node, once its event
 //! log follower has applied them.
 //!
-//! Impressions of concurrent requests are committed together (group commit): whoever
-//! finds no commit running commits every impression queued so far in one store write, so
-//! a durable write (an fsync on the embedded store) is shared instead of paid per request.
+//! Where the impressions go first depends on who applies them to the caps:
+//! * **a single node** applies them to its engine at once, under the customer's lock, so
+//!   the next request sees them, and queues them for the store; a background task appends
+//!   the queue ([`Store::append_impressions`](doppel_store::Store::append_impressions)),
+//!   durable within [`IMPRESSION_FLUSH`]. No request waits for the disk. A crash can forget
+//!   the impressions of the last ~100 ms (their caps then allow that many again); a
+//!   graceful shutdown stores and flushes them ([`Node::store_impressions`]). Past
+//!   [`MAX_UNSTORED_IMPRESSIONS`] queued (a store that cannot keep up), requests that
+//!   record impressions get UNAVAILABLE.
+//! * **a shard node** applies events from the shared log, so it stores them first:
+//!   impressions of concurrent requests are committed together (group commit), and the
+//!   answer waits until its follower has applied them.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use doppel_engine::{RecommendQuery, Recommendation};
 use doppel_types::{ContactPolicy, Event, EventType};
@@ -23,6 +34,12 @@ use crate::node::Node;
 
 /// Stripes of the per-customer lock of impression-recording requests.
 pub const EXPOSURE_LOCK_STRIPES: usize = 256;
+/// Longest time a stored impression waits to become durable.
+pub const IMPRESSION_FLUSH: Duration = Duration::from_millis(100);
+/// Impressions a single node may hold applied but not yet stored.
+pub const MAX_UNSTORED_IMPRESSIONS: usize = 65_536;
+/// Pause before storing again after the store refused impressions.
+const STORE_RETRY: Duration = Duration::from_millis(100);
 
 /// Where a group commit's outcome goes: the last sequence number written, or why not.
 type Waiter = oneshot::Sender<std::result::Result<Option<u64>, String>>;
@@ -32,6 +49,12 @@ type Waiter = oneshot::Sender<std::result::Result<Option<u64>, String>>;
 pub(crate) struct OfferState {
     pending: parking_lot::Mutex<Vec<(Vec<Event>, Waiter)>>,
     committing: Arc<tokio::sync::Mutex<()>>,
+    /// A flush of lazily committed impressions is scheduled.
+    flush_scheduled: AtomicBool,
+    /// Single node: impressions applied to the engine, waiting for the store.
+    unstored: parking_lot::Mutex<Vec<Event>>,
+    /// Single node: a task is storing `unstored`.
+    storing: AtomicBool,
     /// Serialises policy changes (a set, or following the stored one).
     policy_change: tokio::sync::Mutex<()>,
 }
@@ -95,12 +118,15 @@ impl Node {
                 event_id: String::new(),
             })
             .collect();
+        if !self.placement.follows_event_log() {
+            self.remember_impressions(impressions)?;
+            return Ok(answer);
+        }
         let last_written = self.record_impressions(impressions).await?;
-        if self.placement.follows_event_log()
-            && !self
-                .placement
-                .wait_applied(last_written.unwrap_or(0), crate::ingest::FOLLOWER_PATIENCE)
-                .await
+        if !self
+            .placement
+            .wait_applied(last_written.unwrap_or(0), crate::ingest::FOLLOWER_PATIENCE)
+            .await
         {
             // Stored, but not yet seen by the caps here: answering now would let the next
             // request for this customer overshoot a cap.
@@ -128,10 +154,11 @@ impl Node {
             let batch = std::mem::take(&mut *node.offers.pending.lock());
             let (events, waiters): (Vec<Vec<Event>>, Vec<Waiter>) = batch.into_iter().unzip();
             let shared = node
-                .record_events(events.into_iter().flatten().collect())
+                .record_impression_events(events.into_iter().flatten().collect())
                 .await
                 .map(|r| r.last_written)
                 .map_err(|e| format!("recording impressions failed: {e}; retry"));
+            node.schedule_flush();
             for waiter in waiters {
                 let _ = waiter.send(shared.clone());
             }
@@ -140,6 +167,102 @@ impl Node {
             .await
             .map_err(|_| Error::Unavailable("impression commit lost; retry".into()))?
             .map_err(Error::Unavailable)
+    }
+
+    /// Single node: applies `impressions` to the engine (the caps see them at once) and
+    /// queues them for the store.
+    fn remember_impressions(self: &Arc<Self>, impressions: Vec<Event>) -> Result<()> {
+        if self.offers.unstored.lock().len() >= MAX_UNSTORED_IMPRESSIONS {
+            return Err(Error::Unavailable(format!(
+                "{MAX_UNSTORED_IMPRESSIONS} impressions are waiting for the store; retry"
+            )));
+        }
+        for event in &impressions {
+            self.engine.record_event(event);
+        }
+        self.offers.unstored.lock().extend(impressions);
+        self.schedule_store();
+        Ok(())
+    }
+
+    /// Starts the task that stores queued impressions, unless one runs; it runs until the
+    /// queue is empty, retrying what the store refuses.
+    fn schedule_store(self: &Arc<Self>) {
+        if self.offers.storing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Weak: a node shut down and dropped closes its store even while this task ends.
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(node) = weak.upgrade() else {
+                    return;
+                };
+                let batch = std::mem::take(&mut *node.offers.unstored.lock());
+                if batch.is_empty() {
+                    node.offers.storing.store(false, Ordering::Release);
+                    // Impressions queued between the take and the store above would wait
+                    // for the next request: take them now, unless another task does.
+                    if node.offers.unstored.lock().is_empty()
+                        || node.offers.storing.swap(true, Ordering::AcqRel)
+                    {
+                        return;
+                    }
+                    continue;
+                }
+                let count = batch.len();
+                if let Err(e) = node.store.append_impressions(batch.clone()).await {
+                    tracing::warn!(error = %e, impressions = count, "impressions not stored; retrying");
+                    {
+                        let mut queue = node.offers.unstored.lock();
+                        let newer = std::mem::replace(&mut *queue, batch);
+                        queue.extend(newer);
+                    }
+                    drop(node);
+                    tokio::time::sleep(STORE_RETRY).await;
+                    continue;
+                }
+                node.schedule_flush();
+            }
+        });
+    }
+
+    /// Stores and flushes every queued impression (graceful shutdown); gives up after
+    /// `patience`, logging how many are left.
+    pub async fn store_impressions(&self, patience: Duration) {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let left = self.offers.unstored.lock().len();
+            if left == 0 && !self.offers.storing.load(Ordering::Acquire) {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::error!(impressions = left, "impressions not stored before shutdown");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Makes lazily committed impressions durable within [`IMPRESSION_FLUSH`] (one flush
+    /// at a time covers every commit before it).
+    fn schedule_flush(self: &Arc<Self>) {
+        if self.offers.flush_scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(IMPRESSION_FLUSH).await;
+            // A node already dropped flushed on its way out.
+            let Some(node) = weak.upgrade() else {
+                return;
+            };
+            node.offers.flush_scheduled.store(false, Ordering::Release);
+            if let Err(e) = node.store.flush().await {
+                tracing::warn!(error = %e, "impressions not flushed; retrying");
+                node.schedule_flush();
+            }
+        });
     }
 
     fn exposure_lock(&self, customer_id: &str) -> &tokio::sync::Mutex<()> {

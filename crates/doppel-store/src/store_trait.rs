@@ -59,6 +59,13 @@ pub trait Store: Send + Sync + 'static {
     /// recorded in the same transaction as the events and forgotten when the customer is
     /// erased.
     async fn append_events(&self, events: Vec<Event>) -> Result<Appended>;
+    /// [`append_events`](Self::append_events) for impressions, which a store may make
+    /// durable lazily: visible to reads at once, durable by the next
+    /// [`flush`](Self::flush) (or the next durable write). A crash can lose the
+    /// impressions of the last flush interval, never anything else.
+    async fn append_impressions(&self, events: Vec<Event>) -> Result<Appended> {
+        self.append_events(events).await
+    }
     /// All events of one customer, in append order.
     async fn customer_events(&self, customer_id: &str) -> Result<Vec<Event>>;
     /// Up to `limit` events with sequence numbers > `after_seq`, in sequence order.
@@ -115,7 +122,8 @@ pub trait Store: Send + Sync + 'static {
     /// The context model of a version, if it has one.
     async fn context_model(&self, version: &str) -> Result<Option<ContextModel>>;
 
-    /// Makes every acknowledged write durable (a no-op where writes are durable on commit).
+    /// Makes every acknowledged write durable, lazy impressions included (a no-op where
+    /// writes are durable on commit).
     async fn flush(&self) -> Result<()>;
 
     /// Whether the store can serve: `false` while it is failing every operation and

@@ -146,3 +146,38 @@ async fn acknowledged_writes_survive_sigkill() {
         .await
         .expect("write after recovery");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_impressions_are_visible_at_once_and_durable_after_a_flush() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let impression = |n: i64| doppel_types::Event {
+        kind: doppel_types::EventType::Impression,
+        ..event("c1", "i1", n)
+    };
+    {
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        store
+            .upsert_customers(vec![customer("c1")])
+            .await
+            .expect("upsert");
+        let appended = store
+            .append_impressions(vec![impression(1), impression(2)])
+            .await
+            .expect("append");
+        assert_eq!(appended.last_written, Some(2));
+        assert_eq!(store.customer_events("c1").await.expect("read").len(), 2);
+        store.flush().await.expect("flush");
+        // A durable write after lazy ones makes them durable too.
+        store
+            .append_impressions(vec![impression(3)])
+            .await
+            .expect("append");
+        store
+            .append_events(vec![event("c1", "i1", 4)])
+            .await
+            .expect("append");
+    }
+    let store = EmbeddedStore::open(dir.path()).expect("reopen");
+    assert_eq!(store.customer_events("c1").await.expect("read").len(), 4);
+    assert_eq!(store.last_event_seq().await.expect("seq"), 4);
+}

@@ -121,6 +121,9 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
     let config = SynthConfig {
         customers: args.customers,
         seed: args.seed,
+        // With --caps, a planted context effect, so the trained version uses context and
+        // the "caps + context" phase pays for the re-ranking.
+        context_effect: if args.caps { 0.6 } else { 0.0 },
         ..SynthConfig::default()
     };
     let data = doppel_synth::generate(&config);

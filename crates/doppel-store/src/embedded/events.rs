@@ -6,9 +6,9 @@
 use std::ops::Bound;
 
 use doppel_types::Event;
-use redb::{Database, ReadableTable};
+use redb::{Database, Durability, ReadableTable};
 
-use super::{read, write};
+use super::{read, write_with};
 use crate::codec::{decode, encode};
 use crate::error::Result;
 use crate::keys::{COUNTERS, CUSTOMER_EVENT_IDS, CUSTOMER_EVENTS, ERASED, EVENTS, LAST_EVENT_SEQ};
@@ -17,7 +17,16 @@ use crate::store_trait::Appended;
 /// Appends events in one transaction, dropping those of erased customers and those whose
 /// (customer id, event id) is already recorded (earlier in the batch included).
 pub(crate) fn append_events(db: &Database, events: Vec<Event>) -> Result<Appended> {
-    write(db, |txn| {
+    append_events_with(db, events, Durability::Immediate)
+}
+
+/// [`append_events`] committed with `durability`.
+pub(crate) fn append_events_with(
+    db: &Database,
+    events: Vec<Event>,
+    durability: Durability,
+) -> Result<Appended> {
+    write_with(db, durability, |txn| {
         let mut log = txn.open_table(EVENTS)?;
         let mut index = txn.open_table(CUSTOMER_EVENTS)?;
         let mut ids = txn.open_table(CUSTOMER_EVENT_IDS)?;

@@ -2,7 +2,10 @@
 //!
 //! redb is synchronous, so every operation runs on tokio's blocking pool. Every write
 //! method is one redb write transaction committed with `Durability::Immediate` (fsync)
-//! before it returns: an acknowledged write survives `kill -9`. redb serialises writers,
+//! before it returns: an acknowledged write survives `kill -9`. The one exception is
+//! [`append_impressions`](crate::Store::append_impressions): committed without an fsync,
+//! visible at once, and durable with the next durable commit or [`flush`](crate::Store::flush)
+//! (which a node runs every 100 ms while impressions are pending). redb serialises writers,
 //! readers see the last committed snapshot.
 //!
 //! Layout: the transaction helpers live here; one file per concept — `profiles`
@@ -24,6 +27,7 @@ use std::fs::OpenOptions;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use redb::backends::FileBackend;
 use redb::{
@@ -45,6 +49,8 @@ pub const DB_FILE_NAME: &str = "doppel.redb";
 #[derive(Clone)]
 pub struct EmbeddedStore {
     handle: Arc<DbHandle>,
+    /// Set by a lazy (non-durable) commit, cleared by the durable commit of `flush`.
+    unflushed: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -90,6 +96,7 @@ impl EmbeddedStore {
         tracing::info!(store.path = %handle.path().display(), "embedded store opened");
         Ok(Self {
             handle: Arc::new(handle),
+            unflushed: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -131,8 +138,18 @@ fn create_tables(db: &Database) -> Result<()> {
 
 /// Runs `f` in one write transaction and commits it durably; an error aborts it.
 pub(crate) fn write<T>(db: &Database, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
+    write_with(db, Durability::Immediate, f)
+}
+
+/// [`write`] with another durability: `Durability::None` commits are visible at once but
+/// reach the disk only with the next durable commit (see [`EmbeddedStore::flush`]).
+pub(crate) fn write_with<T>(
+    db: &Database,
+    durability: Durability,
+    f: impl FnOnce(&WriteTransaction) -> Result<T>,
+) -> Result<T> {
     let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::Immediate)?;
+    txn.set_durability(durability)?;
     let out = f(&txn)?;
     txn.commit()?;
     Ok(out)

@@ -1,7 +1,10 @@
 //! [`Store`] for [`EmbeddedStore`]: each method moves its arguments to the blocking pool
 //! and calls the sync function of the matching module.
 
+use std::sync::atomic::Ordering;
+
 use async_trait::async_trait;
+use redb::Durability;
 use doppel_types::{ContactPolicy, ContextModel, Customer, Entity, Event, Item, VersionInfo};
 
 use super::{EmbeddedStore, contact_policy, erasure, events, profiles, vectors, versions};
@@ -57,6 +60,14 @@ impl Store for EmbeddedStore {
 
     async fn append_events(&self, events: Vec<Event>) -> Result<Appended> {
         self.run(move |db| events::append_events(db, events)).await
+    }
+
+    async fn append_impressions(&self, events: Vec<Event>) -> Result<Appended> {
+        let appended = self
+            .run(move |db| events::append_events_with(db, events, Durability::None))
+            .await?;
+        self.unflushed.store(true, Ordering::Release);
+        Ok(appended)
     }
 
     async fn customer_events(&self, customer_id: &str) -> Result<Vec<Event>> {
@@ -161,8 +172,15 @@ impl Store for EmbeddedStore {
     }
 
     async fn flush(&self) -> Result<()> {
-        // Every commit is already durable (Durability::Immediate).
-        Ok(())
+        // Every other commit is durable on return; only lazy impressions wait for this.
+        if !self.unflushed.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let flushed = self.run(|db| super::write(db, |_| Ok(()))).await;
+        if flushed.is_err() {
+            self.unflushed.store(true, Ordering::Release);
+        }
+        flushed
     }
 
     fn health(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
