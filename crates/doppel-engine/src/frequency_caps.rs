@@ -86,23 +86,41 @@ impl<'a> CapCounter<'a> {
 
     /// True when showing the item at `slot` once more breaks no cap.
     pub(crate) fn allows(&self, slot: PointId) -> bool {
+        self.allows_after(slot, &[])
+    }
+
+    /// [`Self::allows`] with `added` impressions per cap on top of the counted ones (the
+    /// offers picked so far in one answer: at most k keys, so a short list).
+    fn allows_after(&self, slot: PointId, added: &[Vec<(CapKey<'a>, u32)>]) -> bool {
         let Some(record) = self.profiles.item(slot) else {
             return true;
         };
-        self.caps.iter().zip(&self.counts).all(|(cap, counts)| {
-            cap_key(cap, slot, record)
-                .is_none_or(|key| counts.get(&key).copied().unwrap_or(0) < cap.max_impressions)
-        })
+        self.caps
+            .iter()
+            .zip(&self.counts)
+            .enumerate()
+            .all(|(c, (cap, counts))| {
+                cap_key(cap, slot, record).is_none_or(|key| {
+                    let extra = added
+                        .get(c)
+                        .and_then(|a| a.iter().find(|(k, _)| *k == key))
+                        .map_or(0, |(_, n)| *n);
+                    counts.get(&key).copied().unwrap_or(0) + extra < cap.max_impressions
+                })
+            })
     }
 
-    /// Counts one more impression of the item at `slot` (an offer picked for showing).
-    pub(crate) fn take(&mut self, slot: PointId) {
+    /// Adds one impression of the item at `slot` to `added` (an offer picked for showing).
+    fn take_into(&self, slot: PointId, added: &mut [Vec<(CapKey<'a>, u32)>]) {
         let Some(record) = self.profiles.item(slot) else {
             return;
         };
-        for (cap, counts) in self.caps.iter().zip(&mut self.counts) {
+        for (cap, added) in self.caps.iter().zip(added.iter_mut()) {
             if let Some(key) = cap_key(cap, slot, record) {
-                *counts.entry(key).or_insert(0) += 1;
+                match added.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, n)) => *n += 1,
+                    None => added.push((key, 1)),
+                }
             }
         }
     }
@@ -147,14 +165,14 @@ impl<'a> CapCounter<'a> {
         candidates: impl IntoIterator<Item = PointId>,
         k: usize,
     ) -> (Vec<usize>, usize) {
-        let mut counter = self.clone();
+        let mut added = vec![Vec::new(); self.caps.len()];
         let (mut picked, mut skipped) = (Vec::new(), 0);
         for (i, slot) in candidates.into_iter().enumerate() {
             if picked.len() == k {
                 break;
             }
-            if counter.allows(slot) {
-                counter.take(slot);
+            if self.caps.is_empty() || self.allows_after(slot, &added) {
+                self.take_into(slot, &mut added);
                 picked.push(i);
             } else {
                 skipped += 1;

@@ -30,6 +30,11 @@ impl IdSlots {
         slot
     }
 
+    /// Slots handed out so far (erased ones included).
+    pub(crate) fn len(&self) -> usize {
+        self.names.len()
+    }
+
     /// The id held by `slot` (None once erased).
     pub(crate) fn name(&self, slot: PointId) -> Option<&str> {
         self.names.get(slot as usize).and_then(|n| n.as_deref())

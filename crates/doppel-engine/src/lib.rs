@@ -10,6 +10,7 @@
 //! * `exposures` — one customer's impressions, bounded, for frequency caps
 //! * [`frequency_caps`] — cap counts, blocked items and the capped pick of offers
 //! * `loaded_version` — one version's customer shard indexes and item index
+//! * `context_ranking` — a version's context lifts per resolved context, cached, for offers
 //! * [`lookalike_query`] — audience request/answer types
 //! * `seed_prototypes` — centroid, coherence and k-means prototypes of a seed set
 //! * `lookalike` — audience scoring (exact scan or graph search, by size)
@@ -36,6 +37,7 @@
 
 pub mod cancellation;
 pub mod config;
+mod context_ranking;
 pub mod customer_segments;
 pub mod engine;
 pub mod error;

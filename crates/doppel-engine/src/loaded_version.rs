@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use doppel_index::{Bitset, BuildParams, Metric, PointId, Progress, VectorIndex};
+use doppel_types::VersionInfo;
 use doppel_types::shard::shard_of;
-use doppel_types::{ContextLifts, VersionInfo};
 use parking_lot::RwLock;
 
 use crate::config::EngineConfig;
+use crate::context_ranking::ContextRanking;
 use crate::error::Result;
 
 /// Vectors of one entity, ready to build: slots and row-major vectors.
@@ -48,7 +49,7 @@ pub(crate) struct LoadedVersion {
     /// Loaded from a snapshot file rather than built.
     pub(crate) from_snapshot: bool,
     /// What the version learned about context (none: offers ignore context).
-    pub(crate) context: RwLock<Option<Arc<ContextLifts>>>,
+    pub(crate) context: RwLock<Option<Arc<ContextRanking>>>,
 }
 
 impl LoadedVersion {

@@ -3,14 +3,19 @@
 //!
 //! With a context, an offer's score is `cosine + lift`, the version's weighted context
 //! log-lift of the item (see [`doppel_types::context_model`]). The candidates are the
-//! index's best by cosine, fetched in growing batches until no item left out could climb
-//! above the k-th offer: everything unfetched has a cosine at most the last fetched one's,
-//! and a lift at most the context's bound. Without a context, nothing of this runs and the
+//! index's best by cosine, re-ranked; then every unfetched item whose lift alone could
+//! close the gap between the last fetched cosine and the k-th pick is scored exactly and
+//! joins them (items come in falling lift order from the version's per-context table), so
+//! no item left out could beat an offer. Without a context, nothing of this runs and the
 //! answer is the plain cosine ranking.
 
-use doppel_index::{Neighbor, PointId, SearchRequest, dot};
+use std::sync::Arc;
+
+use doppel_index::{Bitset, Neighbor, PointId, SearchRequest, dot};
 use doppel_types::context_model::ActiveContext;
-use doppel_types::{ContactPolicy, Context, ContextLifts};
+use doppel_types::{ContactPolicy, Context};
+
+use crate::context_ranking::{ContextRanking, LiftTable, SlotMap};
 
 use crate::error::{Error, Result};
 use crate::frequency_caps::CapCounter;
@@ -76,11 +81,8 @@ pub struct SimilarItemsResult {
     pub items: Vec<Offer>,
 }
 
-/// Most candidates fetched to re-rank by context (past it the ranking is the best of these,
-/// no longer provably exact).
-pub const MAX_CONTEXT_CANDIDATES: usize = 2_048;
 /// Candidates fetched first when a context re-ranks.
-const FIRST_CONTEXT_FETCH: usize = 64;
+const FIRST_CONTEXT_FETCH: usize = 32;
 /// Smallest lift an explanation mentions.
 const EXPLAINED_LIFT: f32 = 0.001;
 
@@ -96,38 +98,48 @@ impl RecommendQuery {
 
 /// The version's context lifts resolved for `query`, when both exist.
 struct ContextShift {
-    lifts: std::sync::Arc<ContextLifts>,
+    ranking: Arc<ContextRanking>,
     active: ActiveContext,
+    table: Arc<LiftTable>,
+    slots: Arc<SlotMap>,
 }
 
 impl ContextShift {
-    fn of(version: &LoadedVersion, query: &RecommendQuery, now_ms: i64) -> Option<Self> {
+    fn of(
+        version: &LoadedVersion,
+        profiles: &Profiles,
+        query: &RecommendQuery,
+        now_ms: i64,
+    ) -> Option<Self> {
         if !query.has_context() {
             return None;
         }
-        let lifts = version.context.read().clone().filter(|l| l.is_used())?;
-        let active = lifts.resolve(&query.context, query.timestamp_ms.unwrap_or(now_ms));
-        (!active.is_empty()).then_some(Self { lifts, active })
+        let ranking = version.context.read().clone()?;
+        let (active, table) =
+            ranking.table(&query.context, query.timestamp_ms.unwrap_or(now_ms))?;
+        let slots = ranking.slots(&profiles.item_slots);
+        Some(Self {
+            ranking,
+            active,
+            table,
+            slots,
+        })
     }
 
-    fn lift(&self, profiles: &Profiles, slot: PointId) -> f32 {
-        profiles
-            .item(slot)
-            .and_then(|r| self.lifts.item(&r.item.id))
-            .map_or(0.0, |i| self.lifts.lift(&self.active, i))
+    fn lift(&self, slot: PointId) -> f32 {
+        self.slots
+            .index(slot)
+            .map_or(0.0, |i| self.table.by_item[i as usize])
     }
 
     /// "; context device_daypart=mobile/evening +0.12, hour=20 +0.03" (the two largest
     /// terms), or nothing when the context did not move the item.
-    fn reason(&self, profiles: &Profiles, slot: PointId) -> String {
-        let Some(item) = profiles
-            .item(slot)
-            .and_then(|r| self.lifts.item(&r.item.id))
-        else {
+    fn reason(&self, slot: PointId) -> String {
+        let lifts = &self.ranking.lifts;
+        let Some(item) = self.slots.index(slot) else {
             return String::new();
         };
-        let terms: Vec<String> = self
-            .lifts
+        let terms: Vec<String> = lifts
             .terms(&self.active, item)
             .into_iter()
             .filter(|t| t.lift.abs() >= EXPLAINED_LIFT)
@@ -139,6 +151,47 @@ impl ContextShift {
         } else {
             format!("; context {}", terms.join(", "))
         }
+    }
+
+    /// Allowed items not among `fetched` whose lift exceeds `threshold`, with their exact
+    /// `cosine + lift` against `vector` (scored by the index over just them): the only
+    /// unfetched items that could still beat the k-th pick.
+    fn climbers(
+        &self,
+        version: &LoadedVersion,
+        ef_search: usize,
+        allowed: &Bitset,
+        fetched: &[Neighbor],
+        vector: &[f32],
+        threshold: f32,
+    ) -> Result<Vec<Neighbor>> {
+        let mut open = allowed.clone();
+        for hit in fetched {
+            open.remove(hit.id);
+        }
+        let mut climbers = Bitset::new(allowed.len_bits());
+        for &i in &self.table.order {
+            if self.table.by_item[i as usize] <= threshold {
+                break;
+            }
+            if let Some(slot) = self.slots.slot_of[i as usize].filter(|&s| open.contains(s)) {
+                climbers.insert(slot);
+            }
+        }
+        let n = climbers.count();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let mut hits = version.items.search(&SearchRequest {
+            query: vector,
+            k: n,
+            ef: ef_search.max(n),
+            allowed: Some(&climbers),
+        })?;
+        for hit in &mut hits {
+            hit.score += self.lift(hit.id);
+        }
+        Ok(hits)
     }
 }
 
@@ -166,7 +219,7 @@ pub(crate) fn recommend(
     );
     let caps = CapCounter::new(policy, profiles, customer.map(|c| &c.exposures), now_ms);
     let blocked = caps.remove_blocked(&mut allowed);
-    let shift = ContextShift::of(version, query, now_ms);
+    let shift = ContextShift::of(version, profiles, query, now_ms);
     let vector = customer
         .filter(|c| c.onsite_consent)
         .and_then(|_| version.customer_vector(&query.customer_id, slot));
@@ -187,47 +240,51 @@ pub(crate) fn recommend(
             capped: (blocked + skipped) as u32,
         });
     };
-    // Caps can skip candidates (a category at its cap after the first pick of it), and a
-    // context can lift candidates from further down: fetch more until k are picked and no
-    // unfetched item could beat them, or none are left.
+    // Caps can skip candidates (a category at its cap after the first pick of it): fetch
+    // more until k are picked or none are left.
     let eligible = allowed.count();
     let wanted = caps.budget(query.k);
     let mut fetch = match shift {
         Some(_) => query.k.max(FIRST_CONTEXT_FETCH).min(eligible),
         None => query.k,
     };
-    let (hits, skipped) = loop {
+    let (mut hits, mut picked, mut skipped, last_cosine, exhausted) = loop {
         let mut hits = version.items.search(&SearchRequest {
             query: &vector,
             k: fetch,
             ef: ef_search.max(fetch),
             allowed: Some(&allowed),
         })?;
-        // Under a context, no unfetched item can score above `floor`: its cosine is at
-        // most the last fetched one's, its lift at most the context's bound.
-        let mut floor = f32::NEG_INFINITY;
+        let last_cosine = hits.last().map_or(f32::NEG_INFINITY, |h| h.score);
         if let Some(shift) = &shift {
-            floor = hits.last().map_or(f32::NEG_INFINITY, |h| h.score)
-                + shift.lifts.max_lift(&shift.active);
             for hit in &mut hits {
-                hit.score += shift.lift(profiles, hit.id);
+                hit.score += shift.lift(hit.id);
             }
-            hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+            hits.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         }
         let (picked, skipped) = caps.pick(hits.iter().map(|h| h.id), wanted);
-        let settled =
-            picked.len() == wanted && picked.last().is_none_or(|&i| hits[i].score >= floor);
         let exhausted = hits.len() < fetch || fetch >= eligible;
-        let capped_out = shift.is_some() && fetch >= MAX_CONTEXT_CANDIDATES;
-        if settled || exhausted || capped_out {
-            let hits: Vec<Neighbor> = picked.into_iter().map(|i| hits[i]).collect();
-            break (hits, skipped);
+        if picked.len() == wanted || exhausted {
+            break (hits, picked, skipped, last_cosine, exhausted);
         }
         fetch = (fetch * 4).min(eligible);
-        if shift.is_some() {
-            fetch = fetch.min(MAX_CONTEXT_CANDIDATES);
-        }
     };
+    // Under a context, an unfetched item has a cosine at most the last fetched one's; it
+    // can beat the k-th pick only with a lift above the difference. Those few are scored
+    // exactly and join the candidates.
+    if let Some(shift) = &shift
+        && !exhausted
+        && let Some(&kth) = picked.last()
+    {
+        let threshold = hits[kth].score - last_cosine;
+        let climbers = shift.climbers(version, ef_search, &allowed, &hits, &vector, threshold)?;
+        if !climbers.is_empty() {
+            hits.extend(climbers);
+            hits.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+            (picked, skipped) = caps.pick(hits.iter().map(|h| h.id), wanted);
+        }
+    }
+    let hits: Vec<Neighbor> = picked.into_iter().map(|i| hits[i]).collect();
     let history: Vec<(PointId, Vec<f32>)> = match (query.explain, bought) {
         (true, Some(b)) => b
             .iter()
@@ -240,10 +297,7 @@ pub(crate) fn recommend(
         .filter_map(|hit| {
             let record = profiles.item(hit.id)?;
             let reason = if query.explain {
-                let context = shift
-                    .as_ref()
-                    .map(|s| s.reason(profiles, hit.id))
-                    .unwrap_or_default();
+                let context = shift.as_ref().map(|s| s.reason(hit.id)).unwrap_or_default();
                 personal_reason(version, profiles, &history, hit.id, hit.score) + &context
             } else {
                 String::new()
@@ -289,7 +343,7 @@ fn personal_reason(
 /// `e^lift`), ties by id; and how many the caps skipped.
 fn popular(
     profiles: &Profiles,
-    allowed: &doppel_index::Bitset,
+    allowed: &Bitset,
     caps: &CapCounter<'_>,
     shift: Option<&ContextShift>,
     k: usize,
@@ -299,7 +353,7 @@ fn popular(
         .iter()
         .filter_map(|s| profiles.item(s).map(|r| (s, r)))
         .map(|(s, r)| {
-            let lift = shift.map_or(0.0, |c| c.lift(profiles, s));
+            let lift = shift.map_or(0.0, |c| c.lift(s));
             (
                 r.popularity * f64::from(lift).exp(),
                 r.purchases,
@@ -319,7 +373,7 @@ fn popular(
             item_id: id.to_owned(),
             score: (popularity / top) as f32,
             reason: if explain {
-                let context = shift.map(|c| c.reason(profiles, slot)).unwrap_or_default();
+                let context = shift.map(|c| c.reason(slot)).unwrap_or_default();
                 format!("popular in {category}: {purchases} units bought{context}")
             } else {
                 String::new()

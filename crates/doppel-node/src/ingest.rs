@@ -93,7 +93,10 @@ impl Node {
     /// [`Self::record_events`] for impressions shown by `RecommendOffers`: stored with
     /// [`Store::append_impressions`](doppel_store::Store::append_impressions) (durable
     /// within the flush interval rather than on return).
-    pub(crate) async fn record_impression_events(&self, batch: Vec<Event>) -> Result<RecordedBatch> {
+    pub(crate) async fn record_impression_events(
+        &self,
+        batch: Vec<Event>,
+    ) -> Result<RecordedBatch> {
         for e in &batch {
             self.check_holds(&e.customer_id, true)?;
         }

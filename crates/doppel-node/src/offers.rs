@@ -177,9 +177,7 @@ impl Node {
                 "{MAX_UNSTORED_IMPRESSIONS} impressions are waiting for the store; retry"
             )));
         }
-        for event in &impressions {
-            self.engine.record_event(event);
-        }
+        self.engine.record_events(&impressions);
         self.offers.unstored.lock().extend(impressions);
         self.schedule_store();
         Ok(())

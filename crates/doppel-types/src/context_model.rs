@@ -38,6 +38,11 @@ pub const CONTEXT_FEATURES: [&str; 6] = [
 ];
 /// Parts of the day of `device_daypart`, six hours each from midnight UTC.
 pub const DAYPARTS: [&str; 4] = ["night", "morning", "afternoon", "evening"];
+/// Values of the `hour` feature.
+const HOURS: [&str; 24] = [
+    "00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15",
+    "16", "17", "18", "19", "20", "21", "22", "23",
+];
 /// Day names of the `weekday` feature, Monday first.
 pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 /// Most distinct values one feature keeps (the most frequent); rarer ones count as
@@ -57,7 +62,7 @@ pub fn feature_values(context: &Context, timestamp_ms: i64) -> [String; 6] {
         context.channel.clone(),
         context.device.clone(),
         context.country.clone(),
-        format!("{hour:02}"),
+        HOURS[hour as usize].to_owned(),
         WEEKDAYS[weekday].to_owned(),
         if context.device.is_empty() {
             String::new()
@@ -127,10 +132,6 @@ struct ValueTable {
     events: f64,
     category_lift: Vec<f32>,
     item_events: HashMap<u32, f32>,
-    /// No item's term under this value exceeds it.
-    max_term: f32,
-    /// No item's term under this value is below it.
-    min_term: f32,
 }
 
 #[derive(Clone, Debug)]
@@ -154,7 +155,7 @@ pub struct ContextLifts {
 }
 
 /// A request's context resolved against a model: `(feature, value)` table positions.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ActiveContext(Vec<(usize, usize)>);
 
 impl ActiveContext {
@@ -217,8 +218,6 @@ impl ContextLifts {
                             events,
                             category_lift,
                             item_events: v.item_events.iter().copied().collect(),
-                            max_term: 0.0,
-                            min_term: 0.0,
                         }
                     })
                     .collect();
@@ -235,7 +234,7 @@ impl ContextLifts {
                 })
             })
             .collect();
-        let mut lifts = Self {
+        Self {
             prior,
             item_index: model
                 .items
@@ -245,37 +244,6 @@ impl ContextLifts {
                 .collect(),
             items: model.items.clone(),
             features,
-        };
-        lifts.bound_terms();
-        lifts
-    }
-
-    /// Sets every value's `max_term` and `min_term`. An item never seen with the value
-    /// has a term below its category's lift (`ln(a / (expected + a)) ≤ 0`), so the upper
-    /// bound is the largest category lift or the largest term of an item seen with the
-    /// value: O(seen items). The lower bound is exact, over every item (only a negative
-    /// weight needs it).
-    fn bound_terms(&mut self) {
-        for f in 0..self.features.len() {
-            let needs_min = self.features[f].weight < 0.0;
-            for v in 0..self.features[f].values.len() {
-                let table = &self.features[f].values[v];
-                let unseen = table.category_lift.iter().copied().fold(0f32, f32::max);
-                let seen = table
-                    .item_events
-                    .keys()
-                    .map(|&i| self.term(f, v, i))
-                    .fold(f32::NEG_INFINITY, f32::max);
-                let min_term = if needs_min {
-                    (0..self.items.len() as u32)
-                        .map(|i| self.term(f, v, i))
-                        .fold(0f32, f32::min)
-                } else {
-                    0.0
-                };
-                self.features[f].values[v].max_term = unseen.max(seen);
-                self.features[f].values[v].min_term = min_term;
-            }
         }
     }
 
@@ -304,17 +272,38 @@ impl ContextLifts {
         self.item_index.get(id).copied()
     }
 
+    /// Items the model knows (indexes run from 0).
+    pub fn item_count(&self) -> usize {
+        self.items.len()
+    }
+
+    /// The id of the item at `index`.
+    pub fn item_id(&self, index: u32) -> Option<&str> {
+        self.items.get(index as usize).map(|i| i.id.as_str())
+    }
+
     /// Resolves a request's context at `timestamp_ms` (values the model never saw are
     /// left out: they shift nothing).
     pub fn resolve(&self, context: &Context, timestamp_ms: i64) -> ActiveContext {
-        let values = feature_values(context, timestamp_ms);
+        let hour = timestamp_ms.div_euclid(MS_PER_HOUR).rem_euclid(24) as usize;
+        let weekday = (timestamp_ms.div_euclid(MS_PER_DAY) + 3).rem_euclid(7) as usize;
+        // Only the cross feature needs a new string (requests resolve on every call).
+        let daypart = (!context.device.is_empty())
+            .then(|| format!("{}/{}", context.device, DAYPARTS[hour / 6]));
         ActiveContext(
             self.features
                 .iter()
                 .enumerate()
                 .filter_map(|(f, table)| {
-                    let position = CONTEXT_FEATURES.iter().position(|n| *n == table.name)?;
-                    let value = &values[position];
+                    let value: &str = match table.name {
+                        "channel" => &context.channel,
+                        "device" => &context.device,
+                        "country" => &context.country,
+                        "hour" => HOURS[hour],
+                        "weekday" => WEEKDAYS[weekday],
+                        "device_daypart" => daypart.as_deref()?,
+                        _ => return None,
+                    };
                     if value.is_empty() {
                         return None;
                     }
@@ -363,26 +352,6 @@ impl ContextLifts {
             .collect();
         terms.sort_by(|a, b| b.lift.abs().total_cmp(&a.lift.abs()));
         terms
-    }
-
-    /// An upper bound of the lift any item can get under `active` (how far a candidate
-    /// below the fetched ones could climb).
-    pub fn max_lift(&self, active: &ActiveContext) -> f32 {
-        active
-            .0
-            .iter()
-            .map(|&(f, v)| {
-                let table = &self.features[f];
-                // A negative weight (never fitted, but possible in a hand-made model)
-                // turns the smallest term into the largest contribution.
-                if table.weight >= 0.0 {
-                    table.weight * table.values[v].max_term
-                } else {
-                    table.weight * table.values[v].min_term
-                }
-            })
-            .sum::<f32>()
-            .max(0.0)
     }
 }
 
@@ -538,7 +507,6 @@ mod tests {
         let names: Vec<&str> = terms.iter().map(|t| t.feature).collect();
         assert_eq!(names.len(), 2, "{terms:?}");
         assert!(names.contains(&"device") && names.contains(&"device_daypart"));
-        assert!(lifts.max_lift(&mobile) >= toy);
     }
 
     #[test]

@@ -84,7 +84,7 @@ struct OfferMode {
 }
 
 /// Latencies (µs), start times and status counts of one RPC.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Tally {
     micros: Vec<u64>,
     starts: Vec<Instant>,
@@ -274,41 +274,68 @@ async fn cap_phases(
         max_impressions: max,
         window_seconds: 86_400,
     };
-    doppel_proto::v1::policies_client::PoliciesClient::new(channel.clone())
-        .set_contact_policy(pb::ContactPolicy {
-            caps: vec![
-                cap(CapScope::Item, 3),
-                cap(CapScope::Category, 30),
-                cap(CapScope::All, 1_000),
-            ],
-        })
-        .await
-        .context("SetContactPolicy")?;
     let seconds = args.seconds as f64;
-    let mut rows = vec![("plain", summary(plain, seconds))];
-    for (name, mode) in [
-        (
-            "caps + context",
-            OfferMode {
-                context: true,
-                record: false,
-            },
-        ),
-        (
-            "caps + context + record_impressions",
-            OfferMode {
-                context: true,
-                record: true,
-            },
-        ),
-    ] {
+    let phase = |mode: OfferMode| async move {
         let mut tally = Tally::default();
         for w in spawn_load(args, channel, customers, seeds, mode) {
             tally.merge(w.await.context("load worker")?.0);
         }
-        rows.push((name, summary(&tally, seconds)));
+        anyhow::Ok(tally)
+    };
+    let mut policies = doppel_proto::v1::policies_client::PoliciesClient::new(channel.clone());
+    let capped = pb::ContactPolicy {
+        caps: vec![
+            cap(CapScope::Item, 3),
+            cap(CapScope::Category, 30),
+            cap(CapScope::All, 1_000),
+        ],
+    };
+    let (context, no_context) = (
+        OfferMode {
+            context: true,
+            record: false,
+        },
+        OfferMode::default(),
+    );
+    // Two rounds of the four read phases, interleaved, so a drift of the machine over the
+    // run (2 shared cores) does not land on one phase; the main load is the first "plain".
+    let mut tallies: Vec<(&str, Tally)> = ["plain", "context", "caps", "caps + context"]
+        .into_iter()
+        .map(|name| (name, Tally::default()))
+        .collect();
+    tallies[0].1.merge(plain.clone());
+    for round in 0..2 {
+        policies
+            .set_contact_policy(pb::ContactPolicy::default())
+            .await
+            .context("SetContactPolicy")?;
+        if round > 0 {
+            tallies[0].1.merge(phase(no_context).await?);
+        }
+        tallies[1].1.merge(phase(context).await?);
+        policies
+            .set_contact_policy(capped.clone())
+            .await
+            .context("SetContactPolicy")?;
+        tallies[2].1.merge(phase(no_context).await?);
+        tallies[3].1.merge(phase(context).await?);
     }
-    println!("\nRecommendOffers under a contact policy (same run, {seconds:.0} s each):");
+    let mut rows: Vec<_> = tallies
+        .iter()
+        .map(|(name, t)| (*name, summary(t, 2.0 * seconds)))
+        .collect();
+    let recorded = phase(OfferMode {
+        context: true,
+        record: true,
+    })
+    .await?;
+    rows.push((
+        "caps + context + record_impressions",
+        summary(&recorded, seconds),
+    ));
+    println!(
+        "\nRecommendOffers under a contact policy (same run; read phases 2 × {seconds:.0} s, interleaved):"
+    );
     println!(
         "{:<38} {:>9} {:>9} {:>9} {:>9} {:>8}",
         "phase", "QPS", "p50 ms", "p99 ms", "× plain", "errors"

@@ -25,6 +25,15 @@ impl Engine {
         self.profiles.write().record_event(event);
     }
 
+    /// Applies several events under one write lock (a request's impressions: readers wait
+    /// once, not once per event).
+    pub fn record_events(&self, events: &[Event]) {
+        let mut profiles = self.profiles.write();
+        for event in events {
+            profiles.record_event(event);
+        }
+    }
+
     /// Applies the customer side of an event only (purchases), for a shard being taken
     /// over whose events already counted for item popularity here.
     pub fn record_customer_event(&self, event: &Event) {

@@ -7,11 +7,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use doppel_index::{NoProgress, Progress};
+use doppel_types::ContextModel;
 use doppel_types::shard::shard_of;
 use doppel_types::vector::validate_vector;
-use doppel_types::{ContextLifts, ContextModel};
 
 use super::{Engine, LoadVersion, MERGE_DELTA_AT, VersionSummary, check_rows, row_error};
+use crate::context_ranking::ContextRanking;
 use crate::error::{Error, Result};
 use crate::loaded_version::{LoadedVersion, Rows};
 
@@ -19,8 +20,8 @@ impl Engine {
     /// Sets what a loaded version learned about context (`None`: its offers ignore
     /// context). NOT_FOUND if the version is not loaded.
     pub fn set_context_model(&self, version: &str, model: Option<&ContextModel>) -> Result<()> {
-        let lifts = model.map(|m| Arc::new(ContextLifts::new(m)));
-        *self.loaded(version)?.context.write() = lifts;
+        let ranking = model.map(|m| Arc::new(ContextRanking::new(m)));
+        *self.loaded(version)?.context.write() = ranking;
         Ok(())
     }
 

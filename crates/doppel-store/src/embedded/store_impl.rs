@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
-use redb::Durability;
 use doppel_types::{ContactPolicy, ContextModel, Customer, Entity, Event, Item, VersionInfo};
+use redb::Durability;
 
 use super::{EmbeddedStore, contact_policy, erasure, events, profiles, vectors, versions};
 use crate::error::Result;
