@@ -1,6 +1,6 @@
 //! Redis killed and restarted under write load: writes fail with UNAVAILABLE while it is
 //! down (never UNKNOWN or INTERNAL), succeed again once it is back, and no acknowledged
-//! write is lost (the server runs with `appendonly yes`, `appendfsync everysec`).
+//! write is lost (the server runs with `appendonly yes`, `appendfsync always`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

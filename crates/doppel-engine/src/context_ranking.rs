@@ -16,8 +16,11 @@ use crate::id_slots::IdSlots;
 /// No model item at this slot.
 const NO_ITEM: u32 = u32::MAX;
 
-/// Contexts cached per version before the cache starts over.
+/// Most contexts cached per version before the cache starts over.
 const CACHED_CONTEXTS: usize = 4_096;
+/// Most lift entries (items × contexts) cached per version: 8 bytes each (lift and
+/// order), so 64 MiB; a large catalogue caches fewer contexts.
+const CACHED_ENTRIES: usize = 8 << 20;
 
 /// Every item's lift under one context.
 pub(crate) struct LiftTable {
@@ -114,8 +117,10 @@ impl ContextRanking {
         let mut order: Vec<u32> = (0..by_item.len() as u32).collect();
         order.sort_by(|&a, &b| by_item[b as usize].total_cmp(&by_item[a as usize]));
         let table = Arc::new(LiftTable { by_item, order });
+        let per_table = self.lifts.item_count().max(1);
+        let most = (CACHED_ENTRIES / per_table).clamp(1, CACHED_CONTEXTS);
         let mut tables = self.tables.write();
-        if tables.len() >= CACHED_CONTEXTS {
+        if tables.len() >= most {
             tables.clear();
         }
         tables.insert(active.clone(), Arc::clone(&table));

@@ -31,6 +31,7 @@ use doppel_types::{ContactPolicy, VersionInfo};
 use parking_lot::RwLock;
 
 use crate::config::EngineConfig;
+use crate::context_ranking::ContextRanking;
 use crate::error::{Error, Result};
 use crate::loaded_version::LoadedVersion;
 use crate::profiles::Profiles;
@@ -113,6 +114,9 @@ pub struct Engine {
     held: RwLock<Vec<bool>>,
     /// The contact policy (frequency caps) offers obey.
     policy: RwLock<Arc<ContactPolicy>>,
+    /// Context models set before their version was loaded, taken by the load, so a
+    /// version is never listed without its model.
+    staged_context: RwLock<HashMap<String, Arc<ContextRanking>>>,
 }
 
 /// The loaded versions, the active one and the rollback target (see `version_lifecycle`).
@@ -137,6 +141,7 @@ impl Engine {
             profiles: RwLock::default(),
             versions: RwLock::default(),
             policy: RwLock::default(),
+            staged_context: RwLock::default(),
             erased: RwLock::default(),
         }
     }
@@ -153,6 +158,17 @@ impl Engine {
             .active
             .clone()
             .ok_or_else(Error::no_active_version)
+    }
+
+    /// The context model a version being inserted under `name` starts with: the one
+    /// staged for it, else the one of the version it replaces.
+    fn context_for(&self, versions: &Versions, name: &str) -> Option<Arc<ContextRanking>> {
+        self.staged_context.write().remove(name).or_else(|| {
+            versions
+                .loaded
+                .get(name)
+                .and_then(|v| v.context.read().clone())
+        })
     }
 
     /// A loaded version by name.

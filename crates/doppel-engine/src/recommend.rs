@@ -83,6 +83,11 @@ pub struct SimilarItemsResult {
 
 /// Candidates fetched first when a context re-ranks.
 const FIRST_CONTEXT_FETCH: usize = 32;
+/// Most candidates fetched by cosine under a context; past it the answer is the best
+/// re-ranking of these (documented as the limit of exactness).
+pub const MAX_CONTEXT_FETCH: usize = 4_096;
+/// Most climbers scored in one pass before fetching more by cosine instead.
+const MAX_CLIMBERS: usize = 1_024;
 /// Smallest lift an explanation mentions.
 const EXPLAINED_LIFT: f32 = 0.001;
 
@@ -153,9 +158,10 @@ impl ContextShift {
         }
     }
 
-    /// Allowed items not among `fetched` whose lift exceeds `threshold`, with their exact
+    /// Allowed items not among `fetched` whose lift reaches `threshold`, with their exact
     /// `cosine + lift` against `vector` (scored by the index over just them): the only
-    /// unfetched items that could still beat the k-th pick.
+    /// unfetched items that could still beat the k-th pick. `None` when more than
+    /// [`MAX_CLIMBERS`] qualify (fetch more by cosine instead).
     fn climbers(
         &self,
         version: &LoadedVersion,
@@ -164,23 +170,27 @@ impl ContextShift {
         fetched: &[Neighbor],
         vector: &[f32],
         threshold: f32,
-    ) -> Result<Vec<Neighbor>> {
+    ) -> Result<Option<Vec<Neighbor>>> {
         let mut open = allowed.clone();
         for hit in fetched {
             open.remove(hit.id);
         }
         let mut climbers = Bitset::new(allowed.len_bits());
+        let mut n = 0;
         for &i in &self.table.order {
-            if self.table.by_item[i as usize] <= threshold {
+            if self.table.by_item[i as usize] < threshold {
                 break;
             }
             if let Some(slot) = self.slots.slot_of[i as usize].filter(|&s| open.contains(s)) {
                 climbers.insert(slot);
+                n += 1;
+                if n > MAX_CLIMBERS {
+                    return Ok(None);
+                }
             }
         }
-        let n = climbers.count();
         if n == 0 {
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         }
         let mut hits = version.items.search(&SearchRequest {
             query: vector,
@@ -191,8 +201,12 @@ impl ContextShift {
         for hit in &mut hits {
             hit.score += self.lift(hit.id);
         }
-        Ok(hits)
+        Ok(Some(hits))
     }
+}
+
+fn best_first(hits: &mut [Neighbor]) {
+    hits.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
 }
 
 /// Offers for `query` over `version`, none of which breaks a cap of `policy` once shown
@@ -241,14 +255,18 @@ pub(crate) fn recommend(
         });
     };
     // Caps can skip candidates (a category at its cap after the first pick of it): fetch
-    // more until k are picked or none are left.
+    // more until k are picked or none are left. Under a context, an unfetched item has a
+    // cosine at most the last fetched one's, so it can beat the k-th pick only with a lift
+    // of at least the difference: those few ("climbers") are scored exactly and join,
+    // until the k-th pick stops falling. Too many climbers, or a k-th pick below the last
+    // cosine, means fetching more by cosine instead.
     let eligible = allowed.count();
     let wanted = caps.budget(query.k);
     let mut fetch = match shift {
         Some(_) => query.k.max(FIRST_CONTEXT_FETCH).min(eligible),
         None => query.k,
     };
-    let (mut hits, mut picked, mut skipped, last_cosine, exhausted) = loop {
+    let (hits, picked, skipped) = loop {
         let mut hits = version.items.search(&SearchRequest {
             query: &vector,
             k: fetch,
@@ -256,34 +274,58 @@ pub(crate) fn recommend(
             allowed: Some(&allowed),
         })?;
         let last_cosine = hits.last().map_or(f32::NEG_INFINITY, |h| h.score);
+        let exhausted = hits.len() < fetch || fetch >= eligible;
+        let grown = (fetch * 4).min(eligible);
+        let capped_out = shift.is_some() && fetch >= MAX_CONTEXT_FETCH;
         if let Some(shift) = &shift {
             for hit in &mut hits {
                 hit.score += shift.lift(hit.id);
             }
-            hits.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+            best_first(&mut hits);
         }
-        let (picked, skipped) = caps.pick(hits.iter().map(|h| h.id), wanted);
-        let exhausted = hits.len() < fetch || fetch >= eligible;
-        if picked.len() == wanted || exhausted {
-            break (hits, picked, skipped, last_cosine, exhausted);
+        let (mut picked, mut skipped) = caps.pick(hits.iter().map(|h| h.id), wanted);
+        if exhausted || capped_out {
+            break (hits, picked, skipped);
         }
-        fetch = (fetch * 4).min(eligible);
-    };
-    // Under a context, an unfetched item has a cosine at most the last fetched one's; it
-    // can beat the k-th pick only with a lift above the difference. Those few are scored
-    // exactly and join the candidates.
-    if let Some(shift) = &shift
-        && !exhausted
-        && let Some(&kth) = picked.last()
-    {
-        let threshold = hits[kth].score - last_cosine;
-        let climbers = shift.climbers(version, ef_search, &allowed, &hits, &vector, threshold)?;
-        if !climbers.is_empty() {
+        if picked.len() < wanted {
+            fetch = grown;
+            continue;
+        }
+        let Some(shift) = &shift else {
+            break (hits, picked, skipped);
+        };
+        let mut settled = false;
+        let mut threshold = f32::INFINITY;
+        while let Some(&kth) = picked.last() {
+            let t = hits[kth].score - last_cosine;
+            if t >= threshold {
+                settled = true;
+                break;
+            }
+            threshold = t;
+            if t < 0.0 {
+                break;
+            }
+            let Some(climbers) = shift.climbers(version, ef_search, &allowed, &hits, &vector, t)?
+            else {
+                break;
+            };
+            if climbers.is_empty() {
+                settled = true;
+                break;
+            }
             hits.extend(climbers);
-            hits.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+            best_first(&mut hits);
             (picked, skipped) = caps.pick(hits.iter().map(|h| h.id), wanted);
+            if picked.len() < wanted {
+                break;
+            }
         }
-    }
+        if settled || picked.is_empty() {
+            break (hits, picked, skipped);
+        }
+        fetch = grown.min(MAX_CONTEXT_FETCH.max(query.k));
+    };
     let hits: Vec<Neighbor> = picked.into_iter().map(|i| hits[i]).collect();
     let history: Vec<(PointId, Vec<f32>)> = match (query.explain, bought) {
         (true, Some(b)) => b

@@ -312,10 +312,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let routes = public_routes(&node, options.max_message_bytes);
-    serve_public(listener, routes, &options, node.store().health(), shutdown).await?;
+    let served = serve_public(listener, routes, &options, node.store().health(), shutdown).await;
+    // Impressions applied but not yet stored are stored whatever ended serving.
+    node.store_impressions(Duration::from_secs(5)).await;
+    if let Err(e) = served {
+        if let Err(flush) = node.store().flush().await {
+            tracing::error!(error = %flush, "store not flushed after serving failed");
+        }
+        return Err(e);
+    }
     // Snapshots fold-in dropped are written again, so the next start loads, not builds.
     node.refresh_snapshots().await;
-    node.store_impressions(Duration::from_secs(5)).await;
     node.store()
         .flush()
         .await

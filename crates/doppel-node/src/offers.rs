@@ -92,7 +92,9 @@ impl Node {
 
     /// Next-best offers under the contact policy. With `query.record_impressions`, the offers
     /// are recorded as impressions (at the server's clock, with the request's context)
-    /// before the answer is returned; if they cannot be recorded, the request fails.
+    /// before the answer is returned: applied to the caps on a single node (the request
+    /// fails only when too many wait for the store), stored and applied by the follower on
+    /// a shard node (the request fails if they cannot be).
     pub async fn recommend(self: &Arc<Self>, query: &RecommendQuery) -> Result<Recommendation> {
         self.check_holds(&query.customer_id, query.record_impressions)?;
         if !query.record_impressions {

@@ -45,11 +45,12 @@ impl Node {
                 .write()
                 .insert(version.to_owned(), Arc::new(model));
         }
+        // Staged before the load, so the version is never listed without it.
         let context = self.store.context_model(version).await?;
+        self.engine.set_context_model(version, context.as_ref());
         let single = self.placement.serves_everyone();
         // A shard node snapshots shard by shard, as it takes shards over.
         if single && self.load_snapshot(&info).await? {
-            self.engine.set_context_model(version, context.as_ref())?;
             return Ok(info);
         }
         let customer_vectors = self.all_vectors(version, Entity::Customer).await?;
@@ -69,7 +70,6 @@ impl Node {
         .await;
         self.building.write().remove(version);
         built??;
-        self.engine.set_context_model(version, context.as_ref())?;
         if self.store.get_version(version).await?.is_none() {
             // Deleted during the build: drop what was built rather than keep an orphan.
             if let Err(e) = self.engine.unload_version(version) {

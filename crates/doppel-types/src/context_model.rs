@@ -45,6 +45,8 @@ const HOURS: [&str; 24] = [
 ];
 /// Day names of the `weekday` feature, Monday first.
 pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+/// Smallest prior strength a model is scored with (a stored 0, or NaN, gets this).
+const MIN_PRIOR_EVENTS: f64 = 0.01;
 /// Most distinct values one feature keeps (the most frequent); rarer ones count as
 /// unknown.
 pub const MAX_FEATURE_VALUES: usize = 256;
@@ -168,7 +170,11 @@ impl ActiveContext {
 impl ContextLifts {
     /// Precomputes the shares and category lifts of `model`.
     pub fn new(model: &ContextModel) -> Self {
-        let prior = f64::from(model.prior_events.max(0.0));
+        // A stored model is trusted for shape only: a prior of 0 (ln 0) or a non-finite
+        // weight would make NaN scores, so the prior has a floor and such weights count 0.
+        let prior = f64::from(model.prior_events)
+            .max(MIN_PRIOR_EVENTS)
+            .min(f64::from(f32::MAX));
         let n_items = model.items.len();
         let n_categories = model.categories.len();
         let features = model
@@ -223,7 +229,7 @@ impl ContextLifts {
                     .collect();
                 Some(FeatureTable {
                     name,
-                    weight: f.weight,
+                    weight: if f.weight.is_finite() { f.weight } else { 0.0 },
                     by_value: values
                         .iter()
                         .enumerate()

@@ -66,7 +66,9 @@ impl Engine {
             erased_skipped: 0,
             build_seconds: loaded.build_seconds,
         };
-        self.versions.write().loaded.insert(name, Arc::new(loaded));
+        let mut versions = self.versions.write();
+        *loaded.context.write() = self.context_for(&versions, &name);
+        versions.loaded.insert(name, Arc::new(loaded));
         Ok(summary)
     }
 

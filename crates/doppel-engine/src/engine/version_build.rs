@@ -17,12 +17,24 @@ use crate::error::{Error, Result};
 use crate::loaded_version::{LoadedVersion, Rows};
 
 impl Engine {
-    /// Sets what a loaded version learned about context (`None`: its offers ignore
-    /// context). NOT_FOUND if the version is not loaded.
-    pub fn set_context_model(&self, version: &str, model: Option<&ContextModel>) -> Result<()> {
+    /// Sets what a version learned about context (`None`: its offers ignore context). For
+    /// a version not loaded yet, the model waits for its load, which takes it before the
+    /// version is listed.
+    pub fn set_context_model(&self, version: &str, model: Option<&ContextModel>) {
         let ranking = model.map(|m| Arc::new(ContextRanking::new(m)));
-        *self.loaded(version)?.context.write() = ranking;
-        Ok(())
+        if let Ok(loaded) = self.loaded(version) {
+            *loaded.context.write() = ranking;
+            return;
+        }
+        let mut staged = self.staged_context.write();
+        match ranking {
+            Some(r) => {
+                staged.insert(version.to_owned(), r);
+            }
+            None => {
+                staged.remove(version);
+            }
+        }
     }
 
     /// Builds the indexes of a version (it is not active until [`Engine::activate`]).
@@ -107,6 +119,7 @@ impl Engine {
             build_seconds: built.build_seconds,
         };
         let mut versions = self.versions.write();
+        *built.context.write() = self.context_for(&versions, &name);
         versions.loaded.insert(name, Arc::new(built));
         Ok(summary)
     }

@@ -88,9 +88,7 @@ fn context_moves_offers_only_when_the_request_has_one_and_the_ranking_is_exact()
     };
     let before: Vec<_> = customers.iter().map(|c| plain(c)).collect();
     let model = mobile_loves_cat01(&fx.data.items);
-    fx.engine
-        .set_context_model(VERSION, Some(&model))
-        .expect("set");
+    fx.engine.set_context_model(VERSION, Some(&model));
     let after: Vec<_> = customers.iter().map(|c| plain(c)).collect();
     assert_eq!(
         before, after,
@@ -184,7 +182,7 @@ fn context_moves_offers_only_when_the_request_has_one_and_the_ranking_is_exact()
         unseen.offers.iter().map(|o| &o.item_id).collect::<Vec<_>>(),
         before[0].iter().map(|o| &o.item_id).collect::<Vec<_>>()
     );
-    fx.engine.set_context_model(VERSION, None).expect("unset");
+    fx.engine.set_context_model(VERSION, None);
     let dropped = fx
         .engine
         .recommend(&query(&customers[0], mobile()))

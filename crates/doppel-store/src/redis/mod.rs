@@ -24,7 +24,8 @@
 //! # Durability
 //!
 //! An acknowledged write survives a Redis crash only with the append-only file on:
-//! `appendonly yes` with `appendfsync everysec` (lose at most about one second) or
+//! `appendonly yes` with `appendfsync everysec` (lose up to about two seconds: Redis postpones
+//! the AOF write while a slow fsync runs, and still answers) or
 //! `appendfsync always` (lose nothing, slower). [`flush`](crate::Store::flush) is a no-op:
 //! the server, not the client, decides when the AOF is synced.
 //!

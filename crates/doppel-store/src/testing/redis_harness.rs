@@ -32,8 +32,11 @@ impl RedisServer {
         server
     }
 
-    /// A standalone server with the append-only file on (`appendfsync everysec`): what
-    /// doppel needs so that no acknowledged write is lost when Redis is killed.
+    /// A standalone server with the append-only file on and `appendfsync always`: what
+    /// doppel needs so that no acknowledged write is lost when Redis is killed. (With
+    /// `everysec`, Redis postpones the AOF write for up to 2 s while a slow fsync runs and
+    /// still answers clients, so a kill in that window loses acknowledged writes: seen in
+    /// CI on a busy disk.)
     pub fn standalone_durable() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir for redis-server");
         let mut server = Self {
@@ -76,7 +79,10 @@ impl RedisServer {
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
             .args(["--appendonly", if self.aof { "yes" } else { "no" }])
-            .args(["--appendfsync", "everysec"])
+            .args([
+                "--appendfsync",
+                if self.aof { "always" } else { "everysec" },
+            ])
             .arg("--dir")
             .arg(&self.dir)
             .stdin(Stdio::null())
