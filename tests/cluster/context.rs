@@ -7,9 +7,8 @@ use std::collections::HashMap;
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::recommendations_client::RecommendationsClient;
 use doppel_store::testing::redis_harness::RedisServer;
-use doppel_synth::SynthConfig;
 use doppel_test_support::cluster::{TestRouter, TestShard};
-use doppel_test_support::upload_base;
+use doppel_test_support::{planted_context_base, upload_train_activate};
 use doppel_types::shard::shard_of;
 use tonic::transport::Channel;
 
@@ -50,31 +49,8 @@ async fn every_node_ranks_with_the_context_model_trained_through_the_router() {
     }
     let router = TestRouter::start(&url).await;
     router.wait_for_nodes(2).await;
-    let data = doppel_synth::generate(&SynthConfig {
-        customers: 2_000,
-        items: 200,
-        categories: 8,
-        events_per_customer: 30,
-        seed: 21,
-        context_effect: 0.8,
-        ..SynthConfig::default()
-    });
-    upload_base(&router.channel, &data).await;
-    doppel_client::train(
-        router.channel.clone(),
-        pb::TrainRequest {
-            model_version: "ctx-1".into(),
-            factors: Some(16),
-            iterations: Some(8),
-            ..Default::default()
-        },
-        |_| {},
-    )
-    .await
-    .expect("train through the router");
-    doppel_client::activate(router.channel.clone(), "ctx-1")
-        .await
-        .expect("activate through the router");
+    let data = planted_context_base();
+    upload_train_activate(&router.channel, &data, "ctx-1").await;
 
     let category: HashMap<&str, &str> = data
         .items

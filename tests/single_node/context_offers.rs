@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::model_admin_client::ModelAdminClient;
 use doppel_proto::v1::recommendations_client::RecommendationsClient;
-use doppel_synth::SynthConfig;
-use doppel_test_support::{TestServer, upload_base};
+use doppel_test_support::{TestServer, planted_context_base, upload_train_activate};
 use tonic::transport::Channel;
 
 /// 20:00 UTC yesterday (well inside the allowed past, never ahead of the clock).
@@ -46,31 +45,8 @@ fn ids(offers: &[pb::Offer]) -> Vec<&str> {
 async fn a_trained_version_learns_a_planted_context_effect_and_offers_follow_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(dir.path()).await;
-    let data = doppel_synth::generate(&SynthConfig {
-        customers: 2_000,
-        items: 200,
-        categories: 8,
-        events_per_customer: 30,
-        seed: 21,
-        context_effect: 0.8,
-        ..SynthConfig::default()
-    });
-    upload_base(&server.channel, &data).await;
-    doppel_client::train(
-        server.channel.clone(),
-        pb::TrainRequest {
-            model_version: "ctx-1".into(),
-            factors: Some(16),
-            iterations: Some(8),
-            ..Default::default()
-        },
-        |_| {},
-    )
-    .await
-    .expect("train");
-    doppel_client::activate(server.channel.clone(), "ctx-1")
-        .await
-        .expect("activate");
+    let data = planted_context_base();
+    upload_train_activate(&server.channel, &data, "ctx-1").await;
     let versions = ModelAdminClient::new(server.channel.clone())
         .list_versions(pb::ListVersionsRequest {})
         .await

@@ -122,3 +122,38 @@ pub async fn load_base(channel: &Channel, data: &SynthData, version: &str) {
     .await
     .expect("import vectors");
 }
+
+/// A planted world for context-aware offers: on mobile in the evening (UTC), 80 % of
+/// events fall on category `cat01`.
+pub fn planted_context_base() -> SynthData {
+    doppel_synth::generate(&SynthConfig {
+        customers: 2_000,
+        items: 200,
+        categories: 8,
+        events_per_customer: 30,
+        seed: 21,
+        context_effect: 0.8,
+        ..SynthConfig::default()
+    })
+}
+
+/// Uploads `data` over gRPC, trains `version` from its events (16 factors, 8 iterations)
+/// and activates it.
+pub async fn upload_train_activate(channel: &Channel, data: &SynthData, version: &str) {
+    upload_base(channel, data).await;
+    doppel_client::train(
+        channel.clone(),
+        doppel_proto::v1::TrainRequest {
+            model_version: version.to_owned(),
+            factors: Some(16),
+            iterations: Some(8),
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await
+    .expect("train");
+    doppel_client::activate(channel.clone(), version)
+        .await
+        .expect("activate");
+}
