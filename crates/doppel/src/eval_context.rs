@@ -112,6 +112,10 @@ pub fn evaluate(
     let lifts = ContextLifts::new(&fit.model);
     let bought = bought_before(&set.train);
     let queries = queries(&set.test);
+    // M of the serving vectors, once for every query.
+    let max_norm = (0..model.item_ids.len())
+        .map(|i| unit_norm(model.item_vector(i)))
+        .fold(f32::EPSILON, f32::max);
     let (mut without, mut with) = (MetricSum::default(), MetricSum::default());
     let mut evaluated = 0;
     for q in &queries {
@@ -129,7 +133,7 @@ pub fn evaluate(
             continue;
         }
         evaluated += 1;
-        let scores = served_scores(&model, row);
+        let scores = served_scores(&model, max_norm, row);
         let candidates: Vec<(usize, f32)> = scores
             .into_iter()
             .enumerate()
@@ -184,12 +188,9 @@ fn fit_json(r: &ContextFitReport) -> serde_json::Value {
 }
 
 /// The served score of every item for customer `row`: `u·y / (|u| M)`, the cosine of the
-/// serving vectors.
-fn served_scores(model: &Model, row: usize) -> Vec<f32> {
+/// serving vectors (`M` = `max_norm`, the largest item norm).
+fn served_scores(model: &Model, max_norm: f32, row: usize) -> Vec<f32> {
     let u = model.customer_vector(row);
-    let max_norm = (0..model.item_ids.len())
-        .map(|i| unit_norm(model.item_vector(i)))
-        .fold(f32::EPSILON, f32::max);
     let scale = unit_norm(u) * max_norm;
     (0..model.item_ids.len())
         .map(|i| dot(u, model.item_vector(i)) / scale)
