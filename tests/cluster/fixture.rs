@@ -22,6 +22,11 @@ pub struct Cluster {
 
 /// Starts `nodes` shard nodes and a router over `redis`, loads the small base, activates.
 pub async fn loaded_on(redis: RedisServer, nodes: u32) -> Cluster {
+    loaded_with(redis, nodes, small_base()).await
+}
+
+/// [`loaded_on`] with `data` instead of the small base.
+pub async fn loaded_with(redis: RedisServer, nodes: u32, data: SynthData) -> Cluster {
     let url = redis.url();
     let mut dirs = Vec::new();
     let mut shards = Vec::new();
@@ -32,7 +37,6 @@ pub async fn loaded_on(redis: RedisServer, nodes: u32) -> Cluster {
     }
     let router = TestRouter::start(&url).await;
     router.wait_for_nodes(nodes as usize).await;
-    let data = small_base();
     load_base(&router.channel, &data, VERSION).await;
     doppel_client::activate(router.channel.clone(), VERSION)
         .await

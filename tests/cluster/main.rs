@@ -2,6 +2,7 @@
 //! on loopback, driven through the public API by real gRPC clients. One test binary for
 //! link time.
 
+mod audience_planning;
 mod caps;
 mod context;
 mod coverage;

@@ -181,6 +181,7 @@ async fn bad_requests_get_clear_statuses() {
         "seed_customer_ids",
         "too many seeds",
     );
+    audience_planning_inputs(ch.clone(), &seeds).await;
 
     let mut ingest = IngestClient::new(ch.clone());
     expect(
@@ -342,4 +343,107 @@ async fn a_message_over_the_size_limit_is_resource_exhausted() {
         "{}",
         status.message()
     );
+}
+
+/// Audits, balancing and reach curves: each bad field named.
+async fn audience_planning_inputs(ch: tonic::transport::Channel, seeds: &[String]) {
+    let with = |edit: &dyn Fn(&mut pb::LookalikeRequest)| {
+        let mut r = count(seeds.to_vec(), 10);
+        edit(&mut r);
+        r
+    };
+    let cases: Vec<(pb::LookalikeRequest, &str, &str)> = vec![
+        (
+            with(&|r| r.audit_attributes = (0..9).map(|i| format!("a{i}")).collect()),
+            "audit_attributes",
+            "nine audited attributes",
+        ),
+        (
+            with(&|r| r.audit_attributes = vec!["country".into(), "country".into()]),
+            "audit_attributes[1]",
+            "an attribute audited twice",
+        ),
+        (
+            with(&|r| r.audit_attributes = vec![String::new()]),
+            "audit_attributes[0]",
+            "an empty attribute",
+        ),
+        (
+            with(&|r| r.balance_attribute = "country".into()),
+            "min_selection_ratio",
+            "balance without a ratio",
+        ),
+        (
+            with(&|r| {
+                r.balance_attribute = "country".into();
+                r.min_selection_ratio = 1.5;
+            }),
+            "min_selection_ratio",
+            "a ratio above 1",
+        ),
+        (
+            with(&|r| r.min_selection_ratio = 0.8),
+            "balance_attribute",
+            "a ratio without an attribute",
+        ),
+    ];
+    for (request, field, case) in cases {
+        expect(
+            audience(ch.clone(), request).await,
+            Code::InvalidArgument,
+            field,
+            case,
+        );
+    }
+    let mut client = doppel_proto::v1::audiences_client::AudiencesClient::new(ch);
+    let reach = |top_percents: Vec<f64>, min_scores: Vec<f32>| pb::ReachRequest {
+        query: Some(count(seeds.to_vec(), 1)),
+        top_percents,
+        min_scores,
+    };
+    let cases = vec![
+        (reach(vec![0.0], vec![]), "top_percents[0]", "a 0 % point"),
+        (
+            reach(vec![5.0, 150.0], vec![]),
+            "top_percents[1]",
+            "a 150 % point",
+        ),
+        (
+            reach(vec![], vec![f32::NAN]),
+            "min_scores[0]",
+            "a NaN cut-off",
+        ),
+        (
+            reach(vec![1.0; 40], vec![0.5; 25]),
+            "top_percents",
+            "65 points",
+        ),
+        (
+            pb::ReachRequest {
+                query: None,
+                ..Default::default()
+            },
+            "query",
+            "no query",
+        ),
+        (
+            pb::ReachRequest {
+                query: Some(with(&|r| {
+                    r.balance_attribute = "country".into();
+                    r.min_selection_ratio = 0.8;
+                })),
+                ..Default::default()
+            },
+            "query.balance_attribute",
+            "a balanced reach curve",
+        ),
+    ];
+    for (request, field, case) in cases {
+        expect(
+            client.estimate_reach(request).await,
+            Code::InvalidArgument,
+            field,
+            case,
+        );
+    }
 }

@@ -25,16 +25,18 @@ pub async fn loaded() -> Loaded {
 
 /// [`loaded`], served with `options` (limits, keys).
 pub async fn loaded_serving(options: doppel_grpc::ServeOptions) -> Loaded {
+    loaded_with(small_base(), doppel_grpc::NodeConfig::default(), options).await
+}
+
+/// `data` loaded as `v1` and activated on a node set up with `config`, served with `options`.
+pub async fn loaded_with(
+    data: SynthData,
+    config: doppel_grpc::NodeConfig,
+    options: doppel_grpc::ServeOptions,
+) -> Loaded {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = std::sync::Arc::new(doppel_store::EmbeddedStore::open(dir.path()).expect("store"));
-    let server = TestServer::start_serving(
-        store,
-        dir.path(),
-        doppel_grpc::NodeConfig::default(),
-        options,
-    )
-    .await;
-    let data = small_base();
+    let server = TestServer::start_serving(store, dir.path(), config, options).await;
     load_base(&server.channel, &data, VERSION).await;
     doppel_client::activate(server.channel.clone(), VERSION)
         .await

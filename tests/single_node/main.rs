@@ -2,6 +2,7 @@
 //! embedded store, driven by real gRPC clients. One test binary for link time.
 
 mod admission;
+mod audience_planning;
 mod auth;
 mod bad_inputs;
 mod context_offers;

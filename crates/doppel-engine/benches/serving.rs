@@ -96,6 +96,8 @@ fn serving(c: &mut Criterion) {
         explain: false,
         seed_segments: Vec::new(),
         exclude_segments: Vec::new(),
+        audit_attributes: Vec::new(),
+        balance: None,
         cancel: Default::default(),
     };
     let mut centroid = vec![0f32; 32];

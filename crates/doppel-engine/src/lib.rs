@@ -35,6 +35,7 @@
 //! Modules only import downwards: nothing imports `engine` but the crate root's
 //! re-exports, and no module imports one that imports it back.
 
+pub mod audience_groups;
 pub mod cancellation;
 pub mod config;
 mod context_ranking;
@@ -42,29 +43,36 @@ pub mod customer_segments;
 pub mod engine;
 pub mod error;
 mod exposures;
+pub mod fairness;
 pub mod frequency_caps;
 mod id_slots;
 mod loaded_version;
 mod lookalike;
 pub mod lookalike_query;
 mod profiles;
+pub mod reach;
 pub mod recommend;
 mod seed_prototypes;
 pub mod shard_scoring;
 mod snapshot;
 pub mod snapshot_dir;
 
+pub use audience_groups::{Groups, MAX_GROUP_ATTRIBUTES, MAX_GROUP_VALUES};
 pub use cancellation::{CancelOnDrop, Cancellation};
 pub use config::EngineConfig;
 pub use customer_segments::{SegmentPage, SegmentSize};
 pub use engine::{Engine, IndexDescription, LoadVersion, ShardInstall, VersionSummary};
 pub use error::{Error, Result};
+pub use fairness::{FOUR_FIFTHS, GroupAudit};
 pub use frequency_caps::CapCount;
 pub use lookalike::{
     CENTROID_MIN_COHERENCE, CENTROID_MIN_TWO_MODE_RATIO, EXPLAIN_MAX_SEEDS, NEGATIVE_WEIGHT,
     ScorerSpec, check_size as check_audience_size, plan_scorer, target as audience_target,
 };
-pub use lookalike_query::{Audience, AudienceSize, LookalikeQuery, Prospect, Strategy};
+pub use lookalike_query::{
+    Audience, AudienceSize, Balance, LookalikeQuery, Prospect, Strategy, mean_score,
+};
+pub use reach::{DEFAULT_REACH_PERCENTS, MAX_REACH_POINTS, ReachCurve, ReachCut, ReachPoint};
 pub use recommend::{Offer, RecommendQuery, Recommendation, SimilarItemsResult};
 pub use shard_scoring::{FoundSeed, SeedLookup, ShardAudience, ShardScoring};
 pub use snapshot_dir::SnapshotRoot;

@@ -15,11 +15,15 @@ use doppel_index::{Bitset, PointId, SearchRequest, dot};
 use doppel_types::shard::shard_of;
 use rayon::prelude::*;
 
+use crate::audience_groups::Groups;
 use crate::cancellation::{CHECK_EVERY_ROWS, Cancellation};
 use crate::customer_segments::check_customer_segment_kind;
 use crate::error::{Error, Result};
+use crate::fairness;
 use crate::loaded_version::LoadedVersion;
-use crate::lookalike_query::{Audience, AudienceSize, LookalikeQuery, Prospect, Strategy};
+use crate::lookalike_query::{
+    Audience, AudienceSize, Balance, LookalikeQuery, Prospect, Strategy, mean_score,
+};
 use crate::profiles::Profiles;
 use crate::seed_prototypes::{best, centroid, coherence, prototypes, two_mode_ratio};
 
@@ -313,15 +317,32 @@ pub(crate) struct Eligibility<'q> {
     pub(crate) exclude_segments: &'q [(String, String)],
 }
 
-/// Computes the audience of `query` over `version`.
-pub(crate) fn lookalike(
+/// A query resolved against a version: its seeds, its scorer and who is eligible.
+pub(crate) struct Prepared {
+    /// Usable seeds (ids and vectors, for explanations).
+    seed_ids: Vec<String>,
+    seed_vectors: Vec<Vec<f32>>,
+    /// Seeds and negatives left out (no ads consent or no vector).
+    pub(crate) ignored: Vec<String>,
+    pub(crate) scorer: ScorerSpec,
+    pub(crate) strategy_used: Strategy,
+    pub(crate) eligible: Bitset,
+    pub(crate) shards: ShardSelection,
+}
+
+impl Prepared {
+    /// Seeds used (with ads consent and a vector).
+    pub(crate) fn seeds_used(&self) -> u64 {
+        self.seed_ids.len() as u64
+    }
+}
+
+/// Resolves the seeds of `query`, plans its scorer and marks the eligible customers.
+pub(crate) fn prepare(
     version: &LoadedVersion,
     profiles: &Profiles,
-    ef_search: usize,
     query: &LookalikeQuery,
-) -> Result<Audience> {
-    let customers = version.customer_count();
-    check_size(query.size, customers)?;
+) -> Result<Prepared> {
     let seed_ids = seed_ids(profiles, query)?;
     for (kind, _) in &query.exclude_segments {
         check_customer_segment_kind("exclude_segments", kind)?;
@@ -357,31 +378,198 @@ pub(crate) fn lookalike(
     };
     let shards = ShardSelection::all(version);
     let eligible = eligible(version, profiles, &rules, &shards);
-    let population = eligible.count();
+    let mut ignored = seeds.ignored;
+    ignored.extend(negatives.ignored);
+    Ok(Prepared {
+        seed_ids: seeds.ids,
+        seed_vectors: seeds.vectors,
+        ignored,
+        scorer,
+        strategy_used,
+        eligible,
+        shards,
+    })
+}
+
+/// Computes the audience of `query` over `version`.
+pub(crate) fn lookalike(
+    version: &LoadedVersion,
+    profiles: &Profiles,
+    ef_search: usize,
+    query: &LookalikeQuery,
+) -> Result<Audience> {
+    check_size(query.size, version.customer_count())?;
+    let prepared = prepare(version, profiles, query)?;
+    let population = prepared.eligible.count();
     let n = target(query.size, population);
-    let chosen = choose(
-        version,
-        profiles,
-        &scorer,
-        &eligible,
-        &shards,
-        query.size,
-        n,
-        ef_search,
-        &query.cancel,
-    )?;
+    let attributes = query.group_attributes();
+    let (chosen, mean_score_unbalanced, audit) = match &query.balance {
+        Some(balance) => balanced(version, profiles, &prepared, query, attributes, balance)?,
+        None => {
+            let chosen = choose(
+                version,
+                profiles,
+                &prepared.scorer,
+                &prepared.eligible,
+                &prepared.shards,
+                query.size,
+                n,
+                ef_search,
+                &query.cancel,
+            )?;
+            let audit = if attributes.is_empty() {
+                Vec::new()
+            } else {
+                let mut groups = Groups::new(attributes);
+                let by_slot = count_eligible(profiles, &mut groups, &prepared.eligible)?;
+                fairness::audit(&groups, &by_slot.of(chosen.iter().map(|c| c.2)))
+            };
+            let mean = mean_score(chosen.iter().map(|c| c.0));
+            (chosen, mean, audit)
+        }
+    };
     let explain = query
         .explain
-        .then(|| Explainer::sample(&seeds.ids, &seeds.vectors));
-    let mut ignored_seed_ids = seeds.ignored;
-    ignored_seed_ids.extend(negatives.ignored);
+        .then(|| Explainer::sample(&prepared.seed_ids, &prepared.seed_vectors));
     Ok(Audience {
         model_version: version.info.version.clone(),
         prospects: prospects(version, profiles, &chosen, explain.as_ref()),
-        ignored_seed_ids,
-        strategy_used,
+        ignored_seed_ids: prepared.ignored.clone(),
+        strategy_used: prepared.strategy_used,
         eligible_population: population as u64,
+        seeds_used: prepared.seeds_used(),
+        mean_score: mean_score(chosen.iter().map(|c| c.0)),
+        mean_score_unbalanced,
+        audit,
     })
+}
+
+/// The balanced audience of `query`: every eligible customer ranked, then
+/// [`fairness::balance`] over the groups of the balance attribute. Answers the chosen
+/// (best first), the mean score of the same size unbalanced, and the audit.
+fn balanced(
+    version: &LoadedVersion,
+    profiles: &Profiles,
+    prepared: &Prepared,
+    query: &LookalikeQuery,
+    attributes: Vec<String>,
+    balance: &Balance,
+) -> Result<(Vec<Scored>, f32, Vec<fairness::GroupAudit>)> {
+    let (_, ranked) = rank_best(
+        version,
+        profiles,
+        &prepared.scorer,
+        &prepared.eligible,
+        &prepared.shards,
+        &query.cancel,
+        |all| all.len(),
+    )?;
+    let n = match query.size {
+        AudienceSize::MinScore(s) => ranked.partition_point(|c| c.0 >= s),
+        size => target(size, ranked.len()),
+    };
+    let mut groups = Groups::new(attributes);
+    let by_slot = count_eligible(profiles, &mut groups, &prepared.eligible)?;
+    let codes = by_slot.of(ranked.iter().map(|c| c.2));
+    let width = groups.attributes().len();
+    let at = groups
+        .attributes()
+        .iter()
+        .position(|a| *a == balance.attribute)
+        .unwrap_or(0);
+    let by_group: Vec<u32> = codes.chunks_exact(width).map(|c| c[at]).collect();
+    let picked = fairness::balance(&by_group, n, balance.min_selection_ratio);
+    let picked_codes: Vec<u32> = picked
+        .iter()
+        .flat_map(|&i| codes[i * width..(i + 1) * width].iter().copied())
+        .collect();
+    let unbalanced = mean_score(ranked[..n].iter().map(|c| c.0));
+    let chosen = picked.iter().map(|&i| ranked[i]).collect();
+    Ok((chosen, unbalanced, fairness::audit(&groups, &picked_codes)))
+}
+
+/// Each eligible customer's group codes, by slot (one per attribute of the [`Groups`]
+/// they were counted into).
+pub(crate) struct SlotCodes {
+    width: usize,
+    codes: Vec<u32>,
+}
+
+impl SlotCodes {
+    /// The codes of `slots`, one per attribute, slot after slot (a slot that was not
+    /// counted gets code 0: callers pass eligible slots only).
+    pub(crate) fn of(&self, slots: impl Iterator<Item = PointId>) -> Vec<u32> {
+        let mut out = Vec::new();
+        for slot in slots {
+            let at = slot as usize * self.width;
+            match self.codes.get(at..at + self.width) {
+                Some(codes) => out.extend_from_slice(codes),
+                None => out.extend(std::iter::repeat_n(0, self.width)),
+            }
+        }
+        out
+    }
+}
+
+/// Counts the eligible customers into `groups` and answers their codes by slot. The
+/// profiles are read in parallel and in slot order (the attribute maps are scattered on
+/// the heap); only the interning of values is sequential.
+pub(crate) fn count_eligible(
+    profiles: &Profiles,
+    groups: &mut Groups,
+    eligible: &Bitset,
+) -> Result<SlotCodes> {
+    let width = groups.attributes().len();
+    let slots: Vec<PointId> = eligible.iter().collect();
+    let attributes = groups.attributes();
+    let values: Vec<&str> = slots
+        .par_iter()
+        .flat_map_iter(|&slot| {
+            let record = profiles.customer(slot);
+            attributes.iter().map(move |a| {
+                record
+                    .and_then(|c| c.attributes.get(a))
+                    .map_or("", String::as_str)
+            })
+        })
+        .collect();
+    let end = slots.last().map_or(0, |&s| s as usize + 1);
+    let mut codes = vec![0u32; end * width];
+    for (i, &slot) in slots.iter().enumerate() {
+        for attr in 0..width {
+            codes[slot as usize * width + attr] =
+                groups.add_eligible(attr, values[i * width + attr], 1)?;
+        }
+    }
+    Ok(SlotCodes { width, codes })
+}
+
+/// Every eligible customer scored exactly; answers how many there are and the best
+/// `depth(scores)` of them, best first (score, then customer id) — the same order and
+/// ties as [`top`].
+pub(crate) fn rank_best(
+    version: &LoadedVersion,
+    profiles: &Profiles,
+    scorer: &ScorerSpec,
+    eligible: &Bitset,
+    shards: &ShardSelection,
+    cancel: &Cancellation,
+    depth: impl FnOnce(&[Scored]) -> usize,
+) -> Result<(usize, Vec<Scored>)> {
+    let scored = exact_scores(
+        version,
+        scorer,
+        eligible,
+        shards,
+        AudienceSize::TopPercent(100.0),
+        cancel,
+    );
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+    let population = scored.len();
+    let n = depth(&scored).min(population);
+    Ok((population, top(scored, n, profiles)))
 }
 
 /// Scores the eligible customers and keeps the best `n`: a graph search for a small

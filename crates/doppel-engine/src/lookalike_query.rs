@@ -47,8 +47,36 @@ pub struct LookalikeQuery {
     pub seed_segments: Vec<(String, String)>,
     /// `(kind, name)` customer segments whose members are left out.
     pub exclude_segments: Vec<(String, String)>,
+    /// Customer attributes whose groups are audited.
+    pub audit_attributes: Vec<String>,
+    /// Re-select the audience so that every group of this attribute is served fairly.
+    pub balance: Option<Balance>,
     /// Stops the scan when the caller goes away.
     pub cancel: crate::cancellation::Cancellation,
+}
+
+/// A balanced audience: every group of `attribute` selected at a rate of at least
+/// `min_selection_ratio` × the best-served group's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Balance {
+    /// The customer attribute.
+    pub attribute: String,
+    /// In `(0, 1]`.
+    pub min_selection_ratio: f64,
+}
+
+impl LookalikeQuery {
+    /// The attributes grouped for audits and balancing: the audited ones, then the balance
+    /// attribute when not among them.
+    pub fn group_attributes(&self) -> Vec<String> {
+        let mut attributes = self.audit_attributes.clone();
+        if let Some(b) = &self.balance
+            && !attributes.contains(&b.attribute)
+        {
+            attributes.push(b.attribute.clone());
+        }
+        attributes
+    }
 }
 
 /// One customer of an audience.
@@ -75,4 +103,21 @@ pub struct Audience {
     pub strategy_used: Strategy,
     /// Customers that could have been in the audience (consent, filters, not seeds).
     pub eligible_population: u64,
+    /// Seeds that were used (with ads consent and a vector).
+    pub seeds_used: u64,
+    /// With audited or balanced attributes: the audit of the prospects.
+    pub audit: Vec<crate::fairness::GroupAudit>,
+    /// Mean score of the prospects (0 when there are none).
+    pub mean_score: f32,
+    /// Mean score of the best prospects of the same size without balancing.
+    pub mean_score_unbalanced: f32,
+}
+
+/// Mean of `scores` (0 for none), summed in f64.
+pub fn mean_score(scores: impl ExactSizeIterator<Item = f32>) -> f32 {
+    let n = scores.len();
+    if n == 0 {
+        return 0.0;
+    }
+    (scores.map(f64::from).sum::<f64>() / n as f64) as f32
 }

@@ -8,12 +8,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use crate::audience_groups::Groups;
 use crate::customer_segments::check_customer_segment_kind;
 use crate::error::{Error, Result};
 use crate::loaded_version::LoadedVersion;
 use crate::lookalike::{
-    Eligibility, Explainer, ScorerSpec, ShardSelection, choose, customer_segment_members, eligible,
-    prospects, target,
+    Eligibility, Explainer, ScorerSpec, ShardSelection, choose, count_eligible,
+    customer_segment_members, eligible, prospects, target,
 };
 use crate::lookalike_query::{AudienceSize, Prospect};
 use crate::profiles::Profiles;
@@ -71,6 +72,8 @@ pub struct ShardScoring {
     pub size: AudienceSize,
     /// `(ids, unit vectors)` of the seeds named in explanations, when asked for.
     pub explain: Option<(Vec<String>, Vec<Vec<f32>>)>,
+    /// Customer attributes whose values each prospect carries (audits, balancing).
+    pub group_attributes: Vec<String>,
     /// Stops the scan when the router's call goes away.
     pub cancel: crate::cancellation::Cancellation,
 }
@@ -84,6 +87,10 @@ pub struct ShardAudience {
     pub prospects: Vec<Prospect>,
     /// Customers that could have been in the audience on the selected shards.
     pub eligible_population: u64,
+    /// With group attributes: the eligible customers per value ...
+    pub groups: Groups,
+    /// ... and the prospects' codes in it (one per attribute, prospect after prospect).
+    pub codes: Vec<u32>,
 }
 
 pub(crate) fn lookup_seeds(
@@ -204,9 +211,17 @@ pub(crate) fn score_on_shards(
         .explain
         .as_ref()
         .map(|(ids, vectors)| Explainer::sample(ids, vectors));
+    let mut groups = Groups::new(request.group_attributes.clone());
+    let codes = if groups.is_empty() {
+        Vec::new()
+    } else {
+        count_eligible(profiles, &mut groups, &eligible)?.of(chosen.iter().map(|c| c.2))
+    };
     Ok(ShardAudience {
         version: version.info.version.clone(),
         prospects: prospects(version, profiles, &chosen, explain.as_ref()),
         eligible_population: population as u64,
+        groups,
+        codes,
     })
 }

@@ -12,7 +12,10 @@ use tonic::{Request, Response, Status};
 
 use doppel_node::Node;
 
-use crate::convert::{pages, query_from_pb};
+use doppel_engine::{AudienceSize, ReachCurve, ReachCut};
+use doppel_types::PrivacyFloor;
+
+use crate::convert::{cut_field, pages, query_from_pb, reach_from_pb, reach_to_pb};
 use crate::page_stream::{PageStream, stream_pages};
 use crate::status::engine_status;
 
@@ -38,15 +41,78 @@ impl Audiences for AudiencesService {
         request: Request<pb::LookalikeRequest>,
     ) -> Result<Response<Self::FindLookalikesStream>, Status> {
         let query = query_from_pb(request.into_inner())?;
+        let floor = self.node.config().privacy_floor;
+        if let AudienceSize::Count(n) = query.size {
+            floor
+                .check_audience("count", n)
+                .map_err(Status::failed_precondition)?;
+        }
         // Dropped with this call when the client goes away: the scan then stops.
         let _stop_when_abandoned = query.cancel.guard();
+        let size_field = size_field(query.size);
         let engine = Arc::clone(self.node.engine());
         let audience = tokio::task::spawn_blocking(move || engine.lookalike(&query))
             .await
             .map_err(|e| Status::internal(format!("lookalike task: {e}")))?
             .map_err(engine_status)?;
+        floor
+            .check_seeds(audience.seeds_used)
+            .and_then(|()| floor.check_audience(size_field, audience.prospects.len() as u64))
+            .map_err(Status::failed_precondition)?;
         tracing::info!(prospects = audience.prospects.len(), "audience computed");
         let batches = pages(audience, self.node.config().engine.shard_count);
         Ok(Response::new(stream_pages(batches)))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn estimate_reach(
+        &self,
+        request: Request<pb::ReachRequest>,
+    ) -> Result<Response<pb::ReachCurve>, Status> {
+        let (query, cuts) = reach_from_pb(request.into_inner())?;
+        let _stop_when_abandoned = query.cancel.guard();
+        let engine = Arc::clone(self.node.engine());
+        let task_cuts = cuts.clone();
+        let curve = tokio::task::spawn_blocking(move || engine.estimate_reach(&query, &task_cuts))
+            .await
+            .map_err(|e| Status::internal(format!("reach task: {e}")))?
+            .map_err(engine_status)?;
+        check_reach_floor(&self.node.config().privacy_floor, &curve, &cuts)?;
+        tracing::info!(
+            points = curve.points.len(),
+            eligible = curve.eligible_population,
+            "reach estimated"
+        );
+        Ok(Response::new(reach_to_pb(
+            curve,
+            self.node.config().engine.shard_count,
+        )))
+    }
+}
+
+/// The request field of an audience size, for errors.
+pub fn size_field(size: AudienceSize) -> &'static str {
+    match size {
+        AudienceSize::Count(_) => "count",
+        AudienceSize::TopPercent(_) => "top_percent",
+        AudienceSize::MinScore(_) => "min_score",
+    }
+}
+
+/// FAILED_PRECONDITION when the curve's seeds or any point's audience is below `floor`,
+/// naming the point's field.
+pub fn check_reach_floor(
+    floor: &PrivacyFloor,
+    curve: &ReachCurve,
+    cuts: &[ReachCut],
+) -> Result<(), Status> {
+    floor
+        .check_seeds(curve.seeds_used)
+        .map_err(Status::failed_precondition)?;
+    for (i, point) in curve.points.iter().enumerate() {
+        floor
+            .check_audience(&cut_field(cuts, i), point.size)
+            .map_err(Status::failed_precondition)?;
+    }
+    Ok(())
 }

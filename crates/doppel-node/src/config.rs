@@ -20,4 +20,6 @@ pub struct NodeConfig {
     /// How often a snapshot dropped by fold-in is written again (zero: the default,
     /// [`DEFAULT_SNAPSHOT_REFRESH`]).
     pub snapshot_refresh: Duration,
+    /// Smallest seed set and audience served (single node; a router checks its own).
+    pub privacy_floor: doppel_types::PrivacyFloor,
 }

@@ -1,6 +1,7 @@
 //! Fixtures shared by doppel's tests: a real server in-process on `127.0.0.1:0` over a real
 //! embedded store, and a generated customer base loaded through the public API.
 
+pub mod audience_checks;
 pub mod cluster;
 
 use std::path::{Path, PathBuf};

@@ -16,6 +16,8 @@ pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
 pub enum QueryCommand {
     /// A lookalike audience for seed customers (streamed; printed as it arrives).
     Lookalike(LookalikeArgs),
+    /// The reach curve of a lookalike query: audience sizes at shares or score cut-offs.
+    Reach(ReachArgs),
     /// Next-best offers for a customer.
     Recommend(RecommendArgs),
     /// Items similar to an item.
@@ -72,9 +74,32 @@ pub struct LookalikeArgs {
     /// Ask why each prospect matched (nearest seeds).
     #[arg(long)]
     pub explain: bool,
+    /// Customer attributes to audit (selection rate per value), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub audit: Vec<String>,
+    /// Balance the audience over the values of this customer attribute.
+    #[arg(long)]
+    pub balance: Option<String>,
+    /// With --balance: every group's selection rate ≥ this × the best group's.
+    #[arg(long, default_value_t = 0.8)]
+    pub min_selection_ratio: f64,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Flags of `doppel query reach`.
+#[derive(Args, Debug)]
+pub struct ReachArgs {
+    /// The lookalike query (its size flags are ignored).
+    #[command(flatten)]
+    pub query: LookalikeArgs,
+    /// Shares of the eligible population, comma separated (default 1..10,15,20).
+    #[arg(long, value_delimiter = ',')]
+    pub at_percents: Vec<f64>,
+    /// Score cut-offs, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub at_scores: Vec<f32>,
 }
 
 /// Flags of `doppel query recommend`.
@@ -146,6 +171,7 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 pub async fn run(command: QueryCommand) -> anyhow::Result<()> {
     match command {
         QueryCommand::Lookalike(args) => lookalike(args).await,
+        QueryCommand::Reach(args) => reach(args).await,
         QueryCommand::Recommend(args) => recommend(args).await,
         QueryCommand::Similar(args) => similar(args).await,
     }
@@ -176,7 +202,66 @@ pub fn lookalike_request(args: &LookalikeArgs) -> anyhow::Result<pb::LookalikeRe
         explain: args.explain,
         seed_segments: segments(&args.seed_segment),
         exclude_segments: segments(&args.exclude_segment),
+        audit_attributes: args.audit.clone(),
+        balance_attribute: args.balance.clone().unwrap_or_default(),
+        min_selection_ratio: if args.balance.is_some() {
+            args.min_selection_ratio
+        } else {
+            0.0
+        },
     })
+}
+
+fn print_audit(audit: &[pb::GroupAudit]) {
+    for a in audit {
+        eprintln!(
+            "  {}={:<16} {:>8} of {:>8}  rate {:.4}  ratio to best {:.3}{}",
+            a.attribute,
+            format!("{:?}", a.value),
+            a.audience_count,
+            a.eligible_count,
+            a.selection_rate,
+            a.ratio_to_best,
+            if a.below_four_fifths {
+                "  below four-fifths"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+async fn reach(args: ReachArgs) -> anyhow::Result<()> {
+    let query = lookalike_request(&args.query)?;
+    let mut client = AudiencesClient::new(connect(&args.query.addr).await?);
+    let curve = client
+        .estimate_reach(pb::ReachRequest {
+            query: Some(query),
+            top_percents: args.at_percents.clone(),
+            min_scores: args.at_scores.clone(),
+        })
+        .await
+        .context("EstimateReach")?
+        .into_inner();
+    eprintln!(
+        "model {} · eligible {} · shards {}/{}",
+        curve.model_version, curve.eligible_population, curve.shards_answered, curve.shards_total
+    );
+    for p in &curve.points {
+        if args.query.json {
+            println!(
+                "{}",
+                serde_json::json!({"top_percent": p.top_percent, "min_score": p.min_score, "size": p.size, "mean_score": p.mean_score})
+            );
+        } else {
+            println!(
+                "{:>7.2} %  size {:>9}  cut-off {:>7.4}  mean {:>7.4}",
+                p.top_percent, p.size, p.min_score, p.mean_score
+            );
+        }
+        print_audit(&p.audit);
+    }
+    Ok(())
 }
 
 fn segments(pairs: &[(String, String)]) -> Vec<pb::Segment> {
@@ -198,7 +283,11 @@ async fn lookalike(args: LookalikeArgs) -> anyhow::Result<()> {
         .context("FindLookalikes")?
         .into_inner();
     let mut rank = 0usize;
-    while let Some(batch) = stream.message().await.context("FindLookalikes stream")? {
+    let mut last = pb::LookalikeBatch::default();
+    while let Some(mut batch) = stream.message().await.context("FindLookalikes stream")? {
+        last.audit = std::mem::take(&mut batch.audit);
+        last.mean_score = batch.mean_score;
+        last.mean_score_unbalanced = batch.mean_score_unbalanced;
         if batch.batch_index == 0 {
             eprintln!(
                 "model {} · eligible {} · shards {}/{} · ignored seeds {:?}",
@@ -226,7 +315,11 @@ async fn lookalike(args: LookalikeArgs) -> anyhow::Result<()> {
             }
         }
     }
-    eprintln!("{rank} prospects");
+    eprintln!(
+        "{rank} prospects · mean score {:.4} (unbalanced {:.4})",
+        last.mean_score, last.mean_score_unbalanced
+    );
+    print_audit(&last.audit);
     Ok(())
 }
 

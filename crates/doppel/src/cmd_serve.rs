@@ -34,6 +34,7 @@ pub async fn serve(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow::Re
             engine: settings.engine.clone(),
             snapshot_dir: Some(settings.data_dir.join("snapshots")),
             keep_versions: settings.keep_versions,
+            privacy_floor: settings.privacy_floor,
             ..NodeConfig::default()
         },
         Arc::new(doppel_node::Everyone),
@@ -118,6 +119,7 @@ async fn serve_router(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow:
     let router = doppel_cluster::router::Router::connect(store, settings.engine.shard_count)
         .await
         .map_err(|s| anyhow::anyhow!("reading the cluster topology: {}", s))?;
+    router.set_privacy_floor(settings.privacy_floor);
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;

@@ -107,6 +107,18 @@ pub struct ServeArgs {
     /// RESOURCE_EXHAUSTED (0: 4 per core).
     #[arg(long, default_value_t = 0, env = "DOPPEL__SERVER__MAX_HEAVY_CALLS")]
     pub max_heavy_calls: usize,
+    /// Privacy floor: lookalikes and reach curves from fewer usable seeds are refused with
+    /// FAILED_PRECONDITION (0: off). Set it on the router of a cluster.
+    #[arg(long, default_value_t = 0, env = "DOPPEL__AUDIENCES__MIN_SEED_COUNT")]
+    pub min_seed_count: u64,
+    /// Privacy floor: audiences (and reach points) of fewer prospects are refused with
+    /// FAILED_PRECONDITION (0: off). Set it on the router of a cluster.
+    #[arg(
+        long,
+        default_value_t = 0,
+        env = "DOPPEL__AUDIENCES__MIN_AUDIENCE_SIZE"
+    )]
+    pub min_audience_size: u64,
 }
 
 /// Validated settings.
@@ -132,6 +144,8 @@ pub struct Settings {
     pub api_keys_file: Option<PathBuf>,
     /// Concurrent calls admitted per cost class on the public port.
     pub admission: doppel_grpc::admission::AdmissionLimits,
+    /// Smallest seed set and audience served.
+    pub privacy_floor: doppel_types::PrivacyFloor,
 }
 
 /// What a shard node needs besides the common settings.
@@ -237,6 +251,16 @@ impl ServeArgs {
                 n => n,
             },
         };
+        if self.min_seed_count > doppel_types::privacy_floor::MAX_FLOOR {
+            return Err(bad("--min-seed-count", "must be ≤ 10000000"));
+        }
+        if self.min_audience_size > doppel_types::privacy_floor::MAX_FLOOR {
+            return Err(bad("--min-audience-size", "must be ≤ 10000000"));
+        }
+        let privacy_floor = doppel_types::PrivacyFloor {
+            min_seed_count: self.min_seed_count,
+            min_audience_size: self.min_audience_size,
+        };
         let redis = match &self.redis {
             Some(url) if !(url.starts_with("redis://") || url.starts_with("rediss://")) => {
                 return Err(bad("--redis", "must start with redis:// or rediss://"));
@@ -290,6 +314,7 @@ impl ServeArgs {
         };
         Ok(Settings {
             admission,
+            privacy_floor,
             api_keys_file: self.api_keys_file.clone(),
             keep_versions: self.keep_versions,
             shard,
@@ -397,5 +422,17 @@ mod tests {
             parse(&["--shards", "0"]).validate().unwrap_err().name,
             "--shards"
         );
+        assert_eq!(
+            parse(&["--min-audience-size", "20000000"])
+                .validate()
+                .unwrap_err()
+                .name,
+            "--min-audience-size"
+        );
+        let floor = parse(&["--min-seed-count", "100", "--min-audience-size", "1000"])
+            .validate()
+            .unwrap()
+            .privacy_floor;
+        assert_eq!((floor.min_seed_count, floor.min_audience_size), (100, 1000));
     }
 }

@@ -9,28 +9,34 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use doppel_engine::Strategy;
-use doppel_grpc::convert::strategy_to_pb;
+use doppel_engine::fairness::audit;
+use doppel_engine::{Groups, Strategy};
+use doppel_grpc::convert::{group_audit_to_pb, strategy_to_pb};
 use doppel_proto::v1 as pb;
 use doppel_types::limits::LOOKALIKE_PAGE_SIZE;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonic::Status;
 
-use super::score_streams::Cursor;
+use super::score_streams::{Cursor, Ranked, ranked};
 
-/// The audience-wide fields sent in the first batch.
+/// The audience-wide fields of the stream: the first batch's, and what the last batch's
+/// audit and means are computed from.
 pub(super) struct Header {
     pub(super) version: String,
     pub(super) strategy: Strategy,
     pub(super) ignored: Vec<String>,
     pub(super) population: u64,
     pub(super) shards_total: u32,
+    /// The eligible per group value (no attributes: no audit).
+    pub(super) groups: Groups,
+    /// The mean score of the unbalanced audience, when the one sent is balanced.
+    pub(super) mean_score_unbalanced: Option<f32>,
 }
 
 /// A heap entry: best score first, then smallest id.
 struct Head {
-    prospect: pb::Prospect,
+    ranked: Ranked,
     cursor: usize,
 }
 
@@ -47,73 +53,103 @@ impl PartialOrd for Head {
 }
 impl Ord for Head {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.prospect
-            .score
-            .total_cmp(&other.prospect.score)
-            .then_with(|| other.prospect.customer_id.cmp(&self.prospect.customer_id))
+        let (a, b) = (&self.ranked.prospect, &other.ranked.prospect);
+        a.score
+            .total_cmp(&b.score)
+            .then_with(|| b.customer_id.cmp(&a.customer_id))
     }
 }
 
-/// The next prospect of cursor `i`, pulling its next page when the current one is spent.
-/// A node that fails or misses the deadline is dropped (its shards no longer count).
-async fn advance(
-    cursors: &mut [Option<Cursor>],
-    i: usize,
+/// The k-way merge of the nodes' sorted streams, pulled one prospect at a time.
+pub(super) struct Merger {
+    cursors: Vec<Option<Cursor>>,
+    heap: BinaryHeap<Head>,
+    finished: Vec<u32>,
     deadline: Instant,
-) -> Option<pb::Prospect> {
-    let cursor = cursors[i].as_mut()?;
-    loop {
-        if let Some(p) = cursor.page.next() {
-            return Some(p);
+}
+
+impl Merger {
+    /// Starts the merge over the opened cursors (each holding its first page).
+    pub(super) async fn start(cursors: Vec<Cursor>, deadline: Instant) -> Self {
+        let mut merger = Self {
+            cursors: cursors.into_iter().map(Some).collect(),
+            heap: BinaryHeap::new(),
+            finished: Vec::new(),
+            deadline,
+        };
+        for i in 0..merger.cursors.len() {
+            merger.refill(i).await;
         }
-        match tokio::time::timeout_at(deadline, cursor.stream.message()).await {
-            Ok(Ok(Some(page))) => cursor.page = page.prospects.into_iter(),
-            Ok(Ok(None)) => return None,
-            Ok(Err(status)) => {
-                tracing::warn!(error = %status.message(), "a node's score stream broke; its shards are left out");
-                cursors[i] = None;
-                return None;
+        merger
+    }
+
+    /// The next prospect in global order (score, then customer id); `None` when every
+    /// stream is spent.
+    pub(super) async fn next(&mut self) -> Option<Ranked> {
+        let Head { ranked, cursor } = self.heap.pop()?;
+        self.refill(cursor).await;
+        Some(ranked)
+    }
+
+    /// True when no prospect is left.
+    pub(super) fn is_spent(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Shards answered so far: those of live and cleanly finished streams.
+    pub(super) fn answered(&self) -> u32 {
+        self.cursors.iter().flatten().map(|c| c.shards).sum::<u32>()
+            + self.finished.iter().sum::<u32>()
+    }
+
+    /// Puts cursor `i`'s next prospect on the heap; a spent or failed cursor is retired, its
+    /// shards counted as answered only if it ended cleanly.
+    async fn refill(&mut self, i: usize) {
+        match self.advance(i).await {
+            Some(ranked) => self.heap.push(Head { ranked, cursor: i }),
+            None => self
+                .finished
+                .extend(self.cursors[i].take().map(|c| c.shards)),
+        }
+    }
+
+    /// The next prospect of cursor `i`, pulling its next page when the current one is
+    /// spent. A node that fails or misses the deadline is dropped (its shards no longer
+    /// count).
+    async fn advance(&mut self, i: usize) -> Option<Ranked> {
+        let cursor = self.cursors[i].as_mut()?;
+        loop {
+            if let Some(p) = cursor.page.next() {
+                return Some(p);
             }
-            Err(_) => {
-                tracing::warn!(
-                    "a node's score stream missed the deadline; its shards are left out"
-                );
-                cursors[i] = None;
-                return None;
+            match tokio::time::timeout_at(self.deadline, cursor.stream.message()).await {
+                Ok(Ok(Some(page))) => cursor.page = ranked(page),
+                Ok(Ok(None)) => return None,
+                Ok(Err(status)) => {
+                    tracing::warn!(error = %status.message(), "a node's score stream broke; its shards are left out");
+                    self.cursors[i] = None;
+                    return None;
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "a node's score stream missed the deadline; its shards are left out"
+                    );
+                    self.cursors[i] = None;
+                    return None;
+                }
             }
         }
     }
 }
 
-fn answered(cursors: &[Option<Cursor>], finished: &[u32]) -> u32 {
-    cursors.iter().flatten().map(|c| c.shards).sum::<u32>() + finished.iter().sum::<u32>()
-}
-
-/// Puts cursor `i`'s next prospect on the heap; a spent or failed cursor is retired, its
-/// shards counted as answered only if it ended cleanly.
-async fn refill(
-    heap: &mut BinaryHeap<Head>,
-    cursors: &mut [Option<Cursor>],
-    finished: &mut Vec<u32>,
-    i: usize,
-    deadline: Instant,
-) {
-    match advance(cursors, i, deadline).await {
-        Some(prospect) => heap.push(Head {
-            prospect,
-            cursor: i,
-        }),
-        None => finished.extend(cursors[i].take().map(|c| c.shards)),
-    }
-}
-
-/// Merges the nodes' sorted streams into the client's stream, `n` prospects at most,
-/// pulling each node's next page only when the merge reaches it.
-pub(super) async fn merge(
-    mut cursors: Vec<Option<Cursor>>,
+/// Sends `first` (prospects already pulled, in order), then the merge's next ones, `n` in
+/// all at most, to the client in pages. The first batch carries the audience-wide fields;
+/// the last the audit of what was sent and its mean score.
+pub(super) async fn send(
+    mut merger: Merger,
+    first: Vec<Ranked>,
     n: usize,
     header: Header,
-    deadline: Instant,
     tx: mpsc::Sender<Result<pb::LookalikeBatch, Status>>,
 ) {
     let Header {
@@ -122,29 +158,43 @@ pub(super) async fn merge(
         ignored,
         population,
         shards_total,
+        mut groups,
+        mean_score_unbalanced,
     } = header;
     let mut first_page_fields = Some((ignored, population));
-    let mut heap = BinaryHeap::new();
-    let mut finished = Vec::new();
-    for i in 0..cursors.len() {
-        refill(&mut heap, &mut cursors, &mut finished, i, deadline).await;
-    }
+    let mut first = first.into_iter();
+    let width = groups.attributes().len();
+    let mut codes: Vec<u32> = Vec::new();
+    let mut score_sum = 0.0f64;
     let mut batch_index = 0u32;
     let mut sent = 0usize;
     let mut page = Vec::with_capacity(LOOKALIKE_PAGE_SIZE.min(n));
     loop {
-        let next = if sent < n { heap.pop() } else { None };
-        let done = next.is_none();
-        if let Some(Head { prospect, cursor }) = next {
+        let next = match first.next() {
+            Some(r) => Some(r),
+            None if sent < n => merger.next().await,
+            None => None,
+        };
+        if let Some(Ranked {
+            prospect,
+            groups: values,
+        }) = next
+        {
+            for (attr, value) in values.iter().enumerate().take(width) {
+                // Every prospect is eligible, so its value was counted; a node whose count
+                // was missing just adds a value with no eligible.
+                codes.push(groups.code(attr, value).unwrap_or(0));
+            }
+            score_sum += f64::from(prospect.score);
             page.push(prospect);
             sent += 1;
-            refill(&mut heap, &mut cursors, &mut finished, cursor, deadline).await;
         }
-        if page.len() == LOOKALIKE_PAGE_SIZE || (done && (!page.is_empty() || batch_index == 0)) {
+        let done = sent >= n || (first.len() == 0 && merger.is_spent());
+        if page.len() == LOOKALIKE_PAGE_SIZE || done {
             let mut batch = pb::LookalikeBatch {
                 prospects: std::mem::take(&mut page),
                 model_version: version.clone(),
-                shards_answered: answered(&cursors, &finished),
+                shards_answered: merger.answered(),
                 shards_total,
                 strategy_used: strategy_to_pb(strategy) as i32,
                 batch_index,
@@ -153,6 +203,19 @@ pub(super) async fn merge(
             if let Some((ignored, population)) = first_page_fields.take() {
                 batch.ignored_seed_ids = ignored;
                 batch.eligible_population = population;
+            }
+            if done {
+                let mean = if sent == 0 {
+                    0.0
+                } else {
+                    (score_sum / sent as f64) as f32
+                };
+                batch.mean_score = mean;
+                batch.mean_score_unbalanced = mean_score_unbalanced.unwrap_or(mean);
+                batch.audit = audit(&groups, &codes)
+                    .into_iter()
+                    .map(group_audit_to_pb)
+                    .collect();
             }
             batch_index += 1;
             if tx.send(Ok(batch)).await.is_err() {
@@ -173,10 +236,13 @@ mod tests {
     #[test]
     fn heads_pop_best_score_first_then_smallest_customer_id() {
         let head = |id: &str, score: f32, cursor: usize| Head {
-            prospect: pb::Prospect {
-                customer_id: id.to_owned(),
-                score,
-                ..Default::default()
+            ranked: Ranked {
+                prospect: pb::Prospect {
+                    customer_id: id.to_owned(),
+                    score,
+                    ..Default::default()
+                },
+                groups: Vec::new(),
             },
             cursor,
         };
@@ -188,7 +254,7 @@ mod tests {
             head("z", -0.1, 0),
         ]);
         let order: Vec<String> = std::iter::from_fn(|| heap.pop())
-            .map(|h| h.prospect.customer_id)
+            .map(|h| h.ranked.prospect.customer_id)
             .collect();
         assert_eq!(order, ["c", "10", "a", "b", "z"]);
     }

@@ -23,7 +23,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use doppel_engine::{AudienceSize, audience_target};
+use doppel_engine::fairness;
+use doppel_engine::reach::reach_points;
+use doppel_engine::{
+    AudienceSize, Groups, LookalikeQuery, ReachCurve, ReachCut, audience_target, mean_score,
+};
+use doppel_grpc::audiences_service::{check_reach_floor, size_field};
+use doppel_grpc::convert::reach_to_pb;
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::audiences_server::Audiences;
 use tokio::sync::mpsc;
@@ -31,10 +37,10 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use super::audience_merge::{Header, merge};
+use super::audience_merge::{Header, Merger, send};
 use super::audience_round::{Part, Round};
-use super::score_streams::open_scores;
-use super::seed_gathering::gather_seeds;
+use super::score_streams::{Opened, Ranked, open_scores};
+use super::seed_gathering::{Seeds, gather_seeds};
 use super::{DEFAULT_FAN_OUT_DEADLINE, Router, deadline_of};
 
 /// Pages buffered ahead of a slow client.
@@ -54,6 +60,127 @@ impl RouterAudiences {
 
 type BatchStream = doppel_grpc::page_stream::PageStream<pb::LookalikeBatch>;
 
+/// The version a fan-out pins, the parts it calls, and the seeds they gathered.
+struct Gathered {
+    version: String,
+    seeds: Seeds,
+}
+
+/// What the score round gave: the merge and what the answer needs besides.
+struct Scored {
+    version: String,
+    seeds: Seeds,
+    opened: Opened,
+}
+
+impl RouterAudiences {
+    /// The seed round on the active version's parts (`None`: the version moved and a retry
+    /// is allowed).
+    async fn gather(
+        &self,
+        query: &LookalikeQuery,
+        deadline: Instant,
+        retry: bool,
+    ) -> Result<Option<Gathered>, Status> {
+        let router = &self.router;
+        let version = router.active_version().await?.ok_or_else(|| {
+            Status::failed_precondition(
+                "model_version: no version is active; activate one with ModelAdmin.ActivateVersion",
+            )
+        })?;
+        let parts: Vec<Part> = router
+            .topology()
+            .shards_by_node()
+            .into_iter()
+            .map(|(node, shards)| Part { node, shards })
+            .collect();
+        if parts.is_empty() {
+            return Err(Status::unavailable("no shard node is live; retry shortly"));
+        }
+        match gather_seeds(parts, &version, query, router.shard_count, deadline).await? {
+            Round::Done(seeds) => Ok(Some(Gathered { version, seeds })),
+            Round::VersionMoved if retry => Ok(None),
+            Round::VersionMoved => Err(moving(&version)),
+        }
+    }
+
+    /// Both rounds, retried once if the active version moved meanwhile. The privacy floor's
+    /// seed count is checked between them.
+    async fn score(
+        &self,
+        query: &LookalikeQuery,
+        size: AudienceSize,
+        group_attributes: &[String],
+        deadline: Instant,
+    ) -> Result<Scored, Status> {
+        let floor = self.router.privacy_floor();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let retry = attempts < 2;
+            let Some(Gathered { version, seeds }) = self.gather(query, deadline, retry).await?
+            else {
+                continue;
+            };
+            floor
+                .check_seeds(seeds.ids.len() as u64)
+                .map_err(Status::failed_precondition)?;
+            let round = (size, group_attributes);
+            match open_scores(
+                &seeds,
+                &version,
+                query,
+                round,
+                self.router.shard_count,
+                deadline,
+            )
+            .await?
+            {
+                Round::Done(opened) => {
+                    return Ok(Scored {
+                        version,
+                        seeds,
+                        opened,
+                    });
+                }
+                Round::VersionMoved if retry => continue,
+                Round::VersionMoved => return Err(moving(&version)),
+            }
+        }
+    }
+}
+
+fn moving(version: &str) -> Status {
+    Status::unavailable(format!(
+        "model_version: `{version}` is changing on the shard nodes; retry shortly"
+    ))
+}
+
+/// Pulls up to `n` prospects off the merge.
+async fn pull(merger: &mut Merger, n: usize) -> Vec<Ranked> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match merger.next().await {
+            Some(r) => out.push(r),
+            None => break,
+        }
+    }
+    out
+}
+
+/// Group codes of pulled prospects (one per attribute of `groups`, prospect after prospect).
+fn codes_of(groups: &mut Groups, ranked: &[Ranked]) -> Vec<u32> {
+    let width = groups.attributes().len();
+    let mut codes = Vec::with_capacity(ranked.len() * width);
+    for r in ranked {
+        for attr in 0..width {
+            let value = r.groups.get(attr).map_or("", String::as_str);
+            codes.push(groups.code(attr, value).unwrap_or(0));
+        }
+    }
+    codes
+}
+
 #[tonic::async_trait]
 impl Audiences for RouterAudiences {
     type FindLookalikesStream = BatchStream;
@@ -66,80 +193,164 @@ impl Audiences for RouterAudiences {
         let timeout: Duration = deadline_of(&request, DEFAULT_FAN_OUT_DEADLINE);
         let deadline = Instant::now() + timeout;
         let query = doppel_grpc::convert::query_from_pb(request.into_inner())?;
-        let router = &self.router;
-        let shard_count = router.shard_count;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let retry = attempts < 2;
-            let version = router.active_version().await?.ok_or_else(|| {
-                Status::failed_precondition(
-                    "model_version: no version is active; activate one with ModelAdmin.ActivateVersion",
-                )
-            })?;
-            let parts: Vec<Part> = router
-                .topology()
-                .shards_by_node()
-                .into_iter()
-                .map(|(node, shards)| Part { node, shards })
-                .collect();
-            if parts.is_empty() {
-                return Err(Status::unavailable("no shard node is live; retry shortly"));
+        let floor = self.router.privacy_floor();
+        let size_field = size_field(query.size);
+        if let AudienceSize::Count(n) = query.size {
+            floor
+                .check_audience(size_field, n)
+                .map_err(Status::failed_precondition)?;
+        }
+        let group_attributes = query.group_attributes();
+        // Balancing re-selects from every eligible customer, so nodes send them all.
+        let round_size = match query.balance {
+            Some(_) => AudienceSize::TopPercent(100.0),
+            None => query.size,
+        };
+        let Scored {
+            version,
+            seeds,
+            opened,
+        } = self
+            .score(&query, round_size, &group_attributes, deadline)
+            .await?;
+        let Opened {
+            cursors,
+            population,
+            strategy,
+            mut groups,
+        } = opened;
+        let mut merger = Merger::start(cursors, deadline).await;
+        let (n, first, mean_score_unbalanced) = match &query.balance {
+            Some(balance) => {
+                let everyone = pull(&mut merger, usize::MAX).await;
+                let n = match query.size {
+                    AudienceSize::MinScore(s) => {
+                        everyone.partition_point(|r| r.prospect.score >= s)
+                    }
+                    size => audience_target(size, everyone.len()),
+                };
+                let codes = codes_of(&mut groups, &everyone);
+                let width = group_attributes.len();
+                let at = group_attributes
+                    .iter()
+                    .position(|a| *a == balance.attribute)
+                    .unwrap_or(0);
+                let by_group: Vec<u32> = codes.chunks_exact(width).map(|c| c[at]).collect();
+                let picked = fairness::balance(&by_group, n, balance.min_selection_ratio);
+                let unbalanced = mean_score(everyone[..n].iter().map(|r| r.prospect.score));
+                let mut everyone: Vec<Option<Ranked>> = everyone.into_iter().map(Some).collect();
+                let chosen: Vec<Ranked> =
+                    picked.iter().filter_map(|&i| everyone[i].take()).collect();
+                (chosen.len(), chosen, Some(unbalanced))
             }
-            let seeds = match gather_seeds(parts, &version, &query, shard_count, deadline).await? {
-                Round::Done(seeds) => seeds,
-                Round::VersionMoved if retry => continue,
-                Round::VersionMoved => {
-                    return Err(Status::unavailable(format!(
-                        "model_version: `{version}` is changing on the shard nodes; retry shortly"
-                    )));
-                }
-            };
-            let ignored = seeds.ignored.clone();
-            let (cursors, population, strategy) = match open_scores(
-                &seeds,
-                &version,
+            None => {
+                let n = match query.size {
+                    AudienceSize::MinScore(_) => usize::MAX,
+                    size => audience_target(size, population as usize),
+                };
+                // With a floor, what is sent first must reach it: pull that much now, so
+                // a too-small audience is refused before the stream starts.
+                let must = (floor.min_audience_size as usize).min(n);
+                (n, pull(&mut merger, must).await, None)
+            }
+        };
+        let known = if n == usize::MAX { first.len() } else { n };
+        if n == usize::MAX && !merger.is_spent() {
+            // A min_score audience at least as big as the floor: the rest streams on.
+        } else {
+            floor
+                .check_audience(size_field, known as u64)
+                .map_err(Status::failed_precondition)?;
+        }
+        tracing::info!(
+            customers = seeds.customers,
+            population,
+            n,
+            "audience fan-out scored"
+        );
+        let header = Header {
+            version,
+            strategy,
+            ignored: seeds.ignored,
+            population,
+            shards_total: self.router.shard_count,
+            groups,
+            mean_score_unbalanced,
+        };
+        let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
+        tokio::spawn(send(merger, first, n, header, tx));
+        Ok(tonic::Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn estimate_reach(
+        &self,
+        request: tonic::Request<pb::ReachRequest>,
+    ) -> Result<tonic::Response<pb::ReachCurve>, Status> {
+        let timeout: Duration = deadline_of(&request, DEFAULT_FAN_OUT_DEADLINE);
+        let deadline = Instant::now() + timeout;
+        let (query, cuts) = doppel_grpc::convert::reach_from_pb(request.into_inner())?;
+        let Scored {
+            version,
+            seeds,
+            opened,
+        } = self
+            .score(
                 &query,
-                shard_count,
+                AudienceSize::TopPercent(100.0),
+                &query.audit_attributes,
                 deadline,
             )
-            .await?
-            {
-                Round::Done(opened) => opened,
-                Round::VersionMoved if retry => continue,
-                Round::VersionMoved => {
-                    return Err(Status::unavailable(format!(
-                        "model_version: `{version}` is changing on the shard nodes; retry shortly"
-                    )));
+            .await?;
+        let Opened {
+            cursors,
+            population,
+            mut groups,
+            ..
+        } = opened;
+        // Pull the ranking only as deep as the deepest cut: the largest share, and past the
+        // lowest score cut-off.
+        let deepest_share = cuts
+            .iter()
+            .filter_map(|c| match *c {
+                ReachCut::TopPercent(p) => Some(audience_target(
+                    AudienceSize::TopPercent(p),
+                    population as usize,
+                )),
+                ReachCut::MinScore(_) => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let lowest_score = cuts
+            .iter()
+            .filter_map(|c| match *c {
+                ReachCut::MinScore(s) => Some(s),
+                ReachCut::TopPercent(_) => None,
+            })
+            .reduce(f32::min);
+        let mut merger = Merger::start(cursors, deadline).await;
+        let mut ranked = pull(&mut merger, deepest_share).await;
+        if let Some(lowest) = lowest_score {
+            while ranked.last().is_none_or(|r| r.prospect.score >= lowest) {
+                match merger.next().await {
+                    Some(r) => ranked.push(r),
+                    None => break,
                 }
-            };
-            let n = match query.size {
-                AudienceSize::MinScore(_) => usize::MAX,
-                size => audience_target(size, population as usize),
-            };
-            tracing::info!(
-                customers = seeds.customers,
-                population,
-                n,
-                nodes = cursors.len(),
-                "audience fan-out scored"
-            );
-            let header = Header {
-                version,
-                strategy,
-                ignored,
-                population,
-                shards_total: shard_count,
-            };
-            let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
-            tokio::spawn(merge(
-                cursors.into_iter().map(Some).collect(),
-                n,
-                header,
-                deadline,
-                tx,
-            ));
-            return Ok(tonic::Response::new(Box::pin(ReceiverStream::new(rx))));
+            }
         }
+        let codes = codes_of(&mut groups, &ranked);
+        let scores: Vec<f32> = ranked.iter().map(|r| r.prospect.score).collect();
+        // The nodes' eligible counts are the population; a node lost mid-merge shrinks
+        // what was pulled, and the answer says so through shards_answered.
+        let curve = ReachCurve {
+            points: reach_points(population as usize, &scores, &codes, &groups, &cuts),
+            eligible_population: population,
+            model_version: version,
+            seeds_used: seeds.ids.len() as u64,
+        };
+        check_reach_floor(&self.router.privacy_floor(), &curve, &cuts)?;
+        let mut answer = reach_to_pb(curve, self.router.shard_count);
+        answer.shards_answered = merger.answered();
+        Ok(tonic::Response::new(answer))
     }
 }

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use doppel_store::{RedisStore, Store};
+use doppel_types::PrivacyFloor;
 use doppel_types::shard::shard_of;
 use tonic::Status;
 
@@ -65,6 +66,8 @@ pub struct Router {
     /// Turns true the first time every shard has a live owner, and stays true (a node
     /// lost later gives partial answers, better than a router taken out of service).
     ready: tokio::sync::watch::Sender<bool>,
+    /// Smallest seed set and audience served (the whole cluster's, checked here).
+    privacy_floor: ArcSwap<PrivacyFloor>,
 }
 
 impl Router {
@@ -86,9 +89,20 @@ impl Router {
             }),
             next: AtomicUsize::new(0),
             ready: tokio::sync::watch::Sender::new(false),
+            privacy_floor: ArcSwap::from_pointee(PrivacyFloor::default()),
         });
         router.refresh().await?;
         Ok(router)
+    }
+
+    /// The privacy floor of audiences served through this router.
+    pub fn privacy_floor(&self) -> PrivacyFloor {
+        **self.privacy_floor.load()
+    }
+
+    /// Sets the privacy floor (off until set).
+    pub fn set_privacy_floor(&self, floor: PrivacyFloor) {
+        self.privacy_floor.store(Arc::new(floor));
     }
 
     /// The current routing.

@@ -5,7 +5,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use doppel_engine::{AudienceSize, EXPLAIN_MAX_SEEDS, LookalikeQuery, Strategy, plan_scorer};
+use doppel_engine::{
+    AudienceSize, EXPLAIN_MAX_SEEDS, Groups, LookalikeQuery, Strategy, plan_scorer,
+};
 use doppel_proto::internal::v1 as ipb;
 use doppel_proto::v1 as pb;
 use doppel_types::shard::shard_of;
@@ -18,8 +20,39 @@ use super::seed_gathering::Seeds;
 /// A node's score stream and the page being merged.
 pub(super) struct Cursor {
     pub(super) stream: Streaming<ipb::ScoredPage>,
-    pub(super) page: std::vec::IntoIter<pb::Prospect>,
+    pub(super) page: std::vec::IntoIter<Ranked>,
     pub(super) shards: u32,
+}
+
+/// A prospect and its values of the round's group attributes.
+pub(super) struct Ranked {
+    pub(super) prospect: pb::Prospect,
+    pub(super) groups: Vec<String>,
+}
+
+/// A page's prospects with their group values (none when no attribute is grouped).
+pub(super) fn ranked(page: ipb::ScoredPage) -> std::vec::IntoIter<Ranked> {
+    let mut groups = page.prospect_groups.into_iter();
+    page.prospects
+        .into_iter()
+        .map(|prospect| Ranked {
+            prospect,
+            groups: groups.next().map(|g| g.values).unwrap_or_default(),
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+/// What the score round opened.
+pub(super) struct Opened {
+    /// One per node that answered, each holding its first page.
+    pub(super) cursors: Vec<Cursor>,
+    /// The eligible population they add up to.
+    pub(super) population: u64,
+    /// The strategy the scorer used.
+    pub(super) strategy: Strategy,
+    /// With group attributes: the eligible per value, summed over the nodes.
+    pub(super) groups: Groups,
 }
 
 fn size_to_pb(size: AudienceSize) -> ipb::score_audience_request::Size {
@@ -38,15 +71,17 @@ fn to_vectors(list: &[Vec<f32>]) -> Vec<ipb::Vector> {
 }
 
 /// The score round: sends every part that answered the seed round the one scorer and
-/// opens its score stream. Answers the open cursors (each holding its first page), the
-/// eligible population they add up to, and the strategy the scorer used.
+/// opens its score stream, asking for `size` (the query's, or everyone for reach curves
+/// and balancing) and the prospects' values of `group_attributes`.
 pub(super) async fn open_scores(
     seeds: &Seeds,
     version: &str,
     query: &LookalikeQuery,
+    round: (AudienceSize, &[String]),
     shard_count: u32,
     deadline: Instant,
-) -> Result<Round<(Vec<Cursor>, u64, Strategy)>, Status> {
+) -> Result<Round<Opened>, Status> {
+    let (size, group_attributes) = round;
     let (scorer, strategy_used) =
         plan_scorer(query.strategy, &seeds.vectors, &seeds.negatives, seeds.dim);
     let (explain_ids, explain_vectors) = if query.explain {
@@ -86,9 +121,10 @@ pub(super) async fn open_scores(
             exclude_segments: segments(&query.exclude_segments),
             filter: query.filter.clone().into_iter().collect(),
             exclude_existing_customers: query.exclude_existing_customers,
-            size: Some(size_to_pb(query.size)),
+            size: Some(size_to_pb(size)),
             explain_seed_ids: explain_ids.clone(),
             explain_seed_vectors: explain_vectors.clone(),
+            group_attributes: group_attributes.to_vec(),
         };
         let node = Arc::clone(&part.node);
         async move {
@@ -108,16 +144,26 @@ pub(super) async fn open_scores(
     });
     let mut cursors = Vec::new();
     let mut population = 0;
+    let mut groups = Groups::new(group_attributes.to_vec());
     for (node, result) in futures::future::join_all(calls).await {
         match result {
             Ok((_, first)) if first.model_version != version => return Ok(Round::VersionMoved),
-            Ok((stream, first)) => {
+            Ok((stream, mut first)) => {
                 population += first.eligible_population;
+                for count in std::mem::take(&mut first.group_counts) {
+                    let Some(attr) = group_attributes.iter().position(|a| *a == count.attribute)
+                    else {
+                        continue;
+                    };
+                    groups
+                        .add_eligible(attr, &count.value, count.eligible_count)
+                        .map_err(doppel_grpc::status::engine_status)?;
+                }
                 cursors.push(Cursor {
                     stream,
-                    page: first.prospects.into_iter(),
                     // What the node answered for (it may have handed a shard off).
                     shards: first.shards.len() as u32,
+                    page: ranked(first),
                 });
             }
             Err(status) if version_missing(&status) => return Ok(Round::VersionMoved),
@@ -132,5 +178,10 @@ pub(super) async fn open_scores(
             "no shard node answered the score round; retry shortly",
         ));
     }
-    Ok(Round::Done((cursors, population, strategy_used)))
+    Ok(Round::Done(Opened {
+        cursors,
+        population,
+        strategy: strategy_used,
+        groups,
+    }))
 }

@@ -164,7 +164,13 @@ impl Shard for ShardService {
             size,
             explain_seed_ids,
             explain_seed_vectors,
+            group_attributes,
         } = request.into_inner();
+        if group_attributes.len() > doppel_engine::MAX_GROUP_ATTRIBUTES {
+            return Err(Status::invalid_argument(
+                "group_attributes: too many attributes",
+            ));
+        }
         let size = match size {
             Some(ipb::score_audience_request::Size::Count(n)) => AudienceSize::Count(n),
             Some(ipb::score_audience_request::Size::TopPercent(p)) => AudienceSize::TopPercent(p),
@@ -192,6 +198,7 @@ impl Shard for ShardService {
             size,
             explain: (!explain_seed_ids.is_empty())
                 .then_some((explain_seed_ids, explain_seed_vectors)),
+            group_attributes,
             cancel: Default::default(),
         };
         // Dropped with this call when the router gives up on it: the scan then stops.
@@ -202,12 +209,30 @@ impl Shard for ShardService {
                 .await
                 .map_err(|e| Status::internal(format!("scoring task: {e}")))?
                 .map_err(engine_status)?;
+        let width = audience.groups.attributes().len();
+        let groups_of = |from: usize, count: usize| -> Vec<ipb::ProspectGroups> {
+            if width == 0 {
+                return Vec::new();
+            }
+            audience.codes[from * width..(from + count) * width]
+                .chunks_exact(width)
+                .map(|codes| ipb::ProspectGroups {
+                    values: codes
+                        .iter()
+                        .enumerate()
+                        .map(|(a, &c)| audience.groups.value(a, c).to_owned())
+                        .collect(),
+                })
+                .collect()
+        };
         let mut pages: Vec<ipb::ScoredPage> = audience
             .prospects
             .chunks(LOOKALIKE_PAGE_SIZE)
-            .map(|chunk| ipb::ScoredPage {
+            .enumerate()
+            .map(|(i, chunk)| ipb::ScoredPage {
                 model_version: audience.version.clone(),
                 prospects: chunk.iter().map(prospect_to_pb).collect(),
+                prospect_groups: groups_of(i * LOOKALIKE_PAGE_SIZE, chunk.len()),
                 ..Default::default()
             })
             .collect();
@@ -219,6 +244,15 @@ impl Shard for ShardService {
         }
         pages[0].eligible_population = audience.eligible_population;
         pages[0].shards = shards;
+        pages[0].group_counts = audience
+            .groups
+            .eligible_counts()
+            .map(|(attribute, value, eligible_count)| ipb::GroupCount {
+                attribute: attribute.to_owned(),
+                value: value.to_owned(),
+                eligible_count,
+            })
+            .collect();
         Ok(Response::new(stream_pages(pages)))
     }
 

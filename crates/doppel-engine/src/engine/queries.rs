@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::frequency_caps::{CapCount, CapCounter};
 use crate::lookalike::lookalike;
 use crate::lookalike_query::{Audience, LookalikeQuery};
+use crate::reach::{ReachCurve, ReachCut, estimate_reach};
 use crate::recommend::{
     RecommendQuery, Recommendation, SimilarItemsResult, recommend, similar_items,
 };
@@ -27,6 +28,13 @@ impl Engine {
         let version = self.active()?;
         let profiles = self.profiles.read();
         lookalike(&version, &profiles, self.config.ef_search, query)
+    }
+
+    /// The reach curve of a lookalike query (its size ignored) from the active version.
+    pub fn estimate_reach(&self, query: &LookalikeQuery, cuts: &[ReachCut]) -> Result<ReachCurve> {
+        let version = self.active()?;
+        let profiles = self.profiles.read();
+        estimate_reach(&version, &profiles, query, cuts)
     }
 
     /// The seeds of a lookalike held on `shards` of a loaded `version` (for a router):

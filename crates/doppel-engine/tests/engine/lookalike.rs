@@ -17,6 +17,8 @@ fn query(seeds: Vec<String>, size: AudienceSize) -> LookalikeQuery {
         explain: false,
         seed_segments: Vec::new(),
         exclude_segments: Vec::new(),
+        audit_attributes: Vec::new(),
+        balance: None,
         cancel: Default::default(),
     }
 }

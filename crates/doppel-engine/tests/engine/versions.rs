@@ -159,6 +159,8 @@ fn a_snapshot_loads_into_another_process_state_and_refuses_damage() {
         explain: false,
         seed_segments: Vec::new(),
         exclude_segments: Vec::new(),
+        audit_attributes: Vec::new(),
+        balance: None,
         cancel: Default::default(),
     };
     let ids = |e: &Engine| -> Vec<String> {

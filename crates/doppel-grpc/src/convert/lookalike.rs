@@ -1,9 +1,12 @@
 //! Lookalike requests and answers: `LookalikeRequest` → [`LookalikeQuery`] (every field
 //! checked), an [`Audience`] → `LookalikeBatch` pages.
 
-use doppel_engine::{Audience, AudienceSize, LookalikeQuery, Prospect, Strategy};
+use doppel_engine::{
+    Audience, AudienceSize, Balance, DEFAULT_REACH_PERCENTS, GroupAudit, LookalikeQuery,
+    MAX_GROUP_ATTRIBUTES, MAX_REACH_POINTS, Prospect, ReachCurve, ReachCut, ReachPoint, Strategy,
+};
 use doppel_proto::v1 as pb;
-use doppel_types::limits::{LOOKALIKE_PAGE_SIZE, MAX_NEGATIVES, MAX_SEEDS};
+use doppel_types::limits::{LOOKALIKE_PAGE_SIZE, MAX_ATTRIBUTE_LEN, MAX_NEGATIVES, MAX_SEEDS};
 use tonic::Status;
 
 use super::customer_segments::segment_from_pb;
@@ -38,6 +41,9 @@ pub fn query_from_pb(request: pb::LookalikeRequest) -> Result<LookalikeQuery, St
         explain,
         seed_segments,
         exclude_segments,
+        audit_attributes,
+        balance_attribute,
+        min_selection_ratio,
     } = request;
     if seed_customer_ids.is_empty() && seed_segments.is_empty() {
         return Err(FieldViolation::new(
@@ -79,6 +85,8 @@ pub fn query_from_pb(request: pb::LookalikeRequest) -> Result<LookalikeQuery, St
     };
     // Bounded like profile attributes: a filter of a million entries cost seconds of CPU.
     let filter = attributes("filter", filter)?;
+    let audit_attributes = audited(audit_attributes)?;
+    let balance = balance_from_pb(balance_attribute, min_selection_ratio)?;
     Ok(LookalikeQuery {
         seed_customer_ids: ids("seed_customer_ids", seed_customer_ids, MAX_SEEDS)?,
         negative_customer_ids: ids(
@@ -93,8 +101,172 @@ pub fn query_from_pb(request: pb::LookalikeRequest) -> Result<LookalikeQuery, St
         explain,
         seed_segments,
         exclude_segments,
+        audit_attributes,
+        balance,
         cancel: Default::default(),
     })
+}
+
+fn attribute_key(field: &str, key: &str) -> Result<(), Status> {
+    if key.is_empty() || key.len() > MAX_ATTRIBUTE_LEN || key.chars().any(char::is_control) {
+        return Err(FieldViolation::new(
+            field,
+            format!(
+                "must be an attribute key: 1..={MAX_ATTRIBUTE_LEN} bytes, no control characters"
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn audited(list: Vec<String>) -> Result<Vec<String>, Status> {
+    if list.len() > MAX_GROUP_ATTRIBUTES {
+        return Err(FieldViolation::new(
+            "audit_attributes",
+            format!(
+                "at most {MAX_GROUP_ATTRIBUTES} attributes, got {}",
+                list.len()
+            ),
+        )
+        .into());
+    }
+    for (i, key) in list.iter().enumerate() {
+        let field = format!("audit_attributes[{i}]");
+        attribute_key(&field, key)?;
+        if list[..i].contains(key) {
+            return Err(FieldViolation::new(field, format!("`{key}` is listed twice")).into());
+        }
+    }
+    Ok(list)
+}
+
+fn balance_from_pb(attribute: String, ratio: f64) -> Result<Option<Balance>, Status> {
+    if attribute.is_empty() {
+        if ratio != 0.0 {
+            return Err(FieldViolation::new(
+                "balance_attribute",
+                "min_selection_ratio needs the attribute to balance",
+            )
+            .into());
+        }
+        return Ok(None);
+    }
+    attribute_key("balance_attribute", &attribute)?;
+    if !(ratio > 0.0 && ratio <= 1.0) {
+        return Err(FieldViolation::new(
+            "min_selection_ratio",
+            "must be in (0, 1] with balance_attribute (0.8: the four-fifths rule)",
+        )
+        .into());
+    }
+    Ok(Some(Balance {
+        attribute,
+        min_selection_ratio: ratio,
+    }))
+}
+
+/// Converts and validates a reach request: its query (size ignored) and the cuts (the
+/// default shares when none are given). Errors name `top_percents[i]` / `min_scores[i]`.
+pub fn reach_from_pb(request: pb::ReachRequest) -> Result<(LookalikeQuery, Vec<ReachCut>), Status> {
+    let pb::ReachRequest {
+        query,
+        top_percents,
+        min_scores,
+    } = request;
+    let mut query = query.ok_or_else(|| FieldViolation::new("query", "required"))?;
+    if !query.balance_attribute.is_empty() {
+        return Err(FieldViolation::new(
+            "query.balance_attribute",
+            "not used by EstimateReach: balancing keeps every size; audit a balanced \
+             audience with FindLookalikes",
+        )
+        .into());
+    }
+    query.size = Some(pb::lookalike_request::Size::TopPercent(100.0));
+    let query = query_from_pb(query)?;
+    if top_percents.len() + min_scores.len() > MAX_REACH_POINTS {
+        return Err(FieldViolation::new(
+            "top_percents",
+            format!("at most {MAX_REACH_POINTS} points with min_scores"),
+        )
+        .into());
+    }
+    let mut cuts = Vec::with_capacity(top_percents.len() + min_scores.len());
+    for (i, p) in top_percents.into_iter().enumerate() {
+        if !(p > 0.0 && p <= 100.0) {
+            return Err(
+                FieldViolation::new(format!("top_percents[{i}]"), "must be in (0, 100]").into(),
+            );
+        }
+        cuts.push(ReachCut::TopPercent(p));
+    }
+    for (i, s) in min_scores.into_iter().enumerate() {
+        if !(-1.0..=1.0).contains(&s) {
+            return Err(
+                FieldViolation::new(format!("min_scores[{i}]"), "must be in [-1, 1]").into(),
+            );
+        }
+        cuts.push(ReachCut::MinScore(s));
+    }
+    if cuts.is_empty() {
+        cuts = DEFAULT_REACH_PERCENTS
+            .iter()
+            .map(|&p| ReachCut::TopPercent(p))
+            .collect();
+    }
+    Ok((query, cuts))
+}
+
+/// The request field a reach cut came from (for errors): `top_percents[i]` or
+/// `min_scores[i]`, counted separately as in the request.
+pub fn cut_field(cuts: &[ReachCut], at: usize) -> String {
+    let percent = matches!(cuts[at], ReachCut::TopPercent(_));
+    let index = cuts[..at]
+        .iter()
+        .filter(|c| matches!(c, ReachCut::TopPercent(_)) == percent)
+        .count();
+    match percent {
+        true => format!("top_percents[{index}]"),
+        false => format!("min_scores[{index}]"),
+    }
+}
+
+/// One group audit, as sent.
+pub fn group_audit_to_pb(a: GroupAudit) -> pb::GroupAudit {
+    pb::GroupAudit {
+        attribute: a.attribute,
+        value: a.value,
+        audience_count: a.audience_count,
+        eligible_count: a.eligible_count,
+        selection_rate: a.selection_rate,
+        ratio_to_best: a.ratio_to_best,
+        below_four_fifths: a.below_four_fifths,
+    }
+}
+
+/// A reach curve, as sent (exact sizes: lower = size = upper).
+pub fn reach_to_pb(curve: ReachCurve, shards_total: u32) -> pb::ReachCurve {
+    pb::ReachCurve {
+        points: curve.points.into_iter().map(reach_point_to_pb).collect(),
+        eligible_population: curve.eligible_population,
+        model_version: curve.model_version,
+        shards_answered: shards_total,
+        shards_total,
+    }
+}
+
+/// One point of a reach curve, as sent.
+pub fn reach_point_to_pb(p: ReachPoint) -> pb::ReachPoint {
+    pb::ReachPoint {
+        top_percent: p.top_percent,
+        min_score: p.min_score,
+        size: p.size,
+        size_lower: p.size,
+        size_upper: p.size,
+        mean_score: p.mean_score,
+        audit: p.audit.into_iter().map(group_audit_to_pb).collect(),
+    }
 }
 
 /// The wire form of a strategy.
@@ -123,6 +295,10 @@ pub fn pages(audience: Audience, shards_total: u32) -> Vec<pb::LookalikeBatch> {
         ignored_seed_ids,
         strategy_used,
         eligible_population,
+        seeds_used: _,
+        audit,
+        mean_score,
+        mean_score_unbalanced,
     } = audience;
     let mut batches: Vec<pb::LookalikeBatch> = prospects
         .chunks(LOOKALIKE_PAGE_SIZE)
@@ -144,6 +320,11 @@ pub fn pages(audience: Audience, shards_total: u32) -> Vec<pb::LookalikeBatch> {
     if let Some(first) = batches.first_mut() {
         first.ignored_seed_ids = ignored_seed_ids;
         first.eligible_population = eligible_population;
+    }
+    if let Some(last) = batches.last_mut() {
+        last.audit = audit.into_iter().map(group_audit_to_pb).collect();
+        last.mean_score = mean_score;
+        last.mean_score_unbalanced = mean_score_unbalanced;
     }
     batches
 }
