@@ -17,6 +17,7 @@ use doppel_types::PrivacyFloor;
 
 use crate::convert::{cut_field, pages, query_from_pb, reach_from_pb, reach_to_pb};
 use crate::page_stream::{PageStream, stream_pages};
+use crate::saved_audiences as saved;
 use crate::status::engine_status;
 
 /// The Audiences service.
@@ -34,6 +35,80 @@ impl AudiencesService {
 #[tonic::async_trait]
 impl Audiences for AudiencesService {
     type FindLookalikesStream = PageStream<pb::LookalikeBatch>;
+    type StreamAudienceMembersStream = PageStream<pb::LookalikeBatch>;
+
+    #[tracing::instrument(skip_all)]
+    async fn save_audience(
+        &self,
+        request: Request<pb::SaveAudienceRequest>,
+    ) -> Result<Response<pb::AudienceInfo>, Status> {
+        let store = self.node.store().as_ref();
+        let limits = self.node.config().saved_audience_limits;
+        let save = saved::check_save(store, limits, request.into_inner()).await?;
+        let computed = self
+            .find_lookalikes(Request::new(save.query.clone()))
+            .await?
+            .into_inner();
+        let batches = saved::drain(computed).await?;
+        let info =
+            saved::store_audience(store, limits, save.name, &save.query, batches, None).await?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_audience(
+        &self,
+        request: Request<pb::GetAudienceRequest>,
+    ) -> Result<Response<pb::AudienceInfo>, Status> {
+        let id = request.into_inner().audience_id;
+        let info = saved::find(self.node.store().as_ref(), &id).await?;
+        Ok(Response::new(saved::info_to_pb(info)))
+    }
+
+    async fn list_audiences(
+        &self,
+        _request: Request<pb::ListAudiencesRequest>,
+    ) -> Result<Response<pb::ListAudiencesResponse>, Status> {
+        Ok(Response::new(saved::list(self.node.store().as_ref()).await?))
+    }
+
+    async fn stream_audience_members(
+        &self,
+        request: Request<pb::StreamAudienceMembersRequest>,
+    ) -> Result<Response<Self::StreamAudienceMembersStream>, Status> {
+        let id = request.into_inner().audience_id;
+        let store = std::sync::Arc::clone(self.node.store());
+        let shards = self.node.config().engine.shard_count;
+        Ok(Response::new(saved::stream_members(store, &id, shards).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn refresh_audience(
+        &self,
+        request: Request<pb::RefreshAudienceRequest>,
+    ) -> Result<Response<pb::AudienceInfo>, Status> {
+        let store = self.node.store().as_ref();
+        let limits = self.node.config().saved_audience_limits;
+        let info = saved::find(store, &request.into_inner().audience_id).await?;
+        let query = saved::saved_query(&info)?;
+        let computed = self
+            .find_lookalikes(Request::new(query.clone()))
+            .await?
+            .into_inner();
+        let batches = saved::drain(computed).await?;
+        let name = info.name.clone();
+        let info = saved::store_audience(store, limits, name, &query, batches, Some(info)).await?;
+        Ok(Response::new(info))
+    }
+
+    async fn delete_audience(
+        &self,
+        request: Request<pb::DeleteAudienceRequest>,
+    ) -> Result<Response<pb::DeleteAudienceResponse>, Status> {
+        let id = request.into_inner().audience_id;
+        Ok(Response::new(
+            saved::delete(self.node.store().as_ref(), &id).await?,
+        ))
+    }
 
     #[tracing::instrument(skip_all, fields(seeds = request.get_ref().seed_customer_ids.len()))]
     async fn find_lookalikes(

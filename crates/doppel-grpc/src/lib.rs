@@ -23,6 +23,7 @@ pub mod page_stream;
 pub mod policies_service;
 pub mod recommendations_service;
 pub mod rpc_metrics;
+pub mod saved_audiences;
 pub mod segments;
 pub mod server;
 pub mod status;

@@ -22,4 +22,6 @@ pub struct NodeConfig {
     pub snapshot_refresh: Duration,
     /// Smallest seed set and audience served (single node; a router checks its own).
     pub privacy_floor: doppel_types::PrivacyFloor,
+    /// How many saved audiences, and members over all of them, are kept.
+    pub saved_audience_limits: doppel_types::SavedAudienceLimits,
 }

@@ -14,6 +14,8 @@
 //! | `versions` | version | postcard [`VersionInfo`](doppel_types::VersionInfo) |
 //! | `policies` | name | postcard policy ([`ContactPolicy`](doppel_types::ContactPolicy) under `contact`) |
 //! | `context_models` | version | postcard [`ContextModel`](doppel_types::ContextModel) |
+//! | `saved_audiences` | audience id | postcard [`SavedAudienceInfo`](doppel_types::SavedAudienceInfo) |
+//! | `saved_audience_members` | audience id | postcard `Vec<`[`SavedMember`](doppel_types::SavedMember)`>`, best first |
 //! | `meta` | name | u64 or bytes, see the constants below |
 
 use doppel_types::Entity;
@@ -49,6 +51,11 @@ pub const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings
 pub const POLICIES: TableDefinition<&str, &[u8]> = TableDefinition::new("policies");
 /// Context models of trained versions, by version (postcard).
 pub const CONTEXT_MODELS: TableDefinition<&str, &[u8]> = TableDefinition::new("context_models");
+/// Saved audiences' info by id (postcard).
+pub const SAVED_AUDIENCES: TableDefinition<&str, &[u8]> = TableDefinition::new("saved_audiences");
+/// Saved audiences' members by id (postcard list, best first).
+pub const SAVED_AUDIENCE_MEMBERS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("saved_audience_members");
 /// `POLICIES` key of the contact policy.
 pub const CONTACT_POLICY: &str = "contact";
 

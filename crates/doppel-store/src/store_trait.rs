@@ -5,7 +5,10 @@
 //! implementation.
 
 use async_trait::async_trait;
-use doppel_types::{ContactPolicy, ContextModel, Customer, Entity, Event, Item, VersionInfo};
+use doppel_types::{
+    ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo, SavedMember,
+    VersionInfo,
+};
 
 use crate::error::Result;
 
@@ -34,6 +37,8 @@ pub trait Store: Send + Sync + 'static {
     async fn upsert_customers(&self, customers: Vec<Customer>) -> Result<()>;
     /// The customer with this id, if any.
     async fn get_customer(&self, id: &str) -> Result<Option<Customer>>;
+    /// Customers by id, in input order (`None` for unknown or erased ids).
+    async fn get_customers(&self, ids: &[String]) -> Result<Vec<Option<Customer>>>;
     /// Up to `limit` customers with ids after `after` (exclusive), in id order.
     async fn scan_customers(&self, after: Option<&str>, limit: usize) -> Result<Vec<Customer>>;
     /// Erasure: removes the profile, all its events and its customer vectors in every
@@ -121,6 +126,23 @@ pub trait Store: Send + Sync + 'static {
     async fn put_context_model(&self, version: &str, model: &ContextModel) -> Result<()>;
     /// The context model of a version, if it has one.
     async fn context_model(&self, version: &str) -> Result<Option<ContextModel>>;
+
+    /// Saves an audience — its info and members (best first) — in one write, replacing any
+    /// with the same id. Erasing a customer takes it out of every saved audience (and
+    /// lowers `size`).
+    async fn put_saved_audience(
+        &self,
+        info: &SavedAudienceInfo,
+        members: &[SavedMember],
+    ) -> Result<()>;
+    /// A saved audience's info.
+    async fn saved_audience(&self, id: &str) -> Result<Option<SavedAudienceInfo>>;
+    /// Every saved audience's info, in id order.
+    async fn saved_audiences(&self) -> Result<Vec<SavedAudienceInfo>>;
+    /// A saved audience's members, best first.
+    async fn saved_audience_members(&self, id: &str) -> Result<Option<Vec<SavedMember>>>;
+    /// Deletes a saved audience; `true` if it existed.
+    async fn delete_saved_audience(&self, id: &str) -> Result<bool>;
 
     /// Makes every acknowledged write durable, lazy impressions included (a no-op where
     /// writes are durable on commit).

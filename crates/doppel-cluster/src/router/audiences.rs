@@ -30,6 +30,8 @@ use doppel_engine::{
 };
 use doppel_grpc::audiences_service::{check_reach_floor, size_field};
 use doppel_grpc::convert::reach_to_pb;
+use doppel_grpc::saved_audiences as saved;
+use doppel_store::Store;
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::audiences_server::Audiences;
 use tokio::sync::mpsc;
@@ -184,6 +186,80 @@ fn codes_of(groups: &mut Groups, ranked: &[Ranked]) -> Vec<u32> {
 #[tonic::async_trait]
 impl Audiences for RouterAudiences {
     type FindLookalikesStream = BatchStream;
+    type StreamAudienceMembersStream = BatchStream;
+
+    #[tracing::instrument(skip_all)]
+    async fn save_audience(
+        &self,
+        request: tonic::Request<pb::SaveAudienceRequest>,
+    ) -> Result<tonic::Response<pb::AudienceInfo>, Status> {
+        let store = &self.router.store as &dyn Store;
+        let limits = self.router.saved_audience_limits();
+        let save = saved::check_save(store, limits, request.into_inner()).await?;
+        let computed = self
+            .find_lookalikes(tonic::Request::new(save.query.clone()))
+            .await?
+            .into_inner();
+        let batches = saved::drain(computed).await?;
+        let info =
+            saved::store_audience(store, limits, save.name, &save.query, batches, None).await?;
+        Ok(tonic::Response::new(info))
+    }
+
+    async fn get_audience(
+        &self,
+        request: tonic::Request<pb::GetAudienceRequest>,
+    ) -> Result<tonic::Response<pb::AudienceInfo>, Status> {
+        let id = request.into_inner().audience_id;
+        let info = saved::find(&self.router.store, &id).await?;
+        Ok(tonic::Response::new(saved::info_to_pb(info)))
+    }
+
+    async fn list_audiences(
+        &self,
+        _request: tonic::Request<pb::ListAudiencesRequest>,
+    ) -> Result<tonic::Response<pb::ListAudiencesResponse>, Status> {
+        Ok(tonic::Response::new(saved::list(&self.router.store).await?))
+    }
+
+    async fn stream_audience_members(
+        &self,
+        request: tonic::Request<pb::StreamAudienceMembersRequest>,
+    ) -> Result<tonic::Response<Self::StreamAudienceMembersStream>, Status> {
+        let id = request.into_inner().audience_id;
+        let store: Arc<dyn Store> = Arc::new(self.router.store.clone());
+        let stream = saved::stream_members(store, &id, self.router.shard_count).await?;
+        Ok(tonic::Response::new(stream))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn refresh_audience(
+        &self,
+        request: tonic::Request<pb::RefreshAudienceRequest>,
+    ) -> Result<tonic::Response<pb::AudienceInfo>, Status> {
+        let store = &self.router.store as &dyn Store;
+        let limits = self.router.saved_audience_limits();
+        let info = saved::find(store, &request.into_inner().audience_id).await?;
+        let query = saved::saved_query(&info)?;
+        let computed = self
+            .find_lookalikes(tonic::Request::new(query.clone()))
+            .await?
+            .into_inner();
+        let batches = saved::drain(computed).await?;
+        let name = info.name.clone();
+        let info = saved::store_audience(store, limits, name, &query, batches, Some(info)).await?;
+        Ok(tonic::Response::new(info))
+    }
+
+    async fn delete_audience(
+        &self,
+        request: tonic::Request<pb::DeleteAudienceRequest>,
+    ) -> Result<tonic::Response<pb::DeleteAudienceResponse>, Status> {
+        let id = request.into_inner().audience_id;
+        Ok(tonic::Response::new(
+            saved::delete(&self.router.store, &id).await?,
+        ))
+    }
 
     #[tracing::instrument(skip_all, fields(seeds = request.get_ref().seed_customer_ids.len()))]
     async fn find_lookalikes(

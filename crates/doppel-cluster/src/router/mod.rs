@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use doppel_store::{RedisStore, Store};
-use doppel_types::PrivacyFloor;
+use doppel_types::{PrivacyFloor, SavedAudienceLimits};
 use doppel_types::shard::shard_of;
 use tonic::Status;
 
@@ -68,6 +68,8 @@ pub struct Router {
     ready: tokio::sync::watch::Sender<bool>,
     /// Smallest seed set and audience served (the whole cluster's, checked here).
     privacy_floor: ArcSwap<PrivacyFloor>,
+    /// How many saved audiences, and members over all of them, the cluster keeps.
+    saved_audience_limits: ArcSwap<SavedAudienceLimits>,
 }
 
 impl Router {
@@ -90,6 +92,7 @@ impl Router {
             next: AtomicUsize::new(0),
             ready: tokio::sync::watch::Sender::new(false),
             privacy_floor: ArcSwap::from_pointee(PrivacyFloor::default()),
+            saved_audience_limits: ArcSwap::from_pointee(SavedAudienceLimits::default()),
         });
         router.refresh().await?;
         Ok(router)
@@ -103,6 +106,16 @@ impl Router {
     /// Sets the privacy floor (off until set).
     pub fn set_privacy_floor(&self, floor: PrivacyFloor) {
         self.privacy_floor.store(Arc::new(floor));
+    }
+
+    /// The limits on saved audiences.
+    pub fn saved_audience_limits(&self) -> SavedAudienceLimits {
+        **self.saved_audience_limits.load()
+    }
+
+    /// Sets the limits on saved audiences (the defaults until set).
+    pub fn set_saved_audience_limits(&self, limits: SavedAudienceLimits) {
+        self.saved_audience_limits.store(Arc::new(limits));
     }
 
     /// The current routing.

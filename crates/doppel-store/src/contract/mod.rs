@@ -11,13 +11,14 @@
 //!
 //! Layout: `fixtures` (records the cases write), `records` (profiles, items, events,
 //! vectors), `event_ids` (deduplication of events by id), `erasure` (the ledger and what
-//! erasure removes), `versions` (metadata, context models and the active pointer), `policies` (the contact policy).
+//! erasure removes), `versions` (metadata, context models and the active pointer), `policies` (the contact policy), `saved_audiences`.
 
 mod erasure;
 mod event_ids;
 mod fixtures;
 mod policies;
 mod records;
+mod saved_audiences;
 mod versions;
 
 use std::future::Future;
@@ -36,6 +37,7 @@ pub use records::{
     customers_upsert_get_scan, empty_store, events_order_and_per_customer, items_round_trip,
     vectors_round_trip_and_paging,
 };
+pub use saved_audiences::saved_audiences_round_trip_and_lose_erased_members;
 pub use versions::{
     context_models_round_trip_and_go_with_their_version, delete_version_removes_vectors,
     set_active_unknown_is_not_found, versions_and_active_pointer,
@@ -73,4 +75,5 @@ where
     case!(delete_version_removes_vectors);
     case!(contact_policy_round_trips);
     case!(context_models_round_trip_and_go_with_their_version);
+    case!(saved_audiences_round_trip_and_lose_erased_members);
 }

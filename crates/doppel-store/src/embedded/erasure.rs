@@ -1,6 +1,6 @@
 //! Erasure (right to be forgotten): one transaction removes the profile, every event
 //! (through the per-customer index) and its recorded event ids, the customer's vector in
-//! every version that has vectors, and records the id in the ledger so later appends and
+//! every version that has vectors, its membership of every saved audience, and records the id in the ledger so later appends and
 //! imports drop it.
 
 use doppel_types::Entity;
@@ -52,6 +52,7 @@ pub(crate) fn delete_customer(db: &Database, id: &str) -> Result<bool> {
             existed |= vectors.remove((version.value(), tag, id))?.is_some();
         }
 
+        super::saved_audiences::erase_member(txn, id)?;
         txn.open_table(ERASED)?.insert(id, now_ms())?;
         Ok(existed)
     })

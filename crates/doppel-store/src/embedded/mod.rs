@@ -19,6 +19,7 @@ mod erasure;
 mod events;
 mod profiles;
 mod reopen;
+mod saved_audiences;
 mod store_impl;
 mod vectors;
 mod versions;
@@ -132,6 +133,8 @@ fn create_tables(db: &Database) -> Result<()> {
         txn.open_table(keys::SETTINGS)?;
         txn.open_table(keys::POLICIES)?;
         txn.open_table(keys::CONTEXT_MODELS)?;
+        txn.open_table(keys::SAVED_AUDIENCES)?;
+        txn.open_table(keys::SAVED_AUDIENCE_MEMBERS)?;
         Ok(())
     })
 }

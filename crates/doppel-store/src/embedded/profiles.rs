@@ -43,6 +43,21 @@ pub(crate) fn get_customer(db: &Database, id: &str) -> Result<Option<Customer>> 
     get(db, CUSTOMERS, "customer", id)
 }
 
+/// Customers by id in one read transaction, in input order.
+pub(crate) fn get_customers(db: &Database, ids: &[String]) -> Result<Vec<Option<Customer>>> {
+    read(db, |txn| {
+        let table = txn.open_table(CUSTOMERS)?;
+        ids.iter()
+            .map(|id| {
+                table
+                    .get(id.as_str())?
+                    .map(|v| decode("customer", id, v.value()))
+                    .transpose()
+            })
+            .collect()
+    })
+}
+
 /// An item by id.
 pub(crate) fn get_item(db: &Database, id: &str) -> Result<Option<Item>> {
     get(db, ITEMS, "item", id)

@@ -4,10 +4,15 @@
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
-use doppel_types::{ContactPolicy, ContextModel, Customer, Entity, Event, Item, VersionInfo};
+use doppel_types::{
+    ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo, SavedMember,
+    VersionInfo,
+};
 use redb::Durability;
 
-use super::{EmbeddedStore, contact_policy, erasure, events, profiles, vectors, versions};
+use super::{
+    EmbeddedStore, contact_policy, erasure, events, profiles, saved_audiences, vectors, versions,
+};
 use crate::error::Result;
 use crate::store_trait::{Appended, Store};
 
@@ -21,6 +26,11 @@ impl Store for EmbeddedStore {
     async fn get_customer(&self, id: &str) -> Result<Option<Customer>> {
         let id = id.to_owned();
         self.run(move |db| profiles::get_customer(db, &id)).await
+    }
+
+    async fn get_customers(&self, ids: &[String]) -> Result<Vec<Option<Customer>>> {
+        let ids = ids.to_vec();
+        self.run(move |db| profiles::get_customers(db, &ids)).await
     }
 
     async fn scan_customers(&self, after: Option<&str>, limit: usize) -> Result<Vec<Customer>> {
@@ -147,6 +157,35 @@ impl Store for EmbeddedStore {
 
     async fn active_version(&self) -> Result<Option<String>> {
         self.run(versions::active_version).await
+    }
+
+    async fn put_saved_audience(
+        &self,
+        info: &SavedAudienceInfo,
+        members: &[SavedMember],
+    ) -> Result<()> {
+        let (info, members) = (info.clone(), members.to_vec());
+        self.run(move |db| saved_audiences::put(db, &info, &members))
+            .await
+    }
+
+    async fn saved_audience(&self, id: &str) -> Result<Option<SavedAudienceInfo>> {
+        let id = id.to_owned();
+        self.run(move |db| saved_audiences::info(db, &id)).await
+    }
+
+    async fn saved_audiences(&self) -> Result<Vec<SavedAudienceInfo>> {
+        self.run(saved_audiences::infos).await
+    }
+
+    async fn saved_audience_members(&self, id: &str) -> Result<Option<Vec<SavedMember>>> {
+        let id = id.to_owned();
+        self.run(move |db| saved_audiences::members(db, &id)).await
+    }
+
+    async fn delete_saved_audience(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.run(move |db| saved_audiences::delete(db, &id)).await
     }
 
     async fn put_contact_policy(&self, policy: &ContactPolicy) -> Result<()> {

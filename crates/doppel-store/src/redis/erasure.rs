@@ -51,6 +51,7 @@ pub(super) async fn delete_customer(store: &RedisStore, id: &str) -> Result<bool
         .arg(layout.vectors_prefix(tag, Entity::Customer))
         .arg(layout.vector_ids_prefix(tag, Entity::Customer));
     let existed: i64 = store.conn.query(&cmd).await?;
+    super::saved_audiences::erase_member(store, id).await?;
     Ok(existed == 1)
 }
 

@@ -167,6 +167,14 @@ impl Layout {
     pub(crate) fn contact_policy(&self) -> String {
         self.key(Tag::Global, "contact_policy")
     }
+    /// Saved audiences' info by id.
+    pub(crate) fn saved_audiences(&self) -> String {
+        self.key(Tag::Global, "saved_audiences")
+    }
+    /// One saved audience's members.
+    pub(crate) fn saved_audience_members(&self, id: &str) -> String {
+        self.key(Tag::Global, &format!("saved_audience_members:{id}"))
+    }
     /// The event sequence counter.
     pub(crate) fn last_event_seq(&self) -> String {
         self.key(Tag::Global, "last_event_seq")

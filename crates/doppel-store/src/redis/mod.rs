@@ -51,6 +51,7 @@ pub mod layout;
 pub mod membership;
 mod paging;
 mod profiles;
+mod saved_audiences;
 mod store_impl;
 mod vectors;
 mod versions;

@@ -72,6 +72,23 @@ pub(super) async fn get_customer(store: &RedisStore, id: &str) -> Result<Option<
     get(store, key, "customer", id).await
 }
 
+/// Customers by id, one `HMGET` per shard, in input order.
+pub(super) async fn get_customers(
+    store: &RedisStore,
+    ids: &[String],
+) -> Result<Vec<Option<Customer>>> {
+    let layout = &store.layout;
+    let fields: Vec<(Tag, String)> = ids
+        .iter()
+        .map(|id| (layout.customer_tag(id), id.clone()))
+        .collect();
+    let values = hash_fields(&store.conn, &fields, |tag| layout.customers(tag)).await?;
+    ids.iter()
+        .zip(values)
+        .map(|(id, bytes)| bytes.map(|b| decode("customer", id, &b)).transpose())
+        .collect()
+}
+
 /// An item by id.
 pub(super) async fn get_item(store: &RedisStore, id: &str) -> Result<Option<Item>> {
     get(store, store.layout.items(), "item", id).await

@@ -1,9 +1,14 @@
 //! [`Store`] for [`RedisStore`]: each method calls the function of the matching module.
 
 use async_trait::async_trait;
-use doppel_types::{ContactPolicy, ContextModel, Customer, Entity, Event, Item, VersionInfo};
+use doppel_types::{
+    ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo, SavedMember,
+    VersionInfo,
+};
 
-use super::{RedisStore, contact_policy, erasure, events, profiles, vectors, versions};
+use super::{
+    RedisStore, contact_policy, erasure, events, profiles, saved_audiences, vectors, versions,
+};
 use crate::error::Result;
 use crate::store_trait::{Appended, Store};
 
@@ -15,6 +20,10 @@ impl Store for RedisStore {
 
     async fn get_customer(&self, id: &str) -> Result<Option<Customer>> {
         profiles::get_customer(self, id).await
+    }
+
+    async fn get_customers(&self, ids: &[String]) -> Result<Vec<Option<Customer>>> {
+        profiles::get_customers(self, ids).await
     }
 
     async fn scan_customers(&self, after: Option<&str>, limit: usize) -> Result<Vec<Customer>> {
@@ -111,6 +120,30 @@ impl Store for RedisStore {
 
     async fn active_version(&self) -> Result<Option<String>> {
         versions::active_version(self).await
+    }
+
+    async fn put_saved_audience(
+        &self,
+        info: &SavedAudienceInfo,
+        members: &[SavedMember],
+    ) -> Result<()> {
+        saved_audiences::put(self, info, members).await
+    }
+
+    async fn saved_audience(&self, id: &str) -> Result<Option<SavedAudienceInfo>> {
+        saved_audiences::info(self, id).await
+    }
+
+    async fn saved_audiences(&self) -> Result<Vec<SavedAudienceInfo>> {
+        saved_audiences::infos(self).await
+    }
+
+    async fn saved_audience_members(&self, id: &str) -> Result<Option<Vec<SavedMember>>> {
+        saved_audiences::members(self, id).await
+    }
+
+    async fn delete_saved_audience(&self, id: &str) -> Result<bool> {
+        saved_audiences::delete(self, id).await
     }
 
     async fn put_contact_policy(&self, policy: &ContactPolicy) -> Result<()> {
