@@ -13,4 +13,5 @@ mod hot_swap;
 mod moves;
 mod readiness;
 mod redis_restart;
+mod saved_audiences;
 mod snapshots;

@@ -133,6 +133,15 @@ async fn the_privacy_floor_refuses_few_seeds_and_small_audiences() {
         .estimate_reach(reach(query(&fx, 1), vec![10.0]))
         .await
         .expect("above the floor");
+    // The default shares below the floor are left out, not refused.
+    let curve = client
+        .estimate_reach(reach(query(&fx, 1), Vec::new()))
+        .await
+        .expect("default shares")
+        .into_inner();
+    assert!(!curve.points.is_empty() && curve.points.len() < 12);
+    assert!(curve.points.iter().all(|p| p.size >= 50));
+    assert_eq!(curve.points.last().map(|p| p.top_percent), Some(20.0));
 }
 
 #[tokio::test]

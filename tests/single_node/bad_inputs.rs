@@ -386,6 +386,33 @@ async fn audience_planning_inputs(ch: tonic::transport::Channel, seeds: &[String
             "balance_attribute",
             "a ratio without an attribute",
         ),
+        (
+            with(&|r| {
+                r.balance_attribute = "country".into();
+                r.min_selection_ratio = 0.8;
+                r.explain = true;
+            }),
+            "explain",
+            "explanations of a balanced audience",
+        ),
+        (
+            with(&|r| {
+                r.balance_attribute = "country".into();
+                r.min_selection_ratio = 0.8;
+                r.size = Some(Size::MinScore(0.5));
+            }),
+            "min_score",
+            "a balanced min_score audience",
+        ),
+        (
+            with(&|r| {
+                r.audit_attributes = (0..8).map(|i| format!("a{i}")).collect();
+                r.balance_attribute = "country".into();
+                r.min_selection_ratio = 0.8;
+            }),
+            "balance_attribute",
+            "eight audited attributes and a ninth to balance",
+        ),
     ];
     for (request, field, case) in cases {
         expect(

@@ -17,6 +17,7 @@ mod integrity;
 mod lookalike;
 mod recommend;
 mod redis_store;
+mod saved_audiences;
 mod segments;
 mod snapshots;
 mod stream_windows;

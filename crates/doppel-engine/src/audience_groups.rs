@@ -15,22 +15,12 @@ pub const MAX_GROUP_ATTRIBUTES: usize = 8;
 /// id-like attribute would be a list of customers, not of groups.
 pub const MAX_GROUP_VALUES: usize = 256;
 
-/// Field names of the first audited attributes, for errors (`&'static str` fields).
-const ATTRIBUTE_FIELDS: [&str; MAX_GROUP_ATTRIBUTES] = [
-    "audit_attributes[0]",
-    "audit_attributes[1]",
-    "audit_attributes[2]",
-    "audit_attributes[3]",
-    "audit_attributes[4]",
-    "audit_attributes[5]",
-    "audit_attributes[6]",
-    "audit_attributes[7]",
-];
-
 /// The values of a few attributes and how many eligible customers hold each.
 #[derive(Clone, Debug, Default)]
 pub struct Groups {
     attributes: Vec<String>,
+    /// The request field each attribute came from, for errors.
+    fields: Vec<String>,
     values: Vec<Vec<String>>,
     index: Vec<HashMap<String, u32>>,
     eligible: Vec<Vec<u64>>,
@@ -42,11 +32,20 @@ impl Groups {
     pub fn new(attributes: Vec<String>) -> Self {
         let n = attributes.len();
         Self {
+            fields: (0..n).map(|i| format!("audit_attributes[{i}]")).collect(),
             attributes,
             values: vec![Vec::new(); n],
             index: vec![HashMap::new(); n],
             eligible: vec![Vec::new(); n],
         }
+    }
+
+    /// Names the request field attribute `attr` came from (errors name it).
+    pub fn with_field(mut self, attr: usize, field: &str) -> Self {
+        if let Some(f) = self.fields.get_mut(attr) {
+            *f = field.to_owned();
+        }
+        self
     }
 
     /// The attributes, in request order.
@@ -66,10 +65,7 @@ impl Groups {
             return Ok(code);
         }
         if self.values[attr].len() >= MAX_GROUP_VALUES {
-            let field = ATTRIBUTE_FIELDS
-                .get(attr)
-                .copied()
-                .unwrap_or("audit_attributes");
+            let field = &self.fields[attr];
             return Err(Error::FailedPrecondition(format!(
                 "{field}: `{}` has more than {MAX_GROUP_VALUES} values among the eligible \
                  customers; audit an attribute with few values (age band, gender, country)",

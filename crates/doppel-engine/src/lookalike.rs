@@ -402,9 +402,8 @@ pub(crate) fn lookalike(
     let prepared = prepare(version, profiles, query)?;
     let population = prepared.eligible.count();
     let n = target(query.size, population);
-    let attributes = query.group_attributes();
     let (chosen, mean_score_unbalanced, audit) = match &query.balance {
-        Some(balance) => balanced(version, profiles, &prepared, query, attributes, balance)?,
+        Some(balance) => balanced(version, profiles, &prepared, query, balance)?,
         None => {
             let chosen = choose(
                 version,
@@ -417,10 +416,10 @@ pub(crate) fn lookalike(
                 ef_search,
                 &query.cancel,
             )?;
-            let audit = if attributes.is_empty() {
+            let audit = if query.audit_attributes.is_empty() {
                 Vec::new()
             } else {
-                let mut groups = Groups::new(attributes);
+                let mut groups = query.groups();
                 let by_slot = count_eligible(profiles, &mut groups, &prepared.eligible)?;
                 fairness::audit(&groups, &by_slot.of(chosen.iter().map(|c| c.2)))
             };
@@ -452,7 +451,6 @@ fn balanced(
     profiles: &Profiles,
     prepared: &Prepared,
     query: &LookalikeQuery,
-    attributes: Vec<String>,
     balance: &Balance,
 ) -> Result<(Vec<Scored>, f32, Vec<fairness::GroupAudit>)> {
     let (_, ranked) = rank_best(
@@ -468,7 +466,7 @@ fn balanced(
         AudienceSize::MinScore(s) => ranked.partition_point(|c| c.0 >= s),
         size => target(size, ranked.len()),
     };
-    let mut groups = Groups::new(attributes);
+    let mut groups = query.groups();
     let by_slot = count_eligible(profiles, &mut groups, &prepared.eligible)?;
     let codes = by_slot.of(ranked.iter().map(|c| c.2));
     let width = groups.attributes().len();
@@ -478,7 +476,14 @@ fn balanced(
         .position(|a| *a == balance.attribute)
         .unwrap_or(0);
     let by_group: Vec<u32> = codes.chunks_exact(width).map(|c| c[at]).collect();
-    let picked = fairness::balance(&by_group, n, balance.min_selection_ratio);
+    let scores: Vec<f32> = ranked.iter().map(|c| c.0).collect();
+    let picked = fairness::balance(
+        &scores,
+        &by_group,
+        groups.eligible(at),
+        n,
+        balance.min_selection_ratio,
+    );
     let picked_codes: Vec<u32> = picked
         .iter()
         .flat_map(|&i| codes[i * width..(i + 1) * width].iter().copied())

@@ -77,6 +77,20 @@ impl LookalikeQuery {
         }
         attributes
     }
+
+    /// An empty group table over [`Self::group_attributes`], the balance attribute's field
+    /// named when it was appended.
+    pub fn groups(&self) -> crate::audience_groups::Groups {
+        let attributes = self.group_attributes();
+        let appended = attributes.len() > self.audit_attributes.len();
+        let last = attributes.len().saturating_sub(1);
+        let groups = crate::audience_groups::Groups::new(attributes);
+        if appended {
+            groups.with_field(last, "balance_attribute")
+        } else {
+            groups
+        }
+    }
 }
 
 /// One customer of an audience.

@@ -7,7 +7,7 @@
 //! merge of its nodes' streams and calls the same [`reach_points`].
 
 use crate::audience_groups::Groups;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fairness::{self, GroupAudit};
 use crate::loaded_version::LoadedVersion;
 use crate::lookalike::{count_eligible, prepare, rank_best, target};
@@ -58,26 +58,43 @@ pub struct ReachCurve {
     pub seeds_used: u64,
 }
 
+/// Most audit rows over a whole curve (points × audited values): beyond, the answer would
+/// outgrow a message.
+pub const MAX_REACH_AUDIT_ROWS: usize = 16_384;
+
 /// The points of `cuts` over a ranked population of `population`: `scores` the best first,
 /// at least as deep as every cut (the largest share, past the lowest score cut-off, or
 /// everyone), `codes` their group codes (one per attribute of `groups`, member after
-/// member; empty when none are audited).
+/// member; empty when none are audited). Audits are counted in one pass, cuts in size
+/// order. More than [`MAX_REACH_AUDIT_ROWS`] audit rows → RESOURCE_EXHAUSTED.
 pub fn reach_points(
     population: usize,
     scores: &[f32],
     codes: &[u32],
     groups: &Groups,
     cuts: &[ReachCut],
-) -> Vec<ReachPoint> {
-    let mut prefix = Vec::with_capacity(population + 1);
+) -> Result<Vec<ReachPoint>> {
+    let width = groups.attributes().len();
+    let values: usize = (0..width).map(|a| groups.eligible(a).len()).sum();
+    if values * cuts.len() > MAX_REACH_AUDIT_ROWS {
+        return Err(Error::ResourceExhausted {
+            field: "audit_attributes",
+            reason: format!(
+                "{values} audited values at {} points is over {MAX_REACH_AUDIT_ROWS} audit rows; \
+                 audit fewer attributes or ask for fewer points",
+                cuts.len()
+            ),
+        });
+    }
+    let mut prefix = Vec::with_capacity(scores.len() + 1);
     let mut sum = 0.0f64;
     prefix.push(0.0);
     for &s in scores {
         sum += f64::from(s);
         prefix.push(sum);
     }
-    let width = groups.attributes().len();
-    cuts.iter()
+    let mut points: Vec<ReachPoint> = cuts
+        .iter()
         .map(|&cut| {
             let (top_percent, size) = match cut {
                 ReachCut::TopPercent(p) => (
@@ -104,20 +121,28 @@ pub fn reach_points(
             } else {
                 (prefix[size] / size as f64) as f32
             };
-            let audit = if width == 0 {
-                Vec::new()
-            } else {
-                fairness::audit(groups, &codes[..size * width])
-            };
             ReachPoint {
                 top_percent,
                 min_score,
                 size: size as u64,
                 mean_score,
-                audit,
+                audit: Vec::new(),
             }
         })
-        .collect()
+        .collect();
+    if width > 0 {
+        let mut order: Vec<usize> = (0..points.len()).collect();
+        order.sort_by_key(|&k| points[k].size);
+        let mut counts = fairness::empty_tally(groups);
+        let mut counted = 0usize;
+        for k in order {
+            let size = points[k].size as usize;
+            fairness::tally(groups, &mut counts, &codes[counted * width..size * width]);
+            counted = size;
+            points[k].audit = fairness::audit_of(groups, &counts);
+        }
+    }
+    Ok(points)
 }
 
 /// How deep a ranking of `population` must go for every cut: the largest share, and
@@ -167,7 +192,7 @@ pub(crate) fn estimate_reach(
     };
     let scores: Vec<f32> = ranked.iter().map(|c| c.0).collect();
     Ok(ReachCurve {
-        points: reach_points(population, &scores, &codes, &groups, cuts),
+        points: reach_points(population, &scores, &codes, &groups, cuts)?,
         eligible_population: population as u64,
         model_version: version.info.version.clone(),
         seeds_used: prepared.seeds_used(),
@@ -192,7 +217,8 @@ mod tests {
                 ReachCut::MinScore(0.5),
                 ReachCut::MinScore(2.0),
             ],
-        );
+        )
+        .unwrap();
         assert_eq!(points[0].size, 20);
         assert_eq!(points[0].min_score, scores[19]);
         assert!((points[0].mean_score - (1.0 - 9.5 / 200.0)).abs() < 1e-6);
@@ -211,7 +237,8 @@ mod tests {
             &[],
             &Groups::default(),
             &[ReachCut::TopPercent(5.0)],
-        );
+        )
+        .unwrap();
         assert_eq!(points[0].size, 0);
         assert_eq!(points[0].top_percent, 5.0);
     }

@@ -74,6 +74,8 @@ pub struct ShardScoring {
     pub explain: Option<(Vec<String>, Vec<Vec<f32>>)>,
     /// Customer attributes whose values each prospect carries (audits, balancing).
     pub group_attributes: Vec<String>,
+    /// The last group attribute is the request's balance attribute (errors name it).
+    pub last_group_is_balance: bool,
     /// Stops the scan when the router's call goes away.
     pub cancel: crate::cancellation::Cancellation,
 }
@@ -212,6 +214,10 @@ pub(crate) fn score_on_shards(
         .as_ref()
         .map(|(ids, vectors)| Explainer::sample(ids, vectors));
     let mut groups = Groups::new(request.group_attributes.clone());
+    if request.last_group_is_balance {
+        let last = request.group_attributes.len().saturating_sub(1);
+        groups = groups.with_field(last, "balance_attribute");
+    }
     let codes = if groups.is_empty() {
         Vec::new()
     } else {

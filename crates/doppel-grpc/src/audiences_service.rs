@@ -68,7 +68,9 @@ impl Audiences for AudiencesService {
         &self,
         _request: Request<pb::ListAudiencesRequest>,
     ) -> Result<Response<pb::ListAudiencesResponse>, Status> {
-        Ok(Response::new(saved::list(self.node.store().as_ref()).await?))
+        Ok(Response::new(
+            saved::list(self.node.store().as_ref()).await?,
+        ))
     }
 
     async fn stream_audience_members(
@@ -78,7 +80,9 @@ impl Audiences for AudiencesService {
         let id = request.into_inner().audience_id;
         let store = std::sync::Arc::clone(self.node.store());
         let shards = self.node.config().engine.shard_count;
-        Ok(Response::new(saved::stream_members(store, &id, shards).await?))
+        Ok(Response::new(
+            saved::stream_members(store, &id, shards).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all)]
@@ -144,15 +148,21 @@ impl Audiences for AudiencesService {
         &self,
         request: Request<pb::ReachRequest>,
     ) -> Result<Response<pb::ReachCurve>, Status> {
-        let (query, cuts) = reach_from_pb(request.into_inner())?;
+        let (query, cuts, defaults) = reach_from_pb(request.into_inner())?;
         let _stop_when_abandoned = query.cancel.guard();
         let engine = Arc::clone(self.node.engine());
         let task_cuts = cuts.clone();
-        let curve = tokio::task::spawn_blocking(move || engine.estimate_reach(&query, &task_cuts))
-            .await
-            .map_err(|e| Status::internal(format!("reach task: {e}")))?
-            .map_err(engine_status)?;
-        check_reach_floor(&self.node.config().privacy_floor, &curve, &cuts)?;
+        let mut curve =
+            tokio::task::spawn_blocking(move || engine.estimate_reach(&query, &task_cuts))
+                .await
+                .map_err(|e| Status::internal(format!("reach task: {e}")))?
+                .map_err(engine_status)?;
+        apply_reach_floor(
+            &self.node.config().privacy_floor,
+            &mut curve,
+            &cuts,
+            defaults,
+        )?;
         tracing::info!(
             points = curve.points.len(),
             eligible = curve.eligible_population,
@@ -174,16 +184,29 @@ pub fn size_field(size: AudienceSize) -> &'static str {
     }
 }
 
-/// FAILED_PRECONDITION when the curve's seeds or any point's audience is below `floor`,
-/// naming the point's field.
-pub fn check_reach_floor(
+/// Applies the privacy floor to a curve: FAILED_PRECONDITION when its seeds are below it,
+/// or a point the client asked for is (naming the point's field). Default points below the
+/// floor are left out instead; FAILED_PRECONDITION naming `top_percents` when none is left.
+pub fn apply_reach_floor(
     floor: &PrivacyFloor,
-    curve: &ReachCurve,
+    curve: &mut ReachCurve,
     cuts: &[ReachCut],
+    defaults: bool,
 ) -> Result<(), Status> {
     floor
         .check_seeds(curve.seeds_used)
         .map_err(Status::failed_precondition)?;
+    if defaults {
+        curve.points.retain(|p| p.size >= floor.min_audience_size);
+        if curve.points.is_empty() {
+            return Err(Status::failed_precondition(format!(
+                "top_percents: even the largest default share (20 %) is below the privacy \
+                 floor of {} prospects (min_audience_size)",
+                floor.min_audience_size
+            )));
+        }
+        return Ok(());
+    }
     for (i, point) in curve.points.iter().enumerate() {
         floor
             .check_audience(&cut_field(cuts, i), point.size)

@@ -194,7 +194,10 @@ pub async fn list(store: &dyn Store) -> Result<pb::ListAudiencesResponse, Status
 /// Deletes a saved audience.
 pub async fn delete(store: &dyn Store, id: &str) -> Result<pb::DeleteAudienceResponse, Status> {
     check_audience_id(id)?;
-    let deleted = store.delete_saved_audience(id).await.map_err(store_status)?;
+    let deleted = store
+        .delete_saved_audience(id)
+        .await
+        .map_err(store_status)?;
     Ok(pb::DeleteAudienceResponse { deleted })
 }
 
@@ -236,11 +239,7 @@ pub async fn stream_members(
                     model_version: info.model_version.clone(),
                     shards_answered: shards_total,
                     shards_total,
-                    eligible_population: if i == 0 {
-                        info.eligible_population
-                    } else {
-                        0
-                    },
+                    eligible_population: if i == 0 { info.eligible_population } else { 0 },
                     batch_index: i as u32,
                     ..Default::default()
                 }),

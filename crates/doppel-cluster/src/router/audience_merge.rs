@@ -123,7 +123,14 @@ impl Merger {
                 return Some(p);
             }
             match tokio::time::timeout_at(self.deadline, cursor.stream.message()).await {
-                Ok(Ok(Some(page))) => cursor.page = ranked(page),
+                Ok(Ok(Some(page))) => match ranked(page, &cursor.translate) {
+                    Ok(page) => cursor.page = page,
+                    Err(status) => {
+                        tracing::warn!(error = %status.message(), "a node's score page is malformed; its shards are left out");
+                        self.cursors[i] = None;
+                        return None;
+                    }
+                },
                 Ok(Ok(None)) => return None,
                 Ok(Err(status)) => {
                     tracing::warn!(error = %status.message(), "a node's score stream broke; its shards are left out");
@@ -158,7 +165,7 @@ pub(super) async fn send(
         ignored,
         population,
         shards_total,
-        mut groups,
+        groups,
         mean_score_unbalanced,
     } = header;
     let mut first_page_fields = Some((ignored, population));
@@ -180,11 +187,7 @@ pub(super) async fn send(
             groups: values,
         }) = next
         {
-            for (attr, value) in values.iter().enumerate().take(width) {
-                // Every prospect is eligible, so its value was counted; a node whose count
-                // was missing just adds a value with no eligible.
-                codes.push(groups.code(attr, value).unwrap_or(0));
-            }
+            codes.extend(values.iter().take(width));
             score_sum += f64::from(prospect.score);
             page.push(prospect);
             sent += 1;

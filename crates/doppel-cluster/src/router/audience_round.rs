@@ -35,6 +35,9 @@ pub(super) fn leaves_node_out(status: &Status) -> bool {
     match status.code() {
         tonic::Code::InvalidArgument | tonic::Code::ResourceExhausted => false,
         tonic::Code::NotFound => status.message().starts_with("model_version"),
+        // The request cannot be answered (an audited attribute with too many values): the
+        // client gets that, not a partial answer.
+        tonic::Code::FailedPrecondition => status.message().starts_with("model_version"),
         _ => true,
     }
 }

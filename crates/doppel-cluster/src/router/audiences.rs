@@ -26,14 +26,14 @@ use std::time::Duration;
 use doppel_engine::fairness;
 use doppel_engine::reach::reach_points;
 use doppel_engine::{
-    AudienceSize, Groups, LookalikeQuery, ReachCurve, ReachCut, audience_target, mean_score,
+    AudienceSize, LookalikeQuery, ReachCurve, ReachCut, audience_target, mean_score,
 };
-use doppel_grpc::audiences_service::{check_reach_floor, size_field};
+use doppel_grpc::audiences_service::{apply_reach_floor, size_field};
 use doppel_grpc::convert::reach_to_pb;
 use doppel_grpc::saved_audiences as saved;
-use doppel_store::Store;
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::audiences_server::Audiences;
+use doppel_store::Store;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
@@ -112,7 +112,6 @@ impl RouterAudiences {
         &self,
         query: &LookalikeQuery,
         size: AudienceSize,
-        group_attributes: &[String],
         deadline: Instant,
     ) -> Result<Scored, Status> {
         let floor = self.router.privacy_floor();
@@ -127,12 +126,11 @@ impl RouterAudiences {
             floor
                 .check_seeds(seeds.ids.len() as u64)
                 .map_err(Status::failed_precondition)?;
-            let round = (size, group_attributes);
             match open_scores(
                 &seeds,
                 &version,
                 query,
-                round,
+                size,
                 self.router.shard_count,
                 deadline,
             )
@@ -170,17 +168,22 @@ async fn pull(merger: &mut Merger, n: usize) -> Vec<Ranked> {
     out
 }
 
-/// Group codes of pulled prospects (one per attribute of `groups`, prospect after prospect).
-fn codes_of(groups: &mut Groups, ranked: &[Ranked]) -> Vec<u32> {
-    let width = groups.attributes().len();
-    let mut codes = Vec::with_capacity(ranked.len() * width);
-    for r in ranked {
-        for attr in 0..width {
-            let value = r.groups.get(attr).map_or("", String::as_str);
-            codes.push(groups.code(attr, value).unwrap_or(0));
+/// Pulls the whole ranking but keeps at most `n` members of each group of attribute `at`
+/// (balancing never takes more from one group), so memory is bounded by `n` × groups.
+async fn pull_per_group(merger: &mut Merger, n: usize, at: usize) -> Vec<Ranked> {
+    let mut kept: Vec<usize> = Vec::new();
+    let mut out = Vec::new();
+    while let Some(r) = merger.next().await {
+        let g = r.groups.get(at).copied().unwrap_or(0) as usize;
+        if kept.len() <= g {
+            kept.resize(g + 1, 0);
+        }
+        if kept[g] < n {
+            kept[g] += 1;
+            out.push(r);
         }
     }
-    codes
+    out
 }
 
 #[tonic::async_trait]
@@ -276,7 +279,6 @@ impl Audiences for RouterAudiences {
                 .check_audience(size_field, n)
                 .map_err(Status::failed_precondition)?;
         }
-        let group_attributes = query.group_attributes();
         // Balancing re-selects from every eligible customer, so nodes send them all.
         let round_size = match query.balance {
             Some(_) => AudienceSize::TopPercent(100.0),
@@ -286,37 +288,40 @@ impl Audiences for RouterAudiences {
             version,
             seeds,
             opened,
-        } = self
-            .score(&query, round_size, &group_attributes, deadline)
-            .await?;
+        } = self.score(&query, round_size, deadline).await?;
         let Opened {
             cursors,
             population,
             strategy,
-            mut groups,
+            groups,
         } = opened;
         let mut merger = Merger::start(cursors, deadline).await;
         let (n, first, mean_score_unbalanced) = match &query.balance {
             Some(balance) => {
-                let everyone = pull(&mut merger, usize::MAX).await;
-                let n = match query.size {
-                    AudienceSize::MinScore(s) => {
-                        everyone.partition_point(|r| r.prospect.score >= s)
-                    }
-                    size => audience_target(size, everyone.len()),
-                };
-                let codes = codes_of(&mut groups, &everyone);
-                let width = group_attributes.len();
-                let at = group_attributes
+                // Balanced sizes are counts or shares (min_score is refused at the edge).
+                let n = audience_target(query.size, population as usize);
+                let at = query
+                    .group_attributes()
                     .iter()
                     .position(|a| *a == balance.attribute)
                     .unwrap_or(0);
-                let by_group: Vec<u32> = codes.chunks_exact(width).map(|c| c[at]).collect();
-                let picked = fairness::balance(&by_group, n, balance.min_selection_ratio);
-                let unbalanced = mean_score(everyone[..n].iter().map(|r| r.prospect.score));
-                let mut everyone: Vec<Option<Ranked>> = everyone.into_iter().map(Some).collect();
-                let chosen: Vec<Ranked> =
-                    picked.iter().filter_map(|&i| everyone[i].take()).collect();
+                let kept = pull_per_group(&mut merger, n, at).await;
+                let scores: Vec<f32> = kept.iter().map(|r| r.prospect.score).collect();
+                let by_group: Vec<u32> = kept
+                    .iter()
+                    .map(|r| r.groups.get(at).copied().unwrap_or(0))
+                    .collect();
+                let picked = fairness::balance(
+                    &scores,
+                    &by_group,
+                    groups.eligible(at),
+                    n,
+                    balance.min_selection_ratio,
+                );
+                // The best n overall are among the kept (no group gives more than n).
+                let unbalanced = mean_score(scores.iter().take(n).copied());
+                let mut kept: Vec<Option<Ranked>> = kept.into_iter().map(Some).collect();
+                let chosen: Vec<Ranked> = picked.iter().filter_map(|&i| kept[i].take()).collect();
                 (chosen.len(), chosen, Some(unbalanced))
             }
             None => {
@@ -330,12 +335,14 @@ impl Audiences for RouterAudiences {
                 (n, pull(&mut merger, must).await, None)
             }
         };
-        let known = if n == usize::MAX { first.len() } else { n };
-        if n == usize::MAX && !merger.is_spent() {
-            // A min_score audience at least as big as the floor: the rest streams on.
-        } else {
+        // What goes out first was pulled already: below the floor only if fewer were
+        // pulled than it needs (a min_score audience, or a node lost meanwhile), or the
+        // planned size is below it.
+        let must = (floor.min_audience_size as usize).min(n);
+        let planned = if n == usize::MAX { first.len() } else { n };
+        if first.len() < must || (planned as u64) < floor.min_audience_size {
             floor
-                .check_audience(size_field, known as u64)
+                .check_audience(size_field, first.len().min(planned) as u64)
                 .map_err(Status::failed_precondition)?;
         }
         tracing::info!(
@@ -365,23 +372,18 @@ impl Audiences for RouterAudiences {
     ) -> Result<tonic::Response<pb::ReachCurve>, Status> {
         let timeout: Duration = deadline_of(&request, DEFAULT_FAN_OUT_DEADLINE);
         let deadline = Instant::now() + timeout;
-        let (query, cuts) = doppel_grpc::convert::reach_from_pb(request.into_inner())?;
+        let (query, cuts, defaults) = doppel_grpc::convert::reach_from_pb(request.into_inner())?;
         let Scored {
             version,
             seeds,
             opened,
         } = self
-            .score(
-                &query,
-                AudienceSize::TopPercent(100.0),
-                &query.audit_attributes,
-                deadline,
-            )
+            .score(&query, AudienceSize::TopPercent(100.0), deadline)
             .await?;
         let Opened {
             cursors,
             population,
-            mut groups,
+            groups,
             ..
         } = opened;
         // Pull the ranking only as deep as the deepest cut: the largest share, and past the
@@ -414,19 +416,39 @@ impl Audiences for RouterAudiences {
                 }
             }
         }
-        let codes = codes_of(&mut groups, &ranked);
+        let codes: Vec<u32> = ranked
+            .iter()
+            .flat_map(|r| r.groups.iter().copied())
+            .collect();
         let scores: Vec<f32> = ranked.iter().map(|r| r.prospect.score).collect();
-        // The nodes' eligible counts are the population; a node lost mid-merge shrinks
-        // what was pulled, and the answer says so through shards_answered.
-        let curve = ReachCurve {
-            points: reach_points(population as usize, &scores, &codes, &groups, &cuts),
+        let points = reach_points(population as usize, &scores, &codes, &groups, &cuts)
+            .map_err(doppel_grpc::status::engine_status)?;
+        let mut curve = ReachCurve {
+            points,
             eligible_population: population,
-            model_version: version,
+            model_version: version.clone(),
             seeds_used: seeds.ids.len() as u64,
         };
-        check_reach_floor(&self.router.privacy_floor(), &curve, &cuts)?;
+        apply_reach_floor(&self.router.privacy_floor(), &mut curve, &cuts, defaults)?;
+        let answered = merger.answered();
+        // A node left out: its customers could be in any point, so the upper bounds grow
+        // by the version's customers (loose, but a bound; the lower bounds stay what was
+        // counted).
+        let missing = if answered < self.router.shard_count {
+            self.router
+                .store
+                .get_version(&version)
+                .await
+                .map_err(doppel_grpc::status::store_status)?
+                .map_or(u64::MAX, |v| v.customer_count)
+        } else {
+            0
+        };
         let mut answer = reach_to_pb(curve, self.router.shard_count);
-        answer.shards_answered = merger.answered();
+        answer.shards_answered = answered;
+        for point in &mut answer.points {
+            point.size_upper = point.size.saturating_add(missing);
+        }
         Ok(tonic::Response::new(answer))
     }
 }

@@ -32,8 +32,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use doppel_store::{RedisStore, Store};
-use doppel_types::{PrivacyFloor, SavedAudienceLimits};
 use doppel_types::shard::shard_of;
+use doppel_types::{PrivacyFloor, SavedAudienceLimits};
 use tonic::Status;
 
 use crate::topology::{NodeHandle, Topology, TopologyReader};

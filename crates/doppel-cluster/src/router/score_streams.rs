@@ -22,25 +22,53 @@ pub(super) struct Cursor {
     pub(super) stream: Streaming<ipb::ScoredPage>,
     pub(super) page: std::vec::IntoIter<Ranked>,
     pub(super) shards: u32,
+    /// The node's value codes → the router's, per group attribute.
+    pub(super) translate: Vec<Vec<u32>>,
 }
 
-/// A prospect and its values of the round's group attributes.
+/// A prospect and its group codes (the router's), one per group attribute.
 pub(super) struct Ranked {
     pub(super) prospect: pb::Prospect,
-    pub(super) groups: Vec<String>,
+    pub(super) groups: Vec<u32>,
 }
 
-/// A page's prospects with their group values (none when no attribute is grouped).
-pub(super) fn ranked(page: ipb::ScoredPage) -> std::vec::IntoIter<Ranked> {
+/// A page's prospects with their group codes translated to the router's. A page whose
+/// codes do not fit the round (one list per prospect, one code per attribute, each known)
+/// is an error: the node is left out rather than audited wrong.
+pub(super) fn ranked(
+    page: ipb::ScoredPage,
+    translate: &[Vec<u32>],
+) -> Result<std::vec::IntoIter<Ranked>, Status> {
+    let width = translate.len();
+    if width > 0 && page.prospect_groups.len() != page.prospects.len() {
+        return Err(Status::internal(
+            "a node sent a page without its group codes",
+        ));
+    }
     let mut groups = page.prospect_groups.into_iter();
-    page.prospects
-        .into_iter()
-        .map(|prospect| Ranked {
+    let mut out = Vec::with_capacity(page.prospects.len());
+    for prospect in page.prospects {
+        let codes = match groups.next() {
+            Some(g) if g.codes.len() == width => g
+                .codes
+                .iter()
+                .enumerate()
+                .map(|(a, &c)| translate[a].get(c as usize).copied())
+                .collect::<Option<Vec<u32>>>()
+                .ok_or_else(|| Status::internal("a node sent an unknown group code"))?,
+            None if width == 0 => Vec::new(),
+            _ => {
+                return Err(Status::internal(
+                    "a node sent group codes of the wrong width",
+                ));
+            }
+        };
+        out.push(Ranked {
             prospect,
-            groups: groups.next().map(|g| g.values).unwrap_or_default(),
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
+            groups: codes,
+        });
+    }
+    Ok(out.into_iter())
 }
 
 /// What the score round opened.
@@ -72,16 +100,18 @@ fn to_vectors(list: &[Vec<f32>]) -> Vec<ipb::Vector> {
 
 /// The score round: sends every part that answered the seed round the one scorer and
 /// opens its score stream, asking for `size` (the query's, or everyone for reach curves
-/// and balancing) and the prospects' values of `group_attributes`.
+/// and balancing) and the prospects' group codes of the query's audited and balanced
+/// attributes.
 pub(super) async fn open_scores(
     seeds: &Seeds,
     version: &str,
     query: &LookalikeQuery,
-    round: (AudienceSize, &[String]),
+    size: AudienceSize,
     shard_count: u32,
     deadline: Instant,
 ) -> Result<Round<Opened>, Status> {
-    let (size, group_attributes) = round;
+    let group_attributes = query.group_attributes();
+    let last_group_is_balance = group_attributes.len() > query.audit_attributes.len();
     let (scorer, strategy_used) =
         plan_scorer(query.strategy, &seeds.vectors, &seeds.negatives, seeds.dim);
     let (explain_ids, explain_vectors) = if query.explain {
@@ -124,7 +154,8 @@ pub(super) async fn open_scores(
             size: Some(size_to_pb(size)),
             explain_seed_ids: explain_ids.clone(),
             explain_seed_vectors: explain_vectors.clone(),
-            group_attributes: group_attributes.to_vec(),
+            group_attributes: group_attributes.clone(),
+            last_group_is_balance,
         };
         let node = Arc::clone(&part.node);
         async move {
@@ -144,26 +175,39 @@ pub(super) async fn open_scores(
     });
     let mut cursors = Vec::new();
     let mut population = 0;
-    let mut groups = Groups::new(group_attributes.to_vec());
+    let mut groups = query.groups();
     for (node, result) in futures::future::join_all(calls).await {
         match result {
             Ok((_, first)) if first.model_version != version => return Ok(Round::VersionMoved),
             Ok((stream, mut first)) => {
-                population += first.eligible_population;
+                // Node codes are the order of its counts per attribute.
+                let mut translate = vec![Vec::new(); group_attributes.len()];
                 for count in std::mem::take(&mut first.group_counts) {
                     let Some(attr) = group_attributes.iter().position(|a| *a == count.attribute)
                     else {
                         continue;
                     };
-                    groups
+                    let code = groups
                         .add_eligible(attr, &count.value, count.eligible_count)
                         .map_err(doppel_grpc::status::engine_status)?;
+                    translate[attr].push(code);
                 }
+                let shards = first.shards.len() as u32;
+                let eligible = first.eligible_population;
+                let page = match ranked(first, &translate) {
+                    Ok(page) => page,
+                    Err(status) => {
+                        tracing::warn!(node.id = %node.node_id, error = %status.message(), "node left out of the score round");
+                        continue;
+                    }
+                };
+                population += eligible;
                 cursors.push(Cursor {
                     stream,
                     // What the node answered for (it may have handed a shard off).
-                    shards: first.shards.len() as u32,
-                    page: ranked(first),
+                    shards,
+                    page,
+                    translate,
                 });
             }
             Err(status) if version_missing(&status) => return Ok(Round::VersionMoved),

@@ -165,8 +165,9 @@ impl Shard for ShardService {
             explain_seed_ids,
             explain_seed_vectors,
             group_attributes,
+            last_group_is_balance,
         } = request.into_inner();
-        if group_attributes.len() > doppel_engine::MAX_GROUP_ATTRIBUTES {
+        if group_attributes.len() > doppel_engine::MAX_GROUP_ATTRIBUTES + 1 {
             return Err(Status::invalid_argument(
                 "group_attributes: too many attributes",
             ));
@@ -199,6 +200,7 @@ impl Shard for ShardService {
             explain: (!explain_seed_ids.is_empty())
                 .then_some((explain_seed_ids, explain_seed_vectors)),
             group_attributes,
+            last_group_is_balance,
             cancel: Default::default(),
         };
         // Dropped with this call when the router gives up on it: the scan then stops.
@@ -217,11 +219,7 @@ impl Shard for ShardService {
             audience.codes[from * width..(from + count) * width]
                 .chunks_exact(width)
                 .map(|codes| ipb::ProspectGroups {
-                    values: codes
-                        .iter()
-                        .enumerate()
-                        .map(|(a, &c)| audience.groups.value(a, c).to_owned())
-                        .collect(),
+                    codes: codes.to_vec(),
                 })
                 .collect()
         };

@@ -87,6 +87,33 @@ pub fn query_from_pb(request: pb::LookalikeRequest) -> Result<LookalikeQuery, St
     let filter = attributes("filter", filter)?;
     let audit_attributes = audited(audit_attributes)?;
     let balance = balance_from_pb(balance_attribute, min_selection_ratio)?;
+    if let Some(b) = &balance {
+        if !audit_attributes.contains(&b.attribute)
+            && audit_attributes.len() >= MAX_GROUP_ATTRIBUTES
+        {
+            return Err(FieldViolation::new(
+                "balance_attribute",
+                format!("with audit_attributes, at most {MAX_GROUP_ATTRIBUTES} attributes in all"),
+            )
+            .into());
+        }
+        if explain {
+            return Err(FieldViolation::new(
+                "explain",
+                "not available with balance_attribute (the balanced pick comes from the whole \
+                 ranking)",
+            )
+            .into());
+        }
+        if matches!(size, AudienceSize::MinScore(_)) {
+            return Err(FieldViolation::new(
+                "min_score",
+                "a balanced audience needs a count or a top_percent: every customer above a \
+                 score is already the whole answer",
+            )
+            .into());
+        }
+    }
     Ok(LookalikeQuery {
         seed_customer_ids: ids("seed_customer_ids", seed_customer_ids, MAX_SEEDS)?,
         negative_customer_ids: ids(
@@ -168,7 +195,9 @@ fn balance_from_pb(attribute: String, ratio: f64) -> Result<Option<Balance>, Sta
 
 /// Converts and validates a reach request: its query (size ignored) and the cuts (the
 /// default shares when none are given). Errors name `top_percents[i]` / `min_scores[i]`.
-pub fn reach_from_pb(request: pb::ReachRequest) -> Result<(LookalikeQuery, Vec<ReachCut>), Status> {
+pub fn reach_from_pb(
+    request: pb::ReachRequest,
+) -> Result<(LookalikeQuery, Vec<ReachCut>, bool), Status> {
     let pb::ReachRequest {
         query,
         top_percents,
@@ -184,6 +213,8 @@ pub fn reach_from_pb(request: pb::ReachRequest) -> Result<(LookalikeQuery, Vec<R
         .into());
     }
     query.size = Some(pb::lookalike_request::Size::TopPercent(100.0));
+    // A curve names no prospects: explaining every eligible customer would be wasted work.
+    query.explain = false;
     let query = query_from_pb(query)?;
     if top_percents.len() + min_scores.len() > MAX_REACH_POINTS {
         return Err(FieldViolation::new(
@@ -209,13 +240,14 @@ pub fn reach_from_pb(request: pb::ReachRequest) -> Result<(LookalikeQuery, Vec<R
         }
         cuts.push(ReachCut::MinScore(s));
     }
-    if cuts.is_empty() {
+    let defaults = cuts.is_empty();
+    if defaults {
         cuts = DEFAULT_REACH_PERCENTS
             .iter()
             .map(|&p| ReachCut::TopPercent(p))
             .collect();
     }
-    Ok((query, cuts))
+    Ok((query, cuts, defaults))
 }
 
 /// The request field a reach cut came from (for errors): `top_percents[i]` or

@@ -64,7 +64,10 @@ pub async fn saved_audiences_round_trip_and_lose_erased_members(store: &dyn Stor
         Some(info("aud-2", 3))
     );
     assert_eq!(
-        store.saved_audience_members("aud-2").await.expect("members"),
+        store
+            .saved_audience_members("aud-2")
+            .await
+            .expect("members"),
         Some(members(&["c1", "c2", "c3"]))
     );
 
@@ -74,22 +77,35 @@ pub async fn saved_audiences_round_trip_and_lose_erased_members(store: &dyn Stor
         .await
         .expect("replace");
     assert_eq!(
-        store.saved_audience_members("aud-1").await.expect("members"),
+        store
+            .saved_audience_members("aud-1")
+            .await
+            .expect("members"),
         Some(members(&["c3"]))
     );
 
     // Erasure takes the customer out of every audience and lowers the sizes.
     store.delete_customer("c3").await.expect("erase");
     assert_eq!(
-        store.saved_audience_members("aud-2").await.expect("members"),
+        store
+            .saved_audience_members("aud-2")
+            .await
+            .expect("members"),
         Some(members(&["c1", "c2"]))
     );
     assert_eq!(
-        store.saved_audience("aud-2").await.expect("get").map(|i| i.size),
+        store
+            .saved_audience("aud-2")
+            .await
+            .expect("get")
+            .map(|i| i.size),
         Some(2)
     );
     assert_eq!(
-        store.saved_audience_members("aud-1").await.expect("members"),
+        store
+            .saved_audience_members("aud-1")
+            .await
+            .expect("members"),
         Some(Vec::new())
     );
 
@@ -98,15 +114,15 @@ pub async fn saved_audiences_round_trip_and_lose_erased_members(store: &dyn Stor
         .await
         .expect("batch get");
     let ids: Vec<Option<String>> = got.into_iter().map(|c| c.map(|c| c.id)).collect();
-    assert_eq!(
-        ids,
-        [Some("c2".into()), None, None, Some("c1".to_owned())]
-    );
+    assert_eq!(ids, [Some("c2".into()), None, None, Some("c1".to_owned())]);
 
     assert!(store.delete_saved_audience("aud-2").await.expect("delete"));
     assert_eq!(store.saved_audience("aud-2").await.expect("get"), None);
     assert_eq!(
-        store.saved_audience_members("aud-2").await.expect("members"),
+        store
+            .saved_audience_members("aud-2")
+            .await
+            .expect("members"),
         None
     );
     assert_eq!(store.saved_audiences().await.expect("list").len(), 1);
