@@ -35,6 +35,7 @@ pub async fn serve(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow::Re
             snapshot_dir: Some(settings.data_dir.join("snapshots")),
             keep_versions: settings.keep_versions,
             privacy_floor: settings.privacy_floor,
+            saved_audience_limits: settings.saved_audience_limits,
             ..NodeConfig::default()
         },
         Arc::new(doppel_node::Everyone),
@@ -120,6 +121,7 @@ async fn serve_router(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow:
         .await
         .map_err(|s| anyhow::anyhow!("reading the cluster topology: {}", s))?;
     router.set_privacy_floor(settings.privacy_floor);
+    router.set_saved_audience_limits(settings.saved_audience_limits);
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;

@@ -119,6 +119,12 @@ pub struct ServeArgs {
         env = "DOPPEL__AUDIENCES__MIN_AUDIENCE_SIZE"
     )]
     pub min_audience_size: u64,
+    /// Most saved audiences kept; more → RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = doppel_types::saved_audience::DEFAULT_MAX_SAVED_AUDIENCES, env = "DOPPEL__AUDIENCES__MAX_SAVED")]
+    pub max_saved_audiences: u64,
+    /// Most members over every saved audience; more → RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = doppel_types::saved_audience::DEFAULT_MAX_SAVED_MEMBERS, env = "DOPPEL__AUDIENCES__MAX_SAVED_MEMBERS")]
+    pub max_saved_members: u64,
 }
 
 /// Validated settings.
@@ -146,6 +152,8 @@ pub struct Settings {
     pub admission: doppel_grpc::admission::AdmissionLimits,
     /// Smallest seed set and audience served.
     pub privacy_floor: doppel_types::PrivacyFloor,
+    /// Saved audiences kept.
+    pub saved_audience_limits: doppel_types::SavedAudienceLimits,
 }
 
 /// What a shard node needs besides the common settings.
@@ -261,6 +269,16 @@ impl ServeArgs {
             min_seed_count: self.min_seed_count,
             min_audience_size: self.min_audience_size,
         };
+        if !(1..=100_000).contains(&self.max_saved_audiences) {
+            return Err(bad("--max-saved-audiences", "must be 1..=100000"));
+        }
+        if !(1..=1_000_000_000).contains(&self.max_saved_members) {
+            return Err(bad("--max-saved-members", "must be 1..=1000000000"));
+        }
+        let saved_audience_limits = doppel_types::SavedAudienceLimits {
+            max_audiences: self.max_saved_audiences,
+            max_members: self.max_saved_members,
+        };
         let redis = match &self.redis {
             Some(url) if !(url.starts_with("redis://") || url.starts_with("rediss://")) => {
                 return Err(bad("--redis", "must start with redis:// or rediss://"));
@@ -315,6 +333,7 @@ impl ServeArgs {
         Ok(Settings {
             admission,
             privacy_floor,
+            saved_audience_limits,
             api_keys_file: self.api_keys_file.clone(),
             keep_versions: self.keep_versions,
             shard,

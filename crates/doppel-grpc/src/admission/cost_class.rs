@@ -27,6 +27,11 @@ pub fn cost_class(path: &str) -> Option<CostClass> {
     let method = parts.next().unwrap_or("");
     match (service, method) {
         ("grpc.health.v1.Health", _) => None,
+        // Reading or deleting a saved audience's description is cheap; members, audiences and
+        // reach curves are not.
+        ("doppel.v1.Audiences", "GetAudience" | "ListAudiences" | "DeleteAudience") => {
+            Some(CostClass::Cheap)
+        }
         ("doppel.v1.Audiences", _) => Some(CostClass::Heavy),
         ("doppel.v1.ModelAdmin", "ImportEmbeddings" | "Train") => Some(CostClass::Heavy),
         _ => Some(CostClass::Cheap),

@@ -22,9 +22,12 @@ pub fn required_role(path: &str) -> Option<Role> {
             // SetContactPolicy, and anything added later until decided.
             _ => Role::Admin,
         }),
-        "doppel.v1.Recommendations" | "doppel.v1.Audiences" | "doppel.v1.Segments" => {
-            Some(Role::Read)
-        }
+        "doppel.v1.Audiences" => Some(match method {
+            // Saved audiences are written state.
+            "SaveAudience" | "RefreshAudience" | "DeleteAudience" => Role::Write,
+            _ => Role::Read,
+        }),
+        "doppel.v1.Recommendations" | "doppel.v1.Segments" => Some(Role::Read),
         // Reflection and unknown services: any key (an unknown one then gets UNIMPLEMENTED).
         _ => Some(Role::Read),
     }
@@ -44,6 +47,22 @@ mod tests {
         assert_eq!(
             required_role("/doppel.v1.Audiences/FindLookalikes"),
             Some(Role::Read)
+        );
+        assert_eq!(
+            required_role("/doppel.v1.Audiences/EstimateReach"),
+            Some(Role::Read)
+        );
+        assert_eq!(
+            required_role("/doppel.v1.Audiences/StreamAudienceMembers"),
+            Some(Role::Read)
+        );
+        assert_eq!(
+            required_role("/doppel.v1.Audiences/SaveAudience"),
+            Some(Role::Write)
+        );
+        assert_eq!(
+            required_role("/doppel.v1.Audiences/DeleteAudience"),
+            Some(Role::Write)
         );
         assert_eq!(
             required_role("/doppel.v1.Ingest/GetCustomer"),
