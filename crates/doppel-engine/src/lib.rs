@@ -35,6 +35,7 @@
 //! Modules only import downwards: nothing imports `engine` but the crate root's
 //! re-exports, and no module imports one that imports it back.
 
+mod attribute_columns;
 pub mod audience_groups;
 pub mod cancellation;
 pub mod config;

@@ -516,9 +516,9 @@ impl SlotCodes {
     }
 }
 
-/// Counts the eligible customers into `groups` and answers their codes by slot. The
-/// profiles are read in parallel and in slot order (the attribute maps are scattered on
-/// the heap); only the interning of values is sequential.
+/// Counts the eligible customers into `groups` and answers their codes by slot, from the
+/// profiles' attribute columns (built on an attribute's first audit, then kept in step);
+/// an attribute with too many values to cache is read from the profiles.
 pub(crate) fn count_eligible(
     profiles: &Profiles,
     groups: &mut Groups,
@@ -526,24 +526,36 @@ pub(crate) fn count_eligible(
 ) -> Result<SlotCodes> {
     let width = groups.attributes().len();
     let slots: Vec<PointId> = eligible.iter().collect();
-    let attributes = groups.attributes();
-    let values: Vec<&str> = slots
-        .par_iter()
-        .flat_map_iter(|&slot| {
-            let record = profiles.customer(slot);
-            attributes.iter().map(move |a| {
-                record
-                    .and_then(|c| c.attributes.get(a))
-                    .map_or("", String::as_str)
-            })
-        })
-        .collect();
     let end = slots.last().map_or(0, |&s| s as usize + 1);
     let mut codes = vec![0u32; end * width];
-    for (i, &slot) in slots.iter().enumerate() {
-        for attr in 0..width {
-            codes[slot as usize * width + attr] =
-                groups.add_eligible(attr, values[i * width + attr], 1)?;
+    for attr in 0..width {
+        let key = groups.attributes()[attr].clone();
+        match profiles.attribute_column(&key) {
+            Some(column) => {
+                // Count per column code, then intern only the values present.
+                let mut counts = vec![0u64; column.len()];
+                for &slot in &slots {
+                    counts[column.code(slot) as usize] += 1;
+                }
+                let mut to_group = vec![0u32; column.len()];
+                for (code, &n) in counts.iter().enumerate() {
+                    if n > 0 {
+                        to_group[code] = groups.add_eligible(attr, column.value(code as u32), n)?;
+                    }
+                }
+                for &slot in &slots {
+                    codes[slot as usize * width + attr] = to_group[column.code(slot) as usize];
+                }
+            }
+            None => {
+                for &slot in &slots {
+                    let value = profiles
+                        .customer(slot)
+                        .and_then(|c| c.attributes.get(&key))
+                        .map_or("", String::as_str);
+                    codes[slot as usize * width + attr] = groups.add_eligible(attr, value, 1)?;
+                }
+            }
         }
     }
     Ok(SlotCodes { width, codes })

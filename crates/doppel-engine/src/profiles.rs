@@ -3,10 +3,12 @@
 //! of the store at start.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use doppel_index::{Bitset, PointId};
 use doppel_types::{Customer, Event, EventType, Item};
 
+use crate::attribute_columns::{AttributeColumns, Column};
 use crate::exposures::Exposures;
 use crate::id_slots::IdSlots;
 
@@ -75,6 +77,8 @@ pub(crate) struct Profiles {
     ads_consent: Bitset,
     /// Slots of catalogue items in stock (kept in step with the records).
     in_stock: Bitset,
+    /// Cached attribute columns for audits (kept in step with the records).
+    columns: AttributeColumns,
 }
 
 fn slot_mut<T: Default>(rows: &mut Vec<Option<T>>, slot: PointId) -> &mut T {
@@ -103,6 +107,7 @@ impl Profiles {
         record.ads_consent = customer.consent.ads_personalization;
         record.onsite_consent = customer.consent.onsite_personalization;
         record.attributes = customer.attributes.clone();
+        self.columns.update(slot, Some(&customer.attributes));
         if customer.consent.ads_personalization {
             self.ads_consent.insert(slot);
         } else {
@@ -167,6 +172,7 @@ impl Profiles {
         if let Some(row) = self.customers.get_mut(slot as usize) {
             *row = None;
         }
+        self.columns.update(slot, None);
         self.ads_consent.remove(slot);
         Some(slot)
     }
@@ -174,6 +180,13 @@ impl Profiles {
     /// Slots of customers with ads consent.
     pub(crate) fn ads_consent(&self) -> &Bitset {
         &self.ads_consent
+    }
+
+    /// The column of attribute `key` by slot (built on first use); `None` when the
+    /// attribute has too many values to cache.
+    pub(crate) fn attribute_column(&self, key: &str) -> Option<Arc<Column>> {
+        self.columns
+            .get(key, self.customers().map(|(slot, c)| (slot, &c.attributes)))
     }
 
     /// The profile at `slot`.
