@@ -96,6 +96,25 @@ async fn a_saved_audience_survives_a_restart_and_loses_erased_and_withdrawn_memb
         .expect("get")
         .into_inner();
     assert_eq!(after.size, 1_499);
+    // An erased seed leaves the saved query too.
+    let seed = query.seed_customer_ids[0].clone();
+    IngestClient::new(channel.clone())
+        .delete_customer(pb::DeleteCustomerRequest {
+            customer_id: seed.clone(),
+        })
+        .await
+        .expect("erase a seed");
+    let saved_query = client
+        .get_audience(pb::GetAudienceRequest {
+            audience_id: info.audience_id.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .query
+        .expect("the query");
+    assert!(!saved_query.seed_customer_ids.contains(&seed));
+    assert_eq!(saved_query.seed_customer_ids.len(), 19);
 
     // Withdrawn ads consent: left out of the next read.
     let withdrawn = expected[1].clone();
@@ -124,6 +143,10 @@ async fn a_saved_audience_survives_a_restart_and_loses_erased_and_withdrawn_memb
     assert_eq!(refreshed.created_ms, info.created_ms);
     assert!(refreshed.refreshed_ms >= info.refreshed_ms);
     assert_eq!(refreshed.size, 1_500);
+    assert!(
+        listed.audiences[0].query.is_none(),
+        "listing leaves queries out"
+    );
     let members_now = stored(&channel, &info.audience_id).await;
     assert!(
         members_now

@@ -475,15 +475,30 @@ fn balanced(
         .iter()
         .position(|a| *a == balance.attribute)
         .unwrap_or(0);
-    let by_group: Vec<u32> = codes.chunks_exact(width).map(|c| c[at]).collect();
-    let scores: Vec<f32> = ranked.iter().map(|c| c.0).collect();
-    let picked = fairness::balance(
+    // No group gives more than n: keep the best n of each (the top n overall among them).
+    let mut per_group = vec![0usize; groups.eligible(at).len()];
+    let kept: Vec<usize> = (0..ranked.len())
+        .filter(|&i| {
+            let g = codes[i * width + at] as usize;
+            let keep = per_group.get(g).is_some_and(|&k| k < n);
+            if keep {
+                per_group[g] += 1;
+            }
+            keep
+        })
+        .collect();
+    let by_group: Vec<u32> = kept.iter().map(|&i| codes[i * width + at]).collect();
+    let scores: Vec<f32> = kept.iter().map(|&i| ranked[i].0).collect();
+    let picked: Vec<usize> = fairness::balance(
         &scores,
         &by_group,
         groups.eligible(at),
         n,
         balance.min_selection_ratio,
-    );
+    )
+    .into_iter()
+    .map(|k| kept[k])
+    .collect();
     let picked_codes: Vec<u32> = picked
         .iter()
         .flat_map(|&i| codes[i * width..(i + 1) * width].iter().copied())

@@ -44,14 +44,7 @@ impl Audiences for AudiencesService {
     ) -> Result<Response<pb::AudienceInfo>, Status> {
         let store = self.node.store().as_ref();
         let limits = self.node.config().saved_audience_limits;
-        let save = saved::check_save(store, limits, request.into_inner()).await?;
-        let computed = self
-            .find_lookalikes(Request::new(save.query.clone()))
-            .await?
-            .into_inner();
-        let batches = saved::drain(computed).await?;
-        let info =
-            saved::store_audience(store, limits, save.name, &save.query, batches, None).await?;
+        let info = saved::save(store, limits, request, |r| self.find_lookalikes(r)).await?;
         Ok(Response::new(info))
     }
 
@@ -60,8 +53,9 @@ impl Audiences for AudiencesService {
         request: Request<pb::GetAudienceRequest>,
     ) -> Result<Response<pb::AudienceInfo>, Status> {
         let id = request.into_inner().audience_id;
-        let info = saved::find(self.node.store().as_ref(), &id).await?;
-        Ok(Response::new(saved::info_to_pb(info)))
+        Ok(Response::new(
+            saved::get(self.node.store().as_ref(), &id).await?,
+        ))
     }
 
     async fn list_audiences(
@@ -79,10 +73,11 @@ impl Audiences for AudiencesService {
     ) -> Result<Response<Self::StreamAudienceMembersStream>, Status> {
         let id = request.into_inner().audience_id;
         let store = std::sync::Arc::clone(self.node.store());
-        let shards = self.node.config().engine.shard_count;
-        Ok(Response::new(
-            saved::stream_members(store, &id, shards).await?,
-        ))
+        let config = self.node.config();
+        let stream =
+            saved::stream_members(store, &id, config.privacy_floor, config.engine.shard_count)
+                .await?;
+        Ok(Response::new(stream))
     }
 
     #[tracing::instrument(skip_all)]
@@ -92,15 +87,7 @@ impl Audiences for AudiencesService {
     ) -> Result<Response<pb::AudienceInfo>, Status> {
         let store = self.node.store().as_ref();
         let limits = self.node.config().saved_audience_limits;
-        let info = saved::find(store, &request.into_inner().audience_id).await?;
-        let query = saved::saved_query(&info)?;
-        let computed = self
-            .find_lookalikes(Request::new(query.clone()))
-            .await?
-            .into_inner();
-        let batches = saved::drain(computed).await?;
-        let name = info.name.clone();
-        let info = saved::store_audience(store, limits, name, &query, batches, Some(info)).await?;
+        let info = saved::refresh(store, limits, request, |r| self.find_lookalikes(r)).await?;
         Ok(Response::new(info))
     }
 

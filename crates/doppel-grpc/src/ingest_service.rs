@@ -208,6 +208,9 @@ impl Ingest for IngestService {
             .delete_customer(&customer_id)
             .await
             .map_err(node_status)?;
+        // The store took the customer out of every saved audience; its id also leaves
+        // the saved queries that name it as a seed.
+        crate::saved_audiences::scrub_erased(self.node.store().as_ref(), &customer_id).await?;
         Ok(Response::new(pb::DeleteCustomerResponse { existed }))
     }
 }

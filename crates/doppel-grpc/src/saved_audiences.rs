@@ -15,7 +15,9 @@ use doppel_proto::v1 as pb;
 use doppel_store::Store;
 use doppel_types::limits::LOOKALIKE_PAGE_SIZE;
 use doppel_types::saved_audience::is_audience_id;
-use doppel_types::{SavedAudienceInfo, SavedAudienceLimits, SavedMember};
+use doppel_types::{
+    PrivacyFloor, SavedAudienceInfo, SavedAudienceLimits, SavedAudienceWrite, SavedMember,
+};
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -65,11 +67,12 @@ fn now_ms() -> i64 {
 pub struct SaveRequest {
     /// The audience's name.
     pub name: String,
-    /// The query, validated.
+    /// The query, validated, explanations off (a saved audience keeps no explanations).
     pub query: pb::LookalikeRequest,
 }
 
-/// Checks a SaveAudience request's name and query, and that one more audience fits.
+/// Checks a SaveAudience request's name and query, and that one more audience fits (the
+/// store checks again when it writes).
 pub async fn check_save(
     store: &dyn Store,
     limits: SavedAudienceLimits,
@@ -83,8 +86,9 @@ pub async fn check_save(
         )
         .into());
     }
-    let query = query.ok_or_else(|| FieldViolation::new("query", "required"))?;
-    crate::convert::query_from_pb(query.clone())?;
+    let mut query = query.ok_or_else(|| FieldViolation::new("query", "required"))?;
+    query.explain = false;
+    crate::convert::query_from_pb(query.clone()).map_err(in_query)?;
     let saved = store.saved_audiences().await.map_err(store_status)?;
     if saved.len() as u64 >= limits.max_audiences {
         return Err(Status::resource_exhausted(format!(
@@ -96,70 +100,130 @@ pub async fn check_save(
     Ok(SaveRequest { name, query })
 }
 
-/// The members and header fields of an audience's stream.
-fn collect(batches: Vec<pb::LookalikeBatch>) -> (Vec<SavedMember>, String, u64) {
-    let version = batches
-        .first()
-        .map(|b| b.model_version.clone())
-        .unwrap_or_default();
-    let eligible = batches.first().map_or(0, |b| b.eligible_population);
-    let members = batches
-        .into_iter()
-        .flat_map(|b| b.prospects)
-        .map(|p| SavedMember {
-            customer_id: p.customer_id,
-            score: p.score,
-        })
-        .collect();
-    (members, version, eligible)
+/// An error of the saved query's own fields, named inside `query`.
+pub fn in_query(status: Status) -> Status {
+    match status.code() {
+        tonic::Code::InvalidArgument
+        | tonic::Code::FailedPrecondition
+        | tonic::Code::NotFound
+        | tonic::Code::ResourceExhausted => {
+            Status::new(status.code(), format!("query.{}", status.message()))
+        }
+        _ => status,
+    }
 }
 
-/// Keeps `batches` (an audience computed by FindLookalikes) as audience `existing`'s new
-/// members, or as a new audience. Refused with RESOURCE_EXHAUSTED when the saved members
-/// would exceed the limit.
+/// How many more members fit beside the other saved audiences (`replacing`: the audience
+/// whose members are replaced).
+pub async fn member_budget(
+    store: &dyn Store,
+    limits: SavedAudienceLimits,
+    replacing: Option<&str>,
+) -> Result<u64, Status> {
+    let held: u64 = store
+        .saved_audiences()
+        .await
+        .map_err(store_status)?
+        .iter()
+        .filter(|a| replacing != Some(a.id.as_str()))
+        .map(|a| a.size)
+        .sum();
+    Ok(limits.max_members.saturating_sub(held))
+}
+
+fn over_budget(budget: u64) -> Status {
+    Status::resource_exhausted(format!(
+        "query: the audience is larger than the {budget} members the saved audiences have room \
+         for (--max-saved-members); ask for a smaller audience or delete one"
+    ))
+}
+
+/// The request that computes `query` with the caller's metadata (its deadline, its key).
+pub fn inner_request<T>(metadata: &tonic::metadata::MetadataMap, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    *request.metadata_mut() = metadata.clone();
+    request
+}
+
+/// Refuses before any work a `count` audience over `budget`.
+pub fn check_budget(query: &pb::LookalikeRequest, budget: u64) -> Result<(), Status> {
+    match query.size {
+        Some(pb::lookalike_request::Size::Count(n)) if n > budget => Err(over_budget(budget)),
+        _ => Ok(()),
+    }
+}
+
+/// Drains an audience stream into members, at most `budget` (more → RESOURCE_EXHAUSTED,
+/// stopping the stream), refusing a partial answer (a node left out) with UNAVAILABLE.
+pub async fn collect(
+    mut stream: PageStream<pb::LookalikeBatch>,
+    budget: u64,
+) -> Result<(Vec<SavedMember>, String, u64), Status> {
+    use futures::StreamExt;
+    let mut members = Vec::new();
+    let (mut version, mut eligible) = (String::new(), 0);
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(in_query)?;
+        if batch.shards_answered < batch.shards_total {
+            return Err(Status::unavailable(format!(
+                "query: only {} of {} shards answered; a saved audience is kept only whole, \
+                 retry shortly",
+                batch.shards_answered, batch.shards_total
+            )));
+        }
+        if batch.batch_index == 0 {
+            version = batch.model_version.clone();
+            eligible = batch.eligible_population;
+        }
+        if (members.len() + batch.prospects.len()) as u64 > budget {
+            return Err(over_budget(budget));
+        }
+        members.extend(batch.prospects.into_iter().map(|p| SavedMember {
+            customer_id: p.customer_id,
+            score: p.score,
+        }));
+    }
+    Ok((members, version, eligible))
+}
+
+/// Keeps computed `members` as a new audience, or as `existing`'s new members (the store
+/// checks the limits and leaves out members erased meanwhile).
 pub async fn store_audience(
     store: &dyn Store,
     limits: SavedAudienceLimits,
     name: String,
     query: &pb::LookalikeRequest,
-    batches: Vec<pb::LookalikeBatch>,
+    computed: (Vec<SavedMember>, String, u64),
     existing: Option<SavedAudienceInfo>,
 ) -> Result<pb::AudienceInfo, Status> {
-    let (members, model_version, eligible_population) = collect(batches);
-    let others: u64 = store
-        .saved_audiences()
-        .await
-        .map_err(store_status)?
-        .iter()
-        .filter(|a| existing.as_ref().is_none_or(|e| e.id != a.id))
-        .map(|a| a.size)
-        .sum();
-    let total = others + members.len() as u64;
-    if total > limits.max_members {
-        return Err(Status::resource_exhausted(format!(
-            "query: {} members would bring the saved audiences to {total}, over the {} this \
-             server keeps (--max-saved-members); ask for a smaller audience or delete one",
-            members.len(),
-            limits.max_members
-        )));
-    }
+    let (members, model_version, eligible_population) = computed;
     let now = now_ms();
     let info = SavedAudienceInfo {
         id: existing.as_ref().map_or_else(new_id, |e| e.id.clone()),
         name,
-        query: query.encode_to_vec(),
         model_version,
         created_ms: existing.as_ref().map_or(now, |e| e.created_ms),
         refreshed_ms: now,
         size: members.len() as u64,
         eligible_population,
     };
-    store
-        .put_saved_audience(&info, &members)
+    let write = match existing {
+        Some(_) => SavedAudienceWrite::Replace,
+        None => SavedAudienceWrite::Create,
+    };
+    let bytes = query.encode_to_vec();
+    let stored = store
+        .put_saved_audience(&info, &bytes, &members, write, limits)
         .await
-        .map_err(store_status)?;
-    tracing::info!(audience = %info.id, size = info.size, "audience saved");
-    Ok(info_to_pb(info))
+        .map_err(|e| match e {
+            doppel_store::Error::NotFound { .. } => Status::not_found(format!(
+                "audience_id: `{}` was deleted while it was refreshed",
+                info.id
+            )),
+            e => store_status(e),
+        })?;
+    tracing::info!(audience = %stored.id, size = stored.size, "audience saved");
+    Ok(info_to_pb(stored, Some(query.clone())))
 }
 
 /// A saved audience's info, or NOT_FOUND naming `audience_id`.
@@ -172,22 +236,53 @@ pub async fn find(store: &dyn Store, id: &str) -> Result<SavedAudienceInfo, Stat
         .ok_or_else(|| Status::not_found(format!("audience_id: `{id}` not found")))
 }
 
-/// The saved query of `info` (to refresh it).
-pub fn saved_query(info: &SavedAudienceInfo) -> Result<pb::LookalikeRequest, Status> {
-    pb::LookalikeRequest::decode(info.query.as_slice()).map_err(|e| {
+/// A saved audience's info with its query, as GetAudience answers.
+pub async fn get(store: &dyn Store, id: &str) -> Result<pb::AudienceInfo, Status> {
+    let info = find(store, id).await?;
+    let query = saved_query(store, id).await?;
+    Ok(info_to_pb(info, Some(query)))
+}
+
+/// The saved query of audience `id` (to refresh it).
+pub async fn saved_query(store: &dyn Store, id: &str) -> Result<pb::LookalikeRequest, Status> {
+    let bytes = store
+        .saved_audience_query(id)
+        .await
+        .map_err(store_status)?
+        .ok_or_else(|| Status::not_found(format!("audience_id: `{id}` not found")))?;
+    pb::LookalikeRequest::decode(bytes.as_slice()).map_err(|e| {
         Status::internal(format!(
-            "audience_id: the saved query of `{}` cannot be read: {e}",
-            info.id
+            "audience_id: the saved query of `{id}` cannot be read: {e}"
         ))
     })
 }
 
-/// Every saved audience, newest first.
+/// Takes an erased customer out of every saved query (seeds and negatives), so no saved
+/// audience keeps its id. Reads every saved query: erasures are rare and the audiences few.
+pub async fn scrub_erased(store: &dyn Store, customer_id: &str) -> Result<(), Status> {
+    for info in store.saved_audiences().await.map_err(store_status)? {
+        let Ok(mut query) = saved_query(store, &info.id).await else {
+            continue;
+        };
+        let before = query.seed_customer_ids.len() + query.negative_customer_ids.len();
+        query.seed_customer_ids.retain(|c| c != customer_id);
+        query.negative_customer_ids.retain(|c| c != customer_id);
+        if query.seed_customer_ids.len() + query.negative_customer_ids.len() < before {
+            store
+                .put_saved_audience_query(&info.id, &query.encode_to_vec())
+                .await
+                .map_err(store_status)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every saved audience, newest first (without their queries: GetAudience has them).
 pub async fn list(store: &dyn Store) -> Result<pb::ListAudiencesResponse, Status> {
     let mut infos = store.saved_audiences().await.map_err(store_status)?;
     infos.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.id.cmp(&b.id)));
     Ok(pb::ListAudiencesResponse {
-        audiences: infos.into_iter().map(info_to_pb).collect(),
+        audiences: infos.into_iter().map(|i| info_to_pb(i, None)).collect(),
     })
 }
 
@@ -201,62 +296,90 @@ pub async fn delete(store: &dyn Store, id: &str) -> Result<pb::DeleteAudienceRes
     Ok(pb::DeleteAudienceResponse { deleted })
 }
 
-/// The stored members of `id`, best first, in pages; members without a profile (erased)
-/// or without ads consent now are left out. Pages are read and filtered as the client
-/// takes them.
+/// The stored members of `id`, best first, in pages read from the store as the client
+/// takes them; members without a profile (erased) or without ads consent now are left out.
+/// Below the privacy floor (the stored size) → FAILED_PRECONDITION; deleted meanwhile →
+/// NOT_FOUND in the stream.
 pub async fn stream_members(
     store: std::sync::Arc<dyn Store>,
     id: &str,
+    floor: PrivacyFloor,
     shards_total: u32,
 ) -> Result<PageStream<pb::LookalikeBatch>, Status> {
     let info = find(store.as_ref(), id).await?;
-    let members = store
-        .saved_audience_members(id)
-        .await
-        .map_err(store_status)?
-        .unwrap_or_default();
+    floor
+        .check_audience("audience_id", info.size)
+        .map_err(Status::failed_precondition)?;
     let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
+    let id = id.to_owned();
     tokio::spawn(async move {
-        let mut pages: Vec<&[SavedMember]> = members.chunks(LOOKALIKE_PAGE_SIZE).collect();
-        if pages.is_empty() {
-            // An empty audience still answers one (empty) batch.
-            pages.push(&[]);
-        }
-        for (i, page) in pages.into_iter().enumerate() {
-            let ids: Vec<String> = page.iter().map(|m| m.customer_id.clone()).collect();
-            let batch = match store.get_customers(&ids).await {
-                Ok(profiles) => Ok(pb::LookalikeBatch {
-                    prospects: page
-                        .iter()
-                        .zip(profiles)
-                        .filter(|(_, c)| c.as_ref().is_some_and(|c| c.consent.ads_personalization))
-                        .map(|(m, _)| pb::Prospect {
-                            customer_id: m.customer_id.clone(),
-                            score: m.score,
-                            nearest_seed_ids: Vec::new(),
-                        })
-                        .collect(),
-                    model_version: info.model_version.clone(),
-                    shards_answered: shards_total,
-                    shards_total,
-                    eligible_population: if i == 0 { info.eligible_population } else { 0 },
-                    batch_index: i as u32,
-                    ..Default::default()
-                }),
-                Err(e) => Err(store_status(e)),
+        let mut after = None;
+        let mut batch_index = 0u32;
+        loop {
+            let page = match store
+                .saved_audience_members(&id, after, LOOKALIKE_PAGE_SIZE)
+                .await
+            {
+                Ok(Some(page)) => page,
+                Ok(None) => {
+                    let _ = tx
+                        .send(Err(Status::not_found(format!(
+                            "audience_id: `{id}` was deleted while it was read"
+                        ))))
+                        .await;
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(store_status(e))).await;
+                    return;
+                }
             };
-            let failed = batch.is_err();
-            if tx.send(batch).await.is_err() || failed {
-                break;
+            let last = page.len() < LOOKALIKE_PAGE_SIZE;
+            after = page.last().map(|(rank, _)| *rank).or(after);
+            let ids: Vec<String> = page.iter().map(|(_, m)| m.customer_id.clone()).collect();
+            let profiles = match store.get_customers(&ids).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = tx.send(Err(store_status(e))).await;
+                    return;
+                }
+            };
+            let batch = pb::LookalikeBatch {
+                prospects: page
+                    .into_iter()
+                    .zip(profiles)
+                    .filter(|(_, c)| c.as_ref().is_some_and(|c| c.consent.ads_personalization))
+                    .map(|((_, m), _)| pb::Prospect {
+                        customer_id: m.customer_id,
+                        score: m.score,
+                        nearest_seed_ids: Vec::new(),
+                    })
+                    .collect(),
+                model_version: info.model_version.clone(),
+                shards_answered: shards_total,
+                shards_total,
+                eligible_population: if batch_index == 0 {
+                    info.eligible_population
+                } else {
+                    0
+                },
+                batch_index,
+                ..Default::default()
+            };
+            batch_index += 1;
+            if tx.send(Ok(batch)).await.is_err() || last {
+                return;
             }
         }
     });
     Ok(Box::pin(ReceiverStream::new(rx)))
 }
 
-/// A saved audience's info, as sent.
-pub fn info_to_pb(info: SavedAudienceInfo) -> pb::AudienceInfo {
-    let query = pb::LookalikeRequest::decode(info.query.as_slice()).ok();
+/// A saved audience's info, as sent (`query`: GetAudience and writes echo it).
+pub fn info_to_pb(
+    info: SavedAudienceInfo,
+    query: Option<pb::LookalikeRequest>,
+) -> pb::AudienceInfo {
     pb::AudienceInfo {
         audience_id: info.id,
         name: info.name,
@@ -269,14 +392,52 @@ pub fn info_to_pb(info: SavedAudienceInfo) -> pb::AudienceInfo {
     }
 }
 
-/// Drains an audience stream into its batches.
-pub async fn drain(
-    mut stream: PageStream<pb::LookalikeBatch>,
-) -> Result<Vec<pb::LookalikeBatch>, Status> {
-    use futures::StreamExt;
-    let mut batches = Vec::new();
-    while let Some(batch) = stream.next().await {
-        batches.push(batch?);
-    }
-    Ok(batches)
+/// SaveAudience over a server's own FindLookalikes (`compute`), run with the caller's
+/// metadata (deadline, key).
+pub async fn save<F, Fut>(
+    store: &dyn Store,
+    limits: SavedAudienceLimits,
+    request: tonic::Request<pb::SaveAudienceRequest>,
+    compute: F,
+) -> Result<pb::AudienceInfo, Status>
+where
+    F: FnOnce(tonic::Request<pb::LookalikeRequest>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<PageStream<pb::LookalikeBatch>>, Status>>,
+{
+    let metadata = request.metadata().clone();
+    let save = check_save(store, limits, request.into_inner()).await?;
+    let budget = member_budget(store, limits, None).await?;
+    check_budget(&save.query, budget)?;
+    let stream = compute(inner_request(&metadata, save.query.clone()))
+        .await
+        .map_err(in_query)?
+        .into_inner();
+    let computed = collect(stream, budget).await?;
+    store_audience(store, limits, save.name, &save.query, computed, None).await
+}
+
+/// RefreshAudience over a server's own FindLookalikes (`compute`).
+pub async fn refresh<F, Fut>(
+    store: &dyn Store,
+    limits: SavedAudienceLimits,
+    request: tonic::Request<pb::RefreshAudienceRequest>,
+    compute: F,
+) -> Result<pb::AudienceInfo, Status>
+where
+    F: FnOnce(tonic::Request<pb::LookalikeRequest>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<PageStream<pb::LookalikeBatch>>, Status>>,
+{
+    let metadata = request.metadata().clone();
+    let id = request.into_inner().audience_id;
+    let info = find(store, &id).await?;
+    let query = saved_query(store, &id).await?;
+    let budget = member_budget(store, limits, Some(&id)).await?;
+    check_budget(&query, budget)?;
+    let stream = compute(inner_request(&metadata, query.clone()))
+        .await
+        .map_err(in_query)?
+        .into_inner();
+    let computed = collect(stream, budget).await?;
+    let name = info.name.clone();
+    store_audience(store, limits, name, &query, computed, Some(info)).await
 }

@@ -71,6 +71,7 @@ pub fn store_status(error: doppel_store::Error) -> Status {
         E::DiskFull { .. } => Status::resource_exhausted(error.to_string()),
         // The embedded store is reopening its database: worth retrying.
         E::Io { .. } => Status::unavailable(format!("store: {error}; reopening")),
+        E::LimitExceeded { .. } => Status::resource_exhausted(error.to_string()),
         E::Corrupt { .. } | E::Storage(_) => Status::internal(format!("store: {error}")),
     }
 }

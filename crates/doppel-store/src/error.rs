@@ -21,6 +21,15 @@ pub enum Error {
         /// Its id.
         id: String,
     },
+    /// A write would go over a limit the caller set (saved audiences and their members);
+    /// nothing was written.
+    #[error("{field}: {reason}")]
+    LimitExceeded {
+        /// The request field to blame.
+        field: &'static str,
+        /// Which limit.
+        reason: String,
+    },
     /// The backend failed (transaction, a panicked worker, a bad Redis reply).
     #[error("storage error: {0}")]
     Storage(String),

@@ -15,7 +15,9 @@
 //! | `policies` | name | postcard policy ([`ContactPolicy`](doppel_types::ContactPolicy) under `contact`) |
 //! | `context_models` | version | postcard [`ContextModel`](doppel_types::ContextModel) |
 //! | `saved_audiences` | audience id | postcard [`SavedAudienceInfo`](doppel_types::SavedAudienceInfo) |
-//! | `saved_audience_members` | audience id | postcard `Vec<`[`SavedMember`](doppel_types::SavedMember)`>`, best first |
+//! | `saved_audience_queries` | audience id | the query, encoded by the serving layer |
+//! | `saved_audience_members` | (audience id, rank) | postcard [`SavedMember`](doppel_types::SavedMember) |
+//! | `saved_audience_ranks` | (customer id, audience id) | rank — reverse index for erasure |
 //! | `meta` | name | u64 or bytes, see the constants below |
 
 use doppel_types::Entity;
@@ -53,9 +55,17 @@ pub const POLICIES: TableDefinition<&str, &[u8]> = TableDefinition::new("policie
 pub const CONTEXT_MODELS: TableDefinition<&str, &[u8]> = TableDefinition::new("context_models");
 /// Saved audiences' info by id (postcard).
 pub const SAVED_AUDIENCES: TableDefinition<&str, &[u8]> = TableDefinition::new("saved_audiences");
-/// Saved audiences' members by id (postcard list, best first).
-pub const SAVED_AUDIENCE_MEMBERS: TableDefinition<&str, &[u8]> =
-    TableDefinition::new("saved_audience_members");
+/// Saved audiences' query bytes by id.
+pub const SAVED_AUDIENCE_QUERIES: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("saved_audience_queries");
+/// Saved audiences' members by (id, rank), best first.
+pub const SAVED_AUDIENCE_MEMBERS: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("saved_audience_member_rows");
+/// Which saved audiences hold a customer, at which rank: (customer, audience) → rank.
+pub const SAVED_AUDIENCE_RANKS: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("saved_audience_ranks");
+/// `COUNTERS` key of the members over every saved audience.
+pub const SAVED_MEMBERS_TOTAL: &str = "saved_audience_members";
 /// `POLICIES` key of the contact policy.
 pub const CONTACT_POLICY: &str = "contact";
 

@@ -6,8 +6,8 @@
 
 use async_trait::async_trait;
 use doppel_types::{
-    ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo, SavedMember,
-    VersionInfo,
+    ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo,
+    SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
 };
 
 use crate::error::Result;
@@ -127,20 +127,39 @@ pub trait Store: Send + Sync + 'static {
     /// The context model of a version, if it has one.
     async fn context_model(&self, version: &str) -> Result<Option<ContextModel>>;
 
-    /// Saves an audience — its info and members (best first) — in one write, replacing any
-    /// with the same id. Erasing a customer takes it out of every saved audience (and
-    /// lowers `size`).
+    /// Writes a saved audience — its info, its query (opaque bytes) and its members, best
+    /// first — in one atomic step, and answers the info as stored. Members in the erasure
+    /// ledger are left out (an erasure during the computation wins), and `size` is what was
+    /// kept. [`SavedAudienceWrite::Create`] fails with `LimitExceeded` (field `name`) at
+    /// `limits.max_audiences`; [`SavedAudienceWrite::Replace`] with `NotFound` when the
+    /// audience is gone; either with `LimitExceeded` (field `query`) when the members of
+    /// every saved audience would exceed `limits.max_members`. Erasing a customer takes it
+    /// out of every saved audience at once (and lowers `size`).
     async fn put_saved_audience(
         &self,
         info: &SavedAudienceInfo,
+        query: &[u8],
         members: &[SavedMember],
-    ) -> Result<()>;
+        write: SavedAudienceWrite,
+        limits: SavedAudienceLimits,
+    ) -> Result<SavedAudienceInfo>;
     /// A saved audience's info.
     async fn saved_audience(&self, id: &str) -> Result<Option<SavedAudienceInfo>>;
+    /// A saved audience's query bytes.
+    async fn saved_audience_query(&self, id: &str) -> Result<Option<Vec<u8>>>;
+    /// Replaces a saved audience's query bytes (erasure scrubs ids from them); false when
+    /// the audience is gone.
+    async fn put_saved_audience_query(&self, id: &str, query: &[u8]) -> Result<bool>;
     /// Every saved audience's info, in id order.
     async fn saved_audiences(&self) -> Result<Vec<SavedAudienceInfo>>;
-    /// A saved audience's members, best first.
-    async fn saved_audience_members(&self, id: &str) -> Result<Option<Vec<SavedMember>>>;
+    /// Up to `limit` members of a saved audience after rank `after` (exclusive; `None`:
+    /// from the best), as `(rank, member)` in rank order; `None` when the audience is gone.
+    async fn saved_audience_members(
+        &self,
+        id: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Option<Vec<(u64, SavedMember)>>>;
     /// Deletes a saved audience; `true` if it existed.
     async fn delete_saved_audience(&self, id: &str) -> Result<bool>;
 

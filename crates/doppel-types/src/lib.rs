@@ -26,7 +26,7 @@ pub use contact_policy::{CapScope, ContactPolicy, FrequencyCap};
 pub use context_model::{ContextLifts, ContextModel};
 pub use entity::{Consent, Context, Customer, Entity, Event, EventType, Item};
 pub use privacy_floor::PrivacyFloor;
-pub use saved_audience::{SavedAudienceInfo, SavedAudienceLimits, SavedMember};
+pub use saved_audience::{SavedAudienceInfo, SavedAudienceLimits, SavedAudienceWrite, SavedMember};
 pub use shard::{ShardId, shard_of};
 pub use vector::{VectorError, normalize_in_place, validate_vector};
 pub use version::{VersionInfo, VersionSource, VersionState, is_valid_version_name};

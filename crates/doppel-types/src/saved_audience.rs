@@ -15,15 +15,13 @@ pub struct SavedAudienceInfo {
     pub id: String,
     /// The advertiser's name for it.
     pub name: String,
-    /// The query, encoded by the serving layer (opaque here).
-    pub query: Vec<u8>,
     /// The version that computed the members.
     pub model_version: String,
     /// When it was saved, ms since the epoch.
     pub created_ms: i64,
     /// When the members were last computed.
     pub refreshed_ms: i64,
-    /// Members stored.
+    /// Members stored (kept by the store: erasures lower it).
     pub size: u64,
     /// Eligible customers when last computed.
     pub eligible_population: u64,
@@ -36,6 +34,15 @@ pub struct SavedMember {
     pub customer_id: String,
     /// Its score when computed.
     pub score: f32,
+}
+
+/// How a saved audience is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SavedAudienceWrite {
+    /// A new audience (its id must be free; the audience count is checked).
+    Create,
+    /// New members for an existing audience (`NotFound` if it was deleted meanwhile).
+    Replace,
 }
 
 /// How many saved audiences, and members over all of them, a server keeps.

@@ -120,7 +120,7 @@ pub struct ServeArgs {
     )]
     pub min_audience_size: u64,
     /// Most saved audiences kept; more → RESOURCE_EXHAUSTED.
-    #[arg(long, default_value_t = doppel_types::saved_audience::DEFAULT_MAX_SAVED_AUDIENCES, env = "DOPPEL__AUDIENCES__MAX_SAVED")]
+    #[arg(long, default_value_t = doppel_types::saved_audience::DEFAULT_MAX_SAVED_AUDIENCES, env = "DOPPEL__AUDIENCES__MAX_SAVED_AUDIENCES")]
     pub max_saved_audiences: u64,
     /// Most members over every saved audience; more → RESOURCE_EXHAUSTED.
     #[arg(long, default_value_t = doppel_types::saved_audience::DEFAULT_MAX_SAVED_MEMBERS, env = "DOPPEL__AUDIENCES__MAX_SAVED_MEMBERS")]
@@ -269,11 +269,11 @@ impl ServeArgs {
             min_seed_count: self.min_seed_count,
             min_audience_size: self.min_audience_size,
         };
-        if !(1..=100_000).contains(&self.max_saved_audiences) {
-            return Err(bad("--max-saved-audiences", "must be 1..=100000"));
+        if !(1..=10_000).contains(&self.max_saved_audiences) {
+            return Err(bad("--max-saved-audiences", "must be 1..=10000"));
         }
-        if !(1..=1_000_000_000).contains(&self.max_saved_members) {
-            return Err(bad("--max-saved-members", "must be 1..=1000000000"));
+        if !(1..=100_000_000).contains(&self.max_saved_members) {
+            return Err(bad("--max-saved-members", "must be 1..=100000000"));
         }
         let saved_audience_limits = doppel_types::SavedAudienceLimits {
             max_audiences: self.max_saved_audiences,

@@ -198,14 +198,7 @@ impl Audiences for RouterAudiences {
     ) -> Result<tonic::Response<pb::AudienceInfo>, Status> {
         let store = &self.router.store as &dyn Store;
         let limits = self.router.saved_audience_limits();
-        let save = saved::check_save(store, limits, request.into_inner()).await?;
-        let computed = self
-            .find_lookalikes(tonic::Request::new(save.query.clone()))
-            .await?
-            .into_inner();
-        let batches = saved::drain(computed).await?;
-        let info =
-            saved::store_audience(store, limits, save.name, &save.query, batches, None).await?;
+        let info = saved::save(store, limits, request, |r| self.find_lookalikes(r)).await?;
         Ok(tonic::Response::new(info))
     }
 
@@ -214,8 +207,9 @@ impl Audiences for RouterAudiences {
         request: tonic::Request<pb::GetAudienceRequest>,
     ) -> Result<tonic::Response<pb::AudienceInfo>, Status> {
         let id = request.into_inner().audience_id;
-        let info = saved::find(&self.router.store, &id).await?;
-        Ok(tonic::Response::new(saved::info_to_pb(info)))
+        Ok(tonic::Response::new(
+            saved::get(&self.router.store, &id).await?,
+        ))
     }
 
     async fn list_audiences(
@@ -231,7 +225,8 @@ impl Audiences for RouterAudiences {
     ) -> Result<tonic::Response<Self::StreamAudienceMembersStream>, Status> {
         let id = request.into_inner().audience_id;
         let store: Arc<dyn Store> = Arc::new(self.router.store.clone());
-        let stream = saved::stream_members(store, &id, self.router.shard_count).await?;
+        let floor = self.router.privacy_floor();
+        let stream = saved::stream_members(store, &id, floor, self.router.shard_count).await?;
         Ok(tonic::Response::new(stream))
     }
 
@@ -242,15 +237,7 @@ impl Audiences for RouterAudiences {
     ) -> Result<tonic::Response<pb::AudienceInfo>, Status> {
         let store = &self.router.store as &dyn Store;
         let limits = self.router.saved_audience_limits();
-        let info = saved::find(store, &request.into_inner().audience_id).await?;
-        let query = saved::saved_query(&info)?;
-        let computed = self
-            .find_lookalikes(tonic::Request::new(query.clone()))
-            .await?
-            .into_inner();
-        let batches = saved::drain(computed).await?;
-        let name = info.name.clone();
-        let info = saved::store_audience(store, limits, name, &query, batches, Some(info)).await?;
+        let info = saved::refresh(store, limits, request, |r| self.find_lookalikes(r)).await?;
         Ok(tonic::Response::new(info))
     }
 

@@ -180,17 +180,26 @@ pub(super) async fn open_scores(
         match result {
             Ok((_, first)) if first.model_version != version => return Ok(Round::VersionMoved),
             Ok((stream, mut first)) => {
-                // Node codes are the order of its counts per attribute.
+                // Node codes are the order of its counts per attribute; the counts are
+                // added to the round's only once the node's first page is sound.
                 let mut translate = vec![Vec::new(); group_attributes.len()];
+                let mut staged = groups.clone();
+                let mut bad = None;
                 for count in std::mem::take(&mut first.group_counts) {
                     let Some(attr) = group_attributes.iter().position(|a| *a == count.attribute)
                     else {
                         continue;
                     };
-                    let code = groups
-                        .add_eligible(attr, &count.value, count.eligible_count)
-                        .map_err(doppel_grpc::status::engine_status)?;
-                    translate[attr].push(code);
+                    match staged.add_eligible(attr, &count.value, count.eligible_count) {
+                        Ok(code) => translate[attr].push(code),
+                        Err(e) => {
+                            bad = Some(doppel_grpc::status::engine_status(e));
+                            break;
+                        }
+                    }
+                }
+                if let Some(status) = bad {
+                    return Err(status);
                 }
                 let shards = first.shards.len() as u32;
                 let eligible = first.eligible_population;
@@ -201,6 +210,7 @@ pub(super) async fn open_scores(
                         continue;
                     }
                 };
+                groups = staged;
                 population += eligible;
                 cursors.push(Cursor {
                     stream,

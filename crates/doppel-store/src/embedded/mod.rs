@@ -134,7 +134,9 @@ fn create_tables(db: &Database) -> Result<()> {
         txn.open_table(keys::POLICIES)?;
         txn.open_table(keys::CONTEXT_MODELS)?;
         txn.open_table(keys::SAVED_AUDIENCES)?;
+        txn.open_table(keys::SAVED_AUDIENCE_QUERIES)?;
         txn.open_table(keys::SAVED_AUDIENCE_MEMBERS)?;
+        txn.open_table(keys::SAVED_AUDIENCE_RANKS)?;
         Ok(())
     })
 }

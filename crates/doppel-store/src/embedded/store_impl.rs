@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use doppel_types::{
-    ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo, SavedMember,
-    VersionInfo,
+    ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo,
+    SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
 };
 use redb::Durability;
 
@@ -162,10 +162,13 @@ impl Store for EmbeddedStore {
     async fn put_saved_audience(
         &self,
         info: &SavedAudienceInfo,
+        query: &[u8],
         members: &[SavedMember],
-    ) -> Result<()> {
-        let (info, members) = (info.clone(), members.to_vec());
-        self.run(move |db| saved_audiences::put(db, &info, &members))
+        write: SavedAudienceWrite,
+        limits: SavedAudienceLimits,
+    ) -> Result<SavedAudienceInfo> {
+        let (info, query, members) = (info.clone(), query.to_vec(), members.to_vec());
+        self.run(move |db| saved_audiences::put(db, &info, &query, &members, write, limits))
             .await
     }
 
@@ -174,13 +177,30 @@ impl Store for EmbeddedStore {
         self.run(move |db| saved_audiences::info(db, &id)).await
     }
 
+    async fn saved_audience_query(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        let id = id.to_owned();
+        self.run(move |db| saved_audiences::query(db, &id)).await
+    }
+
+    async fn put_saved_audience_query(&self, id: &str, query: &[u8]) -> Result<bool> {
+        let (id, query) = (id.to_owned(), query.to_vec());
+        self.run(move |db| saved_audiences::put_query(db, &id, &query))
+            .await
+    }
+
     async fn saved_audiences(&self) -> Result<Vec<SavedAudienceInfo>> {
         self.run(saved_audiences::infos).await
     }
 
-    async fn saved_audience_members(&self, id: &str) -> Result<Option<Vec<SavedMember>>> {
+    async fn saved_audience_members(
+        &self,
+        id: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Option<Vec<(u64, SavedMember)>>> {
         let id = id.to_owned();
-        self.run(move |db| saved_audiences::members(db, &id)).await
+        self.run(move |db| saved_audiences::members(db, &id, after, limit))
+            .await
     }
 
     async fn delete_saved_audience(&self, id: &str) -> Result<bool> {

@@ -171,9 +171,26 @@ impl Layout {
     pub(crate) fn saved_audiences(&self) -> String {
         self.key(Tag::Global, "saved_audiences")
     }
-    /// One saved audience's members.
+    /// Saved audiences' query bytes by id.
+    pub(crate) fn saved_audience_queries(&self) -> String {
+        self.key(Tag::Global, "saved_audience_queries")
+    }
+    /// One saved audience's members, scored by rank (`""`: the key prefix).
     pub(crate) fn saved_audience_members(&self, id: &str) -> String {
         self.key(Tag::Global, &format!("saved_audience_members:{id}"))
+    }
+    /// One saved audience's member scores (`""`: the key prefix).
+    pub(crate) fn saved_audience_scores(&self, id: &str) -> String {
+        self.key(Tag::Global, &format!("saved_audience_scores:{id}"))
+    }
+    /// Members over every saved audience.
+    pub(crate) fn saved_members_total(&self) -> String {
+        self.key(Tag::Global, "saved_audience_member_total")
+    }
+    /// Customers erased in the last day, scored by time (against saved-audience writes
+    /// computed before the erasure).
+    pub(crate) fn recent_erasures(&self) -> String {
+        self.key(Tag::Global, "recent_erasures")
     }
     /// The event sequence counter.
     pub(crate) fn last_event_seq(&self) -> String {

@@ -1,65 +1,217 @@
-//! Saved audiences under `{global}`: a hash of postcard info records by id, and one
-//! postcard member list per audience, written together by a script (one slot). Erasure
-//! takes a customer out of every member list after the customer's own erasure script.
+//! Saved audiences under `{global}` (one slot, so scripts may touch every key): a hash of
+//! info records and one of query bytes by id; per audience a sorted set of members scored
+//! by rank and a hash of their scores. A write fills temporary keys, then one script checks
+//! the limits, drops members erased meanwhile and renames them into place. Erasure is one
+//! script that takes the customer out of every audience and remembers it for a day, so a
+//! write that was computed before the erasure cannot bring it back. Sizes are the member
+//! sets' cardinalities.
 
-use doppel_types::{SavedAudienceInfo, SavedMember};
+use doppel_types::{SavedAudienceInfo, SavedAudienceLimits, SavedAudienceWrite, SavedMember};
+use redis::Cmd;
 
 use super::RedisStore;
 use super::connect::eval;
+use super::layout::Tag;
+use super::paging::hash_fields;
 use crate::codec::{decode, encode};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// KEYS: info hash, members key. ARGV: id, info bytes, member bytes.
-const PUT: &str = r"
+/// Members and scores are written to temporary keys in chunks of this many.
+const CHUNK: usize = 1_000;
+
+/// KEYS: infos, queries, members, scores, tmp members, tmp scores, total, recent erasures.
+/// ARGV: id, info bytes, query bytes, mode ("create" | "replace"), max audiences, max
+/// members, now (ms). Returns the kept size, or -1 (too many audiences), -2 (gone), -3
+/// (too many members), -4 (id taken).
+const COMMIT: &str = r"
+local exists = redis.call('HEXISTS', KEYS[1], ARGV[1])
+local function fail(code)
+  redis.call('DEL', KEYS[5], KEYS[6])
+  return code
+end
+if ARGV[4] == 'create' then
+  if exists == 1 then return fail(-4) end
+  if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then return fail(-1) end
+elseif exists == 0 then
+  return fail(-2)
+end
+local since = tonumber(ARGV[7]) - 86400000
+for _, c in ipairs(redis.call('ZRANGEBYSCORE', KEYS[8], since, '+inf')) do
+  if redis.call('ZREM', KEYS[5], c) == 1 then redis.call('HDEL', KEYS[6], c) end
+end
+local old = redis.call('ZCARD', KEYS[3])
+local new = redis.call('ZCARD', KEYS[5])
+local total = tonumber(redis.call('GET', KEYS[7]) or '0')
+if total - old + new > tonumber(ARGV[6]) then return fail(-3) end
+redis.call('DEL', KEYS[3], KEYS[4])
+if new > 0 then
+  redis.call('RENAME', KEYS[5], KEYS[3])
+  redis.call('RENAME', KEYS[6], KEYS[4])
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SET', KEYS[2], ARGV[3])
-return 1
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('SET', KEYS[7], total - old + new)
+return new
 ";
 
-/// KEYS: info hash, members key. ARGV: id, info bytes, member bytes. Writes only if the
-/// audience still exists (a delete meanwhile wins).
-const REPLACE_IF_PRESENT: &str = r"
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SET', KEYS[2], ARGV[3])
-return 1
-";
-
-/// KEYS: info hash, members key. ARGV: id.
+/// KEYS: infos, queries, members, scores, total. ARGV: id.
 const DELETE: &str = r"
 local existed = redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
+redis.call('HDEL', KEYS[2], ARGV[1])
+local n = redis.call('ZCARD', KEYS[3])
+redis.call('DEL', KEYS[3], KEYS[4])
+if n > 0 then redis.call('DECRBY', KEYS[5], n) end
 return existed
 ";
 
-fn keys(store: &RedisStore, id: &str) -> [String; 2] {
-    [
-        store.layout.saved_audiences(),
-        store.layout.saved_audience_members(id),
-    ]
+/// KEYS: infos, total, recent erasures. ARGV: customer, now (ms), members key prefix,
+/// scores key prefix.
+const ERASE: &str = r"
+local removed = 0
+for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if redis.call('ZREM', ARGV[3] .. id, ARGV[1]) == 1 then
+    redis.call('HDEL', ARGV[4] .. id, ARGV[1])
+    removed = removed + 1
+  end
+end
+if removed > 0 then redis.call('DECRBY', KEYS[2], removed) end
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[2]) - 86400000)
+return removed
+";
+
+/// KEYS: infos, queries. ARGV: id, query bytes.
+const PUT_QUERY: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
-async fn write(
-    store: &RedisStore,
-    script: &str,
-    info: &SavedAudienceInfo,
-    members: &[SavedMember],
-) -> Result<()> {
-    let mut cmd = eval(script, &keys(store, &info.id));
-    cmd.arg(&info.id)
-        .arg(encode("saved audience", info)?)
-        .arg(encode("saved audience members", &members)?);
-    store.conn.query::<i64>(&cmd).await?;
-    Ok(())
-}
-
-/// Saves (or replaces) an audience's info and members in one script.
+/// Writes an audience (see `Store::put_saved_audience`).
 pub(super) async fn put(
     store: &RedisStore,
     info: &SavedAudienceInfo,
+    query: &[u8],
     members: &[SavedMember],
-) -> Result<()> {
-    write(store, PUT, info, members).await
+    mode: SavedAudienceWrite,
+    limits: SavedAudienceLimits,
+) -> Result<SavedAudienceInfo> {
+    let layout = &store.layout;
+    let id = info.id.as_str();
+    // Members already in the erasure ledger are left out here; one erased from now on is
+    // taken out by the commit (the erasure script remembers it).
+    let fields: Vec<(Tag, String)> = members
+        .iter()
+        .map(|m| (layout.customer_tag(&m.customer_id), m.customer_id.clone()))
+        .collect();
+    let erased = hash_fields(&store.conn, &fields, |tag| layout.erased(tag)).await?;
+    let kept: Vec<&SavedMember> = members
+        .iter()
+        .zip(erased)
+        .filter(|(_, e)| e.is_none())
+        .map(|(m, _)| m)
+        .collect();
+    let nonce = format!("{:x}", now_ms()) + &format!("{:p}", &kept);
+    let tmp_members = layout.saved_audience_members(&format!("{id}:tmp:{nonce}"));
+    let tmp_scores = layout.saved_audience_scores(&format!("{id}:tmp:{nonce}"));
+    let mut cmds: Vec<Cmd> = Vec::new();
+    for (c, chunk) in kept.chunks(CHUNK).enumerate() {
+        let mut zadd = redis::cmd("ZADD");
+        let mut hset = redis::cmd("HSET");
+        zadd.arg(&tmp_members);
+        hset.arg(&tmp_scores);
+        for (i, m) in chunk.iter().enumerate() {
+            zadd.arg((c * CHUNK + i) as u64).arg(&m.customer_id);
+            hset.arg(&m.customer_id)
+                .arg(m.score.to_le_bytes().as_slice());
+        }
+        cmds.push(zadd);
+        cmds.push(hset);
+    }
+    for cmd in &cmds {
+        store.conn.query::<()>(cmd).await?;
+    }
+    let keys = [
+        layout.saved_audiences(),
+        layout.saved_audience_queries(),
+        layout.saved_audience_members(id),
+        layout.saved_audience_scores(id),
+        tmp_members,
+        tmp_scores,
+        layout.saved_members_total(),
+        layout.recent_erasures(),
+    ];
+    let mut cmd = eval(COMMIT, &keys);
+    cmd.arg(id)
+        .arg(encode("saved audience", info)?)
+        .arg(query)
+        .arg(match mode {
+            SavedAudienceWrite::Create => "create",
+            SavedAudienceWrite::Replace => "replace",
+        })
+        .arg(limits.max_audiences)
+        .arg(limits.max_members)
+        .arg(now_ms());
+    let outcome: i64 = store.conn.query(&cmd).await?;
+    match outcome {
+        -1 => Err(Error::LimitExceeded {
+            field: "name",
+            reason: format!(
+                "{} audiences are saved, the most this server keeps (--max-saved-audiences); \
+                 delete one first",
+                limits.max_audiences
+            ),
+        }),
+        -2 => Err(Error::NotFound {
+            what: "saved audience",
+            id: id.to_owned(),
+        }),
+        -3 => Err(Error::LimitExceeded {
+            field: "query",
+            reason: format!(
+                "{} members would bring the saved audiences over the {} this server keeps \
+                 (--max-saved-members); ask for a smaller audience or delete one",
+                kept.len(),
+                limits.max_members
+            ),
+        }),
+        -4 => Err(Error::Storage(format!("saved audience id {id} is taken"))),
+        size => {
+            let mut stored = info.clone();
+            stored.size = size.max(0) as u64;
+            if mode == SavedAudienceWrite::Replace
+                && let Some(old) = self::info(store, id).await?
+            {
+                stored.created_ms = old.created_ms;
+            }
+            Ok(stored)
+        }
+    }
+}
+
+async fn with_size(
+    store: &RedisStore,
+    mut infos: Vec<SavedAudienceInfo>,
+) -> Result<Vec<SavedAudienceInfo>> {
+    let cmds: Vec<Cmd> = infos
+        .iter()
+        .map(|i| {
+            let mut cmd = redis::cmd("ZCARD");
+            cmd.arg(store.layout.saved_audience_members(&i.id));
+            cmd
+        })
+        .collect();
+    let sizes: Vec<u64> = store.conn.query_each(&cmds).await?;
+    for (info, size) in infos.iter_mut().zip(sizes) {
+        info.size = size;
+    }
+    Ok(infos)
 }
 
 /// An audience's info.
@@ -67,7 +219,30 @@ pub(super) async fn info(store: &RedisStore, id: &str) -> Result<Option<SavedAud
     let mut cmd = redis::cmd("HGET");
     cmd.arg(store.layout.saved_audiences()).arg(id);
     let bytes: Option<Vec<u8>> = store.conn.query(&cmd).await?;
-    bytes.map(|b| decode("saved audience", id, &b)).transpose()
+    let Some(bytes) = bytes else {
+        return Ok(None);
+    };
+    let info = decode("saved audience", id, &bytes)?;
+    Ok(with_size(store, vec![info]).await?.pop())
+}
+
+/// An audience's query bytes.
+pub(super) async fn query(store: &RedisStore, id: &str) -> Result<Option<Vec<u8>>> {
+    let mut cmd = redis::cmd("HGET");
+    cmd.arg(store.layout.saved_audience_queries()).arg(id);
+    store.conn.query(&cmd).await
+}
+
+/// Replaces an audience's query bytes; false when it is gone.
+pub(super) async fn put_query(store: &RedisStore, id: &str, query: &[u8]) -> Result<bool> {
+    let keys = [
+        store.layout.saved_audiences(),
+        store.layout.saved_audience_queries(),
+    ];
+    let mut cmd = eval(PUT_QUERY, &keys);
+    cmd.arg(id).arg(query);
+    let done: i64 = store.conn.query(&cmd).await?;
+    Ok(done == 1)
 }
 
 /// Every audience's info, in id order.
@@ -76,48 +251,86 @@ pub(super) async fn infos(store: &RedisStore) -> Result<Vec<SavedAudienceInfo>> 
     cmd.arg(store.layout.saved_audiences());
     let mut entries: Vec<(String, Vec<u8>)> = store.conn.query(&cmd).await?;
     entries.sort_by(|a, b| a.0.cmp(&b.0));
-    entries
+    let infos = entries
         .into_iter()
         .map(|(id, bytes)| decode("saved audience", &id, &bytes))
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    with_size(store, infos).await
 }
 
-/// An audience's members, best first.
-pub(super) async fn members(store: &RedisStore, id: &str) -> Result<Option<Vec<SavedMember>>> {
-    let key = store.layout.saved_audience_members(id);
-    let mut cmd = redis::cmd("GET");
-    cmd.arg(&key);
-    let bytes: Option<Vec<u8>> = store.conn.query(&cmd).await?;
-    bytes
-        .map(|b| decode("saved audience members", &key, &b))
-        .transpose()
+/// Up to `limit` members after rank `after`; `None` when the audience is gone.
+pub(super) async fn members(
+    store: &RedisStore,
+    id: &str,
+    after: Option<u64>,
+    limit: usize,
+) -> Result<Option<Vec<(u64, SavedMember)>>> {
+    let mut exists = redis::cmd("HEXISTS");
+    exists.arg(store.layout.saved_audiences()).arg(id);
+    if store.conn.query::<i64>(&exists).await? == 0 {
+        return Ok(None);
+    }
+    let mut cmd = redis::cmd("ZRANGEBYSCORE");
+    cmd.arg(store.layout.saved_audience_members(id))
+        .arg(after.map_or_else(|| "0".to_owned(), |a| format!("({a}")))
+        .arg("+inf")
+        .arg("WITHSCORES")
+        .arg("LIMIT")
+        .arg(0)
+        .arg(limit);
+    let rows: Vec<(String, f64)> = store.conn.query(&cmd).await?;
+    if rows.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let mut hmget = redis::cmd("HMGET");
+    hmget.arg(store.layout.saved_audience_scores(id));
+    for (customer, _) in &rows {
+        hmget.arg(customer);
+    }
+    let scores: Vec<Option<Vec<u8>>> = store.conn.query(&hmget).await?;
+    Ok(Some(
+        rows.into_iter()
+            .zip(scores)
+            .map(|((customer_id, rank), score)| {
+                let score = score
+                    .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
+                    .map_or(0.0, f32::from_le_bytes);
+                (rank as u64, SavedMember { customer_id, score })
+            })
+            .collect(),
+    ))
 }
 
 /// Deletes an audience; true if it existed.
 pub(super) async fn delete(store: &RedisStore, id: &str) -> Result<bool> {
-    let mut cmd = eval(DELETE, &keys(store, id));
+    let layout = &store.layout;
+    let keys = [
+        layout.saved_audiences(),
+        layout.saved_audience_queries(),
+        layout.saved_audience_members(id),
+        layout.saved_audience_scores(id),
+        layout.saved_members_total(),
+    ];
+    let mut cmd = eval(DELETE, &keys);
     cmd.arg(id);
     let existed: i64 = store.conn.query(&cmd).await?;
     Ok(existed > 0)
 }
 
-/// Takes `customer` out of every saved audience (read, filter, write back if still there).
-/// Reads every member list: erasures are rare and the lists are bounded by the server's
-/// limits.
+/// Takes `customer` out of every saved audience in one script, and remembers the erasure
+/// for a day against writes computed before it.
 pub(super) async fn erase_member(store: &RedisStore, customer: &str) -> Result<()> {
-    for mut info in infos(store).await? {
-        let Some(list) = members(store, &info.id).await? else {
-            continue;
-        };
-        if !list.iter().any(|m| m.customer_id == customer) {
-            continue;
-        }
-        let kept: Vec<SavedMember> = list
-            .into_iter()
-            .filter(|m| m.customer_id != customer)
-            .collect();
-        info.size = kept.len() as u64;
-        write(store, REPLACE_IF_PRESENT, &info, &kept).await?;
-    }
+    let layout = &store.layout;
+    let keys = [
+        layout.saved_audiences(),
+        layout.saved_members_total(),
+        layout.recent_erasures(),
+    ];
+    let mut cmd = eval(ERASE, &keys);
+    cmd.arg(customer)
+        .arg(now_ms())
+        .arg(layout.saved_audience_members(""))
+        .arg(layout.saved_audience_scores(""));
+    store.conn.query::<i64>(&cmd).await?;
     Ok(())
 }

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use doppel_types::{
-    ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo, SavedMember,
-    VersionInfo,
+    ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo,
+    SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
 };
 
 use super::{
@@ -125,21 +125,37 @@ impl Store for RedisStore {
     async fn put_saved_audience(
         &self,
         info: &SavedAudienceInfo,
+        query: &[u8],
         members: &[SavedMember],
-    ) -> Result<()> {
-        saved_audiences::put(self, info, members).await
+        write: SavedAudienceWrite,
+        limits: SavedAudienceLimits,
+    ) -> Result<SavedAudienceInfo> {
+        saved_audiences::put(self, info, query, members, write, limits).await
     }
 
     async fn saved_audience(&self, id: &str) -> Result<Option<SavedAudienceInfo>> {
         saved_audiences::info(self, id).await
     }
 
+    async fn saved_audience_query(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        saved_audiences::query(self, id).await
+    }
+
+    async fn put_saved_audience_query(&self, id: &str, query: &[u8]) -> Result<bool> {
+        saved_audiences::put_query(self, id, query).await
+    }
+
     async fn saved_audiences(&self) -> Result<Vec<SavedAudienceInfo>> {
         saved_audiences::infos(self).await
     }
 
-    async fn saved_audience_members(&self, id: &str) -> Result<Option<Vec<SavedMember>>> {
-        saved_audiences::members(self, id).await
+    async fn saved_audience_members(
+        &self,
+        id: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Option<Vec<(u64, SavedMember)>>> {
+        saved_audiences::members(self, id, after, limit).await
     }
 
     async fn delete_saved_audience(&self, id: &str) -> Result<bool> {
