@@ -248,6 +248,42 @@ async fn show(addr: &str, data: &SynthData) -> anyhow::Result<()> {
     }
     println!("  {same}/{shown} prospects share the seeds' planted taste\n");
 
+    // Plan before buying: how big the audience is at a few shares, and who it reaches.
+    let curve = audiences
+        .estimate_reach(pb::ReachRequest {
+            query: Some(pb::LookalikeRequest {
+                seed_customer_ids: seeds.clone(),
+                audit_attributes: vec!["country".into()],
+                ..Default::default()
+            }),
+            top_percents: vec![1.0, 5.0, 10.0],
+            min_scores: Vec::new(),
+        })
+        .await
+        .context("EstimateReach")?
+        .into_inner();
+    println!(
+        "Reach of the same seeds (exact, of {} eligible):",
+        curve.eligible_population
+    );
+    for p in &curve.points {
+        let worst = p
+            .audit
+            .iter()
+            .min_by(|a, b| a.ratio_to_best.total_cmp(&b.ratio_to_best));
+        println!(
+            "  top {:>4.1} %  {:>6} prospects  score ≥ {:.4}  least-reached country {}",
+            p.top_percent,
+            p.size,
+            p.min_score,
+            worst.map_or("-".to_owned(), |a| format!(
+                "{:?} at {:.2} of the best rate",
+                a.value, a.ratio_to_best
+            ))
+        );
+    }
+    println!();
+
     let customer = data
         .customers
         .iter()
