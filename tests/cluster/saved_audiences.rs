@@ -5,24 +5,17 @@ use doppel_proto::v1 as pb;
 use doppel_proto::v1::audiences_client::AudiencesClient;
 use doppel_proto::v1::ingest_client::IngestClient;
 use doppel_proto::v1::lookalike_request::Size;
-use doppel_test_support::audience_checks::{find, members};
+use doppel_test_support::audience_checks::{find, members, saved_members};
 use doppel_test_support::cluster::TestRouter;
 
 use crate::fixture::{loaded, seeds};
 
 async fn stored(channel: tonic::transport::Channel, id: &str) -> Vec<String> {
-    let mut stream = AudiencesClient::new(channel)
-        .stream_audience_members(pb::StreamAudienceMembersRequest {
-            audience_id: id.to_owned(),
-        })
+    saved_members(&channel, id)
         .await
-        .expect("stream members")
-        .into_inner();
-    let mut out = Vec::new();
-    while let Some(batch) = stream.message().await.expect("page") {
-        out.extend(batch.prospects.into_iter().map(|p| p.customer_id));
-    }
-    out
+        .into_iter()
+        .map(|p| p.customer_id)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

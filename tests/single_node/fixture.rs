@@ -3,7 +3,6 @@
 use std::collections::{HashMap, HashSet};
 
 use doppel_proto::v1 as pb;
-use doppel_proto::v1::audiences_client::AudiencesClient;
 use doppel_synth::SynthData;
 use doppel_test_support::{TestServer, load_base, small_base};
 use doppel_types::EventType;
@@ -125,15 +124,7 @@ pub async fn audience(
     channel: Channel,
     request: pb::LookalikeRequest,
 ) -> Result<Vec<pb::LookalikeBatch>, tonic::Status> {
-    let mut stream = AudiencesClient::new(channel)
-        .find_lookalikes(request)
-        .await?
-        .into_inner();
-    let mut batches = Vec::new();
-    while let Some(batch) = stream.message().await? {
-        batches.push(batch);
-    }
-    Ok(batches)
+    doppel_test_support::audience_checks::find(&channel, request).await
 }
 
 pub fn prospects(batches: &[pb::LookalikeBatch]) -> Vec<&pb::Prospect> {

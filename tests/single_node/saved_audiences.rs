@@ -6,7 +6,7 @@ use doppel_proto::v1 as pb;
 use doppel_proto::v1::audiences_client::AudiencesClient;
 use doppel_proto::v1::ingest_client::IngestClient;
 use doppel_test_support::TestServer;
-use doppel_test_support::audience_checks::{find, members};
+use doppel_test_support::audience_checks::{find, members, saved_members};
 use doppel_types::SavedAudienceLimits;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -14,18 +14,7 @@ use tonic::transport::Channel;
 use crate::fixture::{count, loaded, loaded_with};
 
 async fn stored(channel: &Channel, id: &str) -> Vec<pb::Prospect> {
-    let mut stream = AudiencesClient::new(channel.clone())
-        .stream_audience_members(pb::StreamAudienceMembersRequest {
-            audience_id: id.to_owned(),
-        })
-        .await
-        .expect("stream members")
-        .into_inner();
-    let mut out = Vec::new();
-    while let Some(batch) = stream.message().await.expect("page") {
-        out.extend(batch.prospects);
-    }
-    out
+    saved_members(channel, id).await
 }
 
 #[tokio::test]

@@ -63,6 +63,22 @@ pub async fn find(
     Ok(batches)
 }
 
+/// The members of saved audience `id` as StreamAudienceMembers reads them.
+pub async fn saved_members(channel: &Channel, id: &str) -> Vec<pb::Prospect> {
+    let mut stream = AudiencesClient::new(channel.clone())
+        .stream_audience_members(pb::StreamAudienceMembersRequest {
+            audience_id: id.to_owned(),
+        })
+        .await
+        .expect("stream members")
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(batch) = stream.message().await.expect("page") {
+        out.extend(batch.prospects);
+    }
+    out
+}
+
 /// The prospects of a stream, in order.
 pub fn members(batches: &[pb::LookalikeBatch]) -> Vec<&pb::Prospect> {
     batches.iter().flat_map(|b| &b.prospects).collect()
