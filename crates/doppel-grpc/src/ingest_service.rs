@@ -210,7 +210,15 @@ impl Ingest for IngestService {
             .map_err(node_status)?;
         // The store took the customer out of every saved audience; its id also leaves
         // the saved queries that name it as a seed.
-        crate::saved_audiences::scrub_erased(self.node.store().as_ref(), &customer_id).await?;
+        crate::saved_audiences::scrub_erased(self.node.store().as_ref(), &customer_id)
+            .await
+            .map_err(|s| {
+                Status::unavailable(format!(
+                    "customer_id: erased, but its id could not yet be taken out of the saved \
+                     audience queries ({}); retry the erasure",
+                    s.message()
+                ))
+            })?;
         Ok(Response::new(pb::DeleteCustomerResponse { existed }))
     }
 }

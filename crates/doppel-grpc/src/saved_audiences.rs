@@ -195,25 +195,26 @@ pub async fn store_audience(
     query: &pb::LookalikeRequest,
     computed: (Vec<SavedMember>, String, u64),
     existing: Option<SavedAudienceInfo>,
+    started_ms: i64,
 ) -> Result<pb::AudienceInfo, Status> {
     let (members, model_version, eligible_population) = computed;
-    let now = now_ms();
     let info = SavedAudienceInfo {
         id: existing.as_ref().map_or_else(new_id, |e| e.id.clone()),
         name,
         model_version,
-        created_ms: existing.as_ref().map_or(now, |e| e.created_ms),
-        refreshed_ms: now,
+        created_ms: existing.as_ref().map_or(started_ms, |e| e.created_ms),
+        // When the members were computed: the store drops members erased since.
+        refreshed_ms: started_ms,
         size: members.len() as u64,
         eligible_population,
     };
-    let write = match existing {
-        Some(_) => SavedAudienceWrite::Replace,
-        None => SavedAudienceWrite::Create,
+    // A refresh keeps the stored query (an erasure may have scrubbed it meanwhile).
+    let (write, bytes) = match existing {
+        Some(_) => (SavedAudienceWrite::Replace, None),
+        None => (SavedAudienceWrite::Create, Some(query.encode_to_vec())),
     };
-    let bytes = query.encode_to_vec();
     let stored = store
-        .put_saved_audience(&info, &bytes, &members, write, limits)
+        .put_saved_audience(&info, bytes.as_deref(), &members, write, limits)
         .await
         .map_err(|e| match e {
             doppel_store::Error::NotFound { .. } => Status::not_found(format!(
@@ -223,7 +224,72 @@ pub async fn store_audience(
             e => store_status(e),
         })?;
     tracing::info!(audience = %stored.id, size = stored.size, "audience saved");
-    Ok(info_to_pb(stored, Some(query.clone())))
+    if write == SavedAudienceWrite::Create {
+        // Seeds erased while the audience was computed leave its query now that it exists
+        // (the erasure's own scrub may have run before).
+        scrub_gone_seeds(store, &stored.id).await?;
+    }
+    let query = saved_query(store, &stored.id).await?;
+    Ok(info_to_pb(stored, Some(query)))
+}
+
+/// Rewrites audience `id`'s query (a compare-and-set, retried) until `edit` leaves it
+/// unchanged; an audience deleted meanwhile is left alone.
+async fn edit_query(
+    store: &dyn Store,
+    id: &str,
+    edit: impl Fn(&mut pb::LookalikeRequest),
+) -> Result<(), Status> {
+    for _ in 0..16 {
+        let Some(bytes) = store.saved_audience_query(id).await.map_err(store_status)? else {
+            return Ok(());
+        };
+        let mut query = pb::LookalikeRequest::decode(bytes.as_slice()).map_err(|e| {
+            Status::internal(format!(
+                "audience_id: the saved query of `{id}` cannot be read: {e}"
+            ))
+        })?;
+        edit(&mut query);
+        let edited = query.encode_to_vec();
+        if edited == bytes
+            || store
+                .put_saved_audience_query(id, &bytes, &edited)
+                .await
+                .map_err(store_status)?
+        {
+            return Ok(());
+        }
+    }
+    Err(Status::aborted(format!(
+        "audience_id: the saved query of `{id}` kept changing; retry"
+    )))
+}
+
+/// Takes seeds and negatives that no longer have a profile (erased) out of audience `id`'s
+/// saved query.
+async fn scrub_gone_seeds(store: &dyn Store, id: &str) -> Result<(), Status> {
+    let query = saved_query(store, id).await?;
+    let ids: Vec<String> = query
+        .seed_customer_ids
+        .iter()
+        .chain(&query.negative_customer_ids)
+        .cloned()
+        .collect();
+    let profiles = store.get_customers(&ids).await.map_err(store_status)?;
+    let gone: std::collections::HashSet<String> = ids
+        .into_iter()
+        .zip(profiles)
+        .filter(|(_, p)| p.is_none())
+        .map(|(id, _)| id)
+        .collect();
+    if gone.is_empty() {
+        return Ok(());
+    }
+    edit_query(store, id, |q| {
+        q.seed_customer_ids.retain(|c| !gone.contains(c));
+        q.negative_customer_ids.retain(|c| !gone.contains(c));
+    })
+    .await
 }
 
 /// A saved audience's info, or NOT_FOUND naming `audience_id`.
@@ -258,21 +324,15 @@ pub async fn saved_query(store: &dyn Store, id: &str) -> Result<pb::LookalikeReq
 }
 
 /// Takes an erased customer out of every saved query (seeds and negatives), so no saved
-/// audience keeps its id. Reads every saved query: erasures are rare and the audiences few.
+/// audience keeps its id. Each rewrite is a compare-and-set, so concurrent erasures cannot
+/// undo each other. Reads every saved query: erasures are rare and the audiences few.
 pub async fn scrub_erased(store: &dyn Store, customer_id: &str) -> Result<(), Status> {
     for info in store.saved_audiences().await.map_err(store_status)? {
-        let Ok(mut query) = saved_query(store, &info.id).await else {
-            continue;
-        };
-        let before = query.seed_customer_ids.len() + query.negative_customer_ids.len();
-        query.seed_customer_ids.retain(|c| c != customer_id);
-        query.negative_customer_ids.retain(|c| c != customer_id);
-        if query.seed_customer_ids.len() + query.negative_customer_ids.len() < before {
-            store
-                .put_saved_audience_query(&info.id, &query.encode_to_vec())
-                .await
-                .map_err(store_status)?;
-        }
+        edit_query(store, &info.id, |q| {
+            q.seed_customer_ids.retain(|c| c != customer_id);
+            q.negative_customer_ids.retain(|c| c != customer_id);
+        })
+        .await?;
     }
     Ok(())
 }
@@ -316,6 +376,25 @@ pub async fn stream_members(
         let mut after = None;
         let mut batch_index = 0u32;
         loop {
+            // A refresh mid-stream would splice two member lists: stop instead.
+            if batch_index > 0 {
+                match store.saved_audience(&id).await {
+                    Ok(Some(now)) if now.refreshed_ms == info.refreshed_ms => {}
+                    Ok(Some(_)) => {
+                        let _ = tx
+                            .send(Err(Status::aborted(format!(
+                                "audience_id: `{id}` was refreshed while it was read; read it again"
+                            ))))
+                            .await;
+                        return;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(store_status(e))).await;
+                        return;
+                    }
+                }
+            }
             let page = match store
                 .saved_audience_members(&id, after, LOOKALIKE_PAGE_SIZE)
                 .await
@@ -408,12 +487,22 @@ where
     let save = check_save(store, limits, request.into_inner()).await?;
     let budget = member_budget(store, limits, None).await?;
     check_budget(&save.query, budget)?;
+    let started = now_ms();
     let stream = compute(inner_request(&metadata, save.query.clone()))
         .await
         .map_err(in_query)?
         .into_inner();
     let computed = collect(stream, budget).await?;
-    store_audience(store, limits, save.name, &save.query, computed, None).await
+    store_audience(
+        store,
+        limits,
+        save.name,
+        &save.query,
+        computed,
+        None,
+        started,
+    )
+    .await
 }
 
 /// RefreshAudience over a server's own FindLookalikes (`compute`).
@@ -433,11 +522,12 @@ where
     let query = saved_query(store, &id).await?;
     let budget = member_budget(store, limits, Some(&id)).await?;
     check_budget(&query, budget)?;
+    let started = now_ms();
     let stream = compute(inner_request(&metadata, query.clone()))
         .await
         .map_err(in_query)?
         .into_inner();
     let computed = collect(stream, budget).await?;
     let name = info.name.clone();
-    store_audience(store, limits, name, &query, computed, Some(info)).await
+    store_audience(store, limits, name, &query, computed, Some(info), started).await
 }

@@ -127,10 +127,11 @@ pub trait Store: Send + Sync + 'static {
     /// The context model of a version, if it has one.
     async fn context_model(&self, version: &str) -> Result<Option<ContextModel>>;
 
-    /// Writes a saved audience — its info, its query (opaque bytes) and its members, best
-    /// first — in one atomic step, and answers the info as stored. Members in the erasure
-    /// ledger are left out (an erasure during the computation wins), and `size` is what was
-    /// kept. [`SavedAudienceWrite::Create`] fails with `LimitExceeded` (field `name`) at
+    /// Writes a saved audience — its info, its query (opaque bytes; `None` keeps the stored
+    /// one) and its members, best first — in one atomic step, and answers the info as
+    /// stored. Repeated members keep their best rank. Members in the erasure ledger, or
+    /// erased since `info.refreshed_ms` (when the members were computed), are left out (an
+    /// erasure during the computation wins), and `size` is what was kept. [`SavedAudienceWrite::Create`] fails with `LimitExceeded` (field `name`) at
     /// `limits.max_audiences`; [`SavedAudienceWrite::Replace`] with `NotFound` when the
     /// audience is gone; either with `LimitExceeded` (field `query`) when the members of
     /// every saved audience would exceed `limits.max_members`. Erasing a customer takes it
@@ -138,7 +139,7 @@ pub trait Store: Send + Sync + 'static {
     async fn put_saved_audience(
         &self,
         info: &SavedAudienceInfo,
-        query: &[u8],
+        query: Option<&[u8]>,
         members: &[SavedMember],
         write: SavedAudienceWrite,
         limits: SavedAudienceLimits,
@@ -147,9 +148,15 @@ pub trait Store: Send + Sync + 'static {
     async fn saved_audience(&self, id: &str) -> Result<Option<SavedAudienceInfo>>;
     /// A saved audience's query bytes.
     async fn saved_audience_query(&self, id: &str) -> Result<Option<Vec<u8>>>;
-    /// Replaces a saved audience's query bytes (erasure scrubs ids from them); false when
-    /// the audience is gone.
-    async fn put_saved_audience_query(&self, id: &str, query: &[u8]) -> Result<bool>;
+    /// Replaces a saved audience's query bytes if they still are `expected` (erasure scrubs
+    /// ids from them; a compare-and-set, so concurrent scrubs cannot undo each other);
+    /// false when the audience is gone or its query changed meanwhile.
+    async fn put_saved_audience_query(
+        &self,
+        id: &str,
+        expected: &[u8],
+        query: &[u8],
+    ) -> Result<bool>;
     /// Every saved audience's info, in id order.
     async fn saved_audiences(&self) -> Result<Vec<SavedAudienceInfo>>;
     /// Up to `limit` members of a saved audience after rank `after` (exclusive; `None`:

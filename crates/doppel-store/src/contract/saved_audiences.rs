@@ -69,7 +69,7 @@ pub async fn saved_audiences_round_trip_and_lose_erased_members(store: &dyn Stor
     let stored = store
         .put_saved_audience(
             &info("aud-2"),
-            b"q2",
+            Some(b"q2".as_slice()),
             &members(&["c1", "c2", "c3"]),
             Create,
             LIMITS,
@@ -80,7 +80,7 @@ pub async fn saved_audiences_round_trip_and_lose_erased_members(store: &dyn Stor
     store
         .put_saved_audience(
             &info("aud-1"),
-            b"q1",
+            Some(b"q1".as_slice()),
             &members(&["c2", "c3"]),
             Create,
             LIMITS,
@@ -105,13 +105,24 @@ pub async fn saved_audiences_round_trip_and_lose_erased_members(store: &dyn Stor
     );
     assert!(
         store
-            .put_saved_audience_query("aud-2", b"q2'")
+            .put_saved_audience_query("aud-2", b"q2", b"q2'")
             .await
             .expect("scrub")
     );
+    // A compare-and-set: a stale expectation writes nothing.
     assert!(
         !store
-            .put_saved_audience_query("aud-9", b"x")
+            .put_saved_audience_query("aud-2", b"q2", b"q2''")
+            .await
+            .expect("scrub")
+    );
+    assert_eq!(
+        store.saved_audience_query("aud-2").await.expect("query"),
+        Some(b"q2'".to_vec())
+    );
+    assert!(
+        !store
+            .put_saved_audience_query("aud-9", b"", b"x")
             .await
             .expect("scrub")
     );
@@ -120,7 +131,7 @@ pub async fn saved_audiences_round_trip_and_lose_erased_members(store: &dyn Stor
     let over = store
         .put_saved_audience(
             &info("aud-3"),
-            b"q3",
+            Some(b"q3".as_slice()),
             &members(&["c1", "c2"]),
             Create,
             LIMITS,
@@ -131,26 +142,49 @@ pub async fn saved_audiences_round_trip_and_lose_erased_members(store: &dyn Stor
         "{over:?}"
     );
     store
-        .put_saved_audience(&info("aud-3"), b"q3", &members(&["c4"]), Create, LIMITS)
+        .put_saved_audience(
+            &info("aud-3"),
+            Some(b"q3".as_slice()),
+            &members(&["c4"]),
+            Create,
+            LIMITS,
+        )
         .await
         .expect("at the limit");
     let over = store
-        .put_saved_audience(&info("aud-4"), b"q4", &[], Create, LIMITS)
+        .put_saved_audience(&info("aud-4"), Some(b"q4".as_slice()), &[], Create, LIMITS)
         .await;
     assert!(
         matches!(over, Err(Error::LimitExceeded { field: "name", .. })),
         "{over:?}"
     );
 
-    // Replaced whole; replacing a deleted one is NotFound.
+    // Replaced whole, the query kept when none is given, a repeated member at its best
+    // rank; replacing a deleted one is NotFound.
     let replaced = store
-        .put_saved_audience(&info("aud-1"), b"q1", &members(&["c5"]), Replace, LIMITS)
+        .put_saved_audience(
+            &info("aud-1"),
+            None,
+            &members(&["c5", "c5"]),
+            Replace,
+            LIMITS,
+        )
         .await
         .expect("replace");
     assert_eq!(replaced.size, 1);
     assert_eq!(all(store, "aud-1").await, Some(vec!["c5".into()]));
+    assert_eq!(
+        store.saved_audience_query("aud-1").await.expect("query"),
+        Some(b"q1".to_vec())
+    );
     let gone = store
-        .put_saved_audience(&info("aud-9"), b"q9", &members(&["c5"]), Replace, LIMITS)
+        .put_saved_audience(
+            &info("aud-9"),
+            Some(b"q9".as_slice()),
+            &members(&["c5"]),
+            Replace,
+            LIMITS,
+        )
         .await;
     assert!(matches!(gone, Err(Error::NotFound { .. })), "{gone:?}");
 
@@ -172,7 +206,7 @@ pub async fn saved_audiences_round_trip_and_lose_erased_members(store: &dyn Stor
     let late = store
         .put_saved_audience(
             &info("aud-2"),
-            b"q2",
+            Some(b"q2".as_slice()),
             &members(&["c1", "c2", "c3"]),
             Replace,
             LIMITS,
@@ -200,7 +234,7 @@ pub async fn saved_audiences_round_trip_and_lose_erased_members(store: &dyn Stor
     store
         .put_saved_audience(
             &info("aud-5"),
-            b"q5",
+            Some(b"q5".as_slice()),
             &members(&["c1", "c3", "c4", "c5"]),
             Create,
             LIMITS,

@@ -10,8 +10,8 @@ use super::{read, write};
 use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
 use crate::keys::{
-    COUNTERS, CUSTOMERS, ERASED, SAVED_AUDIENCE_MEMBERS, SAVED_AUDIENCE_QUERIES,
-    SAVED_AUDIENCE_RANKS, SAVED_AUDIENCES, SAVED_MEMBERS_TOTAL,
+    COUNTERS, ERASED, SAVED_AUDIENCE_MEMBERS, SAVED_AUDIENCE_QUERIES, SAVED_AUDIENCE_RANKS,
+    SAVED_AUDIENCES, SAVED_MEMBERS_TOTAL,
 };
 
 /// Removes every member row of `id` (and its reverse index); answers how many.
@@ -43,7 +43,7 @@ fn add_total(txn: &WriteTransaction, delta: i64) -> Result<u64> {
 pub(crate) fn put(
     db: &Database,
     info: &SavedAudienceInfo,
-    query: &[u8],
+    query: Option<&[u8]>,
     members: &[SavedMember],
     mode: SavedAudienceWrite,
     limits: SavedAudienceLimits,
@@ -77,14 +77,15 @@ pub(crate) fn put(
             }
             _ => {}
         }
-        // An erasure that landed while the audience was computed wins.
+        // An erasure that landed while the audience was computed wins; a repeated member
+        // keeps its best rank.
         let kept: Vec<&SavedMember> = {
             let erased = txn.open_table(ERASED)?;
-            let customers = txn.open_table(CUSTOMERS)?;
+            let mut seen = std::collections::HashSet::with_capacity(members.len());
             let mut kept = Vec::with_capacity(members.len());
             for m in members {
                 let id = m.customer_id.as_str();
-                if erased.get(id)?.is_none() && customers.get(id)?.is_some() {
+                if erased.get(id)?.is_none() && seen.insert(id) {
                     kept.push(m);
                 }
             }
@@ -125,7 +126,9 @@ pub(crate) fn put(
             ..info.clone()
         };
         infos.insert(id, encode("saved audience", &stored)?.as_slice())?;
-        txn.open_table(SAVED_AUDIENCE_QUERIES)?.insert(id, query)?;
+        if let Some(query) = query {
+            txn.open_table(SAVED_AUDIENCE_QUERIES)?.insert(id, query)?;
+        }
         Ok(stored)
     })
 }
@@ -150,13 +153,19 @@ pub(crate) fn query(db: &Database, id: &str) -> Result<Option<Vec<u8>>> {
     })
 }
 
-/// Replaces an audience's query bytes; false when it is gone.
-pub(crate) fn put_query(db: &Database, id: &str, query: &[u8]) -> Result<bool> {
+/// Replaces an audience's query bytes if they still are `expected`; false when it is gone
+/// or its query changed.
+pub(crate) fn put_query(db: &Database, id: &str, expected: &[u8], query: &[u8]) -> Result<bool> {
     write(db, |txn| {
         if txn.open_table(SAVED_AUDIENCES)?.get(id)?.is_none() {
             return Ok(false);
         }
-        txn.open_table(SAVED_AUDIENCE_QUERIES)?.insert(id, query)?;
+        let mut queries = txn.open_table(SAVED_AUDIENCE_QUERIES)?;
+        let same = queries.get(id)?.is_some_and(|v| v.value() == expected);
+        if !same {
+            return Ok(false);
+        }
+        queries.insert(id, query)?;
         Ok(true)
     })
 }

@@ -162,14 +162,16 @@ impl Store for EmbeddedStore {
     async fn put_saved_audience(
         &self,
         info: &SavedAudienceInfo,
-        query: &[u8],
+        query: Option<&[u8]>,
         members: &[SavedMember],
         write: SavedAudienceWrite,
         limits: SavedAudienceLimits,
     ) -> Result<SavedAudienceInfo> {
-        let (info, query, members) = (info.clone(), query.to_vec(), members.to_vec());
-        self.run(move |db| saved_audiences::put(db, &info, &query, &members, write, limits))
-            .await
+        let (info, query, members) = (info.clone(), query.map(<[u8]>::to_vec), members.to_vec());
+        self.run(move |db| {
+            saved_audiences::put(db, &info, query.as_deref(), &members, write, limits)
+        })
+        .await
     }
 
     async fn saved_audience(&self, id: &str) -> Result<Option<SavedAudienceInfo>> {
@@ -182,9 +184,14 @@ impl Store for EmbeddedStore {
         self.run(move |db| saved_audiences::query(db, &id)).await
     }
 
-    async fn put_saved_audience_query(&self, id: &str, query: &[u8]) -> Result<bool> {
-        let (id, query) = (id.to_owned(), query.to_vec());
-        self.run(move |db| saved_audiences::put_query(db, &id, &query))
+    async fn put_saved_audience_query(
+        &self,
+        id: &str,
+        expected: &[u8],
+        query: &[u8],
+    ) -> Result<bool> {
+        let (id, expected, query) = (id.to_owned(), expected.to_vec(), query.to_vec());
+        self.run(move |db| saved_audiences::put_query(db, &id, &expected, &query))
             .await
     }
 

@@ -20,9 +20,9 @@ use crate::error::{Error, Result};
 const CHUNK: usize = 1_000;
 
 /// KEYS: infos, queries, members, scores, tmp members, tmp scores, total, recent erasures.
-/// ARGV: id, info bytes, query bytes, mode ("create" | "replace"), max audiences, max
-/// members, now (ms). Returns the kept size, or -1 (too many audiences), -2 (gone), -3
-/// (too many members), -4 (id taken).
+/// ARGV: id, info bytes, query bytes ("" keeps the stored query), mode ("create" |
+/// "replace"), max audiences, max members, computed since (ms). Returns the kept size, or
+/// -1 (too many audiences), -2 (gone), -3 (too many members), -4 (id taken).
 const COMMIT: &str = r"
 local exists = redis.call('HEXISTS', KEYS[1], ARGV[1])
 local function fail(code)
@@ -35,8 +35,7 @@ if ARGV[4] == 'create' then
 elseif exists == 0 then
   return fail(-2)
 end
-local since = tonumber(ARGV[7]) - 86400000
-for _, c in ipairs(redis.call('ZRANGEBYSCORE', KEYS[8], since, '+inf')) do
+for _, c in ipairs(redis.call('ZRANGEBYSCORE', KEYS[8], ARGV[7], '+inf')) do
   if redis.call('ZREM', KEYS[5], c) == 1 then redis.call('HDEL', KEYS[6], c) end
 end
 local old = redis.call('ZCARD', KEYS[3])
@@ -47,9 +46,13 @@ redis.call('DEL', KEYS[3], KEYS[4])
 if new > 0 then
   redis.call('RENAME', KEYS[5], KEYS[3])
   redis.call('RENAME', KEYS[6], KEYS[4])
+  redis.call('PERSIST', KEYS[3])
+  redis.call('PERSIST', KEYS[4])
+else
+  redis.call('DEL', KEYS[5], KEYS[6])
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
 redis.call('SET', KEYS[7], total - old + new)
 return new
 ";
@@ -80,12 +83,31 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[2]) - 86400000)
 return removed
 ";
 
-/// KEYS: infos, queries. ARGV: id, query bytes.
+/// KEYS: infos, queries. ARGV: id, expected query bytes, new query bytes.
 const PUT_QUERY: &str = r"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1
 ";
+
+/// Temporary keys expire after this long if a write dies before its commit (ms).
+const TMP_TTL_MS: u64 = 3_600_000;
+
+/// A random nonce for temporary keys (two writers of one audience never share them).
+fn nonce() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let part = || {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.finish()
+    };
+    format!("{:016x}{:016x}", part(), part())
+}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -97,13 +119,19 @@ fn now_ms() -> i64 {
 pub(super) async fn put(
     store: &RedisStore,
     info: &SavedAudienceInfo,
-    query: &[u8],
+    query: Option<&[u8]>,
     members: &[SavedMember],
     mode: SavedAudienceWrite,
     limits: SavedAudienceLimits,
 ) -> Result<SavedAudienceInfo> {
     let layout = &store.layout;
     let id = info.id.as_str();
+    // A repeated member keeps its best rank.
+    let mut seen = std::collections::HashSet::with_capacity(members.len());
+    let members: Vec<&SavedMember> = members
+        .iter()
+        .filter(|m| seen.insert(m.customer_id.as_str()))
+        .collect();
     // Members already in the erasure ledger are left out here; one erased from now on is
     // taken out by the commit (the erasure script remembers it).
     let fields: Vec<(Tag, String)> = members
@@ -112,12 +140,12 @@ pub(super) async fn put(
         .collect();
     let erased = hash_fields(&store.conn, &fields, |tag| layout.erased(tag)).await?;
     let kept: Vec<&SavedMember> = members
-        .iter()
+        .into_iter()
         .zip(erased)
         .filter(|(_, e)| e.is_none())
         .map(|(m, _)| m)
         .collect();
-    let nonce = format!("{:x}", now_ms()) + &format!("{:p}", &kept);
+    let nonce = nonce();
     let tmp_members = layout.saved_audience_members(&format!("{id}:tmp:{nonce}"));
     let tmp_scores = layout.saved_audience_scores(&format!("{id}:tmp:{nonce}"));
     let mut cmds: Vec<Cmd> = Vec::new();
@@ -133,9 +161,21 @@ pub(super) async fn put(
         }
         cmds.push(zadd);
         cmds.push(hset);
+        if c == 0 {
+            for key in [&tmp_members, &tmp_scores] {
+                let mut expire = redis::cmd("PEXPIRE");
+                expire.arg(key).arg(TMP_TTL_MS);
+                cmds.push(expire);
+            }
+        }
     }
     for cmd in &cmds {
-        store.conn.query::<()>(cmd).await?;
+        if let Err(e) = store.conn.query::<()>(cmd).await {
+            let mut del = redis::cmd("DEL");
+            del.arg(&tmp_members).arg(&tmp_scores);
+            let _ = store.conn.query::<()>(&del).await;
+            return Err(e);
+        }
     }
     let keys = [
         layout.saved_audiences(),
@@ -150,14 +190,15 @@ pub(super) async fn put(
     let mut cmd = eval(COMMIT, &keys);
     cmd.arg(id)
         .arg(encode("saved audience", info)?)
-        .arg(query)
+        .arg(query.unwrap_or_default())
         .arg(match mode {
             SavedAudienceWrite::Create => "create",
             SavedAudienceWrite::Replace => "replace",
         })
         .arg(limits.max_audiences)
         .arg(limits.max_members)
-        .arg(now_ms());
+        // Erasures from a second before the computation on (the ledger covers older ones).
+        .arg(info.refreshed_ms.saturating_sub(1_000));
     let outcome: i64 = store.conn.query(&cmd).await?;
     match outcome {
         -1 => Err(Error::LimitExceeded {
@@ -233,14 +274,20 @@ pub(super) async fn query(store: &RedisStore, id: &str) -> Result<Option<Vec<u8>
     store.conn.query(&cmd).await
 }
 
-/// Replaces an audience's query bytes; false when it is gone.
-pub(super) async fn put_query(store: &RedisStore, id: &str, query: &[u8]) -> Result<bool> {
+/// Replaces an audience's query bytes if they still are `expected`; false when it is gone
+/// or its query changed.
+pub(super) async fn put_query(
+    store: &RedisStore,
+    id: &str,
+    expected: &[u8],
+    query: &[u8],
+) -> Result<bool> {
     let keys = [
         store.layout.saved_audiences(),
         store.layout.saved_audience_queries(),
     ];
     let mut cmd = eval(PUT_QUERY, &keys);
-    cmd.arg(id).arg(query);
+    cmd.arg(id).arg(expected).arg(query);
     let done: i64 = store.conn.query(&cmd).await?;
     Ok(done == 1)
 }

@@ -125,7 +125,7 @@ impl Store for RedisStore {
     async fn put_saved_audience(
         &self,
         info: &SavedAudienceInfo,
-        query: &[u8],
+        query: Option<&[u8]>,
         members: &[SavedMember],
         write: SavedAudienceWrite,
         limits: SavedAudienceLimits,
@@ -141,8 +141,13 @@ impl Store for RedisStore {
         saved_audiences::query(self, id).await
     }
 
-    async fn put_saved_audience_query(&self, id: &str, query: &[u8]) -> Result<bool> {
-        saved_audiences::put_query(self, id, query).await
+    async fn put_saved_audience_query(
+        &self,
+        id: &str,
+        expected: &[u8],
+        query: &[u8],
+    ) -> Result<bool> {
+        saved_audiences::put_query(self, id, expected, query).await
     }
 
     async fn saved_audiences(&self) -> Result<Vec<SavedAudienceInfo>> {
