@@ -12,6 +12,7 @@ mod fixture;
 mod hot_swap;
 mod moves;
 mod readiness;
+mod reads_without_redis;
 mod redis_restart;
 mod saved_audiences;
 mod snapshots;

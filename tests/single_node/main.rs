@@ -20,6 +20,7 @@ mod redis_store;
 mod saved_audiences;
 mod segments;
 mod snapshots;
+mod stream_idle;
 mod stream_windows;
 mod training;
 mod version_gc;

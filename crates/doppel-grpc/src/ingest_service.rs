@@ -71,7 +71,8 @@ impl IngestService {
         let mut builder = SummaryBuilder::default();
         let mut batch = Vec::with_capacity(WRITE_BATCH);
         let mut index = 0u64;
-        while let Some(record) = stream.message().await? {
+        let idle = self.node.config().stream_idle;
+        while let Some(record) = crate::stream_idle::next_message(&mut stream, idle).await? {
             match convert(record) {
                 Ok(value) => batch.push(value),
                 Err(violation) => builder.reject(index, violation),

@@ -27,6 +27,7 @@ pub mod saved_audiences;
 pub mod segments;
 pub mod server;
 pub mod status;
+pub mod stream_idle;
 pub mod training;
 
 pub use doppel_node::{Node, NodeConfig};

@@ -12,6 +12,7 @@ use crate::convert::{
     Rows, chunk_rows, description_to_pb, plan_from_pb, validate_version_name, version_to_pb,
 };
 use crate::status::{FieldViolation, engine_status, node_status};
+use crate::stream_idle::next_message;
 
 /// The ModelAdmin service.
 pub struct ModelAdminService {
@@ -63,8 +64,8 @@ impl ModelAdmin for ModelAdminService {
         request: Request<Streaming<pb::EmbeddingChunk>>,
     ) -> Result<Response<pb::ImportSummary>, Status> {
         let mut stream = request.into_inner();
-        let first = stream
-            .message()
+        let idle = self.node.config().stream_idle;
+        let first = next_message(&mut stream, idle)
             .await?
             .ok_or_else(|| Status::invalid_argument("stream: no EmbeddingChunk received"))?;
         let version = first.model_version.clone();
@@ -83,7 +84,7 @@ impl ModelAdmin for ModelAdminService {
             while let Some(chunk) = next {
                 let Rows { entity, rows } = chunk_rows(chunk, &version, dim)?;
                 session.add_rows(entity, rows).await.map_err(node_status)?;
-                next = stream.message().await?;
+                next = next_message(&mut stream, idle).await?;
             }
             Ok(())
         }

@@ -150,11 +150,26 @@ pub const STREAM_WINDOW_BYTES: u32 = 256 * 1024;
 /// See [`STREAM_WINDOW_BYTES`].
 pub const CONNECTION_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
 
+/// Most concurrent HTTP/2 streams (calls) per connection; admission bounds the total.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 1_024;
+/// Largest header list a client may send (metadata, an API key).
+pub const MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
+/// HTTP/2 pings on quiet connections, and how long an answer may take before the
+/// connection is closed (a vanished peer releases its streams).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// See [`KEEPALIVE_INTERVAL`].
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// The transport every doppel server is built on (public and internal ports).
 pub fn transport() -> Server {
     Server::builder()
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .tcp_keepalive(Some(KEEPALIVE_INTERVAL))
 }
 
 /// The six public services, whoever implements them (a node's or a router's), each

@@ -24,4 +24,6 @@ pub struct NodeConfig {
     pub privacy_floor: doppel_types::PrivacyFloor,
     /// How many saved audiences, and members over all of them, are kept.
     pub saved_audience_limits: doppel_types::SavedAudienceLimits,
+    /// How long a client stream may stay silent before the call ends (zero: 60 s).
+    pub stream_idle: Duration,
 }

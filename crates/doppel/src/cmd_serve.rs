@@ -36,6 +36,7 @@ pub async fn serve(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow::Re
             keep_versions: settings.keep_versions,
             privacy_floor: settings.privacy_floor,
             saved_audience_limits: settings.saved_audience_limits,
+            stream_idle: settings.stream_idle,
             ..NodeConfig::default()
         },
         Arc::new(doppel_node::Everyone),
@@ -106,6 +107,7 @@ async fn serve_shard(settings: Settings) -> anyhow::Result<()> {
             engine: settings.engine.clone(),
             snapshot_dir: Some(settings.data_dir.join("snapshots")),
             keep_versions: settings.keep_versions,
+            stream_idle: settings.stream_idle,
             ..NodeConfig::default()
         },
         serve: serve_options(&settings, None),
@@ -122,6 +124,7 @@ async fn serve_router(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow:
         .map_err(|s| anyhow::anyhow!("reading the cluster topology: {}", s))?;
     router.set_privacy_floor(settings.privacy_floor);
     router.set_saved_audience_limits(settings.saved_audience_limits);
+    router.set_stream_idle(settings.stream_idle);
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;

@@ -125,6 +125,14 @@ pub struct ServeArgs {
     /// Most members over every saved audience; more → RESOURCE_EXHAUSTED.
     #[arg(long, default_value_t = doppel_types::saved_audience::DEFAULT_MAX_SAVED_MEMBERS, env = "DOPPEL__AUDIENCES__MAX_SAVED_MEMBERS")]
     pub max_saved_members: u64,
+    /// A client stream (upserts, events, embedding imports) silent this long ends with
+    /// DEADLINE_EXCEEDED; its unfinished batch is dropped.
+    #[arg(
+        long,
+        default_value_t = 60,
+        env = "DOPPEL__SERVER__STREAM_IDLE_SECONDS"
+    )]
+    pub stream_idle_seconds: u64,
 }
 
 /// Validated settings.
@@ -154,6 +162,8 @@ pub struct Settings {
     pub privacy_floor: doppel_types::PrivacyFloor,
     /// Saved audiences kept.
     pub saved_audience_limits: doppel_types::SavedAudienceLimits,
+    /// How long a client stream may stay silent.
+    pub stream_idle: Duration,
 }
 
 /// What a shard node needs besides the common settings.
@@ -275,6 +285,9 @@ impl ServeArgs {
         if !(1..=100_000_000).contains(&self.max_saved_members) {
             return Err(bad("--max-saved-members", "must be 1..=100000000"));
         }
+        if !(1..=3600).contains(&self.stream_idle_seconds) {
+            return Err(bad("--stream-idle-seconds", "must be 1..=3600"));
+        }
         let saved_audience_limits = doppel_types::SavedAudienceLimits {
             max_audiences: self.max_saved_audiences,
             max_members: self.max_saved_members,
@@ -334,6 +347,7 @@ impl ServeArgs {
             admission,
             privacy_floor,
             saved_audience_limits,
+            stream_idle: Duration::from_secs(self.stream_idle_seconds),
             api_keys_file: self.api_keys_file.clone(),
             keep_versions: self.keep_versions,
             shard,

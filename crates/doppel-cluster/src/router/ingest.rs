@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use doppel_grpc::status::FieldViolation;
+use doppel_grpc::stream_idle::next_message;
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::ingest_client::IngestClient;
 use doppel_proto::v1::ingest_server::Ingest;
@@ -250,7 +251,8 @@ impl RouterIngest {
         let mut summary = Summary::default();
         let mut pending: BTreeMap<String, Pending<T>> = BTreeMap::new();
         let mut index = 0u64;
-        while let Some(record) = stream.message().await? {
+        let idle = self.router.stream_idle();
+        while let Some(record) = next_message(&mut stream, idle).await? {
             let position = index;
             index += 1;
             if record.routing_id().is_empty() {
@@ -346,8 +348,9 @@ impl Ingest for RouterIngest {
         let mut batch = Vec::with_capacity(FORWARD_BATCH);
         let mut positions: Vec<u64> = Vec::with_capacity(FORWARD_BATCH);
         let mut index = 0u64;
+        let idle = self.router.stream_idle();
         loop {
-            let next = stream.message().await?;
+            let next = next_message(&mut stream, idle).await?;
             let done = next.is_none();
             if let Some(item) = next {
                 batch.push(item);

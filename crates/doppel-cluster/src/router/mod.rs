@@ -70,6 +70,10 @@ pub struct Router {
     privacy_floor: ArcSwap<PrivacyFloor>,
     /// How many saved audiences, and members over all of them, the cluster keeps.
     saved_audience_limits: ArcSwap<SavedAudienceLimits>,
+    /// How long a client stream may stay silent (ms; 0: the default).
+    stream_idle_ms: std::sync::atomic::AtomicU64,
+    /// The active-version pointer last read, for reads while the store fails.
+    last_active_version: ArcSwap<Option<String>>,
 }
 
 impl Router {
@@ -93,6 +97,8 @@ impl Router {
             ready: tokio::sync::watch::Sender::new(false),
             privacy_floor: ArcSwap::from_pointee(PrivacyFloor::default()),
             saved_audience_limits: ArcSwap::from_pointee(SavedAudienceLimits::default()),
+            stream_idle_ms: std::sync::atomic::AtomicU64::new(0),
+            last_active_version: ArcSwap::from_pointee(None),
         });
         router.refresh().await?;
         Ok(router)
@@ -116,6 +122,19 @@ impl Router {
     /// Sets the limits on saved audiences (the defaults until set).
     pub fn set_saved_audience_limits(&self, limits: SavedAudienceLimits) {
         self.saved_audience_limits.store(Arc::new(limits));
+    }
+
+    /// How long a client stream may stay silent before the call ends.
+    pub fn stream_idle(&self) -> Duration {
+        doppel_grpc::stream_idle::or_default(Duration::from_millis(
+            self.stream_idle_ms.load(Ordering::Relaxed),
+        ))
+    }
+
+    /// Sets the idle time of client streams (zero: the default).
+    pub fn set_stream_idle(&self, idle: Duration) {
+        self.stream_idle_ms
+            .store(idle.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// The current routing.
@@ -203,12 +222,24 @@ impl Router {
         Ok(Arc::clone(&topology.nodes[i]))
     }
 
-    /// The active model version, from the store.
+    /// The active model version, from the store; while the store fails, the one last read.
     pub async fn active_version(&self) -> Result<Option<String>, Status> {
-        self.store
-            .active_version()
-            .await
-            .map_err(doppel_grpc::status::store_status)
+        match self.store.active_version().await {
+            Ok(version) => {
+                self.last_active_version.store(Arc::new(version.clone()));
+                Ok(version)
+            }
+            // Reads need only the nodes' memory: while Redis fails (a master failing over,
+            // a restart) they go on with the pointer last read. The nodes answer only with
+            // the version they hold, so a stale pointer gives "version moved", not a mix.
+            Err(e) => match self.last_active_version.load().as_ref() {
+                Some(version) => {
+                    tracing::warn!(error = %e, model.version = %version, "the store failed; serving with the active-version pointer last read");
+                    Ok(Some(version.clone()))
+                }
+                None => Err(doppel_grpc::status::store_status(e)),
+            },
+        }
     }
 }
 

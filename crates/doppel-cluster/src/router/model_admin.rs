@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use doppel_grpc::convert::validate_version_name;
+use doppel_grpc::stream_idle::next_message;
 use doppel_grpc::training::TrainStream;
 use doppel_proto::internal::v1 as internal;
 use doppel_proto::internal::v1::shard_client::ShardClient;
@@ -298,8 +299,8 @@ impl ModelAdmin for RouterModelAdmin {
         let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
         let forwarded = forward_long(&request, relay(rx));
         let mut inbound = request.into_inner();
-        let first = inbound
-            .message()
+        let idle = self.router.stream_idle();
+        let first = next_message(&mut inbound, idle)
             .await?
             .ok_or_else(|| Status::invalid_argument("stream: no EmbeddingChunk received"))?;
         let node = self.router.any_node()?;
@@ -315,7 +316,7 @@ impl ModelAdmin for RouterModelAdmin {
                     // The node stopped reading: it has answered (with an error).
                     return Ok(());
                 }
-                next = inbound.message().await?;
+                next = next_message(&mut inbound, idle).await?;
             }
             // A closed channel means the node stopped reading: it has answered already,
             // and `call` reports that answer.
