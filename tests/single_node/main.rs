@@ -3,6 +3,7 @@
 
 mod admission;
 mod audience_planning;
+mod audit_log;
 mod auth;
 mod bad_inputs;
 mod context_offers;

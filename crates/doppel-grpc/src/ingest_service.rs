@@ -202,6 +202,7 @@ impl Ingest for IngestService {
         &self,
         request: Request<pb::DeleteCustomerRequest>,
     ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
+        crate::audit_log::set_target(&request, &request.get_ref().customer_id);
         let pb::DeleteCustomerRequest { customer_id } = request.into_inner();
         validate_id("customer_id", &customer_id)?;
         let existed = self

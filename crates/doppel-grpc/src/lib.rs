@@ -15,6 +15,7 @@
 
 pub mod admission;
 pub mod audiences_service;
+pub mod audit_log;
 pub mod auth;
 pub mod convert;
 pub mod ingest_service;

@@ -8,6 +8,7 @@ use doppel_proto::v1::model_admin_server::ModelAdmin;
 use doppel_types::limits::MAX_DIM;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::audit_log::{AuditTarget, set_target};
 use crate::convert::{
     Rows, chunk_rows, description_to_pb, plan_from_pb, validate_version_name, version_to_pb,
 };
@@ -53,6 +54,7 @@ impl ModelAdmin for ModelAdminService {
         &self,
         request: Request<pb::TrainRequest>,
     ) -> Result<Response<Self::TrainStream>, Status> {
+        set_target(&request, &request.get_ref().model_version);
         let plan = plan_from_pb(request.into_inner())?;
         let stream = crate::training::start(Arc::clone(&self.node), plan).await?;
         Ok(Response::new(stream))
@@ -63,12 +65,16 @@ impl ModelAdmin for ModelAdminService {
         &self,
         request: Request<Streaming<pb::EmbeddingChunk>>,
     ) -> Result<Response<pb::ImportSummary>, Status> {
+        let audit = AuditTarget::of(&request);
         let mut stream = request.into_inner();
         let idle = self.node.config().stream_idle;
         let first = next_message(&mut stream, idle)
             .await?
             .ok_or_else(|| Status::invalid_argument("stream: no EmbeddingChunk received"))?;
         let version = first.model_version.clone();
+        if let Some(audit) = &audit {
+            audit.set(&version);
+        }
         validate_version_name(&version)?;
         let dim = first.dim;
         if dim == 0 || dim as usize > MAX_DIM {
@@ -110,6 +116,14 @@ impl ModelAdmin for ModelAdminService {
         }))
     }
 
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let page = crate::audit_log::list(self.node.store().as_ref(), request.into_inner()).await?;
+        Ok(Response::new(page))
+    }
+
     #[tracing::instrument(skip_all)]
     async fn list_versions(
         &self,
@@ -127,6 +141,7 @@ impl ModelAdmin for ModelAdminService {
         &self,
         request: Request<pb::ActivateVersionRequest>,
     ) -> Result<Response<pb::ActivateVersionResponse>, Status> {
+        set_target(&request, &request.get_ref().model_version);
         let pb::ActivateVersionRequest { model_version } = request.into_inner();
         validate_version_name(&model_version)?;
         let previous = self
@@ -145,6 +160,7 @@ impl ModelAdmin for ModelAdminService {
         &self,
         request: Request<pb::DescribeIndexRequest>,
     ) -> Result<Response<pb::DescribeIndexResponse>, Status> {
+        set_target(&request, &request.get_ref().model_version);
         let pb::DescribeIndexRequest { model_version } = request.into_inner();
         let version = (!model_version.is_empty()).then_some(model_version.as_str());
         if let Some(v) = version {
@@ -163,6 +179,7 @@ impl ModelAdmin for ModelAdminService {
         &self,
         request: Request<pb::DescribeVersionRequest>,
     ) -> Result<Response<pb::DescribeVersionResponse>, Status> {
+        set_target(&request, &request.get_ref().model_version);
         let pb::DescribeVersionRequest { model_version } = request.into_inner();
         validate_version_name(&model_version)?;
         let VersionView {
@@ -193,6 +210,7 @@ impl ModelAdmin for ModelAdminService {
         &self,
         request: Request<pb::DeleteVersionRequest>,
     ) -> Result<Response<pb::DeleteVersionResponse>, Status> {
+        set_target(&request, &request.get_ref().model_version);
         let pb::DeleteVersionRequest { model_version } = request.into_inner();
         validate_version_name(&model_version)?;
         let state = self

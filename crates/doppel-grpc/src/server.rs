@@ -34,6 +34,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::admission::{AdmissionLayer, AdmissionLimits};
 use crate::audiences_service::AudiencesService;
+use crate::audit_log::AuditLayer;
 use crate::auth::{ApiKeys, AuthLayer};
 use crate::ingest_service::IngestService;
 use crate::model_admin_service::ModelAdminService;
@@ -57,6 +58,9 @@ pub struct ServeOptions {
     pub api_keys: Option<Arc<ApiKeys>>,
     /// Concurrent calls admitted per cost class (beyond: RESOURCE_EXHAUSTED).
     pub admission: AdmissionLimits,
+    /// Where administrative calls are recorded (a node's store, a router's Redis); none:
+    /// not recorded.
+    pub audit: Option<crate::audit_log::AuditSink>,
 }
 
 impl Default for ServeOptions {
@@ -66,6 +70,7 @@ impl Default for ServeOptions {
             max_message_bytes: MAX_MESSAGE_BYTES,
             api_keys: None,
             admission: AdmissionLimits::from_cores(),
+            audit: None,
         }
     }
 }
@@ -297,6 +302,7 @@ pub async fn serve_public(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let serve = transport()
         .layer(RpcMetricsLayer::new(RpcMetrics::from_global()))
+        .layer(AuditLayer::new(options.audit.clone()))
         .layer(AuthLayer::new(options.api_keys.clone()))
         .layer(AdmissionLayer::new(options.admission))
         .add_routes(routes)
@@ -327,6 +333,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let routes = public_routes(&node, options.max_message_bytes);
+    let options = ServeOptions {
+        audit: options
+            .audit
+            .clone()
+            .or_else(|| Some(crate::audit_log::AuditSink(Arc::clone(node.store())))),
+        ..options
+    };
     let served = serve_public(listener, routes, &options, node.store().health(), shutdown).await;
     // Impressions applied but not yet stored are stored whatever ended serving.
     node.store_impressions(Duration::from_secs(5)).await;

@@ -18,6 +18,7 @@
 //! | `saved_audience_queries` | audience id | the query, encoded by the serving layer |
 //! | `saved_audience_members` | (audience id, rank) | postcard [`SavedMember`](doppel_types::SavedMember) |
 //! | `saved_audience_ranks` | (customer id, audience id) | rank — reverse index for erasure |
+//! | `audit_events` | seq | postcard [`AuditEvent`](doppel_types::AuditEvent) |
 //! | `meta` | name | u64 or bytes, see the constants below |
 
 use doppel_types::Entity;
@@ -64,6 +65,10 @@ pub const SAVED_AUDIENCE_MEMBERS: TableDefinition<(&str, u64), &[u8]> =
 /// Which saved audiences hold a customer, at which rank: (customer, audience) → rank.
 pub const SAVED_AUDIENCE_RANKS: TableDefinition<(&str, &str), u64> =
     TableDefinition::new("saved_audience_ranks");
+/// The audit log by seq.
+pub const AUDIT_EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_events");
+/// `COUNTERS` key of the last audit seq.
+pub const LAST_AUDIT_SEQ: &str = "last_audit_seq";
 /// `COUNTERS` key of the members over every saved audience.
 pub const SAVED_MEMBERS_TOTAL: &str = "saved_audience_members";
 /// `POLICIES` key of the contact policy.

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use doppel_types::{
-    ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo,
+    AuditEvent, ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo,
     SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
 };
 
@@ -169,6 +169,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Vec<(u64, SavedMember)>>>;
     /// Deletes a saved audience; `true` if it existed.
     async fn delete_saved_audience(&self, id: &str) -> Result<bool>;
+
+    /// Appends an audit event (its `seq` is assigned); at most
+    /// [`MAX_AUDIT_EVENTS`](doppel_types::audit::MAX_AUDIT_EVENTS) are kept, oldest dropped
+    /// first. Answers the assigned seq.
+    async fn append_audit_event(&self, event: &AuditEvent) -> Result<u64>;
+    /// Up to `limit` audit events after seq `after` (exclusive), oldest first.
+    async fn audit_events(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>>;
 
     /// Makes every acknowledged write durable, lazy impressions included (a no-op where
     /// writes are durable on commit).

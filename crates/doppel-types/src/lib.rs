@@ -10,6 +10,7 @@
 //! * [`limits`] — the size bound of every request, as named constants;
 //! * [`vector`] — validation and normalisation of embedding vectors.
 
+pub mod audit;
 pub mod clock;
 pub mod contact_policy;
 pub mod context_model;
@@ -22,6 +23,7 @@ pub mod shard;
 pub mod vector;
 pub mod version;
 
+pub use audit::AuditEvent;
 pub use contact_policy::{CapScope, ContactPolicy, FrequencyCap};
 pub use context_model::{ContextLifts, ContextModel};
 pub use entity::{Consent, Context, Customer, Entity, Event, EventType, Item};

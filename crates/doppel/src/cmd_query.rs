@@ -41,6 +41,9 @@ pub struct LookalikeArgs {
     /// Server address.
     #[arg(long, default_value = DEFAULT_ADDR, env = "DOPPEL_ADDR")]
     pub addr: String,
+    /// API key, sent as `authorization: Bearer <key>` (servers with a keys file need one).
+    #[arg(long, env = "DOPPEL_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// Seed customer ids, comma separated.
     #[arg(long, value_delimiter = ',', required_unless_present = "seed_segment")]
     pub seeds: Vec<String>,
@@ -108,6 +111,9 @@ pub struct RecommendArgs {
     /// Server address.
     #[arg(long, default_value = DEFAULT_ADDR, env = "DOPPEL_ADDR")]
     pub addr: String,
+    /// API key, sent as `authorization: Bearer <key>` (servers with a keys file need one).
+    #[arg(long, env = "DOPPEL_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// Customer id.
     #[arg(long)]
     pub customer: String,
@@ -153,6 +159,9 @@ pub struct SimilarArgs {
     /// Server address.
     #[arg(long, default_value = DEFAULT_ADDR, env = "DOPPEL_ADDR")]
     pub addr: String,
+    /// API key, sent as `authorization: Bearer <key>` (servers with a keys file need one).
+    #[arg(long, env = "DOPPEL_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// Item id.
     #[arg(long)]
     pub item: String,
@@ -174,6 +183,35 @@ pub async fn run(command: QueryCommand) -> anyhow::Result<()> {
         QueryCommand::Reach(args) => reach(args).await,
         QueryCommand::Recommend(args) => recommend(args).await,
         QueryCommand::Similar(args) => similar(args).await,
+    }
+}
+
+/// Adds `authorization: Bearer <key>` to every call when a key is given.
+#[derive(Clone)]
+pub struct ApiKey(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl ApiKey {
+    /// The interceptor of `key` (none: calls go without one).
+    pub fn new(key: Option<&str>) -> anyhow::Result<Self> {
+        let value = key
+            .map(|k| format!("Bearer {}", k.trim()).parse())
+            .transpose()
+            .map_err(|_| anyhow::anyhow!("--api-key: not a valid header value"))?;
+        Ok(Self(value))
+    }
+}
+
+impl tonic::service::Interceptor for ApiKey {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
     }
 }
 
@@ -233,7 +271,8 @@ fn print_audit(audit: &[pb::GroupAudit]) {
 
 async fn reach(args: ReachArgs) -> anyhow::Result<()> {
     let query = lookalike_request(&args.query)?;
-    let mut client = AudiencesClient::new(connect(&args.query.addr).await?);
+    let key = ApiKey::new(args.query.api_key.as_deref())?;
+    let mut client = AudiencesClient::with_interceptor(connect(&args.query.addr).await?, key);
     let curve = client
         .estimate_reach(pb::ReachRequest {
             query: Some(query),
@@ -276,7 +315,8 @@ fn segments(pairs: &[(String, String)]) -> Vec<pb::Segment> {
 
 async fn lookalike(args: LookalikeArgs) -> anyhow::Result<()> {
     let request = lookalike_request(&args)?;
-    let mut client = AudiencesClient::new(connect(&args.addr).await?);
+    let key = ApiKey::new(args.api_key.as_deref())?;
+    let mut client = AudiencesClient::with_interceptor(connect(&args.addr).await?, key);
     let mut stream = client
         .find_lookalikes(request)
         .await
@@ -337,7 +377,8 @@ pub fn print_offers(offers: &[pb::Offer]) {
 }
 
 async fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
-    let mut client = RecommendationsClient::new(connect(&args.addr).await?);
+    let key = ApiKey::new(args.api_key.as_deref())?;
+    let mut client = RecommendationsClient::with_interceptor(connect(&args.addr).await?, key);
     let response = client
         .recommend_offers(pb::RecommendRequest {
             customer_id: args.customer.clone(),
@@ -382,7 +423,8 @@ async fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
 }
 
 async fn similar(args: SimilarArgs) -> anyhow::Result<()> {
-    let mut client = RecommendationsClient::new(connect(&args.addr).await?);
+    let key = ApiKey::new(args.api_key.as_deref())?;
+    let mut client = RecommendationsClient::with_interceptor(connect(&args.addr).await?, key);
     let response = client
         .similar_items(pb::SimilarItemsRequest {
             item_id: args.item.clone(),
@@ -394,4 +436,28 @@ async fn similar(args: SimilarArgs) -> anyhow::Result<()> {
     eprintln!("model {}", response.model_version);
     print_offers(&response.items);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::service::Interceptor;
+
+    use super::*;
+
+    #[test]
+    fn an_api_key_goes_as_a_bearer_header_and_none_sends_nothing() {
+        let mut with = ApiKey::new(Some(" k3y ")).expect("key");
+        let request = with.call(tonic::Request::new(())).expect("call");
+        assert_eq!(
+            request
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer k3y")
+        );
+        let mut without = ApiKey::new(None).expect("no key");
+        let request = without.call(tonic::Request::new(())).expect("call");
+        assert!(request.metadata().get("authorization").is_none());
+        assert!(ApiKey::new(Some("bad\nkey")).is_err());
+    }
 }

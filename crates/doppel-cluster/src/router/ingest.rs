@@ -384,6 +384,7 @@ impl Ingest for RouterIngest {
         request: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::GetCustomerResponse>, Status> {
         let deadline = deadline_of(&request, DEFAULT_FORWARD_DEADLINE);
+        doppel_grpc::audit_log::set_target(&request, &request.get_ref().customer_id);
         let message = request.into_inner();
         routable_id(&message.customer_id)?;
         let id = message.customer_id.clone();
@@ -401,6 +402,7 @@ impl Ingest for RouterIngest {
         request: Request<pb::DeleteCustomerRequest>,
     ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
         let deadline = deadline_of(&request, DEFAULT_FORWARD_DEADLINE);
+        doppel_grpc::audit_log::set_target(&request, &request.get_ref().customer_id);
         let message = request.into_inner();
         routable_id(&message.customer_id)?;
         let id = message.customer_id.clone();

@@ -21,6 +21,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use doppel_grpc::audit_log::{AuditTarget, set_target};
 use doppel_grpc::convert::validate_version_name;
 use doppel_grpc::stream_idle::next_message;
 use doppel_grpc::training::TrainStream;
@@ -298,11 +299,15 @@ impl ModelAdmin for RouterModelAdmin {
     ) -> Result<Response<pb::ImportSummary>, Status> {
         let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
         let forwarded = forward_long(&request, relay(rx));
+        let audit = AuditTarget::of(&request);
         let mut inbound = request.into_inner();
         let idle = self.router.stream_idle();
         let first = next_message(&mut inbound, idle)
             .await?
             .ok_or_else(|| Status::invalid_argument("stream: no EmbeddingChunk received"))?;
+        if let Some(audit) = &audit {
+            audit.set(&first.model_version);
+        }
         let node = self.router.any_node()?;
         tracing::debug!(node.id = %node.node_id, model.version = %first.model_version, "forwarding import");
         let mut client = admin_client(&node);
@@ -335,6 +340,14 @@ impl ModelAdmin for RouterModelAdmin {
         Ok(answer)
     }
 
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let page = doppel_grpc::audit_log::list(&self.router.store, request.into_inner()).await?;
+        Ok(Response::new(page))
+    }
+
     #[tracing::instrument(skip_all)]
     async fn list_versions(
         &self,
@@ -353,6 +366,7 @@ impl ModelAdmin for RouterModelAdmin {
         request: Request<pb::ActivateVersionRequest>,
     ) -> Result<Response<pb::ActivateVersionResponse>, Status> {
         let deadline = deadline_of(&request, DEFAULT_ACTIVATION_DEADLINE);
+        set_target(&request, &request.get_ref().model_version);
         let pb::ActivateVersionRequest { model_version } = request.into_inner();
         self.activate(model_version, deadline).await
     }
@@ -363,6 +377,7 @@ impl ModelAdmin for RouterModelAdmin {
         request: Request<pb::DescribeIndexRequest>,
     ) -> Result<Response<pb::DescribeIndexResponse>, Status> {
         let deadline = deadline_of(&request, DEFAULT_FAN_OUT_DEADLINE);
+        set_target(&request, &request.get_ref().model_version);
         let message = request.into_inner();
         let described = partial(&self.router, deadline, |node| {
             let mut client = admin_client(node);
@@ -383,6 +398,7 @@ impl ModelAdmin for RouterModelAdmin {
         // A trained version is registered ready, never activated (TrainRequest has no such
         // option), so the node's progress stream is relayed as is.
         let node = self.router.any_node()?;
+        set_target(&request, &request.get_ref().model_version);
         let forwarded = forward_long(&request, request.get_ref().clone());
         let progress = admin_client(&node).train(forwarded).await?.into_inner();
         // Once trained, every other node builds the version in the background, so an
@@ -418,6 +434,7 @@ impl ModelAdmin for RouterModelAdmin {
         request: Request<pb::DeleteVersionRequest>,
     ) -> Result<Response<pb::DeleteVersionResponse>, Status> {
         let deadline = deadline_of(&request, DEFAULT_FAN_OUT_DEADLINE);
+        set_target(&request, &request.get_ref().model_version);
         let pb::DeleteVersionRequest { model_version } = request.into_inner();
         self.delete(model_version, deadline).await
     }
@@ -431,6 +448,7 @@ impl ModelAdmin for RouterModelAdmin {
         // loaded (active) when it is on every node, building when on any, the build
         // progress and index sizes are summed.
         let deadline = deadline_of(&request, DEFAULT_FAN_OUT_DEADLINE);
+        set_target(&request, &request.get_ref().model_version);
         let message = request.into_inner();
         let described = partial(&self.router, deadline, |node| {
             let mut client = admin_client(node);

@@ -39,6 +39,15 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let refresher = router.spawn_refresher(LEASE_RENEW_EVERY);
     let routes = router_routes(&router, options.max_message_bytes);
+    // Administrative calls through this router are recorded in the shared store.
+    let store: Arc<dyn doppel_store::Store> = Arc::new(router.store.clone());
+    let options = ServeOptions {
+        audit: options
+            .audit
+            .clone()
+            .or(Some(doppel_grpc::audit_log::AuditSink(store))),
+        ..options
+    };
     // A router holds no store of its own: its health is NOT_SERVING until every shard
     // first had a live owner (so a load balancer does not send writes that could only
     // fail), then SERVING until drain.

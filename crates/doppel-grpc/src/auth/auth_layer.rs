@@ -12,6 +12,7 @@ use tower::{Layer, Service};
 
 use super::api_keys::ApiKeys;
 use super::rpc_roles::required_role;
+use crate::audit_log::AuditKey;
 
 /// Wraps the router so every call is authenticated and authorised (with no keys, every
 /// call passes: a server without a keys file, which only listens on loopback unless told
@@ -66,25 +67,34 @@ fn presented_key<B>(request: &http::Request<B>) -> Option<&str> {
 }
 
 /// Checks one call: Ok with the caller's key id (none for open paths), or the status to
-/// answer.
-fn check<B>(keys: &ApiKeys, request: &http::Request<B>) -> Result<Option<String>, Status> {
+/// answer with the key id when the key was known.
+fn check<B>(
+    keys: &ApiKeys,
+    request: &http::Request<B>,
+) -> Result<Option<String>, (Status, Option<String>)> {
     let path = request.uri().path();
     let Some(needed) = required_role(path) else {
         return Ok(None);
     };
     let key = presented_key(request).ok_or_else(|| {
-        Status::unauthenticated("no API key: send `authorization: Bearer <key>` or `x-api-key`")
+        (
+            Status::unauthenticated(
+                "no API key: send `authorization: Bearer <key>` or `x-api-key`",
+            ),
+            None,
+        )
     })?;
     let (key_id, role) = keys
         .ring()
         .authenticate(key)
-        .ok_or_else(|| Status::unauthenticated("unknown API key"))?;
+        .ok_or_else(|| (Status::unauthenticated("unknown API key"), None))?;
     if role < needed {
-        return Err(Status::permission_denied(format!(
+        let status = Status::permission_denied(format!(
             "key `{key_id}` has role {}; {path} needs {}",
             role.name(),
             needed.name()
-        )));
+        ));
+        return Err((status, Some(key_id)));
     }
     Ok(Some(key_id))
 }
@@ -113,14 +123,26 @@ where
         };
         match check(keys, &request) {
             Ok(key_id) => {
-                if let Some(key_id) = key_id {
+                if let Some(key_id) = &key_id {
                     tracing::debug!(auth.key_id = %key_id, "authenticated");
                 }
-                Box::pin(self.inner.call(request))
+                let future = self.inner.call(request);
+                Box::pin(async move {
+                    let mut response = future.await?;
+                    // The audit log names the caller.
+                    if let Some(key_id) = key_id {
+                        response.extensions_mut().insert(AuditKey(key_id));
+                    }
+                    Ok(response)
+                })
             }
-            Err(status) => {
+            Err((status, key_id)) => {
                 tracing::info!(rpc.method = %request.uri().path(), code = ?status.code(), "call refused");
-                Box::pin(std::future::ready(Ok(status.into_http())))
+                let mut response = status.into_http();
+                if let Some(key_id) = key_id {
+                    response.extensions_mut().insert(AuditKey(key_id));
+                }
+                Box::pin(std::future::ready(Ok(response)))
             }
         }
     }

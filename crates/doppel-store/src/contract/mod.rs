@@ -13,6 +13,7 @@
 //! vectors), `event_ids` (deduplication of events by id), `erasure` (the ledger and what
 //! erasure removes), `versions` (metadata, context models and the active pointer), `policies` (the contact policy), `saved_audiences`.
 
+mod audit_log;
 mod erasure;
 mod event_ids;
 mod fixtures;
@@ -23,6 +24,7 @@ mod versions;
 
 use std::future::Future;
 
+pub use audit_log::audit_events_append_and_page;
 pub use erasure::{
     erased_ids_are_dropped_from_writes, erasure_removes_everything,
     reupsert_after_erasure_clears_ledger,
@@ -76,4 +78,5 @@ where
     case!(contact_policy_round_trips);
     case!(context_models_round_trip_and_go_with_their_version);
     case!(saved_audiences_round_trip_and_lose_erased_members);
+    case!(audit_events_append_and_page);
 }

@@ -14,6 +14,7 @@
 //! `reopen` holds the database handle and replaces it after an I/O error (redb refuses
 //! every operation on a handle once one I/O error happened).
 
+mod audit_log;
 mod contact_policy;
 mod erasure;
 mod events;
@@ -133,6 +134,7 @@ fn create_tables(db: &Database) -> Result<()> {
         txn.open_table(keys::SETTINGS)?;
         txn.open_table(keys::POLICIES)?;
         txn.open_table(keys::CONTEXT_MODELS)?;
+        txn.open_table(keys::AUDIT_EVENTS)?;
         txn.open_table(keys::SAVED_AUDIENCES)?;
         txn.open_table(keys::SAVED_AUDIENCE_QUERIES)?;
         txn.open_table(keys::SAVED_AUDIENCE_MEMBERS)?;

@@ -5,13 +5,14 @@ use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use doppel_types::{
-    ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo,
+    AuditEvent, ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo,
     SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
 };
 use redb::Durability;
 
 use super::{
-    EmbeddedStore, contact_policy, erasure, events, profiles, saved_audiences, vectors, versions,
+    EmbeddedStore, audit_log, contact_policy, erasure, events, profiles, saved_audiences, vectors,
+    versions,
 };
 use crate::error::Result;
 use crate::store_trait::{Appended, Store};
@@ -213,6 +214,16 @@ impl Store for EmbeddedStore {
     async fn delete_saved_audience(&self, id: &str) -> Result<bool> {
         let id = id.to_owned();
         self.run(move |db| saved_audiences::delete(db, &id)).await
+    }
+
+    async fn append_audit_event(&self, event: &AuditEvent) -> Result<u64> {
+        let event = event.clone();
+        self.run(move |db| audit_log::append(db, &event)).await
+    }
+
+    async fn audit_events(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>> {
+        self.run(move |db| audit_log::events(db, after, limit))
+            .await
     }
 
     async fn put_contact_policy(&self, policy: &ContactPolicy) -> Result<()> {

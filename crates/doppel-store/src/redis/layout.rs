@@ -192,6 +192,18 @@ impl Layout {
     pub(crate) fn recent_erasures(&self) -> String {
         self.key(Tag::Global, "recent_erasures")
     }
+    /// The audit log's seq counter.
+    pub(crate) fn audit_seq(&self) -> String {
+        self.key(Tag::Global, "audit_seq")
+    }
+    /// Audit events by seq.
+    pub(crate) fn audit_events(&self) -> String {
+        self.key(Tag::Global, "audit_events")
+    }
+    /// Audit seqs, for paging.
+    pub(crate) fn audit_seqs(&self) -> String {
+        self.key(Tag::Global, "audit_seqs")
+    }
     /// The event sequence counter.
     pub(crate) fn last_event_seq(&self) -> String {
         self.key(Tag::Global, "last_event_seq")

@@ -42,6 +42,7 @@
 //! `vectors`, `versions` — and `store_impl` wiring them into the trait; [`membership`]
 //! (leases and the shard map of a serving cluster) is outside the trait.
 
+mod audit_log;
 pub mod config;
 mod connect;
 mod contact_policy;

@@ -2,12 +2,13 @@
 
 use async_trait::async_trait;
 use doppel_types::{
-    ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo,
+    AuditEvent, ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo,
     SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
 };
 
 use super::{
-    RedisStore, contact_policy, erasure, events, profiles, saved_audiences, vectors, versions,
+    RedisStore, audit_log, contact_policy, erasure, events, profiles, saved_audiences, vectors,
+    versions,
 };
 use crate::error::Result;
 use crate::store_trait::{Appended, Store};
@@ -165,6 +166,14 @@ impl Store for RedisStore {
 
     async fn delete_saved_audience(&self, id: &str) -> Result<bool> {
         saved_audiences::delete(self, id).await
+    }
+
+    async fn append_audit_event(&self, event: &AuditEvent) -> Result<u64> {
+        audit_log::append(self, event).await
+    }
+
+    async fn audit_events(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>> {
+        audit_log::events(self, after, limit).await
     }
 
     async fn put_contact_policy(&self, policy: &ContactPolicy) -> Result<()> {

@@ -1,0 +1,251 @@
+//! The audit log, seen from the services: the layer that records every administrative
+//! call ([`AuditLayer`]), the slot a handler names its target in ([`set_target`]), the key
+//! id the auth layer hands back ([`AuditKey`]), and `ListAuditEvents`.
+//!
+//! A call is administrative when it needs the `admin` role (`rpc_roles`): ModelAdmin,
+//! erasure (`DeleteCustomer`), `SetContactPolicy`. Calls refused for their key are recorded
+//! too. The event is stored after the call answered, off its path: a store that fails
+//! loses the event (logged), never the call.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use doppel_proto::v1 as pb;
+use doppel_store::Store;
+use doppel_types::AuditEvent;
+use parking_lot::Mutex;
+use tonic::Status;
+use tower::{Layer, Service};
+
+use crate::auth::Role;
+use crate::auth::rpc_roles::required_role;
+use crate::status::{FieldViolation, store_status};
+
+/// Most events per `ListAuditEvents` page.
+pub const MAX_AUDIT_PAGE: u32 = 1_000;
+
+/// The caller's key id, put on the response by the auth layer.
+#[derive(Clone, Debug)]
+pub struct AuditKey(pub String);
+
+/// Where a handler names what an administrative call acted on.
+#[derive(Clone, Debug, Default)]
+pub struct AuditTarget(Arc<Mutex<String>>);
+
+impl AuditTarget {
+    /// Names the target.
+    pub fn set(&self, target: &str) {
+        *self.0.lock() = target.to_owned();
+    }
+
+    /// The slot of the call `request` is, when it is audited (for targets known only
+    /// later, e.g. an import's version in its first chunk).
+    pub fn of<T>(request: &tonic::Request<T>) -> Option<Self> {
+        request.extensions().get::<AuditTarget>().cloned()
+    }
+}
+
+/// Names the target of the call `request` is (a version, a customer id) for the audit log;
+/// a no-op outside an audited call.
+pub fn set_target<T>(request: &tonic::Request<T>, target: &str) {
+    if let Some(slot) = request.extensions().get::<AuditTarget>() {
+        slot.set(target);
+    }
+}
+
+/// The store audit events go to.
+#[derive(Clone)]
+pub struct AuditSink(pub Arc<dyn Store>);
+
+impl std::fmt::Debug for AuditSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditSink")
+    }
+}
+
+/// Records administrative calls into a store.
+#[derive(Clone)]
+pub struct AuditLayer {
+    store: Option<Arc<dyn Store>>,
+}
+
+impl AuditLayer {
+    /// A layer recording into `sink` (none: nothing is recorded).
+    pub fn new(sink: Option<AuditSink>) -> Self {
+        Self {
+            store: sink.map(|s| s.0),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuditLayer {
+    type Service = AuditService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuditService {
+            inner,
+            store: self.store.clone(),
+        }
+    }
+}
+
+/// The service produced by [`AuditLayer`].
+#[derive(Clone)]
+pub struct AuditService<S> {
+    inner: S,
+    store: Option<Arc<dyn Store>>,
+}
+
+/// `PermissionDenied` → `PERMISSION_DENIED`.
+fn code_name(code: tonic::Code) -> String {
+    let camel = format!("{code:?}");
+    let mut out = String::with_capacity(camel.len() + 4);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, RB> Service<http::Request<B>> for AuditService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Send,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let rpc = request.uri().path().to_owned();
+        let store = match (&self.store, required_role(&rpc)) {
+            (Some(store), Some(Role::Admin)) => Arc::clone(store),
+            _ => return Box::pin(self.inner.call(request)),
+        };
+        let target = AuditTarget::default();
+        request.extensions_mut().insert(target.clone());
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let result = future.await;
+            let outcome = match &result {
+                // Errors travel trailers-only, `grpc-status` in the headers; a call that
+                // answers (or starts its stream) without one is OK so far.
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .map_or_else(|| "OK".to_owned(), |c| code_name(tonic::Code::from(c))),
+                Err(_) => "TRANSPORT_ERROR".to_owned(),
+            };
+            let key_id = match &result {
+                Ok(response) => response
+                    .extensions()
+                    .get::<AuditKey>()
+                    .map(|k| k.0.clone())
+                    .unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            let event = AuditEvent {
+                seq: 0,
+                time_ms: now_ms(),
+                key_id,
+                rpc,
+                target: target.0.lock().clone(),
+                outcome,
+            };
+            tokio::spawn(async move {
+                if let Err(e) = store.append_audit_event(&event).await {
+                    tracing::error!(error = %e, rpc = %event.rpc, key_id = %event.key_id, target = %event.target, outcome = %event.outcome, "audit event not stored");
+                }
+            });
+            result
+        })
+    }
+}
+
+/// `ListAuditEvents` over `store`.
+pub async fn list(
+    store: &dyn Store,
+    request: pb::ListAuditEventsRequest,
+) -> Result<pb::ListAuditEventsResponse, Status> {
+    let pb::ListAuditEventsRequest {
+        page_size,
+        page_token,
+    } = request;
+    let size = match page_size {
+        0 => 100,
+        n if n > MAX_AUDIT_PAGE => {
+            return Err(
+                FieldViolation::new("page_size", format!("at most {MAX_AUDIT_PAGE}")).into(),
+            );
+        }
+        n => n,
+    } as usize;
+    let after = if page_token.is_empty() {
+        0
+    } else {
+        page_token.parse::<u64>().map_err(|_| {
+            FieldViolation::new("page_token", "not a token a previous page returned")
+        })?
+    };
+    let events = store
+        .audit_events(after, size + 1)
+        .await
+        .map_err(store_status)?;
+    let more = events.len() > size;
+    let events: Vec<AuditEvent> = events.into_iter().take(size).collect();
+    let next_page_token = match (more, events.last()) {
+        (true, Some(last)) => last.seq.to_string(),
+        _ => String::new(),
+    };
+    Ok(pb::ListAuditEventsResponse {
+        events: events
+            .into_iter()
+            .map(|e| pb::AuditEvent {
+                seq: e.seq,
+                time_ms: e.time_ms,
+                key_id: e.key_id,
+                rpc: e.rpc,
+                target: e.target,
+                outcome: e.outcome,
+            })
+            .collect(),
+        next_page_token,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_read_as_grpc_names() {
+        assert_eq!(code_name(tonic::Code::Ok), "OK");
+        assert_eq!(
+            code_name(tonic::Code::PermissionDenied),
+            "PERMISSION_DENIED"
+        );
+        assert_eq!(
+            code_name(tonic::Code::FailedPrecondition),
+            "FAILED_PRECONDITION"
+        );
+    }
+}
