@@ -4,8 +4,10 @@
 //!
 //! A call is administrative when it needs the `admin` role (`rpc_roles`): ModelAdmin,
 //! erasure (`DeleteCustomer`), `SetContactPolicy`. Calls refused for their key are recorded
-//! too. The event is stored after the call answered, off its path: a store that fails
-//! loses the event (logged), never the call.
+//! too (not those without a known key: traced only); a call dropped before it answered
+//! (deadline, client gone) is recorded as `CANCELLED`. The event is stored after the call,
+//! off its path, at most 64 appends at once: a store that fails or lags loses the event
+//! (logged), never the call.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -54,9 +56,34 @@ pub fn set_target<T>(request: &tonic::Request<T>, target: &str) {
     }
 }
 
-/// The store audit events go to.
+/// The store audit events go to, and the appends in flight to it.
 #[derive(Clone)]
-pub struct AuditSink(pub Arc<dyn Store>);
+pub struct AuditSink {
+    store: Arc<dyn Store>,
+    appends: Arc<tokio::sync::Semaphore>,
+}
+
+impl AuditSink {
+    /// Events go to `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            appends: Arc::new(tokio::sync::Semaphore::new(MAX_APPENDS_IN_FLIGHT)),
+        }
+    }
+
+    /// Waits (at most `patience`) for the events in flight to be stored: a draining
+    /// server calls it before it flushes its store.
+    pub async fn drain(&self, patience: std::time::Duration) {
+        let all = MAX_APPENDS_IN_FLIGHT as u32;
+        if tokio::time::timeout(patience, self.appends.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!("audit events still being stored at shutdown");
+        }
+    }
+}
 
 impl std::fmt::Debug for AuditSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,15 +94,13 @@ impl std::fmt::Debug for AuditSink {
 /// Records administrative calls into a store.
 #[derive(Clone)]
 pub struct AuditLayer {
-    store: Option<Arc<dyn Store>>,
+    store: Option<AuditSink>,
 }
 
 impl AuditLayer {
     /// A layer recording into `sink` (none: nothing is recorded).
     pub fn new(sink: Option<AuditSink>) -> Self {
-        Self {
-            store: sink.map(|s| s.0),
-        }
+        Self { store: sink }
     }
 }
 
@@ -94,7 +119,7 @@ impl<S> Layer<S> for AuditLayer {
 #[derive(Clone)]
 pub struct AuditService<S> {
     inner: S,
-    store: Option<Arc<dyn Store>>,
+    store: Option<AuditSink>,
 }
 
 /// `PermissionDenied` → `PERMISSION_DENIED`.
@@ -136,48 +161,94 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let rpc = request.uri().path().to_owned();
         let store = match (&self.store, required_role(&rpc)) {
-            (Some(store), Some(Role::Admin)) => Arc::clone(store),
+            (Some(store), Some(Role::Admin)) => store.clone(),
             _ => return Box::pin(self.inner.call(request)),
         };
         let target = AuditTarget::default();
         request.extensions_mut().insert(target.clone());
+        // Recorded even when the call is dropped (its deadline passed, the client went
+        // away) after its action may have happened.
+        let mut pending = Pending {
+            store,
+            rpc,
+            target,
+            outcome: None,
+        };
         let future = self.inner.call(request);
         Box::pin(async move {
             let result = future.await;
-            let outcome = match &result {
+            let (outcome, key_id) = match &result {
                 // Errors travel trailers-only, `grpc-status` in the headers; a call that
                 // answers (or starts its stream) without one is OK so far.
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<i32>().ok())
-                    .map_or_else(|| "OK".to_owned(), |c| code_name(tonic::Code::from(c))),
-                Err(_) => "TRANSPORT_ERROR".to_owned(),
+                Ok(response) => (
+                    response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<i32>().ok())
+                        .map_or_else(|| "OK".to_owned(), |c| code_name(tonic::Code::from(c))),
+                    response
+                        .extensions()
+                        .get::<AuditKey>()
+                        .map(|k| k.0.clone())
+                        .unwrap_or_default(),
+                ),
+                Err(_) => ("TRANSPORT_ERROR".to_owned(), String::new()),
             };
-            let key_id = match &result {
-                Ok(response) => response
-                    .extensions()
-                    .get::<AuditKey>()
-                    .map(|k| k.0.clone())
-                    .unwrap_or_default(),
-                Err(_) => String::new(),
-            };
-            let event = AuditEvent {
-                seq: 0,
-                time_ms: now_ms(),
-                key_id,
-                rpc,
-                target: target.0.lock().clone(),
-                outcome,
-            };
-            tokio::spawn(async move {
-                if let Err(e) = store.append_audit_event(&event).await {
-                    tracing::error!(error = %e, rpc = %event.rpc, key_id = %event.key_id, target = %event.target, outcome = %event.outcome, "audit event not stored");
-                }
-            });
+            pending.outcome = Some((outcome, key_id));
+            drop(pending);
             result
         })
+    }
+}
+
+/// Appends in flight at once per server; beyond, events are dropped (and logged) rather
+/// than queued without bound.
+const MAX_APPENDS_IN_FLIGHT: usize = 64;
+
+/// An audited call; its event is stored when this is dropped — with the call's outcome,
+/// or `CANCELLED` when the call itself was dropped first.
+struct Pending {
+    store: AuditSink,
+    rpc: String,
+    target: AuditTarget,
+    outcome: Option<(String, String)>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let (outcome, key_id) = self
+            .outcome
+            .take()
+            .unwrap_or_else(|| ("CANCELLED".to_owned(), String::new()));
+        // A call without a known key refused at the door acted on nothing: traced, not
+        // stored, so keyless callers cannot push real events out of the bounded log.
+        if outcome == "UNAUTHENTICATED" && key_id.is_empty() {
+            tracing::info!(rpc = %self.rpc, "unauthenticated administrative call refused");
+            return;
+        }
+        let event = AuditEvent {
+            seq: 0,
+            time_ms: now_ms(),
+            key_id,
+            rpc: std::mem::take(&mut self.rpc),
+            target: self.target.0.lock().clone(),
+            outcome,
+        };
+        let Ok(permit) = Arc::clone(&self.store.appends).try_acquire_owned() else {
+            tracing::error!(rpc = %event.rpc, key_id = %event.key_id, target = %event.target, outcome = %event.outcome, "audit event dropped: too many appends in flight");
+            return;
+        };
+        let store = Arc::clone(&self.store.store);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let _permit = permit;
+            if let Err(e) = store.append_audit_event(&event).await {
+                tracing::error!(error = %e, rpc = %event.rpc, key_id = %event.key_id, target = %event.target, outcome = %event.outcome, "audit event not stored");
+            }
+        });
     }
 }
 

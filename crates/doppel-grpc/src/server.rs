@@ -155,8 +155,6 @@ pub const STREAM_WINDOW_BYTES: u32 = 256 * 1024;
 /// See [`STREAM_WINDOW_BYTES`].
 pub const CONNECTION_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
 
-/// Most concurrent HTTP/2 streams (calls) per connection; admission bounds the total.
-pub const MAX_STREAMS_PER_CONNECTION: u32 = 1_024;
 /// Largest header list a client may send (metadata, an API key).
 pub const MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
 /// HTTP/2 pings on quiet connections, and how long an answer may take before the
@@ -165,12 +163,13 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// See [`KEEPALIVE_INTERVAL`].
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The transport every doppel server is built on (public and internal ports).
+/// The transport every doppel server is built on (public and internal ports). Concurrent
+/// calls are bounded by admission on the public port, not per connection: a router sends
+/// all its calls to a node over one connection.
 pub fn transport() -> Server {
     Server::builder()
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
-        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
@@ -337,12 +336,16 @@ pub async fn run(
         audit: options
             .audit
             .clone()
-            .or_else(|| Some(crate::audit_log::AuditSink(Arc::clone(node.store())))),
+            .or_else(|| Some(crate::audit_log::AuditSink::new(Arc::clone(node.store())))),
         ..options
     };
     let served = serve_public(listener, routes, &options, node.store().health(), shutdown).await;
-    // Impressions applied but not yet stored are stored whatever ended serving.
+    // Impressions applied but not yet stored are stored whatever ended serving, and so
+    // are the audit events of the last calls.
     node.store_impressions(Duration::from_secs(5)).await;
+    if let Some(audit) = &options.audit {
+        audit.drain(Duration::from_secs(5)).await;
+    }
     if let Err(e) = served {
         if let Err(flush) = node.store().flush().await {
             tracing::error!(error = %flush, "store not flushed after serving failed");

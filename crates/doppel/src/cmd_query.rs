@@ -194,9 +194,17 @@ impl ApiKey {
     /// The interceptor of `key` (none: calls go without one).
     pub fn new(key: Option<&str>) -> anyhow::Result<Self> {
         let value = key
-            .map(|k| format!("Bearer {}", k.trim()).parse())
+            .map(|k| {
+                format!("Bearer {}", k.trim())
+                    .parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>()
+            })
             .transpose()
-            .map_err(|_| anyhow::anyhow!("--api-key: not a valid header value"))?;
+            .map_err(|_| anyhow::anyhow!("--api-key: not a valid header value"))?
+            .map(|mut v| {
+                // Never indexed by HPACK nor printed by h2's traces.
+                v.set_sensitive(true);
+                v
+            });
         Ok(Self(value))
     }
 }

@@ -154,7 +154,16 @@ impl Router {
                 .send_if_modified(|ready| !std::mem::replace(ready, true));
         }
         self.topology.store(Arc::new(topology));
+        // Keeps the pointer reads fall back on fresh, whoever activated.
+        if let Ok(version) = self.store.active_version().await {
+            self.note_active_version(version);
+        }
         Ok(())
+    }
+
+    /// Remembers the active-version pointer (after a read or an activation).
+    pub fn note_active_version(&self, version: Option<String>) {
+        self.last_active_version.store(Arc::new(version));
     }
 
     /// Readiness for health: false until every shard first had a live owner.
@@ -226,7 +235,7 @@ impl Router {
     pub async fn active_version(&self) -> Result<Option<String>, Status> {
         match self.store.active_version().await {
             Ok(version) => {
-                self.last_active_version.store(Arc::new(version.clone()));
+                self.note_active_version(version.clone());
                 Ok(version)
             }
             // Reads need only the nodes' memory: while Redis fails (a master failing over,

@@ -187,6 +187,7 @@ impl RouterModelAdmin {
                 deadline,
             ))
             .await?;
+        self.router.note_active_version(Some(version.clone()));
 
         // 3. The others switch now rather than at their next poll of the pointer.
         let switched = on_nodes(others, deadline, |node| {

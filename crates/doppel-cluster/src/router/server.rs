@@ -45,7 +45,7 @@ pub async fn run(
         audit: options
             .audit
             .clone()
-            .or(Some(doppel_grpc::audit_log::AuditSink(store))),
+            .or(Some(doppel_grpc::audit_log::AuditSink::new(store))),
         ..options
     };
     // A router holds no store of its own: its health is NOT_SERVING until every shard
@@ -60,6 +60,9 @@ pub async fn run(
     )
     .await;
     refresher.abort();
+    if let Some(audit) = &options.audit {
+        audit.drain(std::time::Duration::from_secs(5)).await;
+    }
     tracing::info!("router drained");
     result
 }
