@@ -22,6 +22,7 @@ use tower::{Layer, Service};
 
 use crate::auth::Role;
 use crate::auth::rpc_roles::required_role;
+use crate::rpc_metrics::grpc_status;
 use crate::status::{FieldViolation, store_status};
 
 /// Most events per `ListAuditEvents` page.
@@ -135,12 +136,6 @@ fn code_name(code: tonic::Code) -> String {
     out
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, B, RB> Service<http::Request<B>> for AuditService<S>
@@ -181,11 +176,7 @@ where
                 // Errors travel trailers-only, `grpc-status` in the headers; a call that
                 // answers (or starts its stream) without one is OK so far.
                 Ok(response) => (
-                    response
-                        .headers()
-                        .get("grpc-status")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<i32>().ok())
+                    grpc_status(response)
                         .map_or_else(|| "OK".to_owned(), |c| code_name(tonic::Code::from(c))),
                     response
                         .extensions()
@@ -229,7 +220,7 @@ impl Drop for Pending {
         }
         let event = AuditEvent {
             seq: 0,
-            time_ms: now_ms(),
+            time_ms: doppel_types::clock::now_ms(),
             key_id,
             rpc: std::mem::take(&mut self.rpc),
             target: self.target.0.lock().clone(),

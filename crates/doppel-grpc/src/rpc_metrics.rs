@@ -74,6 +74,16 @@ pub struct RpcMetricsService<S> {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// The `grpc-status` a response carries in its headers: errors travel trailers-only, so it
+/// is there for them; a call that answers (or starts its stream) has none yet (`None`).
+pub fn grpc_status<RB>(response: &http::Response<RB>) -> Option<i32> {
+    response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
 impl<S, B, RB> Service<http::Request<B>> for RpcMetricsService<S>
 where
     S: Service<http::Request<B>, Response = http::Response<RB>> + Send,
@@ -104,12 +114,7 @@ where
                 // Errors returned by handlers travel as a trailers-only response, with
                 // `grpc-status` in the headers; streams that succeed report it in trailers.
                 let status = match &result {
-                    Ok(response) => response
-                        .headers()
-                        .get("grpc-status")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("0")
-                        .to_owned(),
+                    Ok(response) => grpc_status(response).unwrap_or(0).to_string(),
                     Err(_) => "transport".to_owned(),
                 };
                 tracing::Span::current().record("rpc.grpc.status_code", status.as_str());

@@ -57,12 +57,6 @@ fn new_id() -> String {
     format!("aud-{:016x}", hasher.finish())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// A validated SaveAudience request: its name and query (to compute with FindLookalikes).
 pub struct SaveRequest {
     /// The audience's name.
@@ -485,22 +479,8 @@ where
 {
     let metadata = request.metadata().clone();
     let save = check_save(store, limits, request.into_inner()).await?;
-    let budget = member_budget(store, limits, None).await?;
-    check_budget(&save.query, budget)?;
-    let started = now_ms();
-    let stream = compute(inner_request(&metadata, save.query.clone()))
-        .await
-        .map_err(in_query)?
-        .into_inner();
-    let computed = collect(stream, budget).await?;
-    store_audience(
-        store,
-        limits,
-        save.name,
-        &save.query,
-        computed,
-        None,
-        started,
+    compute_and_store(
+        store, limits, &metadata, save.name, save.query, None, compute,
     )
     .await
 }
@@ -520,14 +500,31 @@ where
     let id = request.into_inner().audience_id;
     let info = find(store, &id).await?;
     let query = saved_query(store, &id).await?;
-    let budget = member_budget(store, limits, Some(&id)).await?;
+    let name = info.name.clone();
+    compute_and_store(store, limits, &metadata, name, query, Some(info), compute).await
+}
+
+/// Computes `query` within the member budget (`existing`'s own members aside) and keeps it.
+async fn compute_and_store<F, Fut>(
+    store: &dyn Store,
+    limits: SavedAudienceLimits,
+    metadata: &tonic::metadata::MetadataMap,
+    name: String,
+    query: pb::LookalikeRequest,
+    existing: Option<SavedAudienceInfo>,
+    compute: F,
+) -> Result<pb::AudienceInfo, Status>
+where
+    F: FnOnce(tonic::Request<pb::LookalikeRequest>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<PageStream<pb::LookalikeBatch>>, Status>>,
+{
+    let budget = member_budget(store, limits, existing.as_ref().map(|e| e.id.as_str())).await?;
     check_budget(&query, budget)?;
-    let started = now_ms();
-    let stream = compute(inner_request(&metadata, query.clone()))
+    let started = doppel_types::clock::now_ms();
+    let stream = compute(inner_request(metadata, query.clone()))
         .await
         .map_err(in_query)?
         .into_inner();
     let computed = collect(stream, budget).await?;
-    let name = info.name.clone();
-    store_audience(store, limits, name, &query, computed, Some(info), started).await
+    store_audience(store, limits, name, &query, computed, existing, started).await
 }

@@ -109,12 +109,6 @@ fn nonce() -> String {
     format!("{:016x}{:016x}", part(), part())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Writes an audience (see `Store::put_saved_audience`).
 pub(super) async fn put(
     store: &RedisStore,
@@ -375,7 +369,7 @@ pub(super) async fn erase_member(store: &RedisStore, customer: &str) -> Result<(
     ];
     let mut cmd = eval(ERASE, &keys);
     cmd.arg(customer)
-        .arg(now_ms())
+        .arg(doppel_types::clock::now_ms())
         .arg(layout.saved_audience_members(""))
         .arg(layout.saved_audience_scores(""));
     store.conn.query::<i64>(&cmd).await?;
