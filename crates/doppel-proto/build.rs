@@ -14,6 +14,7 @@ const PUBLIC_PROTOS: &[&str] = &[
     "doppel/v1/recommendations.proto",
     "doppel/v1/segments.proto",
     "doppel/v1/policies.proto",
+    "doppel/v1/experiments.proto",
 ];
 /// The router ↔ shard-node API, served only on a shard node's internal port.
 const INTERNAL_PROTOS: &[&str] = &["doppel/internal/v1/shard.proto"];

@@ -160,6 +160,7 @@ async fn activation_and_rollback_under_load_fail_nothing_and_never_mix_versions(
     let refused = admin
         .activate_version(pb::ActivateVersionRequest {
             model_version: "nope".into(),
+            ..Default::default()
         })
         .await
         .expect_err("unknown version");
@@ -169,6 +170,7 @@ async fn activation_and_rollback_under_load_fail_nothing_and_never_mix_versions(
     let activated = admin
         .activate_version(pb::ActivateVersionRequest {
             model_version: "v2".into(),
+            ..Default::default()
         })
         .await
         .expect("activate v2")
@@ -242,6 +244,7 @@ async fn a_node_killed_during_activation_never_leaves_a_split_cluster() {
         admin
             .activate_version(pb::ActivateVersionRequest {
                 model_version: "v2".into(),
+                ..Default::default()
             })
             .await
     });

@@ -102,6 +102,7 @@ async fn administrative_calls_and_erasures_are_recorded_and_survive_a_restart() 
         .activate_version(as_key(
             pb::ActivateVersionRequest {
                 model_version: "nope".into(),
+                ..Default::default()
             },
             "admin-key",
         ))

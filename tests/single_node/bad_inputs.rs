@@ -304,6 +304,7 @@ async fn bad_requests_get_clear_statuses() {
         admin
             .activate_version(pb::ActivateVersionRequest {
                 model_version: "nope".into(),
+                ..Default::default()
             })
             .await,
         Code::NotFound,

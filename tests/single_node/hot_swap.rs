@@ -93,6 +93,7 @@ async fn activation_and_rollback_under_load_fail_nothing_and_never_mix() {
             admin
                 .activate_version(pb::ActivateVersionRequest {
                     model_version: target.to_owned(),
+                    ..Default::default()
                 })
                 .await
         } else {
@@ -151,6 +152,7 @@ async fn a_version_built_before_an_erasure_never_shows_the_erased_customer() {
         ModelAdminClient::new(fx.channel())
             .activate_version(pb::ActivateVersionRequest {
                 model_version: version.to_owned(),
+                ..Default::default()
             })
             .await
             .expect("activate");

@@ -67,6 +67,7 @@ async fn activate(channel: &Channel, version: &str) -> Result<(), tonic::Status>
     admin(channel)
         .activate_version(pb::ActivateVersionRequest {
             model_version: version.to_owned(),
+            ..Default::default()
         })
         .await
         .map(|_| ())

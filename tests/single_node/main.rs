@@ -10,6 +10,7 @@ mod context_offers;
 mod disk_full;
 mod erasure_restart;
 mod event_ids;
+mod experiments;
 mod fixture;
 mod frequency_caps;
 mod health_reflection;

@@ -171,6 +171,7 @@ pub async fn activate(channel: Channel, version: &str) -> Result<pb::ActivateVer
     let response = ModelAdminClient::new(channel)
         .activate_version(pb::ActivateVersionRequest {
             model_version: version.to_owned(),
+            ..Default::default()
         })
         .await
         .map_err(rpc_error("ActivateVersion"))?;

@@ -125,6 +125,8 @@ struct Versions {
     loaded: HashMap<String, Arc<LoadedVersion>>,
     active: Option<Arc<LoadedVersion>>,
     previous: Option<String>,
+    /// Versions kept loaded whatever is activated (the arms of a running experiment).
+    pinned: Vec<String>,
 }
 
 impl Engine {

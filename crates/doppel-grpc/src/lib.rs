@@ -8,7 +8,8 @@
 //! * [`convert`] — protobuf ⇄ domain conversions (`TryFrom`s that validate and name fields);
 //! * [`status`] — the one mapping of store and engine errors to `tonic::Status`;
 //! * one file per service: [`ingest_service`], [`model_admin_service`],
-//!   [`audiences_service`], [`recommendations_service`], [`policies_service`];
+//!   [`audiences_service`], [`recommendations_service`], [`policies_service`],
+//!   [`experiments_service`];
 //! * [`admission`] — two cost classes with concurrency limits, and oversize messages
 //!   (RESOURCE_EXHAUSTED for both);
 //! * [`rpc_metrics`] — the tower layer that records latency and status of every RPC.
@@ -18,6 +19,7 @@ pub mod audiences_service;
 pub mod audit_log;
 pub mod auth;
 pub mod convert;
+pub mod experiments_service;
 pub mod ingest_service;
 pub mod model_admin_service;
 pub mod page_stream;

@@ -2,15 +2,18 @@
 
 use std::sync::Arc;
 
+use doppel_node::canary::ROLLBACK_REASON;
 use doppel_node::{ImportSummary, Node, VersionView};
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::model_admin_server::ModelAdmin;
+use doppel_types::experiment::CANARY_NAME;
 use doppel_types::limits::MAX_DIM;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::audit_log::{AuditTarget, set_target};
 use crate::convert::{
-    Rows, chunk_rows, description_to_pb, plan_from_pb, validate_version_name, version_to_pb,
+    Rows, chunk_rows, description_to_pb, guard_from_pb, plan_from_pb, validate_version_name,
+    version_to_pb,
 };
 use crate::status::{FieldViolation, engine_status, node_status};
 use crate::stream_idle::next_message;
@@ -40,6 +43,7 @@ impl ModelAdmin for ModelAdminService {
         let response = self
             .activate_version(Request::new(pb::ActivateVersionRequest {
                 model_version: previous,
+                ..Default::default()
             }))
             .await?;
         tracing::info!(
@@ -142,16 +146,63 @@ impl ModelAdmin for ModelAdminService {
         request: Request<pb::ActivateVersionRequest>,
     ) -> Result<Response<pb::ActivateVersionResponse>, Status> {
         set_target(&request, &request.get_ref().model_version);
-        let pb::ActivateVersionRequest { model_version } = request.into_inner();
+        let pb::ActivateVersionRequest {
+            model_version,
+            canary_percent,
+            guard,
+        } = request.into_inner();
         validate_version_name(&model_version)?;
+        if canary_percent > 0 {
+            let stable = self
+                .node
+                .start_canary(&model_version, canary_percent, guard_from_pb(guard))
+                .await
+                .map_err(node_status)?;
+            return Ok(Response::new(pb::ActivateVersionResponse {
+                model_version,
+                previous_version: stable,
+                canary: true,
+            }));
+        }
+        if guard.is_some() {
+            return Err(FieldViolation::new("guard", "only with canary_percent").into());
+        }
         let previous = self
             .node
             .activate(&model_version)
             .await
             .map_err(node_status)?;
+        // A full activation (or rollback) ends a running canary: its stable arm is no
+        // longer the active version.
+        if self.node.canary_version().is_some() {
+            self.node
+                .stop_experiment(
+                    CANARY_NAME,
+                    &format!("ended by the activation of `{model_version}`"),
+                )
+                .await
+                .map_err(node_status)?;
+        }
         Ok(Response::new(pb::ActivateVersionResponse {
             model_version,
             previous_version: previous.unwrap_or_default(),
+            canary: false,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn promote_canary(
+        &self,
+        request: Request<pb::PromoteCanaryRequest>,
+    ) -> Result<Response<pb::ActivateVersionResponse>, Status> {
+        if let Some(version) = self.node.canary_version() {
+            set_target(&request, &version);
+        }
+        let (model_version, previous) = self.node.promote_canary().await.map_err(node_status)?;
+        Ok(Response::new(pb::ActivateVersionResponse {
+            model_version,
+            previous_version: previous.unwrap_or_default(),
+            canary: false,
         }))
     }
 
@@ -188,12 +239,18 @@ impl ModelAdmin for ModelAdminService {
             active,
             index,
             build,
+            canary,
         } = self
             .node
             .describe_version(&model_version)
             .await
             .map_err(node_status)?;
         let (build_done, build_total) = build.unwrap_or((0, 0));
+        let info_rollback_reason = info
+            .params
+            .get(ROLLBACK_REASON)
+            .cloned()
+            .unwrap_or_default();
         Ok(Response::new(pb::DescribeVersionResponse {
             active,
             info: Some(version_to_pb(info)),
@@ -202,6 +259,8 @@ impl ModelAdmin for ModelAdminService {
             building: build_total > 0,
             build_done,
             build_total,
+            canary,
+            rollback_reason: info_rollback_reason,
         }))
     }
 

@@ -109,8 +109,14 @@ impl Recommendations for RecommendationsService {
     ) -> Result<Response<pb::RecommendResponse>, Status> {
         let query = query_from_pb(request.into_inner())?;
         // A few hundred microseconds of CPU: cheaper inline than a hop to the blocking pool.
-        let recommendation = self.node.recommend(&query).await.map_err(node_status)?;
+        let doppel_node::Offers {
+            recommendation,
+            route,
+        } = self.node.recommend(&query).await.map_err(node_status)?;
+        let (experiment, arm) = route.map(|r| (r.experiment, r.arm)).unwrap_or_default();
         Ok(Response::new(pb::RecommendResponse {
+            experiment,
+            arm,
             offers: offers_to_pb(recommendation.offers),
             model_version: recommendation.model_version,
             personalized: recommendation.personalized,

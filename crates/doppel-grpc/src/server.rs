@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use doppel_proto::v1::audiences_server::{Audiences, AudiencesServer};
+use doppel_proto::v1::experiments_server::{Experiments, ExperimentsServer};
 use doppel_proto::v1::ingest_server::{Ingest, IngestServer};
 use doppel_proto::v1::model_admin_server::{ModelAdmin, ModelAdminServer};
 use doppel_proto::v1::policies_server::{Policies, PoliciesServer};
@@ -36,6 +37,7 @@ use crate::admission::{AdmissionLayer, AdmissionLimits};
 use crate::audiences_service::AudiencesService;
 use crate::audit_log::AuditLayer;
 use crate::auth::{ApiKeys, AuthLayer};
+use crate::experiments_service::ExperimentsService;
 use crate::ingest_service::IngestService;
 use crate::model_admin_service::ModelAdminService;
 use crate::policies_service::PoliciesService;
@@ -97,6 +99,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "doppel.v1.Recommendations",
     "doppel.v1.Segments",
     "doppel.v1.Policies",
+    "doppel.v1.Experiments",
 ];
 
 async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
@@ -176,9 +179,9 @@ pub fn transport() -> Server {
         .tcp_keepalive(Some(KEEPALIVE_INTERVAL))
 }
 
-/// The six public services, whoever implements them (a node's or a router's), each
+/// The seven public services, whoever implements them (a node's or a router's), each
 /// bounded to `max` bytes per message: the one place they are wired.
-pub struct PublicServices<I, M, A, R, S, P> {
+pub struct PublicServices<I, M, A, R, S, P, E> {
     /// `doppel.v1.Ingest`.
     pub ingest: I,
     /// `doppel.v1.ModelAdmin`.
@@ -191,9 +194,11 @@ pub struct PublicServices<I, M, A, R, S, P> {
     pub segments: S,
     /// `doppel.v1.Policies`.
     pub policies: P,
+    /// `doppel.v1.Experiments`.
+    pub experiments: E,
 }
 
-impl<I, M, A, R, S, P> PublicServices<I, M, A, R, S, P>
+impl<I, M, A, R, S, P, E> PublicServices<I, M, A, R, S, P, E>
 where
     I: Ingest,
     M: ModelAdmin,
@@ -201,8 +206,9 @@ where
     R: Recommendations,
     S: Segments,
     P: Policies,
+    E: Experiments,
 {
-    /// The routes of the six services, each bounded to `max` bytes per message.
+    /// The routes of the seven services, each bounded to `max` bytes per message.
     pub fn routes(self, max: usize) -> tonic::service::Routes {
         tonic::service::Routes::new(
             IngestServer::new(self.ingest)
@@ -234,6 +240,11 @@ where
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         )
+        .add_service(
+            ExperimentsServer::new(self.experiments)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
     }
 }
 
@@ -247,6 +258,7 @@ pub fn public_routes(node: &Arc<Node>, max: usize) -> tonic::service::Routes {
         recommendations: RecommendationsService::new(Arc::clone(node)),
         segments: SegmentsService::new(Arc::clone(node)),
         policies: PoliciesService::new(Arc::clone(node)),
+        experiments: ExperimentsService::new(Arc::clone(node)),
     }
     .routes(max)
 }

@@ -26,4 +26,7 @@ pub struct NodeConfig {
     pub saved_audience_limits: doppel_types::SavedAudienceLimits,
     /// How long a client stream may stay silent before the call ends (zero: 60 s).
     pub stream_idle: Duration,
+    /// Most versions loaded at once for an experiment's arms, counting the active and
+    /// rollback versions (0: [`crate::experiments::DEFAULT_MAX_LOADED_VERSIONS`]).
+    pub max_loaded_versions: usize,
 }

@@ -55,6 +55,19 @@ impl Error {
         }
     }
 
+    /// A failure of the server rather than of the request (what a canary's error-rate
+    /// guard counts): the store, a task, an index, an unavailable shard.
+    pub fn is_server_side(&self) -> bool {
+        match self {
+            Error::Store(_) | Error::Task { .. } | Error::Unavailable(_) | Error::Train(_) => true,
+            Error::Engine(e) => matches!(e, doppel_engine::Error::Index(_)),
+            Error::InvalidArgument { .. }
+            | Error::NotFound(_)
+            | Error::AlreadyExists(_)
+            | Error::FailedPrecondition(_) => false,
+        }
+    }
+
     /// A blocking task that did not finish.
     pub fn task(what: &'static str, e: tokio::task::JoinError) -> Self {
         Error::Task {

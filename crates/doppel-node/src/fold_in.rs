@@ -1,5 +1,5 @@
-//! Fold-in after new events: each customer's vector is re-solved against the active
-//! trained version's fixed items and written to the store and the live index, so the next
+//! Fold-in after new events: each customer's vector is re-solved against the fixed items
+//! of the active trained version (and of a running experiment's arms) and written to the store and the live index, so the next
 //! recommendation reflects the events.
 
 use std::sync::Arc;
@@ -10,17 +10,29 @@ use crate::error::{Error, Result, blocking};
 use crate::node::Node;
 
 impl Node {
-    /// Folds in `customer_ids` under the active version (a trained one; imported versions
-    /// have no fold-in model). Returns how many customers were updated.
+    /// Folds in `customer_ids` under the active version and the versions of a running
+    /// experiment's arms (trained ones; imported versions have no fold-in model). Returns
+    /// how many customers were updated under the active version.
     pub async fn fold_in_customers(&self, customer_ids: Vec<String>) -> Result<usize> {
-        let Some(version) = self.engine.active_version() else {
+        let Some(active) = self.engine.active_version() else {
             return Ok(0);
         };
+        let mut arms = self.engine.pinned_versions();
+        arms.retain(|v| *v != active);
+        for version in arms {
+            self.fold_in_under(&version, &customer_ids).await?;
+        }
+        self.fold_in_under(&active, &customer_ids).await
+    }
+
+    /// Folds in `customer_ids` under one loaded trained `version`.
+    async fn fold_in_under(&self, version: &str, customer_ids: &[String]) -> Result<usize> {
+        let version = version.to_owned();
         let Some(model) = self.fold_in.read().get(&version).cloned() else {
             return Ok(0);
         };
         let mut updated = Vec::new();
-        for id in customer_ids {
+        for id in customer_ids.iter().cloned() {
             let events = self.store.customer_events(&id).await?;
             let model = Arc::clone(&model);
             let vector = blocking("fold-in", move || model.customer_vector(&events, 0)).await?;

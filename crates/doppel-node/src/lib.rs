@@ -11,7 +11,11 @@
 //! * [`placement`] — [`Placement`]: which customers are served here ([`Everyone`] on a single node)
 //! * [`store_pages`] — the one paged reader of the store
 //! * [`ingest`] — profiles, items, events (idempotent by event id), erasure, customer view
-//! * [`offers`] — the contact policy, and offers recorded as impressions
+//! * [`offers`] — the contact policy, offers recorded as impressions, routed to experiment arms
+//! * [`experiments`] — experiments across versions: arms, sticky assignment, following the store
+//! * [`canary`] — canary activations and their guards
+//! * [`experiment_report`] — per-arm counts from the event log
+//! * [`experiment_stats`] — Wilson intervals, z-tests, the sample-ratio chi-square
 //! * [`fold_in`](mod@fold_in) — customers re-solved after new events
 //! * [`customer_segments`] — RFM / CLV / cluster attributes on profiles
 //! * [`training`] — [`TrainPlan`] runs with progress
@@ -25,9 +29,13 @@
 //! "Segment" in this crate always means a customer segment.
 
 pub mod build_progress;
+pub mod canary;
 pub mod config;
 pub mod customer_segments;
 pub mod error;
+pub mod experiment_report;
+pub mod experiment_stats;
+pub mod experiments;
 pub mod fold_in;
 pub mod ingest;
 pub mod node;
@@ -45,8 +53,10 @@ pub mod versions;
 pub use build_progress::BuildProgress;
 pub use config::{DEFAULT_SNAPSHOT_REFRESH, NodeConfig};
 pub use error::{Error, Result};
+pub use experiments::{ArmRoute, NewExperiment};
 pub use ingest::{CustomerView, RecordedBatch};
 pub use node::{Node, WritingGuard};
+pub use offers::Offers;
 pub use placement::{Everyone, Placement};
 pub use training::{ProgressReceiver, TrainPlan, TrainProgress};
 pub use versions::{ImportSession, ImportSummary, VersionView};

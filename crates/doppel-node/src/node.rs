@@ -46,6 +46,10 @@ pub struct Node {
     /// Impressions waiting for the next group commit, and the policy-change lock (see
     /// `offers`).
     pub(crate) offers: crate::offers::OfferState,
+    /// The running experiment as applied here (see `experiments`).
+    pub(crate) experiments: crate::experiments::ExperimentState,
+    /// Serving statistics per version and the canary guard's reading of the log.
+    pub(crate) canary: crate::canary::CanaryState,
 }
 
 /// Held while an import or a training run writes a version; see [`Node::start_writing`].
@@ -84,6 +88,8 @@ impl Node {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             offers: crate::offers::OfferState::default(),
+            experiments: crate::experiments::ExperimentState::default(),
+            canary: crate::canary::CanaryState::default(),
         }
     }
 

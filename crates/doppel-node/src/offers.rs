@@ -22,7 +22,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use doppel_engine::{RecommendQuery, Recommendation};
 use doppel_types::{ContactPolicy, Event, EventType};
@@ -40,6 +40,15 @@ pub const IMPRESSION_FLUSH: Duration = Duration::from_millis(100);
 pub const MAX_UNSTORED_IMPRESSIONS: usize = 65_536;
 /// Pause before storing again after the store refused impressions.
 const STORE_RETRY: Duration = Duration::from_millis(100);
+
+/// Next-best offers and the experiment arm that answered them.
+#[derive(Clone, Debug)]
+pub struct Offers {
+    /// The offers, from the arm's version or the active one.
+    pub recommendation: Recommendation,
+    /// The arm, when the customer is in one of the running experiment.
+    pub route: Option<crate::experiments::ArmRoute>,
+}
 
 /// Where a group commit's outcome goes: the last sequence number written, or why not.
 type Waiter = oneshot::Sender<std::result::Result<Option<u64>, String>>;
@@ -95,13 +104,35 @@ impl Node {
     /// before the answer is returned: applied to the caps on a single node (the request
     /// fails only when too many wait for the store), stored and applied by the follower on
     /// a shard node (the request fails if they cannot be).
-    pub async fn recommend(self: &Arc<Self>, query: &RecommendQuery) -> Result<Recommendation> {
+    ///
+    /// A customer in an arm of the running experiment is answered by the arm's version;
+    /// every call's latency and outcome are noted for the canary guards.
+    pub async fn recommend(self: &Arc<Self>, query: &RecommendQuery) -> Result<Offers> {
+        let route = self.arm_route(&query.customer_id);
+        let version = route.as_ref().map(|r| r.version.clone());
+        let started = Instant::now();
+        let answer = self.recommend_from(version.as_deref(), query).await;
+        if let Some(served_by) = version.or_else(|| self.engine.active_version()) {
+            let server_error = answer.as_ref().is_err_and(Error::is_server_side);
+            self.note_served(&served_by, started.elapsed(), server_error);
+        }
+        Ok(Offers {
+            recommendation: answer?,
+            route,
+        })
+    }
+
+    async fn recommend_from(
+        self: &Arc<Self>,
+        version: Option<&str>,
+        query: &RecommendQuery,
+    ) -> Result<Recommendation> {
         self.check_holds(&query.customer_id, query.record_impressions)?;
         if !query.record_impressions {
-            return Ok(self.engine.recommend(query)?);
+            return Ok(self.engine.recommend_from(version, query)?);
         }
         let _one_at_a_time = self.exposure_lock(&query.customer_id).lock().await;
-        let answer = self.engine.recommend(query)?;
+        let answer = self.engine.recommend_from(version, query)?;
         if answer.offers.is_empty() {
             return Ok(answer);
         }

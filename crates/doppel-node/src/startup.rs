@@ -37,6 +37,8 @@ impl Node {
             node.ensure_loaded(&active).await?;
             node.engine.activate(&active)?;
         }
+        node.follow_experiments().await?;
+        crate::canary::spawn_guard(&node);
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             active.version = node.engine.active_version().unwrap_or_default(),

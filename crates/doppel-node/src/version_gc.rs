@@ -50,6 +50,11 @@ pub async fn delete(node: &Node, version: &str) -> Result<Option<VersionState>> 
              another one first"
         )));
     }
+    if node.engine.pinned_versions().iter().any(|p| p == version) {
+        return Err(Error::FailedPrecondition(format!(
+            "model_version: `{version}` serves an arm of a running experiment; stop it first"
+        )));
+    }
     if node.is_working_on(version) {
         return Err(Error::FailedPrecondition(format!(
             "model_version: `{version}` is being imported, trained or built here; wait for it \
@@ -83,7 +88,10 @@ pub async fn collect(node: &Node) -> Result<Vec<String>> {
     let versions = node.store.list_versions().await?;
     let active = node.engine.active_version().unwrap_or_default();
     let previous = node.engine.previous_version().unwrap_or_default();
-    let doomed = doomed(&versions, keep, &[&active, &previous]);
+    let pinned = node.engine.pinned_versions();
+    let mut protected: Vec<&str> = vec![&active, &previous];
+    protected.extend(pinned.iter().map(String::as_str));
+    let doomed = doomed(&versions, keep, &protected);
     for version in &doomed {
         node.store.delete_version(version).await?;
         node.remove_snapshots(version);

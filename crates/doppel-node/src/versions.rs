@@ -58,6 +58,8 @@ pub struct VersionView {
     pub index: Option<IndexDescription>,
     /// `(done, total)` points of a build running here.
     pub build: Option<(u64, u64)>,
+    /// Serving as the running canary.
+    pub canary: bool,
 }
 
 impl Node {
@@ -164,6 +166,7 @@ impl Node {
             loaded,
             index,
             build: self.build_progress(version),
+            canary: self.canary_version().as_deref() == Some(version),
         })
     }
 

@@ -73,6 +73,8 @@ pub const LAST_AUDIT_SEQ: &str = "last_audit_seq";
 pub const SAVED_MEMBERS_TOTAL: &str = "saved_audience_members";
 /// `POLICIES` key of the contact policy.
 pub const CONTACT_POLICY: &str = "contact";
+/// `POLICIES` key of the experiments ([`ExperimentBook`](doppel_types::ExperimentBook)).
+pub const EXPERIMENTS: &str = "experiments";
 
 /// `COUNTERS` key of the last assigned event sequence number (0 before the first event).
 /// Kept apart from the log so erasing the newest events never lets a number be reused.

@@ -6,8 +6,8 @@
 
 use async_trait::async_trait;
 use doppel_types::{
-    AuditEvent, ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo,
-    SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
+    AuditEvent, ContactPolicy, ContextModel, Customer, Entity, Event, ExperimentBook, Item,
+    SavedAudienceInfo, SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
 };
 
 use crate::error::Result;
@@ -120,6 +120,12 @@ pub trait Store: Send + Sync + 'static {
     async fn put_contact_policy(&self, policy: &ContactPolicy) -> Result<()>;
     /// The contact policy, if one was ever set.
     async fn contact_policy(&self) -> Result<Option<ContactPolicy>>;
+
+    /// The experiments and canaries (an empty book at revision 0 when none was written).
+    async fn experiments(&self) -> Result<ExperimentBook>;
+    /// Writes `book` if the stored revision is still `book.revision - 1` (a
+    /// compare-and-set: concurrent writers cannot undo each other); false when it is not.
+    async fn put_experiments(&self, book: &ExperimentBook) -> Result<bool>;
 
     /// Stores the context model of a trained version (replacing any); deleted with the
     /// version.

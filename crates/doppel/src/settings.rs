@@ -133,6 +133,15 @@ pub struct ServeArgs {
         env = "DOPPEL__SERVER__STREAM_IDLE_SECONDS"
     )]
     pub stream_idle_seconds: u64,
+    /// Most model versions loaded at once for a running experiment's arms, counting the
+    /// active and rollback versions; an experiment or canary needing more is refused with
+    /// FAILED_PRECONDITION.
+    #[arg(
+        long,
+        default_value_t = doppel_node::experiments::DEFAULT_MAX_LOADED_VERSIONS,
+        env = "DOPPEL__EXPERIMENTS__MAX_LOADED_VERSIONS"
+    )]
+    pub max_loaded_versions: usize,
 }
 
 /// Validated settings.
@@ -164,6 +173,8 @@ pub struct Settings {
     pub saved_audience_limits: doppel_types::SavedAudienceLimits,
     /// How long a client stream may stay silent.
     pub stream_idle: Duration,
+    /// Most versions loaded at once for an experiment.
+    pub max_loaded_versions: usize,
 }
 
 /// What a shard node needs besides the common settings.
@@ -288,6 +299,9 @@ impl ServeArgs {
         if !(1..=3600).contains(&self.stream_idle_seconds) {
             return Err(bad("--stream-idle-seconds", "must be 1..=3600"));
         }
+        if !(2..=16).contains(&self.max_loaded_versions) {
+            return Err(bad("--max-loaded-versions", "must be 2..=16"));
+        }
         let saved_audience_limits = doppel_types::SavedAudienceLimits {
             max_audiences: self.max_saved_audiences,
             max_members: self.max_saved_members,
@@ -348,6 +362,7 @@ impl ServeArgs {
             privacy_floor,
             saved_audience_limits,
             stream_idle: Duration::from_secs(self.stream_idle_seconds),
+            max_loaded_versions: self.max_loaded_versions,
             api_keys_file: self.api_keys_file.clone(),
             keep_versions: self.keep_versions,
             shard,

@@ -6,6 +6,7 @@
 //! * item writes go to every node (each keeps the whole catalogue);
 //! * lookalikes fan out to every node and are merged exactly ([`audiences`]);
 //! * the contact policy is stored in Redis and set on every node ([`policies`]);
+//! * experiments are written by one node to Redis and applied by every node ([`experiments`]);
 //! * segment listings are summed or merged by id ([`segments`]);
 //! * model administration: version writes go to one node (they land in the shared store);
 //!   activation and rollback are two-phase over every node ([`model_admin`]).
@@ -16,6 +17,7 @@
 mod audience_merge;
 mod audience_round;
 pub mod audiences;
+pub mod experiments;
 pub mod fan_out;
 pub mod ingest;
 pub mod model_admin;

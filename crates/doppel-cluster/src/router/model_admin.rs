@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use doppel_grpc::audit_log::{AuditTarget, set_target};
 use doppel_grpc::convert::validate_version_name;
+use doppel_grpc::status::store_status;
 use doppel_grpc::stream_idle::next_message;
 use doppel_grpc::training::TrainStream;
 use doppel_proto::internal::v1 as internal;
@@ -30,12 +31,14 @@ use doppel_proto::internal::v1::shard_client::ShardClient;
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::model_admin_client::ModelAdminClient;
 use doppel_proto::v1::model_admin_server::ModelAdmin;
+use doppel_store::Store;
 use doppel_types::limits::MAX_MESSAGE_BYTES;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status, Streaming};
 
+use super::experiments::{follow_everywhere, prepare_everywhere};
 use super::fan_out::{on_nodes, partial};
 use super::{DEFAULT_FAN_OUT_DEADLINE, DEFAULT_FORWARD_DEADLINE, Router, deadline_of, forward};
 use crate::topology::NodeHandle;
@@ -150,7 +153,7 @@ impl RouterModelAdmin {
             )));
         }
         let nodes = topology.nodes.clone();
-        let Some((first, others)) = nodes.split_first() else {
+        let Some(first) = nodes.first() else {
             return Err(Status::unavailable("no shard node is live; retry shortly"));
         };
         let prepare = internal::PrepareVersionRequest {
@@ -183,6 +186,7 @@ impl RouterModelAdmin {
             .activate_version(forward(
                 pb::ActivateVersionRequest {
                     model_version: version.clone(),
+                    ..Default::default()
                 },
                 deadline,
             ))
@@ -190,26 +194,8 @@ impl RouterModelAdmin {
         self.router.note_active_version(Some(version.clone()));
 
         // 3. The others switch now rather than at their next poll of the pointer.
-        let switched = on_nodes(others, deadline, |node| {
-            let mut client = shard_client(node);
-            let request = forward(prepare.clone(), deadline);
-            async move { client.activate_version(request).await }
-        })
-        .await;
-        let mut laggards = Vec::new();
-        for (node, answer) in others.iter().zip(switched) {
-            if let Err(status) = answer {
-                tracing::warn!(node.id = %node.node_id, model.version = %version, error = %status.message(), "node did not switch; it will follow the pointer");
-                laggards.push(format!("{}: {}", node.node_id, status.message()));
-            }
-        }
-        if !laggards.is_empty() {
-            return Err(Status::unavailable(format!(
-                "`{version}` is active, but some nodes did not switch yet ({}); they follow \
-                 the active version within seconds",
-                laggards.join("; ")
-            )));
-        }
+        self.switch_others(&first.node_id, &version, deadline)
+            .await?;
         tracing::info!(
             model.version = %version,
             previous = %response.get_ref().previous_version,
@@ -217,6 +203,72 @@ impl RouterModelAdmin {
             "version activated on the cluster"
         );
         Ok(response)
+    }
+
+    /// Starts a canary: every node loads the version, the first stores the canary (as the
+    /// running experiment) and the others apply it.
+    async fn start_canary(
+        &self,
+        message: pb::ActivateVersionRequest,
+        deadline: Duration,
+    ) -> Result<Response<pb::ActivateVersionResponse>, Status> {
+        validate_version_name(&message.model_version)?;
+        prepare_everywhere(
+            &self.router,
+            std::slice::from_ref(&message.model_version),
+            deadline,
+        )
+        .await?;
+        let first = self.router.any_node()?;
+        let response = admin_client(&first)
+            .activate_version(forward(message, deadline))
+            .await?;
+        follow_everywhere(&self.router, &first.node_id, deadline).await?;
+        Ok(response)
+    }
+
+    /// Every node but `done` switches to `version` (and applies the experiments); UNAVAILABLE
+    /// naming the laggards, which follow the pointer.
+    async fn switch_others(
+        &self,
+        done: &str,
+        version: &str,
+        deadline: Duration,
+    ) -> Result<(), Status> {
+        let others: Vec<Arc<NodeHandle>> = self
+            .router
+            .topology()
+            .nodes
+            .iter()
+            .filter(|n| n.node_id != done)
+            .cloned()
+            .collect();
+        let request = internal::PrepareVersionRequest {
+            model_version: version.to_owned(),
+        };
+        let switched = on_nodes(&others, deadline, |node| {
+            let mut client = shard_client(node);
+            let request = forward(request.clone(), deadline);
+            async move { client.activate_version(request).await }
+        })
+        .await;
+        let laggards: Vec<String> = others
+            .iter()
+            .zip(switched)
+            .filter_map(|(node, answer)| {
+                answer
+                    .err()
+                    .map(|s| format!("{}: {}", node.node_id, s.message()))
+            })
+            .collect();
+        if !laggards.is_empty() {
+            return Err(Status::unavailable(format!(
+                "`{version}` is active, but some nodes did not switch yet ({}); they follow \
+                 the active version within seconds",
+                laggards.join("; ")
+            )));
+        }
+        Ok(())
     }
 
     /// Every live node's status, or UNAVAILABLE naming the first node that did not answer.
@@ -368,8 +420,53 @@ impl ModelAdmin for RouterModelAdmin {
     ) -> Result<Response<pb::ActivateVersionResponse>, Status> {
         let deadline = deadline_of(&request, DEFAULT_ACTIVATION_DEADLINE);
         set_target(&request, &request.get_ref().model_version);
-        let pb::ActivateVersionRequest { model_version } = request.into_inner();
-        self.activate(model_version, deadline).await
+        let message = request.into_inner();
+        if message.canary_percent > 0 {
+            return self.start_canary(message, deadline).await;
+        }
+        if message.guard.is_some() {
+            return Err(Status::invalid_argument("guard: only with canary_percent"));
+        }
+        self.activate(message.model_version, deadline).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn promote_canary(
+        &self,
+        request: Request<pb::PromoteCanaryRequest>,
+    ) -> Result<Response<pb::ActivateVersionResponse>, Status> {
+        let deadline = deadline_of(&request, DEFAULT_ACTIVATION_DEADLINE);
+        let book = self
+            .router
+            .store
+            .experiments()
+            .await
+            .map_err(store_status)?;
+        let Some(version) = book
+            .running()
+            .filter(|e| e.is_canary())
+            .map(|e| e.arms[1].version.clone())
+        else {
+            return Err(Status::failed_precondition("no canary is running"));
+        };
+        set_target(&request, &version);
+        let topology = self.router.topology();
+        if topology.routable_shards() < self.router.shard_count {
+            return Err(Status::failed_precondition(format!(
+                "cannot promote `{version}`: shards {} have no live node; nothing was changed",
+                unserved_shards(&self.router, &topology)
+            )));
+        }
+        let first = self.router.any_node()?;
+        // The canary's version is loaded everywhere (pinned); the first node activates it
+        // and ends the canary, the others switch and apply the ended canary.
+        let response = admin_client(&first)
+            .promote_canary(forward(pb::PromoteCanaryRequest {}, deadline))
+            .await?;
+        self.router.note_active_version(Some(version.clone()));
+        self.switch_others(&first.node_id, &version, deadline)
+            .await?;
+        Ok(response)
     }
 
     #[tracing::instrument(skip_all)]
@@ -469,6 +566,7 @@ impl ModelAdmin for RouterModelAdmin {
                     building: m.building || answer.building,
                     build_done: m.build_done + answer.build_done,
                     build_total: m.build_total + answer.build_total,
+                    canary: m.canary || answer.canary,
                     ..m
                 },
             });

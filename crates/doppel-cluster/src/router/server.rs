@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::LEASE_RENEW_EVERY;
 use crate::router::Router;
 use crate::router::audiences::RouterAudiences;
+use crate::router::experiments::RouterExperiments;
 use crate::router::ingest::RouterIngest;
 use crate::router::model_admin::RouterModelAdmin;
 use crate::router::policies::RouterPolicies;
@@ -25,6 +26,7 @@ pub fn router_routes(router: &Arc<Router>, max: usize) -> tonic::service::Routes
         recommendations: RouterRecommendations::new(Arc::clone(router)),
         segments: RouterSegments::new(Arc::clone(router)),
         policies: RouterPolicies::new(Arc::clone(router)),
+        experiments: RouterExperiments::new(Arc::clone(router)),
     }
     .routes(max)
 }

@@ -295,10 +295,28 @@ impl Shard for ShardService {
             .activate(&model_version)
             .map_err(engine_status)?;
         tracing::info!("version activated on this node");
+        // The activation may have ended a canary.
+        self.node.follow_experiments().await.map_err(node_status)?;
         Ok(Response::new(ipb::PrepareVersionResponse {
             node_id: self.node_id.clone(),
             model_version,
             shards: self.node.engine().held_shards(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn follow_experiments(
+        &self,
+        _request: Request<ipb::FollowExperimentsRequest>,
+    ) -> Result<Response<ipb::FollowExperimentsResponse>, Status> {
+        self.node.follow_experiments().await.map_err(node_status)?;
+        Ok(Response::new(ipb::FollowExperimentsResponse {
+            node_id: self.node_id.clone(),
+            running: self
+                .node
+                .running_experiment()
+                .map(|e| e.name.clone())
+                .unwrap_or_default(),
         }))
     }
 }

@@ -144,7 +144,7 @@ impl Manager {
                     }
                 }
                 if let Err(e) = self.follow_policy().await {
-                    tracing::warn!(error = %e, "following the contact policy failed; retrying");
+                    tracing::warn!(error = %e, "following the contact policy or experiments failed; retrying");
                 }
                 last_reconcile = Some(Instant::now());
             }
@@ -413,6 +413,9 @@ impl Manager {
     async fn follow_policy(&self) -> Result<()> {
         if self.node.follow_contact_policy().await? {
             tracing::info!("followed the stored contact policy");
+        }
+        if self.node.follow_experiments().await? {
+            tracing::info!("followed the stored experiments");
         }
         Ok(())
     }

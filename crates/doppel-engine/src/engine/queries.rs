@@ -63,8 +63,21 @@ impl Engine {
 
     /// Next-best offers from the active version, obeying the contact policy as of now.
     pub fn recommend(&self, query: &RecommendQuery) -> Result<Recommendation> {
+        self.recommend_from(None, query)
+    }
+
+    /// Next-best offers from a loaded `version` (the active one when `None`), obeying the
+    /// contact policy as of now.
+    pub fn recommend_from(
+        &self,
+        version: Option<&str>,
+        query: &RecommendQuery,
+    ) -> Result<Recommendation> {
         check_k(query.k)?;
-        let version = self.active()?;
+        let version = match version {
+            Some(name) => self.loaded(name)?,
+            None => self.active()?,
+        };
         let policy = self.contact_policy();
         let profiles = self.profiles.read();
         recommend(

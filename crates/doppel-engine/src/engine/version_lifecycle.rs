@@ -11,8 +11,8 @@
 //!        └──────────── unload_version, or another version activated ────────────────┘
 //! ```
 //!
-//! Activating keeps only the new active version and the previous one in memory;
-//! `unload_version` refuses both of those.
+//! Activating keeps only the new active version, the previous one and the pinned ones (the
+//! arms of a running experiment) in memory; `unload_version` refuses all of those.
 
 use super::{Engine, IndexDescription};
 use crate::error::{Error, Result};
@@ -34,12 +34,24 @@ impl Engine {
         if previous.as_deref() != Some(version) {
             versions.previous = previous;
         }
-        let keep: Vec<String> = [Some(version.to_owned()), versions.previous.clone()]
+        let mut keep: Vec<String> = [Some(version.to_owned()), versions.previous.clone()]
             .into_iter()
             .flatten()
             .collect();
+        keep.extend(versions.pinned.iter().cloned());
         versions.loaded.retain(|name, _| keep.contains(name));
         Ok(())
+    }
+
+    /// Keeps `pinned` loaded through activations (the arms of a running experiment); the
+    /// versions pinned before and no longer are left to the next activation to drop.
+    pub fn pin_versions(&self, pinned: Vec<String>) {
+        self.versions.write().pinned = pinned;
+    }
+
+    /// The versions kept loaded for a running experiment.
+    pub fn pinned_versions(&self) -> Vec<String> {
+        self.versions.read().pinned.clone()
     }
 
     /// Drops a loaded version that is neither active nor the rollback target (it was
@@ -50,6 +62,11 @@ impl Engine {
         if active == Some(version) || versions.previous.as_deref() == Some(version) {
             return Err(Error::FailedPrecondition(format!(
                 "model_version: `{version}` is active or the rollback target"
+            )));
+        }
+        if versions.pinned.iter().any(|p| p == version) {
+            return Err(Error::FailedPrecondition(format!(
+                "model_version: `{version}` serves an arm of a running experiment; stop it first"
             )));
         }
         Ok(versions.loaded.remove(version).is_some())

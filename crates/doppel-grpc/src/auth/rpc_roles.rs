@@ -10,7 +10,7 @@ pub fn required_role(path: &str) -> Option<Role> {
     let method = parts.next().unwrap_or("");
     match service {
         "grpc.health.v1.Health" => None,
-        "doppel.v1.ModelAdmin" => Some(Role::Admin),
+        "doppel.v1.ModelAdmin" | "doppel.v1.Experiments" => Some(Role::Admin),
         "doppel.v1.Ingest" => Some(match method {
             "UpsertCustomers" | "UpsertItems" | "RecordEvents" => Role::Write,
             "GetCustomer" => Role::Read,

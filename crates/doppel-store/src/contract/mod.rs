@@ -34,7 +34,7 @@ pub use event_ids::{
     repeated_event_ids_are_duplicates,
 };
 pub use fixtures::{customer, event, item, rows, version};
-pub use policies::contact_policy_round_trips;
+pub use policies::{contact_policy_round_trips, experiments_compare_and_set};
 pub use records::{
     customers_upsert_get_scan, empty_store, events_order_and_per_customer, items_round_trip,
     vectors_round_trip_and_paging,
@@ -76,6 +76,7 @@ where
     case!(set_active_unknown_is_not_found);
     case!(delete_version_removes_vectors);
     case!(contact_policy_round_trips);
+    case!(experiments_compare_and_set);
     case!(context_models_round_trip_and_go_with_their_version);
     case!(saved_audiences_round_trip_and_lose_erased_members);
     case!(audit_events_append_and_page);

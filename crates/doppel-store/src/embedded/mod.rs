@@ -18,6 +18,7 @@ mod audit_log;
 mod contact_policy;
 mod erasure;
 mod events;
+mod experiments;
 mod profiles;
 mod reopen;
 mod saved_audiences;

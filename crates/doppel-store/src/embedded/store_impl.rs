@@ -5,14 +5,14 @@ use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use doppel_types::{
-    AuditEvent, ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo,
-    SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
+    AuditEvent, ContactPolicy, ContextModel, Customer, Entity, Event, ExperimentBook, Item,
+    SavedAudienceInfo, SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
 };
 use redb::Durability;
 
 use super::{
-    EmbeddedStore, audit_log, contact_policy, erasure, events, profiles, saved_audiences, vectors,
-    versions,
+    EmbeddedStore, audit_log, contact_policy, erasure, events, experiments, profiles,
+    saved_audiences, vectors, versions,
 };
 use crate::error::Result;
 use crate::store_trait::{Appended, Store};
@@ -234,6 +234,16 @@ impl Store for EmbeddedStore {
 
     async fn contact_policy(&self) -> Result<Option<ContactPolicy>> {
         self.run(contact_policy::contact_policy).await
+    }
+
+    async fn experiments(&self) -> Result<ExperimentBook> {
+        self.run(experiments::experiments).await
+    }
+
+    async fn put_experiments(&self, book: &ExperimentBook) -> Result<bool> {
+        let book = book.clone();
+        self.run(move |db| experiments::put_experiments(db, &book))
+            .await
     }
 
     async fn put_context_model(&self, version: &str, model: &ContextModel) -> Result<()> {

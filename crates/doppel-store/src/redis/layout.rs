@@ -20,6 +20,7 @@
 //! | `P:{global}:active_version` | string | the active version |
 //! | `P:{global}:context_models` | hash | version → postcard [`ContextModel`](doppel_types::ContextModel) |
 //! | `P:{global}:contact_policy` | bytes | postcard [`ContactPolicy`](doppel_types::ContactPolicy) |
+//! | `P:{global}:experiments` / `experiments_rev` | bytes / string | postcard [`ExperimentBook`](doppel_types::ExperimentBook) and its revision |
 //! | `P:{global}:last_event_seq` | string | the event sequence counter (`INCRBY`) |
 //! | `P:{global}:members`, `member:<id>`, `shard_map` | | cluster membership (see `membership`) |
 //!
@@ -166,6 +167,14 @@ impl Layout {
     /// The contact policy.
     pub(crate) fn contact_policy(&self) -> String {
         self.key(Tag::Global, "contact_policy")
+    }
+    /// The experiments.
+    pub(crate) fn experiments(&self) -> String {
+        self.key(Tag::Global, "experiments")
+    }
+    /// The experiments' revision (compare-and-set).
+    pub(crate) fn experiments_revision(&self) -> String {
+        self.key(Tag::Global, "experiments_rev")
     }
     /// Saved audiences' info by id.
     pub(crate) fn saved_audiences(&self) -> String {

@@ -48,6 +48,7 @@ mod connect;
 mod contact_policy;
 mod erasure;
 mod events;
+mod experiments;
 pub mod layout;
 pub mod membership;
 mod paging;

@@ -2,13 +2,13 @@
 
 use async_trait::async_trait;
 use doppel_types::{
-    AuditEvent, ContactPolicy, ContextModel, Customer, Entity, Event, Item, SavedAudienceInfo,
-    SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
+    AuditEvent, ContactPolicy, ContextModel, Customer, Entity, Event, ExperimentBook, Item,
+    SavedAudienceInfo, SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
 };
 
 use super::{
-    RedisStore, audit_log, contact_policy, erasure, events, profiles, saved_audiences, vectors,
-    versions,
+    RedisStore, audit_log, contact_policy, erasure, events, experiments, profiles, saved_audiences,
+    vectors, versions,
 };
 use crate::error::Result;
 use crate::store_trait::{Appended, Store};
@@ -182,6 +182,14 @@ impl Store for RedisStore {
 
     async fn contact_policy(&self) -> Result<Option<ContactPolicy>> {
         contact_policy::contact_policy(self).await
+    }
+
+    async fn experiments(&self) -> Result<ExperimentBook> {
+        experiments::experiments(self).await
+    }
+
+    async fn put_experiments(&self, book: &ExperimentBook) -> Result<bool> {
+        experiments::put_experiments(self, book).await
     }
 
     async fn put_context_model(&self, version: &str, model: &ContextModel) -> Result<()> {
