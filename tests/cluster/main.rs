@@ -8,6 +8,7 @@ mod context;
 mod coverage;
 mod delete_version;
 mod exact_merge;
+mod experiments;
 mod fixture;
 mod hot_swap;
 mod moves;

@@ -392,7 +392,7 @@ mod tests {
             impressions: [100, 100],
             clicks: [stable, canary],
         };
-        assert_eq!(judge(&guard, &served(0, 0, 1), &ctr(10, 8)), None);
+        assert_eq!(judge(&guard, &served(0, 0, 1), &ctr(10, 9)), None);
         assert!(
             judge(&guard, &served(0, 0, 1), &ctr(10, 7))
                 .unwrap()

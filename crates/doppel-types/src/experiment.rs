@@ -404,6 +404,38 @@ mod tests {
     }
 
     #[test]
+    fn over_100k_ids_a_weight_change_moves_customers_only_into_the_arm_that_grew() {
+        let experiment = |buckets: Vec<u8>| Experiment {
+            salt: "exp".into(),
+            arms: vec![Arm::default(), Arm::default(), Arm::default()],
+            allocations: vec![Allocation {
+                from_ms: 0,
+                buckets,
+            }],
+            ..Default::default()
+        };
+        let before = experiment(allocate(None, &[60, 40, 0], 100));
+        let after = experiment(allocate(Some(before.buckets()), &[60, 40, 50], 100));
+        let ids: Vec<String> = (0..100_000).map(|i| format!("customer-{i}")).collect();
+        let mut counts = [[0usize; 3]; 2];
+        for id in &ids {
+            let (was, now) = (before.arm_of(id), after.arm_of(id));
+            assert!(was == now || now == Some(2), "{id}: {was:?} -> {now:?}");
+            counts[0][was.expect("all in")] += 1;
+            counts[1][now.expect("all in")] += 1;
+        }
+        // Shares within 1 % of the weights: 60/40/0, then 40/26.7/33.3.
+        let close = |count: usize, share: f64| (count as f64 / 1e5 - share).abs() < 0.01;
+        assert!(close(counts[0][0], 0.6) && close(counts[0][1], 0.4) && counts[0][2] == 0);
+        assert!(
+            close(counts[1][0], 0.4)
+                && close(counts[1][1], 0.8 / 3.0)
+                && close(counts[1][2], 1.0 / 3.0),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
     fn arms_follow_the_allocation_history() {
         let first = allocate(None, &[1, 0], 100);
         let second = allocate(Some(&first), &[0, 1], 100);
