@@ -191,7 +191,7 @@ impl Node {
                         experiment::MAX_UPDATES
                     )));
                 }
-                let weights = new_weights(running, &arms)?;
+                let weights = new_weights(running, arms)?;
                 let traffic = match traffic_percent {
                     0 => running.traffic_percent,
                     t => t,
