@@ -12,7 +12,8 @@
 //!   [`experiments_service`];
 //! * [`admission`] — two cost classes with concurrency limits, and oversize messages
 //!   (RESOURCE_EXHAUSTED for both);
-//! * [`rpc_metrics`] — the tower layer that records latency and status of every RPC.
+//! * [`rpc_metrics`] — the tower layer that records latency and status of every RPC;
+//! * [`tls`] — TLS and mTLS settings of the public port from PEM files.
 
 pub mod admission;
 pub mod audiences_service;
@@ -31,6 +32,7 @@ pub mod segments;
 pub mod server;
 pub mod status;
 pub mod stream_idle;
+pub mod tls;
 pub mod training;
 
 pub use doppel_node::{Node, NodeConfig};

@@ -63,6 +63,9 @@ pub struct ServeOptions {
     /// Where administrative calls are recorded (a node's store, a router's Redis); none:
     /// not recorded.
     pub audit: Option<crate::audit_log::AuditSink>,
+    /// TLS on the public port (with client certificates required when it names a client
+    /// CA); none: plaintext.
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl Default for ServeOptions {
@@ -73,6 +76,7 @@ impl Default for ServeOptions {
             api_keys: None,
             admission: AdmissionLimits::from_cores(),
             audit: None,
+            tls: None,
         }
     }
 }
@@ -311,7 +315,11 @@ pub async fn serve_public(
         let _ = draining_tx.send(());
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let serve = transport()
+    let mut server = transport();
+    if let Some(tls) = options.tls.clone() {
+        server = server.tls_config(tls)?;
+    }
+    let serve = server
         .layer(RpcMetricsLayer::new(RpcMetrics::from_global()))
         .layer(AuditLayer::new(options.audit.clone()))
         .layer(AuthLayer::new(options.api_keys.clone()))

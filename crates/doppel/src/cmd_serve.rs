@@ -73,6 +73,7 @@ fn serve_options(settings: &Settings, api_keys: Option<Arc<ApiKeys>>) -> ServeOp
         grace_period: settings.grace_period,
         api_keys,
         admission: settings.admission,
+        tls: settings.tls.clone(),
         ..ServeOptions::default()
     }
 }

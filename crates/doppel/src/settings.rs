@@ -142,6 +142,16 @@ pub struct ServeArgs {
         env = "DOPPEL__EXPERIMENTS__MAX_LOADED_VERSIONS"
     )]
     pub max_loaded_versions: usize,
+    /// TLS on the public port: the server's certificate chain (PEM). Needs --tls-key.
+    #[arg(long, env = "DOPPEL__TLS__CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "DOPPEL__TLS__KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// mTLS: every client must present a certificate signed by this CA (PEM). Needs
+    /// --tls-cert.
+    #[arg(long, env = "DOPPEL__TLS__CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// Validated settings.
@@ -175,6 +185,8 @@ pub struct Settings {
     pub stream_idle: Duration,
     /// Most versions loaded at once for an experiment.
     pub max_loaded_versions: usize,
+    /// TLS on the public port; none: plaintext.
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 /// What a shard node needs besides the common settings.
@@ -215,6 +227,28 @@ fn bad(name: &'static str, reason: impl Into<String>) -> SettingsError {
 }
 
 impl ServeArgs {
+    /// The public port's TLS settings, read and checked now (a bad file or a key that does
+    /// not match its certificate is an error naming the flag).
+    fn tls(&self) -> Result<Option<tonic::transport::ServerTlsConfig>, SettingsError> {
+        let (cert, key) = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => {
+                if self.tls_client_ca.is_some() {
+                    return Err(bad("--tls-client-ca", "needs --tls-cert and --tls-key"));
+                }
+                return Ok(None);
+            }
+            (Some(_), None) => return Err(bad("--tls-key", "--tls-cert needs --tls-key")),
+            (None, Some(_)) => return Err(bad("--tls-cert", "--tls-key needs --tls-cert")),
+            (Some(cert), Some(key)) => (cert, key),
+        };
+        let config = doppel_grpc::tls::server_tls(cert, key, self.tls_client_ca.as_deref())
+            .map_err(|e| bad(e.flag, format!("{}: {}", e.path, e.reason)))?;
+        doppel_grpc::server::transport()
+            .tls_config(config.clone())
+            .map_err(|e| bad("--tls-cert", format!("unusable with --tls-key: {e}")))?;
+        Ok(Some(config))
+    }
+
     fn shard_settings(&self) -> Result<ShardSettings, SettingsError> {
         let internal = self
             .internal_listen
@@ -302,6 +336,7 @@ impl ServeArgs {
         if !(2..=16).contains(&self.max_loaded_versions) {
             return Err(bad("--max-loaded-versions", "must be 2..=16"));
         }
+        let tls = self.tls()?;
         let saved_audience_limits = doppel_types::SavedAudienceLimits {
             max_audiences: self.max_saved_audiences,
             max_members: self.max_saved_members,
@@ -363,6 +398,7 @@ impl ServeArgs {
             saved_audience_limits,
             stream_idle: Duration::from_secs(self.stream_idle_seconds),
             max_loaded_versions: self.max_loaded_versions,
+            tls,
             api_keys_file: self.api_keys_file.clone(),
             keep_versions: self.keep_versions,
             shard,
