@@ -305,8 +305,9 @@ async fn bad_experiments_are_refused_naming_the_field() {
     assert!(status.message().contains("e1"), "{}", status.message());
     let status = create(&ch, "e1", vec![arm("a", VERSION, 1)], "")
         .await
-        .expect_err("running");
-    assert_eq!(status.code(), Code::FailedPrecondition);
+        .expect_err("name in use");
+    assert_eq!(status.code(), Code::AlreadyExists);
+    assert!(status.message().starts_with("name"), "{}", status.message());
     // A version serving an arm cannot be deleted.
     let status = ModelAdminClient::new(ch.clone())
         .delete_version(pb::DeleteVersionRequest {
@@ -462,6 +463,32 @@ async fn a_canary_rolls_itself_back_when_its_ctr_guard_trips_and_a_good_one_is_p
             .answers
             .iter()
             .all(|a| a.1.is_empty() && a.3 == VERSION)
+    );
+
+    // A full activation while a canary runs ends the canary first.
+    admin
+        .activate_version(canary("v2", 30, None))
+        .await
+        .expect("canary to end");
+    admin
+        .activate_version(pb::ActivateVersionRequest {
+            model_version: VERSION.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("full activation");
+    let listed = ExperimentsClient::new(ch.clone())
+        .list_experiments(pb::ListExperimentsRequest {})
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.experiments[0].state, "stopped");
+    assert!(
+        listed.experiments[0]
+            .stop_reason
+            .contains("ended by the activation"),
+        "{:?}",
+        listed.experiments[0]
     );
 
     // A canary without guards, promoted: v2 becomes active, v1 the rollback target.

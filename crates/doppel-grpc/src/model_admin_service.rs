@@ -6,7 +6,6 @@ use doppel_node::canary::ROLLBACK_REASON;
 use doppel_node::{ImportSummary, Node, VersionView};
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::model_admin_server::ModelAdmin;
-use doppel_types::experiment::CANARY_NAME;
 use doppel_types::limits::MAX_DIM;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -167,22 +166,24 @@ impl ModelAdmin for ModelAdminService {
         if guard.is_some() {
             return Err(FieldViolation::new("guard", "only with canary_percent").into());
         }
+        // A full activation (or rollback) ends a running canary first (in the store, so
+        // also one this node has not applied yet): its stable arm would no longer be the
+        // active version. Only once the version is known to be activatable.
+        self.node
+            .version_info(&model_version)
+            .await
+            .map_err(node_status)?
+            .check_activatable()
+            .map_err(Status::failed_precondition)?;
+        self.node
+            .end_canary(&format!("ended by the activation of `{model_version}`"))
+            .await
+            .map_err(node_status)?;
         let previous = self
             .node
             .activate(&model_version)
             .await
             .map_err(node_status)?;
-        // A full activation (or rollback) ends a running canary: its stable arm is no
-        // longer the active version.
-        if self.node.canary_version().is_some() {
-            self.node
-                .stop_experiment(
-                    CANARY_NAME,
-                    &format!("ended by the activation of `{model_version}`"),
-                )
-                .await
-                .map_err(node_status)?;
-        }
         Ok(Response::new(pb::ActivateVersionResponse {
             model_version,
             previous_version: previous.unwrap_or_default(),

@@ -7,6 +7,9 @@ use doppel_engine::EngineConfig;
 /// How often a single node rewrites snapshots that fold-in made stale.
 pub const DEFAULT_SNAPSHOT_REFRESH: Duration = Duration::from_secs(30);
 
+/// Default of [`NodeConfig::max_loaded_versions`].
+pub const DEFAULT_MAX_LOADED_VERSIONS: usize = 4;
+
 /// How a node is set up.
 #[derive(Clone, Debug, Default)]
 pub struct NodeConfig {
@@ -27,6 +30,6 @@ pub struct NodeConfig {
     /// How long a client stream may stay silent before the call ends (zero: 60 s).
     pub stream_idle: Duration,
     /// Most versions loaded at once for an experiment's arms, counting the active and
-    /// rollback versions (0: [`crate::experiments::DEFAULT_MAX_LOADED_VERSIONS`]).
+    /// rollback versions (0: [`DEFAULT_MAX_LOADED_VERSIONS`]).
     pub max_loaded_versions: usize,
 }

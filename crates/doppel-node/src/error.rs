@@ -60,7 +60,14 @@ impl Error {
     pub fn is_server_side(&self) -> bool {
         match self {
             Error::Store(_) | Error::Task { .. } | Error::Unavailable(_) | Error::Train(_) => true,
-            Error::Engine(e) => matches!(e, doppel_engine::Error::Index(_)),
+            Error::Engine(e) => match e {
+                doppel_engine::Error::Index(_) => true,
+                doppel_engine::Error::InvalidArgument { .. }
+                | doppel_engine::Error::NotFound { .. }
+                | doppel_engine::Error::FailedPrecondition(_)
+                | doppel_engine::Error::ResourceExhausted { .. }
+                | doppel_engine::Error::Cancelled => false,
+            },
             Error::InvalidArgument { .. }
             | Error::NotFound(_)
             | Error::AlreadyExists(_)

@@ -5,7 +5,9 @@
 //! * An IMPRESSION or CLICK at time `t` counts for the arm holding the customer's bucket
 //!   at `t` (none before the start or after the stop).
 //! * A PURCHASE counts for the latest IMPRESSION of the same (customer, item) at or before
-//!   it and at most `attribution` earlier, in that impression's arm; `conversions` counts
+//!   its time and at most `attribution` earlier, in that impression's arm — unless that
+//!   impression was outside the experiment (after its stop, or in no arm; such
+//!   impressions are kept for pairs already shown in the experiment); `conversions` counts
 //!   the impressions that got at least one.
 //!
 //! Reading the store rather than a node's memory makes the report the same on every node
@@ -14,6 +16,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use doppel_types::shard::stable_hash;
 use doppel_types::{EventType, Experiment};
 
 use crate::error::{Error, Result};
@@ -91,11 +94,21 @@ pub struct ExperimentReport {
     pub events_scanned: u64,
 }
 
-/// One impression: when, in which arm, and whether a purchase was attributed to it.
+/// One impression: when, in which arm (`None`: outside the experiment), and whether a
+/// purchase was attributed to it.
 struct Shown {
     time_ms: i64,
-    arm: usize,
+    arm: Option<usize>,
     converted: bool,
+}
+
+/// A (customer, item) pair's key.
+fn pair_key(customer_id: &str, item_id: &str) -> u64 {
+    let mut key = Vec::with_capacity(customer_id.len() + 1 + item_id.len());
+    key.extend_from_slice(customer_id.as_bytes());
+    key.push(0);
+    key.extend_from_slice(item_id.as_bytes());
+    stable_hash(&key)
 }
 
 impl Node {
@@ -129,9 +142,14 @@ impl Node {
         .await?;
 
         let mut counts = vec![ArmReport::default(); arms];
-        let mut exposed: Vec<HashSet<String>> = vec![HashSet::new(); arms];
-        let mut shown: HashMap<(String, String), Vec<Shown>> = HashMap::new();
-        let mut purchases: Vec<(String, String, i64, f64)> = Vec::new();
+        // Keyed by hashes of ids (64-bit: a collision among millions is ~1e-7 likely), so
+        // memory is a few dozen bytes per impression.
+        let mut exposed: Vec<HashSet<u64>> = vec![HashSet::new(); arms];
+        let mut shown: HashMap<u64, Vec<Shown>> = HashMap::new();
+        // Matched after the scan: a single node stores impressions from a queue, so a
+        // purchase can reach the log before the impression it follows.
+        let mut purchases: Vec<(u64, i64, f64)> = Vec::new();
+        let window_ms = i64::try_from(attribution_seconds * 1_000).unwrap_or(i64::MAX);
         let mut after = experiment.start_seq;
         let mut events_scanned = 0u64;
         loop {
@@ -140,36 +158,36 @@ impl Node {
             events_scanned += page.len() as u64;
             for (seq, event) in page {
                 after = seq;
+                let arm = experiment.arm_at(&event.customer_id, event.timestamp_ms);
                 match event.kind {
                     EventType::Impression => {
-                        let Some(arm) = experiment.arm_at(&event.customer_id, event.timestamp_ms)
-                        else {
+                        let pair = pair_key(&event.customer_id, &event.item_id);
+                        if let Some(arm) = arm {
+                            counts[arm].impressions += 1;
+                            exposed[arm].insert(stable_hash(event.customer_id.as_bytes()));
+                        } else if !shown.contains_key(&pair) {
+                            // Outside the experiment and never shown in it: irrelevant.
                             continue;
-                        };
-                        counts[arm].impressions += 1;
-                        exposed[arm].insert(event.customer_id.clone());
-                        shown
-                            .entry((event.customer_id, event.item_id))
-                            .or_default()
-                            .push(Shown {
-                                time_ms: event.timestamp_ms,
-                                arm,
-                                converted: false,
-                            });
+                        }
+                        // An impression outside the experiment (after the stop, outside
+                        // every arm) still takes later purchases away from earlier ones.
+                        shown.entry(pair).or_default().push(Shown {
+                            time_ms: event.timestamp_ms,
+                            arm,
+                            converted: false,
+                        });
                     }
                     EventType::Click => {
-                        if let Some(arm) = experiment.arm_at(&event.customer_id, event.timestamp_ms)
-                        {
+                        if let Some(arm) = arm {
                             counts[arm].clicks += 1;
                         }
                     }
                     EventType::Purchase => purchases.push((
-                        event.customer_id,
-                        event.item_id,
+                        pair_key(&event.customer_id, &event.item_id),
                         event.timestamp_ms,
                         event.value,
                     )),
-                    _ => {}
+                    EventType::Return | EventType::View | EventType::AddToCart => {}
                 }
             }
             if !full {
@@ -179,24 +197,23 @@ impl Node {
         for impressions in shown.values_mut() {
             impressions.sort_by_key(|s| s.time_ms);
         }
-        let window_ms = i64::try_from(attribution_seconds * 1_000).unwrap_or(i64::MAX);
-        for (customer, item, time_ms, value) in purchases {
-            let Some(impressions) = shown.get_mut(&(customer, item)) else {
+        for (pair, time_ms, value) in purchases {
+            let Some(impressions) = shown.get_mut(&pair) else {
                 continue;
             };
             let at = impressions.partition_point(|s| s.time_ms <= time_ms);
             let Some(last) = at.checked_sub(1).map(|i| &mut impressions[i]) else {
                 continue;
             };
+            let Some(arm) = last.arm else { continue };
             if time_ms - last.time_ms > window_ms {
                 continue;
             }
-            let arm = &mut counts[last.arm];
-            arm.purchases += 1;
-            arm.revenue += value;
+            counts[arm].purchases += 1;
+            counts[arm].revenue += value;
             if !last.converted {
                 last.converted = true;
-                arm.conversions += 1;
+                counts[arm].conversions += 1;
             }
         }
 

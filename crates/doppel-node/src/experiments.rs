@@ -17,8 +17,6 @@ use crate::node::Node;
 
 /// Writers retried when another write to the book came first.
 const CAS_ATTEMPTS: usize = 8;
-/// Default of [`crate::NodeConfig::max_loaded_versions`].
-pub const DEFAULT_MAX_LOADED_VERSIONS: usize = 4;
 
 /// What `CreateExperiment` asks for (validated here).
 #[derive(Clone, Debug, Default)]
@@ -67,7 +65,10 @@ impl Node {
         if !experiment::is_valid_name(&request.name) {
             return Err(Error::invalid(
                 "name",
-                "must be 1..=64 bytes of [A-Za-z0-9._-], starting with a letter or digit",
+                format!(
+                    "must be 1..={} bytes of [A-Za-z0-9._-], starting with a letter or digit",
+                    experiment::MAX_NAME_LEN
+                ),
             ));
         }
         if request.name == CANARY_NAME {
@@ -125,7 +126,7 @@ impl Node {
             // Back to the pins of what runs.
             self.apply_running(self.running_experiment());
         }
-        let book = started?;
+        let (book, _) = started?;
         self.apply_book(&book);
         tracing::info!(experiment = %draft.name, arms = draft.arms.len(), "experiment started");
         Ok(draft)
@@ -133,7 +134,7 @@ impl Node {
 
     /// Loads `draft`'s versions, then stores it as running (creation time, start of the
     /// log and first allocation set now).
-    async fn load_and_store(&self, draft: &mut Experiment) -> Result<ExperimentBook> {
+    async fn load_and_store(&self, draft: &mut Experiment) -> Result<(ExperimentBook, bool)> {
         for version in draft.versions() {
             self.ensure_loaded(&version).await?;
         }
@@ -171,7 +172,7 @@ impl Node {
             ));
         }
         let _one_change = self.experiments.change.lock().await;
-        let book = self
+        let (book, _) = self
             .write_book(|book| {
                 let running = find(book, name)?;
                 if !running.is_running() {
@@ -200,8 +201,6 @@ impl Node {
                 for (arm, &w) in check.iter_mut().zip(&weights) {
                     arm.weight = w;
                 }
-                experiment::validate_arms(&check, traffic)
-                    .map_err(|(field, reason)| Error::invalid(field, reason))?;
                 let buckets = experiment::allocate(Some(running.buckets()), &weights, traffic);
                 let now = doppel_types::clock::now_ms()
                     .max(running.allocations.last().map_or(0, |a| a.from_ms));
@@ -226,30 +225,48 @@ impl Node {
     /// Stops a running experiment (its customers go back to the active version); a
     /// stopped one is answered as is.
     pub async fn stop_experiment(&self, name: &str, reason: &str) -> Result<Experiment> {
+        if let Some(stopped) = self.stop_running(&|e| e.name == name, reason).await? {
+            return Ok(stopped);
+        }
+        self.experiment(name).await
+    }
+
+    /// Stops the running experiment `which` selects, with `reason`; returns it as
+    /// stopped, or `None` when the running one (if any) is not selected.
+    pub(crate) async fn stop_running(
+        &self,
+        which: &(dyn Fn(&Experiment) -> bool + Sync),
+        reason: &str,
+    ) -> Result<Option<Experiment>> {
         let _one_change = self.experiments.change.lock().await;
-        let book = self
+        let (book, wrote) = self
             .write_book(|book| {
-                if !find(book, name)?.is_running() {
+                let Some(running) = book.running_mut().filter(|e| which(e)) else {
                     return Ok(false);
-                }
-                let experiment = book
-                    .experiments
-                    .iter_mut()
-                    .find(|e| e.name == name)
-                    .expect("found above");
-                experiment.stopped_ms = Some(doppel_types::clock::now_ms());
-                experiment.stop_reason = reason.to_owned();
+                };
+                // Never before a time the experiment already used (clocks of nodes differ).
+                let floor = running
+                    .allocations
+                    .last()
+                    .map_or(running.created_ms, |a| a.from_ms.max(running.created_ms));
+                running.stopped_ms = Some(doppel_types::clock::now_ms().max(floor));
+                running.stop_reason = reason.to_owned();
                 Ok(true)
             })
             .await?;
         self.apply_book(&book);
+        if !wrote {
+            return Ok(None);
+        }
         let stopped = book
             .experiments
             .iter()
-            .find(|e| e.name == name)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(format!("name: experiment `{name}` not found")))?;
-        tracing::info!(experiment = %name, reason = %stopped.stop_reason, "experiment stopped");
+            .filter(|e| !e.is_running())
+            .max_by_key(|e| e.stopped_ms)
+            .cloned();
+        if let Some(e) = &stopped {
+            tracing::info!(experiment = %e.name, reason = %e.stop_reason, "experiment stopped");
+        }
         Ok(stopped)
     }
 
@@ -271,13 +288,17 @@ impl Node {
         find(&book, name).cloned()
     }
 
-    /// Applies the stored book if it changed (start-up, and a shard node following a
-    /// change made through another node): loads and pins the running arms' versions.
-    /// True if it changed.
+    /// Applies the stored book if it changed (start-up, and a node following a change
+    /// made through another node): loads and pins the running arms' versions. True if it
+    /// changed. Only the revision is read when nothing changed.
     pub async fn follow_experiments(&self) -> Result<bool> {
         let _one_change = self.experiments.change.lock().await;
+        let applied = *self.experiments.revision.lock();
+        if self.store.experiments_revision().await? == applied {
+            return Ok(false);
+        }
         let book = self.store.experiments().await?;
-        if book.revision == *self.experiments.revision.lock() {
+        if book.revision == applied {
             return Ok(false);
         }
         if let Some(running) = book.running() {
@@ -322,7 +343,7 @@ impl Node {
     /// `max_loaded_versions`.
     fn check_loaded_limit(&self, versions: &[String]) -> Result<()> {
         let limit = match self.config.max_loaded_versions {
-            0 => DEFAULT_MAX_LOADED_VERSIONS,
+            0 => crate::config::DEFAULT_MAX_LOADED_VERSIONS,
             n => n,
         };
         let mut needed: Vec<String> = versions.to_vec();
@@ -343,19 +364,20 @@ impl Node {
 
     /// Reads the book, lets `change` edit it (false: nothing to write), and writes it back
     /// by compare-and-set, retrying from a fresh read when another write came first.
-    /// Returns the book as stored.
-    pub(crate) async fn write_book(
+    /// Returns the book as stored and whether this call wrote it. Callers hold the change
+    /// lock.
+    async fn write_book(
         &self,
         change: impl Fn(&mut ExperimentBook) -> Result<bool>,
-    ) -> Result<ExperimentBook> {
+    ) -> Result<(ExperimentBook, bool)> {
         for _ in 0..CAS_ATTEMPTS {
             let mut book = self.store.experiments().await?;
             if !change(&mut book)? {
-                return Ok(book);
+                return Ok((book, false));
             }
             book.revision += 1;
             if self.store.put_experiments(&book).await? {
-                return Ok(book);
+                return Ok((book, true));
             }
         }
         Err(Error::Unavailable(
@@ -363,15 +385,15 @@ impl Node {
         ))
     }
 
-    /// Makes `book` the one applied here: its running experiment routes offers, and only
-    /// its versions stay pinned.
-    pub(crate) fn apply_book(&self, book: &ExperimentBook) {
+    /// Makes `book` the one applied here, unless a newer one is: its running experiment
+    /// routes offers, and only its versions stay pinned.
+    fn apply_book(&self, book: &ExperimentBook) {
+        // Held across the update, so two applies cannot leave the older one in force.
         let mut revision = self.experiments.revision.lock();
         if book.revision < *revision {
             return;
         }
         *revision = book.revision;
-        drop(revision);
         self.apply_running(book.running().cloned().map(Arc::new));
     }
 
@@ -385,29 +407,30 @@ impl Node {
                 .as_ref()
                 .map(|e| (&e.name, e.created_ms));
         self.engine.pin_versions(pinned);
+        let canary = running.as_ref().is_some_and(|e| e.is_canary());
         *self.experiments.running.write() = running;
         if changed {
-            self.reset_serving_metrics();
+            self.reset_serving_stats(canary);
         }
     }
 }
 
 /// Refuses a new experiment while one runs or when its name is taken.
 fn check_startable(book: &ExperimentBook, name: &str) -> Result<()> {
-    if let Some(running) = book.running() {
-        return Err(Error::FailedPrecondition(format!(
-            "experiment `{}` is running; stop it (or promote the canary) first",
-            running.name
-        )));
-    }
     // A new canary replaces the last one (its rollback reason stays on its version).
     if book
         .experiments
         .iter()
-        .any(|e| e.name == name && !(e.is_canary() && name == CANARY_NAME))
+        .any(|e| e.name == name && !(e.is_canary() && name == CANARY_NAME && !e.is_running()))
     {
         return Err(Error::AlreadyExists(format!(
             "name: experiment `{name}` exists; choose another name"
+        )));
+    }
+    if let Some(running) = book.running() {
+        return Err(Error::FailedPrecondition(format!(
+            "experiment `{}` is running; stop it (or promote the canary) first",
+            running.name
         )));
     }
     Ok(())
@@ -441,6 +464,12 @@ fn new_weights(running: &Experiment, arms: &[Arm]) -> Result<Vec<u32>> {
     }
     let mut weights = vec![None; running.arms.len()];
     for (i, arm) in arms.iter().enumerate() {
+        if arm.weight > experiment::MAX_WEIGHT {
+            return Err(Error::invalid(
+                format!("arms[{i}].weight"),
+                format!("must be 0..={}", experiment::MAX_WEIGHT),
+            ));
+        }
         let Some(at) = running.arms.iter().position(|a| a.name == arm.name) else {
             return Err(Error::invalid(
                 format!("arms[{i}].name"),
@@ -466,5 +495,9 @@ fn new_weights(running: &Experiment, arms: &[Arm]) -> Result<Vec<u32>> {
             ));
         }
     }
-    Ok(weights.into_iter().map(|w| w.unwrap_or(0)).collect())
+    let weights: Vec<u32> = weights.into_iter().map(|w| w.unwrap_or(0)).collect();
+    if weights.iter().all(|&w| w == 0) {
+        return Err(Error::invalid("arms", "the weights must sum to ≥ 1"));
+    }
+    Ok(weights)
 }

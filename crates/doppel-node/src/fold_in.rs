@@ -20,7 +20,10 @@ impl Node {
         let mut arms = self.engine.pinned_versions();
         arms.retain(|v| *v != active);
         for version in arms {
-            self.fold_in_under(&version, &customer_ids).await?;
+            // An arm's fold-in failing must not cost the active version its own.
+            if let Err(e) = self.fold_in_under(&version, &customer_ids).await {
+                tracing::warn!(model.version = %version, error = %e, "fold-in under an experiment arm failed");
+            }
         }
         self.fold_in_under(&active, &customer_ids).await
     }

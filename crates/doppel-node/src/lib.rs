@@ -13,7 +13,9 @@
 //! * [`ingest`] — profiles, items, events (idempotent by event id), erasure, customer view
 //! * [`offers`] — the contact policy, offers recorded as impressions, routed to experiment arms
 //! * [`experiments`] — experiments across versions: arms, sticky assignment, following the store
-//! * [`canary`] — canary activations and their guards
+//! * [`canary`] — canary activations: start, promotion, automatic rollback
+//! * [`canary_guard`] — judging a canary's guards
+//! * [`serving_stats`] — per-version calls, errors and latencies while a canary runs
 //! * [`experiment_report`] — per-arm counts from the event log
 //! * [`experiment_stats`] — Wilson intervals, z-tests, the sample-ratio chi-square
 //! * [`fold_in`](mod@fold_in) — customers re-solved after new events
@@ -30,6 +32,7 @@
 
 pub mod build_progress;
 pub mod canary;
+pub mod canary_guard;
 pub mod config;
 pub mod customer_segments;
 pub mod error;
@@ -41,6 +44,7 @@ pub mod ingest;
 pub mod node;
 pub mod offers;
 pub mod placement;
+pub mod serving_stats;
 pub mod snapshots;
 mod startup;
 pub mod store_pages;

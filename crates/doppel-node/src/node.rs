@@ -48,8 +48,10 @@ pub struct Node {
     pub(crate) offers: crate::offers::OfferState,
     /// The running experiment as applied here (see `experiments`).
     pub(crate) experiments: crate::experiments::ExperimentState,
-    /// Serving statistics per version and the canary guard's reading of the log.
-    pub(crate) canary: crate::canary::CanaryState,
+    /// Serving statistics per version while a canary runs.
+    pub(crate) serving: crate::serving_stats::ServingState,
+    /// The canary guard's reading of the log.
+    pub(crate) canary_watch: crate::canary::CanaryWatch,
 }
 
 /// Held while an import or a training run writes a version; see [`Node::start_writing`].
@@ -89,7 +91,8 @@ impl Node {
                 .collect(),
             offers: crate::offers::OfferState::default(),
             experiments: crate::experiments::ExperimentState::default(),
-            canary: crate::canary::CanaryState::default(),
+            serving: crate::serving_stats::ServingState::default(),
+            canary_watch: crate::canary::CanaryWatch::default(),
         }
     }
 

@@ -37,7 +37,11 @@ impl Node {
             node.ensure_loaded(&active).await?;
             node.engine.activate(&active)?;
         }
-        node.follow_experiments().await?;
+        // An arm version that cannot load does not keep the node from serving: the guard
+        // task retries every second.
+        if let Err(e) = node.follow_experiments().await {
+            tracing::error!(error = %e, "the running experiment could not be applied; retrying");
+        }
         crate::canary::spawn_guard(&node);
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,

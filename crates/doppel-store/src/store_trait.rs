@@ -123,6 +123,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The experiments and canaries (an empty book at revision 0 when none was written).
     async fn experiments(&self) -> Result<ExperimentBook>;
+    /// The stored book's revision (0 when none was written): cheap, for followers.
+    async fn experiments_revision(&self) -> Result<u64> {
+        Ok(self.experiments().await?.revision)
+    }
     /// Writes `book` if the stored revision is still `book.revision - 1` (a
     /// compare-and-set: concurrent writers cannot undo each other); false when it is not.
     async fn put_experiments(&self, book: &ExperimentBook) -> Result<bool>;

@@ -25,9 +25,10 @@ pub const MAX_NAME_LEN: usize = 64;
 /// Longest salt, in bytes.
 pub const MAX_SALT_LEN: usize = 128;
 /// Most weight changes of one experiment (each keeps a 10 KB allocation for attribution).
-pub const MAX_UPDATES: usize = 256;
-/// Experiments kept (stopped ones beyond this are forgotten, oldest first).
-pub const MAX_EXPERIMENTS_KEPT: usize = 64;
+pub const MAX_UPDATES: usize = 64;
+/// Experiments kept (stopped ones beyond this are forgotten, oldest first): with
+/// [`MAX_UPDATES`], the stored book stays under 11 MB.
+pub const MAX_EXPERIMENTS_KEPT: usize = 16;
 /// The name a canary activation runs under.
 pub const CANARY_NAME: &str = "canary";
 /// The canary's arms: the stable (active) version, then the canary.

@@ -138,7 +138,7 @@ pub struct ServeArgs {
     /// FAILED_PRECONDITION.
     #[arg(
         long,
-        default_value_t = doppel_node::experiments::DEFAULT_MAX_LOADED_VERSIONS,
+        default_value_t = doppel_node::config::DEFAULT_MAX_LOADED_VERSIONS,
         env = "DOPPEL__EXPERIMENTS__MAX_LOADED_VERSIONS"
     )]
     pub max_loaded_versions: usize,

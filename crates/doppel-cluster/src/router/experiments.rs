@@ -18,16 +18,14 @@ use std::time::Duration;
 
 use doppel_grpc::audit_log::set_target;
 use doppel_grpc::convert::arms_from_pb;
-use doppel_proto::internal::v1 as internal;
-use doppel_proto::internal::v1::shard_client::ShardClient;
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::experiments_client::ExperimentsClient;
 use doppel_proto::v1::experiments_server::Experiments;
 use doppel_types::limits::MAX_MESSAGE_BYTES;
 use tonic::transport::Channel;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
-use super::fan_out::on_nodes;
+use super::experiment_sync::{follow_everywhere, prepare_everywhere};
 use super::model_admin::DEFAULT_ACTIVATION_DEADLINE;
 use super::{DEFAULT_FORWARD_DEADLINE, Router, deadline_of, forward};
 use crate::topology::NodeHandle;
@@ -51,85 +49,6 @@ fn client(node: &NodeHandle) -> ExperimentsClient<Channel> {
     ExperimentsClient::new(node.channel.clone())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
-}
-
-fn shard_client(node: &NodeHandle) -> ShardClient<Channel> {
-    ShardClient::new(node.channel.clone())
-}
-
-/// Every live node loads `versions`; the first failure is the answer.
-pub async fn prepare_everywhere(
-    router: &Router,
-    versions: &[String],
-    deadline: Duration,
-) -> Result<(), Status> {
-    let nodes = router.topology().nodes.clone();
-    for version in versions {
-        let prepared = on_nodes(&nodes, deadline, |node| {
-            let mut client = shard_client(node);
-            let request = forward(
-                internal::PrepareVersionRequest {
-                    model_version: version.clone(),
-                },
-                deadline,
-            );
-            async move { client.prepare_version(request).await }
-        })
-        .await;
-        for (node, answer) in nodes.iter().zip(prepared) {
-            if let Err(status) = answer {
-                let message = format!(
-                    "node {} cannot load `{version}`: {}; nothing was changed",
-                    node.node_id,
-                    status.message()
-                );
-                return Err(match status.code() {
-                    Code::NotFound => Status::not_found(message),
-                    _ => Status::failed_precondition(message),
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Every node but `done` applies the stored experiments now; UNAVAILABLE naming the
-/// laggards (they follow Redis within a lease renewal).
-pub async fn follow_everywhere(
-    router: &Router,
-    done: &str,
-    deadline: Duration,
-) -> Result<(), Status> {
-    let others: Vec<Arc<NodeHandle>> = router
-        .topology()
-        .nodes
-        .iter()
-        .filter(|n| n.node_id != done)
-        .cloned()
-        .collect();
-    let followed = on_nodes(&others, deadline, |node| {
-        let mut client = shard_client(node);
-        let request = forward(internal::FollowExperimentsRequest {}, deadline);
-        async move { client.follow_experiments(request).await }
-    })
-    .await;
-    let laggards: Vec<String> = others
-        .iter()
-        .zip(followed)
-        .filter_map(|(node, answer)| {
-            answer
-                .err()
-                .map(|s| format!("{}: {}", node.node_id, s.message()))
-        })
-        .collect();
-    if !laggards.is_empty() {
-        return Err(Status::unavailable(format!(
-            "the experiments are stored, but some nodes have not applied them yet ({}); they \
-             follow within seconds",
-            laggards.join("; ")
-        )));
-    }
-    Ok(())
 }
 
 impl RouterExperiments {
@@ -161,10 +80,20 @@ impl Experiments for RouterExperiments {
         let deadline = deadline_of(&request, DEFAULT_ACTIVATION_DEADLINE);
         set_target(&request, &request.get_ref().name);
         let message = request.into_inner();
-        let mut versions: Vec<String> = arms_from_pb(message.arms.clone(), true)?
-            .into_iter()
-            .map(|a| a.version)
-            .collect();
+        // Checked here too, so nothing is loaded for a request the node would refuse.
+        if !doppel_types::experiment::is_valid_name(&message.name) {
+            return Err(Status::invalid_argument(
+                "name: must be 1..=64 bytes of [A-Za-z0-9._-], starting with a letter or digit",
+            ));
+        }
+        let arms = arms_from_pb(message.arms.clone(), true)?;
+        let traffic = match message.traffic_percent {
+            0 => 100,
+            t => t,
+        };
+        doppel_types::experiment::validate_arms(&arms, traffic)
+            .map_err(|(field, reason)| Status::invalid_argument(format!("{field}: {reason}")))?;
+        let mut versions: Vec<String> = arms.into_iter().map(|a| a.version).collect();
         versions.sort();
         versions.dedup();
         prepare_everywhere(&self.router, &versions, deadline).await?;

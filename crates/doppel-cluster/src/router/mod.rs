@@ -17,6 +17,7 @@
 mod audience_merge;
 mod audience_round;
 pub mod audiences;
+pub mod experiment_sync;
 pub mod experiments;
 pub mod fan_out;
 pub mod ingest;

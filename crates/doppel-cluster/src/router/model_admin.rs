@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status, Streaming};
 
-use super::experiments::{follow_everywhere, prepare_everywhere};
+use super::experiment_sync::{follow_everywhere, prepare_everywhere};
 use super::fan_out::{on_nodes, partial};
 use super::{DEFAULT_FAN_OUT_DEADLINE, DEFAULT_FORWARD_DEADLINE, Router, deadline_of, forward};
 use crate::topology::NodeHandle;
@@ -213,6 +213,15 @@ impl RouterModelAdmin {
         deadline: Duration,
     ) -> Result<Response<pb::ActivateVersionResponse>, Status> {
         validate_version_name(&message.model_version)?;
+        if message.canary_percent > 99 {
+            return Err(Status::invalid_argument(
+                "canary_percent: must be 1..=99 (0 activates fully)",
+            ));
+        }
+        doppel_node::canary_guard::validate_guard(&doppel_grpc::convert::guard_from_pb(
+            message.guard,
+        ))
+        .map_err(doppel_grpc::status::node_status)?;
         prepare_everywhere(
             &self.router,
             std::slice::from_ref(&message.model_version),
@@ -444,8 +453,8 @@ impl ModelAdmin for RouterModelAdmin {
             .map_err(store_status)?;
         let Some(version) = book
             .running()
-            .filter(|e| e.is_canary())
-            .map(|e| e.arms[1].version.clone())
+            .and_then(doppel_node::canary::canary_arm_version)
+            .map(str::to_owned)
         else {
             return Err(Status::failed_precondition("no canary is running"));
         };

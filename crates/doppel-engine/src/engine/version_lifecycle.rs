@@ -43,10 +43,24 @@ impl Engine {
         Ok(())
     }
 
-    /// Keeps `pinned` loaded through activations (the arms of a running experiment); the
-    /// versions pinned before and no longer are left to the next activation to drop.
+    /// Keeps `pinned` loaded through activations (the arms of a running experiment).
+    /// Versions pinned before and no longer, neither active nor the rollback target, are
+    /// dropped from memory now.
     pub fn pin_versions(&self, pinned: Vec<String>) {
-        self.versions.write().pinned = pinned;
+        let mut versions = self.versions.write();
+        let released: Vec<String> = versions
+            .pinned
+            .iter()
+            .filter(|v| !pinned.contains(v))
+            .cloned()
+            .collect();
+        let active = versions.active.as_ref().map(|v| v.info.version.clone());
+        for version in released {
+            if active.as_ref() != Some(&version) && versions.previous.as_ref() != Some(&version) {
+                versions.loaded.remove(&version);
+            }
+        }
+        versions.pinned = pinned;
     }
 
     /// The versions kept loaded for a running experiment.

@@ -54,6 +54,7 @@ pub async fn experiments_compare_and_set(store: &dyn Store) {
     };
     assert!(store.put_experiments(&first).await.expect("put"));
     assert_eq!(store.experiments().await.expect("get"), first);
+    assert_eq!(store.experiments_revision().await.expect("revision"), 1);
     // A second writer that read the empty book loses.
     let stale = ExperimentBook {
         revision: 1,

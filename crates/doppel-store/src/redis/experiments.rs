@@ -29,6 +29,14 @@ pub(super) async fn experiments(store: &RedisStore) -> Result<ExperimentBook> {
         .unwrap_or_default())
 }
 
+/// The stored revision (0 when none).
+pub(super) async fn revision(store: &RedisStore) -> Result<u64> {
+    let mut cmd = redis::cmd("GET");
+    cmd.arg(store.layout.experiments_revision());
+    let revision: Option<u64> = store.conn.query(&cmd).await?;
+    Ok(revision.unwrap_or(0))
+}
+
 /// Writes `book` if the stored revision is `book.revision - 1`.
 pub(super) async fn put_experiments(store: &RedisStore, book: &ExperimentBook) -> Result<bool> {
     let keys = [

@@ -188,6 +188,10 @@ impl Store for RedisStore {
         experiments::experiments(self).await
     }
 
+    async fn experiments_revision(&self) -> Result<u64> {
+        experiments::revision(self).await
+    }
+
     async fn put_experiments(&self, book: &ExperimentBook) -> Result<bool> {
         experiments::put_experiments(self, book).await
     }
