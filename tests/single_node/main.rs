@@ -24,5 +24,6 @@ mod segments;
 mod snapshots;
 mod stream_idle;
 mod stream_windows;
+mod tls;
 mod training;
 mod version_gc;

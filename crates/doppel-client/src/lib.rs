@@ -59,17 +59,50 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Connects to `addr` (`http://host:port`).
 pub async fn connect(addr: &str) -> Result<Channel> {
-    Channel::from_shared(addr.to_owned())
-        .map_err(|e| Error::Address {
-            addr: addr.to_owned(),
-            reason: e.to_string(),
-        })?
-        .connect()
-        .await
-        .map_err(|source| Error::Connect {
-            addr: addr.to_owned(),
-            source,
-        })
+    connect_with(addr, None).await
+}
+
+/// PEM material of a TLS connection: the CA that signed the server's certificate, and for
+/// mTLS the client's certificate and key.
+#[derive(Clone, Debug, Default)]
+pub struct ClientTls {
+    /// The CA certificate (PEM) the server's certificate must chain to.
+    pub ca_pem: Vec<u8>,
+    /// The client certificate and key (PEM), for servers that require one.
+    pub identity_pem: Option<(Vec<u8>, Vec<u8>)>,
+    /// The name to check the server's certificate against (default: the address's host).
+    pub domain: Option<String>,
+}
+
+/// Connects to `addr`, over TLS when `tls` is given (an `http://` address then becomes
+/// `https://`).
+pub async fn connect_with(addr: &str, tls: Option<&ClientTls>) -> Result<Channel> {
+    let bad = |reason: String| Error::Address {
+        addr: addr.to_owned(),
+        reason,
+    };
+    let uri = match (tls, addr.strip_prefix("http://")) {
+        (Some(_), Some(rest)) => format!("https://{rest}"),
+        _ => addr.to_owned(),
+    };
+    let mut endpoint = Channel::from_shared(uri).map_err(|e| bad(e.to_string()))?;
+    if let Some(tls) = tls {
+        let mut config = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&tls.ca_pem));
+        if let Some((cert, key)) = &tls.identity_pem {
+            config = config.identity(tonic::transport::Identity::from_pem(cert, key));
+        }
+        if let Some(domain) = &tls.domain {
+            config = config.domain_name(domain.clone());
+        }
+        endpoint = endpoint
+            .tls_config(config)
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    endpoint.connect().await.map_err(|source| Error::Connect {
+        addr: addr.to_owned(),
+        source,
+    })
 }
 
 fn rpc_error(rpc: &'static str) -> impl FnOnce(tonic::Status) -> Error {

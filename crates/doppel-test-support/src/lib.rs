@@ -59,10 +59,18 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = format!("http://{}", listener.local_addr().expect("local addr"));
         let (stop, stopped) = oneshot::channel::<()>();
+        let tls = options.tls.is_some();
         let task = tokio::spawn(doppel_grpc::run(listener, node, options, async move {
             let _ = stopped.await;
         }));
-        let channel = doppel_client::connect(&addr).await.expect("connect");
+        // A TLS server: the test connects its own clients; this one is never dialled.
+        let channel = if tls {
+            Channel::from_shared(addr.clone())
+                .expect("address")
+                .connect_lazy()
+        } else {
+            doppel_client::connect(&addr).await.expect("connect")
+        };
         Self {
             addr,
             channel,

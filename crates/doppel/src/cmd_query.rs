@@ -6,8 +6,6 @@ use doppel_proto::v1 as pb;
 use doppel_proto::v1::audiences_client::AudiencesClient;
 use doppel_proto::v1::recommendations_client::RecommendationsClient;
 
-use doppel_client::connect;
-
 /// Default server address of the client commands.
 pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
 
@@ -44,6 +42,9 @@ pub struct LookalikeArgs {
     /// API key, sent as `authorization: Bearer <key>` (servers with a keys file need one).
     #[arg(long, env = "DOPPEL_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// TLS to the server.
+    #[command(flatten)]
+    pub tls: crate::client_tls::TlsArgs,
     /// Seed customer ids, comma separated.
     #[arg(long, value_delimiter = ',', required_unless_present = "seed_segment")]
     pub seeds: Vec<String>,
@@ -114,6 +115,9 @@ pub struct RecommendArgs {
     /// API key, sent as `authorization: Bearer <key>` (servers with a keys file need one).
     #[arg(long, env = "DOPPEL_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// TLS to the server.
+    #[command(flatten)]
+    pub tls: crate::client_tls::TlsArgs,
     /// Customer id.
     #[arg(long)]
     pub customer: String,
@@ -162,6 +166,9 @@ pub struct SimilarArgs {
     /// API key, sent as `authorization: Bearer <key>` (servers with a keys file need one).
     #[arg(long, env = "DOPPEL_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// TLS to the server.
+    #[command(flatten)]
+    pub tls: crate::client_tls::TlsArgs,
     /// Item id.
     #[arg(long)]
     pub item: String,
@@ -280,7 +287,8 @@ fn print_audit(audit: &[pb::GroupAudit]) {
 async fn reach(args: ReachArgs) -> anyhow::Result<()> {
     let query = lookalike_request(&args.query)?;
     let key = ApiKey::new(args.query.api_key.as_deref())?;
-    let mut client = AudiencesClient::with_interceptor(connect(&args.query.addr).await?, key);
+    let mut client =
+        AudiencesClient::with_interceptor(args.query.tls.connect(&args.query.addr).await?, key);
     let curve = client
         .estimate_reach(pb::ReachRequest {
             query: Some(query),
@@ -324,7 +332,7 @@ fn segments(pairs: &[(String, String)]) -> Vec<pb::Segment> {
 async fn lookalike(args: LookalikeArgs) -> anyhow::Result<()> {
     let request = lookalike_request(&args)?;
     let key = ApiKey::new(args.api_key.as_deref())?;
-    let mut client = AudiencesClient::with_interceptor(connect(&args.addr).await?, key);
+    let mut client = AudiencesClient::with_interceptor(args.tls.connect(&args.addr).await?, key);
     let mut stream = client
         .find_lookalikes(request)
         .await
@@ -386,7 +394,8 @@ pub fn print_offers(offers: &[pb::Offer]) {
 
 async fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
     let key = ApiKey::new(args.api_key.as_deref())?;
-    let mut client = RecommendationsClient::with_interceptor(connect(&args.addr).await?, key);
+    let mut client =
+        RecommendationsClient::with_interceptor(args.tls.connect(&args.addr).await?, key);
     let response = client
         .recommend_offers(pb::RecommendRequest {
             customer_id: args.customer.clone(),
@@ -432,7 +441,8 @@ async fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
 
 async fn similar(args: SimilarArgs) -> anyhow::Result<()> {
     let key = ApiKey::new(args.api_key.as_deref())?;
-    let mut client = RecommendationsClient::with_interceptor(connect(&args.addr).await?, key);
+    let mut client =
+        RecommendationsClient::with_interceptor(args.tls.connect(&args.addr).await?, key);
     let response = client
         .similar_items(pb::SimilarItemsRequest {
             item_id: args.item.clone(),

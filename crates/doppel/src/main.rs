@@ -2,6 +2,7 @@
 
 mod bench_index;
 mod bench_load;
+mod client_tls;
 mod cmd_demo;
 mod cmd_evaluate;
 mod cmd_import;
