@@ -4,8 +4,8 @@
 # (the pods' preStop uses the kubelet's `sleep` action, Kubernetes >= 1.30).
 
 FROM rust:1-bookworm AS builder
-# Extra cargo features, e.g. `--build-arg CARGO_FEATURES=doppel-store/redis-tls` for
-# rediss:// (TLS) to a managed Redis; none by default.
+# Extra cargo features (`--build-arg CARGO_FEATURES=...`); none by default (rediss:// and
+# TLS on the public port are built in).
 ARG CARGO_FEATURES=""
 WORKDIR /src
 # protobuf is compiled by protox (pure Rust): no protoc needed.

@@ -11,6 +11,7 @@ mod exact_merge;
 mod experiments;
 mod fixture;
 mod hot_swap;
+mod internal_tls;
 mod moves;
 mod readiness;
 mod reads_without_redis;

@@ -186,3 +186,78 @@ async fn calls_need_a_key_with_the_right_role() {
         .expect("still in force");
     server.stop().await;
 }
+
+/// Per-key rate limits: a key gets its burst, then RESOURCE_EXHAUSTED naming it with the
+/// wait in the trailers, shared over connections; another key keeps its own bucket.
+#[tokio::test]
+async fn each_key_is_held_to_its_rate_over_every_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys_path = dir.path().join("api-keys");
+    std::fs::write(
+        &keys_path,
+        format!(
+            "greedy read {}\ncalm read {}\n",
+            digest_hex("greedy-key"),
+            digest_hex("calm-key")
+        ),
+    )
+    .expect("keys file");
+    let keys: Arc<ApiKeys> = ApiKeys::load(&keys_path).expect("load keys");
+    let store = Arc::new(EmbeddedStore::open(&dir.path().join("db")).expect("store"));
+    let options = ServeOptions {
+        api_keys: Some(keys),
+        // One call per 10 s after a burst of 5: the test cannot refill by accident.
+        key_rate_limit: Some(doppel_grpc::auth::RateLimit {
+            per_second: 0.1,
+            burst: 5.0,
+        }),
+        ..ServeOptions::default()
+    };
+    let server = TestServer::start_serving(store, dir.path(), NodeConfig::default(), options).await;
+    let call = |key: &'static str, channel: tonic::transport::Channel| async move {
+        doppel_proto::v1::policies_client::PoliciesClient::new(channel)
+            .get_contact_policy(with_key(pb::GetContactPolicyRequest {}, "x-api-key", key))
+            .await
+    };
+    // The burst is spent over two connections: the bucket is the key's, not the
+    // connection's.
+    let other = doppel_client::connect(&server.addr)
+        .await
+        .expect("second connection");
+    for i in 0..5 {
+        let channel = if i % 2 == 0 {
+            server.channel.clone()
+        } else {
+            other.clone()
+        };
+        call("greedy-key", channel).await.expect("within the burst");
+    }
+    let refused = call("greedy-key", other.clone())
+        .await
+        .expect_err("over the limit");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("greedy"), "{refused:?}");
+    let wait: u64 = refused
+        .metadata()
+        .get("retry-after-ms")
+        .expect("retry-after-ms trailer")
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("a number of ms");
+    assert!((1..=10_000).contains(&wait), "{wait}");
+    assert!(refused.metadata().get("grpc-retry-pushback-ms").is_some());
+    call("calm-key", server.channel.clone())
+        .await
+        .expect("another key has its own bucket");
+    // Health is never limited.
+    let mut health = HealthClient::new(server.channel.clone());
+    for _ in 0..10 {
+        health
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .expect("health");
+    }
+}

@@ -98,3 +98,45 @@ async fn shutdown_drains_an_audience_stream_in_flight() {
     );
     stopping.await.expect("server stopped cleanly");
 }
+
+/// `--health-listen`: a plaintext port with health alone (for the kubelet's probes beside a
+/// TLS public port), answering the public port's statuses and nothing else.
+#[tokio::test]
+async fn the_health_port_serves_health_only() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = std::sync::Arc::new(doppel_store::EmbeddedStore::open(dir.path()).expect("store"));
+    let options = doppel_grpc::ServeOptions {
+        health_listen: Some(port),
+        ..Default::default()
+    };
+    let _server = doppel_test_support::TestServer::start_serving(
+        store,
+        dir.path(),
+        doppel_grpc::NodeConfig::default(),
+        options,
+    )
+    .await;
+    let channel = doppel_client::connect(&format!("http://{port}"))
+        .await
+        .expect("health port");
+    for service in ["", "doppel.v1.Audiences", "doppel.v1.Experiments"] {
+        let status = HealthClient::new(channel.clone())
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("health")
+            .into_inner()
+            .status();
+        assert_eq!(status, ServingStatus::Serving, "{service}");
+    }
+    let refused = doppel_proto::v1::policies_client::PoliciesClient::new(channel)
+        .get_contact_policy(doppel_proto::v1::GetContactPolicyRequest {})
+        .await
+        .expect_err("only health there");
+    assert_eq!(refused.code(), tonic::Code::Unimplemented);
+}

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use doppel_store::{MemberRecord, RedisStore};
 use doppel_types::shard::shard_of;
 use parking_lot::Mutex;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// A live shard node and a (lazily connecting) channel to it.
 #[derive(Clone, Debug)]
@@ -74,15 +74,19 @@ pub struct TopologyReader {
     store: RedisStore,
     shard_count: u32,
     channels: Mutex<HashMap<String, Channel>>,
+    /// mTLS to the nodes' internal ports; none: plaintext.
+    tls: Option<ClientTlsConfig>,
 }
 
 impl TopologyReader {
-    /// A reader over `store` for a cluster of `shard_count` logical shards.
-    pub fn new(store: RedisStore, shard_count: u32) -> Self {
+    /// A reader over `store` for a cluster of `shard_count` logical shards, dialling nodes
+    /// over mTLS when `tls` is given.
+    pub fn new(store: RedisStore, shard_count: u32, tls: Option<ClientTlsConfig>) -> Self {
         Self {
             store,
             shard_count,
             channels: Mutex::default(),
+            tls,
         }
     }
 
@@ -91,8 +95,15 @@ impl TopologyReader {
         if let Some(c) = channels.get(addr) {
             return Ok(c.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| format!("node address `{addr}`: {e}"))?
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
+            .map_err(|e| format!("node address `{addr}`: {e}"))?;
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint
+                .tls_config(tls.clone())
+                .map_err(|e| format!("node address `{addr}`: TLS: {e}"))?;
+        }
+        let endpoint = endpoint
             .connect_timeout(std::time::Duration::from_secs(1))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(std::time::Duration::from_secs(10))

@@ -66,6 +66,11 @@ pub struct ServeOptions {
     /// TLS on the public port (with client certificates required when it names a client
     /// CA); none: plaintext.
     pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// Calls per second each API key may make (none: unlimited; without keys, unused).
+    pub key_rate_limit: Option<crate::auth::RateLimit>,
+    /// A second, plaintext port serving only `grpc.health.v1` (for probes that cannot speak
+    /// TLS, like the kubelet's); none: health only on the public port.
+    pub health_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for ServeOptions {
@@ -77,6 +82,8 @@ impl Default for ServeOptions {
             admission: AdmissionLimits::from_cores(),
             audit: None,
             tls: None,
+            key_rate_limit: None,
+            health_listen: None,
         }
     }
 }
@@ -93,6 +100,14 @@ pub enum ServeError {
     /// The store could not be flushed.
     #[error("flushing the store: {0}")]
     Flush(String),
+    /// The health port could not be bound.
+    #[error("binding the health port {addr}: {source}")]
+    HealthBind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// The fully-qualified names of doppel's public services, as health reports them.
@@ -288,6 +303,27 @@ pub async fn serve_public(
         .register_encoded_file_descriptor_set(doppel_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
+    // Ends with this function (the public port's drain decides when serving is over).
+    let _health_port = match options.health_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::HealthBind { addr, source })?;
+            tracing::info!(%addr, "plaintext health port");
+            let service = health_service.clone();
+            Some(AbortOnDrop(tokio::spawn(async move {
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                if let Err(e) = transport()
+                    .add_service(service)
+                    .serve_with_incoming(incoming)
+                    .await
+                {
+                    tracing::error!(error = %e, "health port failed");
+                }
+            })))
+        }
+        None => None,
+    };
     let follower = match health {
         Some(mut store) => {
             let healthy = *store.borrow_and_update();
@@ -322,7 +358,10 @@ pub async fn serve_public(
     let serve = server
         .layer(RpcMetricsLayer::new(RpcMetrics::from_global()))
         .layer(AuditLayer::new(options.audit.clone()))
-        .layer(AuthLayer::new(options.api_keys.clone()))
+        .layer(AuthLayer::new(
+            options.api_keys.clone(),
+            options.key_rate_limit,
+        ))
         .layer(AdmissionLayer::new(options.admission))
         .add_routes(routes)
         .add_service(health_service)

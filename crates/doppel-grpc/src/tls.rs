@@ -1,9 +1,10 @@
-//! TLS on the public port, from PEM files: the server's certificate chain and key, and
-//! optionally the CA whose client certificates are required (mTLS).
+//! TLS from PEM files: on the public port, the server's certificate chain and key, and
+//! optionally the CA whose client certificates are required (mTLS); between routers and
+//! shard nodes, mTLS both ways under one CA.
 
 use std::path::Path;
 
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 /// A TLS file that could not be used, naming the setting it came from.
 #[derive(Debug, thiserror::Error)]
@@ -52,4 +53,43 @@ pub fn server_tls(
         )?));
     }
     Ok(config)
+}
+
+/// The internal port's mTLS, as a shard node serves it: its certificate and key, and every
+/// router must present a certificate `ca` signed.
+pub fn internal_server_tls(
+    cert: &Path,
+    key: &Path,
+    ca: &Path,
+) -> Result<ServerTlsConfig, TlsFileError> {
+    let identity = Identity::from_pem(
+        read_pem("--internal-tls-cert", cert, "CERTIFICATE")?,
+        read_pem("--internal-tls-key", key, "PRIVATE KEY")?,
+    );
+    Ok(ServerTlsConfig::new()
+        .identity(identity)
+        .client_ca_root(Certificate::from_pem(read_pem(
+            "--internal-tls-ca",
+            ca,
+            "CERTIFICATE",
+        )?)))
+}
+
+/// The internal port's mTLS, as a router dials it: its client certificate and key, and the
+/// nodes' certificates must chain to `ca` (and name the address they advertise).
+pub fn internal_client_tls(
+    cert: &Path,
+    key: &Path,
+    ca: &Path,
+) -> Result<ClientTlsConfig, TlsFileError> {
+    Ok(ClientTlsConfig::new()
+        .identity(Identity::from_pem(
+            read_pem("--internal-tls-cert", cert, "CERTIFICATE")?,
+            read_pem("--internal-tls-key", key, "PRIVATE KEY")?,
+        ))
+        .ca_certificate(Certificate::from_pem(read_pem(
+            "--internal-tls-ca",
+            ca,
+            "CERTIFICATE",
+        )?)))
 }

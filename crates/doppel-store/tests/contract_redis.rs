@@ -28,6 +28,39 @@ async fn redis_standalone_passes_the_contract() {
     eprintln!("standalone contract suite: {:?}", started.elapsed());
 }
 
+/// `rediss://` against a real TLS `redis-server` (Debian's is built with TLS) that requires
+/// client certificates: the whole contract over TLS, and no connection without the CA or
+/// without a client certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_over_tls_passes_the_contract() {
+    let fixtures =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tls");
+    let read = |name: &str| std::fs::read(fixtures.join(name)).expect("fixture");
+    let server = RedisServer::standalone_tls(
+        &fixtures.join("server.pem"),
+        &fixtures.join("server.key"),
+        &fixtures.join("ca.pem"),
+    );
+    let mut config = RedisConfig::standalone(server.tls_url());
+    config.tls = doppel_store::RedisTls {
+        ca_pem: Some(read("ca.pem")),
+        client_pem: Some((read("client.pem"), read("client.key"))),
+    };
+    doppel_store::contract::run_all(|| {
+        let config = fresh(config.clone());
+        async move { RedisStore::connect(config).await.expect("connect over TLS") }
+    })
+    .await;
+    let mut no_client_cert = config.clone();
+    no_client_cert.tls.client_pem = None;
+    no_client_cert.reconnect_retries = 0;
+    assert!(RedisStore::connect(no_client_cert).await.is_err());
+    let mut wrong_ca = config.clone();
+    wrong_ca.tls.ca_pem = Some(read("rogue-ca.pem"));
+    wrong_ca.reconnect_retries = 0;
+    assert!(RedisStore::connect(wrong_ca).await.is_err());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_passes_the_contract() {
     let cluster = RedisCluster::three_masters();

@@ -33,6 +33,16 @@ impl TestShard {
     /// Starts node `shard-<n>` over the Redis at `redis_url`, snapshots under `data_dir`;
     /// returns once its ports are bound (it takes its shards over in the background).
     pub async fn start(redis_url: &str, n: u32, data_dir: &Path) -> Self {
+        Self::start_with_tls(redis_url, n, data_dir, None).await
+    }
+
+    /// [`TestShard::start`] with mTLS on the internal port.
+    pub async fn start_with_tls(
+        redis_url: &str,
+        n: u32,
+        data_dir: &Path,
+        internal_tls: Option<tonic::transport::ServerTlsConfig>,
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -58,6 +68,7 @@ impl TestShard {
                 grace_period: Duration::from_secs(5),
                 ..ServeOptions::default()
             },
+            internal_tls,
         };
         let url = redis_url.to_owned();
         runtime.spawn(async move {
@@ -132,10 +143,18 @@ pub struct TestRouter {
 impl TestRouter {
     /// Starts a router over the Redis at `redis_url`.
     pub async fn start(redis_url: &str) -> Self {
+        Self::start_with_tls(redis_url, None).await
+    }
+
+    /// [`TestRouter::start`], dialling nodes over mTLS when `tls` is given.
+    pub async fn start_with_tls(
+        redis_url: &str,
+        tls: Option<tonic::transport::ClientTlsConfig>,
+    ) -> Self {
         let store = RedisStore::connect(RedisConfig::standalone(redis_url))
             .await
             .expect("router connects to redis");
-        let router = Router::connect(store, TEST_SHARDS)
+        let router = Router::connect_with_tls(store, TEST_SHARDS, tls)
             .await
             .expect("router reads the topology");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -74,6 +74,8 @@ fn serve_options(settings: &Settings, api_keys: Option<Arc<ApiKeys>>) -> ServeOp
         api_keys,
         admission: settings.admission,
         tls: settings.tls.clone(),
+        key_rate_limit: settings.key_rate_limit,
+        health_listen: settings.health_listen,
         ..ServeOptions::default()
     }
 }
@@ -114,6 +116,7 @@ async fn serve_shard(settings: Settings) -> anyhow::Result<()> {
             ..NodeConfig::default()
         },
         serve: serve_options(&settings, None),
+        internal_tls: settings.internal_tls_server.clone(),
     };
     doppel_cluster::shard::run(store, config, public, internal, shutdown_signal()).await?;
     Ok(())
@@ -122,9 +125,13 @@ async fn serve_shard(settings: Settings) -> anyhow::Result<()> {
 /// A router: the public API over the shard nodes.
 async fn serve_router(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow::Result<()> {
     let store = connect_redis(&settings).await?;
-    let router = doppel_cluster::router::Router::connect(store, settings.engine.shard_count)
-        .await
-        .map_err(|s| anyhow::anyhow!("reading the cluster topology: {}", s))?;
+    let router = doppel_cluster::router::Router::connect_with_tls(
+        store,
+        settings.engine.shard_count,
+        settings.internal_tls_client.clone(),
+    )
+    .await
+    .map_err(|s| anyhow::anyhow!("reading the cluster topology: {}", s))?;
     router.set_privacy_floor(settings.privacy_floor);
     router.set_saved_audience_limits(settings.saved_audience_limits);
     router.set_stream_idle(settings.stream_idle);

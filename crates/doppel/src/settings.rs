@@ -92,6 +92,16 @@ pub struct ServeArgs {
     /// Redis password (overrides the URL's).
     #[arg(long, env = "DOPPEL__STORE__REDIS_PASSWORD", hide_env_values = true)]
     pub redis_password: Option<String>,
+    /// For `rediss://`: trust this CA (PEM) instead of the system's roots.
+    #[arg(long, env = "DOPPEL__STORE__REDIS_TLS_CA")]
+    pub redis_tls_ca: Option<PathBuf>,
+    /// For `rediss://` to a server with `tls-auth-clients yes`: the client certificate
+    /// (PEM); needs --redis-tls-key.
+    #[arg(long, env = "DOPPEL__STORE__REDIS_TLS_CERT")]
+    pub redis_tls_cert: Option<PathBuf>,
+    /// The key of --redis-tls-cert (PEM).
+    #[arg(long, env = "DOPPEL__STORE__REDIS_TLS_KEY")]
+    pub redis_tls_key: Option<PathBuf>,
     /// API keys file: `ID ROLE SHA256HEX` a line (`doppel keys new` makes one). Every call
     /// but health then needs a key; re-read on SIGHUP and when the file changes.
     #[arg(long, env = "DOPPEL__AUTH__API_KEYS_FILE")]
@@ -152,6 +162,30 @@ pub struct ServeArgs {
     /// --tls-cert.
     #[arg(long, env = "DOPPEL__TLS__CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Calls per second each API key may make, over every connection of this process;
+    /// more get RESOURCE_EXHAUSTED with `retry-after-ms` (0: no limit; needs
+    /// --api-keys-file).
+    #[arg(long, default_value_t = 0.0, env = "DOPPEL__AUTH__RATE_LIMIT_PER_KEY")]
+    pub rate_limit_per_key: f64,
+    /// mTLS between routers and shard nodes: this process's certificate (PEM). A shard
+    /// node serves its internal port with it; a router presents it to the nodes. Needs
+    /// --internal-tls-key and --internal-tls-ca.
+    #[arg(long, env = "DOPPEL__TLS__INTERNAL_CERT")]
+    pub internal_tls_cert: Option<PathBuf>,
+    /// The key of --internal-tls-cert (PEM).
+    #[arg(long, env = "DOPPEL__TLS__INTERNAL_KEY")]
+    pub internal_tls_key: Option<PathBuf>,
+    /// The CA (PEM) of the other side: a shard node requires routers' certificates from it,
+    /// a router requires the nodes' certificates from it.
+    #[arg(long, env = "DOPPEL__TLS__INTERNAL_CA")]
+    pub internal_tls_ca: Option<PathBuf>,
+    /// A second, plaintext port serving only gRPC health, for probes that cannot speak TLS
+    /// (the kubelet's).
+    #[arg(long, env = "DOPPEL__SERVER__HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
+    /// Calls a key may make at once after a quiet spell (0: one second's worth).
+    #[arg(long, default_value_t = 0.0, env = "DOPPEL__AUTH__RATE_LIMIT_BURST")]
+    pub rate_limit_burst: f64,
 }
 
 /// Validated settings.
@@ -187,6 +221,14 @@ pub struct Settings {
     pub max_loaded_versions: usize,
     /// TLS on the public port; none: plaintext.
     pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// Per-key rate limit; none: unlimited.
+    pub key_rate_limit: Option<doppel_grpc::auth::RateLimit>,
+    /// The plaintext health-only port.
+    pub health_listen: Option<SocketAddr>,
+    /// A shard node's internal-port mTLS.
+    pub internal_tls_server: Option<tonic::transport::ServerTlsConfig>,
+    /// A router's mTLS to the nodes.
+    pub internal_tls_client: Option<tonic::transport::ClientTlsConfig>,
 }
 
 /// What a shard node needs besides the common settings.
@@ -247,6 +289,112 @@ impl ServeArgs {
             .tls_config(config.clone())
             .map_err(|e| bad("--tls-cert", format!("unusable with --tls-key: {e}")))?;
         Ok(Some(config))
+    }
+
+    /// The router ↔ shard-node mTLS named by the flags: the server side for a shard node,
+    /// the client side for a router; read and checked now.
+    #[allow(clippy::type_complexity, reason = "one pair, used once")]
+    fn internal_tls(
+        &self,
+    ) -> Result<
+        (
+            Option<tonic::transport::ServerTlsConfig>,
+            Option<tonic::transport::ClientTlsConfig>,
+        ),
+        SettingsError,
+    > {
+        let (cert, key, ca) = match (
+            &self.internal_tls_cert,
+            &self.internal_tls_key,
+            &self.internal_tls_ca,
+        ) {
+            (None, None, None) => return Ok((None, None)),
+            (Some(cert), Some(key), Some(ca)) => (cert, key, ca),
+            _ => {
+                return Err(bad(
+                    "--internal-tls-cert",
+                    "--internal-tls-cert, --internal-tls-key and --internal-tls-ca go together",
+                ));
+            }
+        };
+        let named =
+            |e: doppel_grpc::tls::TlsFileError| bad(e.flag, format!("{}: {}", e.path, e.reason));
+        match self.role {
+            Role::Shard => {
+                let config = doppel_grpc::tls::internal_server_tls(cert, key, ca).map_err(named)?;
+                doppel_grpc::server::transport()
+                    .tls_config(config.clone())
+                    .map_err(|e| {
+                        bad(
+                            "--internal-tls-cert",
+                            format!("unusable with --internal-tls-key: {e}"),
+                        )
+                    })?;
+                Ok((Some(config), None))
+            }
+            Role::Router => Ok((
+                None,
+                Some(doppel_grpc::tls::internal_client_tls(cert, key, ca).map_err(named)?),
+            )),
+            Role::All => Err(bad(
+                "--internal-tls-cert",
+                "only for roles shard and router (a single node has no internal port)",
+            )),
+        }
+    }
+
+    /// The `rediss://` certificates named by the flags, read now.
+    fn redis_tls(&self) -> Result<doppel_store::RedisTls, SettingsError> {
+        let read = |flag: &'static str, path: &PathBuf| {
+            std::fs::read(path).map_err(|e| bad(flag, format!("{}: {e}", path.display())))
+        };
+        let ca_pem = self
+            .redis_tls_ca
+            .as_ref()
+            .map(|p| read("--redis-tls-ca", p))
+            .transpose()?;
+        let client_pem = match (&self.redis_tls_cert, &self.redis_tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((
+                read("--redis-tls-cert", cert)?,
+                read("--redis-tls-key", key)?,
+            )),
+            (Some(_), None) => return Err(bad("--redis-tls-key", "--redis-tls-cert needs it")),
+            (None, Some(_)) => return Err(bad("--redis-tls-cert", "--redis-tls-key needs it")),
+        };
+        Ok(doppel_store::RedisTls { ca_pem, client_pem })
+    }
+
+    /// The per-key rate limit (none when off).
+    fn key_rate_limit(&self) -> Result<Option<doppel_grpc::auth::RateLimit>, SettingsError> {
+        let (rate, burst) = (self.rate_limit_per_key, self.rate_limit_burst);
+        if !rate.is_finite() || !(0.0..=1_000_000.0).contains(&rate) {
+            return Err(bad("--rate-limit-per-key", "must be 0..=1000000 calls/s"));
+        }
+        if !burst.is_finite() || !(0.0..=1_000_000.0).contains(&burst) {
+            return Err(bad("--rate-limit-burst", "must be 0..=1000000 calls"));
+        }
+        if rate == 0.0 {
+            if burst > 0.0 {
+                return Err(bad("--rate-limit-burst", "needs --rate-limit-per-key"));
+            }
+            return Ok(None);
+        }
+        if self.api_keys_file.is_none() {
+            return Err(bad(
+                "--rate-limit-per-key",
+                "limits are per API key: needs --api-keys-file",
+            ));
+        }
+        let burst = if burst == 0.0 {
+            rate.max(1.0)
+        } else {
+            burst.max(1.0)
+        };
+        Ok(Some(doppel_grpc::auth::RateLimit {
+            per_second: rate,
+            burst,
+        }))
     }
 
     fn shard_settings(&self) -> Result<ShardSettings, SettingsError> {
@@ -337,6 +485,8 @@ impl ServeArgs {
             return Err(bad("--max-loaded-versions", "must be 2..=16"));
         }
         let tls = self.tls()?;
+        let key_rate_limit = self.key_rate_limit()?;
+        let (internal_tls_server, internal_tls_client) = self.internal_tls()?;
         let saved_audience_limits = doppel_types::SavedAudienceLimits {
             max_audiences: self.max_saved_audiences,
             max_members: self.max_saved_members,
@@ -353,6 +503,7 @@ impl ServeArgs {
                 };
                 config.username = self.redis_username.clone();
                 config.password = self.redis_password.clone();
+                config.tls = self.redis_tls()?;
                 Some(config)
             }
             None if self.redis_cluster => {
@@ -399,6 +550,10 @@ impl ServeArgs {
             stream_idle: Duration::from_secs(self.stream_idle_seconds),
             max_loaded_versions: self.max_loaded_versions,
             tls,
+            key_rate_limit,
+            health_listen: self.health_listen,
+            internal_tls_server,
+            internal_tls_client,
             api_keys_file: self.api_keys_file.clone(),
             keep_versions: self.keep_versions,
             shard,

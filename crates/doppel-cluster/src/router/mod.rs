@@ -82,11 +82,21 @@ pub struct Router {
 impl Router {
     /// A router over `store` for `shard_count` logical shards; reads the topology once.
     pub async fn connect(store: RedisStore, shard_count: u32) -> Result<Arc<Self>, Status> {
+        Self::connect_with_tls(store, shard_count, None).await
+    }
+
+    /// [`Router::connect`], dialling the nodes' internal ports over mTLS when `tls` is
+    /// given.
+    pub async fn connect_with_tls(
+        store: RedisStore,
+        shard_count: u32,
+        tls: Option<tonic::transport::ClientTlsConfig>,
+    ) -> Result<Arc<Self>, Status> {
         store
             .check_shard_count(shard_count)
             .await
             .map_err(|e| Status::failed_precondition(e.to_string()))?;
-        let reader = TopologyReader::new(store.clone(), shard_count);
+        let reader = TopologyReader::new(store.clone(), shard_count, tls);
         let router = Arc::new(Self {
             store,
             shard_count,

@@ -44,6 +44,9 @@ pub struct ShardNodeConfig {
     pub node: NodeConfig,
     /// Serving options (drain time, message size).
     pub serve: ServeOptions,
+    /// mTLS on the internal port (routers must present a certificate of its CA); none:
+    /// plaintext.
+    pub internal_tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 /// Why a shard node stopped abnormally.
@@ -119,8 +122,12 @@ pub async fn run(
         .register_encoded_file_descriptor_set(doppel_proto::INTERNAL_FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
+    let mut internal_transport = doppel_grpc::server::transport();
+    if let Some(tls) = config.internal_tls.clone() {
+        internal_transport = internal_transport.tls_config(tls)?;
+    }
     let internal_server = tokio::spawn(
-        doppel_grpc::server::transport()
+        internal_transport
             .add_routes(doppel_grpc::server::public_routes(&node, max))
             .add_service(shard_service)
             .add_service(health)

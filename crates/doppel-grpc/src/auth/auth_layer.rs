@@ -1,7 +1,8 @@
 //! The tower layer that checks API keys before any handler runs: a key is taken from
 //! `authorization: Bearer <key>` or `x-api-key: <key>`; a missing or unknown key is
 //! UNAUTHENTICATED, a key whose role is too low PERMISSION_DENIED (see `rpc_roles`).
-//! The caller's key id is logged (never the key).
+//! A known key over its rate limit is RESOURCE_EXHAUSTED (see `key_rate_limits`). The
+//! caller's key id is logged (never the key).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use tonic::Status;
 use tower::{Layer, Service};
 
 use super::api_keys::ApiKeys;
+use super::key_rate_limits::{KeyRateLimiter, RateLimit};
 use super::rpc_roles::required_role;
 use crate::audit_log::AuditKey;
 
@@ -20,12 +22,17 @@ use crate::audit_log::AuditKey;
 #[derive(Clone, Debug)]
 pub struct AuthLayer {
     keys: Option<Arc<ApiKeys>>,
+    limiter: Option<Arc<KeyRateLimiter>>,
 }
 
 impl AuthLayer {
-    /// A layer checking calls against `keys` (none: no checks).
-    pub fn new(keys: Option<Arc<ApiKeys>>) -> Self {
-        Self { keys }
+    /// A layer checking calls against `keys` (none: no checks), each key held to
+    /// `limit` (none: no rate limit).
+    pub fn new(keys: Option<Arc<ApiKeys>>, limit: Option<RateLimit>) -> Self {
+        Self {
+            keys,
+            limiter: limit.map(|l| Arc::new(KeyRateLimiter::new(l))),
+        }
     }
 }
 
@@ -36,6 +43,7 @@ impl<S> Layer<S> for AuthLayer {
         AuthService {
             inner,
             keys: self.keys.clone(),
+            limiter: self.limiter.clone(),
         }
     }
 }
@@ -45,6 +53,7 @@ impl<S> Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     keys: Option<Arc<ApiKeys>>,
+    limiter: Option<Arc<KeyRateLimiter>>,
 }
 
 /// The key a request presents, if any.
@@ -121,7 +130,14 @@ where
         let Some(keys) = &self.keys else {
             return Box::pin(self.inner.call(request));
         };
-        match check(keys, &request) {
+        let checked = check(keys, &request).and_then(|key_id| match (&self.limiter, &key_id) {
+            (Some(limiter), Some(id)) => match limiter.try_acquire(id, std::time::Instant::now()) {
+                Ok(()) => Ok(key_id),
+                Err(wait) => Err((limiter.refusal(id, wait), key_id)),
+            },
+            _ => Ok(key_id),
+        });
+        match checked {
             Ok(key_id) => {
                 if let Some(key_id) = &key_id {
                     tracing::debug!(auth.key_id = %key_id, "authenticated");

@@ -35,6 +35,26 @@ pub struct RedisConfig {
     /// Reconnection attempts after a connection loss (standalone), or retries of one
     /// request (cluster: redirects, reconnects, `TRYAGAIN`) before it fails.
     pub reconnect_retries: usize,
+    /// For `rediss://`: the CA to trust instead of the system's, and a client certificate
+    /// for servers that require one (`tls-auth-clients yes`).
+    pub tls: RedisTls,
+}
+
+/// PEM material of `rediss://` connections (all empty: the system's roots, no client
+/// certificate).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RedisTls {
+    /// The CA (PEM) the server's certificate must chain to; none: the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Client certificate and key (PEM).
+    pub client_pem: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl RedisTls {
+    /// Nothing beyond the defaults.
+    pub fn is_default(&self) -> bool {
+        self.ca_pem.is_none() && self.client_pem.is_none()
+    }
 }
 
 impl RedisConfig {
@@ -50,6 +70,7 @@ impl RedisConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             reconnect_retries: DEFAULT_RECONNECT_RETRIES,
+            tls: RedisTls::default(),
         }
     }
 
@@ -80,6 +101,8 @@ impl std::fmt::Debug for RedisConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("reconnect_retries", &self.reconnect_retries)
+            .field("tls_ca", &self.tls.ca_pem.is_some())
+            .field("tls_client_cert", &self.tls.client_pem.is_some())
             .finish()
     }
 }

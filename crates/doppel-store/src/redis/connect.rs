@@ -60,12 +60,20 @@ impl Conn {
             if let Some(password) = &config.password {
                 builder = builder.password(password);
             }
+            if !config.tls.is_default() {
+                builder = builder.certs(tls_certificates(&config.tls));
+            }
             let client = builder.build().map_err(map_err)?;
             let conn = client.get_async_connection().await.map_err(map_err)?;
             Ok(Conn::Cluster(conn))
         } else {
-            let client =
-                redis::Client::open(connection_info(&config.url, config)?).map_err(map_err)?;
+            let info = connection_info(&config.url, config)?;
+            let client = if config.tls.is_default() {
+                redis::Client::open(info)
+            } else {
+                redis::Client::build_with_tls(info, tls_certificates(&config.tls))
+            }
+            .map_err(map_err)?;
             let manager_config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(config.connect_timeout))
                 .set_response_timeout(Some(config.response_timeout))
@@ -123,6 +131,20 @@ pub(crate) fn eval(script: &str, keys: &[String]) -> Cmd {
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(script).arg(keys.len()).arg(keys);
     cmd
+}
+
+/// The certificates of a `rediss://` connection.
+fn tls_certificates(tls: &super::config::RedisTls) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: tls
+            .client_pem
+            .as_ref()
+            .map(|(cert, key)| redis::ClientTlsConfig {
+                client_cert: cert.clone(),
+                client_key: key.clone(),
+            }),
+        root_cert: tls.ca_pem.clone(),
+    }
 }
 
 /// The connection info of `url`, with the configured credentials.

@@ -58,7 +58,7 @@ mod store_impl;
 mod vectors;
 mod versions;
 
-pub use config::RedisConfig;
+pub use config::{RedisConfig, RedisTls};
 pub use membership::MemberRecord;
 
 use connect::Conn;

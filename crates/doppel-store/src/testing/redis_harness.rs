@@ -20,6 +20,8 @@ pub struct RedisServer {
     dir: PathBuf,
     cluster: bool,
     aof: bool,
+    /// A TLS port beside the plaintext one, and its certificate, key and client CA.
+    tls: Option<(u16, [PathBuf; 3])>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -45,10 +47,43 @@ impl RedisServer {
             dir: tmp.path().to_owned(),
             cluster: false,
             aof: true,
+            tls: None,
             _tmp: Some(tmp),
         };
         server.start();
         server
+    }
+
+    /// A standalone server that also serves TLS (`cert`, `key`, PEM) on a second port and
+    /// requires client certificates signed by `client_ca` there; see
+    /// [`RedisServer::tls_url`].
+    pub fn standalone_tls(cert: &Path, key: &Path, client_ca: &Path) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir for redis-server");
+        let port = free_port(false);
+        let mut tls_port = free_port(false);
+        while tls_port == port {
+            tls_port = free_port(false);
+        }
+        let mut server = Self {
+            child: None,
+            port,
+            dir: tmp.path().to_owned(),
+            cluster: false,
+            aof: false,
+            tls: Some((
+                tls_port,
+                [cert.to_owned(), key.to_owned(), client_ca.to_owned()],
+            )),
+            _tmp: Some(tmp),
+        };
+        server.start();
+        server
+    }
+
+    /// `rediss://localhost:PORT` of a [`RedisServer::standalone_tls`] server.
+    pub fn tls_url(&self) -> String {
+        let (port, _) = self.tls.as_ref().expect("a TLS server");
+        format!("rediss://localhost:{port}")
     }
 
     fn spawn(port: u16, dir: &Path, cluster: bool) -> Self {
@@ -58,6 +93,7 @@ impl RedisServer {
             dir: dir.to_owned(),
             cluster,
             aof: false,
+            tls: None,
             _tmp: None,
         };
         server.start();
@@ -88,6 +124,16 @@ impl RedisServer {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
+        if let Some((tls_port, [cert, key, ca])) = &self.tls {
+            cmd.args(["--tls-port", &tls_port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(cert)
+                .arg("--tls-key-file")
+                .arg(key)
+                .arg("--tls-ca-cert-file")
+                .arg(ca)
+                .args(["--tls-auth-clients", "yes"]);
+        }
         if self.cluster {
             cmd.args(["--cluster-enabled", "yes"])
                 .args([
