@@ -86,5 +86,34 @@ async fn routers_reach_nodes_only_over_mtls() {
         ),
         "{status:?}"
     );
+    // TLS routers trusting the CA, one with a client certificate of another CA and one with
+    // none: the nodes refuse both.
+    let rogue = doppel_grpc::tls::internal_client_tls(
+        &fixture("rogue-client.pem"),
+        &fixture("rogue-client.key"),
+        &fixture("ca.pem"),
+    )
+    .expect("rogue TLS");
+    let anonymous = tonic::transport::ClientTlsConfig::new().ca_certificate(
+        tonic::transport::Certificate::from_pem(std::fs::read(fixture("ca.pem")).expect("ca")),
+    );
+    for tls in [rogue, anonymous] {
+        let router = TestRouter::start_with_tls(&url, Some(tls)).await;
+        let status = RecommendationsClient::new(router.channel.clone())
+            .recommend_offers(pb::RecommendRequest {
+                customer_id: data.customers[0].id.clone(),
+                k: 3,
+                ..Default::default()
+            })
+            .await
+            .expect_err("the node refuses the router's certificate");
+        assert!(
+            matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::Internal
+            ),
+            "{status:?}"
+        );
+    }
     drop(shards);
 }

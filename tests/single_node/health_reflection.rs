@@ -134,9 +134,21 @@ async fn the_health_port_serves_health_only() {
             .status();
         assert_eq!(status, ServingStatus::Serving, "{service}");
     }
-    let refused = doppel_proto::v1::policies_client::PoliciesClient::new(channel)
+    let refused = doppel_proto::v1::policies_client::PoliciesClient::new(channel.clone())
         .get_contact_policy(doppel_proto::v1::GetContactPolicyRequest {})
         .await
         .expect_err("only health there");
     assert_eq!(refused.code(), tonic::Code::Unimplemented);
+    // No reflection either: the port tells nothing about the API.
+    let mut reflection = ServerReflectionClient::new(channel);
+    let answer = reflection
+        .server_reflection_info(tokio_stream::once(ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        }))
+        .await;
+    assert_eq!(
+        answer.expect_err("no reflection").code(),
+        tonic::Code::Unimplemented
+    );
 }

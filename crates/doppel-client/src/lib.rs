@@ -64,7 +64,7 @@ pub async fn connect(addr: &str) -> Result<Channel> {
 
 /// PEM material of a TLS connection: the CA that signed the server's certificate, and for
 /// mTLS the client's certificate and key.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ClientTls {
     /// The CA certificate (PEM) the server's certificate must chain to.
     pub ca_pem: Vec<u8>,
@@ -74,16 +74,34 @@ pub struct ClientTls {
     pub domain: Option<String>,
 }
 
+/// Never prints key material.
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("ca_pem_bytes", &self.ca_pem.len())
+            .field("client_certificate", &self.identity_pem.is_some())
+            .field("domain", &self.domain)
+            .finish()
+    }
+}
+
 /// Connects to `addr`, over TLS when `tls` is given (an `http://` address then becomes
-/// `https://`).
+/// `https://`; any other scheme but `https` is refused, so nothing falls back to
+/// plaintext).
 pub async fn connect_with(addr: &str, tls: Option<&ClientTls>) -> Result<Channel> {
     let bad = |reason: String| Error::Address {
         addr: addr.to_owned(),
         reason,
     };
-    let uri = match (tls, addr.strip_prefix("http://")) {
-        (Some(_), Some(rest)) => format!("https://{rest}"),
-        _ => addr.to_owned(),
+    let uri = match tls {
+        None => addr.to_owned(),
+        Some(_) => {
+            let (scheme, rest) = addr.split_once("://").unwrap_or(("https", addr));
+            match scheme.to_ascii_lowercase().as_str() {
+                "http" | "https" => format!("https://{rest}"),
+                other => return Err(bad(format!("scheme `{other}` with TLS: use https://"))),
+            }
+        }
     };
     let mut endpoint = Channel::from_shared(uri).map_err(|e| bad(e.to_string()))?;
     if let Some(tls) = tls {

@@ -3,8 +3,13 @@
 //! shard nodes, mTLS both ways under one CA.
 
 use std::path::Path;
+use std::time::Duration;
 
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+
+/// Longest a TLS handshake may take: a peer that connects and never says hello is dropped
+/// (it would hold a connection and a task forever).
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A TLS file that could not be used, naming the setting it came from.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +49,9 @@ pub fn server_tls(
         read_pem("--tls-cert", cert, "CERTIFICATE")?,
         read_pem("--tls-key", key, "PRIVATE KEY")?,
     );
-    let mut config = ServerTlsConfig::new().identity(identity);
+    let mut config = ServerTlsConfig::new()
+        .identity(identity)
+        .timeout(TLS_HANDSHAKE_TIMEOUT);
     if let Some(ca) = client_ca {
         config = config.client_ca_root(Certificate::from_pem(read_pem(
             "--tls-client-ca",
@@ -68,6 +75,7 @@ pub fn internal_server_tls(
     );
     Ok(ServerTlsConfig::new()
         .identity(identity)
+        .timeout(TLS_HANDSHAKE_TIMEOUT)
         .client_ca_root(Certificate::from_pem(read_pem(
             "--internal-tls-ca",
             ca,

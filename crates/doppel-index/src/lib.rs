@@ -49,6 +49,12 @@ pub use bitset::Bitset;
 pub use error::{Error, Result};
 pub use graph_build::BuildTimings;
 pub use index_file::FORMAT_VERSION;
+
+/// Checks `bytes` as the loader reads an index file (header, checksums, graph, bitsets,
+/// delta): an error for anything malformed, never a panic. For fuzzing and tools.
+pub fn check_index_file(bytes: &[u8]) -> Result<()> {
+    index_file::decode(bytes).map(|_| ())
+}
 pub use point_id::PointId;
 pub use simd_dot::dot;
 pub use top_k_merge::merge_top_k;

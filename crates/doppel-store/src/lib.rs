@@ -34,7 +34,7 @@ pub mod store_trait;
 #[cfg(any(feature = "redis-harness", feature = "fault-injection"))]
 pub mod testing;
 
-pub use crate::redis::{MemberRecord, RedisConfig, RedisStore, RedisTls};
+pub use crate::redis::{MemberRecord, RedisConfig, RedisStore, RedisTls, redacted_url};
 pub use embedded::EmbeddedStore;
 pub use error::{Error, Result};
 pub use store_trait::{Appended, Store};

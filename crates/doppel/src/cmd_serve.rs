@@ -18,11 +18,12 @@ pub async fn serve(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow::Re
         Role::Router => return serve_router(settings, keys).await,
     }
     let store: Arc<dyn Store> = match &settings.redis {
-        Some(config) => Arc::new(
-            RedisStore::connect(config.clone())
-                .await
-                .with_context(|| format!("connecting to Redis at {}", config.url))?,
-        ),
+        Some(config) => Arc::new(RedisStore::connect(config.clone()).await.with_context(|| {
+            format!(
+                "connecting to Redis at {}",
+                doppel_store::redacted_url(&config.url)
+            )
+        })?),
         None => Arc::new(
             EmbeddedStore::open(&settings.data_dir)
                 .with_context(|| format!("opening the store in {}", settings.data_dir.display()))?,
@@ -63,9 +64,12 @@ async fn connect_redis(settings: &Settings) -> anyhow::Result<RedisStore> {
         .redis
         .clone()
         .context("roles shard and router need --redis")?;
-    RedisStore::connect(config.clone())
-        .await
-        .with_context(|| format!("connecting to Redis at {}", config.url))
+    RedisStore::connect(config.clone()).await.with_context(|| {
+        format!(
+            "connecting to Redis at {}",
+            doppel_store::redacted_url(&config.url)
+        )
+    })
 }
 
 fn serve_options(settings: &Settings, api_keys: Option<Arc<ApiKeys>>) -> ServeOptions {
@@ -116,7 +120,7 @@ async fn serve_shard(settings: Settings) -> anyhow::Result<()> {
             ..NodeConfig::default()
         },
         serve: serve_options(&settings, None),
-        internal_tls: settings.internal_tls_server.clone(),
+        internal_tls: settings.internal_tls.server.clone(),
     };
     doppel_cluster::shard::run(store, config, public, internal, shutdown_signal()).await?;
     Ok(())
@@ -128,7 +132,7 @@ async fn serve_router(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow:
     let router = doppel_cluster::router::Router::connect_with_tls(
         store,
         settings.engine.shard_count,
-        settings.internal_tls_client.clone(),
+        settings.internal_tls.client.clone(),
     )
     .await
     .map_err(|s| anyhow::anyhow!("reading the cluster topology: {}", s))?;

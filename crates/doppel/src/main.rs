@@ -16,6 +16,7 @@ mod eval_data;
 mod eval_metrics;
 mod retail_csv;
 mod settings;
+mod settings_tls;
 mod telemetry;
 mod upload_progress;
 

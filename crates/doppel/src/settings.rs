@@ -162,11 +162,19 @@ pub struct ServeArgs {
     /// --tls-cert.
     #[arg(long, env = "DOPPEL__TLS__CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+    /// A second, plaintext port serving only gRPC health, for probes that cannot speak TLS
+    /// (the kubelet's).
+    #[arg(long, env = "DOPPEL__SERVER__HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
     /// Calls per second each API key may make, over every connection of this process;
     /// more get RESOURCE_EXHAUSTED with `retry-after-ms` (0: no limit; needs
     /// --api-keys-file).
     #[arg(long, default_value_t = 0.0, env = "DOPPEL__AUTH__RATE_LIMIT_PER_KEY")]
     pub rate_limit_per_key: f64,
+    /// Let a shard node serve its internal port in plaintext on a non-loopback address
+    /// (without it, that needs --internal-tls-*): only on a private network.
+    #[arg(long, env = "DOPPEL__TLS__ALLOW_PLAINTEXT_INTERNAL")]
+    pub allow_plaintext_internal: bool,
     /// mTLS between routers and shard nodes: this process's certificate (PEM). A shard
     /// node serves its internal port with it; a router presents it to the nodes. Needs
     /// --internal-tls-key and --internal-tls-ca.
@@ -179,10 +187,6 @@ pub struct ServeArgs {
     /// a router requires the nodes' certificates from it.
     #[arg(long, env = "DOPPEL__TLS__INTERNAL_CA")]
     pub internal_tls_ca: Option<PathBuf>,
-    /// A second, plaintext port serving only gRPC health, for probes that cannot speak TLS
-    /// (the kubelet's).
-    #[arg(long, env = "DOPPEL__SERVER__HEALTH_LISTEN")]
-    pub health_listen: Option<SocketAddr>,
     /// Calls a key may make at once after a quiet spell (0: one second's worth).
     #[arg(long, default_value_t = 0.0, env = "DOPPEL__AUTH__RATE_LIMIT_BURST")]
     pub rate_limit_burst: f64,
@@ -225,10 +229,8 @@ pub struct Settings {
     pub key_rate_limit: Option<doppel_grpc::auth::RateLimit>,
     /// The plaintext health-only port.
     pub health_listen: Option<SocketAddr>,
-    /// A shard node's internal-port mTLS.
-    pub internal_tls_server: Option<tonic::transport::ServerTlsConfig>,
-    /// A router's mTLS to the nodes.
-    pub internal_tls_client: Option<tonic::transport::ClientTlsConfig>,
+    /// The router ↔ shard-node mTLS.
+    pub internal_tls: crate::settings_tls::InternalTls,
 }
 
 /// What a shard node needs besides the common settings.
@@ -261,7 +263,7 @@ pub struct SettingsError {
     pub reason: String,
 }
 
-fn bad(name: &'static str, reason: impl Into<String>) -> SettingsError {
+pub(crate) fn bad(name: &'static str, reason: impl Into<String>) -> SettingsError {
     SettingsError {
         name,
         reason: reason.into(),
@@ -269,134 +271,6 @@ fn bad(name: &'static str, reason: impl Into<String>) -> SettingsError {
 }
 
 impl ServeArgs {
-    /// The public port's TLS settings, read and checked now (a bad file or a key that does
-    /// not match its certificate is an error naming the flag).
-    fn tls(&self) -> Result<Option<tonic::transport::ServerTlsConfig>, SettingsError> {
-        let (cert, key) = match (&self.tls_cert, &self.tls_key) {
-            (None, None) => {
-                if self.tls_client_ca.is_some() {
-                    return Err(bad("--tls-client-ca", "needs --tls-cert and --tls-key"));
-                }
-                return Ok(None);
-            }
-            (Some(_), None) => return Err(bad("--tls-key", "--tls-cert needs --tls-key")),
-            (None, Some(_)) => return Err(bad("--tls-cert", "--tls-key needs --tls-cert")),
-            (Some(cert), Some(key)) => (cert, key),
-        };
-        let config = doppel_grpc::tls::server_tls(cert, key, self.tls_client_ca.as_deref())
-            .map_err(|e| bad(e.flag, format!("{}: {}", e.path, e.reason)))?;
-        doppel_grpc::server::transport()
-            .tls_config(config.clone())
-            .map_err(|e| bad("--tls-cert", format!("unusable with --tls-key: {e}")))?;
-        Ok(Some(config))
-    }
-
-    /// The router ↔ shard-node mTLS named by the flags: the server side for a shard node,
-    /// the client side for a router; read and checked now.
-    #[allow(clippy::type_complexity, reason = "one pair, used once")]
-    fn internal_tls(
-        &self,
-    ) -> Result<
-        (
-            Option<tonic::transport::ServerTlsConfig>,
-            Option<tonic::transport::ClientTlsConfig>,
-        ),
-        SettingsError,
-    > {
-        let (cert, key, ca) = match (
-            &self.internal_tls_cert,
-            &self.internal_tls_key,
-            &self.internal_tls_ca,
-        ) {
-            (None, None, None) => return Ok((None, None)),
-            (Some(cert), Some(key), Some(ca)) => (cert, key, ca),
-            _ => {
-                return Err(bad(
-                    "--internal-tls-cert",
-                    "--internal-tls-cert, --internal-tls-key and --internal-tls-ca go together",
-                ));
-            }
-        };
-        let named =
-            |e: doppel_grpc::tls::TlsFileError| bad(e.flag, format!("{}: {}", e.path, e.reason));
-        match self.role {
-            Role::Shard => {
-                let config = doppel_grpc::tls::internal_server_tls(cert, key, ca).map_err(named)?;
-                doppel_grpc::server::transport()
-                    .tls_config(config.clone())
-                    .map_err(|e| {
-                        bad(
-                            "--internal-tls-cert",
-                            format!("unusable with --internal-tls-key: {e}"),
-                        )
-                    })?;
-                Ok((Some(config), None))
-            }
-            Role::Router => Ok((
-                None,
-                Some(doppel_grpc::tls::internal_client_tls(cert, key, ca).map_err(named)?),
-            )),
-            Role::All => Err(bad(
-                "--internal-tls-cert",
-                "only for roles shard and router (a single node has no internal port)",
-            )),
-        }
-    }
-
-    /// The `rediss://` certificates named by the flags, read now.
-    fn redis_tls(&self) -> Result<doppel_store::RedisTls, SettingsError> {
-        let read = |flag: &'static str, path: &PathBuf| {
-            std::fs::read(path).map_err(|e| bad(flag, format!("{}: {e}", path.display())))
-        };
-        let ca_pem = self
-            .redis_tls_ca
-            .as_ref()
-            .map(|p| read("--redis-tls-ca", p))
-            .transpose()?;
-        let client_pem = match (&self.redis_tls_cert, &self.redis_tls_key) {
-            (None, None) => None,
-            (Some(cert), Some(key)) => Some((
-                read("--redis-tls-cert", cert)?,
-                read("--redis-tls-key", key)?,
-            )),
-            (Some(_), None) => return Err(bad("--redis-tls-key", "--redis-tls-cert needs it")),
-            (None, Some(_)) => return Err(bad("--redis-tls-cert", "--redis-tls-key needs it")),
-        };
-        Ok(doppel_store::RedisTls { ca_pem, client_pem })
-    }
-
-    /// The per-key rate limit (none when off).
-    fn key_rate_limit(&self) -> Result<Option<doppel_grpc::auth::RateLimit>, SettingsError> {
-        let (rate, burst) = (self.rate_limit_per_key, self.rate_limit_burst);
-        if !rate.is_finite() || !(0.0..=1_000_000.0).contains(&rate) {
-            return Err(bad("--rate-limit-per-key", "must be 0..=1000000 calls/s"));
-        }
-        if !burst.is_finite() || !(0.0..=1_000_000.0).contains(&burst) {
-            return Err(bad("--rate-limit-burst", "must be 0..=1000000 calls"));
-        }
-        if rate == 0.0 {
-            if burst > 0.0 {
-                return Err(bad("--rate-limit-burst", "needs --rate-limit-per-key"));
-            }
-            return Ok(None);
-        }
-        if self.api_keys_file.is_none() {
-            return Err(bad(
-                "--rate-limit-per-key",
-                "limits are per API key: needs --api-keys-file",
-            ));
-        }
-        let burst = if burst == 0.0 {
-            rate.max(1.0)
-        } else {
-            burst.max(1.0)
-        };
-        Ok(Some(doppel_grpc::auth::RateLimit {
-            per_second: rate,
-            burst,
-        }))
-    }
-
     fn shard_settings(&self) -> Result<ShardSettings, SettingsError> {
         let internal = self
             .internal_listen
@@ -486,11 +360,12 @@ impl ServeArgs {
         }
         let tls = self.tls()?;
         let key_rate_limit = self.key_rate_limit()?;
-        let (internal_tls_server, internal_tls_client) = self.internal_tls()?;
+        let health_listen = self.health_listen(listen)?;
         let saved_audience_limits = doppel_types::SavedAudienceLimits {
             max_audiences: self.max_saved_audiences,
             max_members: self.max_saved_members,
         };
+        let redis_tls = self.redis_tls()?;
         let redis = match &self.redis {
             Some(url) if !(url.starts_with("redis://") || url.starts_with("rediss://")) => {
                 return Err(bad("--redis", "must start with redis:// or rediss://"));
@@ -503,7 +378,7 @@ impl ServeArgs {
                 };
                 config.username = self.redis_username.clone();
                 config.password = self.redis_password.clone();
-                config.tls = self.redis_tls()?;
+                config.tls = redis_tls.clone();
                 Some(config)
             }
             None if self.redis_cluster => {
@@ -515,6 +390,23 @@ impl ServeArgs {
             Role::Shard => Some(self.shard_settings()?),
             Role::All | Role::Router => None,
         };
+        let internal_tls = self.internal_tls()?;
+        // The internal port serves the whole API without keys: in plaintext only on
+        // loopback, or when told it is a private network.
+        if let Some(shard) = &shard
+            && internal_tls.server.is_none()
+            && !shard.internal_listen.ip().is_loopback()
+            && !self.allow_plaintext_internal
+        {
+            return Err(bad(
+                "--internal-tls-cert",
+                format!(
+                    "--internal-listen {} is not a loopback address: give --internal-tls-cert/-key/-ca \
+                     (mTLS with the routers), or --allow-plaintext-internal on a private network",
+                    shard.internal_listen
+                ),
+            ));
+        }
         if self.role != Role::All && redis.is_none() {
             return Err(bad(
                 "--redis",
@@ -551,9 +443,8 @@ impl ServeArgs {
             max_loaded_versions: self.max_loaded_versions,
             tls,
             key_rate_limit,
-            health_listen: self.health_listen,
-            internal_tls_server,
-            internal_tls_client,
+            health_listen,
+            internal_tls,
             api_keys_file: self.api_keys_file.clone(),
             keep_versions: self.keep_versions,
             shard,
@@ -673,5 +564,101 @@ mod tests {
             .unwrap()
             .privacy_floor;
         assert_eq!((floor.min_seed_count, floor.min_audience_size), (100, 1000));
+    }
+
+    #[test]
+    fn security_flags_that_would_do_nothing_are_refused() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/tls");
+        let cert = format!("{fixtures}/server.pem");
+        let key = format!("{fixtures}/server.key");
+        let ca = format!("{fixtures}/ca.pem");
+        let shard = [
+            "--role",
+            "shard",
+            "--redis",
+            "redis://127.0.0.1:6379",
+            "--node-id",
+            "s0",
+        ];
+        let refused = |args: &[&str]| parse(args).validate().unwrap_err().name;
+        // A shard node on a non-loopback internal address needs mTLS or the opt-out.
+        let mut open = shard.to_vec();
+        open.extend([
+            "--internal-listen",
+            "0.0.0.0:7101",
+            "--advertise-internal",
+            "h:7101",
+        ]);
+        assert_eq!(refused(&open), "--internal-tls-cert");
+        let mut allowed = open.clone();
+        allowed.push("--allow-plaintext-internal");
+        assert!(parse(&allowed).validate().is_ok());
+        let mut secured = open.clone();
+        secured.extend([
+            "--internal-tls-cert",
+            &cert,
+            "--internal-tls-key",
+            &key,
+            "--internal-tls-ca",
+            &ca,
+        ]);
+        assert!(
+            parse(&secured)
+                .validate()
+                .unwrap()
+                .internal_tls
+                .server
+                .is_some()
+        );
+        let mut partial = open.clone();
+        partial.extend(["--internal-tls-cert", &cert, "--internal-tls-ca", &ca]);
+        assert_eq!(refused(&partial), "--internal-tls-key");
+        // Flags a shard node would ignore.
+        let mut local = shard.to_vec();
+        local.extend(["--internal-listen", "127.0.0.1:7101"]);
+        let with = |extra: &[&str]| {
+            let mut args = local.clone();
+            args.extend(extra);
+            refused(&args)
+        };
+        assert_eq!(
+            with(&["--tls-cert", &cert, "--tls-key", &key]),
+            "--tls-cert"
+        );
+        assert_eq!(
+            with(&["--health-listen", "127.0.0.1:7201"]),
+            "--health-listen"
+        );
+        // A key that does not fit its certificate.
+        let client_key = format!("{fixtures}/client.key");
+        assert_eq!(
+            refused(&["--tls-cert", &cert, "--tls-key", &client_key]),
+            "--tls-key"
+        );
+        assert_eq!(refused(&["--tls-client-ca", &ca]), "--tls-client-ca");
+        // rediss:// certificates without a rediss:// URL.
+        assert_eq!(refused(&["--redis-tls-ca", &ca]), "--redis-tls-ca");
+        assert_eq!(
+            refused(&["--redis", "redis://127.0.0.1:6379", "--redis-tls-ca", &ca]),
+            "--redis-tls-ca"
+        );
+        // Rate limits need keys; the health port is another port.
+        assert_eq!(
+            refused(&["--rate-limit-per-key", "10"]),
+            "--rate-limit-per-key"
+        );
+        assert_eq!(
+            refused(&["--rate-limit-per-key", "1e-9", "--api-keys-file", "/k"]),
+            "--rate-limit-per-key"
+        );
+        assert_eq!(
+            refused(&[
+                "--listen",
+                "127.0.0.1:50051",
+                "--health-listen",
+                "127.0.0.1:50051"
+            ]),
+            "--health-listen"
+        );
     }
 }

@@ -57,6 +57,31 @@ pub fn refused_before_write(status: &Status) -> bool {
             || status.message().contains("is not held by this node"))
 }
 
+/// A failure of the connection to a node (not an answer of the node) as UNAVAILABLE
+/// naming the node: tonic reports a refused TLS handshake or a dropped connection as
+/// UNKNOWN "transport error", INTERNAL "h2 protocol error" or CANCELLED "operation was
+/// canceled" (the router's own caller going away drops the call instead). Anything else is
+/// unchanged.
+pub fn unreachable_node(node_id: &str, status: Status) -> Status {
+    let transport = match status.code() {
+        tonic::Code::Unknown | tonic::Code::Internal => {
+            status.message() == "transport error"
+                || status.message().starts_with("h2 protocol error")
+        }
+        tonic::Code::Cancelled => status.message() == "operation was canceled",
+        _ => false,
+    };
+    if transport {
+        Status::unavailable(format!(
+            "node {node_id} unreachable ({}); retry (a TLS mismatch between router and node \
+             looks like this too)",
+            status.message()
+        ))
+    } else {
+        status
+    }
+}
+
 /// The router's view of the cluster.
 pub struct Router {
     /// The shared store (the active-version pointer, version metadata).
@@ -220,7 +245,10 @@ impl Router {
         Fut: Future<Output = Result<T, Status>>,
     {
         let first = match self.owner(id) {
-            Ok(node) => call(node).await,
+            Ok(node) => {
+                let node_id = node.node_id.clone();
+                call(node).await.map_err(|s| unreachable_node(&node_id, s))
+            }
             Err(status) => Err(status),
         };
         match first {
@@ -228,7 +256,9 @@ impl Router {
                 tracing::debug!(customer.id = id, error = %status.message(), "owner unavailable; re-routing once");
                 tokio::time::sleep(RETRY_PAUSE).await;
                 self.refresh().await?;
-                call(self.owner(id)?).await
+                let node = self.owner(id)?;
+                let node_id = node.node_id.clone();
+                call(node).await.map_err(|s| unreachable_node(&node_id, s))
             }
             other => other,
         }

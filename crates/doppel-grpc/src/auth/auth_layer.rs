@@ -77,8 +77,11 @@ fn presented_key<B>(request: &http::Request<B>) -> Option<&str> {
 
 /// Checks one call: Ok with the caller's key id (none for open paths), or the status to
 /// answer with the key id when the key was known.
+/// A known key over its rate limit is refused before its role is checked, so refused
+/// calls count against the limit too.
 fn check<B>(
     keys: &ApiKeys,
+    limiter: Option<&KeyRateLimiter>,
     request: &http::Request<B>,
 ) -> Result<Option<String>, (Status, Option<String>)> {
     let path = request.uri().path();
@@ -97,6 +100,11 @@ fn check<B>(
         .ring()
         .authenticate(key)
         .ok_or_else(|| (Status::unauthenticated("unknown API key"), None))?;
+    if let Some(limiter) = limiter
+        && let Err(wait) = limiter.try_acquire(&key_id, std::time::Instant::now())
+    {
+        return Err((limiter.refusal(&key_id, wait), Some(key_id)));
+    }
     if role < needed {
         let status = Status::permission_denied(format!(
             "key `{key_id}` has role {}; {path} needs {}",
@@ -130,14 +138,7 @@ where
         let Some(keys) = &self.keys else {
             return Box::pin(self.inner.call(request));
         };
-        let checked = check(keys, &request).and_then(|key_id| match (&self.limiter, &key_id) {
-            (Some(limiter), Some(id)) => match limiter.try_acquire(id, std::time::Instant::now()) {
-                Ok(()) => Ok(key_id),
-                Err(wait) => Err((limiter.refusal(id, wait), key_id)),
-            },
-            _ => Ok(key_id),
-        });
-        match checked {
+        match check(keys, self.limiter.as_deref(), &request) {
             Ok(key_id) => {
                 if let Some(key_id) = &key_id {
                     tracing::debug!(auth.key_id = %key_id, "authenticated");

@@ -58,13 +58,15 @@ impl KeyRateLimiter {
             bucket.tokens -= 1.0;
             return Ok(());
         }
-        Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
+        let wait = (1.0 - bucket.tokens) / per_second.max(f64::MIN_POSITIVE);
+        Err(Duration::try_from_secs_f64(wait).unwrap_or(Duration::MAX))
     }
 
     /// The status a call over the limit gets: RESOURCE_EXHAUSTED naming the key, with the
     /// wait in `retry-after-ms` and `grpc-retry-pushback-ms`.
     pub fn refusal(&self, key_id: &str, wait: Duration) -> Status {
-        let ms = wait.as_millis().max(1).to_string();
+        // Rounded up: a client waiting exactly this long finds a token.
+        let ms = wait.as_micros().div_ceil(1_000).max(1).to_string();
         let mut status = Status::resource_exhausted(format!(
             "key `{key_id}` is over its rate limit of {} calls/s (burst {}); retry in {ms} ms",
             self.limit.per_second, self.limit.burst

@@ -92,7 +92,7 @@ impl RedisConfig {
 impl std::fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisConfig")
-            .field("url", &self.url)
+            .field("url", &redacted_url(&self.url))
             .field("cluster", &self.cluster)
             .field("cluster_seeds", &self.cluster_seeds)
             .field("username", &self.username)
@@ -104,5 +104,33 @@ impl std::fmt::Debug for RedisConfig {
             .field("tls_ca", &self.tls.ca_pem.is_some())
             .field("tls_client_cert", &self.tls.client_pem.is_some())
             .finish()
+    }
+}
+
+/// `url` without the user information (`redis://user:secret@host` → `redis://***@host`),
+/// for logs and errors.
+pub fn redacted_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) if at > scheme.len() + 3 => {
+            format!("{scheme}://***{}", &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_credentials_in_logs() {
+        assert_eq!(
+            redacted_url("redis://:pw@host:6379/0"),
+            "redis://***@host:6379/0"
+        );
+        assert_eq!(redacted_url("rediss://u:p@h"), "rediss://***@h");
+        assert_eq!(redacted_url("redis://host:6379"), "redis://host:6379");
+        let config = RedisConfig::standalone("redis://u:secret@h");
+        assert!(!format!("{config:?}").contains("secret"));
     }
 }

@@ -58,7 +58,7 @@ mod store_impl;
 mod vectors;
 mod versions;
 
-pub use config::{RedisConfig, RedisTls};
+pub use config::{RedisConfig, RedisTls, redacted_url};
 pub use membership::MemberRecord;
 
 use connect::Conn;
@@ -80,7 +80,7 @@ impl RedisStore {
     pub async fn connect(config: RedisConfig) -> Result<Self> {
         let conn = Conn::connect(&config).await?;
         tracing::info!(
-            redis.url = %config.url,
+            redis.url = %config::redacted_url(&config.url),
             redis.cluster = config.cluster,
             redis.key_prefix = %config.key_prefix,
             "redis store connected"

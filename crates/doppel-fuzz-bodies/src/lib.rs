@@ -1,0 +1,124 @@
+//! What the fuzz targets in `fuzz/` run, one function per target, so that the committed
+//! corpus and the crashing inputs found are replayed by `cargo test` on stable Rust
+//! (`tests/replay.rs`) as well as fuzzed with cargo-fuzz on nightly. Each function must
+//! return for any input, never panic.
+
+use std::path::Path;
+
+use doppel_grpc::convert;
+use doppel_proto::v1 as pb;
+use prost::Message;
+
+/// Client requests decoded from arbitrary bytes (the first byte picks the message type)
+/// and run through the validation and conversion the services apply.
+pub fn requests(data: &[u8]) {
+    let Some((&kind, bytes)) = data.split_first() else {
+        return;
+    };
+    match kind % 11 {
+        0 => {
+            if let Ok(m) = pb::LookalikeRequest::decode(bytes) {
+                let _ = convert::query_from_pb(m);
+            }
+        }
+        1 => {
+            if let Ok(m) = pb::ReachRequest::decode(bytes) {
+                let _ = convert::reach_from_pb(m);
+            }
+        }
+        2 => {
+            if let Ok(m) = pb::RecommendRequest::decode(bytes) {
+                let _ = doppel_grpc::recommendations_service::query_from_pb(m);
+            }
+        }
+        3 => {
+            if let Ok(m) = pb::ContactPolicy::decode(bytes) {
+                let _ = convert::contact_policy_from_pb(m);
+            }
+        }
+        4 => {
+            if let Ok(m) = pb::CreateExperimentRequest::decode(bytes) {
+                let _ = doppel_types_checks(m);
+            }
+        }
+        5 => {
+            if let Ok(m) = pb::TrainRequest::decode(bytes) {
+                let _ = convert::plan_from_pb(m);
+            }
+        }
+        6 => {
+            if let Ok(m) = pb::EmbeddingChunk::decode(bytes) {
+                let dim = m.dim;
+                let _ = convert::chunk_rows(m, "v1", dim);
+            }
+        }
+        7 => {
+            if let Ok(m) = pb::Event::decode(bytes) {
+                let _ = convert::event_from_pb(m);
+            }
+        }
+        8 => {
+            if let Ok(m) = pb::Customer::decode(bytes) {
+                let _ = convert::customer_from_pb(m);
+            }
+        }
+        9 => {
+            if let Ok(m) = pb::Item::decode(bytes) {
+                let _ = convert::item_from_pb(m);
+            }
+        }
+        _ => {
+            if let Ok(m) = pb::ActivateVersionRequest::decode(bytes) {
+                let _ = convert::validate_version_name(&m.model_version);
+                let _ = doppel_node::canary_guard::validate_guard(&convert::guard_from_pb(m.guard));
+            }
+        }
+    }
+}
+
+/// An experiment request as the node validates it.
+fn doppel_types_checks(m: pb::CreateExperimentRequest) -> Option<()> {
+    let _ = doppel_types_name(&m.name);
+    let arms = convert::arms_from_pb(m.arms, true).ok()?;
+    let traffic = if m.traffic_percent == 0 {
+        100
+    } else {
+        m.traffic_percent
+    };
+    doppel_types::experiment::validate_arms(&arms, traffic).ok()?;
+    let weights: Vec<u32> = arms.iter().map(|a| a.weight).collect();
+    let buckets = doppel_types::experiment::allocate(None, &weights, traffic);
+    let _ = doppel_types::experiment::allocate(Some(&buckets), &weights, traffic.min(100));
+    Some(())
+}
+
+fn doppel_types_name(name: &str) -> bool {
+    doppel_types::experiment::is_valid_name(name)
+}
+
+/// The API keys file parser.
+pub fn keys_file(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = doppel_grpc::auth::KeyRing::parse("fuzz", text);
+    }
+}
+
+/// The index-file (snapshot) loader.
+pub fn index_file(data: &[u8]) {
+    let _ = doppel_index::check_index_file(data);
+}
+
+/// Runs `body` over every file in `dir` (missing: none); returns how many.
+pub fn replay(dir: &Path, body: fn(&[u8])) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for entry in entries.flatten() {
+        if let Ok(bytes) = std::fs::read(entry.path()) {
+            body(&bytes);
+            n += 1;
+        }
+    }
+    n
+}
