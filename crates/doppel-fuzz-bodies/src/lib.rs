@@ -103,9 +103,18 @@ pub fn keys_file(data: &[u8]) {
     }
 }
 
-/// The index-file (snapshot) loader.
+/// The index-file (snapshot) loader: `data` as a whole file, and `data` as a file's body
+/// behind a valid header (length and checksum), so the fuzzer gets past the checksum into
+/// the parser.
 pub fn index_file(data: &[u8]) {
     let _ = doppel_index::check_index_file(data);
+    let mut file = Vec::with_capacity(24 + data.len());
+    file.extend_from_slice(b"DOPPELIX");
+    file.extend_from_slice(&doppel_index::FORMAT_VERSION.to_le_bytes());
+    file.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    file.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+    file.extend_from_slice(data);
+    let _ = doppel_index::check_index_file(&file);
 }
 
 /// Runs `body` over every file in `dir` (missing: none); returns how many.

@@ -13,6 +13,12 @@ fn replay(target: &str, body: fn(&[u8])) {
     for kind in ["corpus", "regressions"] {
         total += doppel_fuzz_bodies::replay(&fuzz_dir().join(kind).join(target), body);
     }
+    // A moved corpus must not make this pass by replaying nothing.
+    assert!(
+        total > 0,
+        "no corpus found for {target} under {}",
+        fuzz_dir().display()
+    );
     eprintln!("{target}: {total} inputs replayed");
 }
 
