@@ -3,14 +3,13 @@
 //! test's recount over both nodes' customers, and a canary started through the router
 //! rolls itself back when its CTR guard trips, then a second one is promoted.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::experiments_client::ExperimentsClient;
 use doppel_proto::v1::model_admin_client::ModelAdminClient;
 use doppel_test_support::experiment_checks::{
-    arm, assert_report_recounts, drive, expected, import_unrelated, report,
+    arm, assert_report_recounts, assert_routed, assigned, drive, expected, import_unrelated, report,
 };
 
 use crate::fixture::{VERSION, loaded};
@@ -42,23 +41,12 @@ async fn experiments_and_canaries_work_through_the_router() {
         .map(|c| c.id.clone())
         .collect();
     let driven = drive(&ch, &customers, 3, &["control", "treatment"]).await;
-    for (customer, experiment, arm_name, version, _) in &driven.answers {
-        match local.arm_of(customer) {
-            Some(a) => {
-                assert_eq!(experiment, "exp-cluster");
-                assert_eq!(arm_name, &local.arms[a].name, "{customer}");
-                assert_eq!(version, &local.arms[a].version);
-            }
-            None => assert_eq!((experiment.as_str(), version.as_str()), ("", VERSION)),
-        }
-    }
-    let mut assigned = BTreeMap::new();
-    for c in &cluster.data.customers {
-        if let Some(a) = local.arm_of(&c.id) {
-            *assigned.entry(local.arms[a].name.clone()).or_default() += 1;
-        }
-    }
-    assert_report_recounts(&report(&ch, "exp-cluster").await, &driven, &assigned);
+    assert_routed(&driven, &local, "exp-cluster", VERSION);
+    assert_report_recounts(
+        &report(&ch, "exp-cluster").await,
+        &driven,
+        &assigned(&cluster.data, &local),
+    );
     ExperimentsClient::new(ch.clone())
         .stop_experiment(pb::StopExperimentRequest {
             name: "exp-cluster".into(),

@@ -1,6 +1,7 @@
 //! mTLS between routers and shard nodes (issue 15): nodes serve their internal port over
 //! TLS and require a router certificate from the internal CA; a router holding one serves
-//! lookalikes and offers end to end; a router without one reaches no node.
+//! lookalikes end to end, to clients over TLS on its own public port; a router without one
+//! reaches no node.
 
 use std::path::PathBuf;
 
@@ -41,13 +42,39 @@ async fn routers_reach_nodes_only_over_mtls() {
         &fixture("ca.pem"),
     )
     .expect("router TLS");
-    let router = TestRouter::start_with_tls(&url, Some(client_tls)).await;
+    let public_tls = doppel_grpc::tls::server_tls(
+        &fixture("server.pem"),
+        &fixture("server.key"),
+        Some(&fixture("ca.pem")),
+    )
+    .expect("router public TLS");
+    let router = TestRouter::start_serving(&url, Some(client_tls), Some(public_tls)).await;
     router.wait_for_nodes(2).await;
+    // Clients reach the router over mTLS too; plaintext does not get in.
+    let client = doppel_client::ClientTls {
+        ca_pem: std::fs::read(fixture("ca.pem")).expect("ca"),
+        identity_pem: Some((
+            std::fs::read(fixture("client.pem")).expect("cert"),
+            std::fs::read(fixture("client.key")).expect("key"),
+        )),
+        domain: Some("localhost".into()),
+    };
+    let channel = doppel_client::connect_with(&router.addr, Some(&client))
+        .await
+        .expect("TLS to the router");
     let data = small_base();
-    load_base(&router.channel, &data, VERSION).await;
-    doppel_client::activate(router.channel.clone(), VERSION)
+    load_base(&channel, &data, VERSION).await;
+    doppel_client::activate(channel.clone(), VERSION)
         .await
         .expect("activate over mTLS");
+    let plaintext = RecommendationsClient::new(router.channel.clone())
+        .recommend_offers(pb::RecommendRequest {
+            customer_id: data.customers[0].id.clone(),
+            k: 3,
+            ..Default::default()
+        })
+        .await;
+    assert!(plaintext.is_err(), "plaintext to a TLS router");
     let seeds: Vec<String> = data
         .customers
         .iter()
@@ -55,7 +82,7 @@ async fn routers_reach_nodes_only_over_mtls() {
         .map(|c| c.id.clone())
         .collect();
     let pages = batches(
-        router.channel.clone(),
+        channel.clone(),
         pb::LookalikeRequest {
             seed_customer_ids: seeds,
             size: Some(pb::lookalike_request::Size::Count(50)),

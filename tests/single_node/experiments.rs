@@ -4,7 +4,6 @@
 //! recount, persistence across a restart, a canary that rolls itself back when its CTR
 //! guard trips, a promoted canary, and the bad inputs.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use doppel_proto::v1 as pb;
@@ -12,7 +11,7 @@ use doppel_proto::v1::experiments_client::ExperimentsClient;
 use doppel_proto::v1::model_admin_client::ModelAdminClient;
 use doppel_test_support::TestServer;
 use doppel_test_support::experiment_checks::{
-    arm, assert_report_recounts, drive, expected, import_unrelated, report,
+    arm, assert_report_recounts, assert_routed, assigned, drive, expected, import_unrelated, report,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -34,19 +33,6 @@ pub async fn create(
         })
         .await
         .map(tonic::Response::into_inner)
-}
-
-fn assigned(
-    data: &doppel_synth::SynthData,
-    experiment: &doppel_types::Experiment,
-) -> BTreeMap<String, u64> {
-    let mut counts = BTreeMap::new();
-    for c in &data.customers {
-        if let Some(a) = experiment.arm_of(&c.id) {
-            *counts.entry(experiment.arms[a].name.clone()).or_default() += 1;
-        }
-    }
-    counts
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -73,12 +59,8 @@ async fn arms_are_sticky_answer_with_their_version_and_report_exact_counts() {
         .map(|c| c.id.clone())
         .collect();
     let driven = drive(&ch, &customers, 4, &["a", "b"]).await;
-    for (customer, experiment, arm_name, version, _) in &driven.answers {
-        let want = &local.arms[local.arm_of(customer).expect("everyone is in")];
-        assert_eq!(experiment, "exp1");
-        assert_eq!(arm_name, &want.name, "{customer}");
-        assert_eq!(version, &want.version, "{customer}");
-    }
+    assert!(driven.answers.iter().all(|a| local.arm_of(&a.0).is_some()));
+    assert_routed(&driven, &local, "exp1", VERSION);
     assert!(driven.arms.len() == 2, "{:?}", driven.arms.keys());
 
     let got = report(&ch, "exp1").await;

@@ -5,6 +5,7 @@ mod admission;
 mod audience_planning;
 mod audit_log;
 mod auth;
+mod auth_matrix;
 mod bad_inputs;
 mod context_offers;
 mod disk_full;

@@ -151,6 +151,17 @@ impl TestRouter {
         redis_url: &str,
         tls: Option<tonic::transport::ClientTlsConfig>,
     ) -> Self {
+        Self::start_serving(redis_url, tls, None).await
+    }
+
+    /// [`TestRouter::start_with_tls`], serving its public port over TLS with `public_tls`
+    /// (then [`TestRouter::channel`] is never dialled: the test connects its own clients).
+    pub async fn start_serving(
+        redis_url: &str,
+        tls: Option<tonic::transport::ClientTlsConfig>,
+        public_tls: Option<tonic::transport::ServerTlsConfig>,
+    ) -> Self {
+        let tls_port = public_tls.is_some();
         let store = RedisStore::connect(RedisConfig::standalone(redis_url))
             .await
             .expect("router connects to redis");
@@ -165,13 +176,20 @@ impl TestRouter {
             Arc::clone(&router),
             ServeOptions {
                 grace_period: Duration::from_secs(5),
+                tls: public_tls,
                 ..ServeOptions::default()
             },
             async move {
                 let _ = stopped.await;
             },
         ));
-        let channel = doppel_client::connect(&addr).await.expect("connect");
+        let channel = if tls_port {
+            Channel::from_shared(addr.clone())
+                .expect("address")
+                .connect_lazy()
+        } else {
+            doppel_client::connect(&addr).await.expect("connect")
+        };
         Self {
             addr,
             channel,

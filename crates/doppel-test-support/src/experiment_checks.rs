@@ -155,6 +155,32 @@ fn event(customer: &str, item: &str, kind: pb::EventType, value: f64) -> pb::Eve
     }
 }
 
+/// Checks that every answer of `driven` came from the arm the client computes itself with
+/// `local` (experiment `name`, the arm's version), or from `active` outside every arm.
+pub fn assert_routed(driven: &Driven, local: &Experiment, name: &str, active: &str) {
+    for (customer, experiment, arm, version, _) in &driven.answers {
+        match local.arm_of(customer) {
+            Some(a) => {
+                assert_eq!(experiment, name, "{customer}");
+                assert_eq!(arm, &local.arms[a].name, "{customer}");
+                assert_eq!(version, &local.arms[a].version, "{customer}");
+            }
+            None => assert_eq!((experiment.as_str(), version.as_str()), ("", active)),
+        }
+    }
+}
+
+/// How many of `data`'s customers each arm of `local` holds (by arm name).
+pub fn assigned(data: &SynthData, local: &Experiment) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for c in &data.customers {
+        if let Some(a) = local.arm_of(&c.id) {
+            *counts.entry(local.arms[a].name.clone()).or_default() += 1;
+        }
+    }
+    counts
+}
+
 /// The report of `name`.
 pub async fn report(channel: &Channel, name: &str) -> pb::ExperimentReport {
     ExperimentsClient::new(channel.clone())

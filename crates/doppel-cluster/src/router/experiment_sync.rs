@@ -2,14 +2,13 @@
 //! or canary needs before it is stored, and applying the stored experiments right after a
 //! change (rather than at the next lease renewal).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use doppel_proto::internal::v1 as internal;
 use doppel_proto::internal::v1::shard_client::ShardClient;
 use tonic::{Code, Status};
 
-use super::fan_out::on_nodes;
+use super::fan_out::{on_nodes, on_other_nodes};
 use super::{Router, forward};
 use crate::topology::NodeHandle;
 
@@ -60,28 +59,12 @@ pub async fn follow_everywhere(
     done: &str,
     deadline: Duration,
 ) -> Result<(), Status> {
-    let others: Vec<Arc<NodeHandle>> = router
-        .topology()
-        .nodes
-        .iter()
-        .filter(|n| n.node_id != done)
-        .cloned()
-        .collect();
-    let followed = on_nodes(&others, deadline, |node| {
+    let laggards = on_other_nodes(router, done, deadline, |node| {
         let mut client = shard_client(node);
         let request = forward(internal::FollowExperimentsRequest {}, deadline);
         async move { client.follow_experiments(request).await }
     })
     .await;
-    let laggards: Vec<String> = others
-        .iter()
-        .zip(followed)
-        .filter_map(|(node, answer)| {
-            answer
-                .err()
-                .map(|s| format!("{}: {}", node.node_id, s.message()))
-        })
-        .collect();
     if !laggards.is_empty() {
         return Err(Status::unavailable(format!(
             "the experiments are stored, but some nodes have not applied them yet ({}); they \

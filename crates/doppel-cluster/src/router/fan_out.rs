@@ -32,6 +32,37 @@ where
     futures::future::join_all(calls).await
 }
 
+/// Calls every live node but `done` in parallel within `deadline` (after one node made a
+/// change, the others apply it); the failures as "node: message", empty when all answered.
+pub async fn on_other_nodes<R, F, Fut>(
+    router: &Router,
+    done: &str,
+    deadline: Duration,
+    call: F,
+) -> Vec<String>
+where
+    F: Fn(&NodeHandle) -> Fut,
+    Fut: Future<Output = Result<Response<R>, Status>>,
+{
+    let others: Vec<Arc<NodeHandle>> = router
+        .topology()
+        .nodes
+        .iter()
+        .filter(|n| n.node_id != done)
+        .cloned()
+        .collect();
+    let answers = on_nodes(&others, deadline, call).await;
+    others
+        .iter()
+        .zip(answers)
+        .filter_map(|(node, answer)| {
+            answer
+                .err()
+                .map(|s| format!("{}: {}", node.node_id, s.message()))
+        })
+        .collect()
+}
+
 /// The nodes' answers to one fan-out.
 pub struct Answers<R> {
     /// In node order.

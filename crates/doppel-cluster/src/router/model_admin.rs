@@ -39,7 +39,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use super::experiment_sync::{follow_everywhere, prepare_everywhere};
-use super::fan_out::{on_nodes, partial};
+use super::fan_out::{on_nodes, on_other_nodes, partial};
 use super::{DEFAULT_FAN_OUT_DEADLINE, DEFAULT_FORWARD_DEADLINE, Router, deadline_of, forward};
 use crate::topology::NodeHandle;
 
@@ -244,32 +244,15 @@ impl RouterModelAdmin {
         version: &str,
         deadline: Duration,
     ) -> Result<(), Status> {
-        let others: Vec<Arc<NodeHandle>> = self
-            .router
-            .topology()
-            .nodes
-            .iter()
-            .filter(|n| n.node_id != done)
-            .cloned()
-            .collect();
         let request = internal::PrepareVersionRequest {
             model_version: version.to_owned(),
         };
-        let switched = on_nodes(&others, deadline, |node| {
+        let laggards = on_other_nodes(&self.router, done, deadline, |node| {
             let mut client = shard_client(node);
             let request = forward(request.clone(), deadline);
             async move { client.activate_version(request).await }
         })
         .await;
-        let laggards: Vec<String> = others
-            .iter()
-            .zip(switched)
-            .filter_map(|(node, answer)| {
-                answer
-                    .err()
-                    .map(|s| format!("{}: {}", node.node_id, s.message()))
-            })
-            .collect();
         if !laggards.is_empty() {
             return Err(Status::unavailable(format!(
                 "`{version}` is active, but some nodes did not switch yet ({}); they follow \
