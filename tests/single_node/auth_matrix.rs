@@ -69,7 +69,7 @@ async fn call(channel: &Channel, path: &str, key: Option<&str>) -> Code {
             .metadata_mut()
             .insert("x-api-key", key.parse().expect("ascii key"));
     }
-    let path = PathAndQuery::from_maybe_shared(path.to_owned()).expect("path");
+    let path = PathAndQuery::try_from(path).expect("path");
     match grpc.streaming(request, path, codec).await {
         Ok(response) => match response.into_inner().message().await {
             Ok(_) => Code::Ok,
