@@ -18,6 +18,15 @@ use tonic::transport::Channel;
 
 use crate::fixture::{VERSION, loaded, loaded_with};
 
+/// A create request named `name` with `arms` (salt and traffic defaulted).
+fn request(name: &str, arms: Vec<pb::Arm>) -> pb::CreateExperimentRequest {
+    pb::CreateExperimentRequest {
+        name: name.into(),
+        arms,
+        ..Default::default()
+    }
+}
+
 pub async fn create(
     channel: &Channel,
     name: &str,
@@ -151,115 +160,55 @@ async fn bad_experiments_are_refused_naming_the_field() {
     let ch = fx.channel();
     import_unrelated(&ch, &fx.data, "v2").await;
     import_unrelated(&ch, &fx.data, "v3").await;
+    let one = || vec![arm("a", VERSION, 1)];
+    let with = |edit: fn(&mut pb::CreateExperimentRequest)| {
+        let mut request = request("e", one());
+        edit(&mut request);
+        request
+    };
     let cases: Vec<(pb::CreateExperimentRequest, Code, &str)> = vec![
+        (request("", one()), Code::InvalidArgument, "name"),
+        (request("../x", one()), Code::InvalidArgument, "name"),
+        (request("e", vec![]), Code::InvalidArgument, "arms"),
         (
-            pb::CreateExperimentRequest {
-                name: "".into(),
-                arms: vec![arm("a", VERSION, 1)],
-                ..Default::default()
-            },
-            Code::InvalidArgument,
-            "name",
-        ),
-        (
-            pb::CreateExperimentRequest {
-                name: "../x".into(),
-                arms: vec![arm("a", VERSION, 1)],
-                ..Default::default()
-            },
-            Code::InvalidArgument,
-            "name",
-        ),
-        (
-            pb::CreateExperimentRequest {
-                name: "e".into(),
-                arms: vec![],
-                ..Default::default()
-            },
-            Code::InvalidArgument,
-            "arms",
-        ),
-        (
-            pb::CreateExperimentRequest {
-                name: "e".into(),
-                arms: vec![arm("a", VERSION, 1), arm("b", "v2", 10_001)],
-                ..Default::default()
-            },
+            request("e", vec![arm("a", VERSION, 1), arm("b", "v2", 10_001)]),
             Code::InvalidArgument,
             "arms[1].weight",
         ),
         (
-            pb::CreateExperimentRequest {
-                name: "e".into(),
-                arms: vec![arm("a", VERSION, 0), arm("b", "v2", 0)],
-                ..Default::default()
-            },
+            request("e", vec![arm("a", VERSION, 0), arm("b", "v2", 0)]),
             Code::InvalidArgument,
             "arms",
         ),
         (
-            pb::CreateExperimentRequest {
-                name: "e".into(),
-                arms: vec![arm("a", VERSION, 1), arm("a", "v2", 1)],
-                ..Default::default()
-            },
+            request("e", vec![arm("a", VERSION, 1), arm("a", "v2", 1)]),
             Code::InvalidArgument,
             "arms[1].name",
         ),
         (
-            pb::CreateExperimentRequest {
-                name: "e".into(),
-                arms: vec![arm("a", "..", 1)],
-                ..Default::default()
-            },
+            request("e", vec![arm("a", "..", 1)]),
             Code::InvalidArgument,
             "arms[0].model_version",
         ),
         (
-            pb::CreateExperimentRequest {
-                name: "e".into(),
-                arms: vec![arm("a", "nope", 1)],
-                ..Default::default()
-            },
+            request("e", vec![arm("a", "nope", 1)]),
             Code::NotFound,
             "arms[0].model_version",
         ),
         (
-            pb::CreateExperimentRequest {
-                name: "e".into(),
-                arms: vec![arm("a", VERSION, 1)],
-                traffic_percent: 101,
-                ..Default::default()
-            },
+            with(|r| r.traffic_percent = 101),
             Code::InvalidArgument,
             "traffic_percent",
         ),
         (
-            pb::CreateExperimentRequest {
-                name: "e".into(),
-                arms: vec![arm("a", VERSION, 1)],
-                salt: "s".repeat(129),
-                ..Default::default()
-            },
+            with(|r| r.salt = "s".repeat(129)),
             Code::InvalidArgument,
             "salt",
         ),
-        (
-            pb::CreateExperimentRequest {
-                name: "canary".into(),
-                arms: vec![arm("a", VERSION, 1)],
-                ..Default::default()
-            },
-            Code::InvalidArgument,
-            "name",
-        ),
+        (request("canary", one()), Code::InvalidArgument, "name"),
         // v1 active + v2 + v3 is over --max-loaded-versions 2.
         (
-            pb::CreateExperimentRequest {
-                name: "e".into(),
-                arms: vec![arm("a", "v2", 1), arm("b", "v3", 1)],
-                ..Default::default()
-            },
+            request("e", vec![arm("a", "v2", 1), arm("b", "v3", 1)]),
             Code::FailedPrecondition,
             "max-loaded-versions",
         ),

@@ -195,9 +195,9 @@ impl Node {
     }
 }
 
-/// Every [`GUARD_PERIOD`] until the node is dropped: follows the stored experiments (a
-/// change made elsewhere, or one a failed start-up could not apply) and judges the running
-/// canary's guards.
+/// Every [`GUARD_PERIOD`] until the node is dropped: on a single node follows the stored
+/// experiments (one a failed start-up could not apply; a shard node's manager follows them
+/// at each lease renewal already), and judges the running canary's guards.
 pub(crate) fn spawn_guard(node: &Arc<Node>) {
     let weak: Weak<Node> = Arc::downgrade(node);
     tokio::spawn(async move {
@@ -208,7 +208,9 @@ pub(crate) fn spawn_guard(node: &Arc<Node>) {
             let Some(node) = weak.upgrade() else {
                 return;
             };
-            if let Err(e) = node.follow_experiments().await {
+            if node.placement.serves_everyone()
+                && let Err(e) = node.follow_experiments().await
+            {
                 tracing::warn!(error = %e, "experiments not followed; retrying");
             }
             if let Err(e) = node.check_canary().await {

@@ -16,15 +16,15 @@ fn shard_client(node: &NodeHandle) -> ShardClient<tonic::transport::Channel> {
     ShardClient::new(node.channel.clone())
 }
 
-/// Every live node loads `versions`; the first failure is the answer.
+/// Every node of `nodes` loads `versions`; the first failure is the answer (NOT_FOUND or
+/// FAILED_PRECONDITION naming the node; nothing was changed).
 pub async fn prepare_everywhere(
-    router: &Router,
+    nodes: &[std::sync::Arc<NodeHandle>],
     versions: &[String],
     deadline: Duration,
 ) -> Result<(), Status> {
-    let nodes = router.topology().nodes.clone();
     for version in versions {
-        let prepared = on_nodes(&nodes, deadline, |node| {
+        let prepared = on_nodes(nodes, deadline, |node| {
             let mut client = shard_client(node);
             let request = forward(
                 internal::PrepareVersionRequest {

@@ -96,7 +96,7 @@ impl Experiments for RouterExperiments {
         let mut versions: Vec<String> = arms.into_iter().map(|a| a.version).collect();
         versions.sort();
         versions.dedup();
-        prepare_everywhere(&self.router, &versions, deadline).await?;
+        prepare_everywhere(&self.router.topology().nodes, &versions, deadline).await?;
         self.change(message, deadline, |mut c, r| async move {
             c.create_experiment(r).await
         })

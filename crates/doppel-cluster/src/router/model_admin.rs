@@ -156,30 +156,8 @@ impl RouterModelAdmin {
         let Some(first) = nodes.first() else {
             return Err(Status::unavailable("no shard node is live; retry shortly"));
         };
-        let prepare = internal::PrepareVersionRequest {
-            model_version: version.clone(),
-        };
-
         // 1. Every node loads the version; nothing is switched until all have.
-        let prepared = on_nodes(&nodes, deadline, |node| {
-            let mut client = shard_client(node);
-            let request = forward(prepare.clone(), deadline);
-            async move { client.prepare_version(request).await }
-        })
-        .await;
-        for (node, answer) in nodes.iter().zip(prepared) {
-            if let Err(status) = answer {
-                let message = format!(
-                    "node {} cannot load `{version}`: {}; nothing was changed",
-                    node.node_id,
-                    status.message()
-                );
-                return Err(match status.code() {
-                    Code::NotFound => Status::not_found(message),
-                    _ => Status::failed_precondition(message),
-                });
-            }
-        }
+        prepare_everywhere(&nodes, std::slice::from_ref(&version), deadline).await?;
 
         // 2. One node validates the version's state and flips the store's pointer.
         let response = admin_client(first)
@@ -223,7 +201,7 @@ impl RouterModelAdmin {
         ))
         .map_err(doppel_grpc::status::node_status)?;
         prepare_everywhere(
-            &self.router,
+            &self.router.topology().nodes,
             std::slice::from_ref(&message.model_version),
             deadline,
         )
