@@ -47,7 +47,7 @@ async fn learned_vectors_serve_tastes_and_fold_in_follows_new_purchases() {
     let mut stages = Vec::new();
     let done = doppel_client::train(server.channel.clone(), request("als-1"), |p| {
         assert_eq!(p.model_version, "als-1", "every message names the version");
-        stages.push((p.stage.clone(), p.iteration));
+        stages.push((p.stage.clone(), p.iteration, p.iterations));
     })
     .await
     .expect("train");
@@ -55,7 +55,13 @@ async fn learned_vectors_serve_tastes_and_fold_in_follows_new_purchases() {
         done.done && done.customers > 1_900 && done.items == 200,
         "{done:?}"
     );
-    assert!(stages.iter().any(|(s, i)| s == "training" && *i == 15));
+    // Every iteration is reported, up to Train's default of 10 (model_admin.proto).
+    assert!(
+        stages
+            .iter()
+            .any(|(s, i, n)| s == "training" && *i == 10 && *n == 10),
+        "{stages:?}"
+    );
     let versions = ModelAdminClient::new(server.channel.clone())
         .list_versions(pb::ListVersionsRequest {})
         .await
@@ -239,6 +245,20 @@ async fn bad_training_requests_name_the_field() {
             pb::TrainRequest {
                 iterations: Some(100_000),
                 ..request("d")
+            },
+        ),
+        (
+            "unobserved_weight",
+            pb::TrainRequest {
+                unobserved_weight: Some(0.0),
+                ..request("e")
+            },
+        ),
+        (
+            "regularization_exponent",
+            pb::TrainRequest {
+                regularization_exponent: Some(2.0),
+                ..request("f")
             },
         ),
         ("model_version", request("bad name!")),

@@ -201,7 +201,7 @@ impl Node {
                 &events,
                 &serving.items,
                 &category_of,
-                als.regularization,
+                als.solve_weights(),
                 &confidence,
             );
             Ok::<_, doppel_train::Error>((serving, segments, context))

@@ -110,12 +110,21 @@ fn initial_factors(rng: &mut StdRng, len: usize) -> Vec<f32> {
 /// Re-solves every row of `solved` against the fixed `other` side.
 fn half_step(solved: &mut [f32], other: &[f32], rows: &SparseRows, params: &AlsParams) {
     let f = params.factors;
-    let gram = Gram::new(other, f).regularized_f32(params.regularization);
+    let weights = params.solve_weights();
+    // One penalty for every row goes into the shared matrix; frequency-scaled ones per row.
+    let shared = if weights.regularization_exponent == 0.0 {
+        weights.regularization
+    } else {
+        0.0
+    };
+    let gram = Gram::new(other, f).scaled_f32(weights.unobserved_weight, shared);
     let fixed = FixedSide {
         gram: &gram,
+        unobserved: weights.unobserved_weight,
         factors: other,
         dim: f,
     };
+    let columns_total = rows.cols();
     solved
         .par_chunks_mut(f)
         .with_min_len(MIN_ROWS_PER_TASK)
@@ -124,19 +133,35 @@ fn half_step(solved: &mut [f32], other: &[f32], rows: &SparseRows, params: &AlsP
             || CgScratch::new(f),
             |scratch, (row, x)| {
                 let (columns, confidences) = rows.row(row);
-                solve_row(&fixed, columns, confidences, x, params.cg_steps, scratch);
+                let penalty = if shared == 0.0 {
+                    weights.row_penalty(columns.len(), columns_total)
+                } else {
+                    0.0
+                };
+                solve_row(
+                    &fixed,
+                    columns,
+                    confidences,
+                    penalty,
+                    x,
+                    params.cg_steps,
+                    scratch,
+                );
             },
         );
 }
 
-/// `Σ_u Σ_i c_ui (p_ui − x_u·y_i)² + λ(Σ|x_u|² + Σ|y_i|²)` over the total confidence
-/// `Σ c_ui` (1 on empty cells). The dense part is `xᵀ(YᵀY)x` per row, plus a correction on
-/// the stored cells, so it costs about one CG step.
+/// `Σ_u Σ_i w_ui (p_ui − x_u·y_i)² + Σ_u λ_u|x_u|² + Σ_i λ_i|y_i|²` over the total weight
+/// `Σ w_ui`, where `w` is the confidence on stored cells and α₀ elsewhere. The dense part is
+/// `α₀ xᵀ(YᵀY)x` per row, plus a correction on the stored cells, so it costs about one CG
+/// step.
 fn loss(customers: &[f32], items: &[f32], rows: &SparseRows, params: &AlsParams) -> f64 {
     let f = params.factors;
-    let reg = f64::from(params.regularization);
+    let weights = params.solve_weights();
+    let a0 = f64::from(weights.unobserved_weight);
     let gram = Gram::new(items, f);
     let g = gram.values();
+    let (n_customers, n_items) = (rows.rows(), rows.cols());
     let per_row: Vec<f64> = customers
         .par_chunks(f)
         .with_min_len(MIN_ROWS_PER_TASK)
@@ -158,18 +183,27 @@ fn loss(customers: &[f32], items: &[f32], rows: &SparseRows, params: &AlsParams)
                 .map(|(&i, &c)| {
                     let y = &items[i as usize * f..(i as usize + 1) * f];
                     let s = f64::from(dot(x, y));
-                    f64::from(c) * (1.0 - s) * (1.0 - s) - s * s
+                    f64::from(c) * (1.0 - s) * (1.0 - s) - a0 * s * s
                 })
                 .sum();
-            dense + sparse + reg * f64::from(dot(x, x))
+            let penalty = f64::from(weights.row_penalty(columns.len(), n_items));
+            a0 * dense + sparse + penalty * f64::from(dot(x, x))
         })
         .collect();
+    // An item's observed cells, for its frequency-scaled penalty.
+    let mut item_counts = vec![0usize; n_items];
+    for row in 0..n_customers {
+        for &i in rows.row(row).0 {
+            item_counts[i as usize] += 1;
+        }
+    }
     let item_penalty: f64 = items
         .chunks_exact(f)
-        .map(|y| reg * f64::from(dot(y, y)))
+        .zip(&item_counts)
+        .map(|(y, &n)| f64::from(weights.row_penalty(n, n_customers)) * f64::from(dot(y, y)))
         .sum();
     let total: f64 = per_row.iter().sum::<f64>() + item_penalty;
-    let cells = rows.rows() as f64 * rows.cols() as f64;
-    let weight = cells + rows.value_sum() - rows.nnz() as f64;
+    let cells = n_customers as f64 * n_items as f64;
+    let weight = a0 * cells + rows.value_sum() - a0 * rows.nnz() as f64;
     total / weight
 }

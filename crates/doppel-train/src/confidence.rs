@@ -37,14 +37,13 @@ pub const DEFAULT_IMPRESSION_WEIGHT: f32 = 0.0;
 pub const DEFAULT_CLICK_WEIGHT: f32 = DEFAULT_VIEW_WEIGHT;
 /// Default [`ConfidenceConfig::return_weight`]: a return undoes a purchase of the same size.
 pub const DEFAULT_RETURN_WEIGHT: f32 = 1.0;
-/// Default [`ConfidenceConfig::half_life_days`]: two months. On Online Retail (next-month
-/// purchases, `doppel evaluate`) 30–90 days beat no decay and a year; see the closing note
-/// of issue 4 for the sweep.
-pub const DEFAULT_HALF_LIFE_DAYS: f32 = 60.0;
-/// Default [`ConfidenceConfig::alpha`]. Far smaller than the paper's 40 because strengths
-/// here are weighted and log-scaled (a single purchase is 1.0, a view 0.1), not raw counts;
-/// on Online Retail 0.3–1 beat 3, 10 and 40 clearly.
-pub const DEFAULT_ALPHA: f32 = 1.0;
+/// Default [`ConfidenceConfig::half_life_days`]: a month, chosen by `doppel evaluate
+/// --tune` on Online Retail's validation split (15–30 days beat 60, 120 and no decay there).
+pub const DEFAULT_HALF_LIFE_DAYS: f32 = 30.0;
+/// Default [`ConfidenceConfig::alpha`], chosen with the half-life. Far smaller than the
+/// paper's 40 because strengths here are weighted and log-scaled (a single purchase is 1.0,
+/// a view 0.1), not raw counts.
+pub const DEFAULT_ALPHA: f32 = 3.0;
 
 /// Milliseconds in a day.
 pub const MS_PER_DAY: f64 = 86_400_000.0;

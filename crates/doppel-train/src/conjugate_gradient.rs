@@ -5,11 +5,13 @@
 //! and fixed item factors `Y`, the exact update solves
 //!
 //! ```text
-//! (YᵀY + λI + Σ_i (c_i − 1) y_i y_iᵀ) x = Σ_i c_i y_i
+//! (α₀YᵀY + λ_u I + Σ_i (c_i − α₀) y_i y_iᵀ) x = Σ_i c_i y_i
 //! ```
 //!
-//! CG never forms that matrix: `YᵀY + λI` is shared by every row of the half-step, and the
-//! sparse correction is applied as `Σ (c_i − 1)(y_i · p) y_i`. Each step costs
+//! where α₀ weighs the unobserved cells (1 in Hu–Koren–Volinsky) and `λ_u` is the row's
+//! penalty. CG never forms that matrix: `α₀YᵀY` (plus λ when every row has the same) is
+//! shared by every row of the half-step, a row's own penalty is added as `λ_u p`, and the
+//! sparse correction is applied as `Σ (c_i − α₀)(y_i · p) y_i`. Each step costs
 //! `O(f² + nnz·f)`; three steps from the previous iteration's vector are enough once
 //! training is under way, because the vector barely moves between iterations.
 
@@ -38,19 +40,23 @@ impl CgScratch {
 
 /// The fixed side of a half-step.
 pub(crate) struct FixedSide<'a> {
-    /// `YᵀY + λI`, row-major `f × f`.
+    /// `α₀YᵀY` plus λI when the penalty is the same for every row, row-major `f × f`.
     pub gram: &'a [f32],
+    /// α₀, the weight of the unobserved cells.
+    pub unobserved: f32,
     /// `Y`, row-major `n × f`.
     pub factors: &'a [f32],
     /// `f`.
     pub dim: usize,
 }
 
-/// Improves `x` in place towards the solution for the row `(columns, confidences)`.
+/// Improves `x` in place towards the solution for the row `(columns, confidences)`, whose
+/// penalty beyond what `fixed.gram` holds is `penalty`.
 pub(crate) fn solve_row(
     fixed: &FixedSide<'_>,
     columns: &[u32],
     confidences: &[f32],
+    penalty: f32,
     x: &mut [f32],
     steps: usize,
     scratch: &mut CgScratch,
@@ -64,11 +70,15 @@ pub(crate) fn solve_row(
     } = scratch;
 
     // r = b − A x
+    let a0 = fixed.unobserved;
     mat_vec(fixed.gram, x, r);
+    if penalty != 0.0 {
+        axpy(penalty, x, r);
+    }
     r.iter_mut().for_each(|v| *v = -*v);
     for (&i, &c) in columns.iter().zip(confidences) {
         let y = y_of(i);
-        axpy(c - (c - 1.0) * dot(y, x), y, r);
+        axpy(c - (c - a0) * dot(y, x), y, r);
     }
     p.copy_from_slice(r);
     let mut rs_old = dot(r, r);
@@ -77,9 +87,12 @@ pub(crate) fn solve_row(
     }
     for _ in 0..steps {
         mat_vec(fixed.gram, p, ap);
+        if penalty != 0.0 {
+            axpy(penalty, p, ap);
+        }
         for (&i, &c) in columns.iter().zip(confidences) {
             let y = y_of(i);
-            axpy((c - 1.0) * dot(y, p), y, ap);
+            axpy((c - a0) * dot(y, p), y, ap);
         }
         let curvature = dot(p, ap);
         // A is positive definite for λ > 0; stop rather than divide by ~0 (or NaN) when
@@ -111,9 +124,10 @@ mod tests {
     fn enough_steps_reach_the_exact_solution() {
         // f = 2, so two CG steps are exact (up to rounding).
         let y = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
-        let gram = Gram::new(&y, 2).regularized_f32(0.5);
+        let gram = Gram::new(&y, 2).scaled_f32(1.0, 0.5);
         let fixed = FixedSide {
             gram: &gram,
+            unobserved: 1.0,
             factors: &y,
             dim: 2,
         };
@@ -122,12 +136,35 @@ mod tests {
             &fixed,
             &[0, 2],
             &[3.0, 2.0],
+            0.0,
             &mut x,
             2,
             &mut CgScratch::new(2),
         );
         // A = YᵀY + 0.5I + 2·e0e0ᵀ + 1·(1,1)(1,1)ᵀ = [[5.5, 2], [2, 3.5]], b = (5, 2).
         let (a, b) = ([[5.5f32, 2.0], [2.0, 3.5]], [5.0f32, 2.0]);
+        for k in 0..2 {
+            let ax = a[k][0] * x[0] + a[k][1] * x[1];
+            assert!((ax - b[k]).abs() < 1e-5, "{x:?}");
+        }
+    }
+
+    #[test]
+    fn unobserved_weight_and_row_penalty_enter_the_system() {
+        // α₀ = 0.5, λ_u = 0.25 given per row:
+        // A = 0.5·YᵀY + 0.25I + 2.5·e0e0ᵀ + 1.5·(1,1)(1,1)ᵀ = [[5.25, 2], [2, 2.75]].
+        let y = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let gram = Gram::new(&y, 2).scaled_f32(0.5, 0.0);
+        let fixed = FixedSide {
+            gram: &gram,
+            unobserved: 0.5,
+            factors: &y,
+            dim: 2,
+        };
+        let mut x = [0.0, 0.0];
+        let mut scratch = CgScratch::new(2);
+        solve_row(&fixed, &[0, 2], &[3.0, 2.0], 0.25, &mut x, 2, &mut scratch);
+        let (a, b) = ([[5.25f32, 2.0], [2.0, 2.75]], [5.0f32, 2.0]);
         for k in 0..2 {
             let ax = a[k][0] * x[0] + a[k][1] * x[1];
             assert!((ax - b[k]).abs() < 1e-5, "{x:?}");

@@ -29,6 +29,7 @@ use doppel_types::context_model::{CONTEXT_FEATURES, ContextCounts, ContextItem};
 use doppel_types::{ContextLifts, ContextModel, Event, EventType};
 use rayon::prelude::*;
 
+use crate::als_params::SolveWeights;
 use crate::confidence::ConfidenceConfig;
 use crate::dense::dot;
 use crate::fold_in_model::FoldInModel;
@@ -167,12 +168,11 @@ pub fn fit_context(
     events: &[Event],
     serving_items: &[(String, Vec<f32>)],
     category_of: &HashMap<String, String>,
-    regularization: f32,
+    weights: SolveWeights,
     confidence: &ConfidenceConfig,
 ) -> ContextFit {
     let catalogue = Catalogue::new(serving_items, category_of);
-    let fold_in =
-        FoldInModel::from_serving_items(serving_items, regularization, confidence.clone());
+    let fold_in = FoldInModel::from_serving_items(serving_items, weights, confidence.clone());
     let (queries, validation_from_ms, pre) = match fold_in {
         Some(fold_in) => {
             validation_queries(events, serving_items, &catalogue, &fold_in, confidence)

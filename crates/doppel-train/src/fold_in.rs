@@ -4,23 +4,26 @@
 //! Solves the same normal equations a training row solve approximates,
 //!
 //! ```text
-//! (YᵀY + λI + Σ_i (c_i − 1) y_i y_iᵀ) x = Σ_i c_i y_i
+//! (α₀YᵀY + λ_u I + Σ_i (c_i − α₀) y_i y_iᵀ) x = Σ_i c_i y_i
 //! ```
+//!
+//! with the training run's [`SolveWeights`] (α₀ and the row's penalty `λ_u`).
 //!
 //! but exactly, by a Cholesky factorisation in f64: `O(f³ + nnz·f²)`, about 0.2 ms at
 //! f = 64, cheap enough to run per request. [`Gram`] holds `YᵀY` so it is computed once
 //! per model, not per call.
 
+use crate::als_params::SolveWeights;
 use crate::gram::Gram;
 
 /// Added to the diagonal when the system is not numerically positive definite
-/// (only possible with `reg = 0`).
+/// (only possible with λ = 0).
 const JITTER: f64 = 1e-6;
 
 /// The vector of a customer whose interactions are `row` — `(item row, confidence)` pairs
 /// as produced by `Interactions::confidence_row`
 /// — against `item_factors` (row-major, `factors` columns) with `yty = Gram::new(item_factors,
-/// factors)` and the training regularisation `reg` (negative values count as 0).
+/// factors)` and the training run's `weights`.
 ///
 /// Pairs whose item row is out of range are ignored; an empty row gives the zero vector
 /// (nothing known about the customer). Panics if `yty` has another dimension than
@@ -30,15 +33,18 @@ pub fn fold_in(
     factors: usize,
     yty: &Gram,
     row: &[(u32, f32)],
-    reg: f32,
+    weights: &SolveWeights,
 ) -> Vec<f32> {
     let f = factors;
     assert_eq!(yty.factors(), f, "Gram matrix and factors disagree");
     let items = item_factors.len() / f.max(1);
-    let mut a = yty.values().to_vec();
+    let a0 = f64::from(weights.unobserved_weight);
+    let mut a: Vec<f64> = yty.values().iter().map(|v| a0 * v).collect();
     let mut b = vec![0f64; f];
+    let observed = row.iter().filter(|(i, _)| (*i as usize) < items).count();
+    let penalty = f64::from(weights.row_penalty(observed, items).max(0.0));
     for k in 0..f {
-        a[k * f + k] += f64::from(reg.max(0.0));
+        a[k * f + k] += penalty;
     }
     for &(item, c) in row {
         if item as usize >= items {
@@ -46,7 +52,7 @@ pub fn fold_in(
         }
         let start = item as usize * f;
         let y = &item_factors[start..start + f];
-        let (c, extra) = (f64::from(c), f64::from(c) - 1.0);
+        let (c, extra) = (f64::from(c), f64::from(c) - a0);
         for j in 0..f {
             let yj = f64::from(y[j]);
             b[j] += c * yj;
@@ -108,11 +114,20 @@ fn cholesky_solve(mut a: Vec<f64>, b: &[f64], n: usize) -> Option<Vec<f64>> {
 mod tests {
     use super::*;
 
+    /// Hu–Koren–Volinsky's weights: α₀ 1, one λ for every row.
+    fn plain(reg: f32) -> SolveWeights {
+        SolveWeights {
+            regularization: reg,
+            unobserved_weight: 1.0,
+            regularization_exponent: 0.0,
+        }
+    }
+
     #[test]
     fn solves_the_normal_equations() {
         // Same system as the CG unit test: A = [[5.5, 2], [2, 3.5]], b = (5, 2).
         let y = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
-        let x = fold_in(&y, 2, &Gram::new(&y, 2), &[(0, 3.0), (2, 2.0)], 0.5);
+        let x = fold_in(&y, 2, &Gram::new(&y, 2), &[(0, 3.0), (2, 2.0)], &plain(0.5));
         let det = 5.5 * 3.5 - 4.0;
         let expected = [(3.5 * 5.0 - 2.0 * 2.0) / det, (5.5 * 2.0 - 2.0 * 5.0) / det];
         for k in 0..2 {
@@ -121,17 +136,35 @@ mod tests {
     }
 
     #[test]
+    fn frequency_scaled_penalty_and_unobserved_weight() {
+        // α₀ = 0.5, λ = 0.1, ν = 1: λ_u = 0.1 × (2 + 0.5 × 3) = 0.35;
+        // A = 0.5·YᵀY + 0.35I + 2.5·e0e0ᵀ + 1.5·(1,1)(1,1)ᵀ = [[5.35, 2], [2, 2.85]].
+        let y = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let weights = SolveWeights {
+            regularization: 0.1,
+            unobserved_weight: 0.5,
+            regularization_exponent: 1.0,
+        };
+        let x = fold_in(&y, 2, &Gram::new(&y, 2), &[(0, 3.0), (2, 2.0)], &weights);
+        let (a, b) = ([[5.35f64, 2.0], [2.0, 2.85]], [5.0f64, 2.0]);
+        for k in 0..2 {
+            let ax = a[k][0] * f64::from(x[0]) + a[k][1] * f64::from(x[1]);
+            assert!((ax - b[k]).abs() < 1e-5, "{x:?}");
+        }
+    }
+
+    #[test]
     fn empty_or_unknown_rows_give_zero() {
         let y = [1.0, 0.0, 0.0, 1.0];
         let g = Gram::new(&y, 2);
-        assert_eq!(fold_in(&y, 2, &g, &[], 0.1), [0.0, 0.0]);
-        assert_eq!(fold_in(&y, 2, &g, &[(7, 5.0)], 0.1), [0.0, 0.0]);
+        assert_eq!(fold_in(&y, 2, &g, &[], &plain(0.1)), [0.0, 0.0]);
+        assert_eq!(fold_in(&y, 2, &g, &[(7, 5.0)], &plain(0.1)), [0.0, 0.0]);
     }
 
     #[test]
     fn singular_systems_fall_back_to_jitter() {
         let y = [0.0, 0.0];
-        let x = fold_in(&y, 2, &Gram::new(&y, 2), &[(0, 2.0)], 0.0);
+        let x = fold_in(&y, 2, &Gram::new(&y, 2), &[(0, 2.0)], &plain(0.0));
         assert_eq!(x, [0.0, 0.0]);
     }
 }

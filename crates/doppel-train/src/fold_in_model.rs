@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use doppel_types::Event;
 
+use crate::als_params::SolveWeights;
 use crate::confidence::ConfidenceConfig;
 use crate::fold_in::fold_in;
 use crate::gram::Gram;
@@ -17,7 +18,7 @@ pub struct FoldInModel {
     item_rows: HashMap<String, u32>,
     item_factors: Vec<f32>,
     gram: Gram,
-    regularization: f32,
+    weights: SolveWeights,
     confidence: ConfidenceConfig,
 }
 
@@ -26,7 +27,7 @@ impl FoldInModel {
     /// [`ServingVectors`](crate::ServingVectors)) and its training settings.
     pub fn from_serving_items(
         items: &[(String, Vec<f32>)],
-        regularization: f32,
+        weights: SolveWeights,
         confidence: ConfidenceConfig,
     ) -> Option<Self> {
         let factors = raw_factors(&items.first()?.1).len();
@@ -49,7 +50,7 @@ impl FoldInModel {
             item_rows,
             item_factors,
             gram,
-            regularization,
+            weights,
             confidence,
         })
     }
@@ -83,7 +84,7 @@ impl FoldInModel {
             self.factors,
             &self.gram,
             &row,
-            self.regularization,
+            &self.weights,
         );
         serving_customer_vector(&u)
     }

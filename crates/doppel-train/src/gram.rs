@@ -64,10 +64,11 @@ impl Gram {
         &self.values
     }
 
-    /// `YᵀY + reg × I` in f32, the matrix every row solve of a half-step shares.
-    pub(crate) fn regularized_f32(&self, reg: f32) -> Vec<f32> {
+    /// `scale × YᵀY + reg × I` in f32, the matrix every row solve of a half-step shares.
+    pub(crate) fn scaled_f32(&self, scale: f32, reg: f32) -> Vec<f32> {
         let f = self.factors;
-        let mut out: Vec<f32> = self.values.iter().map(|&v| v as f32).collect();
+        let scale = f64::from(scale);
+        let mut out: Vec<f32> = self.values.iter().map(|&v| (scale * v) as f32).collect();
         for j in 0..f {
             out[j * f + j] += reg;
         }
@@ -84,7 +85,7 @@ mod tests {
         // Y = [[1, 2], [3, 4], [5, 6]] → YᵀY = [[35, 44], [44, 56]].
         let g = Gram::new(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2);
         assert_eq!(g.values(), [35.0, 44.0, 44.0, 56.0]);
-        assert_eq!(g.regularized_f32(1.0), [36.0, 44.0, 44.0, 57.0]);
+        assert_eq!(g.scaled_f32(1.0, 1.0), [36.0, 44.0, 44.0, 57.0]);
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub mod serving_vectors;
 pub mod sparse_rows;
 
 pub use als::{TrainStep, no_progress, train};
-pub use als_params::AlsParams;
+pub use als_params::{AlsParams, SolveWeights};
 pub use confidence::ConfidenceConfig;
 pub use context_fit::{ContextFit, ContextFitReport, fit_context};
 pub use error::{Error, Result};

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use doppel_types::{VersionInfo, VersionSource};
 
+use crate::als_params::SolveWeights;
 use crate::{AlsParams, ConfidenceConfig, FoldInModel};
 
 /// The settings of a training run as recorded in `VersionInfo.params`.
@@ -15,6 +16,11 @@ pub fn params_of(als: &AlsParams, confidence: &ConfidenceConfig) -> BTreeMap<Str
         ("algorithm", "implicit-als-cg".to_owned()),
         ("factors", a.factors.to_string()),
         ("regularization", a.regularization.to_string()),
+        ("unobserved_weight", a.unobserved_weight.to_string()),
+        (
+            "regularization_exponent",
+            a.regularization_exponent.to_string(),
+        ),
         ("iterations", a.iterations.to_string()),
         ("cg_steps", a.cg_steps.to_string()),
         ("seed", a.seed.to_string()),
@@ -32,9 +38,10 @@ pub fn params_of(als: &AlsParams, confidence: &ConfidenceConfig) -> BTreeMap<Str
     .collect()
 }
 
-/// The regularisation and confidence settings read back from recorded `params` (defaults
-/// for what is missing or unreadable).
-pub fn recorded_settings(params: &BTreeMap<String, String>) -> (f32, ConfidenceConfig) {
+/// The solve weights and confidence settings read back from recorded `params` (defaults
+/// for what is missing or unreadable: a version trained before α₀ and ν existed was
+/// trained with their defaults).
+pub fn recorded_settings(params: &BTreeMap<String, String>) -> (SolveWeights, ConfidenceConfig) {
     let get = |key: &str, default: f32| {
         params
             .get(key)
@@ -52,10 +59,19 @@ pub fn recorded_settings(params: &BTreeMap<String, String>) -> (f32, ConfidenceC
         impression_weight: get("impression_weight", d.impression_weight),
         click_weight: get("click_weight", d.click_weight),
     };
-    (
-        get("regularization", AlsParams::default().regularization),
-        confidence,
-    )
+    let a = AlsParams::default();
+    let weights = SolveWeights {
+        regularization: get("regularization", a.regularization),
+        unobserved_weight: get("unobserved_weight", a.unobserved_weight),
+        regularization_exponent: get("regularization_exponent", a.regularization_exponent),
+    };
+    // Unreadable numbers fall back as a whole rather than poison every fold-in.
+    let weights = if weights.validate().is_ok() {
+        weights
+    } else {
+        a.solve_weights()
+    };
+    (weights, confidence)
 }
 
 /// The fold-in state of a trained version, from its stored item vectors (none for an
@@ -64,8 +80,8 @@ pub fn fold_in_model(info: &VersionInfo, items: &[(String, Vec<f32>)]) -> Option
     if info.source != VersionSource::Trained {
         return None;
     }
-    let (regularization, confidence) = recorded_settings(&info.params);
-    FoldInModel::from_serving_items(items, regularization, confidence)
+    let (weights, confidence) = recorded_settings(&info.params);
+    FoldInModel::from_serving_items(items, weights, confidence)
 }
 
 #[cfg(test)]
@@ -76,6 +92,8 @@ mod tests {
     fn recorded_settings_round_trip() {
         let als = AlsParams {
             regularization: 0.2,
+            unobserved_weight: 0.3,
+            regularization_exponent: 0.5,
             ..AlsParams::default()
         };
         let confidence = ConfidenceConfig {
@@ -83,8 +101,8 @@ mod tests {
             half_life_days: 12.0,
             ..ConfidenceConfig::default()
         };
-        let (reg, back) = recorded_settings(&params_of(&als, &confidence));
-        assert_eq!(reg, 0.2);
+        let (weights, back) = recorded_settings(&params_of(&als, &confidence));
+        assert_eq!(weights, als.solve_weights());
         assert_eq!(back.alpha, 7.5);
         assert_eq!(back.half_life_days, 12.0);
     }

@@ -72,6 +72,12 @@ pub struct BenchLoadArgs {
     /// cost with that of complete calls (in-process server only).
     #[arg(long, conflicts_with = "addr")]
     pub abandon_calls: Option<usize>,
+    /// Overload: after the load, run RecommendOffers alone, then beside this many clients
+    /// that loop whole-population lookalikes (`top_percent` 100) — e.g. twice the heavy
+    /// limit — two interleaved rounds of `--seconds` each; reports the offers' p99 against
+    /// the unloaded one and every status of both RPCs.
+    #[arg(long)]
+    pub overload_heavy: Option<usize>,
 }
 
 /// What each RecommendOffers of a phase carries.
@@ -226,6 +232,9 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
     if let Some(calls) = args.abandon_calls {
         abandoned_cost(&channel, &seeds, calls).await?;
     }
+    if let Some(heavy) = args.overload_heavy {
+        overload_phases(&args, &channel, &customers, &seeds, heavy).await?;
+    }
     if let Some(stop) = stop {
         let _ = stop.send(());
     }
@@ -234,13 +243,27 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
 
 type Workers = Vec<tokio::task::JoinHandle<(Tally, Tally)>>;
 
-/// Starts `--concurrency` clients for `--seconds` in `mode`.
+/// Starts `--concurrency` clients for `--seconds` in `mode`, `--lookalike-share` of their
+/// requests lookalikes.
 fn spawn_load(
     args: &Arc<BenchLoadArgs>,
     channel: &Channel,
     customers: &Arc<Vec<String>>,
     seeds: &Arc<Vec<String>>,
     mode: OfferMode,
+) -> Workers {
+    spawn_mix(args, channel, customers, seeds, mode, args.lookalike_share)
+}
+
+/// Starts `--concurrency` clients for `--seconds` in `mode`, `share` of their requests
+/// lookalikes.
+fn spawn_mix(
+    args: &Arc<BenchLoadArgs>,
+    channel: &Channel,
+    customers: &Arc<Vec<String>>,
+    seeds: &Arc<Vec<String>>,
+    mode: OfferMode,
+    share: f64,
 ) -> Workers {
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     (0..args.concurrency)
@@ -252,7 +275,13 @@ fn spawn_load(
                 Arc::clone(args),
             );
             tokio::spawn(async move {
-                drive(worker, channel, &customers, &seeds, &args, deadline, mode).await
+                let load = Load {
+                    args: &args,
+                    deadline,
+                    mode,
+                    share,
+                };
+                drive(worker, channel, &customers, &seeds, load).await
             })
         })
         .collect()
@@ -347,6 +376,103 @@ async fn cap_phases(
             qps / base
         );
     }
+    Ok(())
+}
+
+/// A client that loops whole-population lookalikes until `deadline`.
+async fn drive_heavy(
+    worker: usize,
+    channel: Channel,
+    seeds: Arc<Vec<String>>,
+    args: Arc<BenchLoadArgs>,
+    deadline: Instant,
+) -> Tally {
+    let mut audiences = AudiencesClient::new(channel);
+    let mut tally = Tally::default();
+    let mut state = worker as u64 + 1_000;
+    while Instant::now() < deadline && !seeds.is_empty() {
+        let start = next(&mut state) as usize % seeds.len();
+        let chosen: Vec<String> = (0..args.seeds)
+            .map(|i| seeds[(start + i * 7) % seeds.len()].clone())
+            .collect();
+        let mut request = tonic::Request::new(pb::LookalikeRequest {
+            seed_customer_ids: chosen,
+            size: Some(pb::lookalike_request::Size::TopPercent(100.0)),
+            ..Default::default()
+        });
+        request.set_timeout(Duration::from_millis(args.deadline_ms));
+        let started = Instant::now();
+        let result = async {
+            let mut stream = audiences.find_lookalikes(request).await?.into_inner();
+            while stream.message().await?.is_some() {}
+            Ok(())
+        }
+        .await;
+        let shed = matches!(&result, Err(s) if s.code() == tonic::Code::ResourceExhausted);
+        tally.record(started, result);
+        if shed {
+            // A shed call comes back at once; a real client backs off before retrying.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    tally
+}
+
+/// The `--overload-heavy` phases: offers alone, then beside `heavy` clients looping
+/// whole-population lookalikes; two interleaved rounds.
+async fn overload_phases(
+    args: &Arc<BenchLoadArgs>,
+    channel: &Channel,
+    customers: &Arc<Vec<String>>,
+    seeds: &Arc<Vec<String>>,
+    heavy: usize,
+) -> anyhow::Result<()> {
+    let (mut alone, mut loaded, mut lookalikes) =
+        (Tally::default(), Tally::default(), Tally::default());
+    for _ in 0..2 {
+        for w in spawn_mix(args, channel, customers, seeds, OfferMode::default(), 0.0) {
+            alone.merge(w.await.context("load worker")?.0);
+        }
+        let deadline = Instant::now() + Duration::from_secs(args.seconds);
+        let heavy_workers: Vec<_> = (0..heavy)
+            .map(|worker| {
+                tokio::spawn(drive_heavy(
+                    worker,
+                    channel.clone(),
+                    Arc::clone(seeds),
+                    Arc::clone(args),
+                    deadline,
+                ))
+            })
+            .collect();
+        for w in spawn_mix(args, channel, customers, seeds, OfferMode::default(), 0.0) {
+            loaded.merge(w.await.context("load worker")?.0);
+        }
+        for w in heavy_workers {
+            lookalikes.merge(w.await.context("heavy worker")?);
+        }
+    }
+    let seconds = 2.0 * args.seconds as f64;
+    println!(
+        "
+Overload: {} offer clients, alone and beside {heavy} clients looping whole-population lookalikes (2 × {} s each, interleaved):",
+        args.concurrency, args.seconds
+    );
+    print_table(
+        &[
+            ("RecommendOffers alone", &alone),
+            ("RecommendOffers beside lookalikes", &loaded),
+            ("FindLookalikes (top 100 %)", &lookalikes),
+        ],
+        seconds,
+        false,
+        |_| true,
+    );
+    let (p99_alone, p99_loaded) = (summary(&alone, seconds).2, summary(&loaded, seconds).2);
+    println!(
+        "RecommendOffers p99 beside the lookalikes: {:.2}× the unloaded p99",
+        p99_loaded / p99_alone.max(f64::MIN_POSITIVE)
+    );
     Ok(())
 }
 
@@ -448,15 +574,28 @@ fn next(state: &mut u64) -> u64 {
     *state >> 33
 }
 
+/// What one load client does, and until when.
+struct Load<'a> {
+    args: &'a BenchLoadArgs,
+    deadline: Instant,
+    mode: OfferMode,
+    /// Share of lookalikes.
+    share: f64,
+}
+
 async fn drive(
     worker: usize,
     channel: Channel,
     customers: &[String],
     seeds: &[String],
-    args: &BenchLoadArgs,
-    deadline: Instant,
-    mode: OfferMode,
+    load: Load<'_>,
 ) -> (Tally, Tally) {
+    let Load {
+        args,
+        deadline,
+        mode,
+        share,
+    } = load;
     let mut recommendations = RecommendationsClient::new(channel.clone());
     let mut audiences = AudiencesClient::new(channel);
     let (mut rec, mut look) = (Tally::default(), Tally::default());
@@ -465,7 +604,7 @@ async fn drive(
     while Instant::now() < deadline {
         let roll = (next(&mut state) % 10_000) as f64 / 10_000.0;
         let started = Instant::now();
-        if roll < args.lookalike_share && !seeds.is_empty() {
+        if roll < share && !seeds.is_empty() {
             let start = next(&mut state) as usize % seeds.len();
             let chosen: Vec<String> = (0..args.seeds)
                 .map(|i| seeds[(start + i * 7) % seeds.len()].clone())

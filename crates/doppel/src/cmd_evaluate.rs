@@ -1,6 +1,6 @@
 //! `doppel evaluate`: doppel's learning on Online Retail under `benches/eval/PROTOCOL.md`
 //! (time split, next-best-offer metrics, lookalike lift), as a Markdown table and JSON that
-//! `benches/eval/compare_implicit.py --doppel-json` puts beside `implicit`'s numbers.
+//! `benches/eval/compare_peers.py --doppel-json` puts beside the tuned peers' numbers.
 //!
 //! Offers come from the trained factors by exact inner product (what the serving index
 //! returns through its inner-product-preserving vectors, without its approximation);
@@ -10,16 +10,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Args;
-use doppel_train::{AlsParams, ConfidenceConfig, Interactions, Model};
+use doppel_train::{AlsParams, ConfidenceConfig, Model};
 use serde_json::json;
 
 use crate::eval_context;
-use crate::eval_data::{Split, read_rows, split};
-use crate::eval_metrics::{K, MetricSum};
+use crate::eval_data::{Split, read_rows, split, validation_split};
+use crate::eval_offers::{offer_metrics, popularity_metrics, prior_metrics, recent_popularity};
+use crate::eval_tune::{self, Settings};
 
 /// Where the Online Retail file is expected (CI has `../shared` beside the checkout).
 pub const DEFAULT_DATA: &str = "../shared/data/online_retail.csv.gz";
@@ -37,15 +37,25 @@ pub struct EvaluateArgs {
     /// Write the protocol's JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Latent factors.
-    #[arg(long, default_value_t = 64)]
-    pub factors: usize,
-    /// ALS iterations.
-    #[arg(long, default_value_t = 15)]
-    pub iterations: usize,
-    /// L2 regularisation.
-    #[arg(long, default_value_t = 0.05)]
-    pub regularization: f32,
+    /// Search the ALS settings on the validation split (PROTOCOL.md §2.1), starting from
+    /// the flags' settings, then report the test window once with the chosen ones.
+    #[arg(long)]
+    pub tune: bool,
+    /// Latent factors (default: Train's).
+    #[arg(long)]
+    pub factors: Option<usize>,
+    /// ALS iterations (default: Train's).
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// L2 regularisation (default: Train's).
+    #[arg(long)]
+    pub regularization: Option<f32>,
+    /// Weight of unobserved cells α₀ (default: Train's).
+    #[arg(long)]
+    pub unobserved_weight: Option<f32>,
+    /// Frequency scaling ν of the regularisation (default: Train's).
+    #[arg(long)]
+    pub regularization_exponent: Option<f32>,
     /// Confidence scale (c = 1 + alpha × strength).
     #[arg(long)]
     pub alpha: Option<f32>,
@@ -76,40 +86,6 @@ fn unit(v: &[f32]) -> Vec<f32> {
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// Popularity ranking of `I` (§4).
-fn popularity(split: &Split) -> Vec<String> {
-    let mut items: Vec<(&String, &u64)> = split.item_buyers.iter().collect();
-    items.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    items.into_iter().map(|(i, _)| i.clone()).collect()
-}
-
-fn first_unbought(ranking: &[String], bought: &BTreeSet<String>) -> Vec<String> {
-    ranking
-        .iter()
-        .filter(|i| !bought.contains(*i))
-        .take(K)
-        .cloned()
-        .collect()
-}
-
-fn model_list(
-    model: &Model,
-    customer: u64,
-    bought: &BTreeSet<String>,
-    fallback: &[String],
-) -> Vec<String> {
-    let Some(row) = model.customer_position(&customer.to_string()) else {
-        return first_unbought(fallback, bought);
-    };
-    model
-        .top_items(model.customer_vector(row), K + bought.len())
-        .into_iter()
-        .map(|(i, _)| model.item_ids[i].clone())
-        .filter(|i| !bought.contains(i))
-        .take(K)
-        .collect()
 }
 
 fn lookalike(split: &Split, model: &Model) -> Vec<serde_json::Value> {
@@ -204,31 +180,63 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     if args.context {
         return run_context(args);
     }
-    let split = split(&read_data(&args.data)?);
+    let rows = read_data(&args.data)?;
     let (als, confidence) = settings(args)?;
-    let now = split
-        .train_events
-        .iter()
-        .map(|e| e.timestamp_ms)
-        .max()
-        .unwrap_or(0);
-    let interactions = Interactions::from_events(&split.train_events, &confidence, now);
-    // Like `fit()` on the Python side: the factorisation only, not building the matrix.
-    let started = Instant::now();
-    let model = doppel_train::train(&interactions, &als, &doppel_train::no_progress)?;
-    let train_seconds = started.elapsed().as_secs_f64();
-
-    let ranking = popularity(&split);
-    let (mut ours, mut popular) = (MetricSum::default(), MetricSum::default());
-    for (c, bought) in &split.bought {
-        let relevant = split.relevant(*c, bought);
-        if relevant.is_empty() {
-            continue;
+    let mut settings = Settings { als, confidence };
+    let mut tuning = serde_json::Value::Null;
+    let mut prior_beta = None;
+    if args.tune {
+        let validation = validation_split(&rows);
+        eprintln!(
+            "validation: train before {}, {} evaluated customers",
+            validation.cutoff, validation.counts["evaluated_customers"]
+        );
+        let tuned = eval_tune::tune(&validation, settings)?;
+        eprintln!(
+            "chosen on validation ({} fits): {} → NDCG@10 {:.4}",
+            tuned.trials.len(),
+            tuned.best.settings.json(),
+            tuned.best.metrics.ndcg_at_10
+        );
+        tuning = tuned.json(&validation);
+        settings = tuned.best.settings;
+        // The prior's weight, on validation too (with the chosen ALS settings).
+        let (model, _) = eval_tune::fit(&validation, &settings)?;
+        let prior = recent_popularity(&validation, &model);
+        let mut best = (0f32, false, offer_metrics(&validation, &model).ndcg_at_10);
+        for (standardise, grid) in [
+            (
+                true,
+                vec![0.2f32, 0.4, 0.8, 1.2, 1.6, 2.4, 3.2, 4.8, 6.4, 9.6],
+            ),
+            (false, vec![0.01f32, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8]),
+        ] {
+            for beta in grid {
+                let ndcg = prior_metrics(&validation, &model, &prior, beta, standardise).ndcg_at_10;
+                eprintln!(
+                    "prior beta {beta} standardised {standardise}: validation NDCG@10 {ndcg:.4}"
+                );
+                if ndcg > best.2 {
+                    best = (beta, standardise, ndcg);
+                }
+            }
         }
-        ours.add(&model_list(&model, *c, bought, &ranking), &relevant);
-        popular.add(&first_unbought(&ranking, bought), &relevant);
+        prior_beta = Some(best);
     }
-    let (ours, popular) = (ours.mean(), popular.mean());
+    let split = split(&rows);
+    let (model, train_seconds) = eval_tune::fit(&split, &settings)?;
+    let (als, confidence) = (&settings.als, &settings.confidence);
+    let (ours, popular) = (offer_metrics(&split, &model), popularity_metrics(&split));
+    let with_prior = prior_beta.map(|(beta, standardise, validation_ndcg)| {
+        let prior = recent_popularity(&split, &model);
+        let m = prior_metrics(&split, &model, &prior, beta, standardise);
+        println!(
+            "ALS + recent-popularity prior (beta {beta}, standardised {standardise}, chosen on validation, NDCG@10 {validation_ndcg:.4} there): test NDCG@10 {:.4}, Recall@10 {:.4}, HitRate@10 {:.4}",
+            m.ndcg_at_10, m.recall_at_10, m.hit_rate_at_10
+        );
+        json!({"beta": beta, "standardised": standardise, "prior_days": crate::eval_offers::PRIOR_DAYS,
+               "validation_ndcg_at_10": validation_ndcg, "test": m})
+    });
     let groups = lookalike(&split, &model);
     let report = json!({
         "protocol": "doppel-eval-v1",
@@ -239,11 +247,15 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         "threads": rayon_threads(),
         "model": {
             "factors": als.factors, "iterations": als.iterations, "regularization": als.regularization,
+            "unobserved_weight": als.unobserved_weight,
+            "regularization_exponent": als.regularization_exponent,
             "alpha": confidence.alpha, "half_life_days": confidence.half_life_days,
             "confidence": "1 + alpha * strength (event weights, ln quantity, recency decay, returns subtract)",
             "lookalike": "centroid"
         },
         "lookalike": groups,
+        "tuning": tuning,
+        "experiment_recent_popularity_prior": with_prior,
     });
     println!("| model | Recall@10 | NDCG@10 | HitRate@10 | Precision@10 |\n|---|---|---|---|---|");
     for (name, m) in [("doppel ALS", ours), ("popularity", popular)] {
@@ -319,13 +331,18 @@ fn settings(args: &EvaluateArgs) -> anyhow::Result<(AlsParams, ConfidenceConfig)
     if let Some(h) = args.half_life_days {
         confidence.half_life_days = h;
     }
+    let d = AlsParams::default();
     let als = AlsParams {
-        factors: args.factors,
-        iterations: args.iterations,
-        regularization: args.regularization,
+        factors: args.factors.unwrap_or(d.factors),
+        iterations: args.iterations.unwrap_or(d.iterations),
+        regularization: args.regularization.unwrap_or(d.regularization),
+        unobserved_weight: args.unobserved_weight.unwrap_or(d.unobserved_weight),
+        regularization_exponent: args
+            .regularization_exponent
+            .unwrap_or(d.regularization_exponent),
         // Like implicit's default (calculate_training_loss=False): no loss pass.
         compute_loss: false,
-        ..AlsParams::default()
+        ..d
     };
     als.validate()?;
     confidence.validate()?;

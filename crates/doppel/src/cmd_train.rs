@@ -8,8 +8,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cmd_query::DEFAULT_ADDR;
 use doppel_client::{activate, connect};
 
-/// Flags of `doppel train`. Unset hyper-parameters take the server's defaults (factors 64,
-/// regularization 0.05, alpha 1, iterations 15, half-life 60 days, seed 42).
+/// Flags of `doppel train`. Unset hyper-parameters take the server's defaults (factors 128,
+/// regularization 0.0084 with exponent 1, unobserved weight 1, alpha 3, iterations 10,
+/// half-life 30 days, seed 42: chosen by `doppel evaluate --tune` on validation).
 #[derive(Args, Debug, Default)]
 pub struct TrainArgs {
     /// Server address.
@@ -24,6 +25,12 @@ pub struct TrainArgs {
     /// L2 regularisation.
     #[arg(long)]
     pub regularization: Option<f32>,
+    /// Weight of the cells a customer never touched (α₀), in (0, 1000].
+    #[arg(long)]
+    pub unobserved_weight: Option<f32>,
+    /// Frequency scaling ν of the regularisation, in [0, 1]: λ × (n + α₀N)^ν.
+    #[arg(long)]
+    pub regularization_exponent: Option<f32>,
     /// Confidence scale: c = 1 + alpha × strength.
     #[arg(long)]
     pub alpha: Option<f32>,
@@ -48,6 +55,8 @@ impl TrainArgs {
             model_version: self.model_version.clone(),
             factors: self.factors,
             regularization: self.regularization,
+            unobserved_weight: self.unobserved_weight,
+            regularization_exponent: self.regularization_exponent,
             alpha: self.alpha,
             iterations: self.iterations,
             half_life_days: self.half_life_days,

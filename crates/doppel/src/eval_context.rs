@@ -106,7 +106,7 @@ pub fn evaluate(
         &set.train,
         &serving.items,
         &set.categories,
-        als.regularization,
+        als.solve_weights(),
         confidence,
     );
     let lifts = ContextLifts::new(&fit.model);

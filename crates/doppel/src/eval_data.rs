@@ -1,5 +1,5 @@
 //! Online Retail read and split exactly as `benches/eval/PROTOCOL.md` (doppel-eval-v1)
-//! says, so `doppel evaluate` and `compare_implicit.py` see the same rows.
+//! says, so `doppel evaluate` and `compare_peers.py` see the same rows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
@@ -158,12 +158,28 @@ fn country_context(country: &str) -> Context {
     }
 }
 
-/// Splits kept rows (§2, §3, §6).
+/// Splits kept rows (§2, §3, §6): the test window is the last 30 days.
 pub fn split(rows: &[Row]) -> Split {
-    let mut s = Split::default();
     let max_ts = rows.iter().map(|r| r.ts).max().unwrap_or(0);
-    s.cutoff_ms = max_ts - TEST_WINDOW_MS;
-    s.cutoff = format_ts(s.cutoff_ms);
+    split_at(rows, max_ts - TEST_WINDOW_MS)
+}
+
+/// The validation split (§2.1): only rows before the test cutoff, split again 30 days
+/// earlier. Hyper-parameters are chosen on it; the test window is never read.
+pub fn validation_split(rows: &[Row]) -> Split {
+    let max_ts = rows.iter().map(|r| r.ts).max().unwrap_or(0);
+    let cutoff = max_ts - TEST_WINDOW_MS;
+    let before: Vec<Row> = rows.iter().filter(|r| r.ts < cutoff).cloned().collect();
+    split_at(&before, cutoff - TEST_WINDOW_MS)
+}
+
+/// Splits `rows` at `cutoff_ms`: rows before it train, purchases from it on test.
+fn split_at(rows: &[Row], cutoff_ms: i64) -> Split {
+    let mut s = Split {
+        cutoff_ms,
+        cutoff: format_ts(cutoff_ms),
+        ..Split::default()
+    };
     let mut buyers: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
     let (mut purchases, mut train_rows, mut train_purchases, mut test_rows) = (0, 0, 0, 0);
     for r in rows {

@@ -14,6 +14,8 @@ mod demo_retail;
 mod eval_context;
 mod eval_data;
 mod eval_metrics;
+mod eval_offers;
+mod eval_tune;
 mod retail_csv;
 mod settings;
 mod settings_tls;

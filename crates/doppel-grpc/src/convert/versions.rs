@@ -133,6 +133,12 @@ pub fn plan_from_pb(request: pb::TrainRequest) -> Result<TrainPlan, Status> {
     if let Some(r) = request.regularization {
         als.regularization = r;
     }
+    if let Some(w) = request.unobserved_weight {
+        als.unobserved_weight = w;
+    }
+    if let Some(e) = request.regularization_exponent {
+        als.regularization_exponent = e;
+    }
     if let Some(i) = request.iterations {
         als.iterations = i as usize;
     }

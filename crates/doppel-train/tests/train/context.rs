@@ -38,7 +38,7 @@ fn fit(context_effect: f64) -> (doppel_train::ContextFit, HashMap<String, String
         &data.events,
         &serving.items,
         &categories,
-        als.regularization,
+        als.solve_weights(),
         &confidence,
     );
     (fit, categories)

@@ -37,7 +37,7 @@ fn folded(events: &[Event]) -> Vec<f32> {
         m.factors,
         &m.item_gram(),
         &row,
-        als_params().regularization,
+        &als_params().solve_weights(),
     )
 }
 

@@ -46,6 +46,48 @@ fn als_params_name_the_bad_field() {
         ),
         (
             AlsParams {
+                unobserved_weight: 0.0,
+                ..d()
+            },
+            "unobserved_weight",
+        ),
+        (
+            AlsParams {
+                unobserved_weight: 1_000.5,
+                ..d()
+            },
+            "unobserved_weight",
+        ),
+        (
+            AlsParams {
+                unobserved_weight: f32::NAN,
+                ..d()
+            },
+            "unobserved_weight",
+        ),
+        (
+            AlsParams {
+                regularization_exponent: -0.1,
+                ..d()
+            },
+            "regularization_exponent",
+        ),
+        (
+            AlsParams {
+                regularization_exponent: 1.5,
+                ..d()
+            },
+            "regularization_exponent",
+        ),
+        (
+            AlsParams {
+                regularization_exponent: f32::NAN,
+                ..d()
+            },
+            "regularization_exponent",
+        ),
+        (
+            AlsParams {
                 iterations: 0,
                 ..d()
             },

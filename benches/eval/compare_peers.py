@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side evaluation on UCI Online Retail: popularity, `implicit` ALS and (optionally) doppel.
+"""Side-by-side evaluation on UCI Online Retail: doppel vs peers tuned on a validation window.
 
 Follows benches/eval/PROTOCOL.md exactly; `doppel evaluate` implements the same rules, so the
 counts printed here must match its counts. Two sections:
@@ -8,19 +8,28 @@ counts printed here must match its counts. Two sections:
   * lookalike: 8 product groups (3-character StockCode prefixes), audience of 200 prospects,
     precision and lift vs a random audience and vs the top spenders
 
-Models: popularity baseline; implicit.cpu.als.AlternatingLeastSquares (factors=64,
-regularization=0.05, iterations=15, random_state=42) on purchase-row counts, once as is
-(alpha=1.0) and once with the matrix scaled by 40 (the classic alpha=40).
+Peers, each tuned honestly: the settings are searched on the validation split (PROTOCOL.md
+§2.1: train < cutoff − 30 days, validation test = purchases in [cutoff − 30 days, cutoff)) by
+NDCG@10, then the model is refitted on the protocol's train rows with the chosen settings and
+scored on the test window once.
+
+  * popularity baseline (no settings)
+  * implicit.cpu.als.AlternatingLeastSquares (iterations=15, random_state=42, alpha=1.0), full
+    grid over factors x regularization x matrix scale (count matrix x scale)
+  * EASE (Steck 2019) on the binary customer x item matrix, grid over lambda
+  * continuity row: implicit ALS at the old fixed settings (factors 64, regularization 0.05,
+    matrix as is), not tuned
 
 Usage:
-  python3 benches/eval/compare_implicit.py [--data PATH] [--out results.md] [--json results.json]
-                                           [--doppel-json doppel.json] [--threads 2] [--plot lift.png]
+  python3 benches/eval/compare_peers.py [--data PATH] [--out results.md] [--json results.json]
+                                        [--doppel-json doppel.json] [--threads 2] [--plot lift.png]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -40,18 +49,32 @@ DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "data", "online_ret
 PROTOCOL = "doppel-eval-v1"
 K = 10                      # list length for NBO metrics
 TEST_DAYS = 30              # test window = last 30 days
+VALIDATION_DAYS = 30        # validation test window = the 30 days before the test window
 N_GROUPS = 8                # lookalike product groups
 PREFIX_LEN = 3              # group = first 3 characters of the item id
 AUDIENCE = 200              # lookalike audience size (capped by the number of candidates)
-ALS_PARAMS = dict(factors=64, regularization=0.05, iterations=15, random_state=42)
-ALPHAS = (1.0, 40.0)        # implicit runs: matrix as is, and matrix x 40
+
+ALS_FIXED = dict(iterations=15, random_state=42)            # never searched
+ALS_GRID = {                                                # full grid, 3 x 9 x 5 = 135 fits
+    "factors": (32, 64, 128),
+    # 0.01..5 as issue 12 lists them; 10, 20, 50 added because at 128 factors the best
+    # setting sat on the 5 edge (and a larger matrix scale wants a larger regularization)
+    "regularization": (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 20.0, 50.0),
+    "alpha_scale": (0.3, 1.0, 3.0, 10.0, 40.0),             # count matrix x scale; alpha=1.0
+}
+ALS_CONTINUITY = dict(factors=64, regularization=0.05, alpha_scale=1.0)  # the old fixed row
+EASE_LAMBDAS = (50.0, 100.0, 200.0, 300.0, 500.0, 1000.0, 2000.0, 5000.0)
+
 LABELS = {                  # JSON key -> label in the Markdown tables and the plot
     "popularity": "popularity",
-    "implicit_als_alpha1": "implicit ALS α=1",
-    "implicit_als_alpha40": "implicit ALS α=40 (matrix×40)",
+    "implicit_als_tuned": "implicit ALS (tuned)",
+    "ease_tuned": "EASE (tuned)",
+    "implicit_als_alpha1": "implicit ALS fixed (old settings)",
     "doppel": "doppel",
     "popularity_doppel": "popularity (doppel's)",
 }
+PEERS = ("popularity", "implicit_als_tuned", "ease_tuned", "implicit_als_alpha1")
+METRICS = ("recall_at_10", "ndcg_at_10", "hit_rate_at_10", "precision_at_10")
 
 
 def log(*args) -> None:
@@ -94,9 +117,9 @@ def load_rows(path: str) -> pd.DataFrame:
 class Split:
     """Train/test split, id tables and the customer x item count matrix."""
     cutoff: pd.Timestamp
-    train: pd.DataFrame          # all kept rows before the cutoff (purchases and returns)
+    train: pd.DataFrame          # all given rows before the cutoff (purchases and returns)
     train_p: pd.DataFrame        # train purchase rows
-    test_p: pd.DataFrame         # test purchase rows
+    test_p: pd.DataFrame         # purchase rows at/after the cutoff (among the given rows)
     customers: np.ndarray        # customer ids with >= 1 train purchase, ascending (as integers)
     items: np.ndarray            # item ids with >= 1 train purchase, ascending (byte order)
     counts: sp.csr_matrix        # customers x items, value = number of train purchase rows
@@ -104,9 +127,12 @@ class Split:
     item_index: dict = field(default_factory=dict)
 
 
-def split_rows(rows: pd.DataFrame) -> Split:
-    """Cutoff = max InvoiceDate - 30 days; train = date < cutoff; test = purchases at/after it."""
-    cutoff = rows["date"].max() - pd.Timedelta(days=TEST_DAYS)
+def split_rows(rows: pd.DataFrame, cutoff: pd.Timestamp) -> Split:
+    """train = rows dated < cutoff; test = purchase rows dated >= cutoff (PROTOCOL.md §2).
+
+    The test split passes all kept rows; the validation split (§2.1) passes the rows dated
+    before the test cutoff and cutoff − 30 days.
+    """
     train = rows[rows["date"] < cutoff]
     train_p = train[train["purchase"]]
     test_p = rows[(rows["date"] >= cutoff) & rows["purchase"]]
@@ -145,11 +171,31 @@ def dataset_counts(rows: pd.DataFrame, s: Split, rel: dict[int, set[int]]) -> di
         "train_rows": int(len(s.train)),
         "train_purchase_rows": int(len(s.train_p)),
         "test_rows": int(len(s.test_p)),
+        **split_counts(s, rel),
+    }
+
+
+def split_counts(s: Split, rel: dict[int, set[int]]) -> dict:
+    """|U|, |I|, |E| and the number of relevant pairs of a split (the validation counts)."""
+    return {
         "customers": int(len(s.customers)),
         "items": int(len(s.items)),
         "evaluated_customers": int(len(rel)),
         "relevant_pairs": int(sum(len(v) for v in rel.values())),
     }
+
+
+@dataclass
+class Task:
+    """One split with its ground truth: what a model is fitted on and scored against."""
+    s: Split
+    rel: dict
+    users: list
+
+
+def make_task(s: Split) -> Task:
+    rel = relevant_sets(s)
+    return Task(s, rel, list(rel))
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,17 +241,22 @@ def _take(order: list, skip: set, k: int) -> list:
     return out
 
 
-def train_als(s: Split, alpha: float, threads: int):
-    """Fit implicit's CPU ALS on counts x alpha (BLAS limited to 1 thread, as implicit advises).
+# --- implicit ALS ---------------------------------------------------------------------------
+
+def fit_als(s: Split, settings: dict, threads: int):
+    """Fit implicit's CPU ALS on counts x alpha_scale (BLAS held at 1 thread, as implicit advises).
 
     Returns (model, matrix used, wall seconds of fit()).
     """
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
-    matrix = (s.counts * alpha).astype(np.float32).tocsr() if alpha != 1.0 else s.counts
+    scale = settings["alpha_scale"]
+    matrix = (s.counts * scale).astype(np.float32).tocsr() if scale != 1.0 else s.counts
     with threadpool_limits(limits=1, user_api="blas"):
-        model = AlternatingLeastSquares(alpha=1.0, num_threads=threads, **ALS_PARAMS)
+        model = AlternatingLeastSquares(factors=settings["factors"],
+                                        regularization=settings["regularization"],
+                                        alpha=1.0, num_threads=threads, **ALS_FIXED)
         t0 = time.perf_counter()
         model.fit(matrix, show_progress=False)
         seconds = time.perf_counter() - t0
@@ -213,12 +264,89 @@ def train_als(s: Split, alpha: float, threads: int):
 
 
 def als_recs(model, matrix: sp.csr_matrix, users: list[int]) -> dict[int, list[int]]:
-    """Top-10 per user with recommend(..., filter_already_liked_items=True), one CSR row each."""
-    recs = {}
-    for u in users:
-        ids, _scores = model.recommend(u, matrix[u], N=K, filter_already_liked_items=True)
-        recs[u] = [int(j) for j in ids]
-    return recs
+    """Top-10 per user from one batched recommend(..., filter_already_liked_items=True)."""
+    from threadpoolctl import threadpool_limits
+
+    uid = np.asarray(users, dtype=np.int32)
+    with threadpool_limits(limits=1, user_api="blas"):
+        ids, _scores = model.recommend(uid, matrix[uid], N=K, filter_already_liked_items=True)
+    return {u: [int(j) for j in row if j >= 0] for u, row in zip(users, ids)}
+
+
+# --- EASE -----------------------------------------------------------------------------------
+
+def fit_ease(s: Split, lam: float, threads: int):
+    """EASE (Steck 2019) on X = 1[any train purchase]: P = (XᵀX + λI)⁻¹, B = I − P/diag(P).
+
+    B has a zero diagonal (B_ij = −P_ij / P_jj for i ≠ j). Returns (X, B, fit seconds, gram
+    seconds); fit seconds = wall time of the inverse and B (float64, BLAS at `threads`).
+    """
+    from threadpoolctl import threadpool_limits
+
+    x = s.counts.copy()
+    x.data[:] = 1.0
+    x = x.astype(np.float64).tocsr()
+    t0 = time.perf_counter()
+    gram = (x.T @ x).toarray()
+    gram_seconds = time.perf_counter() - t0
+    with threadpool_limits(limits=threads, user_api="blas"):
+        t0 = time.perf_counter()
+        gram[np.diag_indices_from(gram)] += lam
+        p = np.linalg.inv(gram)
+        b = p / (-np.diag(p))[None, :]
+        b[np.diag_indices_from(b)] = 0.0
+        seconds = time.perf_counter() - t0
+    return x, b, seconds, gram_seconds
+
+
+def ease_recs(x: sp.csr_matrix, b: np.ndarray, users: list[int]) -> dict[int, list[int]]:
+    """Top-10 of X_u·B per user, own items excluded; ties by item id (stable sort)."""
+    xu = x[np.asarray(users)]
+    scores = np.asarray(xu @ b)
+    r, c = xu.nonzero()
+    scores[r, c] = -np.inf
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :K]
+    return {u: [int(j) for j in row] for u, row in zip(users, top)}
+
+
+# --- tuning ---------------------------------------------------------------------------------
+
+def als_grid() -> list[dict]:
+    keys = list(ALS_GRID)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*ALS_GRID.values())]
+
+
+def tune(name: str, candidates: list[dict], run, val: Task) -> dict:
+    """Score every candidate on the validation split; chosen = best NDCG@10 (first on ties).
+
+    `run(split, settings, users)` -> (recs, fit seconds, extra dict).
+    """
+    trials = []
+    t0 = time.perf_counter()
+    for i, settings in enumerate(candidates):
+        recs, secs, _extra = run(val.s, settings, val.users)
+        m = nbo_metrics(recs, val.rel)
+        trials.append({"settings": settings, "validation": m, "fit_seconds": secs})
+        log(f"  {name} {i + 1}/{len(candidates)} {settings} val NDCG@10 {m['ndcg_at_10']:.4f} "
+            f"({secs:.2f} s)")
+    best = max(range(len(trials)), key=lambda i: (trials[i]["validation"]["ndcg_at_10"], -i))
+    return {"method": "full grid", "trials": trials, "chosen": trials[best]["settings"],
+            "validation": trials[best]["validation"],
+            "wall_seconds": time.perf_counter() - t0}
+
+
+def run_als(threads: int):
+    def run(s: Split, settings: dict, users: list[int]):
+        model, matrix, secs = fit_als(s, settings, threads)
+        return als_recs(model, matrix, users), secs, {"model": model}
+    return run
+
+
+def run_ease(threads: int):
+    def run(s: Split, settings: dict, users: list[int]):
+        x, b, secs, gram_secs = fit_ease(s, settings["lambda"], threads)
+        return ease_recs(x, b, users), secs, {"gram_seconds": gram_secs}
+    return run
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,8 +450,7 @@ def load_doppel(path: str) -> dict:
     for key in ("counts", "nbo", "train_seconds", "lookalike"):
         if key not in d:
             raise SystemExit(f"{path}: missing key {key!r} (see benches/eval/PROTOCOL.md §7)")
-    metrics = ("recall_at_10", "ndcg_at_10", "hit_rate_at_10", "precision_at_10")
-    missing = [k for k in metrics if k not in d["nbo"].get("doppel", {})]
+    missing = [k for k in METRICS if k not in d["nbo"].get("doppel", {})]
     if missing:
         raise SystemExit(f"{path}: nbo.doppel lacks {', '.join(missing)}")
     entry = ("group", "seeds", "candidates", "positives", "audience", "precision",
@@ -332,25 +459,53 @@ def load_doppel(path: str) -> dict:
         missing = [k for k in entry if k not in g]
         if missing:
             raise SystemExit(f"{path}: lookalike entry {g.get('group')!r} lacks {', '.join(missing)}")
+    t = d.get("tuning")
+    if t is not None and not isinstance(t, dict):
+        raise SystemExit(f"{path}: 'tuning' must be an object")
     return d
 
 
 def merge_doppel(result: dict, d: dict) -> None:
-    """Put doppel's numbers beside implicit's in `result` (in place), with ratios."""
+    """Put doppel's numbers beside the peers' in `result` (in place), with ratios."""
     result["doppel"] = d
     nbo = result["nbo"]
+    t = d.get("tuning") or {}
+    settings = t.get("chosen", d.get("model"))
     nbo["doppel"] = dict(d["nbo"]["doppel"], train_seconds=d["train_seconds"],
-                         threads=d.get("threads"))
+                         threads=d.get("threads"), settings=settings,
+                         validation=t.get("validation"))
     if "popularity" in d["nbo"]:
         nbo["popularity_doppel"] = dict(d["nbo"]["popularity"])
+    dn = d["nbo"]["doppel"]["ndcg_at_10"]
+    dv = (t.get("validation") or {}).get("ndcg_at_10")
     ratios = {}
-    for name, m in nbo.items():
-        if name.startswith("implicit"):
-            ratios[name] = {
-                "ndcg_doppel_over_implicit": _ratio(d["nbo"]["doppel"]["ndcg_at_10"], m["ndcg_at_10"]),
-                "train_seconds_implicit_over_doppel": _ratio(m["train_seconds"], d["train_seconds"]),
-            }
+    for name in PEERS:
+        m = nbo.get(name)
+        if m is None:
+            continue
+        pv = (m.get("validation") or {}).get("ndcg_at_10")
+        ratios[name] = {
+            "ndcg_doppel_over_peer": _ratio(dn, m["ndcg_at_10"]),
+            "validation_ndcg_doppel_over_peer": _ratio(dv, pv) if dv is not None and pv else None,
+            "train_seconds_peer_over_doppel": (_ratio(m["train_seconds"], d["train_seconds"])
+                                               if m.get("train_seconds") is not None else None),
+        }
     result["ratios"] = ratios
+
+    # validation split: doppel's cutoff and |E| must be ours (PROTOCOL.md §2.1)
+    val = result["validation"]
+    mism = []
+    if t:
+        if t.get("validation_cutoff", val["cutoff"]) != val["cutoff"]:
+            mism.append("validation_cutoff")
+        ve = t.get("validation_evaluated_customers")
+        if ve is not None and ve != val["counts"]["evaluated_customers"]:
+            mism.append("validation_evaluated_customers")
+        for k, v in (t.get("validation_counts") or {}).items():
+            if k in val["counts"] and val["counts"][k] != v:
+                mism.append(f"validation_counts.{k}")
+    result["validation_mismatch"] = mism
+
     by_group = {g["group"]: g for g in d["lookalike"]}
     for row in result["lookalike"]["groups"]:
         g = by_group.get(row["group"])
@@ -371,6 +526,10 @@ def merge_doppel(result: dict, d: dict) -> None:
         log(f"warning: cutoff differs: doppel {d['cutoff']} vs {result['cutoff']}")
     if result["counts_mismatch"]:
         log("warning: counts differ from doppel's:", ", ".join(result["counts_mismatch"]))
+    if mism:
+        log("warning: validation split differs from doppel's:", ", ".join(mism))
+    if not t:
+        log("note: doppel JSON has no 'tuning' key: its settings were not chosen on validation")
     if result["lookalike_groups_missing_in_doppel"]:
         log("warning: groups missing in doppel's JSON:",
             ", ".join(result["lookalike_groups_missing_in_doppel"]))
@@ -388,20 +547,40 @@ def fmt(x, digits=4) -> str:
     return str(x)
 
 
+def fmt_settings(settings) -> str:
+    """Compact one-line settings: {'factors': 64, 'regularization': 0.05} -> 'factors 64, …'."""
+    if not settings:
+        return "–"
+    if not isinstance(settings, dict):
+        return str(settings)
+    parts = []
+    for k, v in settings.items():
+        if isinstance(v, float):
+            v = f"{v:.4g}"
+        parts.append(f"{k} {v}")
+    return ", ".join(parts)
+
+
 def render(result: dict) -> str:
     """The Markdown report (same numbers as the JSON)."""
     L = []
     meta = result["meta"]
-    L.append("# doppel evaluation on UCI Online Retail (protocol `doppel-eval-v1`)\n")
+    val = result["validation"]
+    L.append("# doppel vs tuned peers on UCI Online Retail (protocol `doppel-eval-v1`)\n")
     L.append(f"Data: `{meta['data_file']}` (sha256 `{meta['data_sha256'][:16]}…`). "
-             f"Cutoff {result['cutoff']} (max InvoiceDate − {TEST_DAYS} days). "
+             f"Cutoff {result['cutoff']} (max InvoiceDate − {TEST_DAYS} days); validation "
+             f"cutoff {val['cutoff']} (cutoff − {VALIDATION_DAYS} days). "
              f"Run {meta['run_seconds']:.1f} s on {meta['cpus']} CPUs; "
              f"Python {meta['versions']['python']}, implicit {meta['versions']['implicit']}, "
              f"numpy {meta['versions']['numpy']}, scipy {meta['versions']['scipy']}, "
              f"pandas {meta['versions']['pandas']}.\n")
+    L.append("Every tuned model chose its settings on the validation split (PROTOCOL.md §2.1) "
+             "by NDCG@10, was refitted on the train rows with them and scored on the test "
+             "window once.\n")
 
     L.append("## Counts\n")
-    dc = result.get("doppel", {}).get("counts")
+    d = result.get("doppel")
+    dc = d.get("counts") if d else None
     if dc:
         L.append("| count | this script | doppel | |\n|---|---:|---:|---|")
         for k, v in result["counts"].items():
@@ -412,26 +591,102 @@ def render(result: dict) -> str:
         for k, v in result["counts"].items():
             L.append(f"| {k} | {v} |")
     L.append("")
-
-    L.append(f"## Next-best offer (top-{K}, {result['counts']['evaluated_customers']} customers)\n")
-    L.append("| model | Recall@10 | NDCG@10 | HitRate@10 | Precision@10 | train s | threads |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|")
-    for name, m in result["nbo"].items():
-        L.append(f"| {label(name)} | {fmt(m['recall_at_10'])} | {fmt(m['ndcg_at_10'])} | "
-                 f"{fmt(m['hit_rate_at_10'])} | {fmt(m['precision_at_10'])} | "
-                 f"{fmt(m.get('train_seconds'), 2)} | {fmt(m.get('threads'))} |")
+    L.append(f"Validation split (cutoff {val['cutoff']}):\n")
+    t = (d or {}).get("tuning") or {}
+    if d is not None:
+        L.append("| validation count | this script | doppel | |\n|---|---:|---:|---|")
+        dvc = dict(t.get("validation_counts") or {})
+        if "validation_evaluated_customers" in t:
+            dvc.setdefault("evaluated_customers", t["validation_evaluated_customers"])
+        for k, v in val["counts"].items():
+            o = dvc.get(k)
+            L.append(f"| {k} | {v} | {fmt(o)} | {'' if o is None or o == v else '**mismatch**'} |")
+        o = t.get("validation_cutoff")
+        L.append(f"| cutoff | {val['cutoff']} | {fmt(o)} | "
+                 f"{'' if o is None or o == val['cutoff'] else '**mismatch**'} |")
+    else:
+        L.append("| validation count | value |\n|---|---:|")
+        for k, v in val["counts"].items():
+            L.append(f"| {k} | {v} |")
     L.append("")
-    L.append("`implicit ALS α=1`: value = number of train purchase rows (implicit's default "
-             "alpha=1.0). `implicit ALS α=40 (matrix×40)`: the same matrix multiplied by 40 "
-             "before fit (alpha left at 1.0). implicit uses the value as the confidence itself "
-             "(c = α·r, not 1 + α·r). Train s = wall time of `fit()` only.\n")
+
+    L.append(f"## Next-best offer (top-{K}, {result['counts']['evaluated_customers']} test "
+             f"customers, {val['counts']['evaluated_customers']} validation customers)\n")
+    L.append("| model | chosen settings | validation NDCG@10 | Recall@10 | NDCG@10 | HitRate@10 "
+             "| Precision@10 | fit s |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, m in result["nbo"].items():
+        v = (m.get("validation") or {}).get("ndcg_at_10")
+        L.append(f"| {label(name)} | {fmt_settings(m.get('settings'))} | {fmt(v)} | "
+                 f"{fmt(m['recall_at_10'])} | {fmt(m['ndcg_at_10'])} | "
+                 f"{fmt(m['hit_rate_at_10'])} | {fmt(m['precision_at_10'])} | "
+                 f"{fmt(m.get('train_seconds'), 2)} |")
+    L.append("")
+    tn = result["tuning"]
+    L.append(
+        "Validation NDCG@10 = the chosen settings' score on the validation split; the other "
+        "metrics are the test window. Fit s = wall time of the final fit on the train rows "
+        f"only ({result['threads']} threads): implicit `fit()` with BLAS at 1 thread; EASE the "
+        f"inverse and B with BLAS at {result['threads']} threads (the Gram XᵀX, "
+        f"{fmt(result['nbo']['ease_tuned'].get('gram_seconds'), 2)} s, not included). "
+        "implicit uses the matrix value as the confidence itself (c = scale·count, not "
+        "1 + α·r); `alpha_scale` multiplies the count matrix, implicit's own alpha stays 1.0. "
+        f"implicit: full grid of {len(tn['implicit_als']['trials'])} settings "
+        f"({tn['implicit_als']['wall_seconds']:.0f} s); EASE: {len(tn['ease']['trials'])} "
+        f"values of λ ({tn['ease']['wall_seconds']:.0f} s). "
+        + ("The fixed row is the old untuned setting (the earlier reports' `implicit ALS α=1`), "
+           "kept for continuity.\n" if "implicit_als_alpha1" in result["nbo"] else
+           "The grid chose the old fixed settings, so there is no separate fixed row.\n"))
     if result.get("ratios"):
-        L.append("| vs | doppel NDCG@10 / implicit NDCG@10 | implicit train s / doppel train s |")
-        L.append("|---|---:|---:|")
+        dv = (t.get("validation") or {}).get("ndcg_at_10")
+        if not t:
+            L.append("doppel: its JSON has no `tuning` object, so its settings were not chosen "
+                     "on the validation split.\n")
+        else:
+            L.append(f"doppel: validation NDCG@10 {fmt(dv)} on "
+                     f"{fmt(t.get('validation_evaluated_customers'))} customers"
+                     + (" **mismatch**" if result.get("validation_mismatch") else "")
+                     + f", {len(t.get('trials') or [])} trials"
+                     + (f" ({sum(x.get('seconds', 0) for x in t['trials']):.0f} s of fits)"
+                        if t.get("trials") else "") + ".\n")
+        L.append("| vs | doppel val NDCG / peer val NDCG | doppel test NDCG@10 / peer test "
+                 "NDCG@10 | peer fit s / doppel fit s |")
+        L.append("|---|---:|---:|---:|")
         for name, r in result["ratios"].items():
-            L.append(f"| {label(name)} | {fmt(r['ndcg_doppel_over_implicit'], 3)} | "
-                     f"{fmt(r['train_seconds_implicit_over_doppel'], 2)} |")
+            L.append(f"| {label(name)} | {fmt(r['validation_ndcg_doppel_over_peer'], 3)} | "
+                     f"{fmt(r['ndcg_doppel_over_peer'], 3)} | "
+                     f"{fmt(r['train_seconds_peer_over_doppel'], 2)} |")
         L.append("")
+
+    L.append("## Tuning on the validation split\n")
+    als = tn["implicit_als"]
+    L.append(f"implicit ALS, validation NDCG@10 per setting (iterations {ALS_FIXED['iterations']}, "
+             f"random_state {ALS_FIXED['random_state']}); rows regularization, columns "
+             "alpha_scale; **bold** = chosen.\n")
+    by = {(x["settings"]["factors"], x["settings"]["regularization"], x["settings"]["alpha_scale"]):
+          x["validation"]["ndcg_at_10"] for x in als["trials"]}
+    ch = als["chosen"]
+    for f in ALS_GRID["factors"]:
+        L.append(f"factors {f}:\n")
+        L.append("| reg \\ scale | " + " | ".join(f"{a:g}" for a in ALS_GRID["alpha_scale"]) + " |")
+        L.append("|---|" + "---:|" * len(ALS_GRID["alpha_scale"]))
+        for r in ALS_GRID["regularization"]:
+            cells = []
+            for a in ALS_GRID["alpha_scale"]:
+                v = fmt(by.get((f, r, a)))
+                if (f, r, a) == (ch["factors"], ch["regularization"], ch["alpha_scale"]):
+                    v = f"**{v}**"
+                cells.append(v)
+            L.append(f"| {r:g} | " + " | ".join(cells) + " |")
+        L.append("")
+    ease = tn["ease"]
+    L.append("EASE, validation NDCG@10 per λ (**bold** = chosen):\n")
+    L.append("| λ | " + " | ".join(f"{x['settings']['lambda']:g}" for x in ease["trials"]) + " |")
+    L.append("|---|" + "---:|" * len(ease["trials"]))
+    L.append("| NDCG@10 | " + " | ".join(
+        (f"**{fmt(x['validation']['ndcg_at_10'])}**" if x["settings"] == ease["chosen"]
+         else fmt(x["validation"]["ndcg_at_10"])) for x in ease["trials"]) + " |")
+    L.append("")
 
     la = result["lookalike"]
     models = sorted({m for r in la["groups"] for m in r["models"]}, key=_model_order)
@@ -463,7 +718,11 @@ def render(result: dict) -> str:
     L.append("")
     L.append("P = share of the audience that buys from the group in the test window; random P = "
              "positives / candidates (exact expectation); ×random and ×top-sp. = model P divided "
-             "by random P and by top-spenders P; mean lift = arithmetic mean over groups.\n")
+             "by random P and by top-spenders P; mean lift = arithmetic mean over groups. "
+             "implicit audiences: cosine of each candidate's user factor to the centroid of the "
+             "seeds' normalised factors, from the tuned model (chosen by NBO validation NDCG@10, "
+             "not by lookalike) and, when shown, from the fixed one. EASE has no customer vectors "
+             "and is not in this section.\n")
     return "\n".join(L)
 
 
@@ -473,7 +732,8 @@ def label(name: str) -> str:
 
 
 def _model_order(name: str):
-    return (0 if name.startswith("implicit") else 1, name)
+    order = {"implicit_als_tuned": 0, "implicit_als_alpha1": 1, "doppel": 2}
+    return (order.get(name, 3), name)
 
 
 def plot_lift(result: dict, path: str) -> bool:
@@ -541,10 +801,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--json", default=os.path.join(HERE, "results.json"), help="JSON with all numbers")
     p.add_argument("--doppel-json", help="JSON written by `doppel evaluate --json PATH` to merge")
     p.add_argument("--threads", type=int, default=2,
-                   help="implicit num_threads (0 = all cores; default %(default)s)")
+                   help="implicit num_threads and EASE's BLAS threads (0 = all cores; "
+                        "default %(default)s)")
     p.add_argument("--plot", default=os.path.join(HERE, "lift.png"),
                    help="PNG of lift per group ('' to skip; needs matplotlib)")
     return p.parse_args(argv)
+
+
+def fmt_time(ts: pd.Timestamp) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def main(argv=None) -> int:
@@ -552,33 +817,67 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     if not os.path.exists(args.data):
         raise SystemExit(f"data file not found: {args.data} (see /work/shared/data/README.md)")
+    threads = args.threads if args.threads > 0 else (os.cpu_count() or 1)
 
     log("loading", args.data)
     rows = load_rows(args.data)
-    s = split_rows(rows)
-    rel = relevant_sets(s)
-    counts = dataset_counts(rows, s, rel)
+    cutoff = rows["date"].max() - pd.Timedelta(days=TEST_DAYS)
+    test = make_task(split_rows(rows, cutoff))
+    counts = dataset_counts(rows, test.s, test.rel)
     log("counts", counts)
-    users = list(rel)
+    cutoff_val = cutoff - pd.Timedelta(days=VALIDATION_DAYS)
+    val = make_task(split_rows(rows[rows["date"] < cutoff], cutoff_val))
+    val_counts = split_counts(val.s, val.rel)
+    log("validation cutoff", fmt_time(cutoff_val), "counts", val_counts)
 
-    nbo = {"popularity": nbo_metrics(popularity_recs(s, users), rel)}
-    threads = args.threads if args.threads > 0 else (os.cpu_count() or 1)
+    # popularity: nothing to tune; its validation score is shown for reference
+    nbo = {"popularity": dict(nbo_metrics(popularity_recs(test.s, test.users), test.rel),
+                              settings={},
+                              validation=nbo_metrics(popularity_recs(val.s, val.users), val.rel))}
+
+    log(f"tuning implicit ALS on validation: full grid of {len(als_grid())}")
+    tuning = {"implicit_als": dict(tune("als", als_grid(), run_als(threads), val),
+                                   grid={k: list(v) for k, v in ALS_GRID.items()}, fixed=ALS_FIXED)}
+    log(f"tuning EASE on validation: {len(EASE_LAMBDAS)} values of lambda")
+    tuning["ease"] = dict(tune("ease", [{"lambda": lam} for lam in EASE_LAMBDAS],
+                               run_ease(threads), val),
+                          grid={"lambda": list(EASE_LAMBDAS)})
+
     scorers = {}
-    for alpha in ALPHAS:
-        name = f"implicit_als_alpha{alpha:g}"
-        log("training", label(name))
-        model, matrix, secs = train_als(s, alpha, args.threads)
-        nbo[name] = dict(nbo_metrics(als_recs(model, matrix, users), rel),
-                         train_seconds=secs, threads=threads, alpha_scale=alpha, **ALS_PARAMS)
+    fits = [("implicit_als_tuned", tuning["implicit_als"]["chosen"])]
+    if tuning["implicit_als"]["chosen"] != ALS_CONTINUITY:
+        fits.append(("implicit_als_alpha1", ALS_CONTINUITY))
+    else:
+        log("the grid chose the old fixed settings: no separate fixed row")
+    for name, settings in fits:
+        log("fitting", label(name), settings, "on the train rows")
+        model, matrix, secs = fit_als(test.s, settings, threads)
+        validation = next(x["validation"] for x in tuning["implicit_als"]["trials"]
+                          if x["settings"] == settings)
+        nbo[name] = dict(nbo_metrics(als_recs(model, matrix, test.users), test.rel),
+                         train_seconds=secs, threads=threads, settings=settings,
+                         validation=validation, **ALS_FIXED)
         scorers[name] = centroid_scores(model)
+
+    settings = tuning["ease"]["chosen"]
+    log("fitting EASE", settings, "on the train rows")
+    x, b, secs, gram_secs = fit_ease(test.s, settings["lambda"], threads)
+    nbo["ease_tuned"] = dict(nbo_metrics(ease_recs(x, b, test.users), test.rel),
+                             train_seconds=secs, gram_seconds=gram_secs, threads=threads,
+                             settings=settings, validation=tuning["ease"]["validation"])
+    del x, b
+    nbo = {k: nbo[k] for k in PEERS if k in nbo}
 
     log("lookalike")
     result = {
         "protocol": PROTOCOL,
-        "cutoff": s.cutoff.strftime("%Y-%m-%dT%H:%M:%S"),
+        "cutoff": fmt_time(cutoff),
         "counts": counts,
+        "validation": {"cutoff": fmt_time(cutoff_val), "counts": val_counts},
+        "threads": threads,
         "nbo": nbo,
-        "lookalike": lookalike(s, scorers),
+        "tuning": tuning,
+        "lookalike": lookalike(test.s, scorers),
     }
     if args.doppel_json:
         merge_doppel(result, load_doppel(args.doppel_json))

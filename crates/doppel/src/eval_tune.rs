@@ -1,0 +1,277 @@
+//! `doppel evaluate --tune`: the ALS hyper-parameters searched on the validation split
+//! (`benches/eval/PROTOCOL.md` §2.1) by NDCG@10 of offers, never on the test window.
+//!
+//! The search is coordinate ascent over fixed grids: each round tries every value of one
+//! knob with the others held, keeps the best, and moves to the next knob; it stops after a
+//! round that changed nothing (at most [`ROUNDS`]). Two knobs move λ with them so that a
+//! step compares like with like: a new unobserved weight α₀ scales λ by the same ratio (the
+//! data term scales with α₀), and a new exponent ν keeps the average customer's penalty
+//! `λ (n̄ + α₀N)^ν` where it was.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use doppel_train::{AlsParams, ConfidenceConfig, Interactions, Model};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::eval_data::Split;
+use crate::eval_metrics::RankingMetrics;
+use crate::eval_offers::offer_metrics;
+
+/// Most coordinate-ascent rounds.
+const ROUNDS: usize = 3;
+
+/// One setting of every tuned knob.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// ALS settings.
+    pub als: AlsParams,
+    /// Confidence settings.
+    pub confidence: ConfidenceConfig,
+}
+
+impl Settings {
+    fn key(&self) -> String {
+        let (a, c) = (&self.als, &self.confidence);
+        format!(
+            "f{} l{} a0{} nu{} it{} alpha{} hl{}",
+            a.factors,
+            a.regularization,
+            a.unobserved_weight,
+            a.regularization_exponent,
+            a.iterations,
+            c.alpha,
+            c.half_life_days
+        )
+    }
+
+    /// The settings as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        let (a, c) = (&self.als, &self.confidence);
+        json!({
+            "factors": a.factors, "regularization": a.regularization,
+            "unobserved_weight": a.unobserved_weight,
+            "regularization_exponent": a.regularization_exponent,
+            "iterations": a.iterations, "alpha": c.alpha, "half_life_days": c.half_life_days,
+        })
+    }
+}
+
+/// The knobs and their grids.
+#[derive(Clone, Copy, Debug)]
+enum Knob {
+    Factors,
+    Regularization,
+    UnobservedWeight,
+    Exponent,
+    Alpha,
+    HalfLife,
+    Iterations,
+}
+
+const KNOBS: [Knob; 7] = [
+    Knob::UnobservedWeight,
+    Knob::Regularization,
+    Knob::Exponent,
+    Knob::Alpha,
+    Knob::HalfLife,
+    Knob::Factors,
+    Knob::Iterations,
+];
+
+impl Knob {
+    fn name(self) -> &'static str {
+        match self {
+            Knob::Factors => "factors",
+            Knob::Regularization => "regularization",
+            Knob::UnobservedWeight => "unobserved_weight",
+            Knob::Exponent => "regularization_exponent",
+            Knob::Alpha => "alpha",
+            Knob::HalfLife => "half_life_days",
+            Knob::Iterations => "iterations",
+        }
+    }
+
+    fn grid(self) -> &'static [f32] {
+        match self {
+            Knob::Factors => &[32.0, 64.0, 128.0],
+            Knob::Regularization => &[
+                1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0,
+            ],
+            Knob::UnobservedWeight => &[0.01, 0.03, 0.1, 0.3, 1.0],
+            Knob::Exponent => &[0.0, 0.5, 1.0],
+            Knob::Alpha => &[0.3, 1.0, 3.0, 10.0, 30.0],
+            Knob::HalfLife => &[15.0, 30.0, 60.0, 120.0, 0.0],
+            Knob::Iterations => &[10.0, 15.0, 25.0],
+        }
+    }
+
+    fn get(self, s: &Settings) -> f32 {
+        match self {
+            Knob::Factors => s.als.factors as f32,
+            Knob::Regularization => s.als.regularization,
+            Knob::UnobservedWeight => s.als.unobserved_weight,
+            Knob::Exponent => s.als.regularization_exponent,
+            Knob::Alpha => s.confidence.alpha,
+            Knob::HalfLife => s.confidence.half_life_days,
+            Knob::Iterations => s.als.iterations as f32,
+        }
+    }
+
+    /// `s` with this knob at `value` (λ moved along where the module docs say).
+    fn set(self, s: &Settings, value: f32, shape: &DataShape) -> Settings {
+        let mut out = s.clone();
+        let a = &mut out.als;
+        match self {
+            Knob::Factors => a.factors = value as usize,
+            Knob::Regularization => a.regularization = value,
+            Knob::UnobservedWeight => {
+                a.regularization *= value / a.unobserved_weight;
+                a.unobserved_weight = value;
+            }
+            Knob::Exponent => {
+                let mass = shape.mean_row + f64::from(a.unobserved_weight) * shape.columns;
+                let scale = mass.powf(f64::from(a.regularization_exponent - value));
+                a.regularization = (f64::from(a.regularization) * scale) as f32;
+                a.regularization_exponent = value;
+            }
+            Knob::Alpha => out.confidence.alpha = value,
+            Knob::HalfLife => out.confidence.half_life_days = value,
+            Knob::Iterations => a.iterations = value as usize,
+        }
+        out
+    }
+}
+
+/// What the λ moves need of the data.
+struct DataShape {
+    /// Mean observed cells per customer.
+    mean_row: f64,
+    /// Items.
+    columns: f64,
+}
+
+/// One fit on the validation split.
+#[derive(Clone, Debug)]
+pub struct Trial {
+    /// The settings tried.
+    pub settings: Settings,
+    /// Offers on the validation window.
+    pub metrics: RankingMetrics,
+    /// Fit time, seconds.
+    pub seconds: f64,
+}
+
+/// The search's outcome.
+#[derive(Debug)]
+pub struct Tuned {
+    /// The best settings on validation.
+    pub best: Trial,
+    /// Every fit, in the order tried.
+    pub trials: Vec<Trial>,
+}
+
+impl Tuned {
+    /// The search as JSON (chosen settings, validation score, every trial).
+    pub fn json(&self, validation: &Split) -> serde_json::Value {
+        json!({
+            "validation_cutoff": validation.cutoff,
+            "validation_evaluated_customers": validation.counts.get("evaluated_customers"),
+            "chosen": self.best.settings.json(),
+            "validation": self.best.metrics,
+            "trials": self.trials.iter().map(|t| json!({
+                "settings": t.settings.json(),
+                "validation_ndcg_at_10": t.metrics.ndcg_at_10,
+                "seconds": t.seconds,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Fits `settings` on the split's train rows; the seconds are the factorisation's only
+/// (like `fit()` on the Python side), not building the matrix.
+pub fn fit(split: &Split, settings: &Settings) -> anyhow::Result<(Model, f64)> {
+    let now = split
+        .train_events
+        .iter()
+        .map(|e| e.timestamp_ms)
+        .max()
+        .unwrap_or(0);
+    let interactions = Interactions::from_events(&split.train_events, &settings.confidence, now);
+    let started = Instant::now();
+    let model = doppel_train::train(&interactions, &settings.als, &doppel_train::no_progress)?;
+    Ok((model, started.elapsed().as_secs_f64()))
+}
+
+/// Fits `settings` on the split's train rows and scores offers on its test window.
+pub fn trial(split: &Split, settings: &Settings) -> anyhow::Result<Trial> {
+    let (model, seconds) = fit(split, settings)?;
+    Ok(Trial {
+        settings: settings.clone(),
+        metrics: offer_metrics(split, &model),
+        seconds,
+    })
+}
+
+/// Coordinate ascent from `start` on the validation split.
+pub fn tune(validation: &Split, start: Settings) -> anyhow::Result<Tuned> {
+    let interactions = Interactions::from_events(&validation.train_events, &start.confidence, 0);
+    let rows = interactions.by_customer();
+    let shape = DataShape {
+        mean_row: rows.nnz() as f64 / rows.rows().max(1) as f64,
+        columns: rows.cols() as f64,
+    };
+    let bar =
+        ProgressBar::new((ROUNDS * KNOBS.iter().map(|k| k.grid().len()).sum::<usize>()) as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "tuning on validation [{bar:30}] {pos}/{len} fits {elapsed} {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut trials: Vec<Trial> = Vec::new();
+    let mut run = |s: &Settings, trials: &mut Vec<Trial>| -> anyhow::Result<usize> {
+        if let Some(&i) = seen.get(&s.key()) {
+            return Ok(i);
+        }
+        let t = trial(validation, s)?;
+        trials.push(t);
+        seen.insert(s.key(), trials.len() - 1);
+        Ok(trials.len() - 1)
+    };
+    let mut best = run(&start, &mut trials)?;
+    for _ in 0..ROUNDS {
+        let before = best;
+        for knob in KNOBS {
+            let current = trials[best].settings.clone();
+            for &value in knob.grid() {
+                bar.inc(1);
+                if value == knob.get(&current) {
+                    continue;
+                }
+                let candidate = knob.set(&current, value, &shape);
+                if candidate.als.validate().is_err() || candidate.confidence.validate().is_err() {
+                    continue;
+                }
+                let i = run(&candidate, &mut trials)?;
+                if trials[i].metrics.ndcg_at_10 > trials[best].metrics.ndcg_at_10 {
+                    best = i;
+                }
+            }
+            bar.set_message(format!(
+                "{} → best NDCG@10 {:.4}",
+                knob.name(),
+                trials[best].metrics.ndcg_at_10
+            ));
+        }
+        if best == before {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(Tuned {
+        best: trials[best].clone(),
+        trials,
+    })
+}
