@@ -402,7 +402,7 @@ async fn drive_heavy(
         });
         request.set_timeout(Duration::from_millis(args.deadline_ms));
         let started = Instant::now();
-        let result = async {
+        let result: Result<(), tonic::Status> = async {
             let mut stream = audiences.find_lookalikes(request).await?.into_inner();
             while stream.message().await?.is_some() {}
             Ok(())
@@ -653,6 +653,8 @@ async fn drive(
 }
 
 async fn start_local(dir: &std::path::Path) -> anyhow::Result<(String, oneshot::Sender<()>)> {
+    // As `doppel serve` does (the load's own clients stay on the tokio workers).
+    crate::heavy_priority::lower_heavy_pool_priority();
     let store = EmbeddedStore::open(dir).context("opening the store")?;
     let node = Node::open(
         Arc::new(store),

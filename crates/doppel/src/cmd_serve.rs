@@ -12,6 +12,7 @@ use crate::settings::{Role, Settings};
 
 /// Runs a node until a signal arrives; returns once drained and flushed.
 pub async fn serve(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow::Result<()> {
+    crate::heavy_priority::lower_heavy_pool_priority();
     match settings.role {
         Role::All => {}
         Role::Shard => return serve_shard(settings).await,

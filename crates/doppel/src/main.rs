@@ -16,6 +16,7 @@ mod eval_data;
 mod eval_metrics;
 mod eval_offers;
 mod eval_tune;
+mod heavy_priority;
 mod retail_csv;
 mod settings;
 mod settings_tls;
