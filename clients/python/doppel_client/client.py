@@ -156,8 +156,8 @@ class Client:
     def train(self, progress: bool = True, **params: Any) -> model_admin_pb2.TrainProgress:
         """Learns a version from the event log (implicit ALS) and returns the last progress
         message (done=True, naming the new, ready version). `params` are TrainRequest fields:
-        model_version, factors, regularization, alpha, iterations, half_life_days, seed and
-        the event weights."""
+        model_version, factors, regularization, unobserved_weight, regularization_exponent,
+        alpha, iterations, half_life_days, seed and the event weights."""
         request = model_admin_pb2.TrainRequest(**request_options(model_admin_pb2.TrainRequest, params, caller="train"))
         last, iteration = None, 0
         with Progress("train", enabled=progress) as bar:

@@ -379,6 +379,37 @@ async fn cap_phases(
     Ok(())
 }
 
+/// A lookalike of `--seeds` seeds (an evenly spread run from a random start) with the
+/// per-request deadline.
+fn lookalike_request(
+    seeds: &[String],
+    state: &mut u64,
+    args: &BenchLoadArgs,
+    size: pb::lookalike_request::Size,
+) -> tonic::Request<pb::LookalikeRequest> {
+    let start = next(state) as usize % seeds.len();
+    let chosen: Vec<String> = (0..args.seeds)
+        .map(|i| seeds[(start + i * 7) % seeds.len()].clone())
+        .collect();
+    let mut request = tonic::Request::new(pb::LookalikeRequest {
+        seed_customer_ids: chosen,
+        size: Some(size),
+        ..Default::default()
+    });
+    request.set_timeout(Duration::from_millis(args.deadline_ms));
+    request
+}
+
+/// Sends a lookalike and reads its whole stream.
+async fn find_lookalikes(
+    audiences: &mut AudiencesClient<Channel>,
+    request: tonic::Request<pb::LookalikeRequest>,
+) -> Result<(), tonic::Status> {
+    let mut stream = audiences.find_lookalikes(request).await?.into_inner();
+    while stream.message().await?.is_some() {}
+    Ok(())
+}
+
 /// A client that loops whole-population lookalikes until `deadline`.
 async fn drive_heavy(
     worker: usize,
@@ -391,23 +422,10 @@ async fn drive_heavy(
     let mut tally = Tally::default();
     let mut state = worker as u64 + 1_000;
     while Instant::now() < deadline && !seeds.is_empty() {
-        let start = next(&mut state) as usize % seeds.len();
-        let chosen: Vec<String> = (0..args.seeds)
-            .map(|i| seeds[(start + i * 7) % seeds.len()].clone())
-            .collect();
-        let mut request = tonic::Request::new(pb::LookalikeRequest {
-            seed_customer_ids: chosen,
-            size: Some(pb::lookalike_request::Size::TopPercent(100.0)),
-            ..Default::default()
-        });
-        request.set_timeout(Duration::from_millis(args.deadline_ms));
+        let size = pb::lookalike_request::Size::TopPercent(100.0);
+        let request = lookalike_request(&seeds, &mut state, &args, size);
         let started = Instant::now();
-        let result: Result<(), tonic::Status> = async {
-            let mut stream = audiences.find_lookalikes(request).await?.into_inner();
-            while stream.message().await?.is_some() {}
-            Ok(())
-        }
-        .await;
+        let result = find_lookalikes(&mut audiences, request).await;
         let shed = matches!(&result, Err(s) if s.code() == tonic::Code::ResourceExhausted);
         tally.record(started, result);
         if shed {
@@ -605,23 +623,9 @@ async fn drive(
         let roll = (next(&mut state) % 10_000) as f64 / 10_000.0;
         let started = Instant::now();
         if roll < share && !seeds.is_empty() {
-            let start = next(&mut state) as usize % seeds.len();
-            let chosen: Vec<String> = (0..args.seeds)
-                .map(|i| seeds[(start + i * 7) % seeds.len()].clone())
-                .collect();
-            let mut request = tonic::Request::new(pb::LookalikeRequest {
-                seed_customer_ids: chosen,
-                size: Some(pb::lookalike_request::Size::Count(args.audience)),
-                ..Default::default()
-            });
-            request.set_timeout(timeout);
-            let result = async {
-                let mut stream = audiences.find_lookalikes(request).await?.into_inner();
-                while stream.message().await?.is_some() {}
-                Ok(())
-            }
-            .await;
-            look.record(started, result);
+            let size = pb::lookalike_request::Size::Count(args.audience);
+            let request = lookalike_request(seeds, &mut state, args, size);
+            look.record(started, find_lookalikes(&mut audiences, request).await);
         } else if !customers.is_empty() {
             let customer = &customers[next(&mut state) as usize % customers.len()];
             const CONTEXTS: [(&str, &str, &str); 3] = [

@@ -16,6 +16,7 @@ use clap::Args;
 use doppel_train::{AlsParams, ConfidenceConfig, Model};
 use serde_json::json;
 
+use crate::als_flags::AlsFlags;
 use crate::eval_context;
 use crate::eval_data::{Split, read_rows, split, validation_split};
 use crate::eval_offers::{offer_metrics, popularity_metrics, prior_metrics, recent_popularity};
@@ -41,27 +42,9 @@ pub struct EvaluateArgs {
     /// the flags' settings, then report the test window once with the chosen ones.
     #[arg(long)]
     pub tune: bool,
-    /// Latent factors (default: Train's).
-    #[arg(long)]
-    pub factors: Option<usize>,
-    /// ALS iterations (default: Train's).
-    #[arg(long)]
-    pub iterations: Option<usize>,
-    /// L2 regularisation (default: Train's).
-    #[arg(long)]
-    pub regularization: Option<f32>,
-    /// Weight of unobserved cells α₀ (default: Train's).
-    #[arg(long)]
-    pub unobserved_weight: Option<f32>,
-    /// Frequency scaling ν of the regularisation (default: Train's).
-    #[arg(long)]
-    pub regularization_exponent: Option<f32>,
-    /// Confidence scale (c = 1 + alpha × strength).
-    #[arg(long)]
-    pub alpha: Option<f32>,
-    /// Recency half-life, days (0: none).
-    #[arg(long)]
-    pub half_life_days: Option<f32>,
+    /// ALS settings (default: Train's).
+    #[command(flatten)]
+    pub als: AlsFlags,
     /// Report NDCG@10 with and without context instead (PROTOCOL.md §10): a planted set and
     /// Online Retail with the country as context.
     #[arg(long)]
@@ -324,28 +307,12 @@ fn run_context(args: &EvaluateArgs) -> anyhow::Result<()> {
 
 /// The ALS and confidence settings of the flags.
 fn settings(args: &EvaluateArgs) -> anyhow::Result<(AlsParams, ConfidenceConfig)> {
-    let mut confidence = ConfidenceConfig::default();
-    if let Some(a) = args.alpha {
-        confidence.alpha = a;
-    }
-    if let Some(h) = args.half_life_days {
-        confidence.half_life_days = h;
-    }
-    let d = AlsParams::default();
+    let (als, confidence) = args.als.settings()?;
+    // Like implicit's default (calculate_training_loss=False): no loss pass.
     let als = AlsParams {
-        factors: args.factors.unwrap_or(d.factors),
-        iterations: args.iterations.unwrap_or(d.iterations),
-        regularization: args.regularization.unwrap_or(d.regularization),
-        unobserved_weight: args.unobserved_weight.unwrap_or(d.unobserved_weight),
-        regularization_exponent: args
-            .regularization_exponent
-            .unwrap_or(d.regularization_exponent),
-        // Like implicit's default (calculate_training_loss=False): no loss pass.
         compute_loss: false,
-        ..d
+        ..als
     };
-    als.validate()?;
-    confidence.validate()?;
     Ok((als, confidence))
 }
 

@@ -5,6 +5,7 @@ use clap::Args;
 use doppel_proto::v1 as pb;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::als_flags::AlsFlags;
 use crate::cmd_query::DEFAULT_ADDR;
 use doppel_client::{activate, connect};
 
@@ -19,27 +20,9 @@ pub struct TrainArgs {
     /// Name of the new version (default: `als-<unix ms>`).
     #[arg(long, default_value = "")]
     pub model_version: String,
-    /// Latent factors.
-    #[arg(long)]
-    pub factors: Option<u32>,
-    /// L2 regularisation.
-    #[arg(long)]
-    pub regularization: Option<f32>,
-    /// Weight of the cells a customer never touched (α₀), in (0, 1000].
-    #[arg(long)]
-    pub unobserved_weight: Option<f32>,
-    /// Frequency scaling ν of the regularisation, in [0, 1]: λ × (n + α₀N)^ν.
-    #[arg(long)]
-    pub regularization_exponent: Option<f32>,
-    /// Confidence scale: c = 1 + alpha × strength.
-    #[arg(long)]
-    pub alpha: Option<f32>,
-    /// ALS iterations.
-    #[arg(long)]
-    pub iterations: Option<u32>,
-    /// Half-life of event weight, days (0: no decay).
-    #[arg(long)]
-    pub half_life_days: Option<f32>,
+    /// ALS settings.
+    #[command(flatten)]
+    pub als: AlsFlags,
     /// Random seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -53,13 +36,13 @@ impl TrainArgs {
     pub fn request(&self) -> pb::TrainRequest {
         pb::TrainRequest {
             model_version: self.model_version.clone(),
-            factors: self.factors,
-            regularization: self.regularization,
-            unobserved_weight: self.unobserved_weight,
-            regularization_exponent: self.regularization_exponent,
-            alpha: self.alpha,
-            iterations: self.iterations,
-            half_life_days: self.half_life_days,
+            factors: self.als.factors,
+            regularization: self.als.regularization,
+            unobserved_weight: self.als.unobserved_weight,
+            regularization_exponent: self.als.regularization_exponent,
+            alpha: self.als.alpha,
+            iterations: self.als.iterations,
+            half_life_days: self.als.half_life_days,
             seed: self.seed,
             ..Default::default()
         }

@@ -1,5 +1,6 @@
 //! The `doppel` binary: thin. Parses the command line and calls into the library crates.
 
+mod als_flags;
 mod bench_index;
 mod bench_load;
 mod client_tls;
