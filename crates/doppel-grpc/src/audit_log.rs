@@ -6,8 +6,9 @@
 //! erasure (`DeleteCustomer`), `SetContactPolicy`. Calls refused for their key are recorded
 //! too (not those without a known key: traced only); a call dropped before it answered
 //! (deadline, client gone) is recorded as `CANCELLED`. The event is stored after the call,
-//! off its path, at most 64 appends at once: a store that fails or lags loses the event
-//! (logged), never the call.
+//! off its path, at most 64 waiting at once: a store that fails or lags loses the event
+//! (logged), never the call. Events are stored one after another in the order their calls
+//! ended (one queue, one writer), so the log's order is the calls' order.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -57,11 +58,20 @@ pub fn set_target<T>(request: &tonic::Request<T>, target: &str) {
     }
 }
 
-/// The store audit events go to, and the appends in flight to it.
+/// The store audit events go to, the events waiting for it (in the order their calls
+/// ended) and a permit per waiting event.
 #[derive(Clone)]
 pub struct AuditSink {
     store: Arc<dyn Store>,
     appends: Arc<tokio::sync::Semaphore>,
+    queue: Arc<Mutex<Queue>>,
+}
+
+/// Events waiting to be stored, and whether a writer task is storing them.
+#[derive(Default)]
+struct Queue {
+    events: std::collections::VecDeque<(AuditEvent, tokio::sync::OwnedSemaphorePermit)>,
+    writing: bool,
 }
 
 impl AuditSink {
@@ -70,6 +80,25 @@ impl AuditSink {
         Self {
             store,
             appends: Arc::new(tokio::sync::Semaphore::new(MAX_APPENDS_IN_FLIGHT)),
+            queue: Arc::default(),
+        }
+    }
+
+    /// Queues `event` behind the ones before it and starts a writer if none is running.
+    fn enqueue(&self, event: AuditEvent, permit: tokio::sync::OwnedSemaphorePermit) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let start = {
+            let mut queue = self.queue.lock();
+            queue.events.push_back((event, permit));
+            !std::mem::replace(&mut queue.writing, true)
+        };
+        if start {
+            runtime.spawn(write_queue(
+                Arc::clone(&self.store),
+                Arc::clone(&self.queue),
+            ));
         }
     }
 
@@ -230,16 +259,28 @@ impl Drop for Pending {
             tracing::error!(rpc = %event.rpc, key_id = %event.key_id, target = %event.target, outcome = %event.outcome, "audit event dropped: too many appends in flight");
             return;
         };
-        let store = Arc::clone(&self.store.store);
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        runtime.spawn(async move {
-            let _permit = permit;
-            if let Err(e) = store.append_audit_event(&event).await {
-                tracing::error!(error = %e, rpc = %event.rpc, key_id = %event.key_id, target = %event.target, outcome = %event.outcome, "audit event not stored");
+        self.store.enqueue(event, permit);
+    }
+}
+
+/// Stores the queued events one by one, oldest first, until the queue is empty; each
+/// event's permit is released once it is stored (or failed).
+async fn write_queue(store: Arc<dyn Store>, queue: Arc<Mutex<Queue>>) {
+    loop {
+        let next = {
+            let mut q = queue.lock();
+            match q.events.pop_front() {
+                Some(next) => next,
+                None => {
+                    q.writing = false;
+                    return;
+                }
             }
-        });
+        };
+        let (event, _permit) = next;
+        if let Err(e) = store.append_audit_event(&event).await {
+            tracing::error!(error = %e, rpc = %event.rpc, key_id = %event.key_id, target = %event.target, outcome = %event.outcome, "audit event not stored");
+        }
     }
 }
 

@@ -6,28 +6,24 @@
 //! returns through its inner-product-preserving vectors, without its approximation);
 //! audiences from the cosine to the seeds' centroid (doppel's `CENTROID` strategy).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use doppel_train::{AlsParams, ConfidenceConfig, Model};
+use doppel_train::{AlsParams, ConfidenceConfig};
 use serde_json::json;
 
 use crate::als_flags::AlsFlags;
 use crate::eval_context;
-use crate::eval_data::{Split, read_rows, split, validation_split};
+use crate::eval_data::{read_rows, split, validation_split};
+use crate::eval_lookalike;
 use crate::eval_offers::{offer_metrics, popularity_metrics, prior_metrics, recent_popularity};
 use crate::eval_tune::{self, Settings};
 
 /// Where the Online Retail file is expected (CI has `../shared` beside the checkout).
 pub const DEFAULT_DATA: &str = "../shared/data/online_retail.csv.gz";
-/// Audience size cap (§5).
-const AUDIENCE: usize = 200;
-/// Product groups evaluated (§5).
-const GROUPS: usize = 8;
 
 /// Flags of `doppel evaluate`.
 #[derive(Args, Debug)]
@@ -55,107 +51,6 @@ pub struct EvaluateArgs {
     /// Probability that a mobile evening event follows the planted effect (`--context`).
     #[arg(long, default_value_t = 0.6)]
     pub planted_effect: f64,
-}
-
-fn unit(v: &[f32]) -> Vec<f32> {
-    let n = v
-        .iter()
-        .map(|x| x * x)
-        .sum::<f32>()
-        .sqrt()
-        .max(f32::EPSILON);
-    v.iter().map(|x| x / n).collect()
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn lookalike(split: &Split, model: &Model) -> Vec<serde_json::Value> {
-    let prefix = |i: &str| i.chars().take(3).collect::<String>();
-    let mut buyers: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
-    for (c, items) in &split.bought {
-        for i in items {
-            buyers.entry(prefix(i)).or_default().insert(*c);
-        }
-    }
-    let mut groups: Vec<(&String, usize)> = buyers.iter().map(|(p, b)| (p, b.len())).collect();
-    groups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let vector = |c: u64| {
-        model
-            .customer_position(&c.to_string())
-            .map(|r| unit(model.customer_vector(r)))
-    };
-    groups
-        .into_iter()
-        .take(GROUPS)
-        .map(|(g, _)| {
-            let seeds = &buyers[g];
-            let candidates: Vec<u64> = split
-                .bought
-                .keys()
-                .filter(|c| !seeds.contains(c))
-                .copied()
-                .collect();
-            let positives: BTreeSet<u64> = candidates
-                .iter()
-                .filter(|c| {
-                    split
-                        .test_bought
-                        .get(c)
-                        .is_some_and(|items| items.iter().any(|i| prefix(i) == *g))
-                })
-                .copied()
-                .collect();
-            let n = AUDIENCE.min(candidates.len());
-            let precision = |audience: &[u64]| {
-                if n == 0 {
-                    0.0
-                } else {
-                    audience.iter().filter(|c| positives.contains(c)).count() as f64 / n as f64
-                }
-            };
-            let mut centroid = vec![0f32; model.factors];
-            for v in seeds.iter().filter_map(|&c| vector(c)) {
-                centroid.iter_mut().zip(&v).for_each(|(a, x)| *a += x);
-            }
-            let centroid = unit(&centroid);
-            let mut scored: Vec<(f32, u64)> = candidates
-                .iter()
-                .map(|&c| {
-                    (
-                        vector(c).map_or(f32::NEG_INFINITY, |v| dot(&v, &centroid)),
-                        c,
-                    )
-                })
-                .collect();
-            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            let audience: Vec<u64> = scored.iter().take(n).map(|(_, c)| *c).collect();
-            let mut spenders = candidates.clone();
-            spenders.sort_by(|a, b| {
-                let (ma, mb) = (
-                    split.monetary.get(a).copied().unwrap_or(0),
-                    split.monetary.get(b).copied().unwrap_or(0),
-                );
-                mb.cmp(&ma).then(a.cmp(b))
-            });
-            spenders.truncate(n);
-            let p = precision(&audience);
-            let random = if candidates.is_empty() {
-                0.0
-            } else {
-                positives.len() as f64 / candidates.len() as f64
-            };
-            let spend = precision(&spenders);
-            let lift = |d: f64| if d > 0.0 { json!(p / d) } else { json!(null) };
-            json!({
-                "group": g, "seeds": seeds.len(), "candidates": candidates.len(),
-                "positives": positives.len(), "audience": n, "precision": p,
-                "lift_vs_random": lift(random), "lift_vs_top_spenders": lift(spend),
-                "random_precision": random, "top_spenders_precision": spend,
-            })
-        })
-        .collect()
 }
 
 /// Runs the evaluation.
@@ -220,7 +115,12 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         json!({"beta": beta, "standardised": standardise, "prior_days": crate::eval_offers::PRIOR_DAYS,
                "validation_ndcg_at_10": validation_ndcg, "test": m})
     });
-    let groups = lookalike(&split, &model);
+    let groups = eval_lookalike::score(&split, &model, &eval_lookalike::prefix_groups(&split));
+    let keyword_groups = eval_lookalike::score(
+        &split,
+        &model,
+        &eval_lookalike::keyword_groups(&rows, &split),
+    );
     let report = json!({
         "protocol": "doppel-eval-v1",
         "cutoff": split.cutoff,
@@ -237,6 +137,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             "lookalike": "centroid"
         },
         "lookalike": groups,
+        "lookalike_keyword": keyword_groups,
         "tuning": tuning,
         "experiment_recent_popularity_prior": with_prior,
     });
@@ -252,15 +153,19 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         rayon_threads(),
         split.counts
     );
-    let lifts: Vec<f64> = groups
-        .iter()
-        .filter_map(|g| g["lift_vs_random"].as_f64())
-        .collect();
-    println!(
-        "lookalike mean lift vs random: {:.2} over {} groups",
-        lifts.iter().sum::<f64>() / lifts.len().max(1) as f64,
-        lifts.len()
-    );
+    for (kind, scored) in [("prefix", &groups), ("keyword", &keyword_groups)] {
+        let lifts: Vec<f64> = scored
+            .iter()
+            .filter_map(|g| g["lift_vs_random"].as_f64())
+            .collect();
+        let names: Vec<&str> = scored.iter().filter_map(|g| g["group"].as_str()).collect();
+        println!(
+            "lookalike mean lift vs random, {kind} groups ({}): {:.2} over {} groups",
+            names.join(", "),
+            lifts.iter().sum::<f64>() / lifts.len().max(1) as f64,
+            lifts.len()
+        );
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;

@@ -29,6 +29,8 @@ pub struct Row {
     pub purchase: bool,
     /// The customer's country (the context of `doppel evaluate --context`).
     pub country: String,
+    /// The item's description on this row (keyword groups, §5.1).
+    pub description: String,
 }
 
 /// The split (§2) and what the metrics need.
@@ -91,6 +93,7 @@ pub fn read_rows(reader: impl Read) -> anyhow::Result<Vec<Row>> {
             .with_context(|| format!("column {name} missing"))
     };
     let country = headers.iter().position(|h| h == "Country");
+    let description = headers.iter().position(|h| h == "Description");
     let (inv, code, qty, date, price, cust) = (
         col("InvoiceNo")?,
         col("StockCode")?,
@@ -125,6 +128,7 @@ pub fn read_rows(reader: impl Read) -> anyhow::Result<Vec<Row>> {
             ts,
             purchase: quantity > 0 && !invoice.starts_with('C'),
             country: country.and_then(|c| r.get(c)).unwrap_or("").to_owned(),
+            description: description.and_then(|d| r.get(d)).unwrap_or("").to_owned(),
         });
     }
     Ok(rows)

@@ -14,6 +14,7 @@ mod cmd_train;
 mod demo_retail;
 mod eval_context;
 mod eval_data;
+mod eval_lookalike;
 mod eval_metrics;
 mod eval_offers;
 mod eval_tune;
