@@ -19,7 +19,9 @@ use crate::als_flags::AlsFlags;
 use crate::eval_context;
 use crate::eval_data::{read_rows, split, validation_split};
 use crate::eval_lookalike;
-use crate::eval_offers::{offer_metrics, popularity_metrics, prior_metrics, recent_popularity};
+use crate::eval_offers::{
+    self, offer_metrics, popularity_metrics, prior_metrics, recent_popularity,
+};
 use crate::eval_tune::{self, Settings};
 
 /// Where the Online Retail file is expected (CI has `../shared` beside the checkout).
@@ -77,29 +79,11 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             tuned.best.metrics.ndcg_at_10
         );
         tuning = tuned.json(&validation);
-        settings = tuned.best.settings;
+        settings = tuned.best.settings.clone();
         // The prior's weight, on validation too (with the chosen ALS settings).
         let (model, _) = eval_tune::fit(&validation, &settings)?;
-        let prior = recent_popularity(&validation, &model);
-        let mut best = (0f32, false, offer_metrics(&validation, &model).ndcg_at_10);
-        for (standardise, grid) in [
-            (
-                true,
-                vec![0.2f32, 0.4, 0.8, 1.2, 1.6, 2.4, 3.2, 4.8, 6.4, 9.6],
-            ),
-            (false, vec![0.01f32, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8]),
-        ] {
-            for beta in grid {
-                let ndcg = prior_metrics(&validation, &model, &prior, beta, standardise).ndcg_at_10;
-                eprintln!(
-                    "prior beta {beta} standardised {standardise}: validation NDCG@10 {ndcg:.4}"
-                );
-                if ndcg > best.2 {
-                    best = (beta, standardise, ndcg);
-                }
-            }
-        }
-        prior_beta = Some(best);
+        let plain = tuned.best.metrics.ndcg_at_10;
+        prior_beta = Some(eval_offers::tune_prior(&validation, &model, plain));
     }
     let split = split(&rows);
     let (model, train_seconds) = eval_tune::fit(&split, &settings)?;

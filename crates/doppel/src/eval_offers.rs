@@ -45,30 +45,32 @@ pub fn model_list(
         .collect()
 }
 
-/// The model's offer metrics over the split's evaluated customers (§3, §4).
-pub fn offer_metrics(split: &Split, model: &Model) -> RankingMetrics {
-    let ranking = popularity(split);
+/// Mean metrics over the split's evaluated customers (§3) of the lists `list` makes from a
+/// customer and their train purchases.
+fn metrics_of(
+    split: &Split,
+    list: impl Fn(u64, &BTreeSet<String>) -> Vec<String>,
+) -> RankingMetrics {
     let mut sum = MetricSum::default();
     for (c, bought) in &split.bought {
         let relevant = split.relevant(*c, bought);
         if !relevant.is_empty() {
-            sum.add(&model_list(model, *c, bought, &ranking), &relevant);
+            sum.add(&list(*c, bought), &relevant);
         }
     }
     sum.mean()
 }
 
+/// The model's offer metrics over the split's evaluated customers (§3, §4).
+pub fn offer_metrics(split: &Split, model: &Model) -> RankingMetrics {
+    let ranking = popularity(split);
+    metrics_of(split, |c, bought| model_list(model, c, bought, &ranking))
+}
+
 /// Popularity's offer metrics over the split's evaluated customers.
 pub fn popularity_metrics(split: &Split) -> RankingMetrics {
     let ranking = popularity(split);
-    let mut sum = MetricSum::default();
-    for (c, bought) in &split.bought {
-        let relevant = split.relevant(*c, bought);
-        if !relevant.is_empty() {
-            sum.add(&first_unbought(&ranking, bought), &relevant);
-        }
-    }
-    sum.mean()
+    metrics_of(split, |_, bought| first_unbought(&ranking, bought))
 }
 
 /// Days of the recent-popularity prior.
@@ -112,26 +114,13 @@ pub fn prior_metrics(
     standardise: bool,
 ) -> RankingMetrics {
     let ranking = popularity(split);
-    let mut sum = MetricSum::default();
-    for (c, bought) in &split.bought {
-        let relevant = split.relevant(*c, bought);
-        if relevant.is_empty() {
-            continue;
-        }
+    metrics_of(split, |c, bought| {
         let Some(row) = model.customer_position(&c.to_string()) else {
-            sum.add(&first_unbought(&ranking, bought), &relevant);
-            continue;
+            return first_unbought(&ranking, bought);
         };
         let u = model.customer_vector(row);
         let scores: Vec<f64> = (0..model.item_ids.len())
-            .map(|i| {
-                f64::from(
-                    u.iter()
-                        .zip(model.item_vector(i))
-                        .map(|(a, b)| a * b)
-                        .sum::<f32>(),
-                )
-            })
+            .map(|i| f64::from(dot(u, model.item_vector(i))))
             .collect();
         let (mean, sd) = if standardise {
             mean_sd(&scores)
@@ -144,13 +133,37 @@ pub fn prior_metrics(
             .map(|(i, s)| ((s - mean) / sd + f64::from(beta * prior[i]), i))
             .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let list: Vec<String> = ranked
+        ranked
             .into_iter()
             .map(|(_, i)| model.item_ids[i].clone())
             .filter(|i| !bought.contains(i))
             .take(K)
-            .collect();
-        sum.add(&list, &relevant);
+            .collect()
+    })
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The prior's form and weight chosen on `validation` (`model` fitted there with the
+/// chosen ALS settings): `(beta, standardise, NDCG@10)`, beta 0 when no weight beats the
+/// plain ranking (`plain_ndcg`).
+pub fn tune_prior(validation: &Split, model: &Model, plain_ndcg: f64) -> (f32, bool, f64) {
+    const STANDARDISED: [f32; 10] = [0.2, 0.4, 0.8, 1.2, 1.6, 2.4, 3.2, 4.8, 6.4, 9.6];
+    const RAW: [f32; 7] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8];
+    let prior = recent_popularity(validation, model);
+    let mut best = (0f32, false, plain_ndcg);
+    let grids = [(true, &STANDARDISED[..]), (false, &RAW[..])];
+    for (standardise, beta) in grids
+        .iter()
+        .flat_map(|(s, g)| g.iter().map(move |b| (*s, *b)))
+    {
+        let ndcg = prior_metrics(validation, model, &prior, beta, standardise).ndcg_at_10;
+        eprintln!("prior beta {beta} standardised {standardise}: validation NDCG@10 {ndcg:.4}");
+        if ndcg > best.2 {
+            best = (beta, standardise, ndcg);
+        }
     }
-    sum.mean()
+    best
 }
