@@ -34,7 +34,8 @@ use crate::config::EngineConfig;
 use crate::context_ranking::ContextRanking;
 use crate::error::{Error, Result};
 use crate::loaded_version::LoadedVersion;
-use crate::profiles::Profiles;
+use crate::profiles::{ProfileMemory, Profiles};
+use doppel_index::MemoryParts;
 
 /// A customer index merges its live delta into a new frozen graph past this many points.
 const MERGE_DELTA_AT: usize = 4_096;
@@ -101,6 +102,38 @@ pub struct IndexDescription {
     pub delta: usize,
     /// The indexes were loaded from a snapshot rather than built.
     pub from_snapshot: bool,
+    /// `memory_bytes` by part, with the node's profiles beside it.
+    pub memory: MemoryBreakdown,
+}
+
+/// Heap bytes of a loaded version by part, and of the node-wide profiles every version
+/// shares (approximate: allocator overhead is not counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryBreakdown {
+    /// The customer indexes of every logical shard, by part.
+    pub customers: MemoryParts,
+    /// The item index, by part.
+    pub items: MemoryParts,
+    /// The version's bitset of customers with a vector.
+    pub members: usize,
+    /// Profiles and id tables (node-wide, not per version).
+    pub profiles: ProfileMemory,
+}
+
+impl MemoryBreakdown {
+    /// Bytes one customer costs: its share of the customer indexes, the member bitset,
+    /// customer profiles and id tables (the item-id table is counted too; it is small).
+    pub fn bytes_per_customer(&self, customers: usize) -> f64 {
+        let total = self.customers.total()
+            + self.members
+            + self.profiles.customers
+            + self.profiles.id_tables;
+        if customers == 0 {
+            0.0
+        } else {
+            total as f64 / customers as f64
+        }
+    }
 }
 
 /// The serving engine of one node. `Send + Sync`; share it as `Arc<Engine>`.

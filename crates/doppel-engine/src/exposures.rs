@@ -13,6 +13,11 @@ pub(crate) struct Exposures {
 }
 
 impl Exposures {
+    /// Heap bytes held.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.shown.capacity() * std::mem::size_of::<(PointId, i64)>()
+    }
+
     /// Remembers that `item` was shown at `timestamp_ms`.
     pub(crate) fn record(&mut self, item: PointId, timestamp_ms: i64) {
         let at = self.shown.partition_point(|(_, t)| *t <= timestamp_ms);

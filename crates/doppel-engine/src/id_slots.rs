@@ -40,6 +40,15 @@ impl IdSlots {
         self.names.get(slot as usize).and_then(|n| n.as_deref())
     }
 
+    /// Approximate heap bytes: the hash table (key, slot, control byte per bucket), the slot
+    /// table, and each id's text twice (key and name).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let text: usize = self.names.iter().flatten().map(String::capacity).sum();
+        self.by_id.capacity() * (std::mem::size_of::<(String, PointId)>() + 1)
+            + self.names.capacity() * std::mem::size_of::<Option<String>>()
+            + 2 * text
+    }
+
     /// Forgets `id`; returns its former slot.
     pub(crate) fn forget(&mut self, id: &str) -> Option<PointId> {
         let slot = self.by_id.remove(id)?;

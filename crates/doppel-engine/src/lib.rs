@@ -62,7 +62,9 @@ pub use audience_groups::{Groups, MAX_GROUP_ATTRIBUTES, MAX_GROUP_VALUES};
 pub use cancellation::{CancelOnDrop, Cancellation};
 pub use config::EngineConfig;
 pub use customer_segments::{SegmentPage, SegmentSize};
-pub use engine::{Engine, IndexDescription, LoadVersion, ShardInstall, VersionSummary};
+pub use engine::{
+    Engine, IndexDescription, LoadVersion, MemoryBreakdown, ShardInstall, VersionSummary,
+};
 pub use error::{Error, Result};
 pub use fairness::{FOUR_FIFTHS, GroupAudit};
 pub use frequency_caps::CapCount;
@@ -73,6 +75,7 @@ pub use lookalike::{
 pub use lookalike_query::{
     Audience, AudienceSize, Balance, LookalikeQuery, Prospect, Strategy, mean_score,
 };
+pub use profiles::ProfileMemory;
 pub use reach::{DEFAULT_REACH_PERCENTS, MAX_REACH_POINTS, ReachCurve, ReachCut, ReachPoint};
 pub use recommend::{Offer, RecommendQuery, Recommendation, SimilarItemsResult};
 pub use shard_scoring::{FoundSeed, SeedLookup, ShardAudience, ShardScoring};

@@ -99,7 +99,57 @@ impl Default for ItemRecord {
     }
 }
 
+/// Approximate heap bytes of the profiles (allocator overhead and the attribute-column
+/// cache, rebuilt on demand, are not counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProfileMemory {
+    /// Customer records: consent, attributes, purchase sets, exposures, the consent bitset.
+    pub customers: usize,
+    /// Item records and the in-stock bitset.
+    pub items: usize,
+    /// Id ↔ slot tables of customers and items.
+    pub id_tables: usize,
+}
+
+/// Heap bytes of a string map (each entry's text plus about 8 bytes of tree per entry).
+fn map_bytes(map: &BTreeMap<String, String>) -> usize {
+    map.iter()
+        .map(|(k, v)| k.capacity() + v.capacity() + 2 * std::mem::size_of::<String>() + 8)
+        .sum()
+}
+
 impl Profiles {
+    /// What the profiles hold, by part (one pass over every record).
+    pub(crate) fn memory(&self) -> ProfileMemory {
+        let customers: usize = self
+            .customers
+            .iter()
+            .flatten()
+            .map(|c| {
+                map_bytes(&c.attributes)
+                    + c.purchased.capacity() * (std::mem::size_of::<PointId>() + 1)
+                    + c.exposures.memory_bytes()
+            })
+            .sum();
+        let items: usize = self
+            .items
+            .iter()
+            .flatten()
+            .map(|i| {
+                i.item.id.capacity() + i.item.category.capacity() + map_bytes(&i.item.attributes)
+            })
+            .sum();
+        ProfileMemory {
+            customers: customers
+                + self.customers.capacity() * std::mem::size_of::<Option<CustomerRecord>>()
+                + self.ads_consent.memory_bytes(),
+            items: items
+                + self.items.capacity() * std::mem::size_of::<Option<ItemRecord>>()
+                + self.in_stock.memory_bytes(),
+            id_tables: self.customer_slots.memory_bytes() + self.item_slots.memory_bytes(),
+        }
+    }
+
     /// Inserts or replaces a customer's profile (purchases are kept).
     pub(crate) fn upsert_customer(&mut self, customer: &Customer) {
         let slot = self.customer_slots.intern(&customer.id);

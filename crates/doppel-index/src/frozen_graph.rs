@@ -9,12 +9,11 @@
 //! ```
 
 use crate::aligned_rows::AlignedRows;
+use crate::graph_view::{GraphArrays, GraphView};
 use crate::id_map::IdMap;
-#[cfg(target_arch = "x86_64")]
-use crate::simd_dot::x86;
-use crate::simd_dot::{Isa, ScoreFn, isa, prefetch_links, prefetch_row, score_fn};
-use crate::types::{Metric, Neighbor, PointId};
-use crate::visited::{Scored, Scratch, Worst};
+use crate::simd_dot::{ScoreFn, score_fn};
+use crate::types::{MemoryParts, Metric, Neighbor, PointId};
+use crate::visited::Scratch;
 
 /// Marks a node without upper layers in `upper_start`.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -145,62 +144,26 @@ impl FrozenGraph {
         (self.score)(query, self.vectors.row(i as usize))
     }
 
+    /// The graph as a borrowed view (what searches walk).
     #[inline(always)]
-    fn prefetch_node(&self, i: u32) {
-        // SAFETY: as in `score_node`.
-        prefetch_row(unsafe { self.vectors.row_unchecked(i as usize) });
-    }
-
-    #[inline(always)]
-    fn layer0(&self, i: u32) -> &[u32] {
-        let s = 1 + 2 * self.m;
-        let start = i as usize * s;
-        debug_assert!(start + s <= self.links0.len());
-        // SAFETY: i < len (validated links), links0 holds len * s entries, and the count in
-        // the block's first slot was checked to be ≤ 2m in `from_parts`.
+    pub(crate) fn view(&self) -> GraphView<'_> {
+        // SAFETY: `from_parts` checked every link, every upper block and the entry point.
         unsafe {
-            let b = self.links0.as_ptr().add(start);
-            std::slice::from_raw_parts(b.add(1), *b as usize)
+            GraphView::new_unchecked(GraphArrays {
+                metric: self.metric,
+                m: self.m,
+                vectors: &self.vectors,
+                levels: &self.levels,
+                links0: &self.links0,
+                upper_start: &self.upper_start,
+                upper: &self.upper,
+                entry: self.entry,
+            })
         }
     }
 
-    #[inline(always)]
-    fn upper_links(&self, i: u32, layer: usize) -> &[u32] {
-        let s = 1 + self.m;
-        let start = self.upper_start[i as usize] as usize + (layer - 1) * s;
-        let b = &self.upper[start..start + s];
-        &b[1..=b[0] as usize]
-    }
-
-    /// Greedy walk from the entry point down to layer 1, to a local optimum on every layer.
-    #[inline(always)]
-    fn descend(&self, score_node: &impl Fn(u32) -> f32) -> Scored {
-        let mut cur = Scored {
-            idx: self.entry,
-            score: score_node(self.entry),
-        };
-        let top = self.levels[self.entry as usize] as usize;
-        for layer in (1..=top).rev() {
-            loop {
-                let mut improved = false;
-                for &nb in self.upper_links(cur.idx, layer) {
-                    let s = score_node(nb);
-                    if s > cur.score {
-                        cur = Scored { idx: nb, score: s };
-                        improved = true;
-                    }
-                }
-                if !improved {
-                    break;
-                }
-            }
-        }
-        cur
-    }
-
-    /// Approximate top-`ef` search for the padded `query`; only nodes with `keep(i)` are returned
-    /// (all are traversed). Dispatches once to a copy of the walk compiled for the CPU's SIMD
-    /// level, so the distance kernel is inlined into the loop instead of called through a pointer.
+    /// Approximate top-`k` of the padded `query` (breadth `ef`); only nodes with `keep(i)` are
+    /// returned (all are traversed).
     pub(crate) fn search(
         &self,
         query: &[f32],
@@ -212,132 +175,13 @@ impl FrozenGraph {
         if self.ids.is_empty() {
             return Vec::new();
         }
-        #[cfg(target_arch = "x86_64")]
-        match isa() {
-            // SAFETY: `isa()` reported the features these copies are compiled for.
-            Isa::Avx512 => return unsafe { self.search_avx512(query, k, ef, scratch, keep) },
-            // SAFETY: as above.
-            Isa::Avx2 => return unsafe { self.search_avx2(query, k, ef, scratch, keep) },
-            Isa::Scalar => {}
-        }
-        let f = self.score;
-        self.walk(query, k, ef, scratch, keep, f)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn search_avx512(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        scratch: &mut Scratch,
-        keep: impl Fn(u32) -> bool,
-    ) -> Vec<Neighbor> {
-        match self.metric {
-            // SAFETY (both arms): this function only runs where avx512f is available, rows are
-            // padded to multiples of 16 floats.
-            Metric::Cosine => self.walk(query, k, ef, scratch, keep, |a, b| unsafe {
-                x86::dot_avx512(a, b)
-            }),
-            Metric::L2 => self.walk(query, k, ef, scratch, keep, |a, b| unsafe {
-                x86::neg_l2_avx512(a, b)
-            }),
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn search_avx2(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        scratch: &mut Scratch,
-        keep: impl Fn(u32) -> bool,
-    ) -> Vec<Neighbor> {
-        match self.metric {
-            // SAFETY (both arms): only runs where avx2 and fma are available.
-            Metric::Cosine => self.walk(query, k, ef, scratch, keep, |a, b| unsafe {
-                x86::dot_avx2(a, b)
-            }),
-            Metric::L2 => self.walk(query, k, ef, scratch, keep, |a, b| unsafe {
-                x86::neg_l2_avx2(a, b)
-            }),
-        }
-    }
-
-    /// The walk itself: greedy descent, then hnswlib's layer-0 beam search.
-    #[inline(always)]
-    fn walk(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        scratch: &mut Scratch,
-        keep: impl Fn(u32) -> bool,
-        score: impl Fn(&[f32], &[f32]) -> f32,
-    ) -> Vec<Neighbor> {
-        // SAFETY: every link and the entry point were checked to be < len in `from_parts`.
-        let score_node = |i: u32| score(query, unsafe { self.vectors.row_unchecked(i as usize) });
-        let start = self.descend(&score_node);
-        let Scratch {
-            visited,
-            candidates,
-            results,
-            ..
-        } = scratch;
-        visited.reset(self.len());
-        candidates.clear();
-        results.clear();
-        visited.insert(start.idx);
-        candidates.push(start);
-        if keep(start.idx) {
-            results.push(Worst(start));
-        }
-        let mut bound = f32::NEG_INFINITY;
-        while let Some(c) = candidates.pop() {
-            // hnswlib's stop rule: the best open candidate is worse than the worst kept result.
-            if c.score < bound && results.len() >= ef {
-                break;
-            }
-            if let Some(next) = candidates.peek() {
-                let s = 1 + 2 * self.m;
-                prefetch_links(&self.links0[next.idx as usize * s..]);
-            }
-            let links = self.layer0(c.idx);
-            if let Some(&first) = links.first() {
-                self.prefetch_node(first);
-            }
-            for (j, &nb) in links.iter().enumerate() {
-                if let Some(&next) = links.get(j + 1) {
-                    self.prefetch_node(next);
-                }
-                if !visited.insert(nb) {
-                    continue;
-                }
-                let s = score_node(nb);
-                if results.len() < ef || s > bound {
-                    candidates.push(Scored { score: s, idx: nb });
-                    if keep(nb) {
-                        results.push(Worst(Scored { score: s, idx: nb }));
-                        if results.len() > ef {
-                            results.pop();
-                        }
-                    }
-                    if results.len() >= ef
-                        && let Some(w) = results.peek()
-                    {
-                        bound = w.0.score;
-                    }
-                }
-            }
-        }
-        let mut out: Vec<Neighbor> = results
-            .drain()
-            .map(|w| Neighbor {
-                id: self.ids[w.0.idx as usize],
-                score: w.0.score,
+        let mut out: Vec<Neighbor> = self
+            .view()
+            .search(query, ef, scratch, keep)
+            .into_iter()
+            .map(|s| Neighbor {
+                id: self.ids[s.idx as usize],
+                score: s.score,
             })
             .collect();
         out.sort_by(crate::types::best_first);
@@ -345,14 +189,17 @@ impl FrozenGraph {
         out
     }
 
-    /// Heap bytes held.
-    pub(crate) fn memory_bytes(&self) -> usize {
-        self.vectors.memory_bytes()
-            + self.ids.capacity() * 4
-            + self.levels.capacity()
-            + self.links0.capacity() * 4
-            + self.upper_start.capacity() * 4
-            + self.upper.capacity() * 4
-            + self.by_id.memory_bytes()
+    /// Heap bytes held, by part (bitsets and delta are not the graph's: zero here).
+    pub(crate) fn memory_parts(&self) -> MemoryParts {
+        MemoryParts {
+            vectors: self.vectors.memory_bytes(),
+            graph: self.levels.capacity()
+                + self.links0.capacity() * 4
+                + self.upper_start.capacity() * 4
+                + self.upper.capacity() * 4,
+            ids: self.ids.capacity() * 4 + self.by_id.memory_bytes(),
+            bitsets: 0,
+            delta: 0,
+        }
     }
 }

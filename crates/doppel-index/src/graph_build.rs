@@ -1,49 +1,38 @@
-//! Builds an HNSW graph with hnsw_rs and freezes it into a `FrozenGraph` (`frozen_graph`).
+//! Builds an HNSW graph and freezes it into a `FrozenGraph` (`frozen_graph`).
 //!
-//! Inputs are validated by the caller (finite, right dimension, normalised for cosine), and
-//! `m` is capped at [`crate::types::MAX_M`], so none of hnsw_rs's panics or its `exit` are
-//! reachable. hnsw_rs is given doppel's own distance on padded rows: `1 - dot` clamped at 0
-//! for cosine (it never sees a negative distance), squared L2 otherwise.
+//! Three steps, each timed:
+//! 1. hnsw_rs builds the upper layers over the ~1/m of points that reach layer 1
+//!    (`upper_layers`);
+//! 2. doppel inserts every other point into layer 0 with its own kernels, in parallel batches
+//!    over the compact layout (`layer0_insert`);
+//! 3. the freeze re-prunes layer 0 with every reverse link as a candidate (`neighbor_prune`),
+//!    links every node nobody reaches (`reachability`) and checks the result.
+//!
+//! Inputs are validated by the caller (finite, right dimension, normalised for cosine).
 
 use std::time::Instant;
 
-use hnsw_rs::prelude::{Distance, Hnsw};
-
 use crate::aligned_rows::AlignedRows;
 use crate::error::{Error, Result};
-use crate::frozen_graph::{FrozenGraph, GraphParts, NONE};
+use crate::frozen_graph::{FrozenGraph, GraphParts};
+use crate::layer0_insert::insert_layer0;
 use crate::neighbor_prune::reprune_layer0;
-use crate::simd_dot::{ScoreFn, score_fn};
-use crate::types::{BuildParams, Metric, PointId, Progress};
-
-/// hnsw_rs's layer cap; `file_dump` and friends assume 16.
-const MAX_LAYER: usize = 16;
-/// Points handed to one `parallel_insert_slice` call (the unit of progress).
-const INSERT_CHUNK: usize = 4096;
-
-/// doppel's distance for hnsw_rs (lower = closer, never negative).
-struct GraphDistance {
-    score: ScoreFn,
-    metric: Metric,
-}
-
-impl Distance<f32> for GraphDistance {
-    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
-        let s = (self.score)(a, b);
-        match self.metric {
-            Metric::Cosine => (1.0 - s).max(0.0),
-            Metric::L2 => -s,
-        }
-    }
-}
+use crate::reachability::repair_reachability;
+use crate::simd_dot::score_fn;
+use crate::types::{BuildParams, PointId, Progress};
+use crate::upper_layers::build_upper_layers;
 
 /// Wall-clock split of a build.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct BuildTimings {
-    /// Seconds in hnsw_rs's parallel insert.
+    /// Seconds building the graph: hnsw_rs's upper layers plus doppel's layer-0 inserts.
     pub graph_s: f64,
-    /// Seconds converting to the compact layout (copy, re-prune, checks).
+    /// Of `graph_s`, seconds in hnsw_rs (the upper layers over the layer-1 sample).
+    pub upper_s: f64,
+    /// Seconds converting to the compact layout (re-prune, reachability repair, checks).
     pub freeze_s: f64,
+    /// Layer-0 links added so every node is reachable from the entry point.
+    pub repaired_links: usize,
 }
 
 /// Builds and freezes a graph from `ids` and their padded, validated rows.
@@ -98,93 +87,93 @@ fn build_graph(
     timings: &mut BuildTimings,
 ) -> Graph {
     let started = Instant::now();
-    let n = rows.len();
-    let dist = GraphDistance {
-        score: score_fn(params.metric),
-        metric: params.metric,
-    };
-    let hnsw =
-        Hnsw::<f32, GraphDistance>::new(params.m, n, MAX_LAYER, params.ef_construction, dist);
-    let data: Vec<(&[f32], usize)> = (0..n).map(|i| (rows.row(i), i)).collect();
-    for chunk in data.chunks(INSERT_CHUNK) {
-        hnsw.parallel_insert_slice(&chunk.to_vec());
-        progress.inc(chunk.len() as u64);
-    }
+    let (metric, m, ef_c) = (params.metric, params.m, params.ef_construction);
+    let mut upper = build_upper_layers(rows, metric, m, ef_c, progress);
+    timings.upper_s = started.elapsed().as_secs_f64();
+    insert_layer0(rows, metric, m, ef_c, &mut upper, progress);
     timings.graph_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let (levels, links0, upper_start, upper, entry) = freeze(&hnsw, params.m, n);
-    drop(hnsw);
-    // Measured on 200k × 64 (cosine, m=16, ef_c=200): re-pruning with the diversity rule and
-    // filling the free slots with the pruned candidates lifts recall@10 at ef=32 from 0.956
-    // to 0.971 for +1.3 s of freeze; pure RNG pruning (no fill) leaves lists short and loses recall.
-    let links0 = reprune_layer0(rows, score_fn(params.metric), &links0, 2 * params.m, true);
+    // Measured on 200k × 64 (cosine, m=16, ef_c=200) with hnsw_rs building every layer:
+    // re-pruning with the diversity rule and filling the free slots with the pruned candidates
+    // lifted recall@10 at ef=32 from 0.956 to 0.971; pure RNG pruning (no fill) leaves lists
+    // short and loses recall.
+    reprune_layer0(rows, score_fn(metric), &mut upper.links0, 2 * m, true);
+    timings.repaired_links = repair_reachability(rows, metric, m, &mut upper);
     timings.freeze_s = started.elapsed().as_secs_f64();
-    (levels, links0, upper_start, upper, entry)
+    (
+        upper.levels,
+        upper.links0,
+        upper.upper_start,
+        upper.upper,
+        upper.entry,
+    )
 }
 
-/// Copies hnsw_rs's graph (Arc-linked points) into flat arrays indexed by data id.
-///
-/// hnsw_rs may list, at layer l, points whose own level is below l (and keeps links above a
-/// point's level); those are dropped so every upper-layer walk stays on its layer.
-fn freeze(hnsw: &Hnsw<f32, GraphDistance>, m: usize, n: usize) -> Graph {
-    let (s0, su) = (1 + 2 * m, 1 + m);
-    let mut levels = vec![0u8; n];
-    for point in hnsw.get_point_indexation() {
-        if let Some(l) = levels.get_mut(point.get_origin_id()) {
-            *l = point.get_point_id().0;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Metric, NoProgress};
+    use crate::upper_layers::splitmix64;
+
+    /// `n` rows in `clusters` tight clusters (duplicates included when `clusters` is 1).
+    fn rows(n: usize, dim: usize, clusters: usize) -> AlignedRows {
+        let mut rows = AlignedRows::new(dim);
+        let mut state = 7u64;
+        for i in 0..n {
+            let c = (i % clusters) as u64;
+            let row: Vec<f32> = (0..dim)
+                .map(|d| {
+                    state = splitmix64(state);
+                    let centre = (splitmix64(c * 131 + d as u64) % 1000) as f32 / 500.0 - 1.0;
+                    let noise = if clusters == 1 { 0.0 } else { 0.01 };
+                    centre + noise * ((state % 1000) as f32 / 500.0 - 1.0)
+                })
+                .collect();
+            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            rows.push(&row.iter().map(|x| x / norm).collect::<Vec<_>>());
         }
+        rows
     }
-    let mut links0 = vec![0u32; n * s0];
-    let mut upper_lists: Vec<Vec<Vec<u32>>> = vec![Vec::new(); n];
-    for point in hnsw.get_point_indexation() {
-        let i = point.get_origin_id();
-        if i >= n {
-            continue;
-        }
-        let level = levels[i] as usize;
-        let hood = point.get_neighborhood_id();
-        for (layer, list) in hood.iter().enumerate().take(level + 1) {
-            let cap = if layer == 0 { 2 * m } else { m };
-            let mut ns: Vec<u32> = Vec::with_capacity(cap);
-            for nb in list {
-                let d = nb.d_id;
-                if d < n
-                    && d != i
-                    && levels[d] as usize >= layer
-                    && !ns.contains(&(d as u32))
-                    && ns.len() < cap
-                {
-                    ns.push(d as u32);
+
+    /// Every layer-0 list is in range, without self links or repeats, and every node is
+    /// reachable from the entry point over layer 0.
+    fn check(n: usize, clusters: usize) {
+        let m = 4;
+        let params = BuildParams {
+            m,
+            ef_construction: 32,
+            threads: 1,
+            ..BuildParams::new(8, Metric::Cosine)
+        };
+        let ids = (0..n as PointId).collect();
+        let (graph, _) = build_frozen_graph(&params, ids, rows(n, 8, clusters), &NoProgress)
+            .unwrap_or_else(|e| panic!("n {n}: {e}"));
+        let s0 = 1 + 2 * m;
+        let mut reached = vec![false; n];
+        let mut stack = vec![graph.entry as usize];
+        reached[graph.entry as usize] = true;
+        while let Some(i) = stack.pop() {
+            let block = &graph.links0[i * s0..(i + 1) * s0];
+            let links = &block[1..=block[0] as usize];
+            for (j, &l) in links.iter().enumerate() {
+                assert_ne!(l as usize, i, "n {n}: self link at {i}");
+                assert!(!links[..j].contains(&l), "n {n}: repeated link at {i}");
+                if !reached[l as usize] {
+                    reached[l as usize] = true;
+                    stack.push(l as usize);
                 }
             }
-            if layer == 0 {
-                let b = &mut links0[i * s0..(i + 1) * s0];
-                b[0] = ns.len() as u32;
-                b[1..=ns.len()].copy_from_slice(&ns);
-            } else {
-                upper_lists[i].push(ns);
-            }
         }
+        let missing = reached.iter().filter(|r| !**r).count();
+        assert_eq!(missing, 0, "n {n}, {clusters} clusters: unreachable nodes");
     }
-    let mut upper_start = vec![NONE; n];
-    let mut upper = Vec::new();
-    for (i, lists) in upper_lists.into_iter().enumerate() {
-        let level = levels[i] as usize;
-        if level == 0 {
-            continue;
+
+    #[test]
+    fn tiny_clustered_and_duplicate_inputs_give_a_connected_layer0() {
+        for n in [1, 2, 3, 9, 40, 1_000] {
+            check(n, 5);
         }
-        upper_start[i] = upper.len() as u32;
-        for layer in 1..=level {
-            let mut block = vec![0u32; su];
-            if let Some(ns) = lists.get(layer - 1) {
-                block[0] = ns.len() as u32;
-                block[1..=ns.len()].copy_from_slice(ns);
-            }
-            upper.extend_from_slice(&block);
-        }
+        check(300, 1);
+        check(2_000, 60);
     }
-    let entry = (0..n)
-        .max_by_key(|&i| (levels[i], std::cmp::Reverse(i)))
-        .unwrap_or(0) as u32;
-    (levels, links0, upper_start, upper, entry)
 }

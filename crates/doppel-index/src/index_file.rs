@@ -67,7 +67,7 @@ pub(crate) fn encode(
     delta: &LiveDelta,
 ) -> Vec<u8> {
     let mut w = Writer(Vec::with_capacity(
-        f.memory_bytes() + delta.memory_bytes() + 64,
+        f.memory_parts().total() + delta.memory_bytes() + 64,
     ));
     w.u32(params.dim as u32);
     w.u8(params.metric.code());

@@ -1,4 +1,5 @@
-//! Re-prunes layer-0 neighbour lists with hnswlib's diversity (RNG) heuristic.
+//! hnswlib's diversity (RNG) heuristic for neighbour lists, and the layer-0 re-prune after a
+//! build.
 //!
 //! hnsw_rs keeps the closest links of an overflowing list, which clusters the links of a node
 //! in one direction and costs recall. After the freeze every node's candidates are its hnsw_rs
@@ -14,14 +15,16 @@ use crate::simd_dot::ScoreFn;
 /// At most this many candidates (closest first) are considered per node.
 const MAX_CANDIDATES_PER_SLOT: usize = 3;
 
-/// Returns new layer-0 blocks (`[count, links..]`, stride `1 + m0`).
+/// Re-prunes the layer-0 blocks (`[count, links..]`, stride `1 + m0`) in place: a node's new
+/// list depends only on its own old list and its reverse links (gathered first), so no second
+/// copy of the adjacency is held.
 pub(crate) fn reprune_layer0(
     rows: &AlignedRows,
     score: ScoreFn,
-    links0: &[u32],
+    links0: &mut [u32],
     m0: usize,
     fill: bool,
-) -> Vec<u32> {
+) {
     let n = rows.len();
     let s0 = 1 + m0;
     let links = |i: usize| {
@@ -46,8 +49,7 @@ pub(crate) fn reprune_layer0(
             fill_at[j as usize] += 1;
         }
     }
-    let mut out = vec![0u32; n * s0];
-    out.par_chunks_mut(s0).enumerate().for_each_init(
+    links0.par_chunks_mut(s0).enumerate().for_each_init(
         || {
             (
                 Vec::<(f32, u32)>::new(),
@@ -60,40 +62,58 @@ pub(crate) fn reprune_layer0(
             kept.clear();
             pruned.clear();
             let row = rows.row(i);
-            for &c in links(i).iter().chain(&rev[start[i]..start[i + 1]]) {
+            let own = &block[1..=block[0] as usize];
+            for &c in own.iter().chain(&rev[start[i]..start[i + 1]]) {
                 if c as usize != i && !cand.iter().any(|&(_, x)| x == c) {
                     cand.push((score(row, rows.row(c as usize)), c));
                 }
             }
             cand.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             cand.truncate(MAX_CANDIDATES_PER_SLOT * m0);
-            for &(s, c) in cand.iter() {
-                if kept.len() == m0 {
-                    break;
-                }
-                let crow = rows.row(c as usize);
-                if kept
-                    .iter()
-                    .all(|&(_, t)| score(crow, rows.row(t as usize)) <= s)
-                {
-                    kept.push((s, c));
-                } else {
-                    pruned.push((s, c));
-                }
-            }
-            if fill {
-                for &p in pruned.iter() {
-                    if kept.len() == m0 {
-                        break;
-                    }
-                    kept.push(p);
-                }
-            }
+            select_diverse(rows, score, cand, m0, fill, kept, pruned);
             block[0] = kept.len() as u32;
             for (slot, &(_, c)) in block[1..].iter_mut().zip(kept.iter()) {
                 *slot = c;
             }
         },
     );
-    out
+}
+
+/// Keeps up to `max` of `cand` (sorted closest first, `(score to the node, node)`) by the
+/// diversity rule: a candidate is kept only if it is closer to the node than to every one
+/// already kept. With `fill`, the free slots are then topped up with the rejected candidates,
+/// closest first. `kept` and `pruned` are cleared first.
+pub(crate) fn select_diverse(
+    rows: &AlignedRows,
+    score: ScoreFn,
+    cand: &[(f32, u32)],
+    max: usize,
+    fill: bool,
+    kept: &mut Vec<(f32, u32)>,
+    pruned: &mut Vec<(f32, u32)>,
+) {
+    kept.clear();
+    pruned.clear();
+    for &(s, c) in cand {
+        if kept.len() == max {
+            break;
+        }
+        let crow = rows.row(c as usize);
+        if kept
+            .iter()
+            .all(|&(_, t)| score(crow, rows.row(t as usize)) <= s)
+        {
+            kept.push((s, c));
+        } else {
+            pruned.push((s, c));
+        }
+    }
+    if fill {
+        for &p in pruned.iter() {
+            if kept.len() == max {
+                break;
+            }
+            kept.push(p);
+        }
+    }
 }

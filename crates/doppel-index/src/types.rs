@@ -125,8 +125,41 @@ pub struct IndexStats {
     pub m: usize,
     /// Construction breadth.
     pub ef_construction: usize,
-    /// Approximate heap bytes held by the index.
+    /// Approximate heap bytes held by the index (`memory.total()`).
     pub memory_bytes: usize,
+    /// The same bytes by part.
+    pub memory: MemoryParts,
+}
+
+/// Heap bytes of an index by part (allocator overhead not counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryParts {
+    /// Vector rows of the frozen graph (padded to 16 floats).
+    pub vectors: usize,
+    /// HNSW adjacency: layer-0 and upper-layer links, levels, upper-layer offsets.
+    pub graph: usize,
+    /// External ids and the id → node table.
+    pub ids: usize,
+    /// Tombstones.
+    pub bitsets: usize,
+    /// The live delta (rows, ids, positions).
+    pub delta: usize,
+}
+
+impl MemoryParts {
+    /// Sum of the parts.
+    pub fn total(&self) -> usize {
+        self.vectors + self.graph + self.ids + self.bitsets + self.delta
+    }
+
+    /// Adds `other` part by part.
+    pub fn add(&mut self, other: &MemoryParts) {
+        self.vectors += other.vectors;
+        self.graph += other.graph;
+        self.ids += other.ids;
+        self.bitsets += other.bitsets;
+        self.delta += other.delta;
+    }
 }
 
 /// Receives progress of long jobs (build, merge).

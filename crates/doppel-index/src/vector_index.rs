@@ -27,7 +27,7 @@ use crate::live_delta::LiveDelta;
 use crate::simd_dot::{prefetch_row, score_fn};
 use crate::top_k_merge::merge_top_k;
 use crate::types::{
-    BuildParams, IndexStats, MAX_K, Metric, Neighbor, PointId, Progress, SearchRequest,
+    BuildParams, IndexStats, MAX_K, MemoryParts, Metric, Neighbor, PointId, Progress, SearchRequest,
 };
 use crate::visited::with_scratch;
 
@@ -398,6 +398,11 @@ impl VectorIndex {
     /// Size and shape.
     pub fn stats(&self) -> IndexStats {
         let st = self.state.read();
+        let memory = MemoryParts {
+            bitsets: st.hidden.memory_bytes(),
+            delta: st.delta.memory_bytes(),
+            ..st.frozen.memory_parts()
+        };
         IndexStats {
             len: st.frozen.len() - st.hidden.count() + st.delta.len(),
             deleted: st.hidden.count(),
@@ -406,9 +411,8 @@ impl VectorIndex {
             metric: self.params.metric,
             m: self.params.m,
             ef_construction: self.params.ef_construction,
-            memory_bytes: st.frozen.memory_bytes()
-                + st.hidden.memory_bytes()
-                + st.delta.memory_bytes(),
+            memory_bytes: memory.total(),
+            memory,
         }
     }
 

@@ -89,9 +89,17 @@ struct Report {
     m: usize,
     ef_construction: usize,
     build_s: f64,
+    /// Of `build_s`, seconds in hnsw_rs (the upper layers).
+    upper_s: f64,
     freeze_s: f64,
+    /// Layer-0 links the freeze added so every node is reachable.
+    repaired_links: usize,
     index_bytes: usize,
     peak_rss_bytes: Option<u64>,
+    /// Resident bytes just before the build (input vectors loaded).
+    rss_before_build_bytes: Option<u64>,
+    /// Peak resident bytes during the build and freeze (the high-water mark is reset first).
+    build_peak_rss_bytes: Option<u64>,
     results: Vec<SweepPoint>,
     #[serde(skip_serializing_if = "Option::is_none")]
     filter_fraction: Option<f64>,
@@ -172,12 +180,14 @@ pub fn run(args: &BenchIndexArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let ids: Vec<PointId> = (0..n as PointId).collect();
+    let rss_before_build_bytes = reset_peak_rss().then(|| status_bytes("VmRSS:")).flatten();
     let (index, timings) = VectorIndex::build_timed(params, &ids, &base_v, &Bar(bar.clone()))?;
+    let build_peak_rss_bytes = rss_before_build_bytes.and_then(|_| peak_rss_bytes());
     bar.finish_and_clear();
     drop(base_v);
     eprintln!(
-        "built in {:.1} s + freeze {:.2} s",
-        timings.graph_s, timings.freeze_s
+        "built in {:.1} s (hnsw_rs upper layers {:.1} s) + freeze {:.2} s ({} links added for reachability)",
+        timings.graph_s, timings.upper_s, timings.freeze_s, timings.repaired_links
     );
 
     let qs: Vec<&[f32]> = query_v.chunks_exact(dim).collect();
@@ -243,9 +253,13 @@ pub fn run(args: &BenchIndexArgs) -> anyhow::Result<()> {
         m: args.m,
         ef_construction: args.ef_construction,
         build_s: timings.graph_s,
+        upper_s: timings.upper_s,
         freeze_s: timings.freeze_s,
+        repaired_links: timings.repaired_links,
         index_bytes: index.stats().memory_bytes,
         peak_rss_bytes: peak_rss_bytes(),
+        rss_before_build_bytes,
+        build_peak_rss_bytes,
         results,
         filter_fraction,
         filtered_allowed,
@@ -347,10 +361,20 @@ fn random_subset(n: usize, fraction: f64, seed: u64) -> Bitset {
 
 /// Peak resident set size (VmHWM) of this process, Linux only.
 fn peak_rss_bytes() -> Option<u64> {
+    status_bytes("VmHWM:")
+}
+
+/// A `/proc/self/status` line in bytes (`VmHWM:`, `VmRSS:`).
+fn status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// Resets the peak-RSS mark (`VmHWM`) to the current RSS (Linux: 5 → `/proc/self/clear_refs`).
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Element types this reader understands.

@@ -3,6 +3,7 @@
 mod als_flags;
 mod bench_index;
 mod bench_load;
+mod bench_scale;
 mod client_tls;
 mod cmd_demo;
 mod cmd_evaluate;
@@ -19,6 +20,8 @@ mod eval_metrics;
 mod eval_offers;
 mod eval_tune;
 mod heavy_priority;
+mod memory_bandwidth;
+mod node_process;
 mod retail_csv;
 mod settings;
 mod settings_tls;
@@ -70,6 +73,10 @@ enum BenchCommand {
     Index(bench_index::BenchIndexArgs),
     /// Drive RecommendOffers and FindLookalikes over gRPC; QPS, latency percentiles, statuses.
     Load(bench_load::BenchLoadArgs),
+    /// One node at N customers, as a child process: import rate, build time and peak RSS,
+    /// RSS at rest, memory per customer, snapshot size, restart time, lookalike latency,
+    /// RecommendOffers QPS, and the scan's share of the memory bandwidth.
+    Scale(bench_scale::BenchScaleArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +84,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(BenchCommand::Index(args)) => bench_index::run(&args),
         Command::Bench(BenchCommand::Load(args)) => run_async(bench_load::run(args)),
+        Command::Bench(BenchCommand::Scale(args)) => run_async(bench_scale::run(args)),
         Command::Serve(args) => match args.validate() {
             Ok(settings) => run_async(async move {
                 let _telemetry = telemetry::init("doppel")?;

@@ -255,7 +255,7 @@ class DescribeIndexRequest(_message.Message):
     def __init__(self, model_version: _Optional[str] = ...) -> None: ...
 
 class DescribeIndexResponse(_message.Message):
-    __slots__ = ("model_version", "dim", "metric", "customer_count", "item_count", "shard_count", "memory_bytes", "m", "ef_construction", "ef_search", "deleted", "delta", "loaded_from_snapshot")
+    __slots__ = ("model_version", "dim", "metric", "customer_count", "item_count", "shard_count", "memory_bytes", "m", "ef_construction", "ef_search", "deleted", "delta", "loaded_from_snapshot", "memory")
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -269,6 +269,7 @@ class DescribeIndexResponse(_message.Message):
     DELETED_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
     LOADED_FROM_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
     model_version: str
     dim: int
     metric: str
@@ -282,4 +283,31 @@ class DescribeIndexResponse(_message.Message):
     deleted: int
     delta: int
     loaded_from_snapshot: bool
-    def __init__(self, model_version: _Optional[str] = ..., dim: _Optional[int] = ..., metric: _Optional[str] = ..., customer_count: _Optional[int] = ..., item_count: _Optional[int] = ..., shard_count: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., m: _Optional[int] = ..., ef_construction: _Optional[int] = ..., ef_search: _Optional[int] = ..., deleted: _Optional[int] = ..., delta: _Optional[int] = ..., loaded_from_snapshot: bool = ...) -> None: ...
+    memory: MemoryBreakdown
+    def __init__(self, model_version: _Optional[str] = ..., dim: _Optional[int] = ..., metric: _Optional[str] = ..., customer_count: _Optional[int] = ..., item_count: _Optional[int] = ..., shard_count: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., m: _Optional[int] = ..., ef_construction: _Optional[int] = ..., ef_search: _Optional[int] = ..., deleted: _Optional[int] = ..., delta: _Optional[int] = ..., loaded_from_snapshot: bool = ..., memory: _Optional[_Union[MemoryBreakdown, _Mapping]] = ...) -> None: ...
+
+class MemoryBreakdown(_message.Message):
+    __slots__ = ("customer_vectors", "customer_graph", "customer_ids", "customer_bitsets", "customer_delta", "item_index", "members", "customer_profiles", "item_profiles", "id_tables", "bytes_per_customer")
+    CUSTOMER_VECTORS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_GRAPH_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_BITSETS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_DELTA_FIELD_NUMBER: _ClassVar[int]
+    ITEM_INDEX_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_PROFILES_FIELD_NUMBER: _ClassVar[int]
+    ITEM_PROFILES_FIELD_NUMBER: _ClassVar[int]
+    ID_TABLES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    customer_vectors: int
+    customer_graph: int
+    customer_ids: int
+    customer_bitsets: int
+    customer_delta: int
+    item_index: int
+    members: int
+    customer_profiles: int
+    item_profiles: int
+    id_tables: int
+    bytes_per_customer: float
+    def __init__(self, customer_vectors: _Optional[int] = ..., customer_graph: _Optional[int] = ..., customer_ids: _Optional[int] = ..., customer_bitsets: _Optional[int] = ..., customer_delta: _Optional[int] = ..., item_index: _Optional[int] = ..., members: _Optional[int] = ..., customer_profiles: _Optional[int] = ..., item_profiles: _Optional[int] = ..., id_tables: _Optional[int] = ..., bytes_per_customer: _Optional[float] = ...) -> None: ...

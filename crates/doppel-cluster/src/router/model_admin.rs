@@ -307,8 +307,42 @@ fn sum_descriptions(answers: Vec<pb::DescribeIndexResponse>) -> Option<pb::Descr
         sum.memory_bytes += d.memory_bytes;
         sum.deleted += d.deleted;
         sum.delta += d.delta;
+        sum.memory = match (sum.memory.take(), d.memory) {
+            (Some(a), Some(b)) => Some(add_memory(a, &b)),
+            (a, b) => a.or(b),
+        };
+    }
+    if let Some(m) = sum.memory.as_mut() {
+        let per_customer = m.customer_vectors
+            + m.customer_graph
+            + m.customer_ids
+            + m.customer_bitsets
+            + m.customer_delta
+            + m.members
+            + m.customer_profiles
+            + m.id_tables;
+        m.bytes_per_customer = if sum.customer_count == 0 {
+            0.0
+        } else {
+            per_customer as f64 / sum.customer_count as f64
+        };
     }
     Some(sum)
+}
+
+/// Two nodes' memory breakdowns, part by part (bytes per customer is recomputed by the caller).
+fn add_memory(mut a: pb::MemoryBreakdown, b: &pb::MemoryBreakdown) -> pb::MemoryBreakdown {
+    a.customer_vectors += b.customer_vectors;
+    a.customer_graph += b.customer_graph;
+    a.customer_ids += b.customer_ids;
+    a.customer_bitsets += b.customer_bitsets;
+    a.customer_delta += b.customer_delta;
+    a.item_index += b.item_index;
+    a.members += b.members;
+    a.customer_profiles += b.customer_profiles;
+    a.item_profiles += b.item_profiles;
+    a.id_tables += b.id_tables;
+    a
 }
 
 #[tonic::async_trait]
@@ -621,12 +655,31 @@ mod tests {
             memory_bytes: memory,
             deleted: 1,
             delta: 2,
+            memory: Some(pb::MemoryBreakdown {
+                customer_vectors: memory / 2,
+                customer_graph: memory / 4,
+                item_index: memory / 4,
+                customer_profiles: 10,
+                bytes_per_customer: 1.0,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let sum = sum_descriptions(vec![d(10, 100), d(5, 50)]);
         let sum = sum.unwrap_or_default();
         assert_eq!(sum.customer_count, 15);
         assert_eq!(sum.memory_bytes, 150);
+        let memory = sum.memory.unwrap_or_default();
+        assert_eq!(
+            (
+                memory.customer_vectors,
+                memory.customer_graph,
+                memory.item_index
+            ),
+            (75, 37, 37)
+        );
+        // (75 + 37 + 20 profile bytes) / 15 customers; the item index is not a customer's.
+        assert!((memory.bytes_per_customer - 132.0 / 15.0).abs() < 1e-9);
         assert_eq!(sum.item_count, 50);
         assert_eq!((sum.deleted, sum.delta), (2, 4));
         assert!(sum_descriptions(Vec::new()).is_none());

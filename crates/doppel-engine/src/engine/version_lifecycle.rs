@@ -14,7 +14,7 @@
 //! Activating keeps only the new active version, the previous one and the pinned ones (the
 //! arms of a running experiment) in memory; `unload_version` refuses all of those.
 
-use super::{Engine, IndexDescription};
+use super::{Engine, IndexDescription, MemoryBreakdown};
 use crate::error::{Error, Result};
 
 impl Engine {
@@ -123,6 +123,15 @@ impl Engine {
             .chain(std::iter::once(&v.items))
             .map(|i| i.stats())
             .collect();
+        let mut memory = MemoryBreakdown {
+            items: v.items.stats().memory,
+            members: v.members.read().memory_bytes(),
+            profiles: self.profiles.read().memory(),
+            ..MemoryBreakdown::default()
+        };
+        for shard in &stats[..v.shards.len()] {
+            memory.customers.add(&shard.memory);
+        }
         Ok(IndexDescription {
             version: v.info.version.clone(),
             dim: v.dim,
@@ -136,6 +145,7 @@ impl Engine {
             deleted: stats.iter().map(|s| s.deleted).sum(),
             delta: stats.iter().map(|s| s.delta_len).sum(),
             from_snapshot: v.from_snapshot,
+            memory,
         })
     }
 }

@@ -69,6 +69,14 @@ fn describe_counts_and_live_vector_updates() {
     assert_eq!(d.item_count, 300);
     assert_eq!((d.dim, d.shard_count, d.delta), (16, 4, 0));
     assert!(d.memory_bytes > 1_000 * 16 * 4);
+    // The breakdown adds up to the total; 16-dim rows are one 64-byte line each.
+    let m = &d.memory;
+    assert_eq!(m.customers.total() + m.items.total(), d.memory_bytes);
+    assert!(m.customers.vectors >= 1_000 * 64, "{m:?}");
+    assert!(m.customers.graph > 0 && m.customers.ids > 0, "{m:?}");
+    assert!(m.profiles.customers > 0 && m.profiles.id_tables > 1_000, "{m:?}");
+    let per_customer = m.bytes_per_customer(d.customer_count);
+    assert!((100.0..10_000.0).contains(&per_customer), "{per_customer}");
 
     // A brand-new customer becomes personalisable the moment its vector is set.
     let newcomer = doppel_types::Customer {

@@ -114,6 +114,24 @@ pub fn description_to_pb(d: doppel_engine::IndexDescription) -> pb::DescribeInde
         deleted: d.deleted as u64,
         delta: d.delta as u64,
         loaded_from_snapshot: d.from_snapshot,
+        memory: Some(memory_to_pb(&d.memory, d.customer_count)),
+    }
+}
+
+/// A memory breakdown as `MemoryBreakdown`.
+fn memory_to_pb(m: &doppel_engine::MemoryBreakdown, customers: usize) -> pb::MemoryBreakdown {
+    pb::MemoryBreakdown {
+        customer_vectors: m.customers.vectors as u64,
+        customer_graph: m.customers.graph as u64,
+        customer_ids: m.customers.ids as u64,
+        customer_bitsets: m.customers.bitsets as u64,
+        customer_delta: m.customers.delta as u64,
+        item_index: m.items.total() as u64,
+        members: m.members as u64,
+        customer_profiles: m.profiles.customers as u64,
+        item_profiles: m.profiles.items as u64,
+        id_tables: m.profiles.id_tables as u64,
+        bytes_per_customer: m.bytes_per_customer(customers),
     }
 }
 
