@@ -255,6 +255,7 @@ async fn bad_requests_get_clear_statuses() {
         dim,
         ids: vec!["i-x".into()],
         values,
+        ..Default::default()
     };
     expect(
         admin
@@ -279,6 +280,17 @@ async fn bad_requests_get_clear_statuses() {
         Code::InvalidArgument,
         "values",
         "NaN",
+    );
+    expect(
+        admin
+            .import_embeddings(tokio_stream::iter(vec![pb::EmbeddingChunk {
+                scan_vectors: "int4".into(),
+                ..chunk("bad-scan", 2, vec![1.0, 0.0])
+            }]))
+            .await,
+        Code::InvalidArgument,
+        "scan_vectors",
+        "unknown scan vectors",
     );
     expect(
         admin

@@ -414,6 +414,7 @@ async fn import_build_seconds_do_not_count_an_idle_stream() {
         dim: 16,
         ids: rows.iter().map(|(id, _)| id.clone()).collect(),
         values: rows.iter().flat_map(|(_, v)| v.iter().copied()).collect(),
+        ..Default::default()
     };
     let chunks = vec![
         chunk(pb::Entity::Customer, &data.customer_vectors),

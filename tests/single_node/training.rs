@@ -261,6 +261,13 @@ async fn bad_training_requests_name_the_field() {
                 ..request("f")
             },
         ),
+        (
+            "scan_vectors",
+            pb::TrainRequest {
+                scan_vectors: "f16".into(),
+                ..request("g")
+            },
+        ),
         ("model_version", request("bad name!")),
     ];
     for (field, req) in cases {

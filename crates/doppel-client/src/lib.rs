@@ -206,6 +206,7 @@ pub async fn import_vectors(
                 dim,
                 ids: block.iter().map(|(id, _)| id.clone()).collect(),
                 values: block.iter().flat_map(|(_, v)| v.iter().copied()).collect(),
+                ..Default::default()
             });
         }
     }

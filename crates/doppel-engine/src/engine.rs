@@ -104,6 +104,8 @@ pub struct IndexDescription {
     pub from_snapshot: bool,
     /// `memory_bytes` by part, with the node's profiles beside it.
     pub memory: MemoryBreakdown,
+    /// Customer scans read int8 codes (the version's `scan_vectors = int8`).
+    pub int8_scan: bool,
 }
 
 /// Heap bytes of a loaded version by part, and of the node-wide profiles every version

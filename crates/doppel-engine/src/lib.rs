@@ -13,7 +13,8 @@
 //! * `context_ranking` — a version's context lifts per resolved context, cached, for offers
 //! * [`lookalike_query`] — audience request/answer types
 //! * `seed_prototypes` — centroid, coherence and k-means prototypes of a seed set
-//! * `lookalike` — audience scoring (exact scan or graph search, by size)
+//! * `quantized_scan` — exact audiences from int8 scans (bounded scores, floats re-read only near the cut)
+//! * `lookalike` — audience scoring (exact scan, int8 scan or graph search, by size)
 //! * [`shard_scoring`] — the seed lookup and partial audience a shard node computes for a router
 //! * [`recommend`] — next-best offers, popular fallback, similar items
 //! * [`customer_segments`] — customer segment sizes and member pages from the `segment.*`
@@ -51,6 +52,7 @@ mod loaded_version;
 mod lookalike;
 pub mod lookalike_query;
 mod profiles;
+mod quantized_scan;
 pub mod reach;
 pub mod recommend;
 mod seed_prototypes;
@@ -68,6 +70,7 @@ pub use engine::{
 pub use error::{Error, Result};
 pub use fairness::{FOUR_FIFTHS, GroupAudit};
 pub use frequency_caps::CapCount;
+pub use loaded_version::SCAN_VECTORS_PARAM;
 pub use lookalike::{
     CENTROID_MIN_COHERENCE, CENTROID_MIN_TWO_MODE_RATIO, EXPLAIN_MAX_SEEDS, NEGATIVE_WEIGHT,
     ScorerSpec, check_size as check_audience_size, plan_scorer, target as audience_target,

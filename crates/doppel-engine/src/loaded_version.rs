@@ -52,7 +52,32 @@ pub(crate) struct LoadedVersion {
     pub(crate) context: RwLock<Option<Arc<ContextRanking>>>,
 }
 
+/// The `VersionInfo.params` key naming the vectors customer scans read: `int8` or `f32`
+/// (the default when absent).
+pub const SCAN_VECTORS_PARAM: &str = "scan_vectors";
+
+/// True when `info` asks for int8 scans.
+pub(crate) fn int8_scan_of(info: &VersionInfo) -> bool {
+    info.params
+        .get(SCAN_VECTORS_PARAM)
+        .is_some_and(|v| v == "int8")
+}
+
 impl LoadedVersion {
+    /// Makes the customer indexes' scans read int8 codes when the version asks for it.
+    pub(crate) fn apply_scan_vectors(&self) {
+        if int8_scan_of(&self.info) {
+            for shard in &self.shards {
+                shard.set_int8_scan(true);
+            }
+        }
+    }
+
+    /// True when customer scans of this version read int8 codes.
+    pub(crate) fn int8_scan(&self) -> bool {
+        int8_scan_of(&self.info)
+    }
+
     /// Builds every index of a version. `customers` holds one [`Rows`] per shard.
     pub(crate) fn build(
         info: VersionInfo,
@@ -89,7 +114,7 @@ impl LoadedVersion {
         // Shards are built one after another, each using every core.
         let shards = customers.iter().map(build).collect::<Result<Vec<_>>>()?;
         let items = build(&items)?;
-        Ok(Self {
+        let version = Self {
             info,
             dim,
             shard_count: config.shard_count,
@@ -100,7 +125,9 @@ impl LoadedVersion {
             build_seconds: started.elapsed().as_secs_f64(),
             from_snapshot: false,
             context: RwLock::default(),
-        })
+        };
+        version.apply_scan_vectors();
+        Ok(version)
     }
 
     /// The customer index of logical shard `shard`.

@@ -5,13 +5,16 @@
 //!   Used for percentage and threshold audiences (they need the whole score distribution)
 //!   and whenever the audience is a sizeable part of the population; at 32–128 dims this
 //!   is a few milliseconds per 100k customers for the centroid.
+//!   A version that asks for int8 scans (`scan_vectors = int8`) scores on int8 codes first
+//!   and re-scores only the customers that can still make the cut (`quantized_scan`): the
+//!   same answer, a quarter of the bytes read.
 //! * **graph** — for a small `count` out of a large population: each probe (the centroid,
 //!   or each seed prototype) searches every shard's HNSW graph with the eligibility bitset,
 //!   and the union of candidates is re-scored exactly.
 
 use std::collections::HashSet;
 
-use doppel_index::{Bitset, PointId, SearchRequest, dot};
+use doppel_index::{Bitset, PointId, ScanRow, SearchRequest, dot};
 use doppel_types::shard::shard_of;
 use rayon::prelude::*;
 
@@ -25,6 +28,7 @@ use crate::lookalike_query::{
     Audience, AudienceSize, Balance, LookalikeQuery, Prospect, Strategy, mean_score,
 };
 use crate::profiles::Profiles;
+use crate::quantized_scan::{Cut, quantized_scores};
 use crate::seed_prototypes::{best, centroid, coherence, prototypes, two_mode_ratio};
 
 /// How much similarity to the negative seeds is subtracted from a prospect's score.
@@ -109,7 +113,46 @@ pub struct ScorerSpec {
     pub negatives: Vec<Vec<f32>>,
 }
 
+/// L1 norms bounding the prototypes of a scorer, for int8 error bounds.
+#[derive(Clone, Copy, Debug)]
+struct ScanNorms {
+    positives: f32,
+    negatives: f32,
+}
+
 impl ScorerSpec {
+    fn scan_norms(&self) -> ScanNorms {
+        let l1 = |set: &[Vec<f32>]| {
+            set.iter()
+                .map(|p| p.iter().map(|x| x.abs()).sum::<f32>())
+                .fold(0.0, f32::max)
+        };
+        ScanNorms {
+            positives: l1(&self.positives),
+            negatives: l1(&self.negatives),
+        }
+    }
+
+    /// The score of a scan row and a bound on its error (0 for float rows): the max over
+    /// prototypes moves by at most the largest error of one dot, the negative term by
+    /// `NEGATIVE_WEIGHT` times that, and the clamp moves nothing further apart.
+    fn score_row(&self, row: ScanRow<'_>, norms: ScanNorms) -> (f32, f32) {
+        let best_of = |set: &[Vec<f32>]| {
+            set.iter()
+                .map(|p| row.dot(p))
+                .fold(f32::NEG_INFINITY, f32::max)
+        };
+        let pos = best_of(&self.positives);
+        let mut error = row.error(norms.positives);
+        let score = if self.negatives.is_empty() {
+            pos
+        } else {
+            error += NEGATIVE_WEIGHT * row.error(norms.negatives);
+            pos - NEGATIVE_WEIGHT * best_of(&self.negatives).max(0.0)
+        };
+        (score.clamp(-1.0, 1.0), error)
+    }
+
     fn score(&self, v: &[f32]) -> f32 {
         let pos = best(&self.positives, v).1;
         if self.negatives.is_empty() {
@@ -630,6 +673,21 @@ pub(crate) fn choose(
         && probes * n <= GRAPH_MAX_WORK;
     let scored = if graph {
         graph_scores(version, scorer, eligible, shards, n, ef_search, cancel)?
+    } else if version.int8_scan() {
+        let floor = match size {
+            AudienceSize::MinScore(s) => s,
+            _ => f32::NEG_INFINITY,
+        };
+        let norms = scorer.scan_norms();
+        quantized_scores(
+            version,
+            &shards.indexes(),
+            eligible,
+            Cut { n, floor },
+            &|row| scorer.score_row(row, norms),
+            &|v| scorer.score(v),
+            cancel,
+        )
     } else {
         exact_scores(version, scorer, eligible, shards, size, cancel)
     };

@@ -189,7 +189,7 @@ pub(crate) fn load(
             members.insert(slot);
         });
     }
-    Ok(LoadedVersion {
+    let version = LoadedVersion {
         dim: info.dim as usize,
         info,
         shard_count: config.shard_count,
@@ -200,7 +200,9 @@ pub(crate) fn load(
         build_seconds: started.elapsed().as_secs_f64(),
         from_snapshot: true,
         context: RwLock::default(),
-    })
+    };
+    version.apply_scan_vectors();
+    Ok(version)
 }
 
 /// A shard node's snapshot of one shard of a version: `shard.seg` (the index file),

@@ -11,8 +11,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::audit_log::{AuditTarget, set_target};
 use crate::convert::{
-    Rows, chunk_rows, description_to_pb, guard_from_pb, plan_from_pb, validate_version_name,
-    version_to_pb,
+    Rows, chunk_rows, description_to_pb, guard_from_pb, plan_from_pb, scan_vectors_of,
+    validate_version_name, version_to_pb,
 };
 use crate::status::{FieldViolation, engine_status, node_status};
 use crate::stream_idle::next_message;
@@ -83,9 +83,10 @@ impl ModelAdmin for ModelAdminService {
         if dim == 0 || dim as usize > MAX_DIM {
             return Err(FieldViolation::new("dim", format!("must be 1..={MAX_DIM}")).into());
         }
+        let int8_scan = scan_vectors_of(&first.scan_vectors)?;
         let mut session = self
             .node
-            .begin_import(&version, dim)
+            .begin_import(&version, dim, int8_scan)
             .await
             .map_err(node_status)?;
         let mut next = Some(first);

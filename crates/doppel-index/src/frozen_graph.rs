@@ -144,10 +144,12 @@ impl FrozenGraph {
         (self.score)(query, self.vectors.row(i as usize))
     }
 
-    /// The graph as a borrowed view (what searches walk).
+    /// The graph as a borrowed view (what searches walk); only for a graph with nodes.
     #[inline(always)]
-    pub(crate) fn view(&self) -> GraphView<'_> {
-        // SAFETY: `from_parts` checked every link, every upper block and the entry point.
+    fn view(&self) -> GraphView<'_> {
+        debug_assert!(!self.ids.is_empty());
+        // SAFETY: `from_parts` checked every link, every upper block and the entry point,
+        // and the callers (`search`) only ask for the view of a non-empty graph.
         unsafe {
             GraphView::new_unchecked(GraphArrays {
                 metric: self.metric,
@@ -200,6 +202,7 @@ impl FrozenGraph {
             ids: self.ids.capacity() * 4 + self.by_id.memory_bytes(),
             bitsets: 0,
             delta: 0,
+            scan_codes: 0,
         }
     }
 }

@@ -29,10 +29,12 @@ pub struct BuildTimings {
     pub graph_s: f64,
     /// Of `graph_s`, seconds in hnsw_rs (the upper layers over the layer-1 sample).
     pub upper_s: f64,
-    /// Seconds converting to the compact layout (re-prune, reachability repair, checks).
+    /// Seconds after the graph build: re-prune, reachability repair, checks.
     pub freeze_s: f64,
     /// Layer-0 links added so every node is reachable from the entry point.
     pub repaired_links: usize,
+    /// Nodes left unreachable from the entry point over layer 0 (0 unless the repair gave up).
+    pub unreachable: usize,
 }
 
 /// Builds and freezes a graph from `ids` and their padded, validated rows.
@@ -93,12 +95,14 @@ fn build_graph(
     insert_layer0(rows, metric, m, ef_c, &mut upper, progress);
     timings.graph_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    // Measured on 200k × 64 (cosine, m=16, ef_c=200) with hnsw_rs building every layer:
-    // re-pruning with the diversity rule and filling the free slots with the pruned candidates
-    // lifted recall@10 at ef=32 from 0.956 to 0.971; pure RNG pruning (no fill) leaves lists
-    // short and loses recall.
+    // Measured (2026-11, when hnsw_rs still built every layer) on 200k × 64 (cosine, m=16,
+    // ef_c=200): re-pruning with the diversity rule and filling the free slots with the pruned
+    // candidates lifted recall@10 at ef=32 from 0.956 to 0.971; pure RNG pruning (no fill)
+    // leaves lists short and loses recall. Kept for the batch-built layer 0, whose lists also
+    // gain every reverse link as a candidate here.
     reprune_layer0(rows, score_fn(metric), &mut upper.links0, 2 * m, true);
-    timings.repaired_links = repair_reachability(rows, metric, m, &mut upper);
+    let repair = repair_reachability(rows, metric, m, &mut upper);
+    (timings.repaired_links, timings.unreachable) = (repair.added, repair.unreachable);
     timings.freeze_s = started.elapsed().as_secs_f64();
     (
         upper.levels,

@@ -1,5 +1,5 @@
-//! doppel's vector index: hnsw_rs-built graphs frozen into a compact serving layout, with a
-//! live delta, filters, tombstones and snapshots.
+//! doppel's vector index: HNSW graphs (hnsw_rs builds the upper layers, doppel layer 0) in a
+//! compact serving layout, with a live delta, filters, tombstones and snapshots.
 //!
 //! A synchronous library (no async runtime). hnsw_rs builds the upper layers of the graph over
 //! a sample; doppel inserts the other points into layer 0 over flat arrays it owns and searches
@@ -27,6 +27,8 @@
 //! * `layer0_insert` — doppel inserts every other point into layer 0, in parallel batches
 //! * `reachability` — gives every node layer-0 links from the entry point's side after the re-prune
 //! * [`graph_build`] — the build (upper layers, layer 0, re-prune) and the freeze into a frozen graph
+//! * `int8_dot` — f32 query · int8 row kernels (AVX-512, AVX2+FMA, scalar)
+//! * `int8_rows` — scalar-quantised rows for scans, [`ScanRow`] with its error bound
 //! * `exact` — brute-force top-k
 //! * [`top_k_merge`] — [`merge_top_k`], the exact k-way merge
 //! * `live_delta` — points written since the last freeze
@@ -42,6 +44,8 @@ pub mod graph_build;
 mod graph_view;
 mod id_map;
 mod index_file;
+mod int8_dot;
+mod int8_rows;
 mod layer0_insert;
 mod live_delta;
 mod neighbor_prune;
@@ -58,6 +62,7 @@ pub use bitset::Bitset;
 pub use error::{Error, Result};
 pub use graph_build::BuildTimings;
 pub use index_file::FORMAT_VERSION;
+pub use int8_rows::ScanRow;
 
 /// Checks `bytes` as the loader reads an index file (header, checksums, graph, bitsets,
 /// delta): an error for anything malformed, never a panic. For fuzzing and tools.

@@ -1,11 +1,10 @@
 //! hnswlib's diversity (RNG) heuristic for neighbour lists, and the layer-0 re-prune after a
 //! build.
 //!
-//! hnsw_rs keeps the closest links of an overflowing list, which clusters the links of a node
-//! in one direction and costs recall. After the freeze every node's candidates are its hnsw_rs
-//! links plus its reverse links; they are taken closest first and a candidate is kept only
-//! if it is closer to the node than to every neighbour already kept (the relative
-//! neighbourhood rule), so links spread out and walks cross between clusters.
+//! A candidate is kept only if it is closer to the node than to every neighbour already kept
+//! (the relative neighbourhood rule), so links spread out and walks cross between clusters.
+//! After the layer-0 inserts every node's list is chosen again from its own links plus its
+//! reverse links, closest first, and free slots are filled with the rejected candidates.
 
 use rayon::prelude::*;
 
@@ -52,19 +51,26 @@ pub(crate) fn reprune_layer0(
     links0.par_chunks_mut(s0).enumerate().for_each_init(
         || {
             (
+                Vec::<u32>::new(),
                 Vec::<(f32, u32)>::new(),
                 Vec::<(f32, u32)>::new(),
                 Vec::<(f32, u32)>::new(),
             )
         },
-        |(cand, kept, pruned), (i, block)| {
+        |(ids, cand, kept, pruned), (i, block)| {
             cand.clear();
             kept.clear();
             pruned.clear();
             let row = rows.row(i);
             let own = &block[1..=block[0] as usize];
-            for &c in own.iter().chain(&rev[start[i]..start[i + 1]]) {
-                if c as usize != i && !cand.iter().any(|&(_, x)| x == c) {
+            // Ids first (sorted, deduplicated: a hub can have thousands of reverse links),
+            // then their scores.
+            ids.clear();
+            ids.extend(own.iter().chain(&rev[start[i]..start[i + 1]]));
+            ids.sort_unstable();
+            ids.dedup();
+            for &c in ids.iter() {
+                if c as usize != i {
                     cand.push((score(row, rows.row(c as usize)), c));
                 }
             }

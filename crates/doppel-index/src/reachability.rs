@@ -4,9 +4,11 @@
 //! neighbour may prefer others, and the reverse-link re-prunes can drop a node's only incoming
 //! link. Such a node is never returned by a search. Each round walks layer 0 from the entry
 //! and gives every unreached node an incoming link: from one of its own neighbours that is
-//! reached, else from the closest reached node a search finds. The link takes a free slot or
-//! replaces the last link of that node whose target has other incoming links, so no node is
-//! cut off in exchange.
+//! reached, else from the closest reached nodes a search finds, else from the entry. The link
+//! takes a free slot or replaces the last link of that node whose target has another incoming
+//! link from a reached node (a target repaired in the same round is never replaced). Rounds
+//! repeat until every node is reached; the nodes still unreached after the last round are
+//! counted and reported by the build.
 
 use crate::aligned_rows::AlignedRows;
 use crate::graph_view::{GraphArrays, GraphView};
@@ -19,28 +21,42 @@ const MAX_ROUNDS: usize = 8;
 /// Search breadth used to find a reached node close to an isolated one.
 const REPAIR_EF: usize = 64;
 
-/// Adds incoming links until every node is reachable from `g.entry` over layer 0 (or
-/// [`MAX_ROUNDS`] rounds pass); returns the number of links added.
+/// What a repair did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Repair {
+    /// Links added.
+    pub(crate) added: usize,
+    /// Nodes still unreachable from the entry afterwards (0 unless [`MAX_ROUNDS`] ran out).
+    pub(crate) unreachable: usize,
+}
+
+/// Adds incoming links until every node is reachable from the entry over layer 0 (or
+/// [`MAX_ROUNDS`] rounds pass).
 pub(crate) fn repair_reachability(
     vectors: &AlignedRows,
     metric: Metric,
     m: usize,
     layers: &mut UpperLayers,
-) -> usize {
+) -> Repair {
     let n = vectors.len();
     let entry = layers.entry;
     let s0 = 1 + 2 * m;
-    let mut added = 0;
-    for _ in 0..MAX_ROUNDS {
-        let reached = walk(&layers.links0, s0, n, entry);
+    let mut repair = Repair::default();
+    for round in 0..=MAX_ROUNDS {
+        let reached = reachable_from(&layers.links0, s0, n, entry);
         let unreached: Vec<u32> = (0..n as u32).filter(|&u| !reached[u as usize]).collect();
-        if unreached.is_empty() {
+        if unreached.is_empty() || round == MAX_ROUNDS {
+            repair.unreachable = unreached.len();
             break;
         }
+        // Incoming links from reached nodes only: a link from an unreached node keeps nobody
+        // reachable.
         let mut in_degree = vec![0u32; n];
-        for block in layers.links0.chunks_exact(s0) {
-            for &l in &block[1..=block[0] as usize] {
-                in_degree[l as usize] += 1;
+        for (src, block) in layers.links0.chunks_exact(s0).enumerate() {
+            if reached[src] {
+                for &l in &block[1..=block[0] as usize] {
+                    in_degree[l as usize] += 1;
+                }
             }
         }
         // Candidate sources are found first (read-only), then one of them links each node.
@@ -76,11 +92,12 @@ pub(crate) fn repair_reachability(
                     });
                     found.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.idx.cmp(&b.idx)));
                     from.extend(found.iter().map(|s| s.idx));
+                    from.push(entry);
                     (u, from)
                 })
                 .collect()
         };
-        let mut progress = false;
+        let mut changed = false;
         for (u, from) in sources {
             for v in from {
                 let b = &mut layers.links0[v as usize * s0..(v as usize + 1) * s0];
@@ -98,21 +115,23 @@ pub(crate) fn repair_reachability(
                 } else {
                     continue;
                 }
-                in_degree[u as usize] += 1;
-                added += 1;
-                progress = true;
+                // Exactly one incoming link from a reached node: never replaced this round.
+                in_degree[u as usize] = 1;
+                repair.added += 1;
+                changed = true;
                 break;
             }
         }
-        if !progress {
+        if !changed {
+            repair.unreachable = unreached.len();
             break;
         }
     }
-    added
+    repair
 }
 
 /// Nodes reachable from `entry` over layer 0.
-fn walk(links0: &[u32], s0: usize, n: usize, entry: u32) -> Vec<bool> {
+fn reachable_from(links0: &[u32], s0: usize, n: usize, entry: u32) -> Vec<bool> {
     let mut reached = vec![false; n];
     if n == 0 {
         return reached;

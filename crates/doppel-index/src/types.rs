@@ -144,12 +144,14 @@ pub struct MemoryParts {
     pub bitsets: usize,
     /// The live delta (rows, ids, positions).
     pub delta: usize,
+    /// Int8 codes and scales of the frozen rows (when scans are quantised).
+    pub scan_codes: usize,
 }
 
 impl MemoryParts {
     /// Sum of the parts.
     pub fn total(&self) -> usize {
-        self.vectors + self.graph + self.ids + self.bitsets + self.delta
+        self.vectors + self.graph + self.ids + self.bitsets + self.delta + self.scan_codes
     }
 
     /// Adds `other` part by part.
@@ -159,6 +161,7 @@ impl MemoryParts {
         self.ids += other.ids;
         self.bitsets += other.bitsets;
         self.delta += other.delta;
+        self.scan_codes += other.scan_codes;
     }
 }
 

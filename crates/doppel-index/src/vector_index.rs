@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use doppel_types::vector::{VectorError, normalize_in_place, validate_vector};
 use parking_lot::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::aligned_rows::{AlignedRows, padded_dim};
 use crate::bitset::Bitset;
@@ -23,6 +24,7 @@ use crate::frozen_graph::FrozenGraph;
 use crate::graph_build::{BuildTimings, build_frozen_graph};
 use crate::id_map::IdMap;
 use crate::index_file;
+use crate::int8_rows::{Int8Rows, ScanRow};
 use crate::live_delta::LiveDelta;
 use crate::simd_dot::{prefetch_row, score_fn};
 use crate::top_k_merge::merge_top_k;
@@ -45,6 +47,8 @@ pub const EXACT_SCAN_MAX_FRACTION: f64 = 0.03;
 /// Everything searches read, swapped as a whole by `merge_delta` and `replace_with`.
 struct State {
     frozen: Arc<FrozenGraph>,
+    /// Int8 codes of the frozen rows, when scans are quantised.
+    int8: Option<Arc<Int8Rows>>,
     hidden: Bitset,
     delta: LiveDelta,
     touched: Option<Vec<PointId>>,
@@ -58,6 +62,8 @@ pub struct VectorIndex {
     params: BuildParams,
     state: RwLock<State>,
     merge_lock: Mutex<()>,
+    /// Scans read int8 codes of the frozen rows (kept in step through merges).
+    int8_scan: AtomicBool,
 }
 
 impl VectorIndex {
@@ -78,12 +84,14 @@ impl VectorIndex {
         Self {
             state: RwLock::new(State {
                 frozen: Arc::new(frozen),
+                int8: None,
                 hidden,
                 delta,
                 touched: None,
             }),
             params,
             merge_lock: Mutex::new(()),
+            int8_scan: AtomicBool::new(false),
         }
     }
 
@@ -190,8 +198,32 @@ impl VectorIndex {
             });
         }
         let _one_merge = self.merge_lock.lock();
-        *self.state.write() = other.state.into_inner();
+        let mut state = other.state.into_inner();
+        state.int8 = self.int8_for(&state.frozen);
+        *self.state.write() = state;
         Ok(())
+    }
+
+    /// Makes scans ([`VectorIndex::for_each_live_scan`]) read int8 codes of the frozen rows
+    /// (a quarter of the bytes; 1 byte per dimension plus 4 per row more memory), or the
+    /// floats again. Kept through merges and replacements.
+    pub fn set_int8_scan(&self, on: bool) {
+        let _one_merge = self.merge_lock.lock();
+        self.int8_scan.store(on, Ordering::Relaxed);
+        let frozen = Arc::clone(&self.state.read().frozen);
+        let codes = self.int8_for(&frozen);
+        self.state.write().int8 = codes;
+    }
+
+    /// True when scans read int8 codes.
+    pub fn int8_scan(&self) -> bool {
+        self.int8_scan.load(Ordering::Relaxed)
+    }
+
+    /// The codes of `frozen` when scans are quantised.
+    fn int8_for(&self, frozen: &FrozenGraph) -> Option<Arc<Int8Rows>> {
+        (self.int8_scan() && frozen.len() > 0)
+            .then(|| Arc::new(Int8Rows::quantize(&frozen.vectors, self.params.dim)))
     }
 
     /// Tombstones `id`; true if it was live. It is never returned again (also after a merge).
@@ -303,6 +335,26 @@ impl VectorIndex {
         }
     }
 
+    /// Calls `f` with every live row as scans read it: int8 codes of the frozen rows when
+    /// [`VectorIndex::set_int8_scan`] is on (each with its error bound, see [`ScanRow`]), the
+    /// floats otherwise and for the delta. Runs under the index's read lock.
+    pub fn for_each_live_scan(&self, f: &mut dyn FnMut(PointId, ScanRow<'_>)) {
+        let dim = self.params.dim;
+        let st = self.state.read();
+        for i in 0..st.frozen.len() {
+            if !st.hidden.contains(i as u32) {
+                let row = match &st.int8 {
+                    Some(codes) => codes.row(i),
+                    None => ScanRow::F32(&st.frozen.vectors.row(i)[..dim]),
+                };
+                f(st.frozen.ids[i], row);
+            }
+        }
+        for (j, &id) in st.delta.ids.iter().enumerate() {
+            f(id, ScanRow::F32(&st.delta.rows.row(j)[..dim]));
+        }
+    }
+
     /// Folds the delta and tombstones into a new frozen graph. Searches and writes keep
     /// working meanwhile; writes that race in are replayed onto the new graph.
     pub fn merge_delta(&self, progress: &dyn Progress) -> Result<()> {
@@ -331,6 +383,10 @@ impl VectorIndex {
         }
         drop((frozen, hidden, delta));
         let built = build_frozen_graph(&self.params, ids, rows, progress);
+        let codes = match &built {
+            Ok((graph, _)) => self.int8_for(graph),
+            Err(_) => None,
+        };
         let mut st = self.state.write();
         let touched = st.touched.take().unwrap_or_default();
         let (graph, _) = built?;
@@ -345,6 +401,7 @@ impl VectorIndex {
             }
         }
         st.frozen = Arc::new(graph);
+        st.int8 = codes;
         st.hidden = new_hidden;
         st.delta = new_delta;
         Ok(())
@@ -401,6 +458,7 @@ impl VectorIndex {
         let memory = MemoryParts {
             bitsets: st.hidden.memory_bytes(),
             delta: st.delta.memory_bytes(),
+            scan_codes: st.int8.as_ref().map_or(0, |c| c.memory_bytes()),
             ..st.frozen.memory_parts()
         };
         IndexStats {

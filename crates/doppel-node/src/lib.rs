@@ -23,6 +23,7 @@
 //! * [`training`] — [`TrainPlan`] runs with progress
 //! * [`versions`] — imports, activation, rollback target, listing, describing
 //! * `version_load` — building a version in memory (snapshot or store)
+//! * `memory_trim` — freed build memory returned to the OS after each build
 //! * [`snapshots`] — snapshot paths, writes, loads, refresh after fold-in
 //! * [`version_gc`] — deleting versions (on request, and old ones after an activation)
 //! * [`version_recovery`] — versions a crash left unfinished
@@ -41,6 +42,7 @@ pub mod experiment_stats;
 pub mod experiments;
 pub mod fold_in;
 pub mod ingest;
+mod memory_trim;
 pub mod node;
 pub mod offers;
 pub mod placement;

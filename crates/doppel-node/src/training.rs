@@ -8,6 +8,7 @@
 //!      ──▶ ensure_loaded (indexes + fold-in + context) ──▶ version Ready
 //! ```
 
+use doppel_engine::SCAN_VECTORS_PARAM;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -40,6 +41,9 @@ pub struct TrainPlan {
     pub als: AlsParams,
     /// Event → confidence settings.
     pub confidence: ConfidenceConfig,
+    /// Customer scans of the new version read int8 codes (recorded as
+    /// `scan_vectors = int8`).
+    pub int8_scan: bool,
 }
 
 /// One progress report of a run.
@@ -159,6 +163,10 @@ impl Node {
             params: doppel_train::recorded_params::params_of(&plan.als, &plan.confidence),
             ..VersionInfo::default()
         };
+        if plan.int8_scan {
+            info.params
+                .insert(SCAN_VECTORS_PARAM.to_owned(), "int8".to_owned());
+        }
         self.store.put_version(info.clone()).await?;
 
         let (als, confidence) = (plan.als.clone(), plan.confidence.clone());

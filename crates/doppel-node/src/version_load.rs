@@ -86,6 +86,10 @@ impl Node {
                 self.save_shard_snapshot(version, shard).await;
             }
         }
+        let _ = blocking("memory trim", || {
+            crate::memory_trim::release_freed_memory();
+        })
+        .await;
         Ok(info)
     }
 

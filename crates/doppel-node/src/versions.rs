@@ -8,6 +8,7 @@
 //!    └────────────┴──► failed          └──┘ (rollback re-activates a retired version)
 //! ```
 
+use doppel_engine::SCAN_VECTORS_PARAM;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -63,9 +64,14 @@ pub struct VersionView {
 }
 
 impl Node {
-    /// Starts importing `version` with vectors of dimension `dim`; refused when the name
-    /// exists or is being written.
-    pub async fn begin_import(&self, version: &str, dim: u32) -> Result<ImportSession<'_>> {
+    /// Starts importing `version` with vectors of dimension `dim` (customer scans reading
+    /// int8 codes when `int8_scan`); refused when the name exists or is being written.
+    pub async fn begin_import(
+        &self,
+        version: &str,
+        dim: u32,
+        int8_scan: bool,
+    ) -> Result<ImportSession<'_>> {
         let writing = self.start_writing(version).ok_or_else(|| {
             Error::AlreadyExists(format!(
                 "model_version: `{version}` is being written by another import or training run"
@@ -82,6 +88,11 @@ impl Node {
             source: VersionSource::Imported,
             state: VersionState::Staging,
             created_ms: now_ms(),
+            params: if int8_scan {
+                [(SCAN_VECTORS_PARAM.to_owned(), "int8".to_owned())].into()
+            } else {
+                Default::default()
+            },
             ..Default::default()
         };
         self.store.put_version(info.clone()).await?;

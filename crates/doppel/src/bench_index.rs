@@ -94,6 +94,8 @@ struct Report {
     freeze_s: f64,
     /// Layer-0 links the freeze added so every node is reachable.
     repaired_links: usize,
+    /// Nodes still unreachable from the entry point over layer 0 (0 unless the repair gave up).
+    unreachable: usize,
     index_bytes: usize,
     peak_rss_bytes: Option<u64>,
     /// Resident bytes just before the build (input vectors loaded).
@@ -256,6 +258,7 @@ pub fn run(args: &BenchIndexArgs) -> anyhow::Result<()> {
         upper_s: timings.upper_s,
         freeze_s: timings.freeze_s,
         repaired_links: timings.repaired_links,
+        unreachable: timings.unreachable,
         index_bytes: index.stats().memory_bytes,
         peak_rss_bytes: peak_rss_bytes(),
         rss_before_build_bytes,

@@ -29,6 +29,10 @@ pub struct TrainArgs {
     /// Activate the version once it is ready.
     #[arg(long)]
     pub activate: bool,
+    /// What exact audience scans of the new version read: `f32` or `int8` (a quarter of the
+    /// bytes, same answers).
+    #[arg(long, default_value = "f32", value_parser = ["f32", "int8"])]
+    pub scan_vectors: String,
 }
 
 impl TrainArgs {
@@ -44,6 +48,7 @@ impl TrainArgs {
             iterations: self.als.iterations,
             half_life_days: self.als.half_life_days,
             seed: self.seed,
+            scan_vectors: self.scan_vectors.clone(),
             ..Default::default()
         }
     }

@@ -1,6 +1,7 @@
 //! A `doppel serve --role all` child process for benchmarks that measure a node from
 //! outside: its own memory (`/proc/<pid>/status`), its restart, its snapshot on disk.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,6 +43,16 @@ impl NodeProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
+        // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
+        // which is async-signal-safe. PR_SET_PDEATHSIG fires when the thread that forked
+        // exits: this runs on a tokio worker thread, which lives as long as the bench's
+        // runtime, so a killed bench does not leave a node building in the background.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let mut child = command.spawn().context("starting `doppel serve`")?;
         let addr = format!("http://127.0.0.1:{port}");
         let started = Instant::now();

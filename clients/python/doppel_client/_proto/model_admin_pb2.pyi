@@ -104,7 +104,7 @@ class RollbackRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class TrainRequest(_message.Message):
-    __slots__ = ("model_version", "factors", "regularization", "alpha", "iterations", "half_life_days", "seed", "purchase_weight", "add_to_cart_weight", "view_weight", "return_weight", "impression_weight", "click_weight", "unobserved_weight", "regularization_exponent")
+    __slots__ = ("model_version", "factors", "regularization", "alpha", "iterations", "half_life_days", "seed", "purchase_weight", "add_to_cart_weight", "view_weight", "return_weight", "impression_weight", "click_weight", "unobserved_weight", "regularization_exponent", "scan_vectors")
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     FACTORS_FIELD_NUMBER: _ClassVar[int]
     REGULARIZATION_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +120,7 @@ class TrainRequest(_message.Message):
     CLICK_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     UNOBSERVED_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     REGULARIZATION_EXPONENT_FIELD_NUMBER: _ClassVar[int]
+    SCAN_VECTORS_FIELD_NUMBER: _ClassVar[int]
     model_version: str
     factors: int
     regularization: float
@@ -135,7 +136,8 @@ class TrainRequest(_message.Message):
     click_weight: float
     unobserved_weight: float
     regularization_exponent: float
-    def __init__(self, model_version: _Optional[str] = ..., factors: _Optional[int] = ..., regularization: _Optional[float] = ..., alpha: _Optional[float] = ..., iterations: _Optional[int] = ..., half_life_days: _Optional[float] = ..., seed: _Optional[int] = ..., purchase_weight: _Optional[float] = ..., add_to_cart_weight: _Optional[float] = ..., view_weight: _Optional[float] = ..., return_weight: _Optional[float] = ..., impression_weight: _Optional[float] = ..., click_weight: _Optional[float] = ..., unobserved_weight: _Optional[float] = ..., regularization_exponent: _Optional[float] = ...) -> None: ...
+    scan_vectors: str
+    def __init__(self, model_version: _Optional[str] = ..., factors: _Optional[int] = ..., regularization: _Optional[float] = ..., alpha: _Optional[float] = ..., iterations: _Optional[int] = ..., half_life_days: _Optional[float] = ..., seed: _Optional[int] = ..., purchase_weight: _Optional[float] = ..., add_to_cart_weight: _Optional[float] = ..., view_weight: _Optional[float] = ..., return_weight: _Optional[float] = ..., impression_weight: _Optional[float] = ..., click_weight: _Optional[float] = ..., unobserved_weight: _Optional[float] = ..., regularization_exponent: _Optional[float] = ..., scan_vectors: _Optional[str] = ...) -> None: ...
 
 class TrainProgress(_message.Message):
     __slots__ = ("model_version", "stage", "iteration", "iterations", "loss", "elapsed_seconds", "events", "customers", "items", "done")
@@ -162,18 +164,20 @@ class TrainProgress(_message.Message):
     def __init__(self, model_version: _Optional[str] = ..., stage: _Optional[str] = ..., iteration: _Optional[int] = ..., iterations: _Optional[int] = ..., loss: _Optional[float] = ..., elapsed_seconds: _Optional[float] = ..., events: _Optional[int] = ..., customers: _Optional[int] = ..., items: _Optional[int] = ..., done: bool = ...) -> None: ...
 
 class EmbeddingChunk(_message.Message):
-    __slots__ = ("model_version", "entity", "dim", "ids", "values")
+    __slots__ = ("model_version", "entity", "dim", "ids", "values", "scan_vectors")
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     ENTITY_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    SCAN_VECTORS_FIELD_NUMBER: _ClassVar[int]
     model_version: str
     entity: _common_pb2.Entity
     dim: int
     ids: _containers.RepeatedScalarFieldContainer[str]
     values: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, model_version: _Optional[str] = ..., entity: _Optional[_Union[_common_pb2.Entity, str]] = ..., dim: _Optional[int] = ..., ids: _Optional[_Iterable[str]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+    scan_vectors: str
+    def __init__(self, model_version: _Optional[str] = ..., entity: _Optional[_Union[_common_pb2.Entity, str]] = ..., dim: _Optional[int] = ..., ids: _Optional[_Iterable[str]] = ..., values: _Optional[_Iterable[float]] = ..., scan_vectors: _Optional[str] = ...) -> None: ...
 
 class ImportSummary(_message.Message):
     __slots__ = ("model_version", "customers", "items", "erased_skipped", "build_seconds")
@@ -255,7 +259,7 @@ class DescribeIndexRequest(_message.Message):
     def __init__(self, model_version: _Optional[str] = ...) -> None: ...
 
 class DescribeIndexResponse(_message.Message):
-    __slots__ = ("model_version", "dim", "metric", "customer_count", "item_count", "shard_count", "memory_bytes", "m", "ef_construction", "ef_search", "deleted", "delta", "loaded_from_snapshot", "memory")
+    __slots__ = ("model_version", "dim", "metric", "customer_count", "item_count", "shard_count", "memory_bytes", "m", "ef_construction", "ef_search", "deleted", "delta", "loaded_from_snapshot", "memory", "scan_vectors")
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -270,6 +274,7 @@ class DescribeIndexResponse(_message.Message):
     DELTA_FIELD_NUMBER: _ClassVar[int]
     LOADED_FROM_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     MEMORY_FIELD_NUMBER: _ClassVar[int]
+    SCAN_VECTORS_FIELD_NUMBER: _ClassVar[int]
     model_version: str
     dim: int
     metric: str
@@ -284,10 +289,11 @@ class DescribeIndexResponse(_message.Message):
     delta: int
     loaded_from_snapshot: bool
     memory: MemoryBreakdown
-    def __init__(self, model_version: _Optional[str] = ..., dim: _Optional[int] = ..., metric: _Optional[str] = ..., customer_count: _Optional[int] = ..., item_count: _Optional[int] = ..., shard_count: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., m: _Optional[int] = ..., ef_construction: _Optional[int] = ..., ef_search: _Optional[int] = ..., deleted: _Optional[int] = ..., delta: _Optional[int] = ..., loaded_from_snapshot: bool = ..., memory: _Optional[_Union[MemoryBreakdown, _Mapping]] = ...) -> None: ...
+    scan_vectors: str
+    def __init__(self, model_version: _Optional[str] = ..., dim: _Optional[int] = ..., metric: _Optional[str] = ..., customer_count: _Optional[int] = ..., item_count: _Optional[int] = ..., shard_count: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., m: _Optional[int] = ..., ef_construction: _Optional[int] = ..., ef_search: _Optional[int] = ..., deleted: _Optional[int] = ..., delta: _Optional[int] = ..., loaded_from_snapshot: bool = ..., memory: _Optional[_Union[MemoryBreakdown, _Mapping]] = ..., scan_vectors: _Optional[str] = ...) -> None: ...
 
 class MemoryBreakdown(_message.Message):
-    __slots__ = ("customer_vectors", "customer_graph", "customer_ids", "customer_bitsets", "customer_delta", "item_index", "members", "customer_profiles", "item_profiles", "id_tables", "bytes_per_customer")
+    __slots__ = ("customer_vectors", "customer_graph", "customer_ids", "customer_bitsets", "customer_delta", "item_index", "members", "customer_profiles", "item_profiles", "id_tables", "bytes_per_customer", "customer_scan_codes")
     CUSTOMER_VECTORS_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_GRAPH_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -299,6 +305,7 @@ class MemoryBreakdown(_message.Message):
     ITEM_PROFILES_FIELD_NUMBER: _ClassVar[int]
     ID_TABLES_FIELD_NUMBER: _ClassVar[int]
     BYTES_PER_CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_SCAN_CODES_FIELD_NUMBER: _ClassVar[int]
     customer_vectors: int
     customer_graph: int
     customer_ids: int
@@ -310,4 +317,5 @@ class MemoryBreakdown(_message.Message):
     item_profiles: int
     id_tables: int
     bytes_per_customer: float
-    def __init__(self, customer_vectors: _Optional[int] = ..., customer_graph: _Optional[int] = ..., customer_ids: _Optional[int] = ..., customer_bitsets: _Optional[int] = ..., customer_delta: _Optional[int] = ..., item_index: _Optional[int] = ..., members: _Optional[int] = ..., customer_profiles: _Optional[int] = ..., item_profiles: _Optional[int] = ..., id_tables: _Optional[int] = ..., bytes_per_customer: _Optional[float] = ...) -> None: ...
+    customer_scan_codes: int
+    def __init__(self, customer_vectors: _Optional[int] = ..., customer_graph: _Optional[int] = ..., customer_ids: _Optional[int] = ..., customer_bitsets: _Optional[int] = ..., customer_delta: _Optional[int] = ..., item_index: _Optional[int] = ..., members: _Optional[int] = ..., customer_profiles: _Optional[int] = ..., item_profiles: _Optional[int] = ..., id_tables: _Optional[int] = ..., bytes_per_customer: _Optional[float] = ..., customer_scan_codes: _Optional[int] = ...) -> None: ...

@@ -318,6 +318,7 @@ fn sum_descriptions(answers: Vec<pb::DescribeIndexResponse>) -> Option<pb::Descr
             + m.customer_ids
             + m.customer_bitsets
             + m.customer_delta
+            + m.customer_scan_codes
             + m.members
             + m.customer_profiles
             + m.id_tables;
@@ -337,6 +338,7 @@ fn add_memory(mut a: pb::MemoryBreakdown, b: &pb::MemoryBreakdown) -> pb::Memory
     a.customer_ids += b.customer_ids;
     a.customer_bitsets += b.customer_bitsets;
     a.customer_delta += b.customer_delta;
+    a.customer_scan_codes += b.customer_scan_codes;
     a.item_index += b.item_index;
     a.members += b.members;
     a.customer_profiles += b.customer_profiles;

@@ -146,6 +146,7 @@ impl Engine {
             delta: stats.iter().map(|s| s.delta_len).sum(),
             from_snapshot: v.from_snapshot,
             memory,
+            int8_scan: v.int8_scan(),
         })
     }
 }

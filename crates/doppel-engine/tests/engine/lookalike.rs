@@ -257,3 +257,71 @@ fn a_cancelled_query_stops_on_both_paths_and_says_so() {
         );
     }
 }
+
+#[test]
+fn int8_scans_answer_exactly_what_float_scans_answer() {
+    use crate::fixture::info;
+    use doppel_engine::{LoadVersion, SCAN_VECTORS_PARAM};
+    use doppel_index::NoProgress;
+
+    let fx = loaded(6_000);
+    let seeds = fx.seeds(1, 40);
+    let negatives = fx.seeds(4, 10);
+    let mut cases = Vec::new();
+    for strategy in [Strategy::Centroid, Strategy::MaxSimilarity] {
+        for size in [
+            AudienceSize::Count(300),
+            AudienceSize::TopPercent(5.0),
+            AudienceSize::MinScore(0.6),
+        ] {
+            for negatives in [Vec::new(), negatives.clone()] {
+                let mut q = query(seeds.clone(), size);
+                q.strategy = strategy;
+                q.negative_customer_ids = negatives;
+                cases.push(q);
+            }
+        }
+    }
+    let answers = |label: &str| -> Vec<Vec<(String, f32)>> {
+        cases
+            .iter()
+            .map(|q| {
+                let a = fx
+                    .engine
+                    .lookalike(q)
+                    .unwrap_or_else(|e| panic!("{label}: {e}"));
+                a.prospects
+                    .into_iter()
+                    .map(|p| (p.customer_id, p.score))
+                    .collect()
+            })
+            .collect()
+    };
+    let floats = answers("f32");
+    let mut int8 = info("v-int8", 16);
+    int8.params
+        .insert(SCAN_VECTORS_PARAM.to_owned(), "int8".to_owned());
+    fx.engine
+        .load_version(
+            LoadVersion {
+                info: int8,
+                customer_vectors: fx.data.customer_vectors.clone(),
+                item_vectors: fx.data.item_vectors.clone(),
+            },
+            &NoProgress,
+        )
+        .expect("load the int8 version");
+    fx.engine.activate("v-int8").expect("activate");
+    let d = fx.engine.describe(None).expect("describe");
+    assert!(d.int8_scan);
+    assert!(
+        d.memory.customers.scan_codes >= 6_000 * 16,
+        "{:?}",
+        d.memory
+    );
+    let quantized = answers("int8");
+    for (i, (f, q)) in floats.iter().zip(&quantized).enumerate() {
+        assert!(!f.is_empty(), "case {i} is empty");
+        assert_eq!(f, q, "case {i}: {:?}", cases[i].size);
+    }
+}

@@ -74,7 +74,10 @@ fn describe_counts_and_live_vector_updates() {
     assert_eq!(m.customers.total() + m.items.total(), d.memory_bytes);
     assert!(m.customers.vectors >= 1_000 * 64, "{m:?}");
     assert!(m.customers.graph > 0 && m.customers.ids > 0, "{m:?}");
-    assert!(m.profiles.customers > 0 && m.profiles.id_tables > 1_000, "{m:?}");
+    assert!(
+        m.profiles.customers > 0 && m.profiles.id_tables > 1_000,
+        "{m:?}"
+    );
     let per_customer = m.bytes_per_customer(d.customer_count);
     assert!((100.0..10_000.0).contains(&per_customer), "{per_customer}");
 

@@ -21,6 +21,19 @@ pub fn validate_version_name(name: &str) -> Result<(), FieldViolation> {
     }
 }
 
+/// Reads `scan_vectors` (of an import's first chunk or a training request): true for
+/// `int8`; `f32` and empty mean floats.
+pub fn scan_vectors_of(value: &str) -> Result<bool, FieldViolation> {
+    match value {
+        "" | "f32" => Ok(false),
+        "int8" => Ok(true),
+        _ => Err(FieldViolation::new(
+            "scan_vectors",
+            "must be `f32` (the default) or `int8`",
+        )),
+    }
+}
+
 /// One validated chunk of an import.
 pub struct Rows {
     /// Customer or item vectors.
@@ -42,6 +55,7 @@ pub fn chunk_rows(
         dim: chunk_dim,
         ids,
         values,
+        scan_vectors: _,
     } = chunk;
     if model_version != version {
         return Err(FieldViolation::new(
@@ -115,6 +129,7 @@ pub fn description_to_pb(d: doppel_engine::IndexDescription) -> pb::DescribeInde
         delta: d.delta as u64,
         loaded_from_snapshot: d.from_snapshot,
         memory: Some(memory_to_pb(&d.memory, d.customer_count)),
+        scan_vectors: if d.int8_scan { "int8" } else { "f32" }.to_owned(),
     }
 }
 
@@ -126,6 +141,7 @@ fn memory_to_pb(m: &doppel_engine::MemoryBreakdown, customers: usize) -> pb::Mem
         customer_ids: m.customers.ids as u64,
         customer_bitsets: m.customers.bitsets as u64,
         customer_delta: m.customers.delta as u64,
+        customer_scan_codes: m.customers.scan_codes as u64,
         item_index: m.items.total() as u64,
         members: m.members as u64,
         customer_profiles: m.profiles.customers as u64,
@@ -144,6 +160,7 @@ pub fn plan_from_pb(request: pb::TrainRequest) -> Result<TrainPlan, Status> {
         request.model_version
     };
     validate_version_name(&version)?;
+    let int8_scan = scan_vectors_of(&request.scan_vectors)?;
     let mut als = AlsParams::default();
     if let Some(f) = request.factors {
         als.factors = f as usize;
@@ -188,6 +205,7 @@ pub fn plan_from_pb(request: pb::TrainRequest) -> Result<TrainPlan, Status> {
         version,
         als,
         confidence,
+        int8_scan,
     })
 }
 
