@@ -36,6 +36,10 @@ pub struct Node {
     /// One version load at a time (a router's prepare and the pointer follower may ask at
     /// once; builds also take the cores they are given one after another).
     pub(crate) loading: tokio::sync::Mutex<()>,
+    /// Held while the engine's active version is switched (an activation, a router's
+    /// switch, the pointer follower), so a follower that read the store's pointer before an
+    /// activation flipped it cannot switch the engine back afterwards.
+    pub(crate) switching: tokio::sync::Mutex<()>,
     /// Versions an import or a training run on this node is writing right now.
     writing: RwLock<HashSet<String>>,
     /// Versions whose snapshot fold-in dropped, with a count of fold-ins since, so a
@@ -84,6 +88,7 @@ impl Node {
             replayed_seq: AtomicU64::default(),
             building: RwLock::default(),
             loading: tokio::sync::Mutex::new(()),
+            switching: tokio::sync::Mutex::new(()),
             writing: RwLock::default(),
             stale_snapshots: parking_lot::Mutex::default(),
             exposure_locks: (0..crate::offers::EXPOSURE_LOCK_STRIPES)

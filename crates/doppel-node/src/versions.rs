@@ -118,10 +118,12 @@ impl Node {
             .check_activatable()
             .map_err(Error::FailedPrecondition)?;
         let mut info = self.ensure_loaded(version).await?;
+        let switch = self.switching.lock().await;
         let previous = self.store.active_version().await?;
         // The store's pointer is the durable truth; the engine swaps right after it.
         self.store.set_active_version(version).await?;
         self.engine.activate(version)?;
+        drop(switch);
         info.state = VersionState::Active;
         self.store.put_version(info).await?;
         if let Some(prev) = previous.as_deref().filter(|p| *p != version)
@@ -139,6 +141,35 @@ impl Node {
             tracing::warn!(error = %e, "old versions not collected; next activation retries");
         }
         Ok(previous)
+    }
+
+    /// Switches this node's engine to `version` (loaded first if needed) without touching
+    /// the store: a router's activation, after one node flipped the store's pointer.
+    pub async fn switch_to(&self, version: &str) -> Result<()> {
+        self.ensure_loaded(version).await?;
+        let _switch = self.switching.lock().await;
+        self.engine.activate(version)?;
+        Ok(())
+    }
+
+    /// Follows the store's active-version pointer: loads and activates it when the engine
+    /// serves another one. The pointer is read again under the switch lock, so a follower
+    /// that read it before an activation flipped it never switches back. Returns the version
+    /// switched to, if any.
+    pub async fn follow_active_pointer(&self) -> Result<Option<String>> {
+        let Some(active) = self.store.active_version().await? else {
+            return Ok(None);
+        };
+        if self.engine.active_version().as_deref() == Some(active.as_str()) {
+            return Ok(None);
+        }
+        self.ensure_loaded(&active).await?;
+        let _switch = self.switching.lock().await;
+        if self.store.active_version().await?.as_deref() != Some(active.as_str()) {
+            return Ok(None);
+        }
+        self.engine.activate(&active)?;
+        Ok(Some(active))
     }
 
     /// The version a rollback re-activates, or FAILED_PRECONDITION when none is loaded.

@@ -287,13 +287,9 @@ impl Shard for ShardService {
     ) -> Result<Response<ipb::PrepareVersionResponse>, Status> {
         let model_version = request.into_inner().model_version;
         self.node
-            .ensure_loaded(&model_version)
+            .switch_to(&model_version)
             .await
             .map_err(node_status)?;
-        self.node
-            .engine()
-            .activate(&model_version)
-            .map_err(engine_status)?;
         tracing::info!("version activated on this node");
         // The activation may have ended a canary.
         self.node.follow_experiments().await.map_err(node_status)?;

@@ -421,15 +421,9 @@ impl Manager {
     }
 
     async fn follow_pointer(&self) -> Result<()> {
-        let Some(active) = self.node.store().active_version().await? else {
-            return Ok(());
-        };
-        if self.node.engine().active_version().as_deref() == Some(active.as_str()) {
-            return Ok(());
+        if let Some(active) = self.node.follow_active_pointer().await? {
+            tracing::info!(model.version = %active, "followed the active-version pointer");
         }
-        self.node.ensure_loaded(&active).await?;
-        self.node.engine().activate(&active)?;
-        tracing::info!(model.version = %active, "followed the active-version pointer");
         Ok(())
     }
 }
