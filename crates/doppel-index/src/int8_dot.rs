@@ -3,23 +3,19 @@
 
 use std::sync::OnceLock;
 
+use crate::simd_dot::{Isa, isa};
+
 type DotI8 = fn(&[f32], &[i8]) -> f32;
 
 fn kernel() -> DotI8 {
     static K: OnceLock<DotI8> = OnceLock::new();
-    *K.get_or_init(|| {
+    // The same CPU detection as the f32 kernels (`simd_dot::isa`).
+    *K.get_or_init(|| match isa() {
         #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return x86::dot_i8_avx512_safe;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return x86::dot_i8_avx2_safe;
-            }
-        }
-        dot_i8_scalar
+        Isa::Avx512 => x86::dot_i8_avx512_safe,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => x86::dot_i8_avx2_safe,
+        _ => dot_i8_scalar,
     })
 }
 

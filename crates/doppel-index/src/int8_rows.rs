@@ -99,11 +99,6 @@ impl ScanRow<'_> {
             ScanRow::Int8 { scale, .. } => 0.5 * scale * q_l1 + FLOAT_SLACK,
         }
     }
-
-    /// True for quantised rows.
-    pub fn is_approximate(&self) -> bool {
-        matches!(self, ScanRow::Int8 { .. })
-    }
 }
 
 #[cfg(test)]
