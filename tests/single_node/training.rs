@@ -268,6 +268,20 @@ async fn bad_training_requests_name_the_field() {
                 ..request("g")
             },
         ),
+        (
+            "recent_popularity_weight",
+            pb::TrainRequest {
+                recent_popularity_weight: Some(-1.0),
+                ..request("h")
+            },
+        ),
+        (
+            "recent_popularity_days",
+            pb::TrainRequest {
+                recent_popularity_days: Some(0.0),
+                ..request("i")
+            },
+        ),
         ("model_version", request("bad name!")),
     ];
     for (field, req) in cases {
@@ -293,5 +307,142 @@ async fn bad_training_requests_name_the_field() {
         }
         other => panic!("unexpected {other:?}"),
     }
+    server.stop().await;
+}
+
+/// How many of the first `n` consenting customers get `item` among their offers.
+async fn customers_offered(
+    channel: &Channel,
+    data: &doppel_synth::SynthData,
+    item: &str,
+    n: usize,
+) -> usize {
+    let mut offered = 0;
+    for c in data
+        .customers
+        .iter()
+        .filter(|c| c.consent.onsite_personalization)
+        .take(n)
+    {
+        offered += usize::from(offers(channel, &c.id).await.iter().any(|i| i == item));
+    }
+    offered
+}
+
+#[tokio::test]
+async fn the_recent_popularity_prior_lifts_what_sells_now_and_is_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    let data = small_base();
+    upload_base(&server.channel, &data).await;
+    // One item nobody much bought becomes the week's hit: 150 customers buy it in the last
+    // days before training.
+    let hot = data.items[199].id.clone();
+    let day = 86_400_000;
+    let hit: Vec<pb::Event> = data
+        .customers
+        .iter()
+        .skip(1_000)
+        .take(150)
+        .enumerate()
+        .map(|(n, c)| {
+            event_to_pb(doppel_types::Event {
+                customer_id: c.id.clone(),
+                item_id: hot.clone(),
+                kind: doppel_types::EventType::Purchase,
+                quantity: 1,
+                timestamp_ms: doppel_synth::REFERENCE_TIME_MS - (n as i64 % 5) * day,
+                ..Default::default()
+            })
+        })
+        .collect();
+    doppel_client::upload_events(server.channel.clone(), hit, |_| {})
+        .await
+        .expect("hit");
+
+    let mut reach = Vec::new();
+    for (version, weight) in [("plain", 0.0), ("prior", 6.4)] {
+        doppel_client::train(
+            server.channel.clone(),
+            pb::TrainRequest {
+                recent_popularity_weight: Some(weight),
+                ..request(version)
+            },
+            |_| {},
+        )
+        .await
+        .expect("train");
+        let info = ModelAdminClient::new(server.channel.clone())
+            .list_versions(pb::ListVersionsRequest {})
+            .await
+            .expect("list")
+            .into_inner()
+            .versions
+            .into_iter()
+            .find(|v| v.model_version == version)
+            .expect("listed");
+        assert_eq!(
+            info.params
+                .get("recent_popularity_weight")
+                .map(String::as_str),
+            Some(weight.to_string().as_str())
+        );
+        // 16 factors, the prior's coordinate when there is one, the norm padding.
+        assert_eq!(info.dim, if weight > 0.0 { 18 } else { 17 }, "{info:?}");
+        doppel_client::activate(server.channel.clone(), version)
+            .await
+            .expect("activate");
+        reach.push(customers_offered(&server.channel, &data, &hot, 100).await);
+    }
+    // Left unset, the run chooses the weight on its log's newest events and says so.
+    doppel_client::train(server.channel.clone(), request("auto"), |_| {})
+        .await
+        .expect("train auto");
+    let auto = ModelAdminClient::new(server.channel.clone())
+        .list_versions(pb::ListVersionsRequest {})
+        .await
+        .expect("list")
+        .into_inner()
+        .versions
+        .into_iter()
+        .find(|v| v.model_version == "auto")
+        .expect("listed");
+    let source = auto
+        .params
+        .get("recent_popularity_weight_source")
+        .cloned()
+        .unwrap_or_default();
+    assert!(source.starts_with("chosen on"), "{source}");
+    let weight: f32 = auto.params["recent_popularity_weight"]
+        .parse()
+        .expect("weight");
+    assert_eq!(auto.dim, if weight > 0.0 { 18 } else { 17 }, "{auto:?}");
+    assert!(
+        reach[1] >= 50 && reach[1] > reach[0] * 2,
+        "customers offered the hit: plain {}, with the prior {}",
+        reach[0],
+        reach[1]
+    );
+    // Lookalikes read the customer vectors, which the prior leaves alone.
+    let seeds: Vec<String> = data
+        .customers
+        .iter()
+        .take(20)
+        .map(|c| c.id.clone())
+        .collect();
+    let batches = doppel_test_support::audience_checks::find(
+        &server.channel,
+        pb::LookalikeRequest {
+            seed_customer_ids: seeds,
+            size: Some(pb::lookalike_request::Size::Count(50)),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("lookalike");
+    assert_eq!(
+        doppel_test_support::audience_checks::members(&batches).len(),
+        50
+    );
     server.stop().await;
 }

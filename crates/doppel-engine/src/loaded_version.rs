@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use doppel_index::{Bitset, BuildParams, Metric, PointId, Progress, VectorIndex};
-use doppel_types::VersionInfo;
 use doppel_types::shard::shard_of;
+use doppel_types::{OfferPrior, VectorLayout, VersionInfo};
 use parking_lot::RwLock;
 
 use crate::config::EngineConfig;
@@ -50,11 +50,23 @@ pub(crate) struct LoadedVersion {
     pub(crate) from_snapshot: bool,
     /// What the version learned about context (none: offers ignore context).
     pub(crate) context: RwLock<Option<Arc<ContextRanking>>>,
+    /// The recent-popularity prior of a trained version's offers (none: offers rank by the
+    /// customer's vector alone).
+    pub(crate) offer_prior: Option<OfferPrior>,
 }
 
 /// The `VersionInfo.params` key naming the vectors customer scans read: `int8` or `f32`
 /// (the default when absent).
 pub const SCAN_VECTORS_PARAM: &str = "scan_vectors";
+
+/// The offer prior of a version laid out with one (see [`doppel_types::offer_prior`]), from
+/// its item vectors.
+pub(crate) fn offer_prior_of<'a>(
+    info: &VersionInfo,
+    items: impl Iterator<Item = &'a [f32]>,
+) -> Option<OfferPrior> {
+    OfferPrior::new(VectorLayout::of(info)?, items)
+}
 
 /// True when `info` asks for int8 scans.
 pub(crate) fn int8_scan_of(info: &VersionInfo) -> bool {
@@ -113,6 +125,7 @@ impl LoadedVersion {
         let members = Bitset::from_ids(customers.iter().flat_map(|r| r.slots.iter().copied()), 0);
         // Shards are built one after another, each using every core.
         let shards = customers.iter().map(build).collect::<Result<Vec<_>>>()?;
+        let offer_prior = offer_prior_of(&info, items.vectors.chunks_exact(dim.max(1)));
         let items = build(&items)?;
         let version = Self {
             info,
@@ -125,6 +138,7 @@ impl LoadedVersion {
             build_seconds: started.elapsed().as_secs_f64(),
             from_snapshot: false,
             context: RwLock::default(),
+            offer_prior,
         };
         version.apply_scan_vectors();
         Ok(version)
@@ -146,6 +160,15 @@ impl LoadedVersion {
     pub(crate) fn remove_customer(&self, id: &str, slot: PointId) {
         self.shard_for(id).delete(slot);
         self.members.write().remove(slot);
+    }
+
+    /// The query offers search the item index with for a customer's stored vector: the
+    /// vector itself, or with the prior's coordinate set when the version has one.
+    pub(crate) fn offer_query(&self, customer: Vec<f32>) -> Vec<f32> {
+        match &self.offer_prior {
+            Some(prior) => prior.query(&customer),
+            None => customer,
+        }
     }
 
     /// The vector of customer `id` at `slot`, if this version has one.

@@ -236,7 +236,8 @@ pub(crate) fn recommend(
     let shift = ContextShift::of(version, profiles, query, now_ms);
     let vector = customer
         .filter(|c| c.onsite_consent)
-        .and_then(|_| version.customer_vector(&query.customer_id, slot));
+        .and_then(|_| version.customer_vector(&query.customer_id, slot))
+        .map(|v| version.offer_query(v));
     let model_version = version.info.version.clone();
     let Some(vector) = vector.filter(|_| !allowed.is_empty()) else {
         let (offers, skipped) = popular(

@@ -21,7 +21,7 @@ use parking_lot::RwLock;
 use crate::config::EngineConfig;
 use crate::error::{Error, Result};
 use crate::id_slots::IdSlots;
-use crate::loaded_version::LoadedVersion;
+use crate::loaded_version::{LoadedVersion, offer_prior_of};
 use crate::snapshot_dir::{clear_temp, replace_with, temp_sibling};
 
 const MANIFEST: &str = "manifest.txt";
@@ -189,6 +189,9 @@ pub(crate) fn load(
             members.insert(slot);
         });
     }
+    let mut item_vectors = Vec::new();
+    items.for_each_live(&mut |_, v| item_vectors.extend_from_slice(v));
+    let offer_prior = offer_prior_of(&info, item_vectors.chunks_exact((info.dim as usize).max(1)));
     let version = LoadedVersion {
         dim: info.dim as usize,
         info,
@@ -200,6 +203,7 @@ pub(crate) fn load(
         build_seconds: started.elapsed().as_secs_f64(),
         from_snapshot: true,
         context: RwLock::default(),
+        offer_prior,
     };
     version.apply_scan_vectors();
     Ok(version)

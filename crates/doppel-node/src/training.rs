@@ -15,8 +15,8 @@ use std::time::Instant;
 use std::collections::HashMap;
 
 use doppel_train::{
-    AlsParams, ConfidenceConfig, ContextFitReport, Interactions, SegmentConfig, ServingVectors,
-    fit_context, segment_customers,
+    AlsParams, ConfidenceConfig, ContextFitReport, Interactions, PriorSettings, SegmentConfig,
+    ServingVectors, fit_context, segment_customers,
 };
 use doppel_types::clock::now_ms;
 use doppel_types::{Entity, Event, VersionInfo, VersionSource, VersionState};
@@ -44,6 +44,8 @@ pub struct TrainPlan {
     /// Customer scans of the new version read int8 codes (recorded as
     /// `scan_vectors = int8`).
     pub int8_scan: bool,
+    /// The recent-popularity prior of the version's offers (weight 0: none).
+    pub prior: PriorSettings,
 }
 
 /// One progress report of a run.
@@ -51,7 +53,8 @@ pub struct TrainPlan {
 pub struct TrainProgress {
     /// The version being trained.
     pub version: String,
-    /// `reading events`, `training`, `learning context`, `storing vectors`, `segmenting`,
+    /// `reading events`, `training`, `choosing the popularity prior`, `learning context`,
+    /// `storing vectors`, `segmenting`,
     /// `building indexes`, `done`.
     pub stage: &'static str,
     /// ALS iteration done (stage `training`).
@@ -169,11 +172,11 @@ impl Node {
         }
         self.store.put_version(info.clone()).await?;
 
-        let (als, confidence) = (plan.als.clone(), plan.confidence.clone());
+        let (als, confidence, prior) = (plan.als.clone(), plan.confidence.clone(), plan.prior);
         let progress_tx = tx.clone();
         let version = plan.version.clone();
         let context_tx = tx.clone();
-        let (serving, segments, context) = blocking("training", move || {
+        let (serving, segments, context, prior_choice) = blocking("training", move || {
             // Decay is measured to a high quantile of the log's times (capped by the
             // clock), not its newest event: an old log is not "all forgotten", and one
             // far-future event does not make every other one look ancient.
@@ -198,7 +201,31 @@ impl Node {
                 }));
             })?;
             let segments = segment_customers(&events, &model, &SegmentConfig::new(now))?;
-            let serving = ServingVectors::from_model(&model);
+            let fit = match prior.weight {
+                Some(_) => None,
+                None => {
+                    let _ = context_tx.blocking_send(Ok(TrainProgress {
+                        version: version.clone(),
+                        stage: "choosing the popularity prior",
+                        elapsed_seconds: started.elapsed().as_secs_f64(),
+                        ..Default::default()
+                    }));
+                    Some(doppel_train::choose_prior_weight(
+                        &events,
+                        &als,
+                        &confidence,
+                        prior.days,
+                        now_ms(),
+                    )?)
+                }
+            };
+            let weight = prior
+                .weight
+                .or(fit.as_ref().map(|f| f.weight))
+                .unwrap_or(0.0);
+            let popularity =
+                doppel_train::recent_popularity(&events, &model.item_ids, now, prior.days);
+            let serving = ServingVectors::with_prior(&model, weight, &popularity);
             let _ = context_tx.blocking_send(Ok(TrainProgress {
                 version: version.clone(),
                 stage: "learning context",
@@ -208,13 +235,22 @@ impl Node {
             let context = fit_context(
                 &events,
                 &serving.items,
+                serving.layout,
                 &category_of,
                 als.solve_weights(),
                 &confidence,
             );
-            Ok::<_, doppel_train::Error>((serving, segments, context))
+            Ok::<_, doppel_train::Error>((serving, segments, context, (weight, fit)))
         })
         .await??;
+        let (weight, fit) = prior_choice;
+        doppel_train::recorded_params::record_prior(
+            &mut info.params,
+            weight,
+            plan.prior.days,
+            fit.as_ref(),
+        );
+        info.dim = serving.dim as u32;
 
         let mut message = report("storing vectors");
         message.events = event_count;

@@ -26,14 +26,13 @@
 use std::collections::{HashMap, HashSet};
 
 use doppel_types::context_model::{CONTEXT_FEATURES, ContextCounts, ContextItem};
-use doppel_types::{ContextLifts, ContextModel, Event, EventType};
+use doppel_types::{ContextLifts, ContextModel, Event, EventType, OfferPrior, VectorLayout};
 use rayon::prelude::*;
 
 use crate::als_params::SolveWeights;
 use crate::confidence::ConfidenceConfig;
 use crate::dense::dot;
 use crate::fold_in_model::FoldInModel;
-use crate::serving_vectors::raw_factors;
 
 /// Share of the signal events (by time) before the validation window.
 const VALIDATION_QUANTILE: f64 = 0.9;
@@ -161,22 +160,30 @@ struct Query<'a> {
     bought: u32,
 }
 
-/// Learns the context model of a version from `events`, its serving item vectors (`[y, e]`,
-/// see [`ServingVectors`](crate::ServingVectors)), the items' categories and the training
-/// settings; fits the weight and prior on the validation window.
+/// Learns the context model of a version from `events`, its serving item vectors (laid out
+/// as `layout` says, see [`ServingVectors`](crate::ServingVectors)), the items' categories
+/// and the training settings; fits the weight and prior on the validation window against
+/// the offers' served score (with the recent-popularity prior when the version has one).
 pub fn fit_context(
     events: &[Event],
     serving_items: &[(String, Vec<f32>)],
+    layout: VectorLayout,
     category_of: &HashMap<String, String>,
     weights: SolveWeights,
     confidence: &ConfidenceConfig,
 ) -> ContextFit {
     let catalogue = Catalogue::new(serving_items, category_of);
-    let fold_in = FoldInModel::from_serving_items(serving_items, weights, confidence.clone());
+    let fold_in =
+        FoldInModel::from_serving_items(serving_items, layout, weights, confidence.clone());
+    let prior = OfferPrior::new(layout, serving_items.iter().map(|(_, v)| v.as_slice()));
     let (queries, validation_from_ms, pre) = match fold_in {
-        Some(fold_in) => {
-            validation_queries(events, serving_items, &catalogue, &fold_in, confidence)
-        }
+        Some(fold_in) => validation_queries(
+            events,
+            serving_items,
+            &catalogue,
+            (&fold_in, prior.as_ref()),
+            confidence,
+        ),
         None => (Vec::new(), 0, Vec::new()),
     };
     let mut report = ContextFitReport {
@@ -362,7 +369,7 @@ fn validation_queries<'a>(
     events: &'a [Event],
     serving_items: &[(String, Vec<f32>)],
     catalogue: &Catalogue,
-    fold_in: &FoldInModel,
+    (fold_in, prior): (&FoldInModel, Option<&OfferPrior>),
     confidence: &ConfidenceConfig,
 ) -> (Vec<Query<'a>>, i64, Vec<&'a Event>) {
     let mut times: Vec<i64> = events
@@ -413,13 +420,14 @@ fn validation_queries<'a>(
                 return None;
             }
             let u = fold_in.customer_vector(past, from)?;
-            let u = raw_factors(&u);
+            let u = prior.map_or(u.clone(), |p| p.query(&u));
+            let u = u.as_slice();
             let norm = dot(u, u).sqrt().max(f32::EPSILON) * max_norm;
             let mut scored: Vec<(u32, f32)> = serving_items
                 .iter()
                 .enumerate()
                 .filter(|(n, _)| !bought_before.contains(&(*n as u32)))
-                .map(|(n, (_, v))| (n as u32, dot(u, raw_factors(v)) / norm))
+                .map(|(n, (_, v))| (n as u32, dot(u, v) / norm))
                 .collect();
             let keep = CANDIDATES.min(scored.len());
             if keep == 0 {

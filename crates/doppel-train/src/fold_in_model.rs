@@ -3,17 +3,18 @@
 
 use std::collections::HashMap;
 
-use doppel_types::Event;
+use doppel_types::{Event, VectorLayout};
 
 use crate::als_params::SolveWeights;
 use crate::confidence::ConfidenceConfig;
 use crate::fold_in::fold_in;
 use crate::gram::Gram;
-use crate::serving_vectors::{raw_factors, serving_customer_vector};
+use crate::serving_vectors::serving_customer_vector;
 
 /// Fixed item factors of a version, their Gram matrix and the confidence settings.
 #[derive(Clone, Debug)]
 pub struct FoldInModel {
+    layout: VectorLayout,
     factors: usize,
     item_rows: HashMap<String, u32>,
     item_factors: Vec<f32>,
@@ -23,22 +24,23 @@ pub struct FoldInModel {
 }
 
 impl FoldInModel {
-    /// From the version's stored item vectors (`[y, e]`, see
+    /// From the version's stored item vectors (laid out as `layout` says, see
     /// [`ServingVectors`](crate::ServingVectors)) and its training settings.
     pub fn from_serving_items(
         items: &[(String, Vec<f32>)],
+        layout: VectorLayout,
         weights: SolveWeights,
         confidence: ConfidenceConfig,
     ) -> Option<Self> {
-        let factors = raw_factors(&items.first()?.1).len();
-        if factors == 0 {
+        let factors = layout.factors;
+        if factors == 0 || items.is_empty() {
             return None;
         }
         let mut item_rows = HashMap::with_capacity(items.len());
         let mut item_factors = Vec::with_capacity(items.len() * factors);
         for (row, (id, v)) in items.iter().enumerate() {
-            let y = raw_factors(v);
-            if y.len() != factors {
+            let y = layout.factors_of(v);
+            if y.len() != factors || v.len() != layout.dim() {
                 return None;
             }
             item_rows.insert(id.clone(), row as u32);
@@ -46,6 +48,7 @@ impl FoldInModel {
         }
         let gram = Gram::new(&item_factors, factors);
         Some(Self {
+            layout,
             factors,
             item_rows,
             item_factors,
@@ -55,7 +58,7 @@ impl FoldInModel {
         })
     }
 
-    /// The serving vector (`[u, 0]`) of a customer with `events`, solved against the fixed
+    /// The stored vector (`[u, 0…]`) of a customer with `events`, solved against the fixed
     /// items; `None` when the events carry no positive signal on known items. Decay is
     /// measured from the newest of `now_ms` and the events.
     pub fn customer_vector(&self, events: &[Event], now_ms: i64) -> Option<Vec<f32>> {
@@ -86,6 +89,6 @@ impl FoldInModel {
             &row,
             &self.weights,
         );
-        serving_customer_vector(&u)
+        serving_customer_vector(&u, &self.layout)
     }
 }

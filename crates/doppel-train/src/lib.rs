@@ -20,6 +20,8 @@
 //! * [`fold_in`](mod@fold_in) — [`fold_in()`]: one customer's exact solve against fixed items
 //! * [`segments`] — RFM scores and segments, CLV tiers, spherical k-means clusters
 //! * [`serving_vectors`] — [`ServingVectors`]: a model as cosine-indexable version vectors (inner product preserved)
+//! * [`recent_popularity`] — [`PriorSettings`] and the recent-popularity prior of offers
+//! * [`prior_fit`] — [`choose_prior_weight`]: the prior's weight chosen on the newest part of the log
 //! * [`fold_in_model`] — [`FoldInModel`]: fold-in state rebuilt from a stored version
 //! * `dense` — dot / axpy kernels the compiler vectorises
 //! * [`error`] — [`Error`] and [`Result`]
@@ -42,6 +44,8 @@ pub mod fold_in_model;
 pub mod gram;
 pub mod interactions;
 pub mod model;
+pub mod prior_fit;
+pub mod recent_popularity;
 pub mod recorded_params;
 pub mod reference_time;
 pub mod segments;
@@ -58,9 +62,11 @@ pub use fold_in_model::FoldInModel;
 pub use gram::Gram;
 pub use interactions::Interactions;
 pub use model::Model;
+pub use prior_fit::{PriorFit, choose_prior_weight};
+pub use recent_popularity::{PriorSettings, recent_popularity};
 pub use reference_time::reference_time_ms;
 pub use segments::{
     ClvTier, CustomerSegments, RfmScore, RfmSegment, SegmentConfig, segment_customers,
 };
-pub use serving_vectors::{ServingVectors, raw_factors, serving_customer_vector};
+pub use serving_vectors::{ServingVectors, serving_customer_vector};
 pub use sparse_rows::SparseRows;

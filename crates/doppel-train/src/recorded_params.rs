@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use doppel_types::{VersionInfo, VersionSource};
+use doppel_types::offer_prior::{DAYS_PARAM, WEIGHT_PARAM};
+use doppel_types::{VectorLayout, VersionInfo, VersionSource};
 
 use crate::als_params::SolveWeights;
 use crate::{AlsParams, ConfidenceConfig, FoldInModel};
@@ -36,6 +37,34 @@ pub fn params_of(als: &AlsParams, confidence: &ConfidenceConfig) -> BTreeMap<Str
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
+}
+
+/// Records the recent-popularity prior a version was trained with: its weight (0: none),
+/// its window and how the weight was set (`fit`: chosen on the log's newest part).
+pub fn record_prior(
+    params: &mut BTreeMap<String, String>,
+    weight: f32,
+    days: f32,
+    fit: Option<&crate::PriorFit>,
+) {
+    params.insert(WEIGHT_PARAM.to_owned(), weight.to_string());
+    params.insert(DAYS_PARAM.to_owned(), days.to_string());
+    let how = match fit {
+        None => "given".to_owned(),
+        Some(f) => {
+            let tried = f
+                .ndcg
+                .iter()
+                .map(|(w, n)| format!("{w}:{n:.4}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            format!(
+                "chosen on {} customers' purchases from {} ms (NDCG@10 by weight {tried})",
+                f.customers, f.from_ms
+            )
+        }
+    };
+    params.insert(format!("{WEIGHT_PARAM}_source"), how);
 }
 
 /// The solve weights and confidence settings read back from recorded `params` (defaults
@@ -80,8 +109,9 @@ pub fn fold_in_model(info: &VersionInfo, items: &[(String, Vec<f32>)]) -> Option
     if info.source != VersionSource::Trained {
         return None;
     }
+    let layout = VectorLayout::of(info)?;
     let (weights, confidence) = recorded_settings(&info.params);
-    FoldInModel::from_serving_items(items, weights, confidence)
+    FoldInModel::from_serving_items(items, layout, weights, confidence)
 }
 
 #[cfg(test)]

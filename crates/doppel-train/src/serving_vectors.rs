@@ -7,18 +7,23 @@
 //! item has norm `M`), customers become `[u, 0]`. Then `cos([u,0], [y,e]) = u·y / (|u| M)`:
 //! for one customer, the cosine order of items *is* the inner-product order, and between
 //! customers the cosine is the cosine of their factors. The version's dimension is
-//! `factors + 1`.
+//! `factors + 1` (`factors + 2` with the recent-popularity prior, see
+//! [`doppel_types::offer_prior`]).
+
+use doppel_types::VectorLayout;
 
 use crate::model::Model;
 
 /// Vectors of one model version, ready to store and index.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ServingVectors {
-    /// `factors + 1`.
+    /// Factors, prior coordinate, padding ([`VectorLayout::dim`]).
+    pub layout: VectorLayout,
+    /// `layout.dim()`.
     pub dim: usize,
-    /// `(customer id, [u, 0])`; customers with a zero vector are left out.
+    /// `(customer id, [u, 0…])`; customers with a zero vector are left out.
     pub customers: Vec<(String, Vec<f32>)>,
-    /// `(item id, [y, sqrt(M² − |y|²)])`.
+    /// `(item id, [y, (p,) sqrt(M² − |y|² (− p²))])`.
     pub items: Vec<(String, Vec<f32>)>,
 }
 
@@ -26,29 +31,34 @@ fn norm(v: &[f32]) -> f32 {
     v.iter().map(|x| x * x).sum::<f32>().sqrt()
 }
 
-/// A customer's serving vector `[u, 0]`, or `None` if `u` has no direction.
-pub fn serving_customer_vector(u: &[f32]) -> Option<Vec<f32>> {
+/// A customer's stored vector in `layout` (`[u, 0…]`), or `None` if `u` has no direction.
+pub fn serving_customer_vector(u: &[f32], layout: &VectorLayout) -> Option<Vec<f32>> {
     let n = norm(u);
     if !n.is_finite() || n <= f32::EPSILON {
         return None;
     }
-    let mut v = Vec::with_capacity(u.len() + 1);
-    v.extend_from_slice(u);
-    v.push(0.0);
-    Some(v)
-}
-
-/// The raw item factors inside a stored serving vector (drops the norm coordinate).
-pub fn raw_factors(serving: &[f32]) -> &[f32] {
-    &serving[..serving.len().saturating_sub(1)]
+    Some(layout.customer_vector(u))
 }
 
 impl ServingVectors {
-    /// The serving vectors of `model`.
+    /// The serving vectors of `model` (plain inner product, no prior).
     pub fn from_model(model: &Model) -> Self {
+        Self::with_prior(model, 0.0, &[])
+    }
+
+    /// The serving vectors of `model` with the recent-popularity prior `prior` (one value
+    /// per model item, standardised) weighted by `weight` at query time; no prior
+    /// coordinate when `weight` is 0 (see [`doppel_types::offer_prior`]).
+    pub fn with_prior(model: &Model, weight: f32, prior: &[f32]) -> Self {
         let f = model.factors;
+        let has_prior = weight > 0.0 && prior.len() == model.item_ids.len();
+        let layout = VectorLayout {
+            factors: f,
+            prior_weight: if has_prior { weight } else { 0.0 },
+        };
+        let prior_of = |i: usize| if has_prior { prior[i] } else { 0.0 };
         let max_norm = (0..model.item_ids.len())
-            .map(|i| norm(model.item_vector(i)))
+            .map(|i| norm(model.item_vector(i)).hypot(prior_of(i)))
             .fold(0f32, f32::max)
             .max(f32::EPSILON);
         let items = model
@@ -57,9 +67,12 @@ impl ServingVectors {
             .enumerate()
             .map(|(i, id)| {
                 let y = model.item_vector(i);
-                let n = norm(y);
-                let mut v = Vec::with_capacity(f + 1);
+                let n = norm(y).hypot(prior_of(i));
+                let mut v = Vec::with_capacity(layout.dim());
                 v.extend_from_slice(y);
+                if has_prior {
+                    v.push(prior[i]);
+                }
                 v.push((max_norm * max_norm - n * n).max(0.0).sqrt());
                 (id.clone(), v)
             })
@@ -69,11 +82,12 @@ impl ServingVectors {
             .iter()
             .enumerate()
             .filter_map(|(i, id)| {
-                serving_customer_vector(model.customer_vector(i)).map(|v| (id.clone(), v))
+                serving_customer_vector(model.customer_vector(i), &layout).map(|v| (id.clone(), v))
             })
             .collect();
         Self {
-            dim: f + 1,
+            layout,
+            dim: layout.dim(),
             customers,
             items,
         }
@@ -103,6 +117,6 @@ mod tests {
         assert!(scores[0] > scores[1] && scores[1] > scores[2], "{scores:?}");
         let m = norm(&s.items[0].1);
         assert!(s.items.iter().all(|(_, v)| (norm(v) - m).abs() < 1e-4));
-        assert_eq!(raw_factors(&s.items[1].1), &[0.5, 0.1]);
+        assert_eq!(s.layout.factors_of(&s.items[1].1), &[0.5, 0.1]);
     }
 }

@@ -2,7 +2,7 @@
 //! take Train's defaults (chosen by `doppel evaluate --tune` on a validation window).
 
 use clap::Args;
-use doppel_train::{AlsParams, ConfidenceConfig};
+use doppel_train::{AlsParams, ConfidenceConfig, PriorSettings};
 
 /// ALS and confidence flags.
 #[derive(Args, Clone, Debug, Default)]
@@ -28,6 +28,13 @@ pub struct AlsFlags {
     /// Half-life of event weight, days (0: no decay).
     #[arg(long)]
     pub half_life_days: Option<f32>,
+    /// Weight β of the recent-popularity prior of offers, in [0, 100] (0: plain ALS;
+    /// default: chosen by the run on the newest 10 % of the log).
+    #[arg(long)]
+    pub recent_popularity_weight: Option<f32>,
+    /// Window of the recent-popularity prior, days, in (0, 365].
+    #[arg(long)]
+    pub recent_popularity_days: Option<f32>,
 }
 
 impl AlsFlags {
@@ -54,5 +61,16 @@ impl AlsFlags {
         als.validate()?;
         confidence.validate()?;
         Ok((als, confidence))
+    }
+
+    /// Train's recent-popularity prior overridden by the flags set, checked.
+    pub fn prior(&self) -> anyhow::Result<PriorSettings> {
+        let d = PriorSettings::default();
+        let prior = PriorSettings {
+            weight: self.recent_popularity_weight.or(d.weight),
+            days: self.recent_popularity_days.unwrap_or(d.days),
+        };
+        prior.validate()?;
+        Ok(prior)
     }
 }

@@ -12,25 +12,37 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use doppel_train::{AlsParams, ConfidenceConfig};
+use doppel_train::{AlsParams, ConfidenceConfig, PriorSettings};
 use serde_json::json;
 
 use crate::als_flags::AlsFlags;
 use crate::eval_context;
 use crate::eval_data::{read_rows, split, validation_split};
 use crate::eval_lookalike;
-use crate::eval_offers::{
-    self, offer_metrics, popularity_metrics, prior_metrics, recent_popularity,
-};
+use crate::eval_offers::{offer_metrics, popularity_metrics};
 use crate::eval_tune::{self, Settings};
 
 /// Where the Online Retail file is expected (CI has `../shared` beside the checkout).
 pub const DEFAULT_DATA: &str = "../shared/data/online_retail.csv.gz";
 
+/// The data sets `doppel evaluate` knows.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dataset {
+    /// UCI Online Retail (PROTOCOL.md §1–§10).
+    OnlineRetail,
+    /// MovieLens-100k as RecBole ships it (PROTOCOL.md §11); offers only.
+    #[value(name = "ml-100k")]
+    Ml100k,
+}
+
 /// Flags of `doppel evaluate`.
 #[derive(Args, Debug)]
 pub struct EvaluateArgs {
-    /// The Online Retail CSV (gzip or plain).
+    /// Which data set.
+    #[arg(long, value_enum, default_value = "online-retail")]
+    pub dataset: Dataset,
+    /// The data file: the Online Retail CSV (gzip or plain), or `ml-100k.inter`
+    /// (default: where `benches/eval/fetch_ml100k.sh` puts it).
     #[arg(long, default_value = DEFAULT_DATA)]
     pub data: PathBuf,
     /// Write the protocol's JSON here.
@@ -60,11 +72,18 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     if args.context {
         return run_context(args);
     }
+    if args.dataset == Dataset::Ml100k {
+        return run_movielens(args);
+    }
     let rows = read_data(&args.data)?;
     let (als, confidence) = settings(args)?;
-    let mut settings = Settings { als, confidence };
+    let prior = args.als.prior()?;
+    let mut settings = Settings {
+        als,
+        confidence,
+        prior,
+    };
     let mut tuning = serde_json::Value::Null;
-    let mut prior_beta = None;
     if args.tune {
         let validation = validation_split(&rows);
         eprintln!(
@@ -80,25 +99,22 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         );
         tuning = tuned.json(&validation);
         settings = tuned.best.settings.clone();
-        // The prior's weight, on validation too (with the chosen ALS settings).
-        let (model, _) = eval_tune::fit(&validation, &settings)?;
-        let plain = tuned.best.metrics.ndcg_at_10;
-        prior_beta = Some(eval_offers::tune_prior(&validation, &model, plain));
     }
     let split = split(&rows);
     let (model, train_seconds) = eval_tune::fit(&split, &settings)?;
-    let (als, confidence) = (&settings.als, &settings.confidence);
-    let (ours, popular) = (offer_metrics(&split, &model), popularity_metrics(&split));
-    let with_prior = prior_beta.map(|(beta, standardise, validation_ndcg)| {
-        let prior = recent_popularity(&split, &model);
-        let m = prior_metrics(&split, &model, &prior, beta, standardise);
-        println!(
-            "ALS + recent-popularity prior (beta {beta}, standardised {standardise}, chosen on validation, NDCG@10 {validation_ndcg:.4} there): test NDCG@10 {:.4}, Recall@10 {:.4}, HitRate@10 {:.4}",
-            m.ndcg_at_10, m.recall_at_10, m.hit_rate_at_10
-        );
-        json!({"beta": beta, "standardised": standardise, "prior_days": crate::eval_offers::PRIOR_DAYS,
-               "validation_ndcg_at_10": validation_ndcg, "test": m})
-    });
+    let (als, confidence, prior) = (&settings.als, &settings.confidence, &settings.prior);
+    let ((ours, weight), popular) = (
+        offer_metrics(&split, &model, &settings),
+        popularity_metrics(&split),
+    );
+    let plain = Settings {
+        prior: PriorSettings {
+            weight: Some(0.0),
+            ..*prior
+        },
+        ..settings.clone()
+    };
+    let (without_prior, _) = offer_metrics(&split, &model, &plain);
     let groups = eval_lookalike::score(&split, &model, &eval_lookalike::prefix_groups(&split));
     let keyword_groups = eval_lookalike::score(
         &split,
@@ -109,7 +125,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         "protocol": "doppel-eval-v1",
         "cutoff": split.cutoff,
         "counts": split.counts,
-        "nbo": {"doppel": ours, "popularity": popular},
+        "nbo": {"doppel": ours, "popularity": popular, "doppel_without_prior": without_prior},
         "train_seconds": train_seconds,
         "threads": rayon_threads(),
         "model": {
@@ -117,24 +133,37 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             "unobserved_weight": als.unobserved_weight,
             "regularization_exponent": als.regularization_exponent,
             "alpha": confidence.alpha, "half_life_days": confidence.half_life_days,
+            "recent_popularity_weight": weight,
+            "recent_popularity_weight_source": if prior.weight.is_some() { "given" } else { "chosen on the train rows' newest 10 % (as Train)" },
+            "recent_popularity_days": prior.days,
+            "offers": "served: z(u·y) + weight × z(ln(1 + recent distinct buyers)), exact",
             "confidence": "1 + alpha * strength (event weights, ln quantity, recency decay, returns subtract)",
             "lookalike": "centroid"
         },
         "lookalike": groups,
         "lookalike_keyword": keyword_groups,
         "tuning": tuning,
-        "experiment_recent_popularity_prior": with_prior,
     });
     println!("| model | Recall@10 | NDCG@10 | HitRate@10 | Precision@10 |\n|---|---|---|---|---|");
-    for (name, m) in [("doppel ALS", ours), ("popularity", popular)] {
+    for (name, m) in [
+        ("doppel (served, with prior)", ours),
+        ("doppel ALS without prior", without_prior),
+        ("popularity", popular),
+    ] {
         println!(
             "| {name} | {:.4} | {:.4} | {:.4} | {:.4} |",
             m.recall_at_10, m.ndcg_at_10, m.hit_rate_at_10, m.precision_at_10
         );
     }
     println!(
-        "\ntraining: {train_seconds:.2}s on {} threads; counts {:?}",
+        "\ntraining: {train_seconds:.2}s on {} threads; recent-popularity weight {weight} ({}), window {} days; counts {:?}",
         rayon_threads(),
+        if prior.weight.is_some() {
+            "given"
+        } else {
+            "chosen on the train rows"
+        },
+        prior.days,
         split.counts
     );
     for (kind, scored) in [("prefix", &groups), ("keyword", &keyword_groups)] {
@@ -153,6 +182,101 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Where `benches/eval/fetch_ml100k.sh` puts `ml-100k.inter`.
+fn default_movielens_path() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    cache.join("doppel/ml-100k/ml-100k.inter")
+}
+
+/// `--dataset ml-100k`: offers on MovieLens-100k (PROTOCOL.md §11), settings tuned on the
+/// validation evaluation when `--tune`, the test evaluation read once.
+fn run_movielens(args: &EvaluateArgs) -> anyhow::Result<()> {
+    let path = if args.data.as_os_str() == DEFAULT_DATA {
+        default_movielens_path()
+    } else {
+        args.data.clone()
+    };
+    let file = File::open(&path).with_context(|| {
+        format!(
+            "opening {} (run benches/eval/fetch_ml100k.sh first)",
+            path.display()
+        )
+    })?;
+    let ml = crate::eval_movielens::read(BufReader::new(file))?;
+    let (als, confidence) = settings(args)?;
+    let mut settings = Settings {
+        als,
+        confidence,
+        prior: args.als.prior()?,
+    };
+    let mut tuning = serde_json::Value::Null;
+    if args.tune {
+        let tuned = eval_tune::tune(&ml.validation, settings)?;
+        eprintln!(
+            "chosen on validation ({} fits): {} → NDCG@10 {:.4}",
+            tuned.trials.len(),
+            tuned.best.settings.json(),
+            tuned.best.metrics.ndcg_at_10
+        );
+        tuning = tuned.json(&ml.validation);
+        settings = tuned.best.settings.clone();
+    }
+    let (model, train_seconds) = eval_tune::fit(&ml.test, &settings)?;
+    let ((ours, weight), popular) = (
+        offer_metrics(&ml.test, &model, &settings),
+        popularity_metrics(&ml.test),
+    );
+    let plain = Settings {
+        prior: PriorSettings {
+            weight: Some(0.0),
+            ..settings.prior
+        },
+        ..settings.clone()
+    };
+    let (without_prior, _) = offer_metrics(&ml.test, &model, &plain);
+    println!("| model | Recall@10 | NDCG@10 | HitRate@10 | Precision@10 |\n|---|---|---|---|---|");
+    for (name, m) in [
+        ("doppel (served, with prior)", ours),
+        ("doppel ALS without prior", without_prior),
+        ("popularity", popular),
+    ] {
+        println!(
+            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            m.recall_at_10, m.ndcg_at_10, m.hit_rate_at_10, m.precision_at_10
+        );
+    }
+    println!(
+        "\ntraining: {train_seconds:.2}s on {} threads; recent-popularity weight {weight}; counts {:?}, validation {:?}, test {:?}",
+        rayon_threads(),
+        ml.counts,
+        ml.validation.counts,
+        ml.test.counts
+    );
+    if let Some(out) = &args.json {
+        let mut counts = serde_json::to_value(&ml.counts)?;
+        counts["validation"] = serde_json::to_value(&ml.validation.counts)?;
+        counts["test"] = serde_json::to_value(&ml.test.counts)?;
+        let mut model_json = settings.json();
+        model_json["recent_popularity_weight"] = json!(weight);
+        let report = json!({
+            "protocol": "doppel-eval-ml100k-v1",
+            "counts": counts,
+            "cutoff_ms": {"validation": ml.validation.cutoff_ms, "test": ml.test.cutoff_ms},
+            "nbo": {"doppel": ours, "popularity": popular, "doppel_without_prior": without_prior},
+            "train_seconds": train_seconds,
+            "threads": rayon_threads(),
+            "model": model_json,
+            "tuning": tuning,
+        });
+        std::fs::write(out, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(())
 }

@@ -49,6 +49,8 @@ impl TrainArgs {
             half_life_days: self.als.half_life_days,
             seed: self.seed,
             scan_vectors: self.scan_vectors.clone(),
+            recent_popularity_weight: self.als.recent_popularity_weight,
+            recent_popularity_days: self.als.recent_popularity_days,
             ..Default::default()
         }
     }

@@ -105,6 +105,7 @@ pub fn evaluate(
     let fit = fit_context(
         &set.train,
         &serving.items,
+        serving.layout,
         &set.categories,
         als.solve_weights(),
         confidence,

@@ -17,6 +17,7 @@ mod eval_context;
 mod eval_data;
 mod eval_lookalike;
 mod eval_metrics;
+mod eval_movielens;
 mod eval_offers;
 mod eval_tune;
 mod heavy_priority;

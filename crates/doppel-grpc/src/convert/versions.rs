@@ -3,7 +3,7 @@
 
 use doppel_node::{TrainPlan, TrainProgress};
 use doppel_proto::v1 as pb;
-use doppel_train::{AlsParams, ConfidenceConfig};
+use doppel_train::{AlsParams, ConfidenceConfig, PriorSettings};
 use doppel_types::limits::MAX_IMPORT_ROWS_PER_CHUNK;
 use doppel_types::version::VERSION_NAME_RULE;
 use doppel_types::{Entity, is_valid_version_name, validate_vector};
@@ -199,13 +199,22 @@ pub fn plan_from_pb(request: pb::TrainRequest) -> Result<TrainPlan, Status> {
             *slot = v;
         }
     }
+    let mut prior = PriorSettings::default();
+    if let Some(w) = request.recent_popularity_weight {
+        prior.weight = Some(w);
+    }
+    if let Some(d) = request.recent_popularity_days {
+        prior.days = d;
+    }
     als.validate().map_err(train_status)?;
     confidence.validate().map_err(train_status)?;
+    prior.validate().map_err(train_status)?;
     Ok(TrainPlan {
         version,
         als,
         confidence,
         int8_scan,
+        prior,
     })
 }
 

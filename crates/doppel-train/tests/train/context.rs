@@ -37,6 +37,7 @@ fn fit(context_effect: f64) -> (doppel_train::ContextFit, HashMap<String, String
     let fit = fit_context(
         &data.events,
         &serving.items,
+        serving.layout,
         &categories,
         als.solve_weights(),
         &confidence,
