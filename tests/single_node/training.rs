@@ -444,5 +444,13 @@ async fn the_recent_popularity_prior_lifts_what_sells_now_and_is_recorded() {
         doppel_test_support::audience_checks::members(&batches).len(),
         50
     );
+    // The prior survives a restart (its covariance is rebuilt from the loaded items).
+    let before = customers_offered(&server.channel, &data, &hot, 100).await;
+    server.stop().await;
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(
+        customers_offered(&server.channel, &data, &hot, 100).await,
+        before
+    );
     server.stop().await;
 }
