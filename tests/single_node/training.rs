@@ -310,6 +310,19 @@ async fn bad_training_requests_name_the_field() {
     server.stop().await;
 }
 
+/// Version `name` as ListVersions shows it.
+async fn listed_version(channel: &Channel, name: &str) -> pb::VersionInfo {
+    ModelAdminClient::new(channel.clone())
+        .list_versions(pb::ListVersionsRequest {})
+        .await
+        .expect("list")
+        .into_inner()
+        .versions
+        .into_iter()
+        .find(|v| v.model_version == name)
+        .expect("listed")
+}
+
 /// How many of the first `n` consenting customers get `item` among their offers.
 async fn customers_offered(
     channel: &Channel,
@@ -372,15 +385,7 @@ async fn the_recent_popularity_prior_lifts_what_sells_now_and_is_recorded() {
         )
         .await
         .expect("train");
-        let info = ModelAdminClient::new(server.channel.clone())
-            .list_versions(pb::ListVersionsRequest {})
-            .await
-            .expect("list")
-            .into_inner()
-            .versions
-            .into_iter()
-            .find(|v| v.model_version == version)
-            .expect("listed");
+        let info = listed_version(&server.channel, version).await;
         assert_eq!(
             info.params
                 .get("recent_popularity_weight")
@@ -398,15 +403,7 @@ async fn the_recent_popularity_prior_lifts_what_sells_now_and_is_recorded() {
     doppel_client::train(server.channel.clone(), request("auto"), |_| {})
         .await
         .expect("train auto");
-    let auto = ModelAdminClient::new(server.channel.clone())
-        .list_versions(pb::ListVersionsRequest {})
-        .await
-        .expect("list")
-        .into_inner()
-        .versions
-        .into_iter()
-        .find(|v| v.model_version == "auto")
-        .expect("listed");
+    let auto = listed_version(&server.channel, "auto").await;
     let source = auto
         .params
         .get("recent_popularity_weight_source")

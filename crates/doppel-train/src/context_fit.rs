@@ -372,16 +372,13 @@ fn validation_queries<'a>(
     (fold_in, prior): (&FoldInModel, Option<&OfferPrior>),
     confidence: &ConfidenceConfig,
 ) -> (Vec<Query<'a>>, i64, Vec<&'a Event>) {
-    let mut times: Vec<i64> = events
-        .iter()
-        .filter(|e| confidence.carries_signal(e))
-        .map(|e| e.timestamp_ms)
-        .collect();
-    if times.is_empty() {
+    let Some(from) = crate::reference_time::validation_start(
+        events,
+        |e| confidence.carries_signal(e),
+        VALIDATION_QUANTILE,
+    ) else {
         return (Vec::new(), 0, Vec::new());
-    }
-    times.sort_unstable();
-    let from = times[((times.len() - 1) as f64 * VALIDATION_QUANTILE) as usize];
+    };
     let pre: Vec<&Event> = events.iter().filter(|e| e.timestamp_ms < from).collect();
     let mut history: HashMap<&str, Vec<Event>> = HashMap::new();
     for e in &pre {

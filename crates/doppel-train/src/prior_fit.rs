@@ -28,7 +28,7 @@ use crate::error::Result;
 use crate::interactions::Interactions;
 use crate::model::Model;
 use crate::recent_popularity::recent_popularity;
-use crate::reference_time::reference_time_ms;
+use crate::reference_time::{reference_time_ms, validation_start};
 
 /// Share of the log's signal events before the validation window.
 const VALIDATION_QUANTILE: f64 = 0.9;
@@ -73,16 +73,13 @@ pub fn choose_prior_weight(
     days: f32,
     now_ms: i64,
 ) -> Result<PriorFit> {
-    let mut times: Vec<i64> = events
-        .iter()
-        .filter(|e| confidence.carries_signal(e))
-        .map(|e| e.timestamp_ms)
-        .collect();
-    if times.is_empty() {
+    let Some(from) = validation_start(
+        events,
+        |e| confidence.carries_signal(e),
+        VALIDATION_QUANTILE,
+    ) else {
         return Ok(PriorFit::default());
-    }
-    times.sort_unstable();
-    let from = times[((times.len() - 1) as f64 * VALIDATION_QUANTILE) as usize];
+    };
     let before: Vec<Event> = events
         .iter()
         .filter(|e| e.timestamp_ms < from)

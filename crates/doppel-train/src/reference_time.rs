@@ -23,6 +23,27 @@ pub fn reference_time_ms(timestamps: impl Iterator<Item = i64>, now_ms: i64) -> 
     (*quantile).min(now_ms.saturating_add(MAX_AHEAD_OF_CLOCK_MS))
 }
 
+/// Where the validation window of a training log starts: the time below which `quantile`
+/// of the events with a signal (`carries_signal`) lie; `None` for no such event. The
+/// context fit and the prior's weight choice hold out what comes after it.
+pub fn validation_start(
+    events: &[doppel_types::Event],
+    carries_signal: impl Fn(&doppel_types::Event) -> bool,
+    quantile: f64,
+) -> Option<i64> {
+    let mut times: Vec<i64> = events
+        .iter()
+        .filter(|e| carries_signal(e))
+        .map(|e| e.timestamp_ms)
+        .collect();
+    if times.is_empty() {
+        return None;
+    }
+    let rank = ((times.len() - 1) as f64 * quantile) as usize;
+    let (_, start, _) = times.select_nth_unstable(rank);
+    Some(*start)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

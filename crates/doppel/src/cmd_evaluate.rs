@@ -144,17 +144,11 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         "lookalike_keyword": keyword_groups,
         "tuning": tuning,
     });
-    println!("| model | Recall@10 | NDCG@10 | HitRate@10 | Precision@10 |\n|---|---|---|---|---|");
-    for (name, m) in [
+    print_offers(&[
         ("doppel (served, with prior)", ours),
         ("doppel ALS without prior", without_prior),
         ("popularity", popular),
-    ] {
-        println!(
-            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} |",
-            m.recall_at_10, m.ndcg_at_10, m.hit_rate_at_10, m.precision_at_10
-        );
-    }
+    ]);
     println!(
         "\ntraining: {train_seconds:.2}s on {} threads; recent-popularity weight {weight} ({}), window {} days; counts {:?}",
         rayon_threads(),
@@ -184,6 +178,17 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The offer metrics as a Markdown table on stdout.
+fn print_offers(rows: &[(&str, crate::eval_metrics::RankingMetrics)]) {
+    println!("| model | Recall@10 | NDCG@10 | HitRate@10 | Precision@10 |\n|---|---|---|---|---|");
+    for (name, m) in rows {
+        println!(
+            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            m.recall_at_10, m.ndcg_at_10, m.hit_rate_at_10, m.precision_at_10
+        );
+    }
 }
 
 /// Where `benches/eval/fetch_ml100k.sh` puts `ml-100k.inter`.
@@ -241,17 +246,11 @@ fn run_movielens(args: &EvaluateArgs) -> anyhow::Result<()> {
         ..settings.clone()
     };
     let (without_prior, _) = offer_metrics(&ml.test, &model, &plain);
-    println!("| model | Recall@10 | NDCG@10 | HitRate@10 | Precision@10 |\n|---|---|---|---|---|");
-    for (name, m) in [
+    print_offers(&[
         ("doppel (served, with prior)", ours),
         ("doppel ALS without prior", without_prior),
         ("popularity", popular),
-    ] {
-        println!(
-            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} |",
-            m.recall_at_10, m.ndcg_at_10, m.hit_rate_at_10, m.precision_at_10
-        );
-    }
+    ]);
     println!(
         "\ntraining: {train_seconds:.2}s on {} threads; recent-popularity weight {weight}; counts {:?}, validation {:?}, test {:?}",
         rayon_threads(),

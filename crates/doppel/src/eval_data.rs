@@ -235,13 +235,7 @@ fn split_at(rows: &[Row], cutoff_ms: i64) -> Split {
         .into_iter()
         .map(|(i, b)| (i, b.len() as u64))
         .collect();
-    let mut evaluated = 0;
-    let mut relevant_pairs = 0;
-    for (c, bought) in &s.bought {
-        let n = s.relevant(*c, bought).len() as u64;
-        evaluated += u64::from(n > 0);
-        relevant_pairs += n;
-    }
+    let (evaluated, relevant_pairs) = s.evaluated();
     s.counts = BTreeMap::from([
         ("kept_rows", rows.len() as u64),
         ("purchase_rows", purchases),
@@ -258,6 +252,17 @@ fn split_at(rows: &[Row], cutoff_ms: i64) -> Split {
 }
 
 impl Split {
+    /// `|E|` and `Σ_{c ∈ E} |relevant(c)|` (§6).
+    pub fn evaluated(&self) -> (u64, u64) {
+        let (mut evaluated, mut relevant_pairs) = (0, 0);
+        for (c, bought) in &self.bought {
+            let n = self.relevant(*c, bought).len() as u64;
+            evaluated += u64::from(n > 0);
+            relevant_pairs += n;
+        }
+        (evaluated, relevant_pairs)
+    }
+
     /// `relevant(c)` (§3).
     pub fn relevant(&self, c: u64, bought: &BTreeSet<String>) -> BTreeSet<String> {
         self.test_bought

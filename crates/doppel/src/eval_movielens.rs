@@ -154,12 +154,7 @@ fn evaluation(fit: &[Row], scored: &[Row]) -> Split {
         .collect();
     s.cutoff_ms = fit.iter().map(|r| r.ts_ms).max().unwrap_or(0) + 1;
     s.cutoff = s.cutoff_ms.to_string();
-    let (mut evaluated, mut relevant_pairs) = (0, 0);
-    for (c, bought) in &s.bought {
-        let n = s.relevant(*c, bought).len() as u64;
-        evaluated += u64::from(n > 0);
-        relevant_pairs += n;
-    }
+    let (evaluated, relevant_pairs) = s.evaluated();
     s.counts = BTreeMap::from([
         ("fit_rows", fit.len() as u64),
         ("customers", s.bought.len() as u64),
