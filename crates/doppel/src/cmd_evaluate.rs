@@ -166,6 +166,20 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             .filter_map(|g| g["lift_vs_random"].as_f64())
             .collect();
         let names: Vec<&str> = scored.iter().filter_map(|g| g["group"].as_str()).collect();
+        let mean_lift = |key: &str| {
+            let l: Vec<f64> = scored
+                .iter()
+                .filter_map(|g| Some(g[key].as_f64()? / g["random_precision"].as_f64()?))
+                .filter(|x| x.is_finite())
+                .collect();
+            l.iter().sum::<f64>() / l.len().max(1) as f64
+        };
+        println!(
+            "experiment, {kind} groups: ridge-LDA audiences lift vs random {:.2} on raw factors, {:.2} on unit vectors (centroid {:.2})",
+            mean_lift("experiment_lda_raw_precision"),
+            mean_lift("experiment_lda_unit_precision"),
+            mean_lift("precision")
+        );
         println!(
             "lookalike mean lift vs random, {kind} groups ({}): {:.2} over {} groups",
             names.join(", "),

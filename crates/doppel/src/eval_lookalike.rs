@@ -9,6 +9,7 @@ use doppel_train::Model;
 use serde_json::json;
 
 use crate::eval_data::{Row, Split};
+use crate::eval_lookalike_lda::Population;
 
 /// Audience size cap (§5).
 const AUDIENCE: usize = 200;
@@ -149,6 +150,8 @@ pub fn score(split: &Split, model: &Model, groups: &[Group]) -> Vec<serde_json::
             .customer_position(&c.to_string())
             .map(|r| unit(model.customer_vector(r)))
     };
+    let raw = Population::new(model, split.bought.keys().copied(), false);
+    let units = Population::new(model, split.bought.keys().copied(), true);
     groups
         .iter()
         .map(|g| {
@@ -203,12 +206,16 @@ pub fn score(split: &Split, model: &Model, groups: &[Group]) -> Vec<serde_json::
                 positives.len() as f64 / candidates.len() as f64
             };
             let spend = precision(&spenders);
+            let lda_raw = precision(&raw.audience(&g.seeds, &candidates, n));
+            let lda_unit = precision(&units.audience(&g.seeds, &candidates, n));
             let lift = |d: f64| if d > 0.0 { json!(p / d) } else { json!(null) };
             json!({
                 "group": g.name, "seeds": g.seeds.len(), "candidates": candidates.len(),
                 "positives": positives.len(), "audience": n, "precision": p,
                 "lift_vs_random": lift(random), "lift_vs_top_spenders": lift(spend),
                 "random_precision": random, "top_spenders_precision": spend,
+                "experiment_lda_raw_precision": lda_raw,
+                "experiment_lda_unit_precision": lda_unit,
             })
         })
         .collect()
