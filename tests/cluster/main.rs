@@ -13,6 +13,7 @@ mod fixture;
 mod hot_swap;
 mod internal_tls;
 mod moves;
+mod popularity_prior;
 mod readiness;
 mod reads_without_redis;
 mod redis_restart;
