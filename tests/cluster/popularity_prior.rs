@@ -99,12 +99,10 @@ async fn every_node_serves_the_prior_of_a_version_trained_through_the_router() {
         }
         reach.push(per_node);
     }
-    for node in 0..2 {
+    for (node, (plain, prior)) in reach[0].iter().zip(&reach[1]).enumerate() {
         assert!(
-            reach[1][node] >= 20 && reach[1][node] > reach[0][node] * 2,
-            "node {node}: customers offered the hit of 40: plain {}, with the prior {}",
-            reach[0][node],
-            reach[1][node]
+            *prior >= 20 && *prior > plain * 2,
+            "node {node}: customers offered the hit of 40: plain {plain}, with the prior {prior}"
         );
     }
     drop(shards);
