@@ -39,7 +39,7 @@ impl NodeProcess {
             .arg(dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--build-threads", &build_threads.to_string()])
-            .env("RUST_LOG", "warn")
+            .env("DOPPEL_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);

@@ -32,7 +32,9 @@ impl Drop for Telemetry {
 /// Installs the subscriber (and the OTLP exporters when configured). Call inside a tokio
 /// runtime: the OTLP exporters need one.
 pub fn init(service_name: &str) -> anyhow::Result<Telemetry> {
+    // DOPPEL_LOG first, then the ecosystem's RUST_LOG, then the default.
     let filter = EnvFilter::try_from_env("DOPPEL_LOG")
+        .or_else(|_| EnvFilter::try_from_env("RUST_LOG"))
         .or_else(|_| EnvFilter::try_new(DEFAULT_LOG_FILTER))
         .context("log filter")?;
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
