@@ -180,6 +180,14 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             mean_lift("experiment_lda_unit_precision"),
             mean_lift("precision")
         );
+        let picks: Vec<&str> = scored
+            .iter()
+            .filter_map(|g| g["auto_strategy"].as_str())
+            .collect();
+        println!(
+            "{kind} groups: AUTO picks {picks:?}; its audiences lift vs random {:.2}",
+            mean_lift("auto_precision")
+        );
         println!(
             "lookalike mean lift vs random, {kind} groups ({}): {:.2} over {} groups",
             names.join(", "),

@@ -206,6 +206,29 @@ pub fn score(split: &Split, model: &Model, groups: &[Group]) -> Vec<serde_json::
                 positives.len() as f64 / candidates.len() as f64
             };
             let spend = precision(&spenders);
+            // What the served AUTO strategy would do with these seeds, and its audience.
+            let seed_vectors: Vec<Vec<f32>> = g.seeds.iter().filter_map(|&c| vector(c)).collect();
+            let (spec, auto) = doppel_engine::plan_scorer(
+                doppel_engine::Strategy::Auto,
+                &seed_vectors,
+                &[],
+                model.factors,
+            );
+            let mut by_auto: Vec<(f32, u64)> = candidates
+                .iter()
+                .map(|&c| {
+                    let s = vector(c).map_or(f32::NEG_INFINITY, |v| {
+                        spec.positives
+                            .iter()
+                            .map(|p| dot(p, &v))
+                            .fold(f32::NEG_INFINITY, f32::max)
+                    });
+                    (s, c)
+                })
+                .collect();
+            by_auto.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let auto_audience: Vec<u64> = by_auto.iter().take(n).map(|(_, c)| *c).collect();
+            let auto_precision = precision(&auto_audience);
             let lda_raw = precision(&raw.audience(&g.seeds, &candidates, n));
             let lda_unit = precision(&units.audience(&g.seeds, &candidates, n));
             let lift = |d: f64| if d > 0.0 { json!(p / d) } else { json!(null) };
@@ -216,6 +239,7 @@ pub fn score(split: &Split, model: &Model, groups: &[Group]) -> Vec<serde_json::
                 "random_precision": random, "top_spenders_precision": spend,
                 "experiment_lda_raw_precision": lda_raw,
                 "experiment_lda_unit_precision": lda_unit,
+                "auto_strategy": format!("{auto:?}"), "auto_precision": auto_precision,
             })
         })
         .collect()
