@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Side-by-side evaluation on UCI Online Retail: doppel vs peers tuned on a validation window.
+"""Side-by-side evaluation of next-best offers: doppel vs peers tuned on a validation split.
 
-Follows benches/eval/PROTOCOL.md exactly; `doppel evaluate` implements the same rules, so the
-counts printed here must match its counts. Two sections:
+Two data sets (`--dataset`), each with its own protocol in benches/eval/PROTOCOL.md;
+`doppel evaluate` implements the same rules, so the counts printed here must match its counts.
+
+online-retail (default; PROTOCOL.md §1–§9, `doppel-eval-v1`), UCI Online Retail, three sections:
 
   * next-best offer (NBO): top-10 items per evaluated customer, Recall/NDCG/HitRate/Precision@10
   * lookalike: 8 product groups (3-character StockCode prefixes, §5), audience of 200
@@ -10,21 +12,37 @@ counts printed here must match its counts. Two sections:
   * lookalike, keyword groups (§5.1): the same audiences for 8 groups chosen by a word of the
     item Description (CANDLE, WALL, ...), plus lift vs the tuned implicit ALS peer
 
-Peers, each tuned honestly: the settings are searched on the validation split (PROTOCOL.md
-§2.1: train < cutoff − 30 days, validation test = purchases in [cutoff − 30 days, cutoff)) by
-NDCG@10, then the model is refitted on the protocol's train rows with the chosen settings and
-scored on the test window once.
+ml-100k (PROTOCOL.md §11, `doppel-eval-ml100k-v1`), MovieLens-100k as RecBole ships it
+(benches/eval/fetch_ml100k.sh): per-user temporal 8:1:1 split, NBO only.
+
+Peers, each tuned honestly: the settings are searched on the validation split (Online Retail:
+PROTOCOL.md §2.1, train < cutoff − 30 days, validation test = purchases in
+[cutoff − 30 days, cutoff); ml-100k: fit on each user's first 80 %, score on the next 10 %)
+by NDCG@10, then the model is refitted on the test split's fit rows with the chosen settings
+and scored on the test rows once.
 
   * popularity baseline (no settings)
   * implicit.cpu.als.AlternatingLeastSquares (iterations=15, random_state=42, alpha=1.0), full
     grid over factors x regularization x matrix scale (count matrix x scale)
-  * EASE (Steck 2019) on the binary customer x item matrix, grid over lambda
-  * continuity row: implicit ALS at the old fixed settings (factors 64, regularization 0.05,
-    matrix as is), not tuned
+  * EASE (Steck 2019) on the binary customer x item matrix, grid over lambda (widened when the
+    best lambda sits on an edge of the grid)
+  * EASE + recent-popularity prior: z_u(EASE scores) + beta x z(ln(1 + distinct buyers of the
+    item in the 14 days before the fit's cutoff)), the formula doppel serves; lambda = EASE's,
+    beta chosen on validation (0 when no beta beats plain EASE)
+  * continuity row (Online Retail only): implicit ALS at the old fixed settings (factors 64,
+    regularization 0.05, matrix as is), not tuned
+
+With --doppel-json, doppel's rows (PROTOCOL.md §7 / §11.7): "doppel (as served)" = `nbo.doppel`,
+its offers as served (its ALS scores standardised per customer + β x the same recent-popularity
+prior, β chosen by the training run on the newest 10 % of its own train rows), and "doppel ALS
+without prior" = `nbo.doppel_without_prior` (the same model, β = 0); ratios doppel / every peer.
 
 Usage:
   python3 benches/eval/compare_peers.py [--data PATH] [--out results.md] [--json results.json]
                                         [--doppel-json doppel.json] [--threads 2] [--plot lift.png]
+  python3 benches/eval/compare_peers.py --dataset ml-100k [--data ml-100k.inter]
+                                        [--doppel-json doppel-ml100k.json]
+  --quick: tiny grids, to check that the script runs (numbers not for reporting)
 """
 
 from __future__ import annotations
@@ -77,16 +95,37 @@ ALS_GRID = {                                                # full grid, 3 x 9 x
 }
 ALS_CONTINUITY = dict(factors=64, regularization=0.05, alpha_scale=1.0)  # the old fixed row
 EASE_LAMBDAS = (50.0, 100.0, 200.0, 300.0, 500.0, 1000.0, 2000.0, 5000.0)
+EASE_WIDEN_LIMITS = (1.0, 1e6)  # when the best λ is an edge, extend the grid (×/÷ 2) within these
+PRIOR_DAYS = 14             # EASE + prior: distinct buyers in the 14 days before the fit's cutoff
+PRIOR_BETAS = (0.2, 0.4, 0.8, 1.2, 1.6, 2.4, 3.2, 4.8, 6.4, 9.6)   # β = 0 (plain EASE) comes first
+QUICK_ALS_GRID = {"factors": (32, 64), "regularization": (0.05,), "alpha_scale": (1.0,)}
+QUICK_EASE_LAMBDAS = (100.0, 300.0, 1000.0)
+
+# MovieLens-100k (PROTOCOL.md §11)
+ML_PROTOCOL = "doppel-eval-ml100k-v1"
+ML_RATIOS = (0.8, 0.1, 0.1)  # RecBole eval_args split RS [0.8, 0.1, 0.1], order TO, group_by user
+ML_HEADER = ["user_id:token", "item_id:token", "rating:float", "timestamp:float"]
+ML_SHA256 = "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff"
+ML_DEFAULT_DATA = os.path.join(os.environ.get("XDG_CACHE_HOME") or
+                               os.path.join(os.path.expanduser("~"), ".cache"),
+                               "doppel", "ml-100k", "ml-100k.inter")
 
 LABELS = {                  # JSON key -> label in the Markdown tables and the plot
     "popularity": "popularity",
     "implicit_als_tuned": "implicit ALS (tuned)",
     "ease_tuned": "EASE (tuned)",
+    "ease_recent_prior": "EASE + recent-popularity prior",
     "implicit_als_alpha1": "implicit ALS fixed (old settings)",
     "doppel": "doppel",
+    "doppel_without_prior": "doppel ALS without prior",
     "popularity_doppel": "popularity (doppel's)",
 }
-PEERS = ("popularity", "implicit_als_tuned", "ease_tuned", "implicit_als_alpha1")
+NBO_LABELS = {              # the NBO tables say what doppel's offers are (the lookalike does not
+                            # read the prior: there "doppel" is the same model's user factors)
+    "doppel": "doppel (as served: ALS + recent-popularity prior, β chosen by the run)",
+}
+PEERS = ("popularity", "implicit_als_tuned", "ease_tuned", "ease_recent_prior",
+         "implicit_als_alpha1")
 METRICS = ("recall_at_10", "ndcg_at_10", "hit_rate_at_10", "precision_at_10")
 
 
@@ -151,8 +190,17 @@ def split_rows(rows: pd.DataFrame, cutoff: pd.Timestamp) -> Split:
     train = rows[rows["date"] < cutoff]
     train_p = train[train["purchase"]]
     test_p = rows[(rows["date"] >= cutoff) & rows["purchase"]]
+    return build_split(cutoff, train, train_p, test_p, customer_key=int)
 
-    customers = np.array(sorted(train_p["customer"].unique(), key=int))
+
+def build_split(cutoff: pd.Timestamp, train: pd.DataFrame, train_p: pd.DataFrame,
+                test_p: pd.DataFrame, customer_key=None) -> Split:
+    """Index a split: U, I (byte order) and the U x I matrix of train purchase row counts.
+
+    Customers order by `customer_key` (Online Retail: numerically), else as strings (byte order
+    for the ASCII ids of ml-100k).
+    """
+    customers = np.array(sorted(train_p["customer"].unique(), key=customer_key))
     items = np.array(sorted(train_p["item"].unique()))
     cust_index = {c: i for i, c in enumerate(customers)}
     item_index = {it: j for j, it in enumerate(items)}
@@ -198,6 +246,83 @@ def split_counts(s: Split, rel: dict[int, set[int]]) -> dict:
         "evaluated_customers": int(len(rel)),
         "relevant_pairs": int(sum(len(v) for v in rel.values())),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# 2b. MovieLens-100k rows and per-user split (PROTOCOL.md §11)
+# --------------------------------------------------------------------------------------------
+
+def load_ml100k(path: str) -> pd.DataFrame:
+    """Read RecBole's ml-100k.inter (§11.1): every row is a purchase of quantity 1.
+
+    Returns columns customer (str, user_id as in the file), item (str, item_id as in the file),
+    ts_ms (int64, timestamp seconds x 1000), date (datetime64[ms] of ts_ms, for the prior's
+    window), purchase (True), ret (False).
+    """
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+    if header != ML_HEADER:
+        raise SystemExit(f"{path}: header {header!r}, expected {ML_HEADER!r}")
+    raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=3)
+    if not raw[ML_HEADER[3]].str.fullmatch(r"[0-9]+").all():
+        raise SystemExit(f"{path}: a timestamp is not a non-negative integer")
+    ts_ms = raw[ML_HEADER[3]].astype(np.int64) * 1000
+    return pd.DataFrame({
+        "customer": raw[ML_HEADER[0]],
+        "item": raw[ML_HEADER[1]],
+        "ts_ms": ts_ms,
+        "date": pd.to_datetime(ts_ms, unit="ms"),
+        "purchase": True,
+        "ret": False,
+    })
+
+
+def ml_split_sizes(n: int, ratios=ML_RATIOS) -> list[int]:
+    """RecBole 1.2.1 `Dataset._calcu_split_ids`, as part sizes (§11.2).
+
+    cnt[i] = int(ratio_i x n) for the later parts, cnt[0] = n − their sum; then, for the
+    parts from the last backwards, while cnt[0] > 1: a part with 0 < ratio x n < 1 gets one
+    row from cnt[0]. (ratios are normalised first; [0.8, 0.1, 0.1] sums to exactly 1.0.)
+    """
+    total = sum(ratios)
+    ratios = [r / total for r in ratios]
+    cnt = [int(r * n) for r in ratios]
+    cnt[0] = n - sum(cnt[1:])
+    for i in range(1, len(ratios)):
+        if cnt[0] <= 1:
+            break
+        if 0 < ratios[-i] * n < 1:
+            cnt[-i] += 1
+            cnt[0] -= 1
+    return cnt
+
+
+def ml_parts(rows: pd.DataFrame) -> pd.Series:
+    """Part of each row: 0 train, 1 validation, 2 test (§11.2).
+
+    Per user, rows ordered by timestamp, ties by item id (byte-wise); the first cnt[0] rows are
+    train, the next cnt[1] validation, the rest test.
+    """
+    order = rows.sort_values(["customer", "ts_ms", "item"], kind="mergesort")
+    rank = order.groupby("customer", sort=False).cumcount().to_numpy()
+    n = order.groupby("customer", sort=False)["item"].transform("size").to_numpy()
+    bounds = {m: np.cumsum(ml_split_sizes(int(m))) for m in np.unique(n)}
+    b1 = np.array([bounds[m][0] for m in n])
+    b2 = np.array([bounds[m][1] for m in n])
+    part = np.where(rank < b1, 0, np.where(rank < b2, 1, 2))
+    return pd.Series(part, index=order.index).reindex(rows.index)
+
+
+def ml_split(fit: pd.DataFrame, ev: pd.DataFrame) -> Split:
+    """An ml-100k evaluation: fit rows and evaluation rows (§11.3); cutoff = newest fit row + 1 ms
+    (only the prior of EASE + prior reads it)."""
+    cutoff = fit["date"].max() + pd.Timedelta(milliseconds=1)
+    return build_split(cutoff, fit, fit, ev)
+
+
+def ml_counts(s: Split, rel: dict[int, set[int]]) -> dict:
+    """§11.5 counts of one evaluation."""
+    return {"fit_rows": int(len(s.train_p)), **split_counts(s, rel)}
 
 
 @dataclass
@@ -324,11 +449,132 @@ def ease_recs(x: sp.csr_matrix, b: np.ndarray, users: list[int]) -> dict[int, li
     return {u: [int(j) for j in row] for u, row in zip(users, top)}
 
 
+# --- EASE + recent-popularity prior ---------------------------------------------------------
+
+def recent_prior(s: Split, days: float = PRIOR_DAYS) -> np.ndarray:
+    """z(ln(1 + distinct buyers of each item of I in [cutoff − days, cutoff))) over I.
+
+    Buyers are the customers of the split's train purchase rows (its fit rows) in the window;
+    z = (p − mean) / sd over the catalogue I, population sd; all zeros when sd is 0.
+    """
+    return _zscore(np.log1p(recent_prior_raw_count(s, days).astype(np.float64)))
+
+
+def _zscore(v: np.ndarray, axis=None) -> np.ndarray:
+    """(v − mean) / sd along `axis` (population sd); where sd is 0, v − mean (all zeros)."""
+    mean = v.mean(axis=axis, keepdims=True)
+    sd = v.std(axis=axis, keepdims=True)
+    return (v - mean) / np.where(sd > 1e-12, sd, 1.0)
+
+
+def ease_prior_recs(x: sp.csr_matrix, b: np.ndarray, users: list[int], prior: np.ndarray,
+                    beta: float) -> dict[int, list[int]]:
+    """Top-10 of z_u(X_u·B) + β·prior per user (z over all of I), own items excluded; ties by
+    item id (stable sort)."""
+    xu = x[np.asarray(users)]
+    scores = _zscore(np.asarray(xu @ b), axis=1) + beta * prior[None, :]
+    r, c = xu.nonzero()
+    scores[r, c] = -np.inf
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :K]
+    return {u: [int(j) for j in row] for u, row in zip(users, top)}
+
+
+def tune_ease(val: "Task", threads: int, lambdas) -> dict:
+    """EASE's λ grid on the validation split; while the best λ is the grid's largest (smallest),
+    add twice (half) that value, within EASE_WIDEN_LIMITS. Returns the `tune` dict plus `grid`
+    (every λ tried, ascending) and `widened` (the λ added)."""
+    grid = sorted(float(x) for x in lambdas)
+    res = tune("ease", [{"lambda": lam} for lam in grid], run_ease(threads), val)
+    added = []
+    while True:
+        best = res["chosen"]["lambda"]
+        if best == max(grid) and best * 2 <= EASE_WIDEN_LIMITS[1]:
+            nxt = best * 2
+        elif best == min(grid) and best / 2 >= EASE_WIDEN_LIMITS[0]:
+            nxt = best / 2
+        else:
+            break
+        log(f"  EASE: best λ {best:g} is on the edge of the grid; trying λ {nxt:g}")
+        extra = tune("ease", [{"lambda": nxt}], run_ease(threads), val)
+        added.append(nxt)
+        grid = sorted(grid + [nxt])
+        trials = sorted(res["trials"] + extra["trials"], key=lambda t: t["settings"]["lambda"])
+        best_i = max(range(len(trials)),
+                     key=lambda i: (trials[i]["validation"]["ndcg_at_10"], -i))
+        res = {"method": "full grid, widened at the edge", "trials": trials,
+               "chosen": trials[best_i]["settings"], "validation": trials[best_i]["validation"],
+               "wall_seconds": res["wall_seconds"] + extra["wall_seconds"]}
+    return dict(res, grid={"lambda": grid}, widened=added)
+
+
+def tune_prior(val: "Task", lam: float, threads: int) -> dict:
+    """β of EASE + prior on the validation split, λ fixed to EASE's choice: β = 0 (plain EASE)
+    first, then PRIOR_BETAS; chosen = best NDCG@10, first on ties (so 0 unless a β beats EASE)."""
+    t0 = time.perf_counter()
+    x, b, _secs, _gram = fit_ease(val.s, lam, threads)
+    prior = recent_prior(val.s)
+    trials = []
+    for beta in (0.0,) + PRIOR_BETAS:
+        m = nbo_metrics(ease_prior_recs(x, b, val.users, prior, beta), val.rel)
+        trials.append({"settings": {"lambda": lam, "beta": beta, "prior_days": PRIOR_DAYS},
+                       "validation": m})
+        log(f"  ease+prior β {beta:g} val NDCG@10 {m['ndcg_at_10']:.4f}")
+    best = max(range(len(trials)), key=lambda i: (trials[i]["validation"]["ndcg_at_10"], -i))
+    return {"method": "grid over β, λ of EASE", "trials": trials,
+            "chosen": trials[best]["settings"], "validation": trials[best]["validation"],
+            "grid": {"beta": [0.0, *PRIOR_BETAS]}, "wall_seconds": time.perf_counter() - t0}
+
+
+def tune_peers(val: "Task", threads: int, quick: bool) -> dict:
+    """The validation searches shared by both data sets: implicit ALS (full grid), EASE (λ,
+    widened at an edge), EASE + prior (β at EASE's λ)."""
+    grid = QUICK_ALS_GRID if quick else ALS_GRID
+    log(f"tuning implicit ALS on validation: full grid of {len(als_grid(grid))}")
+    tuning = {"implicit_als": dict(tune("als", als_grid(grid), run_als(threads), val),
+                                   grid={k: list(v) for k, v in grid.items()}, fixed=ALS_FIXED)}
+    lambdas = QUICK_EASE_LAMBDAS if quick else EASE_LAMBDAS
+    log(f"tuning EASE on validation: {len(lambdas)} values of lambda")
+    tuning["ease"] = tune_ease(val, threads, lambdas)
+    log(f"tuning EASE + prior on validation: β at λ {tuning['ease']['chosen']['lambda']:g}")
+    tuning["ease_prior"] = tune_prior(val, tuning["ease"]["chosen"]["lambda"], threads)
+    return tuning
+
+
+def final_ease_rows(test: "Task", tuning: dict, threads: int) -> dict:
+    """Refit EASE with the chosen λ on the test split's fit rows; score plain EASE and EASE +
+    prior (chosen β) on the test rows once."""
+    settings = tuning["ease"]["chosen"]
+    log("fitting EASE", settings, "on the train rows")
+    x, b, secs, gram_secs = fit_ease(test.s, settings["lambda"], threads)
+    out = {"ease_tuned": dict(nbo_metrics(ease_recs(x, b, test.users), test.rel),
+                              train_seconds=secs, gram_seconds=gram_secs, threads=threads,
+                              settings=settings, validation=tuning["ease"]["validation"])}
+    ps = tuning["ease_prior"]["chosen"]
+    t0 = time.perf_counter()
+    prior = recent_prior(test.s)
+    prior_secs = time.perf_counter() - t0
+    out["ease_recent_prior"] = dict(
+        nbo_metrics(ease_prior_recs(x, b, test.users, prior, ps["beta"]), test.rel),
+        train_seconds=secs + prior_secs, gram_seconds=gram_secs, threads=threads, settings=ps,
+        validation=tuning["ease_prior"]["validation"],
+        prior_window={"from": fmt_time(test.s.cutoff - pd.Timedelta(days=PRIOR_DAYS)),
+                      "to_exclusive": fmt_time(test.s.cutoff, ms=True),
+                      "items_with_recent_buyers": int((recent_prior_raw_count(test.s) > 0).sum())})
+    return out
+
+
+def recent_prior_raw_count(s: Split, days: float = PRIOR_DAYS) -> np.ndarray:
+    """Distinct buyers per item of I in the prior's window (for the report)."""
+    tp = s.train_p
+    recent = tp[(tp["date"] >= s.cutoff - pd.Timedelta(days=days)) & (tp["date"] < s.cutoff)]
+    return recent.groupby("item")["customer"].nunique().reindex(s.items, fill_value=0).to_numpy()
+
+
 # --- tuning ---------------------------------------------------------------------------------
 
-def als_grid() -> list[dict]:
-    keys = list(ALS_GRID)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*ALS_GRID.values())]
+def als_grid(grid: dict = ALS_GRID) -> list[dict]:
+    keys = list(grid)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*grid.values())]
 
 
 def tune(name: str, candidates: list[dict], run, val: Task) -> dict:
@@ -578,19 +824,43 @@ def load_doppel(path: str) -> dict:
     return d
 
 
-def merge_doppel(result: dict, d: dict) -> None:
-    """Put doppel's numbers beside the peers' in `result` (in place), with ratios."""
+def merge_doppel_nbo(result: dict, d: dict) -> dict:
+    """doppel's NBO rows (as served, without the prior, its popularity) and the ratios of doppel
+    to every peer, into `result` (in place). Returns doppel's `tuning` object ({} when absent).
+
+    `nbo.doppel` is doppel's offers as served: its standardised ALS scores + β x the standardised
+    recent-popularity prior, β = `model.recent_popularity_weight`, chosen by the training run on
+    its own train rows (not on validation or test); its validation score is `tuning.validation`
+    (the prior included, β chosen the same way on the validation train rows).
+    `nbo.doppel_without_prior` (optional) is the same model's plain ALS offers (β = 0); it has
+    no validation score of its own.
+    """
     result["doppel"] = d
     nbo = result["nbo"]
     t = d.get("tuning") or {}
-    settings = t.get("chosen", d.get("model"))
+    model = d.get("model") or {}
+    settings = dict(t.get("chosen") or model)
+    beta = model.get("recent_popularity_weight")
+    settings["recent_popularity_weight"] = beta
+    if "recent_popularity_days" in model:
+        settings["recent_popularity_days"] = model["recent_popularity_days"]
     nbo["doppel"] = dict(d["nbo"]["doppel"], train_seconds=d["train_seconds"],
                          threads=d.get("threads"), settings=settings,
+                         recent_popularity_weight=beta,
+                         recent_popularity_weight_source=model.get(
+                             "recent_popularity_weight_source"),
                          validation=t.get("validation"))
+    plain = d["nbo"].get("doppel_without_prior")
+    if isinstance(plain, dict):
+        nbo["doppel_without_prior"] = dict(
+            {k: plain.get(k) for k in METRICS}, train_seconds=d["train_seconds"],
+            threads=d.get("threads"), settings=dict(settings, recent_popularity_weight=0.0),
+            validation=None)
     if "popularity" in d["nbo"]:
         nbo["popularity_doppel"] = dict(d["nbo"]["popularity"])
     dn = d["nbo"]["doppel"]["ndcg_at_10"]
     dv = (t.get("validation") or {}).get("ndcg_at_10")
+    dpn = (nbo.get("doppel_without_prior") or {}).get("ndcg_at_10")
     ratios = {}
     for name in PEERS:
         m = nbo.get(name)
@@ -600,10 +870,17 @@ def merge_doppel(result: dict, d: dict) -> None:
         ratios[name] = {
             "ndcg_doppel_over_peer": _ratio(dn, m["ndcg_at_10"]),
             "validation_ndcg_doppel_over_peer": _ratio(dv, pv) if dv is not None and pv else None,
+            "ndcg_doppel_without_prior_over_peer": _ratio(dpn, m["ndcg_at_10"]),
             "train_seconds_peer_over_doppel": (_ratio(m["train_seconds"], d["train_seconds"])
                                                if m.get("train_seconds") is not None else None),
         }
     result["ratios"] = ratios
+    return t
+
+
+def merge_doppel(result: dict, d: dict) -> None:
+    """Put doppel's numbers beside the peers' in `result` (in place), with ratios."""
+    t = merge_doppel_nbo(result, d)
 
     # validation split: doppel's cutoff and |E| must be ours (PROTOCOL.md §2.1)
     val = result["validation"]
@@ -707,6 +984,8 @@ def render(result: dict) -> str:
     meta = result["meta"]
     val = result["validation"]
     L.append("# doppel vs tuned peers on UCI Online Retail (protocol `doppel-eval-v1`)\n")
+    if result.get("quick"):
+        L.append("**Quick run (`--quick`): tiny grids, not for reporting.**\n")
     L.append(f"Data: `{meta['data_file']}` (sha256 `{meta['data_sha256'][:16]}…`). "
              f"Cutoff {result['cutoff']} (max InvoiceDate − {TEST_DAYS} days); validation "
              f"cutoff {val['cutoff']} (cutoff − {VALIDATION_DAYS} days). "
@@ -757,7 +1036,7 @@ def render(result: dict) -> str:
     L.append("|---|---|---:|---:|---:|---:|---:|---:|")
     for name, m in result["nbo"].items():
         v = (m.get("validation") or {}).get("ndcg_at_10")
-        L.append(f"| {label(name)} | {fmt_settings(m.get('settings'))} | {fmt(v)} | "
+        L.append(f"| {nbo_label(name)} | {fmt_settings(m.get('settings'))} | {fmt(v)} | "
                  f"{fmt(m['recall_at_10'])} | {fmt(m['ndcg_at_10'])} | "
                  f"{fmt(m['hit_rate_at_10'])} | {fmt(m['precision_at_10'])} | "
                  f"{fmt(m.get('train_seconds'), 2)} |")
@@ -777,6 +1056,10 @@ def render(result: dict) -> str:
         + ("The fixed row is the old untuned setting (the earlier reports' `implicit ALS α=1`), "
            "kept for continuity.\n" if "implicit_als_alpha1" in result["nbo"] else
            "The grid chose the old fixed settings, so there is no separate fixed row.\n"))
+    if prior_note(result):
+        L.append(prior_note(result))
+    if doppel_note(result):
+        L.append(doppel_note(result))
     if result.get("ratios"):
         dv = (t.get("validation") or {}).get("ndcg_at_10")
         if not t:
@@ -789,44 +1072,9 @@ def render(result: dict) -> str:
                      + f", {len(t.get('trials') or [])} trials"
                      + (f" ({sum(x.get('seconds', 0) for x in t['trials']):.0f} s of fits)"
                         if t.get("trials") else "") + ".\n")
-        L.append("| vs | doppel val NDCG / peer val NDCG | doppel test NDCG@10 / peer test "
-                 "NDCG@10 | peer fit s / doppel fit s |")
-        L.append("|---|---:|---:|---:|")
-        for name, r in result["ratios"].items():
-            L.append(f"| {label(name)} | {fmt(r['validation_ndcg_doppel_over_peer'], 3)} | "
-                     f"{fmt(r['ndcg_doppel_over_peer'], 3)} | "
-                     f"{fmt(r['train_seconds_peer_over_doppel'], 2)} |")
-        L.append("")
+        L += render_ratios(result)
 
-    L.append("## Tuning on the validation split\n")
-    als = tn["implicit_als"]
-    L.append(f"implicit ALS, validation NDCG@10 per setting (iterations {ALS_FIXED['iterations']}, "
-             f"random_state {ALS_FIXED['random_state']}); rows regularization, columns "
-             "alpha_scale; **bold** = chosen.\n")
-    by = {(x["settings"]["factors"], x["settings"]["regularization"], x["settings"]["alpha_scale"]):
-          x["validation"]["ndcg_at_10"] for x in als["trials"]}
-    ch = als["chosen"]
-    for f in ALS_GRID["factors"]:
-        L.append(f"factors {f}:\n")
-        L.append("| reg \\ scale | " + " | ".join(f"{a:g}" for a in ALS_GRID["alpha_scale"]) + " |")
-        L.append("|---|" + "---:|" * len(ALS_GRID["alpha_scale"]))
-        for r in ALS_GRID["regularization"]:
-            cells = []
-            for a in ALS_GRID["alpha_scale"]:
-                v = fmt(by.get((f, r, a)))
-                if (f, r, a) == (ch["factors"], ch["regularization"], ch["alpha_scale"]):
-                    v = f"**{v}**"
-                cells.append(v)
-            L.append(f"| {r:g} | " + " | ".join(cells) + " |")
-        L.append("")
-    ease = tn["ease"]
-    L.append("EASE, validation NDCG@10 per λ (**bold** = chosen):\n")
-    L.append("| λ | " + " | ".join(f"{x['settings']['lambda']:g}" for x in ease["trials"]) + " |")
-    L.append("|---|" + "---:|" * len(ease["trials"]))
-    L.append("| NDCG@10 | " + " | ".join(
-        (f"**{fmt(x['validation']['ndcg_at_10'])}**" if x["settings"] == ease["chosen"]
-         else fmt(x["validation"]["ndcg_at_10"])) for x in ease["trials"]) + " |")
-    L.append("")
+    L += render_tuning(tn)
 
     la = result["lookalike"]
     models = sorted({m for r in la["groups"] for m in r["models"]}, key=_model_order)
@@ -865,6 +1113,224 @@ def render(result: dict) -> str:
              "and is not in this section.\n")
     if result.get("lookalike_keyword"):
         L += render_keyword(result)
+    return "\n".join(L)
+
+
+def render_ratios(result: dict) -> list[str]:
+    """Ratios of doppel (as served, and without the prior) to every peer."""
+    rows = result["ratios"]
+    L = ["Ratios, doppel / peer (doppel = as served, with the prior; validation NDCG only where "
+         "both have one):\n",
+         "| vs | doppel val NDCG@10 / peer val NDCG@10 | doppel test NDCG@10 / peer test NDCG@10 "
+         "| doppel ALS without prior test NDCG@10 / peer test NDCG@10 | peer fit s / doppel fit s |",
+         "|---|---:|---:|---:|---:|"]
+    for name, r in rows.items():
+        L.append(f"| {label(name)} | {fmt(r['validation_ndcg_doppel_over_peer'], 3)} | "
+                 f"{fmt(r['ndcg_doppel_over_peer'], 3)} | "
+                 f"{fmt(r.get('ndcg_doppel_without_prior_over_peer'), 3)} | "
+                 f"{fmt(r['train_seconds_peer_over_doppel'], 2)} |")
+    L.append("")
+    return L
+
+
+def prior_note(result: dict) -> str:
+    """One paragraph on the EASE + prior row."""
+    ep = result["nbo"].get("ease_recent_prior")
+    if not ep:
+        return ""
+    w = ep.get("prior_window") or {}
+    return ("EASE + recent-popularity prior: z_u(X_u·B) + β·z(ln(1 + distinct buyers of the item "
+            f"in the {PRIOR_DAYS} days before the fit's cutoff)), z over the catalogue I; λ is "
+            f"EASE's, β {ep['settings']['beta']:g} was chosen on validation (β 0 = plain EASE "
+            f"wins ties); test window of the prior [{w.get('from')}, {w.get('to_exclusive')}), "
+            f"{w.get('items_with_recent_buyers')} items with a recent buyer. Its fit s is EASE's "
+            "plus the prior.\n")
+
+
+def _g(x) -> str:
+    """A number in short form (4.800000190734863 -> 4.8), '–' for None."""
+    return "–" if x is None else f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def doppel_note(result: dict) -> str:
+    """One paragraph on doppel's two rows: what is served, how β was chosen."""
+    nbo = result["nbo"]
+    dp = nbo.get("doppel")
+    if not dp:
+        return ""
+    beta = dp.get("recent_popularity_weight")
+    days = dp["settings"].get("recent_popularity_days")
+    txt = ("doppel (as served) = doppel's offers as it serves them: per customer its ALS scores "
+           "standardised over the catalogue + β × z(ln(1 + distinct buyers of the item in the "
+           f"{_g(days)} days before its newest train row)), the formula of EASE + prior on "
+           f"doppel's own scores. β {_g(beta)} was chosen by the training run itself on the "
+           "newest 10 % of its own train rows (a held-out refit), not on the validation split or "
+           "the test window; its validation NDCG@10 is doppel's `tuning.validation`, where each "
+           "trial chose its β the same way on the validation train rows. ")
+    plain = nbo.get("doppel_without_prior")
+    if plain:
+        txt += ("doppel ALS without prior = the same fitted model's offers with β = 0 (no "
+                "validation score of its own)")
+        if beta == 0:
+            txt += "; the run chose β = 0 here, so the two rows are the same offers"
+        txt += ". "
+    else:
+        txt += "doppel's JSON has no `nbo.doppel_without_prior`: no row without the prior. "
+    txt += ("doppel's fit s is its final ALS fit (`train_seconds`); the held-out refit that "
+            "chooses β is not in it.")
+    return txt + "\n"
+
+
+def render_tuning(tn: dict) -> list[str]:
+    """The validation searches: implicit's grid per factor count, EASE's λ, the prior's β."""
+    L = ["## Tuning on the validation split\n"]
+    als = tn["implicit_als"]
+    grid = als.get("grid") or ALS_GRID
+    L.append(f"implicit ALS, validation NDCG@10 per setting (iterations {ALS_FIXED['iterations']}, "
+             f"random_state {ALS_FIXED['random_state']}); rows regularization, columns "
+             "alpha_scale; **bold** = chosen.\n")
+    by = {(x["settings"]["factors"], x["settings"]["regularization"], x["settings"]["alpha_scale"]):
+          x["validation"]["ndcg_at_10"] for x in als["trials"]}
+    ch = als["chosen"]
+    for f in grid["factors"]:
+        L.append(f"factors {f}:\n")
+        L.append("| reg \\ scale | " + " | ".join(f"{a:g}" for a in grid["alpha_scale"]) + " |")
+        L.append("|---|" + "---:|" * len(grid["alpha_scale"]))
+        for r in grid["regularization"]:
+            cells = []
+            for a in grid["alpha_scale"]:
+                v = fmt(by.get((f, r, a)))
+                if (f, r, a) == (ch["factors"], ch["regularization"], ch["alpha_scale"]):
+                    v = f"**{v}**"
+                cells.append(v)
+            L.append(f"| {r:g} | " + " | ".join(cells) + " |")
+        L.append("")
+    ease = tn["ease"]
+    widened = ease.get("widened") or []
+    L.append("EASE, validation NDCG@10 per λ (**bold** = chosen"
+             + (f"; λ {', '.join(f'{x:g}' for x in widened)} added because the best λ sat on "
+                "the edge of the grid" if widened else "") + "):\n")
+    L.append("| λ | " + " | ".join(f"{x['settings']['lambda']:g}" for x in ease["trials"]) + " |")
+    L.append("|---|" + "---:|" * len(ease["trials"]))
+    L.append("| NDCG@10 | " + " | ".join(
+        (f"**{fmt(x['validation']['ndcg_at_10'])}**" if x["settings"] == ease["chosen"]
+         else fmt(x["validation"]["ndcg_at_10"])) for x in ease["trials"]) + " |")
+    L.append("")
+    ep = tn.get("ease_prior")
+    if ep:
+        L.append(f"EASE + recent-popularity prior, validation NDCG@10 per β at EASE's λ "
+                 f"{ep['chosen']['lambda']:g} (β 0 = plain EASE; **bold** = chosen):\n")
+        L.append("| β | " + " | ".join(f"{x['settings']['beta']:g}" for x in ep["trials"]) + " |")
+        L.append("|---|" + "---:|" * len(ep["trials"]))
+        L.append("| NDCG@10 | " + " | ".join(
+            (f"**{fmt(x['validation']['ndcg_at_10'])}**" if x["settings"] == ep["chosen"]
+             else fmt(x["validation"]["ndcg_at_10"])) for x in ep["trials"]) + " |")
+        L.append("")
+    return L
+
+
+def render_ml100k(result: dict) -> str:
+    """The Markdown report of the ml-100k run (same numbers as the JSON)."""
+    meta, c, tn = result["meta"], result["counts"], result["tuning"]
+    d = result.get("doppel")
+    dc = flat_counts(d["counts"]) if d else {}
+    L = [f"# doppel vs tuned peers on MovieLens-100k (protocol `{ML_PROTOCOL}`)\n"]
+    if result.get("quick"):
+        L.append("**Quick run (`--quick`): tiny grids, not for reporting.**\n")
+    L.append(f"Data: `{meta['data_file']}` from the `recbole==1.2.1` wheel "
+             f"(`benches/eval/fetch_ml100k.sh`; sha256 `{meta['data_sha256'][:16]}…`"
+             + ("" if meta["data_sha256"] == ML_SHA256 else " **not the protocol's file**")
+             + f"). Run {meta['run_seconds']:.1f} s on {meta['cpus']} CPUs; "
+             f"Python {meta['versions']['python']}, implicit {meta['versions']['implicit']}, "
+             f"numpy {meta['versions']['numpy']}, scipy {meta['versions']['scipy']}, "
+             f"pandas {meta['versions']['pandas']}.\n")
+    L.append("Protocol (PROTOCOL.md §11, RecBole's ml-100k setting): every rating is an "
+             "interaction; per user, rows in time order (ties by item id) split 8:1:1 "
+             "(RecBole's `_calcu_split_ids`); full ranking of the catalogue, top 10. Every "
+             "tuned model chose its settings on validation (fit on the users' first parts, "
+             "scored on the second) by NDCG@10, was refitted on train + validation with them "
+             "and scored on the third parts once.\n")
+    L.append("## Counts\n")
+    def row(key: str, v) -> str:
+        if not d:
+            return f"| {key} | {v} |"
+        o = dc.get(key)
+        return f"| {key} | {v} | {fmt(o)} | {'' if o is None or o == v else '**mismatch**'} |"
+    L.append("| count (whole file) | this script | doppel | |\n|---|---:|---:|---|" if d
+             else "| count (whole file) | value |\n|---|---:|")
+    for k in ("rows", "users", "items"):
+        L.append(row(k, c[k]))
+    L.append("")
+    keys = list(c["test"])
+    if d:
+        L.append("| count | validation | doppel | | test | doppel | |")
+        L.append("|---|---:|---:|---|---:|---:|---|")
+        for k in keys:
+            cells = []
+            for ev in ("validation", "test"):
+                v, o = c[ev][k], dc.get(f"{ev}.{k}")
+                cells += [str(v), fmt(o), "" if o is None or o == v else "**mismatch**"]
+            L.append(f"| {k} | " + " | ".join(cells) + " |")
+    else:
+        L.append("| count | validation | test |\n|---|---:|---:|")
+        for k in keys:
+            L.append(f"| {k} | {c['validation'][k]} | {c['test'][k]} |")
+    cm = result["cutoff_ms"]
+    L.append(f"| cutoff_ms (newest fit row + 1 ms) | {cm['validation']} | {cm['test']} |"
+             if not d else
+             f"| cutoff_ms (newest fit row + 1 ms) | {cm['validation']} | "
+             f"{fmt((d.get('cutoff_ms') or {}).get('validation'))} | | {cm['test']} | "
+             f"{fmt((d.get('cutoff_ms') or {}).get('test'))} | |")
+    L.append("")
+    if d and result.get("counts_mismatch"):
+        L.append(f"**mismatch** in {', '.join(result['counts_mismatch'])}.\n")
+    if d and result.get("counts_missing_in_doppel"):
+        L.append(f"doppel's JSON lacks {', '.join(result['counts_missing_in_doppel'])}.\n")
+
+    L.append(f"## Next-best offer (top-{K}, {c['test']['evaluated_customers']} test users, "
+             f"{c['validation']['evaluated_customers']} validation users)\n")
+    L.append("| model | chosen settings | validation NDCG@10 | Recall@10 | NDCG@10 | HitRate@10 "
+             "| Precision@10 | fit s |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, m in result["nbo"].items():
+        v = (m.get("validation") or {}).get("ndcg_at_10")
+        L.append(f"| {nbo_label(name)} | {fmt_settings(m.get('settings'))} | {fmt(v)} | "
+                 f"{fmt(m['recall_at_10'])} | {fmt(m['ndcg_at_10'])} | "
+                 f"{fmt(m['hit_rate_at_10'])} | {fmt(m['precision_at_10'])} | "
+                 f"{fmt(m.get('train_seconds'), 2)} |")
+    L.append("")
+    L.append(
+        "Validation NDCG@10 = the chosen settings' score on validation; the other metrics are "
+        "the test parts, read once. Fit s = wall time of the final fit on train + validation "
+        f"only ({result['threads']} threads): implicit `fit()` with BLAS at 1 thread; EASE the "
+        f"inverse and B with BLAS at {result['threads']} threads (the Gram XᵀX, "
+        f"{fmt(result['nbo']['ease_tuned'].get('gram_seconds'), 2)} s, not included). "
+        "The implicit matrix value is the number of the user's fit rows for the item (always 1 "
+        "here) × `alpha_scale`. "
+        f"implicit: full grid of {len(tn['implicit_als']['trials'])} settings "
+        f"({tn['implicit_als']['wall_seconds']:.0f} s); EASE: {len(tn['ease']['trials'])} "
+        f"values of λ ({tn['ease']['wall_seconds']:.0f} s).\n")
+    if prior_note(result):
+        L.append(prior_note(result))
+        L.append("On this split \"recent\" means the last 14 days of the whole file (every "
+                 "evaluation's cutoff is the newest fit row, which is near the file's end), not "
+                 "the 14 days before each user's own held-out rows: the users' parts interleave in "
+                 "time, so for most users the window lies after their held-out rows. It counts "
+                 "fit rows only; no held-out row enters it.\n")
+    if doppel_note(result):
+        L.append(doppel_note(result))
+    if result.get("ratios"):
+        t = (d or {}).get("tuning") or {}
+        if not t:
+            L.append("doppel: its JSON has no `tuning` object, so its settings were not chosen "
+                     "on the validation split.\n")
+        else:
+            L.append(f"doppel: validation NDCG@10 {fmt((t.get('validation') or {}).get('ndcg_at_10'))}"
+                     f", {len(t.get('trials') or [])} trials"
+                     + (f" ({sum(x.get('seconds', 0) for x in t['trials']):.0f} s of fits)"
+                        if t.get("trials") else "") + ".\n")
+        L += render_ratios(result)
+    L += render_tuning(tn)
     return "\n".join(L)
 
 
@@ -941,6 +1407,11 @@ def label(name: str) -> str:
     return LABELS.get(name, name)
 
 
+def nbo_label(name: str) -> str:
+    """Label of a model in the NBO tables."""
+    return NBO_LABELS.get(name) or label(name)
+
+
 def _model_order(name: str):
     order = {"implicit_als_tuned": 0, "implicit_als_alpha1": 1, "doppel": 2}
     return (order.get(name, 3), name)
@@ -1006,28 +1477,52 @@ def sha256(path: str) -> str:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default=DEFAULT_DATA, help="online_retail.csv.gz (default: %(default)s)")
-    p.add_argument("--out", default=os.path.join(HERE, "results.md"), help="Markdown report")
-    p.add_argument("--json", default=os.path.join(HERE, "results.json"), help="JSON with all numbers")
+    p.add_argument("--dataset", choices=("online-retail", "ml-100k"), default="online-retail",
+                   help="data set and protocol (default: %(default)s)")
+    p.add_argument("--data", help=f"input file (online-retail: {DEFAULT_DATA}; ml-100k: "
+                                  f"{ML_DEFAULT_DATA}, from benches/eval/fetch_ml100k.sh)")
+    p.add_argument("--out", help="Markdown report (default: benches/eval/results.md, ml-100k: "
+                                 "benches/eval/results_ml100k.md; '' to skip)")
+    p.add_argument("--json", help="JSON with all numbers (default: benches/eval/results.json, "
+                                  "ml-100k: benches/eval/results_ml100k.json; '' to skip)")
     p.add_argument("--doppel-json", help="JSON written by `doppel evaluate --json PATH` to merge")
     p.add_argument("--threads", type=int, default=2,
                    help="implicit num_threads and EASE's BLAS threads (0 = all cores; "
                         "default %(default)s)")
-    p.add_argument("--plot", default=os.path.join(HERE, "lift.png"),
-                   help="PNG of lift per group ('' to skip; needs matplotlib)")
-    return p.parse_args(argv)
+    p.add_argument("--plot", help="PNG of lift per group, Online Retail only (default "
+                                  "benches/eval/lift.png; '' to skip; needs matplotlib)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny grids (ALS 2 settings, EASE 3 λ), to check the script runs; "
+                        "the numbers are not for reporting")
+    args = p.parse_args(argv)
+    ml = args.dataset == "ml-100k"
+    if args.data is None:
+        args.data = ML_DEFAULT_DATA if ml else DEFAULT_DATA
+    if args.out is None:
+        args.out = os.path.join(HERE, "results_ml100k.md" if ml else "results.md")
+    if args.json is None:
+        args.json = os.path.join(HERE, "results_ml100k.json" if ml else "results.json")
+    if args.plot is None:
+        args.plot = "" if ml else os.path.join(HERE, "lift.png")
+    return args
 
 
-def fmt_time(ts: pd.Timestamp) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%S")
+def fmt_time(ts: pd.Timestamp, ms: bool = False) -> str:
+    """ISO local time to the second (to the millisecond with `ms` when it is not 0)."""
+    out = ts.strftime("%Y-%m-%dT%H:%M:%S")
+    if ms and ts.microsecond:
+        out += f".{ts.microsecond // 1000:03d}"
+    return out
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     t_start = time.perf_counter()
+    threads = args.threads if args.threads > 0 else (os.cpu_count() or 1)
+    if args.dataset == "ml-100k":
+        return main_ml100k(args, threads, t_start)
     if not os.path.exists(args.data):
         raise SystemExit(f"data file not found: {args.data} (see /work/shared/data/README.md)")
-    threads = args.threads if args.threads > 0 else (os.cpu_count() or 1)
 
     log("loading", args.data)
     rows = load_rows(args.data)
@@ -1045,13 +1540,7 @@ def main(argv=None) -> int:
                               settings={},
                               validation=nbo_metrics(popularity_recs(val.s, val.users), val.rel))}
 
-    log(f"tuning implicit ALS on validation: full grid of {len(als_grid())}")
-    tuning = {"implicit_als": dict(tune("als", als_grid(), run_als(threads), val),
-                                   grid={k: list(v) for k, v in ALS_GRID.items()}, fixed=ALS_FIXED)}
-    log(f"tuning EASE on validation: {len(EASE_LAMBDAS)} values of lambda")
-    tuning["ease"] = dict(tune("ease", [{"lambda": lam} for lam in EASE_LAMBDAS],
-                               run_ease(threads), val),
-                          grid={"lambda": list(EASE_LAMBDAS)})
+    tuning = tune_peers(val, threads, args.quick)
 
     scorers = {}
     fits = [("implicit_als_tuned", tuning["implicit_als"]["chosen"])]
@@ -1062,20 +1551,14 @@ def main(argv=None) -> int:
     for name, settings in fits:
         log("fitting", label(name), settings, "on the train rows")
         model, matrix, secs = fit_als(test.s, settings, threads)
-        validation = next(x["validation"] for x in tuning["implicit_als"]["trials"]
-                          if x["settings"] == settings)
+        validation = next((x["validation"] for x in tuning["implicit_als"]["trials"]
+                           if x["settings"] == settings), None)
         nbo[name] = dict(nbo_metrics(als_recs(model, matrix, test.users), test.rel),
                          train_seconds=secs, threads=threads, settings=settings,
                          validation=validation, **ALS_FIXED)
         scorers[name] = centroid_scores(model)
 
-    settings = tuning["ease"]["chosen"]
-    log("fitting EASE", settings, "on the train rows")
-    x, b, secs, gram_secs = fit_ease(test.s, settings["lambda"], threads)
-    nbo["ease_tuned"] = dict(nbo_metrics(ease_recs(x, b, test.users), test.rel),
-                             train_seconds=secs, gram_seconds=gram_secs, threads=threads,
-                             settings=settings, validation=tuning["ease"]["validation"])
-    del x, b
+    nbo.update(final_ease_rows(test, tuning, threads))
     nbo = {k: nbo[k] for k in PEERS if k in nbo}
 
     log("lookalike")
@@ -1096,17 +1579,120 @@ def main(argv=None) -> int:
                       "cpus": os.cpu_count(), "versions": versions(),
                       "run_seconds": time.perf_counter() - t_start}
 
+    if args.quick:
+        result["quick"] = True
     md = render(result)
+    write_outputs(args, md, result)
+    if args.plot:
+        if plot_lift(result, args.plot):
+            log("plot written to", args.plot)
+        else:
+            log(f"note: matplotlib is not installed: {args.plot} was not written")
+    log(f"done in {time.perf_counter() - t_start:.1f} s")
+    return 0
+
+
+def write_outputs(args: argparse.Namespace, md: str, result: dict) -> None:
+    """Markdown to stdout and `--out`, JSON to `--json` ('' skips a file)."""
     print(md)
     for path, text in ((args.out, md + "\n"), (args.json, json.dumps(result, indent=2) + "\n")):
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             with open(path, "w") as f:
                 f.write(text)
-    if args.plot and plot_lift(result, args.plot):
-        log("plot written to", args.plot)
+
+
+def main_ml100k(args: argparse.Namespace, threads: int, t_start: float) -> int:
+    """MovieLens-100k, PROTOCOL.md §11: NBO of popularity, implicit ALS, EASE, EASE + prior."""
+    if not os.path.exists(args.data):
+        raise SystemExit(f"data file not found: {args.data} (run benches/eval/fetch_ml100k.sh)")
+    log("loading", args.data)
+    data_sha = sha256(args.data)
+    if data_sha != ML_SHA256:
+        log(f"warning: sha256 of {args.data} is {data_sha}, PROTOCOL.md §11 expects {ML_SHA256}")
+    rows = load_ml100k(args.data)
+    part = ml_parts(rows)
+    train, valid, test_rows = (rows[part == k] for k in (0, 1, 2))
+    val = make_task(ml_split(train, valid))
+    test = make_task(ml_split(rows[part < 2], test_rows))
+    counts = {"rows": int(len(rows)), "users": int(rows["customer"].nunique()),
+              "items": int(rows["item"].nunique()),
+              "validation": ml_counts(val.s, val.rel), "test": ml_counts(test.s, test.rel)}
+    cutoffs = {k: int((t.s.cutoff - pd.Timestamp(0)) // pd.Timedelta(milliseconds=1))
+               for k, t in (("validation", val), ("test", test))}
+    log("counts", counts, "cutoff_ms", cutoffs)
+
+    nbo = {"popularity": dict(nbo_metrics(popularity_recs(test.s, test.users), test.rel),
+                              settings={},
+                              validation=nbo_metrics(popularity_recs(val.s, val.users), val.rel))}
+    tuning = tune_peers(val, threads, args.quick)
+    settings = tuning["implicit_als"]["chosen"]
+    log("fitting implicit ALS", settings, "on train + validation")
+    model, matrix, secs = fit_als(test.s, settings, threads)
+    nbo["implicit_als_tuned"] = dict(nbo_metrics(als_recs(model, matrix, test.users), test.rel),
+                                     train_seconds=secs, threads=threads, settings=settings,
+                                     validation=tuning["implicit_als"]["validation"], **ALS_FIXED)
+    nbo.update(final_ease_rows(test, tuning, threads))
+    nbo = {k: nbo[k] for k in PEERS if k in nbo}
+
+    result = {"protocol": ML_PROTOCOL, "dataset": "ml-100k", "counts": counts,
+              "cutoff_ms": cutoffs, "threads": threads, "nbo": nbo, "tuning": tuning}
+    if args.quick:
+        result["quick"] = True
+    if args.doppel_json:
+        merge_doppel_ml100k(result, load_doppel_ml100k(args.doppel_json))
+    result["meta"] = {"data_file": os.path.basename(args.data), "data_sha256": data_sha,
+                      "cpus": os.cpu_count(), "versions": versions(),
+                      "run_seconds": time.perf_counter() - t_start}
+    write_outputs(args, render_ml100k(result), result)
     log(f"done in {time.perf_counter() - t_start:.1f} s")
     return 0
+
+
+def flat_counts(c: dict, prefix: str = "") -> dict:
+    """{"rows": 1, "test": {"items": 2}} -> {"rows": 1, "test.items": 2}."""
+    out = {}
+    for k, v in c.items():
+        if isinstance(v, dict):
+            out.update(flat_counts(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def load_doppel_ml100k(path: str) -> dict:
+    """Read and check doppel's ml-100k JSON (schema in PROTOCOL.md §11.7)."""
+    with open(path) as f:
+        d = json.load(f)
+    for key in ("counts", "nbo", "train_seconds"):
+        if key not in d:
+            raise SystemExit(f"{path}: missing key {key!r} (see benches/eval/PROTOCOL.md §11.7)")
+    missing = [k for k in METRICS if k not in d["nbo"].get("doppel", {})]
+    if missing:
+        raise SystemExit(f"{path}: nbo.doppel lacks {', '.join(missing)}")
+    t = d.get("tuning")
+    if t is not None and not isinstance(t, dict):
+        raise SystemExit(f"{path}: 'tuning' must be an object")
+    return d
+
+
+def merge_doppel_ml100k(result: dict, d: dict) -> None:
+    """doppel's rows, ratios and the count check (every count key doppel gives, flattened)."""
+    t = merge_doppel_nbo(result, d)
+    ours, theirs = flat_counts(result["counts"]), flat_counts(d["counts"])
+    result["counts_mismatch"] = [k for k, v in theirs.items() if k in ours and ours[k] != v]
+    result["counts_missing_in_doppel"] = [k for k in ours if k not in theirs]
+    for k, v in (d.get("cutoff_ms") or {}).items():
+        if k in result["cutoff_ms"] and result["cutoff_ms"][k] != v:
+            result["counts_mismatch"].append(f"cutoff_ms.{k}")
+    if d.get("protocol", ML_PROTOCOL) != ML_PROTOCOL:
+        log(f"warning: doppel JSON says protocol {d['protocol']!r}, expected {ML_PROTOCOL!r}")
+    if result["counts_mismatch"]:
+        log("warning: counts differ from doppel's:", ", ".join(result["counts_mismatch"]))
+    if result["counts_missing_in_doppel"]:
+        log("note: counts doppel's JSON lacks:", ", ".join(result["counts_missing_in_doppel"]))
+    if not t:
+        log("note: doppel JSON has no 'tuning' key: its settings were not chosen on validation")
 
 
 if __name__ == "__main__":
