@@ -3,7 +3,6 @@
 //! offer query needs), and offers through the router lift the week's hit for customers of
 //! both nodes, where the same data trained without the prior does not.
 
-use doppel_grpc::convert::event_to_pb;
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::recommendations_client::RecommendationsClient;
 use doppel_store::testing::redis_harness::RedisServer;
@@ -43,23 +42,7 @@ async fn every_node_serves_the_prior_of_a_version_trained_through_the_router() {
     let data = small_base();
     upload_base(&router.channel, &data).await;
     let hot = data.items[199].id.clone();
-    let hit: Vec<pb::Event> = data
-        .customers
-        .iter()
-        .skip(1_000)
-        .take(150)
-        .enumerate()
-        .map(|(n, c)| {
-            event_to_pb(doppel_types::Event {
-                customer_id: c.id.clone(),
-                item_id: hot.clone(),
-                kind: doppel_types::EventType::Purchase,
-                quantity: 1,
-                timestamp_ms: doppel_synth::REFERENCE_TIME_MS - (n as i64 % 5) * 86_400_000,
-                ..Default::default()
-            })
-        })
-        .collect();
+    let hit = doppel_test_support::recent_hit(&data, &hot);
     doppel_client::upload_events(router.channel.clone(), hit, |_| {})
         .await
         .expect("hit");

@@ -351,24 +351,7 @@ async fn the_recent_popularity_prior_lifts_what_sells_now_and_is_recorded() {
     // One item nobody much bought becomes the week's hit: 150 customers buy it in the last
     // days before training.
     let hot = data.items[199].id.clone();
-    let day = 86_400_000;
-    let hit: Vec<pb::Event> = data
-        .customers
-        .iter()
-        .skip(1_000)
-        .take(150)
-        .enumerate()
-        .map(|(n, c)| {
-            event_to_pb(doppel_types::Event {
-                customer_id: c.id.clone(),
-                item_id: hot.clone(),
-                kind: doppel_types::EventType::Purchase,
-                quantity: 1,
-                timestamp_ms: doppel_synth::REFERENCE_TIME_MS - (n as i64 % 5) * day,
-                ..Default::default()
-            })
-        })
-        .collect();
+    let hit = doppel_test_support::recent_hit(&data, &hot);
     doppel_client::upload_events(server.channel.clone(), hit, |_| {})
         .await
         .expect("hit");

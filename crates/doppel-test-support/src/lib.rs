@@ -147,6 +147,27 @@ pub fn planted_context_base() -> SynthData {
     })
 }
 
+/// The week's hit: 150 customers of `data` (from the 1,001st) buy `item` in the last five
+/// days before the synthetic log's reference time.
+pub fn recent_hit(data: &SynthData, item: &str) -> Vec<doppel_proto::v1::Event> {
+    data.customers
+        .iter()
+        .skip(1_000)
+        .take(150)
+        .enumerate()
+        .map(|(n, c)| {
+            event_to_pb(doppel_types::Event {
+                customer_id: c.id.clone(),
+                item_id: item.to_owned(),
+                kind: doppel_types::EventType::Purchase,
+                quantity: 1,
+                timestamp_ms: doppel_synth::REFERENCE_TIME_MS - (n as i64 % 5) * 86_400_000,
+                ..Default::default()
+            })
+        })
+        .collect()
+}
+
 /// Uploads `data` over gRPC, trains `version` from its events (16 factors, 8 iterations)
 /// and activates it.
 pub async fn upload_train_activate(channel: &Channel, data: &SynthData, version: &str) {
