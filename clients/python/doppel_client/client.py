@@ -157,7 +157,9 @@ class Client:
         """Learns a version from the event log (implicit ALS) and returns the last progress
         message (done=True, naming the new, ready version). `params` are TrainRequest fields:
         model_version, factors, regularization, unobserved_weight, regularization_exponent,
-        alpha, iterations, half_life_days, seed and the event weights."""
+        alpha, iterations, half_life_days, seed, the event weights, scan_vectors, and the
+        offers' recent-popularity prior: recent_popularity_weight (unset: chosen by the run,
+        0: none) and recent_popularity_days."""
         request = model_admin_pb2.TrainRequest(**request_options(model_admin_pb2.TrainRequest, params, caller="train"))
         last, iteration = None, 0
         with Progress("train", enabled=progress) as bar:
