@@ -250,7 +250,7 @@ impl Node {
             plan.prior.days,
             fit.as_ref(),
         );
-        info.dim = serving.dim as u32;
+        info.dim = serving.layout.dim() as u32;
 
         let mut message = report("storing vectors");
         message.events = event_count;

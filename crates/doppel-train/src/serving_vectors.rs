@@ -17,10 +17,8 @@ use crate::model::Model;
 /// Vectors of one model version, ready to store and index.
 #[derive(Clone, Debug)]
 pub struct ServingVectors {
-    /// Factors, prior coordinate, padding ([`VectorLayout::dim`]).
+    /// Factors, prior coordinate, padding ([`VectorLayout::dim`] is the dimension).
     pub layout: VectorLayout,
-    /// `layout.dim()`.
-    pub dim: usize,
     /// `(customer id, [u, 0…])`; customers with a zero vector are left out.
     pub customers: Vec<(String, Vec<f32>)>,
     /// `(item id, [y, (p,) sqrt(M² − |y|² (− p²))])`.
@@ -87,7 +85,6 @@ impl ServingVectors {
             .collect();
         Self {
             layout,
-            dim: layout.dim(),
             customers,
             items,
         }
@@ -109,7 +106,7 @@ mod tests {
             item_factors: vec![3.0, 3.0, 0.5, 0.1, -1.0, 0.0],
         };
         let s = ServingVectors::from_model(&model);
-        assert_eq!(s.dim, 3);
+        assert_eq!(s.layout.dim(), 3);
         let u = &s.customers[0].1;
         let cos =
             |v: &[f32]| v.iter().zip(u).map(|(a, b)| a * b).sum::<f32>() / (norm(v) * norm(u));
