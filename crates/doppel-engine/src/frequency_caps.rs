@@ -84,13 +84,9 @@ impl<'a> CapCounter<'a> {
         }
     }
 
-    /// True when showing the item at `slot` once more breaks no cap.
-    pub(crate) fn allows(&self, slot: PointId) -> bool {
-        self.allows_after(slot, &[])
-    }
-
-    /// [`Self::allows`] with `added` impressions per cap on top of the counted ones (the
-    /// offers picked so far in one answer: at most k keys, so a short list).
+    /// True when showing the item at `slot` once more breaks no cap, with `added`
+    /// impressions per cap on top of the counted ones (the offers picked so far in one
+    /// answer: at most k keys, so a short list).
     fn allows_after(&self, slot: PointId, added: &[Vec<(CapKey<'a>, u32)>]) -> bool {
         let Some(record) = self.profiles.item(slot) else {
             return true;
@@ -125,22 +121,52 @@ impl<'a> CapCounter<'a> {
         }
     }
 
-    /// Removes from `allowed` every item some cap blocks already; returns how many. Costs a
-    /// pass over `allowed` only when some scope is at its cap.
+    /// Removes from `allowed` every item some cap blocks already; returns how many. Works
+    /// from the scopes at their cap: an item at its cap is removed by its slot, an ALL cap
+    /// at its cap empties the set, and only a category or attribute value at its cap costs
+    /// a pass over `allowed` (comparing each item with just those values).
     pub(crate) fn remove_blocked(&self, allowed: &mut Bitset) -> usize {
-        let saturated = self
-            .caps
-            .iter()
-            .zip(&self.counts)
-            .any(|(cap, counts)| counts.values().any(|n| *n >= cap.max_impressions));
-        if !saturated {
-            return 0;
+        let before = allowed.count();
+        // Per cap, the category or attribute values at their cap.
+        let mut full_values: Vec<(&FrequencyCap, Vec<&str>)> = Vec::new();
+        for (cap, counts) in self.caps.iter().zip(&self.counts) {
+            let mut values = Vec::new();
+            for (key, n) in counts {
+                if *n < cap.max_impressions {
+                    continue;
+                }
+                match key {
+                    CapKey::Item(slot) => {
+                        allowed.remove(*slot);
+                    }
+                    CapKey::All => {
+                        *allowed = Bitset::new(allowed.len_bits());
+                        return before;
+                    }
+                    CapKey::Text(value) => values.push(*value),
+                }
+            }
+            if !values.is_empty() {
+                full_values.push((cap, values));
+            }
         }
-        let blocked: Vec<PointId> = allowed.iter().filter(|s| !self.allows(*s)).collect();
-        for slot in &blocked {
-            allowed.remove(*slot);
+        if !full_values.is_empty() {
+            let blocked: Vec<PointId> = allowed
+                .iter()
+                .filter(|&slot| {
+                    self.profiles.item(slot).is_some_and(|record| {
+                        full_values.iter().any(|(cap, values)| {
+                            matches!(cap_key(cap, slot, record),
+                                Some(CapKey::Text(v)) if values.contains(&v))
+                        })
+                    })
+                })
+                .collect();
+            for slot in blocked {
+                allowed.remove(slot);
+            }
         }
-        blocked.len()
+        before - allowed.count()
     }
 
     /// How many offers one answer may still hold: `k`, or fewer when an ALL cap has

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use doppel_index::{Bitset, PointId};
 use doppel_types::{Customer, Event, EventType, Item};
+use parking_lot::Mutex;
 
 use crate::attribute_columns::{AttributeColumns, Column};
 use crate::exposures::Exposures;
@@ -34,8 +35,10 @@ pub(crate) struct CustomerRecord {
     pub(crate) purchased: HashSet<PointId>,
     /// Offers shown (impressions), for frequency caps: at most
     /// [`MAX_EXPOSURES_PER_CUSTOMER`](doppel_types::contact_policy::MAX_EXPOSURES_PER_CUSTOMER),
-    /// the most recent, in timestamp order.
-    pub(crate) exposures: Exposures,
+    /// the most recent, in timestamp order. Behind its own lock, so impressions of served
+    /// offers are recorded under the profiles' shared lock (see
+    /// [`Profiles::record_impression_shared`]) and never stall other requests.
+    pub(crate) exposures: Mutex<Exposures>,
 }
 
 impl CustomerRecord {
@@ -128,7 +131,7 @@ impl Profiles {
             .map(|c| {
                 map_bytes(&c.attributes)
                     + c.purchased.capacity() * (std::mem::size_of::<PointId>() + 1)
-                    + c.exposures.memory_bytes()
+                    + c.exposures.lock().memory_bytes()
             })
             .sum();
         let items: usize = self
@@ -184,6 +187,29 @@ impl Profiles {
         self.record_popularity(event);
     }
 
+    /// Applies an impression of a known item to a known customer with only the shared
+    /// lock: the customer's exposure memory is all it changes (an impression weighs
+    /// nothing in popularity). False, and nothing done, for anything else.
+    pub(crate) fn record_impression_shared(&self, event: &Event) -> bool {
+        if event.kind != EventType::Impression {
+            return false;
+        }
+        let (Some(customer), Some(item)) = (
+            self.customer_slots.get(&event.customer_id),
+            self.item_slots.get(&event.item_id),
+        ) else {
+            return false;
+        };
+        let Some(row) = self.customer(customer) else {
+            return false;
+        };
+        if self.item(item).is_none() {
+            return false;
+        }
+        row.exposures.lock().record(item, event.timestamp_ms);
+        true
+    }
+
     /// Only the customer side of `record_event`: the purchased set.
     pub(crate) fn record_purchase(&mut self, event: &Event) {
         let customer = self.customer_slots.intern(&event.customer_id);
@@ -193,7 +219,7 @@ impl Profiles {
             EventType::Purchase if event.quantity >= 0 => {
                 row.purchased.insert(item);
             }
-            EventType::Impression => row.exposures.record(item, event.timestamp_ms),
+            EventType::Impression => row.exposures.get_mut().record(item, event.timestamp_ms),
             _ => {}
         }
     }

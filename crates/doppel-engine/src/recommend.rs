@@ -2,12 +2,14 @@
 //! context when the version learned one) and similar items.
 //!
 //! With a context, an offer's score is `cosine + lift`, the version's weighted context
-//! log-lift of the item (see [`doppel_types::context_model`]). The candidates are the
-//! index's best by cosine, re-ranked; then every unfetched item whose lift alone could
-//! close the gap between the last fetched cosine and the k-th pick is scored exactly and
-//! joins them (items come in falling lift order from the version's per-context table), so
-//! no item left out could beat an offer. Without a context, nothing of this runs and the
-//! answer is the plain cosine ranking.
+//! log-lift of the item (see [`doppel_types::context_model`]). Where the item index scans
+//! the allowed items exactly anyway (a catalogue or a filter of a few thousand items), the
+//! lift is added inside that one scan. Otherwise the candidates are the index's best by
+//! cosine, re-ranked; then every unfetched item whose lift alone could close the gap
+//! between the last fetched cosine and the k-th pick is scored exactly and joins them
+//! (items come in falling lift order from the version's per-context table), so no item
+//! left out could beat an offer. Without a context, nothing of this runs and the answer is
+//! the plain cosine ranking.
 
 use std::sync::Arc;
 
@@ -209,70 +211,68 @@ fn best_first(hits: &mut [Neighbor]) {
     hits.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
 }
 
-/// Offers for `query` over `version`, none of which breaks a cap of `policy` once shown
-/// (windows ending at `now_ms`).
-pub(crate) fn recommend(
+/// Candidates and picks (positions in the candidates) and the candidates caps skipped.
+type Picks = (Vec<Neighbor>, Vec<usize>, usize);
+
+/// The picks under a context when the item index answers the allowed items by an exact
+/// scan anyway (a small catalogue or a narrow filter): every allowed item is scored by
+/// cosine + lift in that one scan, so the ranking is exact with no extra candidates; more
+/// are fetched only when caps skip some. `None` when the index would walk its graph.
+fn scan_with_lifts(
     version: &LoadedVersion,
-    profiles: &Profiles,
-    ef_search: usize,
-    query: &RecommendQuery,
-    policy: &ContactPolicy,
-    now_ms: i64,
-) -> Result<Recommendation> {
-    let slot = profiles
-        .customer_slots
-        .get(&query.customer_id)
-        .ok_or_else(|| Error::not_found("customer_id", query.customer_id.clone()))?;
-    let customer = profiles.customer(slot);
-    let bought = customer.map(|c| &c.purchased);
-    let mut allowed = profiles.offerable_items(
-        &query.categories,
-        query.max_price,
-        bought.filter(|_| !query.include_purchased),
-        None,
-    );
-    let caps = CapCounter::new(policy, profiles, customer.map(|c| &c.exposures), now_ms);
-    let blocked = caps.remove_blocked(&mut allowed);
-    let shift = ContextShift::of(version, profiles, query, now_ms);
-    let vector = customer
-        .filter(|c| c.onsite_consent)
-        .and_then(|_| version.customer_vector(&query.customer_id, slot))
-        .map(|v| version.offer_query(v));
-    let model_version = version.info.version.clone();
-    let Some(vector) = vector.filter(|_| !allowed.is_empty()) else {
-        let (offers, skipped) = popular(
-            profiles,
-            &allowed,
-            &caps,
-            shift.as_ref(),
-            query.k,
-            query.explain,
-        );
-        return Ok(Recommendation {
-            model_version,
-            offers,
-            personalized: false,
-            capped: (blocked + skipped) as u32,
-        });
-    };
-    // Caps can skip candidates (a category at its cap after the first pick of it): fetch
-    // more until k are picked or none are left. Under a context, an unfetched item has a
-    // cosine at most the last fetched one's, so it can beat the k-th pick only with a lift
-    // of at least the difference: those few ("climbers") are scored exactly and join,
-    // until the k-th pick stops falling. Too many climbers, or a k-th pick below the last
-    // cosine, means fetching more by cosine instead.
+    vector: &[f32],
+    allowed: &Bitset,
+    shift: &ContextShift,
+    caps: &CapCounter<'_>,
+    wanted: usize,
+) -> Result<Option<Picks>> {
     let eligible = allowed.count();
-    let wanted = caps.budget(query.k);
+    let most = MAX_CONTEXT_FETCH.max(wanted).min(eligible);
+    let mut fetch = wanted.clamp(1, most.max(1));
+    loop {
+        let request = SearchRequest {
+            query: vector,
+            k: fetch,
+            ef: fetch,
+            allowed: Some(allowed),
+        };
+        let Some(hits) = version
+            .items
+            .scan_with_bias(&request, &|slot| shift.lift(slot))?
+        else {
+            return Ok(None);
+        };
+        let (picked, skipped) = caps.pick(hits.iter().map(|h| h.id), wanted);
+        if picked.len() >= wanted || hits.len() < fetch || fetch >= most {
+            return Ok(Some((hits, picked, skipped)));
+        }
+        fetch = (fetch * 4).min(most);
+    }
+}
+
+/// The picks by the index's candidates (nearest by cosine), re-ranked by the context's
+/// lifts when there is one: see the module's documentation.
+fn fetch_and_rerank(
+    version: &LoadedVersion,
+    ef_search: usize,
+    vector: &[f32],
+    allowed: &Bitset,
+    shift: Option<&ContextShift>,
+    caps: &CapCounter<'_>,
+    k: usize,
+) -> Result<Picks> {
+    let eligible = allowed.count();
+    let wanted = caps.budget(k);
     let mut fetch = match shift {
-        Some(_) => query.k.max(FIRST_CONTEXT_FETCH).min(eligible),
-        None => query.k,
+        Some(_) => k.max(FIRST_CONTEXT_FETCH).min(eligible),
+        None => k,
     };
-    let (hits, picked, skipped) = loop {
+    let picks = loop {
         let mut hits = version.items.search(&SearchRequest {
-            query: &vector,
+            query: vector,
             k: fetch,
             ef: ef_search.max(fetch),
-            allowed: Some(&allowed),
+            allowed: Some(allowed),
         })?;
         let last_cosine = hits.last().map_or(f32::NEG_INFINITY, |h| h.score);
         let exhausted = hits.len() < fetch || fetch >= eligible;
@@ -307,7 +307,7 @@ pub(crate) fn recommend(
             if t < 0.0 {
                 break;
             }
-            let Some(climbers) = shift.climbers(version, ef_search, &allowed, &hits, &vector, t)?
+            let Some(climbers) = shift.climbers(version, ef_search, allowed, &hits, vector, t)?
             else {
                 break;
             };
@@ -325,7 +325,82 @@ pub(crate) fn recommend(
         if settled || picked.is_empty() {
             break (hits, picked, skipped);
         }
-        fetch = grown.min(MAX_CONTEXT_FETCH.max(query.k));
+        fetch = grown.min(MAX_CONTEXT_FETCH.max(k));
+    };
+    Ok(picks)
+}
+
+/// Offers for `query` over `version`, none of which breaks a cap of `policy` once shown
+/// (windows ending at `now_ms`).
+pub(crate) fn recommend(
+    version: &LoadedVersion,
+    profiles: &Profiles,
+    ef_search: usize,
+    query: &RecommendQuery,
+    policy: &ContactPolicy,
+    now_ms: i64,
+) -> Result<Recommendation> {
+    let slot = profiles
+        .customer_slots
+        .get(&query.customer_id)
+        .ok_or_else(|| Error::not_found("customer_id", query.customer_id.clone()))?;
+    let customer = profiles.customer(slot);
+    let bought = customer.map(|c| &c.purchased);
+    let mut allowed = profiles.offerable_items(
+        &query.categories,
+        query.max_price,
+        bought.filter(|_| !query.include_purchased),
+        None,
+    );
+    let caps = {
+        let shown = customer.map(|c| c.exposures.lock());
+        CapCounter::new(policy, profiles, shown.as_deref(), now_ms)
+    };
+    let blocked = caps.remove_blocked(&mut allowed);
+    let shift = ContextShift::of(version, profiles, query, now_ms);
+    let vector = customer
+        .filter(|c| c.onsite_consent)
+        .and_then(|_| version.customer_vector(&query.customer_id, slot))
+        .map(|v| version.offer_query(v));
+    let model_version = version.info.version.clone();
+    let Some(vector) = vector.filter(|_| !allowed.is_empty()) else {
+        let (offers, skipped) = popular(
+            profiles,
+            &allowed,
+            &caps,
+            shift.as_ref(),
+            query.k,
+            query.explain,
+        );
+        return Ok(Recommendation {
+            model_version,
+            offers,
+            personalized: false,
+            capped: (blocked + skipped) as u32,
+        });
+    };
+    // Caps can skip candidates (a category at its cap after the first pick of it): fetch
+    // more until k are picked or none are left. Under a context, an unfetched item has a
+    // cosine at most the last fetched one's, so it can beat the k-th pick only with a lift
+    // of at least the difference: those few ("climbers") are scored exactly and join,
+    // until the k-th pick stops falling. Too many climbers, or a k-th pick below the last
+    // cosine, means fetching more by cosine instead.
+    let wanted = caps.budget(query.k);
+    let scanned = match &shift {
+        Some(shift) => scan_with_lifts(version, &vector, &allowed, shift, &caps, wanted)?,
+        None => None,
+    };
+    let (hits, picked, skipped) = match scanned {
+        Some(scanned) => scanned,
+        None => fetch_and_rerank(
+            version,
+            ef_search,
+            &vector,
+            &allowed,
+            shift.as_ref(),
+            &caps,
+            query.k,
+        )?,
     };
     let hits: Vec<Neighbor> = picked.into_iter().map(|i| hits[i]).collect();
     let history: Vec<(PointId, Vec<f32>)> = match (query.explain, bought) {

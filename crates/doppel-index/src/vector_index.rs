@@ -279,7 +279,7 @@ impl VectorIndex {
         if let Some(a) = req.allowed
             && use_exact_scan(a.count(), frozen.len() + st.delta.len())
         {
-            return Ok(scan_allowed(&st, &q, k, a));
+            return Ok(scan_allowed(&st, &q, k, a, |_| -0.0));
         }
         let hidden = &st.hidden;
         let from_graph = with_scratch(|scratch| match req.allowed {
@@ -296,6 +296,27 @@ impl VectorIndex {
         Ok(merge_top_k(&[from_graph, from_delta], k))
     }
 
+    /// Exact top-k of the allowed ids by score + `bias(id)` (scores returned with the bias
+    /// added), when [`search`](Self::search) would answer the same request by an exact scan
+    /// of the allowed ids anyway (a small allowed set); `None` otherwise. One pass, as cheap
+    /// as the plain scan: a caller re-ranking by an additive per-item term (a context lift)
+    /// gets the exact answer without fetching extra candidates.
+    pub fn scan_with_bias(
+        &self,
+        req: &SearchRequest<'_>,
+        bias: &dyn Fn(PointId) -> f32,
+    ) -> Result<Option<Vec<Neighbor>>> {
+        let Some(a) = req.allowed else {
+            return Ok(None);
+        };
+        let (q, k, _) = self.check(req)?;
+        let st = self.state.read();
+        if !use_exact_scan(a.count(), st.frozen.len() + st.delta.len()) {
+            return Ok(None);
+        }
+        Ok(Some(scan_allowed(&st, &q, k, a, bias)))
+    }
+
     /// Exact k nearest live neighbours (brute force), best first.
     pub fn exact_search(&self, req: &SearchRequest<'_>) -> Result<Vec<Neighbor>> {
         let (q, k, _) = self.check(req)?;
@@ -303,7 +324,7 @@ impl VectorIndex {
         if let Some(a) = req.allowed
             && a.count() < st.frozen.len() / 4
         {
-            return Ok(scan_allowed(&st, &q, k, a));
+            return Ok(scan_allowed(&st, &q, k, a, |_| -0.0));
         }
         let score = score_fn(self.params.metric);
         let frozen = &*st.frozen;
@@ -505,7 +526,15 @@ pub fn use_exact_scan(allowed: usize, total: usize) -> bool {
     allowed <= EXACT_SCAN_MAX_ALLOWED || (allowed as f64) <= EXACT_SCAN_MAX_FRACTION * total as f64
 }
 
-fn scan_allowed(st: &State, q: &[f32], k: usize, allowed: &Bitset) -> Vec<Neighbor> {
+/// Exact top-k of the allowed ids by score + `bias(id)` (plain searches pass `-0.0`, the
+/// one addend that leaves every float, signed zeros included, as it is).
+fn scan_allowed(
+    st: &State,
+    q: &[f32],
+    k: usize,
+    allowed: &Bitset,
+    bias: impl Fn(PointId) -> f32,
+) -> Vec<Neighbor> {
     let score = score_fn(st.frozen.metric);
     let mut top = TopK::new(k);
     // Resolve ids first so rows can be prefetched a few iterations ahead: the scan is bound by
@@ -513,7 +542,7 @@ fn scan_allowed(st: &State, q: &[f32], k: usize, allowed: &Bitset) -> Vec<Neighb
     let mut nodes: Vec<(PointId, u32)> = Vec::with_capacity(allowed.count());
     for id in allowed.iter() {
         if let Some(row) = st.delta.get(id) {
-            top.push(id, score(q, row));
+            top.push(id, score(q, row) + bias(id));
         } else if let Some(i) = st.frozen.internal(id)
             && !st.hidden.contains(i)
         {
@@ -528,7 +557,7 @@ fn scan_allowed(st: &State, q: &[f32], k: usize, allowed: &Bitset) -> Vec<Neighb
         if let Some(&(_, next)) = nodes.get(j + AHEAD) {
             prefetch_row(st.frozen.vectors.row(next as usize));
         }
-        top.push(id, st.frozen.score(q, i));
+        top.push(id, st.frozen.score(q, i) + bias(id));
     }
     top.into_sorted()
 }

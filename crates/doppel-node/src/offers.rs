@@ -9,8 +9,8 @@
 //! Where the impressions go first depends on who applies them to the caps:
 //! * **a single node** applies them to its engine at once, under the customer's lock, so
 //!   the next request sees them, and queues them for the store; a background task appends
-//!   the queue ([`Store::append_impressions`](doppel_store::Store::append_impressions)),
-//!   durable within [`IMPRESSION_FLUSH`]. No request waits for the disk. A crash can forget
+//!   the queue ([`Store::append_impressions`](doppel_store::Store::append_impressions))
+//!   at most every [`STORE_BATCH_PAUSE`], durable within [`IMPRESSION_FLUSH`]. No request waits for the disk. A crash can forget
 //!   the impressions of the last ~100 ms (their caps then allow that many again); a
 //!   graceful shutdown stores and flushes them ([`Node::store_impressions`]). Past
 //!   [`MAX_UNSTORED_IMPRESSIONS`] queued (a store that cannot keep up), requests that
@@ -40,6 +40,11 @@ pub const IMPRESSION_FLUSH: Duration = Duration::from_millis(100);
 pub const MAX_UNSTORED_IMPRESSIONS: usize = 65_536;
 /// Pause before storing again after the store refused impressions.
 const STORE_RETRY: Duration = Duration::from_millis(100);
+/// Pause between two appends of queued impressions: impressions arriving meanwhile share
+/// the next commit, so a busy node commits ~100 times a second however many answers it
+/// records (a commit, and the B-tree pages it copies, cost as much as the requests' own
+/// work when every answer had its own). Well inside [`IMPRESSION_FLUSH`].
+const STORE_BATCH_PAUSE: Duration = Duration::from_millis(10);
 
 /// Next-best offers and the experiment arm that answered them.
 #[derive(Clone, Debug)]
@@ -210,7 +215,7 @@ impl Node {
                 "{MAX_UNSTORED_IMPRESSIONS} impressions are waiting for the store; retry"
             )));
         }
-        self.engine.record_events(&impressions);
+        self.engine.record_impressions(&impressions);
         self.offers.unstored.lock().extend(impressions);
         self.schedule_store();
         Ok(())
@@ -254,6 +259,8 @@ impl Node {
                     continue;
                 }
                 node.schedule_flush();
+                drop(node);
+                tokio::time::sleep(STORE_BATCH_PAUSE).await;
             }
         });
     }

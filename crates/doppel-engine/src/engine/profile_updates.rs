@@ -25,8 +25,25 @@ impl Engine {
         self.profiles.write().record_event(event);
     }
 
-    /// Applies several events under one write lock (a request's impressions: readers wait
-    /// once, not once per event).
+    /// Applies the impressions of served offers: those of a known customer and item under
+    /// the shared lock (only the customer's exposure memory changes), so recording them
+    /// never stalls concurrent requests; any other event under one write lock.
+    pub fn record_impressions(&self, events: &[Event]) {
+        let rest: Vec<Event> = {
+            let profiles = self.profiles.read();
+            events
+                .iter()
+                .filter(|e| !profiles.record_impression_shared(e))
+                .cloned()
+                .collect()
+        };
+        if !rest.is_empty() {
+            self.record_events(&rest);
+        }
+    }
+
+    /// Applies several events under one write lock (readers wait once, not once per
+    /// event).
     pub fn record_events(&self, events: &[Event]) {
         let mut profiles = self.profiles.write();
         for event in events {

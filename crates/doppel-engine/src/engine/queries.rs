@@ -109,9 +109,9 @@ impl Engine {
             .customer_slots
             .get(customer_id)
             .ok_or_else(|| Error::not_found("customer_id", customer_id))?;
-        let exposures = profiles.customer(slot).map(|c| &c.exposures);
+        let exposures = profiles.customer(slot).map(|c| c.exposures.lock());
         let now = doppel_types::clock::now_ms();
-        Ok(CapCounter::new(&policy, &profiles, exposures, now).counts())
+        Ok(CapCounter::new(&policy, &profiles, exposures.as_deref(), now).counts())
     }
 
     /// In-stock items closest to `item_id` in the active version.

@@ -8,7 +8,9 @@ use doppel_engine::RecommendQuery;
 use doppel_types::context_model::{CONTEXT_FEATURES, ContextCounts, ContextItem};
 use doppel_types::{Context, ContextLifts, ContextModel};
 
-use crate::fixture::{VERSION, loaded};
+use doppel_index::EXACT_SCAN_MAX_ALLOWED;
+
+use crate::fixture::{Loaded, VERSION, loaded, loaded_with};
 
 /// 20:00 UTC on some day.
 const EVENING_MS: i64 = 1_790_000_000_000 / 86_400_000 * 86_400_000 + 20 * 3_600_000;
@@ -64,9 +66,24 @@ fn mobile() -> Context {
     }
 }
 
+/// 300 items: the item index scans the allowed items, and the lift is added in the scan.
 #[test]
 fn context_moves_offers_only_when_the_request_has_one_and_the_ranking_is_exact() {
-    let fx = loaded(600);
+    context_moves_offers_exactly(&loaded(600));
+}
+
+/// 6,000 items: more allowed items than the index scans, so candidates come from the graph
+/// by cosine and are re-ranked, with the climbers.
+#[test]
+fn context_reranks_graph_candidates_exactly_in_a_large_catalogue() {
+    context_moves_offers_exactly(&loaded_with(300, 6_000));
+}
+
+fn context_moves_offers_exactly(fx: &Loaded) {
+    assert!(
+        fx.data.items.len() <= EXACT_SCAN_MAX_ALLOWED || fx.data.items.len() > 5_000,
+        "each test covers one path"
+    );
     let customers: Vec<String> = fx
         .data
         .customers
@@ -140,7 +157,7 @@ fn context_moves_offers_only_when_the_request_has_one_and_the_ranking_is_exact()
             .engine
             .recommend(&RecommendQuery {
                 customer_id: customer.clone(),
-                k: 300,
+                k: fx.data.items.len().min(doppel_types::limits::MAX_K),
                 ..RecommendQuery::default()
             })
             .expect("recommend")

@@ -25,9 +25,14 @@ pub fn info(version: &str, dim: usize) -> VersionInfo {
 
 /// `customers` generated customers, 300 items, dim 16, loaded and active as `v1`.
 pub fn loaded(customers: usize) -> Loaded {
+    loaded_with(customers, 300)
+}
+
+/// [`loaded`] with `items` items.
+pub fn loaded_with(customers: usize, items: usize) -> Loaded {
     let data = generate(&SynthConfig {
         customers,
-        items: 300,
+        items,
         dim: 16,
         events_per_customer: 8,
         ..SynthConfig::default()

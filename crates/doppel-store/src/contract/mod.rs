@@ -36,7 +36,8 @@ pub use event_ids::{
 pub use fixtures::{customer, event, item, rows, version};
 pub use policies::{contact_policy_round_trips, experiments_compare_and_set};
 pub use records::{
-    customers_upsert_get_scan, empty_store, events_order_and_per_customer, items_round_trip,
+    customers_upsert_get_scan, empty_store, events_order_and_per_customer,
+    impressions_shown_together_read_back_one_by_one, items_round_trip,
     vectors_round_trip_and_paging,
 };
 pub use saved_audiences::saved_audiences_round_trip_and_lose_erased_members;
@@ -65,6 +66,7 @@ where
     case!(customers_upsert_get_scan);
     case!(items_round_trip);
     case!(events_order_and_per_customer);
+    case!(impressions_shown_together_read_back_one_by_one);
     case!(repeated_event_ids_are_duplicates);
     case!(event_ids_are_per_customer_and_optional);
     case!(erasure_forgets_event_ids);

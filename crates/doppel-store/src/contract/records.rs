@@ -1,6 +1,6 @@
 //! Profiles, items, the event log and vectors: round trips, ordering, paging.
 
-use doppel_types::Entity;
+use doppel_types::{Entity, Event, EventType};
 
 use super::fixtures::{customer, event, item, rows};
 use crate::store_trait::Store;
@@ -135,6 +135,65 @@ pub async fn events_order_and_per_customer(store: &dyn Store) {
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].0, 3, "scan_events resumes strictly after after_seq");
     assert_eq!(page[0].1, event("a", "i2", 20));
+}
+
+/// Impressions shown together (one customer, time and context) read back one by one, each
+/// with its own sequence number, however a scan pages through them; erasure removes them.
+pub async fn impressions_shown_together_read_back_one_by_one(store: &dyn Store) {
+    let impression = |customer: &str, item: &str, at: i64| {
+        let mut e = event(customer, item, at);
+        e.kind = EventType::Impression;
+        e.quantity = 1;
+        e.value = 0.0;
+        e
+    };
+    let shown: Vec<Event> = ["i1", "i2", "i3", "i4"]
+        .into_iter()
+        .map(|i| impression("a", i, 100))
+        .collect();
+    let mut written = shown.clone();
+    written.push(event("b", "i1", 100));
+    written.extend(["i5", "i6"].map(|i| impression("b", i, 100)));
+    written.extend(["i7", "i8"].map(|i| impression("a", i, 101)));
+    let appended = store
+        .append_impressions(written.clone())
+        .await
+        .expect("append");
+    assert_eq!(appended.last_seq, 9, "one sequence number per impression");
+    store
+        .append_events(vec![event("a", "i9", 102)])
+        .await
+        .expect("append");
+    written.push(event("a", "i9", 102));
+    let all: Vec<(u64, Event)> = (1..).zip(written.iter().cloned()).collect();
+    for after in 0..=10u64 {
+        for limit in 1..=11usize {
+            let page = store.scan_events(after, limit).await.expect("scan");
+            let want: Vec<(u64, Event)> = all
+                .iter()
+                .filter(|(seq, _)| *seq > after)
+                .take(limit)
+                .cloned()
+                .collect();
+            assert_eq!(page, want, "scan_events({after}, {limit})");
+        }
+    }
+    let a = store.customer_events("a").await.expect("events");
+    let want: Vec<Event> = written
+        .iter()
+        .filter(|e| e.customer_id == "a")
+        .cloned()
+        .collect();
+    assert_eq!(a, want, "a customer's impressions in append order");
+    store.delete_customer("a").await.expect("erase");
+    assert!(store.customer_events("a").await.expect("events").is_empty());
+    let left = store.scan_events(0, 100).await.expect("scan");
+    let seqs: Vec<u64> = left.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        seqs,
+        [5, 6, 7],
+        "only b's events stay, at their sequence numbers"
+    );
 }
 
 /// Vectors round-trip bit-exactly, per version and entity, and page in id order.

@@ -19,6 +19,7 @@ mod contact_policy;
 mod erasure;
 mod events;
 mod experiments;
+mod impression_runs;
 mod profiles;
 mod reopen;
 mod saved_audiences;
