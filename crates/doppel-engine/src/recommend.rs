@@ -216,8 +216,9 @@ type Picks = (Vec<Neighbor>, Vec<usize>, usize);
 
 /// The picks under a context when the item index answers the allowed items by an exact
 /// scan anyway (a small catalogue or a narrow filter): every allowed item is scored by
-/// cosine + lift in that one scan, so the ranking is exact with no extra candidates; more
-/// are fetched only when caps skip some. `None` when the index would walk its graph.
+/// cosine + lift in that one scan, so the ranking is exact with no extra candidates. When
+/// caps skip some, the scan runs once more keeping every allowed item (a scan costs the
+/// same whatever it keeps). `None` when the index would walk its graph.
 fn scan_with_lifts(
     version: &LoadedVersion,
     vector: &[f32],
@@ -226,8 +227,7 @@ fn scan_with_lifts(
     caps: &CapCounter<'_>,
     wanted: usize,
 ) -> Result<Option<Picks>> {
-    let eligible = allowed.count();
-    let most = MAX_CONTEXT_FETCH.max(wanted).min(eligible);
+    let most = allowed.count().min(doppel_index::MAX_K);
     let mut fetch = wanted.clamp(1, most.max(1));
     loop {
         let request = SearchRequest {
@@ -246,7 +246,7 @@ fn scan_with_lifts(
         if picked.len() >= wanted || hits.len() < fetch || fetch >= most {
             return Ok(Some((hits, picked, skipped)));
         }
-        fetch = (fetch * 4).min(most);
+        fetch = most;
     }
 }
 

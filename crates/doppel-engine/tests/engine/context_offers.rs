@@ -213,3 +213,63 @@ fn context_moves_offers_exactly(fx: &Loaded) {
         before[0].iter().map(|o| &o.item_id).collect::<Vec<_>>()
     );
 }
+
+/// A cap that skips most of the first scan's picks (one offer per category) makes the scan
+/// run again over every allowed item: the answer still holds one offer from each of the
+/// best categories, each its category's best by cosine + lift.
+#[test]
+fn caps_that_skip_candidates_under_a_context_still_fill_the_answer_exactly() {
+    use doppel_types::{CapScope, ContactPolicy, FrequencyCap};
+    let fx = loaded(300);
+    fx.engine
+        .set_context_model(VERSION, Some(&mobile_loves_cat01(&fx.data.items)));
+    let customer = fx
+        .data
+        .customers
+        .iter()
+        .find(|c| c.consent.onsite_personalization)
+        .expect("a consenting customer")
+        .id
+        .clone();
+    let category: HashMap<&str, &str> = fx
+        .data
+        .items
+        .iter()
+        .map(|i| (i.id.as_str(), i.category.as_str()))
+        .collect();
+    let uncapped = fx
+        .engine
+        .recommend(&RecommendQuery {
+            k: 300,
+            ..query(&customer, mobile())
+        })
+        .expect("recommend")
+        .offers;
+    let mut best_per_category: Vec<&str> = Vec::new();
+    let mut seen = Vec::new();
+    for offer in &uncapped {
+        let c = category[offer.item_id.as_str()];
+        if !seen.contains(&c) {
+            seen.push(c);
+            best_per_category.push(offer.item_id.as_str());
+        }
+    }
+    fx.engine.set_contact_policy(ContactPolicy {
+        caps: vec![FrequencyCap {
+            scope: CapScope::Category,
+            max_impressions: 1,
+            window_seconds: 86_400,
+        }],
+    });
+    let capped = fx
+        .engine
+        .recommend(&query(&customer, mobile()))
+        .expect("recommend");
+    let ids: Vec<&str> = capped.offers.iter().map(|o| o.item_id.as_str()).collect();
+    let want: Vec<&str> = best_per_category.iter().take(10).copied().collect();
+    assert_eq!(
+        ids, want,
+        "one offer per category, each its category's best"
+    );
+    assert!(capped.capped > 0, "the cap skipped candidates");
+}
