@@ -59,6 +59,15 @@ fn query(customer: &str, context: Context) -> RecommendQuery {
     }
 }
 
+/// Item id → category.
+fn categories(fx: &Loaded) -> HashMap<&str, &str> {
+    fx.data
+        .items
+        .iter()
+        .map(|i| (i.id.as_str(), i.category.as_str()))
+        .collect()
+}
+
 fn mobile() -> Context {
     Context {
         device: "mobile".into(),
@@ -112,12 +121,7 @@ fn context_moves_offers_exactly(fx: &Loaded) {
         "no context: the same offers, scores and reasons"
     );
 
-    let category: HashMap<&str, &str> = fx
-        .data
-        .items
-        .iter()
-        .map(|i| (i.id.as_str(), i.category.as_str()))
-        .collect();
+    let category = categories(fx);
     let lifts = ContextLifts::new(&model);
     let (mut cat01_plain, mut cat01_mobile, mut moved) = (0, 0, 0);
     for (customer, plain) in customers.iter().zip(&before) {
@@ -231,12 +235,7 @@ fn caps_that_skip_candidates_under_a_context_still_fill_the_answer_exactly() {
         .expect("a consenting customer")
         .id
         .clone();
-    let category: HashMap<&str, &str> = fx
-        .data
-        .items
-        .iter()
-        .map(|i| (i.id.as_str(), i.category.as_str()))
-        .collect();
+    let category = categories(&fx);
     let uncapped = fx
         .engine
         .recommend(&RecommendQuery {
