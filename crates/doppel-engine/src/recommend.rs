@@ -261,6 +261,12 @@ fn fetch_and_rerank(
     caps: &CapCounter<'_>,
     k: usize,
 ) -> Result<Picks> {
+    // Caps can skip candidates (a category at its cap after the first pick of it): fetch
+    // more until k are picked or none are left. Under a context, an unfetched item has a
+    // cosine at most the last fetched one's, so it can beat the k-th pick only with a lift
+    // of at least the difference: those few ("climbers") are scored exactly and join,
+    // until the k-th pick stops falling. Too many climbers, or a k-th pick below the last
+    // cosine, means fetching more by cosine instead.
     let eligible = allowed.count();
     let wanted = caps.budget(k);
     let mut fetch = match shift {
@@ -379,12 +385,6 @@ pub(crate) fn recommend(
             capped: (blocked + skipped) as u32,
         });
     };
-    // Caps can skip candidates (a category at its cap after the first pick of it): fetch
-    // more until k are picked or none are left. Under a context, an unfetched item has a
-    // cosine at most the last fetched one's, so it can beat the k-th pick only with a lift
-    // of at least the difference: those few ("climbers") are scored exactly and join,
-    // until the k-th pick stops falling. Too many climbers, or a k-th pick below the last
-    // cosine, means fetching more by cosine instead.
     let wanted = caps.budget(query.k);
     let scanned = match &shift {
         Some(shift) => scan_with_lifts(version, &vector, &allowed, shift, &caps, wanted)?,

@@ -10,11 +10,11 @@
 //! * **a single node** applies them to its engine at once, under the customer's lock, so
 //!   the next request sees them, and queues them for the store; a background task appends
 //!   the queue ([`Store::append_impressions`](doppel_store::Store::append_impressions))
-//!   at most every [`STORE_BATCH_PAUSE`], durable within [`IMPRESSION_FLUSH`]. No request waits for the disk. A crash can forget
-//!   the impressions of the last ~100 ms (their caps then allow that many again); a
-//!   graceful shutdown stores and flushes them ([`Node::store_impressions`]). Past
-//!   [`MAX_UNSTORED_IMPRESSIONS`] queued (a store that cannot keep up), requests that
-//!   record impressions get UNAVAILABLE.
+//!   at most every [`STORE_BATCH_PAUSE`], durable within [`IMPRESSION_FLUSH`]. No request
+//!   waits for the disk. A crash can forget the impressions of the last ~100 ms (their
+//!   caps then allow that many again); a graceful shutdown stores and flushes them
+//!   ([`Node::store_impressions`]). Past [`MAX_UNSTORED_IMPRESSIONS`] queued (a store that
+//!   cannot keep up), requests that record impressions get UNAVAILABLE.
 //! * **a shard node** applies events from the shared log, so it stores them first:
 //!   impressions of concurrent requests are committed together (group commit), and the
 //!   answer waits until its follower has applied them.
