@@ -45,33 +45,63 @@ pub struct CapCount {
     pub impressions: u32,
 }
 
+/// Impressions per key of one cap. Counted on every capped request, over every
+/// impression in the window, so with a fast hasher (keys are the catalogue's slots and
+/// values, not client input).
+type Counts<'a> = HashMap<CapKey<'a>, u32, foldhash::fast::RandomState>;
+
 /// Impression counts per cap and key for one customer, as of one instant.
 #[derive(Clone)]
 pub(crate) struct CapCounter<'a> {
     caps: &'a [FrequencyCap],
     profiles: &'a Profiles,
-    counts: Vec<HashMap<CapKey<'a>, u32>>,
+    counts: Vec<Counts<'a>>,
 }
 
 impl<'a> CapCounter<'a> {
     /// Counts `exposures` against every cap of `policy`, with windows ending at `now_ms`.
+    /// Each window's impressions are counted per item first (sorted slots, shared by the
+    /// caps with the same window), so a key is looked up once per distinct item, not once
+    /// per impression.
     pub(crate) fn new(
         policy: &'a ContactPolicy,
         profiles: &'a Profiles,
         exposures: Option<&Exposures>,
         now_ms: i64,
     ) -> Self {
+        let exposures = exposures.filter(|e| !e.is_empty());
+        // (window start, the window's item slots sorted)
+        let mut windows: Vec<(i64, Vec<PointId>)> = Vec::new();
         let counts = policy
             .caps
             .iter()
             .map(|cap| {
-                let mut counts = HashMap::new();
-                let Some(exposures) = exposures.filter(|e| !e.is_empty()) else {
+                let mut counts = Counts::default();
+                let Some(exposures) = exposures else {
                     return counts;
                 };
-                for &(slot, _) in exposures.since(now_ms.saturating_sub(cap.window_ms())) {
+                let since = now_ms.saturating_sub(cap.window_ms());
+                let shown = exposures.since(since);
+                if shown.is_empty() {
+                    return counts;
+                }
+                if cap.scope == CapScope::All {
+                    counts.insert(CapKey::All, u32::try_from(shown.len()).unwrap_or(u32::MAX));
+                    return counts;
+                }
+                let at = match windows.iter().position(|(s, _)| *s == since) {
+                    Some(at) => at,
+                    None => {
+                        let mut slots: Vec<PointId> = shown.iter().map(|&(slot, _)| slot).collect();
+                        slots.sort_unstable();
+                        windows.push((since, slots));
+                        windows.len() - 1
+                    }
+                };
+                for same in windows[at].1.chunk_by(|a, b| a == b) {
+                    let slot = same[0];
                     if let Some(key) = profiles.item(slot).and_then(|r| cap_key(cap, slot, r)) {
-                        *counts.entry(key).or_insert(0u32) += 1;
+                        *counts.entry(key).or_insert(0u32) += same.len() as u32;
                     }
                 }
                 counts
@@ -123,11 +153,12 @@ impl<'a> CapCounter<'a> {
 
     /// Removes from `allowed` every item some cap blocks already; returns how many. Works
     /// from the scopes at their cap: an item at its cap is removed by its slot, an ALL cap
-    /// at its cap empties the set, and only a category or attribute value at its cap costs
-    /// a pass over `allowed` (comparing each item with just those values).
+    /// at its cap empties the set, a category at its cap removes its items' bitset, and
+    /// only an attribute value at its cap costs a pass over `allowed` (comparing each item
+    /// with just those values).
     pub(crate) fn remove_blocked(&self, allowed: &mut Bitset) -> usize {
         let before = allowed.count();
-        // Per cap, the category or attribute values at their cap.
+        // Per attribute cap, the values at their cap.
         let mut full_values: Vec<(&FrequencyCap, Vec<&str>)> = Vec::new();
         for (cap, counts) in self.caps.iter().zip(&self.counts) {
             let mut values = Vec::new();
@@ -142,6 +173,11 @@ impl<'a> CapCounter<'a> {
                     CapKey::All => {
                         *allowed = Bitset::new(allowed.len_bits());
                         return before;
+                    }
+                    CapKey::Text(category) if cap.scope == CapScope::Category => {
+                        if let Some(items) = self.profiles.category_items(category) {
+                            allowed.subtract(items);
+                        }
                     }
                     CapKey::Text(value) => values.push(*value),
                 }

@@ -2,7 +2,7 @@
 //! attributes, purchases, catalogue data and popularity. Fed by ingest and by the replay
 //! of the store at start.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use doppel_index::{Bitset, PointId};
@@ -80,6 +80,9 @@ pub(crate) struct Profiles {
     ads_consent: Bitset,
     /// Slots of catalogue items in stock (kept in step with the records).
     in_stock: Bitset,
+    /// Slots of catalogue items by category (kept in step with the records), so a
+    /// category cap at its cap removes its items in one pass over words.
+    category_items: HashMap<String, Bitset>,
     /// Cached attribute columns for audits (kept in step with the records).
     columns: AttributeColumns,
 }
@@ -148,6 +151,11 @@ impl Profiles {
                 + self.ads_consent.memory_bytes(),
             items: items
                 + self.items.capacity() * std::mem::size_of::<Option<ItemRecord>>()
+                + self
+                    .category_items
+                    .iter()
+                    .map(|(c, s)| c.capacity() + s.memory_bytes())
+                    .sum::<usize>()
                 + self.in_stock.memory_bytes(),
             id_tables: self.customer_slots.memory_bytes() + self.item_slots.memory_bytes(),
         }
@@ -172,7 +180,21 @@ impl Profiles {
     pub(crate) fn upsert_item(&mut self, item: &Item) {
         let slot = self.item_slots.intern(&item.id);
         let record = slot_mut(&mut self.items, slot);
-        record.item = item.clone();
+        let before = std::mem::replace(&mut record.item, item.clone());
+        if before.category != item.category || before.id.is_empty() {
+            if let Some(items) = self.category_items.get_mut(&before.category) {
+                items.remove(slot);
+                if items.is_empty() {
+                    self.category_items.remove(&before.category);
+                }
+            }
+            if !item.id.is_empty() {
+                self.category_items
+                    .entry(item.category.clone())
+                    .or_default()
+                    .insert(slot);
+            }
+        }
         if item.in_stock && !item.id.is_empty() {
             self.in_stock.insert(slot);
         } else {
@@ -277,6 +299,11 @@ impl Profiles {
             .is_some_and(|s| self.customer(s).is_some())
     }
 
+    /// Slots of the catalogue items in `category` (`None`: none).
+    pub(crate) fn category_items(&self, category: &str) -> Option<&Bitset> {
+        self.category_items.get(category)
+    }
+
     /// The item at `slot`.
     pub(crate) fn item(&self, slot: PointId) -> Option<&ItemRecord> {
         self.items.get(slot as usize).and_then(Option::as_ref)
@@ -329,5 +356,55 @@ impl Profiles {
             }
         }
         allowed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, category: &str) -> Item {
+        Item {
+            id: id.into(),
+            category: category.into(),
+            in_stock: true,
+            ..Item::default()
+        }
+    }
+
+    fn members(profiles: &Profiles, category: &str) -> Vec<PointId> {
+        profiles
+            .category_items(category)
+            .map(|s| s.iter().collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn category_items_follow_the_catalogue() {
+        let mut p = Profiles::default();
+        // Seen in an event first: no catalogue entry, in no category.
+        p.record_event(&Event {
+            customer_id: "c".into(),
+            item_id: "b".into(),
+            ..Event::default()
+        });
+        assert!(members(&p, "").is_empty());
+        p.upsert_item(&item("a", "mugs"));
+        p.upsert_item(&item("b", "mugs"));
+        let (a, b) = (
+            p.item_slots.get("a").unwrap(),
+            p.item_slots.get("b").unwrap(),
+        );
+        assert_eq!(members(&p, "mugs"), {
+            let mut v = vec![a, b];
+            v.sort_unstable();
+            v
+        });
+        // Moved: leaves the old category, which disappears once empty.
+        p.upsert_item(&item("a", "lamps"));
+        p.upsert_item(&item("b", "lamps"));
+        p.upsert_item(&item("b", "lamps"));
+        assert!(p.category_items("mugs").is_none());
+        assert_eq!(members(&p, "lamps").len(), 2);
     }
 }

@@ -106,6 +106,16 @@ impl Bitset {
         self.ones = ones;
     }
 
+    /// Removes every id that is in `other` (word by word).
+    pub fn subtract(&mut self, other: &Bitset) {
+        let mut ones = 0;
+        for (i, w) in self.words.iter_mut().enumerate() {
+            *w &= !other.words.get(i).copied().unwrap_or(0);
+            ones += w.count_ones() as usize;
+        }
+        self.ones = ones;
+    }
+
     /// Heap bytes held.
     pub fn memory_bytes(&self) -> usize {
         self.words.capacity() * 8
@@ -134,6 +144,17 @@ mod tests {
         let b = Bitset::from_ids([5, 130, 131], 0);
         a.intersect_with(&b);
         assert_eq!(a.iter().collect::<Vec<_>>(), vec![5, 130]);
+        assert_eq!(a.count(), 2);
+    }
+
+    #[test]
+    fn subtraction_drops_common_ids_and_counts_the_rest() {
+        let mut a = Bitset::from_ids([1, 5, 64, 130, 200], 0);
+        // Shorter and longer than `a`: missing words remove nothing.
+        a.subtract(&Bitset::from_ids([5, 130, 131], 0));
+        assert_eq!(a.iter().collect::<Vec<_>>(), vec![1, 64, 200]);
+        a.subtract(&Bitset::from_ids([200, 9_000], 0));
+        assert_eq!(a.iter().collect::<Vec<_>>(), vec![1, 64]);
         assert_eq!(a.count(), 2);
     }
 

@@ -100,7 +100,10 @@ impl Node {
         for e in &batch {
             self.check_holds(&e.customer_id, true)?;
         }
-        let appended = self.store.append_impressions(batch.clone()).await?;
+        let appended = self
+            .store
+            .append_impressions(batch.as_slice().into())
+            .await?;
         Ok(self.apply_appended(batch, appended))
     }
 

@@ -234,7 +234,7 @@ impl Node {
                 let Some(node) = weak.upgrade() else {
                     return;
                 };
-                let batch = std::mem::take(&mut *node.offers.unstored.lock());
+                let batch: Arc<[Event]> = std::mem::take(&mut *node.offers.unstored.lock()).into();
                 if batch.is_empty() {
                     node.offers.storing.store(false, Ordering::Release);
                     // Impressions queued between the take and the store above would wait
@@ -247,11 +247,11 @@ impl Node {
                     continue;
                 }
                 let count = batch.len();
-                if let Err(e) = node.store.append_impressions(batch.clone()).await {
+                if let Err(e) = node.store.append_impressions(Arc::clone(&batch)).await {
                     tracing::warn!(error = %e, impressions = count, "impressions not stored; retrying");
                     {
                         let mut queue = node.offers.unstored.lock();
-                        let newer = std::mem::replace(&mut *queue, batch);
+                        let newer = std::mem::replace(&mut *queue, batch.to_vec());
                         queue.extend(newer);
                     }
                     drop(node);

@@ -4,6 +4,8 @@
 //! The `contract` module (feature `contract`) checks these rules against any
 //! implementation.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use doppel_types::{
     AuditEvent, ContactPolicy, ContextModel, Customer, Entity, Event, ExperimentBook, Item,
@@ -67,9 +69,10 @@ pub trait Store: Send + Sync + 'static {
     /// [`append_events`](Self::append_events) for impressions, which a store may make
     /// durable lazily: visible to reads at once, durable by the next
     /// [`flush`](Self::flush) (or the next durable write). A crash can lose the
-    /// impressions of the last flush interval, never anything else.
-    async fn append_impressions(&self, events: Vec<Event>) -> Result<Appended> {
-        self.append_events(events).await
+    /// impressions of the last flush interval, never anything else. Shared, so a caller
+    /// keeps them for a retry without copying.
+    async fn append_impressions(&self, events: Arc<[Event]>) -> Result<Appended> {
+        self.append_events(events.to_vec()).await
     }
     /// All events of one customer, in append order.
     async fn customer_events(&self, customer_id: &str) -> Result<Vec<Event>>;

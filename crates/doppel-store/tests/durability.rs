@@ -161,7 +161,7 @@ async fn lazy_impressions_are_visible_at_once_and_durable_after_a_flush() {
             .await
             .expect("upsert");
         let appended = store
-            .append_impressions(vec![impression(1), impression(2)])
+            .append_impressions(vec![impression(1), impression(2)].into())
             .await
             .expect("append");
         assert_eq!(appended.last_written, Some(2));
@@ -169,7 +169,7 @@ async fn lazy_impressions_are_visible_at_once_and_durable_after_a_flush() {
         store.flush().await.expect("flush");
         // A durable write after lazy ones makes them durable too.
         store
-            .append_impressions(vec![impression(3)])
+            .append_impressions(vec![impression(3)].into())
             .await
             .expect("append");
         store

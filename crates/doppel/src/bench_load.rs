@@ -61,10 +61,13 @@ pub struct BenchLoadArgs {
     /// latency is then reported per phase.
     #[arg(long)]
     pub swap_at_seconds: Option<u64>,
-    /// Frequency-cap cost: after the plain load, set a contact policy (ITEM 3/day,
-    /// CATEGORY 30/day, ALL 1,000/day) and run two more phases of `--seconds` each in the same
-    /// run — offers with caps and a context, then the same with `record_impressions` —
-    /// and report each against the plain phase.
+    /// Frequency-cap cost: after the plain load, in the same run, offers with a context,
+    /// under a contact policy (ITEM 3/day, CATEGORY 30/day, ALL 1,000/day) and both
+    /// (phases of `--seconds`, two interleaved rounds); then with `record_impressions`,
+    /// without the policy and under it, the latter interleaved with reads of the exposures
+    /// it records; then that last pair again at a fixed rate of half what recording
+    /// sustains (open loop). Reports each against the plain phase, and what recording adds
+    /// to p99.
     #[arg(long, conflicts_with = "swap_at_seconds")]
     pub caps: bool,
     /// Cancellation cost: after the load, send this many whole-population lookalikes with a
@@ -82,24 +85,34 @@ pub struct BenchLoadArgs {
 
 /// What each RecommendOffers of a phase carries.
 #[derive(Clone, Copy, Debug, Default)]
-struct OfferMode {
+pub(crate) struct OfferMode {
     /// A request context (channel, device, country).
-    context: bool,
+    pub(crate) context: bool,
     /// `record_impressions`.
-    record: bool,
+    pub(crate) record: bool,
 }
 
 /// Latencies (µs), start times and status counts of one RPC.
 #[derive(Clone, Default)]
-struct Tally {
+pub(crate) struct Tally {
     micros: Vec<u64>,
     starts: Vec<Instant>,
     codes: Vec<tonic::Code>,
 }
 
 impl Tally {
-    fn record(&mut self, started: Instant, status: Result<(), tonic::Status>) {
-        self.micros.push(started.elapsed().as_micros() as u64);
+    pub(crate) fn record(&mut self, started: Instant, status: Result<(), tonic::Status>) {
+        self.record_took(started, started.elapsed(), status);
+    }
+
+    /// A call that started at `started` and took `took`.
+    pub(crate) fn record_took(
+        &mut self,
+        started: Instant,
+        took: Duration,
+        status: Result<(), tonic::Status>,
+    ) {
+        self.micros.push(took.as_micros() as u64);
         self.starts.push(started);
         self.codes.push(match status {
             Ok(()) => tonic::Code::Ok,
@@ -107,7 +120,7 @@ impl Tally {
         });
     }
 
-    fn merge(&mut self, other: Tally) {
+    pub(crate) fn merge(&mut self, other: Tally) {
         self.micros.extend(other.micros);
         self.starts.extend(other.starts);
         self.codes.extend(other.codes);
@@ -353,29 +366,86 @@ async fn cap_phases(
         .iter()
         .map(|(name, t)| (*name, summary(t, 2.0 * seconds)))
         .collect();
-    let recorded = phase(OfferMode {
+    // Recording: first without a policy (the bare cost of recording, against "context"),
+    // then under the caps, interleaved with reads of the same growing exposures — the caps
+    // bind there as they do while recording, so the pair differs by the recording alone
+    // (the read phases above ran with no exposures, where caps never bind).
+    let recorded = OfferMode {
         context: true,
         record: true,
-    })
-    .await?;
+    };
+    policies
+        .set_contact_policy(pb::ContactPolicy::default())
+        .await
+        .context("SetContactPolicy")?;
+    rows.push((
+        "context + record_impressions",
+        summary(&phase(recorded).await?, seconds),
+    ));
+    policies
+        .set_contact_policy(capped.clone())
+        .await
+        .context("SetContactPolicy")?;
+    let (mut recording, mut binding) = (Tally::default(), Tally::default());
+    for _ in 0..2 {
+        recording.merge(phase(recorded).await?);
+        binding.merge(phase(context).await?);
+    }
+    rows.push((
+        "caps + context, exposures recorded",
+        summary(&binding, 2.0 * seconds),
+    ));
     rows.push((
         "caps + context + record_impressions",
-        summary(&recorded, seconds),
+        summary(&recording, 2.0 * seconds),
+    ));
+    // The same pair at a fixed offered rate, half of what recording sustains: the latency
+    // below saturation, where a closed loop's p99 only restates the lower throughput.
+    let rate = (0.5 * summary(&recording, 2.0 * seconds).0).max(1.0);
+    let timeout = Duration::from_millis(args.deadline_ms);
+    let paced = |mode: OfferMode| {
+        crate::bench_paced::paced_offers(channel, customers, mode, rate, args.seconds, timeout)
+    };
+    let (mut paced_recording, mut paced_binding) = (Tally::default(), Tally::default());
+    for _ in 0..2 {
+        paced_recording.merge(paced(recorded).await);
+        paced_binding.merge(paced(context).await);
+    }
+    rows.push((
+        "paced: caps + context, exp. recorded",
+        summary(&paced_binding, 2.0 * seconds),
+    ));
+    rows.push((
+        "paced: caps + context + record_impr.",
+        summary(&paced_recording, 2.0 * seconds),
     ));
     println!(
-        "\nRecommendOffers under a contact policy (same run; read phases 2 × {seconds:.0} s, interleaved):"
+        "\nRecommendOffers under a contact policy (same run; phases of 2 × {seconds:.0} s interleaved, \
+         \"context + record_impressions\" 1 × {seconds:.0} s):"
     );
     println!(
         "{:<38} {:>9} {:>9} {:>9} {:>9} {:>8}",
         "phase", "QPS", "p50 ms", "p99 ms", "× plain", "errors"
     );
     let base = rows[0].1.0.max(f64::MIN_POSITIVE);
-    for (name, (qps, p50, p99, errors)) in rows {
+    for (name, (qps, p50, p99, errors)) in &rows {
         println!(
             "{name:<38} {qps:>9.0} {p50:>9.2} {p99:>9.2} {:>9.2} {errors:>8}",
             qps / base
         );
     }
+    let p99 = |name: &str| rows.iter().find(|r| r.0 == name).map_or(0.0, |r| r.1.2);
+    println!(
+        "record_impressions adds to p99: {:+.2} ms without caps (vs \"context\"), {:+.2} ms under \
+         caps (vs \"caps + context, exposures recorded\")",
+        p99("context + record_impressions") - p99("context"),
+        p99("caps + context + record_impressions") - p99("caps + context, exposures recorded"),
+    );
+    println!(
+        "at a fixed {rate:.0} requests/s (open loop, timed from when each was due): {:+.2} ms \
+         under caps",
+        p99("paced: caps + context + record_impr.") - p99("paced: caps + context, exp. recorded"),
+    );
     Ok(())
 }
 
@@ -495,7 +565,7 @@ Overload: {} offer clients, alone and beside {heavy} clients looping whole-popul
 }
 
 /// `(QPS, p50 ms, p99 ms, non-OK count)` of a tally over `seconds`.
-fn summary(tally: &Tally, seconds: f64) -> (f64, f64, f64, usize) {
+pub(crate) fn summary(tally: &Tally, seconds: f64) -> (f64, f64, f64, usize) {
     let mut sorted = tally.micros.clone();
     sorted.sort_unstable();
     let errors = tally
@@ -585,11 +655,41 @@ fn print_table(
 }
 
 /// A cheap deterministic sequence per worker (no shared RNG).
-fn next(state: &mut u64) -> u64 {
+pub(crate) fn next(state: &mut u64) -> u64 {
     *state = state
         .wrapping_mul(6_364_136_223_846_793_005)
         .wrapping_add(1_442_695_040_888_963_407);
     *state >> 33
+}
+
+/// A RecommendOffers of `mode` for a random one of `customers` (not empty), k 10; with a
+/// context, one of three at random.
+pub(crate) fn offer_request(
+    customers: &[String],
+    state: &mut u64,
+    mode: OfferMode,
+) -> pb::RecommendRequest {
+    const CONTEXTS: [(&str, &str, &str); 3] = [
+        ("web", "desktop", "United Kingdom"),
+        ("app", "mobile", "France"),
+        ("email", "mobile", "Germany"),
+    ];
+    let customer = &customers[next(state) as usize % customers.len()];
+    let context = mode.context.then(|| {
+        let (channel, device, country) = CONTEXTS[next(state) as usize % 3];
+        pb::Context {
+            channel: channel.into(),
+            device: device.into(),
+            country: country.into(),
+        }
+    });
+    pb::RecommendRequest {
+        customer_id: customer.clone(),
+        k: 10,
+        context,
+        record_impressions: mode.record,
+        ..Default::default()
+    }
 }
 
 /// What one load client does, and until when.
@@ -627,27 +727,7 @@ async fn drive(
             let request = lookalike_request(seeds, &mut state, args, size);
             look.record(started, find_lookalikes(&mut audiences, request).await);
         } else if !customers.is_empty() {
-            let customer = &customers[next(&mut state) as usize % customers.len()];
-            const CONTEXTS: [(&str, &str, &str); 3] = [
-                ("web", "desktop", "United Kingdom"),
-                ("app", "mobile", "France"),
-                ("email", "mobile", "Germany"),
-            ];
-            let context = mode.context.then(|| {
-                let (channel, device, country) = CONTEXTS[next(&mut state) as usize % 3];
-                pb::Context {
-                    channel: channel.into(),
-                    device: device.into(),
-                    country: country.into(),
-                }
-            });
-            let mut request = tonic::Request::new(pb::RecommendRequest {
-                customer_id: customer.clone(),
-                k: 10,
-                context,
-                record_impressions: mode.record,
-                ..Default::default()
-            });
+            let mut request = tonic::Request::new(offer_request(customers, &mut state, mode));
             request.set_timeout(timeout);
             let result = recommendations.recommend_offers(request).await.map(|_| ());
             rec.record(started, result);

@@ -3,6 +3,7 @@
 mod als_flags;
 mod bench_index;
 mod bench_load;
+mod bench_paced;
 mod bench_scale;
 mod client_tls;
 mod cmd_demo;

@@ -156,7 +156,7 @@ pub async fn impressions_shown_together_read_back_one_by_one(store: &dyn Store) 
     written.extend(["i5", "i6"].map(|i| impression("b", i, 100)));
     written.extend(["i7", "i8"].map(|i| impression("a", i, 101)));
     let appended = store
-        .append_impressions(written.clone())
+        .append_impressions(written.clone().into())
         .await
         .expect("append");
     assert_eq!(appended.last_seq, 9, "one sequence number per impression");

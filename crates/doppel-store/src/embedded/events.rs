@@ -19,14 +19,14 @@ use crate::store_trait::Appended;
 
 /// Appends events in one transaction, dropping those of erased customers and those whose
 /// (customer id, event id) is already recorded (earlier in the batch included).
-pub(crate) fn append_events(db: &Database, events: Vec<Event>) -> Result<Appended> {
+pub(crate) fn append_events(db: &Database, events: &[Event]) -> Result<Appended> {
     append_events_with(db, events, Durability::Immediate)
 }
 
 /// [`append_events`] committed with `durability`.
 pub(crate) fn append_events_with(
     db: &Database,
-    events: Vec<Event>,
+    events: &[Event],
     durability: Durability,
 ) -> Result<Appended> {
     write_with(db, durability, |txn| {

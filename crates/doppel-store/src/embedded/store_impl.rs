@@ -1,6 +1,7 @@
 //! [`Store`] for [`EmbeddedStore`]: each method moves its arguments to the blocking pool
 //! and calls the sync function of the matching module.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
@@ -70,12 +71,12 @@ impl Store for EmbeddedStore {
     }
 
     async fn append_events(&self, events: Vec<Event>) -> Result<Appended> {
-        self.run(move |db| events::append_events(db, events)).await
+        self.run(move |db| events::append_events(db, &events)).await
     }
 
-    async fn append_impressions(&self, events: Vec<Event>) -> Result<Appended> {
+    async fn append_impressions(&self, events: Arc<[Event]>) -> Result<Appended> {
         let appended = self
-            .run(move |db| events::append_events_with(db, events, Durability::None))
+            .run(move |db| events::append_events_with(db, &events, Durability::None))
             .await?;
         self.unflushed.store(true, Ordering::Release);
         Ok(appended)
