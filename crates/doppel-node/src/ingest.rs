@@ -87,7 +87,7 @@ impl Node {
             self.check_holds(&e.customer_id, true)?;
         }
         let appended = self.store.append_events(batch.clone()).await?;
-        Ok(self.apply_appended(batch, appended))
+        Ok(self.apply_appended(&batch, appended))
     }
 
     /// [`Self::record_events`] for impressions shown by `RecommendOffers`: stored with
@@ -100,16 +100,18 @@ impl Node {
         for e in &batch {
             self.check_holds(&e.customer_id, true)?;
         }
+        // Shared with the store, not copied: the engine applies the same events after.
+        let batch: std::sync::Arc<[Event]> = batch.into();
         let appended = self
             .store
-            .append_impressions(batch.as_slice().into())
+            .append_impressions(std::sync::Arc::clone(&batch))
             .await?;
-        Ok(self.apply_appended(batch, appended))
+        Ok(self.apply_appended(&batch, appended))
     }
 
     /// Applies what an append wrote to the engine (a single node; a shard node's follower
     /// does it from the log).
-    fn apply_appended(&self, batch: Vec<Event>, appended: Appended) -> RecordedBatch {
+    fn apply_appended(&self, batch: &[Event], appended: Appended) -> RecordedBatch {
         let mut recorded = RecordedBatch {
             duplicates: appended.duplicates.len() as u64,
             // The last seq this call wrote, not the counter: seqs of dropped events are
@@ -121,14 +123,14 @@ impl Node {
             return recorded;
         }
         let mut dropped = appended.duplicates.into_iter().peekable();
-        for (position, event) in batch.into_iter().enumerate() {
+        for (position, event) in batch.iter().enumerate() {
             if dropped.next_if_eq(&position).is_some() {
                 continue;
             }
-            self.engine.record_event(&event);
+            self.engine.record_event(event);
             // An impression is not a taste signal to fold in (it only feeds frequency caps).
             if event.kind != EventType::Impression {
-                recorded.applied_customers.push(event.customer_id);
+                recorded.applied_customers.push(event.customer_id.clone());
             }
         }
         recorded

@@ -391,17 +391,15 @@ async fn cap_phases(
         recording.merge(phase(recorded).await?);
         binding.merge(phase(context).await?);
     }
-    rows.push((
-        "caps + context, exposures recorded",
-        summary(&binding, 2.0 * seconds),
-    ));
-    rows.push((
-        "caps + context + record_impressions",
-        summary(&recording, 2.0 * seconds),
-    ));
+    for (name, tally) in [
+        ("caps + context, exposures recorded", &binding),
+        ("caps + context + record_impressions", &recording),
+    ] {
+        rows.push((name, summary(tally, 2.0 * seconds)));
+    }
     // The same pair at a fixed offered rate, half of what recording sustains: the latency
     // below saturation, where a closed loop's p99 only restates the lower throughput.
-    let rate = (0.5 * summary(&recording, 2.0 * seconds).0).max(1.0);
+    let rate = (0.5 * rows[rows.len() - 1].1.0).max(1.0);
     let timeout = Duration::from_millis(args.deadline_ms);
     let paced = |mode: OfferMode| {
         crate::bench_paced::paced_offers(channel, customers, mode, rate, args.seconds, timeout)
@@ -411,14 +409,12 @@ async fn cap_phases(
         paced_recording.merge(paced(recorded).await);
         paced_binding.merge(paced(context).await);
     }
-    rows.push((
-        "paced: caps + context, exp. recorded",
-        summary(&paced_binding, 2.0 * seconds),
-    ));
-    rows.push((
-        "paced: caps + context + record_impr.",
-        summary(&paced_recording, 2.0 * seconds),
-    ));
+    for (name, tally) in [
+        ("paced: caps + context, exp. recorded", &paced_binding),
+        ("paced: caps + context + record_impr.", &paced_recording),
+    ] {
+        rows.push((name, summary(tally, 2.0 * seconds)));
+    }
     println!(
         "\nRecommendOffers under a contact policy (same run; phases of 2 × {seconds:.0} s interleaved, \
          \"context + record_impressions\" 1 × {seconds:.0} s):"

@@ -19,7 +19,8 @@ use crate::bench_load::{OfferMode, Tally, offer_request};
 const MAX_IN_FLIGHT: usize = 1_024;
 
 /// One paced phase: `rate` RecommendOffers per second of `mode` for `seconds`, for random
-/// ones of `customers`, each with `deadline`. Returns the tally once every request ended.
+/// ones of `customers`, each with `deadline`. Returns the tally once every request ended
+/// (empty without customers).
 pub(crate) async fn paced_offers(
     channel: &Channel,
     customers: &Arc<Vec<String>>,
@@ -28,6 +29,9 @@ pub(crate) async fn paced_offers(
     seconds: u64,
     deadline: Duration,
 ) -> Tally {
+    if customers.is_empty() {
+        return Tally::default();
+    }
     let period = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let total = (rate * seconds as f64).round() as u64;
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
