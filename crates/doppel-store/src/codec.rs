@@ -1,8 +1,8 @@
 //! Value encodings: records as postcard, vectors as raw little-endian `f32` bytes (compact,
 //! and readable by anything without a schema).
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -13,6 +13,19 @@ pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>> {
 
 /// Decodes a record stored under `key`; undecodable bytes are [`Error::Corrupt`].
 pub fn decode<T: DeserializeOwned>(what: &'static str, key: &str, bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| Error::Corrupt {
+        what,
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// [`decode`] into a record that borrows from `bytes`.
+pub fn decode_borrowed<'a, T: Deserialize<'a>>(
+    what: &'static str,
+    key: &str,
+    bytes: &'a [u8],
+) -> Result<T> {
     postcard::from_bytes(bytes).map_err(|e| Error::Corrupt {
         what,
         key: key.to_owned(),

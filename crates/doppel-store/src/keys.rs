@@ -7,6 +7,7 @@
 //! | `items` | id | postcard [`Item`](doppel_types::Item) |
 //! | `events` | seq (u64, numeric order) | postcard [`Event`](doppel_types::Event) |
 //! | `customer_events` | (customer id, seq) | () — per-customer index of `events` |
+//! | `impression_batches` | seq | postcard customer ids — batch rows of `events`, kept out of `customer_events` |
 //! | `customer_event_ids` | (customer id, event id) | seq — ids recorded, for dedup |
 //! | `erased` | customer id | erasure time, ms since the epoch |
 //! | `vectors` | (version, entity tag, id) | little-endian f32 bytes |
@@ -33,6 +34,10 @@ pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 /// Per-customer index of the event log.
 pub const CUSTOMER_EVENTS: TableDefinition<(&str, u64), ()> =
     TableDefinition::new("customer_events");
+/// Batch rows of impressions (stored without `customer_events` entries), with the
+/// customers each holds (see `embedded::batch_owners`).
+pub const IMPRESSION_BATCHES: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("impression_batches");
 /// Event ids recorded per customer (the dedup set of `append_events`), with the seq of
 /// the event that carried each; erasure removes a customer's range.
 pub const CUSTOMER_EVENT_IDS: TableDefinition<(&str, &str), u64> =

@@ -181,3 +181,58 @@ async fn lazy_impressions_are_visible_at_once_and_durable_after_a_flush() {
     assert_eq!(store.customer_events("c1").await.expect("read").len(), 4);
     assert_eq!(store.last_event_seq().await.expect("seq"), 4);
 }
+
+/// Impressions recorded with answers are stored as batch rows, out of the per-customer
+/// index: after a reopen the store still finds them per customer, and erasure removes them
+/// (and only them) from the rows they share with others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_impressions_are_found_and_erased_per_customer_after_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let impression = |customer: &str, item: &str| doppel_types::Event {
+        kind: doppel_types::EventType::Impression,
+        quantity: 1,
+        value: 0.0,
+        ..event(customer, item, 7)
+    };
+    {
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        store
+            .append_events(vec![event("c1", "i0", 1)])
+            .await
+            .expect("append");
+        let shown = vec![
+            impression("c1", "i1"),
+            impression("c1", "i2"),
+            impression("c2", "i1"),
+            impression("c1", "i3"),
+        ];
+        store
+            .append_impressions(shown.into())
+            .await
+            .expect("append");
+        store.flush().await.expect("flush");
+    }
+    let store = EmbeddedStore::open(dir.path()).expect("reopen");
+    let items = |events: Vec<doppel_types::Event>| -> Vec<String> {
+        events.into_iter().map(|e| e.item_id).collect()
+    };
+    let c1 = store.customer_events("c1").await.expect("read");
+    assert_eq!(
+        items(c1),
+        ["i0", "i1", "i2", "i3"],
+        "indexed and unindexed, in order"
+    );
+    assert!(store.delete_customer("c1").await.expect("erase"));
+    assert!(store.customer_events("c1").await.expect("read").is_empty());
+    let left = store.scan_events(0, 10).await.expect("scan");
+    assert_eq!(left.len(), 1, "only c2's impression stays: {left:?}");
+    assert_eq!(left[0].1.customer_id, "c2");
+    assert_eq!(
+        items(store.customer_events("c2").await.expect("read")),
+        ["i1"]
+    );
+    drop(store);
+    let store = EmbeddedStore::open(dir.path()).expect("reopen after erasure");
+    assert!(store.customer_events("c1").await.expect("read").is_empty());
+    assert_eq!(store.scan_events(0, 10).await.expect("scan").len(), 1);
+}

@@ -1,20 +1,26 @@
 //! Erasure (right to be forgotten): one transaction removes the profile, every event
-//! (through the per-customer index) and its recorded event ids, the customer's vector in
+//! (through the per-customer index, and in the impression batch rows the caller names)
+//! and its recorded event ids, the customer's vector in
 //! every version that has vectors, its membership of every saved audience, and records the id in the ledger so later appends and
 //! imports drop it.
 
 use doppel_types::Entity;
 use redb::{Database, ReadableTable};
 
+use super::impression_runs::{batch_customers, batch_without};
 use super::{now_ms, read, write};
+use crate::codec::encode;
 use crate::error::Result;
 use crate::keys::{
-    CUSTOMER_EVENT_IDS, CUSTOMER_EVENTS, CUSTOMERS, ERASED, EVENTS, VECTOR_VERSIONS, VECTORS,
-    entity_tag,
+    CUSTOMER_EVENT_IDS, CUSTOMER_EVENTS, CUSTOMERS, ERASED, EVENTS, IMPRESSION_BATCHES,
+    VECTOR_VERSIONS, VECTORS, entity_tag,
 };
 
-/// Erases `id`; true if a profile, an event or a vector existed.
-pub(crate) fn delete_customer(db: &Database, id: &str) -> Result<bool> {
+/// Erases `id`, whose impressions are also in the batch rows `batches`
+/// ([`BatchOwners::rows`]); true if a profile, an event or a vector existed.
+///
+/// [`BatchOwners::rows`]: super::batch_owners::BatchOwners::rows
+pub(crate) fn delete_customer(db: &Database, id: &str, batches: &[u64]) -> Result<bool> {
     write(db, |txn| {
         let mut existed = txn.open_table(CUSTOMERS)?.remove(id)?.is_some();
 
@@ -28,6 +34,29 @@ pub(crate) fn delete_customer(db: &Database, id: &str) -> Result<bool> {
         for seq in seqs {
             existed |= log.remove(seq)?.is_some();
             index.remove((id, seq))?;
+        }
+        let mut batch_rows = txn.open_table(IMPRESSION_BATCHES)?;
+        for &row in batches {
+            // A batch lost to a crash may have left its number to a row without `id`.
+            let Some(bytes) = log.get(row)?.map(|b| b.value().to_vec()) else {
+                continue;
+            };
+            let mut customers = batch_customers(row, &bytes)?;
+            if !customers.iter().any(|c| c == id) {
+                continue;
+            }
+            existed = true;
+            customers.retain(|c| c != id);
+            match batch_without(row, &bytes, id)? {
+                Some(rest) => {
+                    log.insert(row, rest.as_slice())?;
+                    batch_rows.insert(row, encode("batch customers", &customers)?.as_slice())?;
+                }
+                None => {
+                    log.remove(row)?;
+                    batch_rows.remove(row)?;
+                }
+            }
         }
 
         let mut event_ids = txn.open_table(CUSTOMER_EVENT_IDS)?;

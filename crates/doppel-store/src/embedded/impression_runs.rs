@@ -9,17 +9,37 @@
 //! A run's row starts with [`RUN_TAG`] (0). A single event's row is its postcard encoding,
 //! which starts with the length of its customer id: never 0, since the log refuses an event
 //! without one.
+//!
+//! Impressions recorded with answers are stored one **batch** a row: every run of one
+//! append (many customers), each with its first sequence number, under the first of them.
+//! One insert at the end of the log per append instead of one per answer: recording the
+//! answers of a busy node costs a row and a commit per batch. A batch row starts with
+//! [`RUN_TAG`] and [`BATCH_TAG`] (0; a run's row has its customer id's length there).
+//! A batch row spans the sequence numbers of its runs and no other row's.
 
 use doppel_types::{Context, Event, EventType};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{decode, encode};
+use crate::codec::{decode, decode_borrowed, encode};
 use crate::error::{Error, Result};
 
 /// First byte of a run's row.
 const RUN_TAG: u8 = 0;
+/// Second byte of a batch row.
+const BATCH_TAG: u8 = 0;
 /// Most impressions in one run (a longer run is split).
 pub(crate) const MAX_RUN: usize = 256;
+/// Most impressions in one batch row (a longer batch is split).
+pub(crate) const MAX_BATCH: usize = 4_096;
+
+/// One run of a batch row: its first sequence number, its customer (read without decoding
+/// the run) and the run's encoding.
+#[derive(Serialize, Deserialize)]
+struct BatchEntry<'a> {
+    first: u64,
+    customer_id: &'a str,
+    run: &'a [u8],
+}
 
 /// Impressions of one customer at one time in one context.
 #[derive(Serialize, Deserialize)]
@@ -59,23 +79,127 @@ pub(crate) fn encode_row(events: &[&Event]) -> Result<Vec<u8>> {
     if events.len() == 1 {
         return encode("event", first);
     }
+    let mut row = vec![RUN_TAG];
+    row.extend(encode_run(events)?);
+    Ok(row)
+}
+
+/// The row of a batch: runs of runnable events (each of one customer, time and context),
+/// each with its first sequence number, ascending.
+pub(crate) fn encode_batch(runs: &[(u64, Vec<&Event>)]) -> Result<Vec<u8>> {
+    let mut encoded = Vec::with_capacity(runs.len());
+    for (_, run) in runs {
+        encoded.push(encode_run(run)?);
+    }
+    let entries: Vec<BatchEntry<'_>> = runs
+        .iter()
+        .zip(&encoded)
+        .map(|((first, run), bytes)| BatchEntry {
+            first: *first,
+            customer_id: &run[0].customer_id,
+            run: bytes,
+        })
+        .collect();
+    let mut row = vec![RUN_TAG, BATCH_TAG];
+    row.extend(encode("impression batch", &entries)?);
+    Ok(row)
+}
+
+/// The events of the row stored under `seq`, with their sequence numbers.
+pub(crate) fn decode_row(seq: u64, bytes: &[u8]) -> Result<Vec<(u64, Event)>> {
+    decode_row_of(seq, bytes, None)
+}
+
+/// The events of the row stored under `seq` (only those of `customer` when given), with
+/// their sequence numbers.
+pub(crate) fn decode_row_of(
+    seq: u64,
+    bytes: &[u8],
+    customer: Option<&str>,
+) -> Result<Vec<(u64, Event)>> {
+    let mine = |id: &str| customer.is_none_or(|c| c == id);
+    match bytes {
+        [RUN_TAG, BATCH_TAG, batch @ ..] => {
+            let entries: Vec<BatchEntry<'_>> =
+                decode_borrowed("impression batch", &seq.to_string(), batch)?;
+            let mut out = Vec::new();
+            for entry in entries.iter().filter(|e| mine(e.customer_id)) {
+                out.extend(decode_run(entry.first, entry.run)?);
+            }
+            Ok(out)
+        }
+        [RUN_TAG, run @ ..] => {
+            let events = decode_run(seq, run)?;
+            Ok(events
+                .into_iter()
+                .filter(|(_, e)| mine(&e.customer_id))
+                .collect())
+        }
+        _ => {
+            let event: Event = decode("event", &seq.to_string(), bytes)?;
+            Ok(if mine(&event.customer_id) {
+                vec![(seq, event)]
+            } else {
+                Vec::new()
+            })
+        }
+    }
+}
+
+/// The distinct customers of a batch row (empty for any other row).
+pub(crate) fn batch_customers(seq: u64, bytes: &[u8]) -> Result<Vec<String>> {
+    let [RUN_TAG, BATCH_TAG, batch @ ..] = bytes else {
+        return Ok(Vec::new());
+    };
+    let entries: Vec<BatchEntry<'_>> =
+        decode_borrowed("impression batch", &seq.to_string(), batch)?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(entries
+        .iter()
+        .map(|e| e.customer_id)
+        .filter(|id| seen.insert(*id))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// A batch row without the runs of `customer`; `None` when nothing is left.
+pub(crate) fn batch_without(seq: u64, bytes: &[u8], customer: &str) -> Result<Option<Vec<u8>>> {
+    let [RUN_TAG, BATCH_TAG, batch @ ..] = bytes else {
+        return Err(Error::Storage(format!(
+            "row {seq} is not an impression batch"
+        )));
+    };
+    let mut entries: Vec<BatchEntry<'_>> =
+        decode_borrowed("impression batch", &seq.to_string(), batch)?;
+    entries.retain(|e| e.customer_id != customer);
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut row = vec![RUN_TAG, BATCH_TAG];
+    row.extend(encode("impression batch", &entries)?);
+    Ok(Some(row))
+}
+
+/// The encoding of a run (without the tag of its row), a run of one included.
+fn encode_run(events: &[&Event]) -> Result<Vec<u8>> {
+    let Some(first) = events.first() else {
+        return Err(Error::Storage("an empty impression run".into()));
+    };
+    if first.customer_id.is_empty() {
+        return Err(Error::Storage("an event without a customer id".into()));
+    }
     let run = ImpressionRun {
         customer_id: first.customer_id.clone(),
         timestamp_ms: first.timestamp_ms,
         context: first.context.clone(),
         items: events.iter().map(|e| e.item_id.clone()).collect(),
     };
-    let mut row = vec![RUN_TAG];
-    row.extend(encode("impression run", &run)?);
-    Ok(row)
+    encode("impression run", &run)
 }
 
-/// The events of the row stored under `seq`, with their sequence numbers.
-pub(crate) fn decode_row(seq: u64, bytes: &[u8]) -> Result<Vec<(u64, Event)>> {
-    let Some((&RUN_TAG, rest)) = bytes.split_first() else {
-        return Ok(vec![(seq, decode("event", &seq.to_string(), bytes)?)]);
-    };
-    let run: ImpressionRun = decode("impression run", &seq.to_string(), rest)?;
+/// The events of a run's encoding (without the tag of its row) stored under `seq`.
+fn decode_run(seq: u64, bytes: &[u8]) -> Result<Vec<(u64, Event)>> {
+    let run: ImpressionRun = decode("impression run", &seq.to_string(), bytes)?;
     Ok(run
         .items
         .into_iter()
@@ -156,5 +280,29 @@ mod tests {
         for b in [later, with_id, click, other] {
             assert!(!same_run(&a, &b), "{b:?}");
         }
+    }
+
+    #[test]
+    fn a_batch_row_reads_back_per_customer_and_loses_one_customer_whole() {
+        let mut other = impression("x");
+        other.customer_id = "c2".into();
+        let (a, b, c) = (impression("a"), impression("b"), impression("c"));
+        let runs = vec![(10, vec![&a, &b]), (12, vec![&other]), (20, vec![&c])];
+        let row = encode_batch(&runs).expect("encode");
+        assert_eq!(&row[..2], [RUN_TAG, BATCH_TAG]);
+        let all = decode_row(10, &row).expect("decode");
+        let seqs: Vec<u64> = all.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, [10, 11, 12, 20], "each run keeps its own numbers");
+        assert_eq!(all[2].1, other);
+        let mine = decode_row_of(10, &row, Some("c1")).expect("decode");
+        assert_eq!(mine, vec![(10, a), (11, b), (20, c)]);
+        assert_eq!(batch_customers(10, &row).expect("customers"), ["c1", "c2"]);
+        let rest = batch_without(10, &row, "c1")
+            .expect("rewrite")
+            .expect("c2 left");
+        assert_eq!(decode_row(10, &rest).expect("decode"), vec![(12, other)]);
+        assert!(batch_without(10, &rest, "c2").expect("rewrite").is_none());
+        let plain = encode_row(&[&impression("a")]).expect("plain");
+        assert!(batch_customers(3, &plain).expect("not a batch").is_empty());
     }
 }

@@ -9,12 +9,15 @@
 //! readers see the last committed snapshot.
 //!
 //! Layout: the transaction helpers live here; one file per concept — `profiles`
-//! (customers, items), `events`, `erasure`, `vectors`, `versions` — each with sync
+//! (customers, items), `events` (rows encoded by `impression_runs`; batch rows of
+//! recorded impressions found per customer through `batch_owners`), `erasure`,
+//! `vectors`, `versions` — each with sync
 //! functions over a `&Database`; `store_impl` wires them into [`Store`](crate::Store);
 //! `reopen` holds the database handle and replaces it after an I/O error (redb refuses
 //! every operation on a handle once one I/O error happened).
 
 mod audit_log;
+mod batch_owners;
 mod contact_policy;
 mod erasure;
 mod events;
@@ -40,6 +43,7 @@ use redb::{
 
 use crate::error::{Error, Result};
 use crate::keys;
+use batch_owners::BatchOwners;
 use reopen::DbHandle;
 
 /// File name of the database inside the data directory.
@@ -55,6 +59,11 @@ pub struct EmbeddedStore {
     handle: Arc<DbHandle>,
     /// Set by a lazy (non-durable) commit, cleared by the durable commit of `flush`.
     unflushed: Arc<AtomicBool>,
+    /// Impression runs kept out of `customer_events`, per customer (locked briefly).
+    run_owners: Arc<parking_lot::Mutex<BatchOwners>>,
+    /// Held across an impression append (its commit and its note in `run_owners`) and
+    /// across an erasure, so an erasure never misses a run committed but not yet noted.
+    run_writer: Arc<parking_lot::Mutex<()>>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -96,11 +105,14 @@ impl EmbeddedStore {
             create_tables(&db)?;
             Ok(db)
         };
-        let handle = DbHandle::open(path, Box::new(open))?;
+        let handle = Arc::new(DbHandle::open(path, Box::new(open))?);
+        let run_owners = handle.call(BatchOwners::load)?;
         tracing::info!(store.path = %handle.path().display(), "embedded store opened");
         Ok(Self {
-            handle: Arc::new(handle),
+            handle,
             unflushed: Arc::new(AtomicBool::new(false)),
+            run_owners: Arc::new(parking_lot::Mutex::new(run_owners)),
+            run_writer: Arc::new(parking_lot::Mutex::new(())),
         })
     }
 
@@ -128,6 +140,7 @@ fn create_tables(db: &Database) -> Result<()> {
         txn.open_table(keys::EVENTS)?;
         txn.open_table(keys::CUSTOMER_EVENTS)?;
         txn.open_table(keys::CUSTOMER_EVENT_IDS)?;
+        txn.open_table(keys::IMPRESSION_BATCHES)?;
         txn.open_table(keys::ERASED)?;
         txn.open_table(keys::VECTORS)?;
         txn.open_table(keys::VECTOR_VERSIONS)?;

@@ -9,7 +9,6 @@ use doppel_types::{
     AuditEvent, ContactPolicy, ContextModel, Customer, Entity, Event, ExperimentBook, Item,
     SavedAudienceInfo, SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
 };
-use redb::Durability;
 
 use super::{
     EmbeddedStore, audit_log, contact_policy, erasure, events, experiments, profiles,
@@ -43,7 +42,15 @@ impl Store for EmbeddedStore {
 
     async fn delete_customer(&self, id: &str) -> Result<bool> {
         let id = id.to_owned();
-        self.run(move |db| erasure::delete_customer(db, &id)).await
+        let (owners, writer) = (Arc::clone(&self.run_owners), Arc::clone(&self.run_writer));
+        self.run(move |db| {
+            let _one_writer = writer.lock();
+            let rows = owners.lock().rows(&id).to_vec();
+            let existed = erasure::delete_customer(db, &id, &rows)?;
+            owners.lock().forget(&id);
+            Ok(existed)
+        })
+        .await
     }
 
     async fn erased_customers(&self) -> Result<Vec<String>> {
@@ -75,8 +82,12 @@ impl Store for EmbeddedStore {
     }
 
     async fn append_impressions(&self, events: Arc<[Event]>) -> Result<Appended> {
+        let (owners, writer) = (Arc::clone(&self.run_owners), Arc::clone(&self.run_writer));
         let appended = self
-            .run(move |db| events::append_events_with(db, &events, Durability::None))
+            .run(move |db| {
+                let _one_writer = writer.lock();
+                events::append_impressions(db, &events, &owners)
+            })
             .await?;
         self.unflushed.store(true, Ordering::Release);
         Ok(appended)
@@ -84,7 +95,12 @@ impl Store for EmbeddedStore {
 
     async fn customer_events(&self, customer_id: &str) -> Result<Vec<Event>> {
         let id = customer_id.to_owned();
-        self.run(move |db| events::customer_events(db, &id)).await
+        let owners = Arc::clone(&self.run_owners);
+        self.run(move |db| {
+            let rows = owners.lock().rows(&id).to_vec();
+            events::customer_events(db, &id, &rows)
+        })
+        .await
     }
 
     async fn scan_events(&self, after_seq: u64, limit: usize) -> Result<Vec<(u64, Event)>> {
