@@ -234,7 +234,13 @@ impl Node {
                 let Some(node) = weak.upgrade() else {
                     return;
                 };
-                let batch: Arc<[Event]> = std::mem::take(&mut *node.offers.unstored.lock()).into();
+                let batch: Arc<[Event]> = {
+                    let mut queue = node.offers.unstored.lock();
+                    // The next batch starts with room for as many: requests appending to
+                    // it never grow it (a copy of the whole queue, on their thread).
+                    let room = Vec::with_capacity(queue.len());
+                    std::mem::replace(&mut *queue, room).into()
+                };
                 if batch.is_empty() {
                     node.offers.storing.store(false, Ordering::Release);
                     // Impressions queued between the take and the store above would wait
@@ -258,6 +264,9 @@ impl Node {
                     tokio::time::sleep(STORE_RETRY).await;
                     continue;
                 }
+                // Freeing a batch's thousands of strings would hold up the requests queued
+                // on this worker.
+                tokio::task::spawn_blocking(move || drop(batch));
                 node.schedule_flush();
                 drop(node);
                 tokio::time::sleep(STORE_BATCH_PAUSE).await;

@@ -41,13 +41,14 @@ struct BatchEntry<'a> {
     run: &'a [u8],
 }
 
-/// Impressions of one customer at one time in one context.
+/// Impressions of one customer at one time in one context: read as owned strings, written
+/// from borrowed ones (the same encoding).
 #[derive(Serialize, Deserialize)]
-struct ImpressionRun {
-    customer_id: String,
+struct ImpressionRun<S = String, C = Context> {
+    customer_id: S,
     timestamp_ms: i64,
-    context: Context,
-    items: Vec<String>,
+    context: C,
+    items: Vec<S>,
 }
 
 /// True if `event` can be part of a run: an impression of one unit, worth nothing, with no
@@ -189,10 +190,10 @@ fn encode_run(events: &[&Event]) -> Result<Vec<u8>> {
         return Err(Error::Storage("an event without a customer id".into()));
     }
     let run = ImpressionRun {
-        customer_id: first.customer_id.clone(),
+        customer_id: first.customer_id.as_str(),
         timestamp_ms: first.timestamp_ms,
-        context: first.context.clone(),
-        items: events.iter().map(|e| e.item_id.clone()).collect(),
+        context: &first.context,
+        items: events.iter().map(|e| e.item_id.as_str()).collect(),
     };
     encode("impression run", &run)
 }
