@@ -6,8 +6,9 @@
 //! after each build returns them.
 //!
 //! The `doppel` binary allocates with mimalloc, which returns free pages on its own after a
-//! short delay; collecting forces that now. glibc is still trimmed, for what other code
-//! (and a library user's binary) allocates there.
+//! short delay; `mi_collect` frees what the calling thread's heap holds free and purges
+//! free pages now. glibc is still trimmed, for what other code (and a library user's
+//! binary) allocates there.
 
 /// Returns freed heap memory to the OS (mimalloc's `mi_collect`, and glibc's `malloc_trim`
 /// on glibc).

@@ -127,3 +127,57 @@ async fn the_next_operation_reopens_when_a_retry_is_due() {
         Some(customer("c2"))
     );
 }
+
+/// Impressions committed lazily and lost with a reopen after an I/O error leave no trace:
+/// their sequence numbers are taken again, and the customer's events read back once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impressions_lost_with_a_reopen_are_not_read_back_nor_doubled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = FullDisk::new();
+    let store = disk.open_store(dir.path()).expect("open");
+    let mut health = store.health().expect("health");
+    let shown = |item: &str| doppel_types::Event {
+        kind: doppel_types::EventType::Impression,
+        quantity: 1,
+        value: 0.0,
+        ..event("c1", item, 5)
+    };
+    store
+        .append_events(vec![event("c1", "i1", 1)])
+        .await
+        .expect("append");
+    store
+        .append_impressions(vec![shown("lost1"), shown("lost2")].into())
+        .await
+        .expect("lazy append");
+    assert_eq!(store.customer_events("c1").await.expect("read").len(), 3);
+
+    disk.set_full(true);
+    store
+        .upsert_customers(vec![customer("c2")])
+        .await
+        .expect_err("a durable write on a full disk");
+    wait_for_health(&mut health, false).await;
+    disk.set_full(false);
+    wait_for_health(&mut health, true).await;
+    assert_eq!(
+        store.last_event_seq().await.expect("seq"),
+        1,
+        "the lazy commit is gone"
+    );
+
+    store
+        .append_impressions(vec![shown("kept1"), shown("kept2")].into())
+        .await
+        .expect("append after the reopen");
+    let items: Vec<String> = store
+        .customer_events("c1")
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|e| e.item_id)
+        .collect();
+    assert_eq!(items, ["i1", "kept1", "kept2"]);
+    assert!(store.delete_customer("c1").await.expect("erase"));
+    assert!(store.scan_events(0, 10).await.expect("scan").is_empty());
+}

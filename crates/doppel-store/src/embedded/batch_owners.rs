@@ -8,9 +8,12 @@
 //! `impression_batches` (row → its customers, again an append at the end), and in memory
 //! here per customer, where one customer's reads and its erasure find it.
 //!
-//! The memory is loaded from `impression_batches` when the store opens. A lazily committed
-//! batch lost in a crash or a reopen after an I/O error can leave an entry whose number a
-//! later row reuses, so readers and erasure check the customers of the row they find.
+//! The memory is loaded from `impression_batches` whenever the database is (re)opened, so
+//! batches lost with a crash or a reopen after an I/O error are not listed. Readers and
+//! erasure still check the customers of the row they find, and read each row once.
+//!
+//! It grows with every append (a `u64` per customer and batch) until events have a
+//! retention; erasing a customer rewrites every batch row that holds it.
 
 use std::collections::HashMap;
 

@@ -1,8 +1,8 @@
 //! Erasure (right to be forgotten): one transaction removes the profile, every event
-//! (through the per-customer index, and in the impression batch rows the caller names)
-//! and its recorded event ids, the customer's vector in
-//! every version that has vectors, its membership of every saved audience, and records the id in the ledger so later appends and
-//! imports drop it.
+//! (through the per-customer index, and from the impression batch rows the caller names)
+//! and its recorded event ids, the customer's vector in every version that has vectors,
+//! its membership of every saved audience, and records the id in the ledger so later
+//! appends and imports drop it.
 
 use doppel_types::Entity;
 use redb::{Database, ReadableTable};

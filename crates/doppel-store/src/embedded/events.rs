@@ -179,22 +179,27 @@ pub(crate) fn customer_events(
     read(db, |txn| {
         let index = txn.open_table(CUSTOMER_EVENTS)?;
         let log = txn.open_table(EVENTS)?;
-        let mut out = Vec::new();
-        let indexed = index
-            .range((customer_id, 0)..=(customer_id, u64::MAX))?
-            .map(|entry| entry.map(|(key, _)| key.value().1));
-        for seq in indexed.chain(batches.iter().map(|&row| Ok(row))) {
-            let seq = seq?;
-            if let Some(bytes) = log.get(seq)? {
-                // Only the customer's: a batch row holds others', and a batch lost to a
-                // crash may have left its number to another customer's row.
-                out.extend(decode_row_of(seq, bytes.value(), Some(customer_id))?);
-            }
+        let mut rows = Vec::with_capacity(batches.len());
+        for entry in index.range((customer_id, 0)..=(customer_id, u64::MAX))? {
+            rows.push(entry?.0.value().1);
         }
         if !batches.is_empty() {
-            out.sort_by_key(|(seq, _)| *seq);
+            rows.extend_from_slice(batches);
+            // Each row once, in order: a batch lost to a crash may have left its number
+            // to a row that is listed twice.
+            rows.sort_unstable();
+            rows.dedup();
         }
-        Ok(out.into_iter().map(|(_, e)| e).collect())
+        let mut out = Vec::new();
+        for seq in rows {
+            if let Some(bytes) = log.get(seq)? {
+                // Only the customer's: a batch row holds others', and a lost batch may
+                // have left its number to another customer's row.
+                let events = decode_row_of(seq, bytes.value(), Some(customer_id))?;
+                out.extend(events.into_iter().map(|(_, e)| e));
+            }
+        }
+        Ok(out)
     })
 }
 

@@ -59,11 +59,12 @@ pub struct EmbeddedStore {
     handle: Arc<DbHandle>,
     /// Set by a lazy (non-durable) commit, cleared by the durable commit of `flush`.
     unflushed: Arc<AtomicBool>,
-    /// Impression runs kept out of `customer_events`, per customer (locked briefly).
-    run_owners: Arc<parking_lot::Mutex<BatchOwners>>,
-    /// Held across an impression append (its commit and its note in `run_owners`) and
-    /// across an erasure, so an erasure never misses a run committed but not yet noted.
-    run_writer: Arc<parking_lot::Mutex<()>>,
+    /// The impression batch rows of each customer (kept out of `customer_events`), locked
+    /// briefly; reloaded with every (re)open of the database.
+    batch_owners: Arc<parking_lot::Mutex<BatchOwners>>,
+    /// Held across an impression append (its commit and its note in `batch_owners`) and
+    /// across an erasure, so an erasure never misses a batch committed but not yet noted.
+    batch_writer: Arc<parking_lot::Mutex<()>>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -100,19 +101,24 @@ impl EmbeddedStore {
         std::fs::create_dir_all(dir).map_err(|e| Error::from(e).at_path(dir))?;
         let path = dir.join(DB_FILE_NAME);
         let file = path.clone();
+        let batch_owners = Arc::new(parking_lot::Mutex::new(BatchOwners::default()));
+        let owners = Arc::clone(&batch_owners);
         let open = move || -> Result<Database> {
             let db = redb::Builder::new().create_with_backend(backend(&file)?)?;
             create_tables(&db)?;
+            // A reopen after an I/O error can lose lazily committed batches (and reuse
+            // their numbers): the owners are read again from what the file holds. No
+            // operation runs on the database meanwhile, so none holds the lock.
+            *owners.lock() = BatchOwners::load(&db)?;
             Ok(db)
         };
         let handle = Arc::new(DbHandle::open(path, Box::new(open))?);
-        let run_owners = handle.call(BatchOwners::load)?;
         tracing::info!(store.path = %handle.path().display(), "embedded store opened");
         Ok(Self {
             handle,
             unflushed: Arc::new(AtomicBool::new(false)),
-            run_owners: Arc::new(parking_lot::Mutex::new(run_owners)),
-            run_writer: Arc::new(parking_lot::Mutex::new(())),
+            batch_owners,
+            batch_writer: Arc::new(parking_lot::Mutex::new(())),
         })
     }
 

@@ -42,7 +42,10 @@ impl Store for EmbeddedStore {
 
     async fn delete_customer(&self, id: &str) -> Result<bool> {
         let id = id.to_owned();
-        let (owners, writer) = (Arc::clone(&self.run_owners), Arc::clone(&self.run_writer));
+        let (owners, writer) = (
+            Arc::clone(&self.batch_owners),
+            Arc::clone(&self.batch_writer),
+        );
         self.run(move |db| {
             let _one_writer = writer.lock();
             let rows = owners.lock().rows(&id).to_vec();
@@ -82,7 +85,10 @@ impl Store for EmbeddedStore {
     }
 
     async fn append_impressions(&self, events: Arc<[Event]>) -> Result<Appended> {
-        let (owners, writer) = (Arc::clone(&self.run_owners), Arc::clone(&self.run_writer));
+        let (owners, writer) = (
+            Arc::clone(&self.batch_owners),
+            Arc::clone(&self.batch_writer),
+        );
         let appended = self
             .run(move |db| {
                 let _one_writer = writer.lock();
@@ -95,7 +101,7 @@ impl Store for EmbeddedStore {
 
     async fn customer_events(&self, customer_id: &str) -> Result<Vec<Event>> {
         let id = customer_id.to_owned();
-        let owners = Arc::clone(&self.run_owners);
+        let owners = Arc::clone(&self.batch_owners);
         self.run(move |db| {
             let rows = owners.lock().rows(&id).to_vec();
             events::customer_events(db, &id, &rows)
