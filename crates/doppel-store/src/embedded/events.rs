@@ -15,7 +15,8 @@ use redb::{Database, Durability, ReadableTable};
 
 use super::batch_owners::BatchOwners;
 use super::impression_runs::{
-    MAX_BATCH, MAX_RUN, decode_row, decode_row_of, encode_batch, encode_row, runnable, same_run,
+    MAX_BATCH, MAX_RUN, decode_row, decode_row_of, distinct, encode_batch, encode_row, runnable,
+    same_run,
 };
 use super::{read, write_with};
 use crate::codec::encode;
@@ -72,13 +73,7 @@ impl<'a> PendingBatch<'a> {
         let Some(&(row, _)) = runs.first() else {
             return Ok(None);
         };
-        let mut seen = std::collections::HashSet::new();
-        let customers: Vec<String> = runs
-            .iter()
-            .map(|(_, run)| run[0].customer_id.as_str())
-            .filter(|id| seen.insert(*id))
-            .map(str::to_owned)
-            .collect();
+        let customers = distinct(runs.iter().map(|(_, run)| run[0].customer_id.as_str()));
         log.insert(row, encode_batch(&runs)?.as_slice())?;
         batches.insert(row, encode("batch customers", &customers)?.as_slice())?;
         Ok(Some((row, customers)))

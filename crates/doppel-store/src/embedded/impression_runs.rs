@@ -154,13 +154,16 @@ pub(crate) fn batch_customers(seq: u64, bytes: &[u8]) -> Result<Vec<String>> {
     };
     let entries: Vec<BatchEntry<'_>> =
         decode_borrowed("impression batch", &seq.to_string(), batch)?;
+    Ok(distinct(entries.iter().map(|e| e.customer_id)))
+}
+
+/// The distinct customer ids of `ids`, in first-seen order.
+pub(crate) fn distinct<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
-    Ok(entries
-        .iter()
-        .map(|e| e.customer_id)
+    ids.into_iter()
         .filter(|id| seen.insert(*id))
         .map(str::to_owned)
-        .collect())
+        .collect()
 }
 
 /// A batch row without the runs of `customer`; `None` when nothing is left.
