@@ -12,6 +12,8 @@
 //! * `loaded_version` — one version's customer shard indexes and item index
 //! * `context_ranking` — a version's context lifts per resolved context, cached, for offers
 //! * [`lookalike_query`] — audience request/answer types
+//! * [`classifier`] — population moments and the ridge-LDA fit of classifier audiences
+//! * `customer_lengths` — each customer's vector length in a version, and per-shard moments
 //! * `seed_prototypes` — centroid, coherence and k-means prototypes of a seed set
 //! * `quantized_scan` — exact audiences from int8 scans (bounded scores, floats re-read only near the cut)
 //! * `lookalike` — audience scoring (exact scan, int8 scan or graph search, by size)
@@ -39,8 +41,10 @@
 mod attribute_columns;
 pub mod audience_groups;
 pub mod cancellation;
+pub mod classifier;
 pub mod config;
 mod context_ranking;
+mod customer_lengths;
 pub mod customer_segments;
 pub mod engine;
 pub mod error;
@@ -62,6 +66,7 @@ pub mod snapshot_dir;
 
 pub use audience_groups::{Groups, MAX_GROUP_ATTRIBUTES, MAX_GROUP_VALUES};
 pub use cancellation::{CancelOnDrop, Cancellation};
+pub use classifier::{CLASSIFIER_MAX_DIM, CLASSIFIER_RIDGE, LinearScorer, Moments};
 pub use config::EngineConfig;
 pub use customer_segments::{SegmentPage, SegmentSize};
 pub use engine::{
@@ -72,8 +77,9 @@ pub use fairness::{FOUR_FIFTHS, GroupAudit};
 pub use frequency_caps::CapCount;
 pub use loaded_version::SCAN_VECTORS_PARAM;
 pub use lookalike::{
-    CENTROID_MIN_COHERENCE, CENTROID_MIN_TWO_MODE_RATIO, EXPLAIN_MAX_SEEDS, NEGATIVE_WEIGHT,
-    ScorerSpec, check_size as check_audience_size, plan_scorer, target as audience_target,
+    AUTO_CLASSIFIER_MIN_SEEDS, CENTROID_MIN_COHERENCE, CENTROID_MIN_TWO_MODE_RATIO,
+    ClassifierInputs, EXPLAIN_MAX_SEEDS, NEGATIVE_WEIGHT, ScorerSpec,
+    check_size as check_audience_size, plan_scorer, target as audience_target, wants_classifier,
 };
 pub use lookalike_query::{
     Audience, AudienceSize, Balance, LookalikeQuery, Prospect, Strategy, mean_score,

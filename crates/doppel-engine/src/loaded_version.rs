@@ -9,8 +9,10 @@ use doppel_types::shard::shard_of;
 use doppel_types::{OfferPrior, VectorLayout, VersionInfo};
 use parking_lot::RwLock;
 
+use crate::classifier::Moments;
 use crate::config::EngineConfig;
 use crate::context_ranking::ContextRanking;
+use crate::customer_lengths::CustomerLengths;
 use crate::error::Result;
 
 /// Vectors of one entity, ready to build: slots and row-major vectors.
@@ -53,6 +55,9 @@ pub(crate) struct LoadedVersion {
     /// The recent-popularity prior of a trained version's offers (none: offers rank by the
     /// customer's vector alone).
     pub(crate) offer_prior: Option<OfferPrior>,
+    /// Each customer's vector length (the shards keep unit vectors) and the shards'
+    /// moments, for classifier audiences.
+    pub(crate) lengths: CustomerLengths,
 }
 
 /// The `VersionInfo.params` key naming the vectors customer scans read: `int8` or `f32`
@@ -127,6 +132,10 @@ impl LoadedVersion {
         let shards = customers.iter().map(build).collect::<Result<Vec<_>>>()?;
         let offer_prior = offer_prior_of(&info, items.vectors.chunks_exact(dim.max(1)));
         let items = build(&items)?;
+        let lengths = CustomerLengths::new(shards.len());
+        for rows in &customers {
+            lengths.set_rows(&rows.slots, &rows.vectors, dim);
+        }
         let version = Self {
             info,
             dim,
@@ -139,6 +148,7 @@ impl LoadedVersion {
             from_snapshot: false,
             context: RwLock::default(),
             offer_prior,
+            lengths,
         };
         version.apply_scan_vectors();
         Ok(version)
@@ -160,6 +170,18 @@ impl LoadedVersion {
     pub(crate) fn remove_customer(&self, id: &str, slot: PointId) {
         self.shard_for(id).delete(slot);
         self.members.write().remove(slot);
+        self.lengths
+            .changed(shard_of(id, self.shard_count) as usize);
+    }
+
+    /// The moments of every customer vector on `shards` (logical shards, added in the
+    /// order given: callers pass them ascending).
+    pub(crate) fn population_moments(&self, shards: &[usize]) -> Moments {
+        let mut total = Moments::new(self.dim);
+        for m in self.lengths.moments(&self.shards, shards, self.dim) {
+            total.merge(&m);
+        }
+        total
     }
 
     /// The query offers search the item index with for a customer's stored vector: the
@@ -174,6 +196,11 @@ impl LoadedVersion {
     /// The vector of customer `id` at `slot`, if this version has one.
     pub(crate) fn customer_vector(&self, id: &str, slot: PointId) -> Option<Vec<f32>> {
         self.shard_for(id).vector(slot)
+    }
+
+    /// The length of the vector customer `slot` was given (the index keeps it unit).
+    pub(crate) fn customer_length(&self, slot: PointId) -> f32 {
+        self.lengths.read().get(slot)
     }
 
     /// Live customers over all shards.

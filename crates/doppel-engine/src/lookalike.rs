@@ -20,6 +20,7 @@ use rayon::prelude::*;
 
 use crate::audience_groups::Groups;
 use crate::cancellation::{CHECK_EVERY_ROWS, Cancellation};
+use crate::classifier::{CLASSIFIER_MAX_DIM, CLASSIFIER_RIDGE, LinearScorer, Moments, fit};
 use crate::customer_segments::check_customer_segment_kind;
 use crate::error::{Error, Result};
 use crate::fairness;
@@ -39,6 +40,9 @@ pub const CENTROID_MIN_COHERENCE: f32 = 0.2;
 /// ... or when two clusters describe the seeds clearly better than one (see
 /// `two_mode_ratio`: the whole set's coherence over its two halves').
 pub const CENTROID_MIN_TWO_MODE_RATIO: f32 = 0.85;
+/// `Auto` fits the classifier for at least this many usable seeds (fewer give a noisy mean
+/// difference; the cosine rules below handle them).
+pub const AUTO_CLASSIFIER_MIN_SEEDS: usize = 100;
 /// Explanations name seeds from at most this many (an even sample of bigger seed sets).
 pub const EXPLAIN_MAX_SEEDS: usize = 1_000;
 /// Seeds named per prospect.
@@ -60,10 +64,12 @@ const SEED_SEGMENT_FIELDS: [&str; 4] = [
     "seed_segments[3]",
 ];
 
-/// Resolved seeds: ids and unit vectors (parallel), their slots, and the ignored ones.
+/// Resolved seeds: ids, unit vectors and vector lengths (parallel), their slots, and the
+/// ignored ones.
 struct Seeds {
     ids: Vec<String>,
     vectors: Vec<Vec<f32>>,
+    lengths: Vec<f32>,
     slots: HashSet<PointId>,
     ignored: Vec<String>,
 }
@@ -77,6 +83,7 @@ fn resolve(
     let mut seeds = Seeds {
         ids: Vec::new(),
         vectors: Vec::new(),
+        lengths: Vec::new(),
         slots: HashSet::new(),
         ignored: Vec::new(),
     };
@@ -93,6 +100,7 @@ fn resolve(
             Some(v) if consent => {
                 seeds.ids.push(id.clone());
                 seeds.vectors.push(v);
+                seeds.lengths.push(version.customer_length(slot));
             }
             _ => seeds.ignored.push(id.clone()),
         }
@@ -101,16 +109,47 @@ fn resolve(
 }
 
 /// What prospects are scored against: the best dot product over `positives` (one vector
-/// for the centroid, the seed prototypes for max-similarity), minus [`NEGATIVE_WEIGHT`] ×
-/// the best non-negative similarity to `negatives`, clamped to `[-1, 1]`. Built by
-/// [`plan_scorer`] — by a node from its own seeds, or by a router from seeds gathered off
-/// every shard node, which then sends it to them.
+/// for the centroid, the seed prototypes for max-similarity) or the `linear` classifier's
+/// score, minus [`NEGATIVE_WEIGHT`] × the best non-negative similarity to `negatives`,
+/// clamped to `[-1, 1]`. Built by [`plan_scorer`] — by a node from its own seeds, or by a
+/// router from seeds gathered off every shard node, which then sends it to them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScorerSpec {
-    /// Unit vectors a prospect should be close to.
+    /// Unit vectors a prospect should be close to (empty with `linear`).
     pub positives: Vec<Vec<f32>>,
     /// Unit vectors (prototypes of the negative seeds) a prospect should not be close to.
     pub negatives: Vec<Vec<f32>>,
+    /// The classifier, which replaces `positives`.
+    pub linear: Option<LinearScorer>,
+}
+
+/// What `plan_scorer` fits a classifier with: the seeds' vector lengths (parallel to
+/// their unit vectors) and the moments of every customer of the version.
+#[derive(Clone, Copy, Debug)]
+pub struct ClassifierInputs<'a> {
+    /// Length of each seed's vector.
+    pub seed_lengths: &'a [f32],
+    /// Moments of the version's customers (all shards, added in shard order).
+    pub population: &'a Moments,
+    /// Relative ridge.
+    pub ridge: f64,
+}
+
+/// True when `plan_scorer` would use [`ClassifierInputs`] for `strategy` with `seeds`
+/// usable seeds of a `dim`-dimensional version (so callers compute the population's
+/// moments only then). An explicit classifier over [`CLASSIFIER_MAX_DIM`] dims is refused.
+pub fn wants_classifier(strategy: Strategy, seeds: usize, dim: usize) -> Result<bool> {
+    match strategy {
+        Strategy::Classifier if dim > CLASSIFIER_MAX_DIM => Err(Error::invalid(
+            "strategy",
+            format!(
+                "CLASSIFIER serves versions of up to {CLASSIFIER_MAX_DIM} dims; this one has {dim}"
+            ),
+        )),
+        Strategy::Classifier => Ok(true),
+        Strategy::Auto => Ok(seeds >= AUTO_CLASSIFIER_MIN_SEEDS && dim <= CLASSIFIER_MAX_DIM),
+        Strategy::Centroid | Strategy::MaxSimilarity => Ok(false),
+    }
 }
 
 /// L1 norms bounding the prototypes of a scorer, for int8 error bounds.
@@ -128,22 +167,32 @@ impl ScorerSpec {
                 .fold(0.0, f32::max)
         };
         ScanNorms {
-            positives: l1(&self.positives),
+            positives: match &self.linear {
+                Some(l) => l.l1(),
+                None => l1(&self.positives),
+            },
             negatives: l1(&self.negatives),
         }
     }
 
-    /// The score of a scan row and a bound on its error (0 for float rows): the max over
-    /// prototypes moves by at most the largest error of one dot, the negative term by
-    /// `NEGATIVE_WEIGHT` times that, and the clamp moves nothing further apart.
-    fn score_row(&self, row: ScanRow<'_>, norms: ScanNorms) -> (f32, f32) {
+    /// The score of a scan row of a vector of length `length` and a bound on its error (0
+    /// for float rows): the max over prototypes moves by at most the largest error of one
+    /// dot (the classifier's score by that error scaled as in [`LinearScorer::error`]),
+    /// the negative term by `NEGATIVE_WEIGHT` times that, and the clamp moves nothing
+    /// further apart.
+    fn score_row(&self, row: ScanRow<'_>, length: f32, norms: ScanNorms) -> (f32, f32) {
         let best_of = |set: &[Vec<f32>]| {
             set.iter()
                 .map(|p| row.dot(p))
                 .fold(f32::NEG_INFINITY, f32::max)
         };
-        let pos = best_of(&self.positives);
-        let mut error = row.error(norms.positives);
+        let (pos, mut error) = match &self.linear {
+            Some(l) => (
+                l.squash(length, row.dot(&l.weights)),
+                l.error(length, row.error(norms.positives)),
+            ),
+            None => (best_of(&self.positives), row.error(norms.positives)),
+        };
         let score = if self.negatives.is_empty() {
             pos
         } else {
@@ -153,8 +202,12 @@ impl ScorerSpec {
         (score.clamp(-1.0, 1.0), error)
     }
 
-    fn score(&self, v: &[f32]) -> f32 {
-        let pos = best(&self.positives, v).1;
+    /// The score of unit vector `v` of length `length` (only the classifier reads it).
+    fn score(&self, v: &[f32], length: f32) -> f32 {
+        let pos = match &self.linear {
+            Some(l) => l.score(v, length),
+            None => best(&self.positives, v).1,
+        };
         if self.negatives.is_empty() {
             return pos.clamp(-1.0, 1.0);
         }
@@ -168,14 +221,40 @@ impl ScorerSpec {
 }
 
 /// Builds the scorer of a seed set (usable seed vectors, in seed order) and says which
-/// strategy it uses: `Auto` picks centroid for one seed or a coherent single-mode set.
+/// strategy it uses: `Auto` fits the classifier for [`AUTO_CLASSIFIER_MIN_SEEDS`] or more
+/// seeds when `classifier` is given, else picks centroid for one seed or a coherent
+/// single-mode set. A classifier that cannot be fitted (no `classifier` inputs, or nothing
+/// to separate) falls back to the centroid.
 pub fn plan_scorer(
     strategy: Strategy,
     seeds: &[Vec<f32>],
     negatives: &[Vec<f32>],
     dim: usize,
+    classifier: Option<ClassifierInputs<'_>>,
 ) -> (ScorerSpec, Strategy) {
+    if wants_classifier(strategy, seeds.len(), dim).unwrap_or(false)
+        && let Some(inputs) = classifier
+    {
+        let fitted: Vec<(&[f32], f32)> = seeds
+            .iter()
+            .map(Vec::as_slice)
+            .zip(inputs.seed_lengths.iter().copied())
+            .collect();
+        let usable = inputs.seed_lengths.len() == seeds.len() && inputs.population.fits(dim);
+        if let Some(linear) = usable
+            .then(|| fit(&fitted, inputs.population, inputs.ridge))
+            .flatten()
+        {
+            let spec = ScorerSpec {
+                positives: Vec::new(),
+                negatives: prototypes(negatives, dim),
+                linear: Some(linear),
+            };
+            return (spec, Strategy::Classifier);
+        }
+    }
     let wanted = match strategy {
+        Strategy::Classifier => Strategy::Centroid,
         Strategy::Auto if seeds.len() == 1 => Strategy::Centroid,
         Strategy::Auto
             if coherence(seeds, dim) >= CENTROID_MIN_COHERENCE
@@ -193,6 +272,7 @@ pub fn plan_scorer(
             ScorerSpec {
                 positives: vec![c],
                 negatives,
+                linear: None,
             },
             Strategy::Centroid,
         ),
@@ -200,6 +280,7 @@ pub fn plan_scorer(
             ScorerSpec {
                 positives: prototypes(seeds, dim),
                 negatives,
+                linear: None,
             },
             Strategy::MaxSimilarity,
         ),
@@ -328,7 +409,7 @@ impl ShardSelection {
         self.selected[shard_of(id, self.shard_count) as usize]
     }
 
-    fn indexes(&self) -> Vec<usize> {
+    pub(crate) fn indexes(&self) -> Vec<usize> {
         (0..self.selected.len())
             .filter(|&s| self.selected[s])
             .collect()
@@ -407,11 +488,19 @@ pub(crate) fn prepare(
             ),
         ));
     }
+    let shards = ShardSelection::all(version);
+    let population = wants_classifier(query.strategy, seeds.vectors.len(), version.dim)?
+        .then(|| version.population_moments(&shards.indexes()));
     let (scorer, strategy_used) = plan_scorer(
         query.strategy,
         &seeds.vectors,
         &negatives.vectors,
         version.dim,
+        population.as_ref().map(|population| ClassifierInputs {
+            seed_lengths: &seeds.lengths,
+            population,
+            ridge: CLASSIFIER_RIDGE,
+        }),
     );
     let rules = Eligibility {
         excluded: seeds.slots.union(&negatives.slots).copied().collect(),
@@ -419,7 +508,6 @@ pub(crate) fn prepare(
         filter: &query.filter,
         exclude_segments: &query.exclude_segments,
     };
-    let shards = ShardSelection::all(version);
     let eligible = eligible(version, profiles, &rules, &shards);
     let mut ignored = seeds.ignored;
     ignored.extend(negatives.ignored);
@@ -666,7 +754,8 @@ pub(crate) fn choose(
     let population = eligible.count();
     let customers = shards.customers(version);
     let probes = scorer.probes().len();
-    let graph = matches!(size, AudienceSize::Count(_))
+    let graph = scorer.linear.is_none()
+        && matches!(size, AudienceSize::Count(_))
         && n <= GRAPH_MAX_COUNT
         && n * GRAPH_MAX_FRACTION <= population
         && population * GRAPH_MIN_ELIGIBLE_SHARE >= customers
@@ -679,13 +768,14 @@ pub(crate) fn choose(
             _ => f32::NEG_INFINITY,
         };
         let norms = scorer.scan_norms();
+        let lengths = version.lengths.read();
         quantized_scores(
             version,
             &shards.indexes(),
             eligible,
             Cut { n, floor },
-            &|row| scorer.score_row(row, norms),
-            &|v| scorer.score(v),
+            &|slot, row| scorer.score_row(row, lengths.get(slot), norms),
+            &|slot, v| scorer.score(v, lengths.get(slot)),
             cancel,
         )
     } else {
@@ -784,6 +874,7 @@ fn exact_scores(
         AudienceSize::MinScore(s) => s,
         _ => f32::NEG_INFINITY,
     };
+    let lengths = version.lengths.read();
     shards
         .indexes()
         .par_iter()
@@ -796,7 +887,7 @@ fn exact_scores(
                     stopped = stopped || cancel.is_cancelled();
                 }
                 if !stopped && eligible.contains(slot) {
-                    let s = scorer.score(v);
+                    let s = scorer.score(v, lengths.get(slot));
                     if s >= floor {
                         acc.push((s, shard as u32, slot));
                     }
@@ -847,7 +938,8 @@ fn graph_scores(
                     if seen.insert(hit.id)
                         && let Some(v) = index.vector(hit.id)
                     {
-                        out.push((scorer.score(&v), shard as u32, hit.id));
+                        // Cosine strategies only: the graph never serves the classifier.
+                        out.push((scorer.score(&v, 1.0), shard as u32, hit.id));
                     }
                 }
             }

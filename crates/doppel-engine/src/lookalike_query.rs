@@ -16,7 +16,8 @@ pub enum AudienceSize {
 /// How prospects are scored against the seeds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Strategy {
-    /// Centroid for coherent seed sets, max-similarity for spread-out ones.
+    /// Classifier for big seed sets, else centroid for coherent seed sets and
+    /// max-similarity for spread-out ones.
     #[default]
     Auto,
     /// Cosine to the mean of the seed vectors: one tight "typical seed".
@@ -24,6 +25,10 @@ pub enum Strategy {
     /// Best cosine to any seed (to one of ≤ 128 seed prototypes for big seed sets): keeps
     /// every niche of a diverse seed set.
     MaxSimilarity,
+    /// A ridge-regularised linear discriminant fitted on the seeds' raw vectors against
+    /// every other customer of the version (see `classifier`), scoring every eligible
+    /// customer exactly.
+    Classifier,
 }
 
 /// A lookalike request, validated for shape at the edge.

@@ -27,15 +27,15 @@ pub(crate) struct Cut {
 
 /// Scores of the customers that can be in `cut`, exact (re-scored on their floats); every
 /// such customer is included. `score_row` answers an
-/// approximate score and its error bound for a scan row, `score_exact` the exact score of
-/// the floats. Stops early (answering what it has) once `cancel` is set.
+/// approximate score and its error bound for a slot's scan row, `score_exact` the exact
+/// score of its floats. Stops early (answering what it has) once `cancel` is set.
 pub(crate) fn quantized_scores(
     version: &LoadedVersion,
     shards: &[usize],
     eligible: &Bitset,
     cut: Cut,
-    score_row: &(dyn Fn(ScanRow<'_>) -> (f32, f32) + Sync),
-    score_exact: &(dyn Fn(&[f32]) -> f32 + Sync),
+    score_row: &(dyn Fn(PointId, ScanRow<'_>) -> (f32, f32) + Sync),
+    score_exact: &(dyn Fn(PointId, &[f32]) -> f32 + Sync),
     cancel: &Cancellation,
 ) -> Vec<Scored> {
     let bounded: Vec<Bounded> = shards
@@ -49,7 +49,7 @@ pub(crate) fn quantized_scores(
                     stopped = stopped || cancel.is_cancelled();
                 }
                 if !stopped && eligible.contains(slot) {
-                    let (score, error) = score_row(row);
+                    let (score, error) = score_row(slot, row);
                     if score + error >= cut.floor {
                         acc.push((score, error, shard as u32, slot));
                     }
@@ -67,7 +67,7 @@ pub(crate) fn quantized_scores(
             let exact = if error == 0.0 {
                 score
             } else {
-                score_exact(&version.shards[shard as usize].vector(slot)?)
+                score_exact(slot, &version.shards[shard as usize].vector(slot)?)
             };
             (exact >= floor).then_some((exact, shard, slot))
         })

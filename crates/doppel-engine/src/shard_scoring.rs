@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::audience_groups::Groups;
+use crate::classifier::Moments;
 use crate::customer_segments::check_customer_segment_kind;
 use crate::error::{Error, Result};
 use crate::loaded_version::LoadedVersion;
@@ -27,6 +28,8 @@ pub struct FoundSeed {
     /// Its unit vector in the version; `None` when it cannot be used (no ads consent or no
     /// vector).
     pub vector: Option<Vec<f32>>,
+    /// The length of the vector it was given (the index keeps it unit); 0 without one.
+    pub length: f32,
     /// A negative seed.
     pub negative: bool,
     /// 0 for an explicit id, else the index of the seed customer segment it belongs to,
@@ -111,10 +114,17 @@ pub(crate) fn lookup_seeds(
         seeds: Vec::new(),
         unknown: Vec::new(),
     };
-    let vector_of = |id: &str| -> Option<Option<Vec<f32>>> {
+    let lengths = version.lengths.read();
+    let vector_of = |id: &str| -> Option<(Option<Vec<f32>>, f32)> {
         let slot = profiles.customer_slots.get(id)?;
         let consent = profiles.customer(slot).is_some_and(|c| c.ads_consent);
-        Some(version.customer_vector(id, slot).filter(|_| consent))
+        let vector = version.customer_vector(id, slot).filter(|_| consent);
+        let length = if vector.is_some() {
+            lengths.get(slot)
+        } else {
+            0.0
+        };
+        Some((vector, length))
     };
     let explicit = ids
         .iter()
@@ -125,9 +135,10 @@ pub(crate) fn lookup_seeds(
             continue;
         }
         match vector_of(id) {
-            Some(vector) => lookup.seeds.push(FoundSeed {
+            Some((vector, length)) => lookup.seeds.push(FoundSeed {
                 customer_id: id.clone(),
                 vector,
+                length,
                 negative,
                 segment: 0,
             }),
@@ -137,16 +148,38 @@ pub(crate) fn lookup_seeds(
     for (i, (kind, name)) in seed_segments.iter().enumerate() {
         check_customer_segment_kind("seed_segments", kind)?;
         for id in customer_segment_members(profiles, kind, name, Some(&selection)) {
-            let vector = vector_of(&id).flatten();
+            let (vector, length) = vector_of(&id).unwrap_or((None, 0.0));
             lookup.seeds.push(FoundSeed {
                 customer_id: id,
                 vector,
+                length,
                 negative: false,
                 segment: i as u32 + 1,
             });
         }
     }
     Ok(lookup)
+}
+
+/// The moments of every customer vector of `version` on each of `shards` (ascending,
+/// unknown and duplicate shards left out), for a router fitting a classifier.
+pub(crate) fn shard_moments(version: &LoadedVersion, shards: &[u32]) -> Vec<(u32, Moments)> {
+    let mut wanted: Vec<u32> = shards
+        .iter()
+        .copied()
+        .filter(|&s| s < version.shard_count)
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let indexes: Vec<usize> = wanted.iter().map(|&s| s as usize).collect();
+    let moments = version
+        .lengths
+        .moments(&version.shards, &indexes, version.dim);
+    wanted
+        .into_iter()
+        .zip(moments)
+        .map(|(s, m)| (s, Moments::clone(&m)))
+        .collect()
 }
 
 pub(crate) fn score_on_shards(
@@ -156,11 +189,30 @@ pub(crate) fn score_on_shards(
     request: &ShardScoring,
 ) -> Result<ShardAudience> {
     let dim_ok = |v: &Vec<f32>| v.len() == version.dim;
-    if request.scorer.positives.is_empty() || !request.scorer.positives.iter().all(dim_ok) {
-        return Err(Error::invalid(
-            "positives",
-            format!("need at least one vector of {} dims", version.dim),
-        ));
+    match &request.scorer.linear {
+        Some(linear) => {
+            let finite = linear.weights.iter().all(|w| w.is_finite())
+                && linear.offset.is_finite()
+                && linear.scale.is_finite()
+                && linear.scale > 0.0;
+            if !dim_ok(&linear.weights) || !finite || !request.scorer.positives.is_empty() {
+                return Err(Error::invalid(
+                    "linear",
+                    format!(
+                        "needs {} finite weights, a finite offset, a positive scale and no positives",
+                        version.dim
+                    ),
+                ));
+            }
+        }
+        None => {
+            if request.scorer.positives.is_empty() || !request.scorer.positives.iter().all(dim_ok) {
+                return Err(Error::invalid(
+                    "positives",
+                    format!("need at least one vector of {} dims", version.dim),
+                ));
+            }
+        }
     }
     if !request.scorer.negatives.iter().all(dim_ok) {
         return Err(Error::invalid(

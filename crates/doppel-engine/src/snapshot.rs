@@ -19,13 +19,16 @@ use doppel_types::VersionInfo;
 use parking_lot::RwLock;
 
 use crate::config::EngineConfig;
+use crate::customer_lengths::{CustomerLengths, LengthTable};
 use crate::error::{Error, Result};
 use crate::id_slots::IdSlots;
 use crate::loaded_version::{LoadedVersion, offer_prior_of};
 use crate::snapshot_dir::{clear_temp, replace_with, temp_sibling};
 
 const MANIFEST: &str = "manifest.txt";
-const FORMAT: &str = "doppel-snapshot 1";
+/// Format 2 adds each customer's vector length to the customer id tables (format 1
+/// snapshots are refused, so the version is rebuilt from the store once).
+const FORMAT: &str = "doppel-snapshot 2";
 
 fn refused(path: &Path, reason: impl std::fmt::Display) -> Error {
     Error::FailedPrecondition(format!("snapshot {}: {reason}", path.display()))
@@ -39,12 +42,21 @@ fn shard_file(dir: &Path, shard: usize, ext: &str) -> PathBuf {
     dir.join(format!("shard-{shard:04}.{ext}"))
 }
 
-/// `slot\tid` lines, then `crc32\t<hex>` of everything before it.
-fn write_ids(path: &Path, index: &VectorIndex, slots: &IdSlots) -> Result<()> {
+/// `slot\tid` lines (`slot\tid\tlength` with `lengths`: customer tables), then
+/// `crc32\t<hex>` of everything before it.
+fn write_ids(
+    path: &Path,
+    index: &VectorIndex,
+    slots: &IdSlots,
+    lengths: Option<&LengthTable>,
+) -> Result<()> {
     let mut text = String::new();
     index.for_each_live(&mut |slot, _| {
         if let Some(name) = slots.name(slot) {
-            text.push_str(&format!("{slot}\t{name}\n"));
+            match lengths {
+                Some(l) => text.push_str(&format!("{slot}\t{name}\t{}\n", l.get(slot))),
+                None => text.push_str(&format!("{slot}\t{name}\n")),
+            }
         }
     });
     let crc = crc32fast::hash(text.as_bytes());
@@ -52,7 +64,10 @@ fn write_ids(path: &Path, index: &VectorIndex, slots: &IdSlots) -> Result<()> {
     fs::write(path, text).map_err(io(path))
 }
 
-fn read_ids(path: &Path) -> Result<Vec<(PointId, String)>> {
+/// The rows of an id table: slot, id and, in customer tables, the vector length.
+type IdRow = (PointId, String, Option<f32>);
+
+fn read_ids(path: &Path) -> Result<Vec<IdRow>> {
     let text = fs::read_to_string(path).map_err(io(path))?;
     let body_end = text
         .rfind("crc32\t")
@@ -64,11 +79,21 @@ fn read_ids(path: &Path) -> Result<Vec<(PointId, String)>> {
     }
     body.lines()
         .map(|line| {
-            let (slot, id) = line
-                .split_once('\t')
-                .ok_or_else(|| refused(path, "malformed id line"))?;
+            let mut fields = line.split('\t');
+            let (Some(slot), Some(id)) = (fields.next(), fields.next()) else {
+                return Err(refused(path, "malformed id line"));
+            };
             let slot = slot.parse().map_err(|_| refused(path, "malformed slot"))?;
-            Ok((slot, id.to_owned()))
+            let length = match fields.next() {
+                Some(l) => Some(
+                    l.parse::<f32>()
+                        .ok()
+                        .filter(|l| l.is_finite() && *l >= 0.0)
+                        .ok_or_else(|| refused(path, "malformed vector length"))?,
+                ),
+                None => None,
+            };
+            Ok((slot, id.to_owned(), length))
         })
         .collect()
 }
@@ -85,12 +110,18 @@ pub(crate) fn save(
     let tmp = temp_sibling(dir)?;
     clear_temp(&tmp)?;
     fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let lengths = version.lengths.read();
     for (n, shard) in version.shards.iter().enumerate() {
         shard.save(&shard_file(&tmp, n, "seg"))?;
-        write_ids(&shard_file(&tmp, n, "ids"), shard, customers)?;
+        write_ids(
+            &shard_file(&tmp, n, "ids"),
+            shard,
+            customers,
+            Some(&lengths),
+        )?;
     }
     version.items.save(&tmp.join("items.seg"))?;
-    write_ids(&tmp.join("items.ids"), &version.items, items)?;
+    write_ids(&tmp.join("items.ids"), &version.items, items, None)?;
     let manifest = format!(
         "{FORMAT}\nversion\t{}\ndim\t{}\nshards\t{}\nm\t{}\nef_construction\t{}\nheld\t{}\n",
         version.info.version,
@@ -124,25 +155,43 @@ fn check_manifest(dir: &Path, expect: &[(&str, String)]) -> Result<()> {
     Ok(())
 }
 
+/// An index loaded from a snapshot, and the vector lengths of its (new) slots when its id
+/// table has them.
+struct Relabeled {
+    index: VectorIndex,
+    lengths: Vec<(PointId, f32)>,
+}
+
 /// Loads the index file `index_file` with its id table `ids`, interning the ids into
-/// `slots` (those `skip` names are left out); refused unless its dimension is `dim`.
+/// `slots` (those `skip` names are left out); refused unless its dimension is `dim`, and,
+/// with `need_lengths`, unless every row has its vector length.
 fn load_relabeled(
     index_file: &Path,
     ids: &Path,
     slots: &mut IdSlots,
     skip: &dyn Fn(&str) -> bool,
     dim: u32,
-) -> Result<VectorIndex> {
-    let table: HashMap<PointId, PointId> = read_ids(ids)?
-        .into_iter()
-        .filter(|(_, id)| !skip(id))
-        .map(|(old, id)| (old, slots.intern(&id)))
-        .collect();
+    need_lengths: bool,
+) -> Result<Relabeled> {
+    let mut table: HashMap<PointId, PointId> = HashMap::new();
+    let mut lengths = Vec::new();
+    for (old, id, length) in read_ids(ids)? {
+        if skip(&id) {
+            continue;
+        }
+        let slot = slots.intern(&id);
+        table.insert(old, slot);
+        match length {
+            Some(l) => lengths.push((slot, l)),
+            None if need_lengths => return Err(refused(ids, "no vector lengths")),
+            None => {}
+        }
+    }
     let index = VectorIndex::load_relabeled(index_file, &|old| table.get(&old).copied())?;
     if index.dim() != dim as usize {
         return Err(refused(index_file, "dimension does not match the version"));
     }
-    Ok(index)
+    Ok(Relabeled { index, lengths })
 }
 
 /// Loads `info`'s snapshot from `dir`, interning its ids into this process's slots;
@@ -167,14 +216,20 @@ pub(crate) fn load(
         ],
     )?;
     let mut shards = Vec::with_capacity(config.shard_count as usize);
+    let lengths = CustomerLengths::new(config.shard_count as usize);
     for n in 0..config.shard_count as usize {
-        shards.push(load_relabeled(
+        let loaded = load_relabeled(
             &shard_file(dir, n, "seg"),
             &shard_file(dir, n, "ids"),
             customers,
             &|id| erased.contains(id),
             info.dim,
-        )?);
+            true,
+        )?;
+        for (slot, length) in loaded.lengths {
+            lengths.set(slot, length);
+        }
+        shards.push(loaded.index);
     }
     let items = load_relabeled(
         &dir.join("items.seg"),
@@ -182,7 +237,9 @@ pub(crate) fn load(
         items,
         &|_| false,
         info.dim,
-    )?;
+        false,
+    )?
+    .index;
     let mut members = Bitset::new(0);
     for shard in &shards {
         shard.for_each_live(&mut |slot, _| {
@@ -204,6 +261,7 @@ pub(crate) fn load(
         from_snapshot: true,
         context: RwLock::default(),
         offer_prior,
+        lengths,
     };
     version.apply_scan_vectors();
     Ok(version)
@@ -223,7 +281,12 @@ pub(crate) fn save_shard(
     clear_temp(&tmp)?;
     fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     index.save(&tmp.join("shard.seg"))?;
-    write_ids(&tmp.join("shard.ids"), index, slots)?;
+    write_ids(
+        &tmp.join("shard.ids"),
+        index,
+        slots,
+        Some(&version.lengths.read()),
+    )?;
     let manifest = format!(
         "{FORMAT}\nversion\t{}\ndim\t{}\nshards\t{}\nshard\t{shard}\n",
         version.info.version, version.dim, version.shard_count
@@ -250,11 +313,13 @@ pub(crate) fn load_shard(
             ("shard", shard.to_string()),
         ],
     )?;
-    load_relabeled(
+    Ok(load_relabeled(
         &dir.join("shard.seg"),
         &dir.join("shard.ids"),
         slots,
         &|_| false,
         info.dim,
-    )
+        false,
+    )?
+    .index)
 }

@@ -263,6 +263,7 @@ impl ModelAdmin for ModelAdminService {
             build_total,
             canary,
             rollback_reason: info_rollback_reason,
+            audience_vectors: doppel_engine::classifier::AUDIENCE_VECTORS.to_owned(),
         }))
     }
 

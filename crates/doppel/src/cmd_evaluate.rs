@@ -174,19 +174,15 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
                 .collect();
             l.iter().sum::<f64>() / l.len().max(1) as f64
         };
-        println!(
-            "experiment, {kind} groups: ridge-LDA audiences lift vs random {:.2} on raw factors, {:.2} on unit vectors (centroid {:.2})",
-            mean_lift("experiment_lda_raw_precision"),
-            mean_lift("experiment_lda_unit_precision"),
-            mean_lift("precision")
-        );
         let picks: Vec<&str> = scored
             .iter()
             .filter_map(|g| g["auto_strategy"].as_str())
             .collect();
         println!(
-            "{kind} groups: AUTO picks {picks:?}; its audiences lift vs random {:.2}",
-            mean_lift("auto_precision")
+            "{kind} groups: AUTO (served) picks {picks:?}; mean lift vs random: served {:.2}, CENTROID {:.2}, CLASSIFIER {:.2}",
+            mean_lift("precision"),
+            mean_lift("centroid_precision"),
+            mean_lift("classifier_precision")
         );
         println!(
             "lookalike mean lift vs random, {kind} groups ({}): {:.2} over {} groups",

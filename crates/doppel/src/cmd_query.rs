@@ -31,6 +31,8 @@ pub enum StrategyArg {
     Centroid,
     /// Cosine to the most similar seed.
     MaxSimilarity,
+    /// A linear model (ridge-LDA) fitted on the seeds against everyone else.
+    Classifier,
 }
 
 /// Flags of `doppel query lookalike`.
@@ -244,6 +246,7 @@ pub fn lookalike_request(args: &LookalikeArgs) -> anyhow::Result<pb::LookalikeRe
         StrategyArg::Auto => pb::Strategy::Auto,
         StrategyArg::Centroid => pb::Strategy::Centroid,
         StrategyArg::MaxSimilarity => pb::Strategy::MaxSimilarity,
+        StrategyArg::Classifier => pb::Strategy::Classifier,
     };
     Ok(pb::LookalikeRequest {
         seed_customer_ids: args.seeds.clone(),

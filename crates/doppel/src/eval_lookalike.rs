@@ -5,11 +5,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use doppel_engine::Strategy;
 use doppel_train::Model;
 use serde_json::json;
 
 use crate::eval_data::{Row, Split};
-use crate::eval_lookalike_lda::Population;
+use crate::eval_lookalike_population::Population;
 
 /// Audience size cap (§5).
 const AUDIENCE: usize = 200;
@@ -128,30 +129,12 @@ pub fn keyword_groups(rows: &[Row], split: &Split) -> Vec<Group> {
     groups
 }
 
-fn unit(v: &[f32]) -> Vec<f32> {
-    let n = v
-        .iter()
-        .map(|x| x * x)
-        .sum::<f32>()
-        .sqrt()
-        .max(f32::EPSILON);
-    v.iter().map(|x| x / n).collect()
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 /// Each group's audience (§5) from `model`'s customer vectors, with the baselines, as the
-/// JSON objects of §7.
+/// JSON objects of §7. `precision` is what a node serves for the group's seeds with
+/// `AUTO` (the classifier for 100 or more seeds); `centroid_precision` and
+/// `classifier_precision` are those strategies asked for by name.
 pub fn score(split: &Split, model: &Model, groups: &[Group]) -> Vec<serde_json::Value> {
-    let vector = |c: u64| {
-        model
-            .customer_position(&c.to_string())
-            .map(|r| unit(model.customer_vector(r)))
-    };
-    let raw = Population::new(model, split.bought.keys().copied(), false);
-    let units = Population::new(model, split.bought.keys().copied(), true);
+    let population = Population::new(model, split.bought.keys().copied());
     groups
         .iter()
         .map(|g| {
@@ -174,22 +157,17 @@ pub fn score(split: &Split, model: &Model, groups: &[Group]) -> Vec<serde_json::
                     audience.iter().filter(|c| positives.contains(c)).count() as f64 / n as f64
                 }
             };
-            let mut centroid = vec![0f32; model.factors];
-            for v in g.seeds.iter().filter_map(|&c| vector(c)) {
-                centroid.iter_mut().zip(&v).for_each(|(a, x)| *a += x);
-            }
-            let centroid = unit(&centroid);
-            let mut scored: Vec<(f32, u64)> = candidates
-                .iter()
-                .map(|&c| {
-                    (
-                        vector(c).map_or(f32::NEG_INFINITY, |v| dot(&v, &centroid)),
-                        c,
-                    )
-                })
-                .collect();
-            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            let audience: Vec<u64> = scored.iter().take(n).map(|(_, c)| *c).collect();
+            let usable = g.seeds.iter().any(|&c| population.unit(c).is_some());
+            let audience_of = |strategy| {
+                if usable {
+                    population.audience(strategy, &g.seeds, &candidates, n)
+                } else {
+                    (Vec::new(), strategy)
+                }
+            };
+            let (served, auto) = audience_of(Strategy::Auto);
+            let (centroid, _) = audience_of(Strategy::Centroid);
+            let (classifier, _) = audience_of(Strategy::Classifier);
             let mut spenders = candidates.clone();
             spenders.sort_by(|a, b| {
                 let (ma, mb) = (
@@ -199,47 +177,22 @@ pub fn score(split: &Split, model: &Model, groups: &[Group]) -> Vec<serde_json::
                 mb.cmp(&ma).then(a.cmp(b))
             });
             spenders.truncate(n);
-            let p = precision(&audience);
+            let p = precision(&served);
             let random = if candidates.is_empty() {
                 0.0
             } else {
                 positives.len() as f64 / candidates.len() as f64
             };
             let spend = precision(&spenders);
-            // What the served AUTO strategy would do with these seeds, and its audience.
-            let seed_vectors: Vec<Vec<f32>> = g.seeds.iter().filter_map(|&c| vector(c)).collect();
-            let (spec, auto) = doppel_engine::plan_scorer(
-                doppel_engine::Strategy::Auto,
-                &seed_vectors,
-                &[],
-                model.factors,
-            );
-            let mut by_auto: Vec<(f32, u64)> = candidates
-                .iter()
-                .map(|&c| {
-                    let s = vector(c).map_or(f32::NEG_INFINITY, |v| {
-                        spec.positives
-                            .iter()
-                            .map(|p| dot(p, &v))
-                            .fold(f32::NEG_INFINITY, f32::max)
-                    });
-                    (s, c)
-                })
-                .collect();
-            by_auto.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            let auto_audience: Vec<u64> = by_auto.iter().take(n).map(|(_, c)| *c).collect();
-            let auto_precision = precision(&auto_audience);
-            let lda_raw = precision(&raw.audience(&g.seeds, &candidates, n));
-            let lda_unit = precision(&units.audience(&g.seeds, &candidates, n));
             let lift = |d: f64| if d > 0.0 { json!(p / d) } else { json!(null) };
             json!({
                 "group": g.name, "seeds": g.seeds.len(), "candidates": candidates.len(),
                 "positives": positives.len(), "audience": n, "precision": p,
                 "lift_vs_random": lift(random), "lift_vs_top_spenders": lift(spend),
                 "random_precision": random, "top_spenders_precision": spend,
-                "experiment_lda_raw_precision": lda_raw,
-                "experiment_lda_unit_precision": lda_unit,
-                "auto_strategy": format!("{auto:?}"), "auto_precision": auto_precision,
+                "centroid_precision": precision(&centroid),
+                "classifier_precision": precision(&classifier),
+                "auto_strategy": format!("{auto:?}"),
             })
         })
         .collect()

@@ -18,7 +18,7 @@ mod demo_retail;
 mod eval_context;
 mod eval_data;
 mod eval_lookalike;
-mod eval_lookalike_lda;
+mod eval_lookalike_population;
 mod eval_metrics;
 mod eval_movielens;
 mod eval_offers;

@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use doppel_engine::{
-    AudienceSize, EXPLAIN_MAX_SEEDS, Groups, LookalikeQuery, Strategy, plan_scorer,
+    AudienceSize, CLASSIFIER_RIDGE, ClassifierInputs, EXPLAIN_MAX_SEEDS, Groups, LookalikeQuery,
+    Strategy, plan_scorer, wants_classifier,
 };
 use doppel_proto::internal::v1 as ipb;
 use doppel_proto::v1 as pb;
@@ -112,8 +113,19 @@ pub(super) async fn open_scores(
 ) -> Result<Round<Opened>, Status> {
     let group_attributes = query.group_attributes();
     let last_group_is_balance = group_attributes.len() > query.audit_attributes.len();
-    let (scorer, strategy_used) =
-        plan_scorer(query.strategy, &seeds.vectors, &seeds.negatives, seeds.dim);
+    wants_classifier(query.strategy, seeds.vectors.len(), seeds.dim)
+        .map_err(doppel_grpc::status::engine_status)?;
+    let (scorer, strategy_used) = plan_scorer(
+        query.strategy,
+        &seeds.vectors,
+        &seeds.negatives,
+        seeds.dim,
+        seeds.moments.as_ref().map(|population| ClassifierInputs {
+            seed_lengths: &seeds.lengths,
+            population,
+            ridge: CLASSIFIER_RIDGE,
+        }),
+    );
     let (explain_ids, explain_vectors) = if query.explain {
         let stride = seeds.ids.len().div_ceil(EXPLAIN_MAX_SEEDS).max(1);
         (
@@ -146,6 +158,11 @@ pub(super) async fn open_scores(
             shards: part.shards.clone(),
             positives: to_vectors(&scorer.positives),
             negatives: to_vectors(&scorer.negatives),
+            linear: scorer.linear.as_ref().map(|l| ipb::LinearScorer {
+                weights: l.weights.clone(),
+                offset: l.offset,
+                scale: l.scale,
+            }),
             excluded_ids,
             seed_segments: segments(&query.seed_segments),
             exclude_segments: segments(&query.exclude_segments),

@@ -5,7 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use doppel_engine::{LookalikeQuery, check_audience_size};
+use doppel_engine::{
+    AUTO_CLASSIFIER_MIN_SEEDS, LookalikeQuery, Moments, Strategy, check_audience_size,
+};
 use doppel_proto::internal::v1 as ipb;
 use doppel_proto::v1 as pb;
 use doppel_types::shard::shard_of;
@@ -20,9 +22,13 @@ pub(super) struct Seeds {
     pub(super) dim: usize,
     /// Customers on the shards that answered.
     pub(super) customers: usize,
-    /// Usable seed ids and vectors, in single-node order.
+    /// Usable seed ids, vectors and vector lengths, in single-node order.
     pub(super) ids: Vec<String>,
     pub(super) vectors: Vec<Vec<f32>>,
+    pub(super) lengths: Vec<f32>,
+    /// With a classifier possible: the moments of every customer on the answered shards,
+    /// added in shard order (as a single node adds them).
+    pub(super) moments: Option<Moments>,
     /// Vectors of the usable negative seeds.
     pub(super) negatives: Vec<Vec<f32>>,
     /// Seed ids left out (no consent, no vector, or on no answering node).
@@ -70,6 +76,16 @@ pub(super) async fn gather_seeds(
             name: name.clone(),
         })
         .collect();
+    // Moments are asked for whenever the classifier may be fitted: the seed count is
+    // known only once segments are resolved.
+    let moments = match query.strategy {
+        Strategy::Classifier => true,
+        Strategy::Auto => {
+            !query.seed_segments.is_empty()
+                || query.seed_customer_ids.len() >= AUTO_CLASSIFIER_MIN_SEEDS
+        }
+        Strategy::Centroid | Strategy::MaxSimilarity => false,
+    };
     let calls = parts.iter().map(|part| {
         let held: HashSet<u32> = part.shards.iter().copied().collect();
         let mine = |ids: &[String]| -> Vec<String> {
@@ -84,6 +100,7 @@ pub(super) async fn gather_seeds(
             customer_ids: mine(&query.seed_customer_ids),
             negative_customer_ids: mine(&query.negative_customer_ids),
             seed_segments: segments.clone(),
+            moments,
         };
         resolve_part(part, request, deadline)
     });
@@ -94,6 +111,7 @@ pub(super) async fn gather_seeds(
     let mut members: Vec<Vec<ipb::SeedVector>> = vec![Vec::new(); segments.len()];
     let (mut dim, mut customers) = (0usize, 0usize);
     let mut answered_shards: HashSet<u32> = HashSet::new();
+    let mut shard_moments: Vec<ipb::ShardMoments> = Vec::new();
     for (part, result) in parts.into_iter().zip(results) {
         let pages = match result {
             Ok(pages) => pages,
@@ -111,6 +129,7 @@ pub(super) async fn gather_seeds(
             customers += page.customers as usize;
             answered_shards.extend(page.shards);
             unknown.extend(page.unknown_ids);
+            shard_moments.extend(page.moments);
             for seed in page.seeds {
                 match seed.segment {
                     0 => {
@@ -134,11 +153,14 @@ pub(super) async fn gather_seeds(
     check_audience_size(query.size, customers).map_err(doppel_grpc::status::engine_status)?;
     let reachable = |id: &str| answered_shards.contains(&shard_of(id, shard_count));
 
+    let moments = moments.then(|| add_in_shard_order(shard_moments, dim));
     let mut seeds = Seeds {
         dim,
         customers,
         ids: Vec::new(),
         vectors: Vec::new(),
+        lengths: Vec::new(),
+        moments,
         negatives: Vec::new(),
         ignored: Vec::new(),
         parts: answered,
@@ -152,6 +174,7 @@ pub(super) async fn gather_seeds(
             Some(s) if !s.vector.is_empty() => {
                 seeds.ids.push(id.to_owned());
                 seeds.vectors.push(s.vector.clone());
+                seeds.lengths.push(s.length);
             }
             _ => seeds.ignored.push(id.to_owned()),
         }
@@ -203,4 +226,23 @@ pub(super) async fn gather_seeds(
         )));
     }
     Ok(Round::Done(seeds))
+}
+
+/// The shards' moments added up in shard order (each shard once; moments of the wrong
+/// shape are left out, so a fit over them falls back rather than mixing dimensions).
+fn add_in_shard_order(mut list: Vec<ipb::ShardMoments>, dim: usize) -> Moments {
+    list.sort_by_key(|m| m.shard);
+    list.dedup_by_key(|m| m.shard);
+    let mut total = Moments::new(dim);
+    for m in list {
+        let m = Moments {
+            n: m.n,
+            sum: m.sum,
+            gram: m.gram,
+        };
+        if m.fits(dim) {
+            total.merge(&m);
+        }
+    }
+    total
 }

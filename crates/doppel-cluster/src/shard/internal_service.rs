@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use doppel_engine::{AudienceSize, ScorerSpec, ShardScoring};
+use doppel_engine::{AudienceSize, LinearScorer, ScorerSpec, ShardScoring};
 use doppel_node::Node;
 
 use crate::shard::placement::ShardPlacement;
@@ -97,23 +97,31 @@ impl Shard for ShardService {
             customer_ids,
             negative_customer_ids,
             seed_segments,
+            moments,
         } = request.into_inner();
         let shards = self.held(&shards);
         let seed_segments = segments("seed_segments", seed_segments)?;
         let engine = Arc::clone(self.node.engine());
         let held = shards.clone();
         let lookup = tokio::task::spawn_blocking(move || {
-            engine.lookup_seeds(
+            let lookup = engine.lookup_seeds(
                 &model_version,
                 &held,
                 &customer_ids,
                 &negative_customer_ids,
                 &seed_segments,
-            )
+            )?;
+            let moments = if moments {
+                engine.shard_moments(&model_version, &held)?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, doppel_engine::Error>((lookup, moments))
         })
         .await
         .map_err(|e| Status::internal(format!("seed lookup task: {e}")))?
         .map_err(engine_status)?;
+        let (lookup, moments) = lookup;
         let seeds: Vec<ipb::SeedVector> = lookup
             .seeds
             .into_iter()
@@ -122,6 +130,7 @@ impl Shard for ShardService {
                 vector: s.vector.unwrap_or_default(),
                 negative: s.negative,
                 segment: s.segment,
+                length: s.length,
             })
             .collect();
         let mut pages: Vec<ipb::SeedPage> = seeds
@@ -143,6 +152,17 @@ impl Shard for ShardService {
         first.customers = lookup.customers as u64;
         first.shards = shards;
         first.dim = lookup.dim as u32;
+        // One shard's moments per page: up to 1 MiB each at the classifier's largest dim.
+        pages.extend(moments.into_iter().map(|(shard, m)| ipb::SeedPage {
+            model_version: lookup.version.clone(),
+            moments: vec![ipb::ShardMoments {
+                shard,
+                n: m.n,
+                sum: m.sum,
+                gram: m.gram,
+            }],
+            ..Default::default()
+        }));
         Ok(Response::new(stream_pages(pages)))
     }
 
@@ -166,6 +186,7 @@ impl Shard for ShardService {
             explain_seed_vectors,
             group_attributes,
             last_group_is_balance,
+            linear,
         } = request.into_inner();
         if group_attributes.len() > doppel_engine::MAX_GROUP_ATTRIBUTES + 1 {
             return Err(Status::invalid_argument(
@@ -190,6 +211,11 @@ impl Shard for ShardService {
             scorer: ScorerSpec {
                 positives: vectors(positives),
                 negatives: vectors(negatives),
+                linear: linear.map(|l| LinearScorer {
+                    weights: l.weights,
+                    offset: l.offset,
+                    scale: l.scale,
+                }),
             },
             excluded_ids,
             seed_segments: segments("seed_segments", seed_segments)?,

@@ -11,6 +11,7 @@ use doppel_types::ContactPolicy;
 use doppel_types::limits::MAX_K;
 
 use super::Engine;
+use crate::classifier::Moments;
 use crate::customer_segments::{self, SegmentPage, SegmentSize};
 use crate::error::{Error, Result};
 use crate::frequency_caps::{CapCount, CapCounter};
@@ -51,6 +52,13 @@ impl Engine {
         let version = self.loaded(version)?;
         let profiles = self.profiles.read();
         shard_scoring::lookup_seeds(&version, &profiles, shards, ids, negatives, seed_segments)
+    }
+
+    /// The moments of the customer vectors of a loaded `version` on each of `shards`
+    /// (ascending), so that a router can fit a classifier exactly as a single node does.
+    pub fn shard_moments(&self, version: &str, shards: &[u32]) -> Result<Vec<(u32, Moments)>> {
+        let version = self.loaded(version)?;
+        Ok(shard_scoring::shard_moments(&version, shards))
     }
 
     /// This engine's part of an audience over `shards` of a loaded `version`, scored with

@@ -92,7 +92,9 @@ impl Engine {
         } else {
             VectorIndex::build(params, &built.slots, &built.vectors, &NoProgress)?
         };
+        v.lengths.set_rows(&built.slots, &built.vectors, v.dim);
         index.replace_with(fresh)?;
+        v.lengths.changed(shard as usize);
         let mut members = v.members.write();
         for slot in &built.slots {
             members.insert(*slot);
@@ -123,6 +125,7 @@ impl Engine {
                 members.remove(slot);
             });
             index.replace_with(VectorIndex::new(index.params().clone())?)?;
+            v.lengths.changed(shard as usize);
         }
         for id in ids {
             profiles.erase_customer(&id);

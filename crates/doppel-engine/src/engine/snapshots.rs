@@ -12,6 +12,7 @@ use doppel_types::VersionInfo;
 use doppel_types::shard::shard_of;
 
 use super::{Engine, MERGE_DELTA_AT, ShardInstall, VersionSummary, check_rows};
+use crate::customer_lengths::euclidean_length;
 use crate::error::Result;
 use crate::seed_prototypes::normalize;
 use crate::snapshot;
@@ -110,8 +111,10 @@ impl Engine {
                 .into_iter()
                 .filter(|(id, _)| !erased.contains(id) && shard_of(id, v.shard_count) == shard)
                 .map(|(id, mut vector)| {
+                    let slot = profiles.customer_slots.intern(&id);
+                    v.lengths.set(slot, euclidean_length(&vector));
                     normalize(&mut vector);
-                    (profiles.customer_slots.intern(&id), vector)
+                    (slot, vector)
                 })
                 .collect();
             (loaded, wanted)
@@ -149,6 +152,7 @@ impl Engine {
             loaded.merge_delta(&NoProgress)?;
         }
         index.replace_with(loaded)?;
+        v.lengths.changed(shard as usize);
         let mut members = v.members.write();
         for slot in wanted.keys() {
             members.insert(*slot);

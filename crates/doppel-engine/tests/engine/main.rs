@@ -1,5 +1,6 @@
 //! Engine tests: one binary, real indexes over a generated customer base.
 
+mod classifier;
 mod context_offers;
 mod fixture;
 mod lookalike;

@@ -79,6 +79,7 @@ pub fn query_from_pb(request: pb::LookalikeRequest) -> Result<LookalikeQuery, St
         Ok(pb::Strategy::Auto) => Strategy::Auto,
         Ok(pb::Strategy::Centroid) => Strategy::Centroid,
         Ok(pb::Strategy::MaxSimilarity) => Strategy::MaxSimilarity,
+        Ok(pb::Strategy::Classifier) => Strategy::Classifier,
         Err(_) => {
             return Err(FieldViolation::new("strategy", "unknown strategy").into());
         }
@@ -307,6 +308,7 @@ pub fn strategy_to_pb(strategy: Strategy) -> pb::Strategy {
         Strategy::Auto => pb::Strategy::Auto,
         Strategy::Centroid => pb::Strategy::Centroid,
         Strategy::MaxSimilarity => pb::Strategy::MaxSimilarity,
+        Strategy::Classifier => pb::Strategy::Classifier,
     }
 }
 

@@ -1,0 +1,166 @@
+//! Each customer's vector length in a version, and the per-shard moments of the raw
+//! vectors the classifier fits against.
+//!
+//! The index keeps unit vectors (it searches by cosine), so the length of each vector it
+//! was given is kept here, by slot: 4 bytes per customer. Lengths are set wherever raw
+//! vectors come in (build, snapshot load, shard install, fold-in) and saved with snapshots.
+//! The moments of a logical shard are computed when a classifier query first needs them
+//! and kept until that shard's vectors change.
+//!
+//! Lengths live in fixed chunks of atomics, so that a scan reads them without holding a
+//! lock while fold-in sets them: the chunk list is copied (one `Arc` per 4096 slots) at
+//! the start of a scan, and only growing it takes a write lock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use doppel_index::{PointId, VectorIndex, dot};
+use parking_lot::{Mutex, RwLock};
+use rayon::prelude::*;
+
+use crate::classifier::Moments;
+
+/// The length of a vector that was never given one (a unit vector's).
+const UNKNOWN_LENGTH: f32 = 1.0;
+/// Slots per chunk.
+const CHUNK: usize = 4096;
+
+type Chunk = Arc<[AtomicU32]>;
+
+fn new_chunk() -> Chunk {
+    (0..CHUNK)
+        .map(|_| AtomicU32::new(UNKNOWN_LENGTH.to_bits()))
+        .collect()
+}
+
+/// The lengths as of a moment (later changes may or may not show).
+#[derive(Clone, Default)]
+pub(crate) struct LengthTable {
+    chunks: Vec<Chunk>,
+}
+
+impl LengthTable {
+    /// The length of `slot`'s vector.
+    pub(crate) fn get(&self, slot: PointId) -> f32 {
+        let at = slot as usize;
+        self.chunks.get(at / CHUNK).map_or(UNKNOWN_LENGTH, |c| {
+            f32::from_bits(c[at % CHUNK].load(Ordering::Relaxed))
+        })
+    }
+}
+
+/// Customer vector lengths by slot, and per-shard moments.
+pub(crate) struct CustomerLengths {
+    chunks: RwLock<Vec<Chunk>>,
+    cached: Mutex<Vec<Option<Arc<Moments>>>>,
+    /// Changes per shard (a moment computed before a change is never kept after it).
+    changes: Vec<AtomicU64>,
+}
+
+/// The Euclidean length of `v`.
+pub(crate) fn euclidean_length(v: &[f32]) -> f32 {
+    dot(v, v).sqrt()
+}
+
+impl CustomerLengths {
+    pub(crate) fn new(shards: usize) -> Self {
+        Self {
+            chunks: RwLock::new(Vec::new()),
+            cached: Mutex::new(vec![None; shards]),
+            changes: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// The chunk holding `slot`, created (with the ones before it) when missing.
+    fn chunk_of(&self, slot: PointId) -> Chunk {
+        let at = slot as usize / CHUNK;
+        if let Some(c) = self.chunks.read().get(at) {
+            return Arc::clone(c);
+        }
+        let mut chunks = self.chunks.write();
+        while chunks.len() <= at {
+            chunks.push(new_chunk());
+        }
+        Arc::clone(&chunks[at])
+    }
+
+    /// Sets the length of `slot`'s vector.
+    pub(crate) fn set(&self, slot: PointId, length: f32) {
+        self.chunk_of(slot)[slot as usize % CHUNK].store(length.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Sets the lengths of row-major `vectors` (`dim` values each) for `slots`.
+    pub(crate) fn set_rows(&self, slots: &[PointId], vectors: &[f32], dim: usize) {
+        for (slot, v) in slots.iter().zip(vectors.chunks_exact(dim.max(1))) {
+            self.set(*slot, euclidean_length(v));
+        }
+    }
+
+    /// Every length, as of now.
+    pub(crate) fn read(&self) -> LengthTable {
+        LengthTable {
+            chunks: self.chunks.read().clone(),
+        }
+    }
+
+    /// Logical shard `shard`'s vectors changed: its moments are computed again when next
+    /// needed.
+    pub(crate) fn changed(&self, shard: usize) {
+        if let Some(c) = self.changes.get(shard) {
+            c.fetch_add(1, Ordering::SeqCst);
+        }
+        if let Some(c) = self.cached.lock().get_mut(shard) {
+            *c = None;
+        }
+    }
+
+    /// The moments of each of `wanted` (logical shards of `indexes`), in that order:
+    /// cached ones as they are, the others computed in parallel from the indexes' unit
+    /// vectors and the lengths.
+    pub(crate) fn moments(
+        &self,
+        indexes: &[VectorIndex],
+        wanted: &[usize],
+        dim: usize,
+    ) -> Vec<Arc<Moments>> {
+        let (known, missing): (Vec<_>, Vec<_>) = {
+            let cached = self.cached.lock();
+            wanted
+                .iter()
+                .map(|&s| (s, cached.get(s).cloned().flatten()))
+                .partition(|(_, m)| m.is_some())
+        };
+        let computed: Vec<(usize, Arc<Moments>)> = {
+            let lengths = self.read();
+            missing
+                .par_iter()
+                .map(|&(shard, _)| {
+                    let at = self.changes[shard].load(Ordering::SeqCst);
+                    let mut m = Moments::new(dim);
+                    indexes[shard].for_each_live(&mut |slot, v| m.add(v, lengths.get(slot)));
+                    let m = Arc::new(m);
+                    let mut cached = self.cached.lock();
+                    if self.changes[shard].load(Ordering::SeqCst) == at {
+                        cached[shard] = Some(Arc::clone(&m));
+                    }
+                    (shard, m)
+                })
+                .collect()
+        };
+        let mut by_shard: Vec<Option<Arc<Moments>>> = vec![None; indexes.len()];
+        for (shard, m) in known
+            .into_iter()
+            .chain(computed.into_iter().map(|(s, m)| (s, Some(m))))
+        {
+            by_shard[shard] = m;
+        }
+        wanted
+            .iter()
+            .map(|&s| {
+                by_shard[s]
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(Moments::new(dim)))
+            })
+            .collect()
+    }
+}
