@@ -97,6 +97,26 @@ async fn answers_equal_a_single_node_on_the_same_data() {
             },
         ),
         (
+            "classifier, count 300, explained",
+            pb::LookalikeRequest {
+                seed_customer_ids: positive.clone(),
+                size: Some(Size::Count(300)),
+                strategy: pb::Strategy::Classifier as i32,
+                explain: true,
+                ..Default::default()
+            },
+        ),
+        (
+            "classifier, min score with negatives",
+            pb::LookalikeRequest {
+                seed_customer_ids: positive.clone(),
+                negative_customer_ids: seeds.iter().rev().take(3).cloned().collect(),
+                size: Some(Size::MinScore(0.2)),
+                strategy: pb::Strategy::Classifier as i32,
+                ..Default::default()
+            },
+        ),
+        (
             "whole population (2 pages and more)",
             pb::LookalikeRequest {
                 seed_customer_ids: positive[..1].to_vec(),

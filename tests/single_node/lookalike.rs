@@ -61,6 +61,48 @@ async fn audience_follows_the_seeds_and_the_rules() {
     );
 }
 
+/// CLASSIFIER through gRPC: the audience of one planted taste's seeds shares that taste,
+/// scores stay in (−1, 1), explanations name seeds, and AUTO fits it for 100 seeds.
+#[tokio::test]
+async fn the_classifier_finds_the_seeds_taste_and_auto_fits_it_for_many_seeds() {
+    let fx = loaded().await;
+    let taste = fx.taste();
+    let seeds = fx.seeds(3, 120);
+    assert!(seeds.len() >= 100, "{} seeds", seeds.len());
+    let seed_set: HashSet<&str> = seeds.iter().map(String::as_str).collect();
+    let mut request = count(seeds.clone(), 50);
+    request.strategy = pb::Strategy::Classifier as i32;
+    request.explain = true;
+    let batches = audience(fx.channel(), request).await.expect("classifier");
+    assert_eq!(batches[0].strategy_used, pb::Strategy::Classifier as i32);
+    let people = prospects(&batches);
+    assert_eq!(people.len(), 50);
+    let same = people
+        .iter()
+        .filter(|p| taste[p.customer_id.as_str()] == 3)
+        .count();
+    assert!(same >= 40, "only {same}/50 share the planted taste");
+    for p in &people {
+        assert!(p.score > -1.0 && p.score < 1.0, "{}", p.score);
+        assert!(!seed_set.contains(p.customer_id.as_str()));
+        assert!(
+            !p.nearest_seed_ids.is_empty()
+                && p.nearest_seed_ids
+                    .iter()
+                    .all(|s| seed_set.contains(s.as_str()))
+        );
+    }
+
+    let auto = audience(fx.channel(), count(seeds.clone(), 50))
+        .await
+        .expect("auto");
+    assert_eq!(auto[0].strategy_used, pb::Strategy::Classifier as i32);
+    let few = audience(fx.channel(), count(seeds[..10].to_vec(), 50))
+        .await
+        .expect("auto, few seeds");
+    assert_ne!(few[0].strategy_used, pb::Strategy::Classifier as i32);
+}
+
 #[tokio::test]
 async fn size_modes_filters_and_exclusions() {
     let fx = loaded().await;

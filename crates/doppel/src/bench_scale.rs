@@ -7,7 +7,8 @@
 //! 2. imports generated vectors (a Gaussian mixture, generated on a separate thread while
 //!    sending) and times the build, with the node's peak RSS during it;
 //! 3. activates the version and reads RSS at rest and `DescribeIndex`'s memory breakdown;
-//! 4. times lookalikes of 100 seeds at count 100, 1 % and 10 % of the population, and
+//! 4. times lookalikes of 100 seeds at count 100, 1 % and 10 % of the population (CENTROID;
+//!    CLASSIFIER too at 1 %), and
 //!    RecommendOffers throughput;
 //! 5. measures the machine's memory bandwidth with a STREAM-like triad and the exact
 //!    scan's bytes per second against it (a `min_score` audience: every customer scored,
@@ -80,7 +81,7 @@ pub struct BenchScaleArgs {
 struct LookalikeTiming {
     size: String,
     prospects: u64,
-    /// The strategy AUTO chose (seeds of one cluster: CENTROID).
+    /// The strategy asked for and used (CENTROID, and CLASSIFIER at 1 %).
     strategy: String,
     p50_ms: f64,
     max_ms: f64,
@@ -165,20 +166,20 @@ pub async fn run(args: BenchScaleArgs) -> anyhow::Result<()> {
     }
     report.snapshot_bytes = wait_for_snapshot(&dir.join("snapshots")).await;
 
+    use pb::Strategy::{Centroid, Classifier};
+    use pb::lookalike_request::Size;
     let sizes = [
-        ("count 100", pb::lookalike_request::Size::Count(100)),
-        ("1 %", pb::lookalike_request::Size::TopPercent(1.0)),
-        ("10 %", pb::lookalike_request::Size::TopPercent(10.0)),
+        ("count 100", Size::Count(100), Centroid),
+        ("1 %", Size::TopPercent(1.0), Centroid),
+        ("1 %", Size::TopPercent(1.0), Classifier),
+        ("10 %", Size::TopPercent(10.0), Centroid),
         // Scores every eligible customer and streams almost nothing: the scan alone.
-        (
-            "min_score 0.99",
-            pb::lookalike_request::Size::MinScore(0.99),
-        ),
+        ("min_score 0.99", Size::MinScore(0.99), Centroid),
     ];
-    for (name, size) in sizes {
+    for (name, size, strategy) in sizes {
         report
             .lookalikes
-            .push(time_lookalikes(&channel, &args, &mixture, name, size).await?);
+            .push(time_lookalikes(&channel, &args, &mixture, (name, size), strategy).await?);
     }
     let (qps, p99) = offers_load(&channel, &args).await?;
     report.offers_qps = qps;
@@ -417,20 +418,20 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// Times `--queries` lookalikes of `size`, each from 100 seeds of one cluster (a segment-like
-/// seed set), a different cluster per query.
+/// Times `--queries` lookalikes of `size` with `strategy`, each from 100 seeds of one
+/// cluster (a segment-like seed set), a different cluster per query.
 async fn time_lookalikes(
     channel: &Channel,
     args: &BenchScaleArgs,
     mixture: &Mixture,
-    name: &str,
-    size: pb::lookalike_request::Size,
+    (name, size): (&str, pb::lookalike_request::Size),
+    strategy: pb::Strategy,
 ) -> anyhow::Result<LookalikeTiming> {
     let mut client = AudiencesClient::new(channel.clone());
     let queries = args.queries.max(1);
     let mut millis = Vec::with_capacity(queries);
     let mut prospects = 0;
-    let mut strategy = String::new();
+    let mut used = String::new();
     for q in 0..queries as u64 {
         let cluster = (q as usize * 7 + 3) % args.clusters;
         let chosen: Vec<String> = (0..args.customers)
@@ -444,6 +445,7 @@ async fn time_lookalikes(
             .find_lookalikes(pb::LookalikeRequest {
                 seed_customer_ids: chosen,
                 size: Some(size),
+                strategy: strategy as i32,
                 ..Default::default()
             })
             .await
@@ -453,7 +455,7 @@ async fn time_lookalikes(
         while let Some(batch) = stream.message().await? {
             prospects += batch.prospects.len() as u64;
             if batch.batch_index == 0 {
-                strategy = batch.strategy_used().as_str_name().to_owned();
+                used = batch.strategy_used().as_str_name().to_owned();
             }
         }
         millis.push(started.elapsed().as_secs_f64() * 1_000.0);
@@ -462,7 +464,7 @@ async fn time_lookalikes(
     Ok(LookalikeTiming {
         size: name.to_owned(),
         prospects,
-        strategy,
+        strategy: used,
         p50_ms: millis[millis.len() / 2],
         max_ms: millis[millis.len() - 1],
     })

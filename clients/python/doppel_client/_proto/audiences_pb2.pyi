@@ -13,9 +13,11 @@ class Strategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUTO: _ClassVar[Strategy]
     CENTROID: _ClassVar[Strategy]
     MAX_SIMILARITY: _ClassVar[Strategy]
+    CLASSIFIER: _ClassVar[Strategy]
 AUTO: Strategy
 CENTROID: Strategy
 MAX_SIMILARITY: Strategy
+CLASSIFIER: Strategy
 
 class SaveAudienceRequest(_message.Message):
     __slots__ = ("name", "query")

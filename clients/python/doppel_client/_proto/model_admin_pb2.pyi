@@ -78,7 +78,7 @@ class DescribeVersionRequest(_message.Message):
     def __init__(self, model_version: _Optional[str] = ...) -> None: ...
 
 class DescribeVersionResponse(_message.Message):
-    __slots__ = ("info", "loaded", "active", "index", "building", "build_done", "build_total", "canary", "rollback_reason")
+    __slots__ = ("info", "loaded", "active", "index", "building", "build_done", "build_total", "canary", "rollback_reason", "audience_vectors")
     INFO_FIELD_NUMBER: _ClassVar[int]
     LOADED_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +88,7 @@ class DescribeVersionResponse(_message.Message):
     BUILD_TOTAL_FIELD_NUMBER: _ClassVar[int]
     CANARY_FIELD_NUMBER: _ClassVar[int]
     ROLLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_VECTORS_FIELD_NUMBER: _ClassVar[int]
     info: VersionInfo
     loaded: bool
     active: bool
@@ -97,7 +98,8 @@ class DescribeVersionResponse(_message.Message):
     build_total: int
     canary: bool
     rollback_reason: str
-    def __init__(self, info: _Optional[_Union[VersionInfo, _Mapping]] = ..., loaded: bool = ..., active: bool = ..., index: _Optional[_Union[DescribeIndexResponse, _Mapping]] = ..., building: bool = ..., build_done: _Optional[int] = ..., build_total: _Optional[int] = ..., canary: bool = ..., rollback_reason: _Optional[str] = ...) -> None: ...
+    audience_vectors: str
+    def __init__(self, info: _Optional[_Union[VersionInfo, _Mapping]] = ..., loaded: bool = ..., active: bool = ..., index: _Optional[_Union[DescribeIndexResponse, _Mapping]] = ..., building: bool = ..., build_done: _Optional[int] = ..., build_total: _Optional[int] = ..., canary: bool = ..., rollback_reason: _Optional[str] = ..., audience_vectors: _Optional[str] = ...) -> None: ...
 
 class RollbackRequest(_message.Message):
     __slots__ = ()
