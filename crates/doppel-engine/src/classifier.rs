@@ -76,6 +76,20 @@ impl Moments {
         }
     }
 
+    /// Takes out the raw vector `length · unit`, added before.
+    pub fn remove(&mut self, unit: &[f32], length: f32) {
+        let x: Vec<f64> = unit.iter().map(|&u| raw(u, length)).collect();
+        self.n = self.n.saturating_sub(1);
+        let mut at = 0;
+        for (i, &xi) in x.iter().enumerate() {
+            self.sum[i] -= xi;
+            for &xj in &x[i..] {
+                self.gram[at] -= xi * xj;
+                at += 1;
+            }
+        }
+    }
+
     /// Adds `other`'s vectors (same dimension). Callers add shards in shard order, so that
     /// every process gets the same sums.
     pub fn merge(&mut self, other: &Moments) {
@@ -286,6 +300,25 @@ mod tests {
         assert_eq!(whole.n, halves.n);
         for (a, b) in whole.gram.iter().zip(&halves.gram) {
             assert!((a - b).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn removing_a_vector_undoes_adding_it() {
+        let rows: Vec<(Vec<f32>, f32)> = (0..6)
+            .map(|i| (vec![(i as f32).cos(), (i as f32).sin()], 0.5 + i as f32))
+            .collect();
+        let mut m = moments(&rows);
+        m.remove(&rows[5].0, rows[5].1);
+        let fresh = moments(&rows[..5]);
+        assert_eq!(m.n, fresh.n);
+        for (a, b) in m
+            .sum
+            .iter()
+            .chain(&m.gram)
+            .zip(fresh.sum.iter().chain(&fresh.gram))
+        {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
         }
     }
 

@@ -4,18 +4,19 @@
 //! The index keeps unit vectors (it searches by cosine), so the length of each vector it
 //! was given is kept here, by slot: 4 bytes per customer. Lengths are set wherever raw
 //! vectors come in (build, snapshot load, shard install, fold-in) and saved with snapshots.
-//! The moments of a logical shard are computed when a classifier query first needs them
-//! and kept until that shard's vectors change.
+//! The moments of a logical shard are computed when a classifier query first needs them,
+//! then kept in step with every vector set or removed in that shard (a subtraction and an
+//! addition, O(d²)), and computed again only when the whole shard is replaced.
 //!
 //! Lengths live in fixed chunks of atomics, so that a scan reads them without holding a
 //! lock while fold-in sets them: the chunk list is copied (one `Arc` per 4096 slots) at
 //! the start of a scan, and only growing it takes a write lock.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use doppel_index::{PointId, VectorIndex, dot};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use rayon::prelude::*;
 
 use crate::classifier::Moments;
@@ -52,22 +53,48 @@ impl LengthTable {
 /// Customer vector lengths by slot, and per-shard moments.
 pub(crate) struct CustomerLengths {
     chunks: RwLock<Vec<Chunk>>,
-    cached: Mutex<Vec<Option<Arc<Moments>>>>,
-    /// Changes per shard (a moment computed before a change is never kept after it).
-    changes: Vec<AtomicU64>,
+    /// Per logical shard: its moments once computed. Held while the shard's vectors change
+    /// (see [`CustomerLengths::shard`]) and while they are computed, so the two never mix.
+    moments: Vec<Mutex<Option<Arc<Moments>>>>,
 }
 
-/// The Euclidean length of `v`.
+/// The euclidean length of `v`.
 pub(crate) fn euclidean_length(v: &[f32]) -> f32 {
     dot(v, v).sqrt()
+}
+
+/// A logical shard whose vectors are about to change: hold it across the change and
+/// report what moved.
+pub(crate) struct ShardChange<'a> {
+    moments: MutexGuard<'a, Option<Arc<Moments>>>,
+}
+
+impl ShardChange<'_> {
+    /// A vector left the shard (unit vector and length).
+    pub(crate) fn removed(&mut self, unit: &[f32], length: f32) {
+        if let Some(m) = self.moments.as_mut() {
+            Arc::make_mut(m).remove(unit, length);
+        }
+    }
+
+    /// A vector joined the shard (unit vector and length).
+    pub(crate) fn added(&mut self, unit: &[f32], length: f32) {
+        if let Some(m) = self.moments.as_mut() {
+            Arc::make_mut(m).add(unit, length);
+        }
+    }
+
+    /// The whole shard was replaced: its moments are computed again when next needed.
+    pub(crate) fn replaced(&mut self) {
+        *self.moments = None;
+    }
 }
 
 impl CustomerLengths {
     pub(crate) fn new(shards: usize) -> Self {
         Self {
             chunks: RwLock::new(Vec::new()),
-            cached: Mutex::new(vec![None; shards]),
-            changes: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            moments: (0..shards).map(|_| Mutex::new(None)).collect(),
         }
     }
 
@@ -103,14 +130,11 @@ impl CustomerLengths {
         }
     }
 
-    /// Logical shard `shard`'s vectors changed: its moments are computed again when next
-    /// needed.
-    pub(crate) fn changed(&self, shard: usize) {
-        if let Some(c) = self.changes.get(shard) {
-            c.fetch_add(1, Ordering::SeqCst);
-        }
-        if let Some(c) = self.cached.lock().get_mut(shard) {
-            *c = None;
+    /// Logical shard `shard`, held until the returned change is dropped: take it before
+    /// changing any of its vectors and report the change through it.
+    pub(crate) fn shard(&self, shard: usize) -> ShardChange<'_> {
+        ShardChange {
+            moments: self.moments[shard].lock(),
         }
     }
 
@@ -123,43 +147,19 @@ impl CustomerLengths {
         wanted: &[usize],
         dim: usize,
     ) -> Vec<Arc<Moments>> {
-        let (known, missing): (Vec<_>, Vec<_>) = {
-            let cached = self.cached.lock();
-            wanted
-                .iter()
-                .map(|&s| (s, cached.get(s).cloned().flatten()))
-                .partition(|(_, m)| m.is_some())
-        };
-        let computed: Vec<(usize, Arc<Moments>)> = {
-            let lengths = self.read();
-            missing
-                .par_iter()
-                .map(|&(shard, _)| {
-                    let at = self.changes[shard].load(Ordering::SeqCst);
-                    let mut m = Moments::new(dim);
-                    indexes[shard].for_each_live(&mut |slot, v| m.add(v, lengths.get(slot)));
-                    let m = Arc::new(m);
-                    let mut cached = self.cached.lock();
-                    if self.changes[shard].load(Ordering::SeqCst) == at {
-                        cached[shard] = Some(Arc::clone(&m));
-                    }
-                    (shard, m)
-                })
-                .collect()
-        };
-        let mut by_shard: Vec<Option<Arc<Moments>>> = vec![None; indexes.len()];
-        for (shard, m) in known
-            .into_iter()
-            .chain(computed.into_iter().map(|(s, m)| (s, Some(m))))
-        {
-            by_shard[shard] = m;
-        }
         wanted
-            .iter()
-            .map(|&s| {
-                by_shard[s]
-                    .clone()
-                    .unwrap_or_else(|| Arc::new(Moments::new(dim)))
+            .par_iter()
+            .map(|&shard| {
+                let mut cached = self.moments[shard].lock();
+                if let Some(m) = cached.as_ref() {
+                    return Arc::clone(m);
+                }
+                let lengths = self.read();
+                let mut m = Moments::new(dim);
+                indexes[shard].for_each_live(&mut |slot, v| m.add(v, lengths.get(slot)));
+                let m = Arc::new(m);
+                *cached = Some(Arc::clone(&m));
+                m
             })
             .collect()
     }

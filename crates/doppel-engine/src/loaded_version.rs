@@ -12,7 +12,7 @@ use parking_lot::RwLock;
 use crate::classifier::Moments;
 use crate::config::EngineConfig;
 use crate::context_ranking::ContextRanking;
-use crate::customer_lengths::CustomerLengths;
+use crate::customer_lengths::{CustomerLengths, euclidean_length};
 use crate::error::Result;
 
 /// Vectors of one entity, ready to build: slots and row-major vectors.
@@ -168,10 +168,38 @@ impl LoadedVersion {
 
     /// Removes customer `id` at `slot` (tombstoned in its shard).
     pub(crate) fn remove_customer(&self, id: &str, slot: PointId) {
-        self.shard_for(id).delete(slot);
+        let shard = shard_of(id, self.shard_count) as usize;
+        let mut change = self.lengths.shard(shard);
+        if let Some(unit) = self.shards[shard].vector(slot) {
+            change.removed(&unit, self.lengths.read().get(slot));
+        }
+        self.shards[shard].delete(slot);
         self.members.write().remove(slot);
-        self.lengths
-            .changed(shard_of(id, self.shard_count) as usize);
+    }
+
+    /// Sets (or replaces) the vector of customer `id` at `slot`, keeping its length and
+    /// its shard's moments in step.
+    pub(crate) fn set_customer_vector(
+        &self,
+        id: &str,
+        slot: PointId,
+        vector: &[f32],
+    ) -> Result<()> {
+        let shard = shard_of(id, self.shard_count) as usize;
+        let index = &self.shards[shard];
+        let mut change = self.lengths.shard(shard);
+        let old = index.vector(slot);
+        index.upsert(slot, vector)?;
+        if let Some(unit) = old {
+            change.removed(&unit, self.lengths.read().get(slot));
+        }
+        let length = euclidean_length(vector);
+        self.lengths.set(slot, length);
+        if let Some(unit) = index.vector(slot) {
+            change.added(&unit, length);
+        }
+        self.members.write().insert(slot);
+        Ok(())
     }
 
     /// The moments of every customer vector on `shards` (logical shards, added in the

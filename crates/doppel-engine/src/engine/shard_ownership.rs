@@ -92,9 +92,12 @@ impl Engine {
         } else {
             VectorIndex::build(params, &built.slots, &built.vectors, &NoProgress)?
         };
+        let mut change = v.lengths.shard(shard as usize);
         v.lengths.set_rows(&built.slots, &built.vectors, v.dim);
-        index.replace_with(fresh)?;
-        v.lengths.changed(shard as usize);
+        let replaced = index.replace_with(fresh);
+        change.replaced();
+        drop(change);
+        replaced?;
         let mut members = v.members.write();
         for slot in &built.slots {
             members.insert(*slot);
@@ -124,8 +127,10 @@ impl Engine {
             index.for_each_live(&mut |slot, _| {
                 members.remove(slot);
             });
-            index.replace_with(VectorIndex::new(index.params().clone())?)?;
-            v.lengths.changed(shard as usize);
+            let mut change = v.lengths.shard(shard as usize);
+            let replaced = index.replace_with(VectorIndex::new(index.params().clone())?);
+            change.replaced();
+            replaced?;
         }
         for id in ids {
             profiles.erase_customer(&id);

@@ -151,8 +151,11 @@ impl Engine {
         if loaded.stats().delta_len >= MERGE_DELTA_AT {
             loaded.merge_delta(&NoProgress)?;
         }
-        index.replace_with(loaded)?;
-        v.lengths.changed(shard as usize);
+        let mut change = v.lengths.shard(shard as usize);
+        let replaced = index.replace_with(loaded);
+        change.replaced();
+        drop(change);
+        replaced?;
         let mut members = v.members.write();
         for slot in wanted.keys() {
             members.insert(*slot);

@@ -13,7 +13,6 @@ use doppel_types::vector::validate_vector;
 
 use super::{Engine, LoadVersion, MERGE_DELTA_AT, VersionSummary, check_rows, row_error};
 use crate::context_ranking::ContextRanking;
-use crate::customer_lengths::euclidean_length;
 use crate::error::{Error, Result};
 use crate::loaded_version::{LoadedVersion, Rows};
 
@@ -141,12 +140,8 @@ impl Engine {
             )));
         }
         let slot = self.profiles.write().customer_slots.intern(customer_id);
+        v.set_customer_vector(customer_id, slot, vector)?;
         let shard = v.shard_for(customer_id);
-        shard.upsert(slot, vector)?;
-        v.members.write().insert(slot);
-        v.lengths.set(slot, euclidean_length(vector));
-        v.lengths
-            .changed(shard_of(customer_id, v.shard_count) as usize);
         if shard.stats().delta_len >= MERGE_DELTA_AT {
             shard.merge_delta(&NoProgress)?;
         }

@@ -40,6 +40,7 @@ struct World {
     engine: Engine,
     seeds: Vec<String>,
     hidden: HashSet<String>,
+    vectors: Vec<(String, Vec<f32>)>,
 }
 
 fn id(i: usize) -> String {
@@ -51,21 +52,9 @@ fn id(i: usize) -> String {
 /// everyone: they dominate cosines without telling anyone apart.
 fn world(params: &[(&str, &str)]) -> World {
     let mut rng = Normal(7);
-    let engine = Engine::new(EngineConfig {
-        shard_count: 4,
-        ..EngineConfig::default()
-    });
     let mut vectors = Vec::new();
     let (mut seeds, mut hidden) = (Vec::new(), HashSet::new());
     for i in 0..CUSTOMERS {
-        engine.upsert_customer(&Customer {
-            id: id(i),
-            attributes: BTreeMap::new(),
-            consent: Consent {
-                ads_personalization: true,
-                onsite_personalization: true,
-            },
-        });
         let mut v: Vec<f32> = (0..DIM).map(|_| rng.sample()).collect();
         v[0] *= 0.3;
         v[1] *= 0.3;
@@ -79,6 +68,30 @@ fn world(params: &[(&str, &str)]) -> World {
         }
         vectors.push((id(i), v));
     }
+    World {
+        engine: engine_with(&vectors, params),
+        seeds,
+        hidden,
+        vectors,
+    }
+}
+
+/// An engine serving `vectors` (every customer consenting) as the active `v1`.
+fn engine_with(vectors: &[(String, Vec<f32>)], params: &[(&str, &str)]) -> Engine {
+    let engine = Engine::new(EngineConfig {
+        shard_count: 4,
+        ..EngineConfig::default()
+    });
+    for (customer, _) in vectors {
+        engine.upsert_customer(&Customer {
+            id: customer.clone(),
+            attributes: BTreeMap::new(),
+            consent: Consent {
+                ads_personalization: true,
+                onsite_personalization: true,
+            },
+        });
+    }
     let mut version = info("v1", DIM);
     for (k, v) in params {
         version.params.insert((*k).to_owned(), (*v).to_owned());
@@ -87,18 +100,14 @@ fn world(params: &[(&str, &str)]) -> World {
         .load_version(
             LoadVersion {
                 info: version,
-                customer_vectors: vectors,
+                customer_vectors: vectors.to_vec(),
                 item_vectors: vec![("item".to_owned(), vec![1.0; DIM])],
             },
             &NoProgress,
         )
         .expect("load");
     engine.activate("v1").expect("activate");
-    World {
-        engine,
-        seeds,
-        hidden,
-    }
+    engine
 }
 
 fn query(seeds: &[String], strategy: Strategy, size: AudienceSize) -> LookalikeQuery {
@@ -262,5 +271,47 @@ fn int8_scans_and_snapshots_give_the_same_classifier_audience() {
         ids(&engine)[0].0,
         last,
         "a long vector on the group's side ranks first"
+    );
+}
+
+#[test]
+fn moments_kept_in_step_with_fold_in_and_erasure_match_a_fresh_load() {
+    let w = world(&[]);
+    let q = query(&w.seeds, Strategy::Classifier, AudienceSize::Count(200));
+    let ids = |e: &Engine| -> Vec<(String, f32)> {
+        e.lookalike(&q)
+            .expect("audience")
+            .prospects
+            .into_iter()
+            .map(|p| (p.customer_id, p.score))
+            .collect()
+    };
+    // The first query computes every shard's moments; the changes below update them.
+    let before = ids(&w.engine);
+    let mut vectors = w.vectors.clone();
+    for (i, (customer, v)) in vectors.iter_mut().enumerate().skip(1).step_by(37) {
+        v.iter_mut().for_each(|x| *x = -*x * (1.0 + (i % 3) as f32));
+        w.engine
+            .upsert_customer_vector("v1", customer, v)
+            .expect("fold-in");
+    }
+    // Erased customers are never seeds (every GROUP_EVERY-th customer may be one).
+    let erased: Vec<String> = (3..CUSTOMERS).step_by(100).map(id).collect();
+    for customer in &erased {
+        assert!(w.engine.erase_customer(customer));
+    }
+    vectors.retain(|(c, _)| !erased.contains(c));
+    let after = ids(&w.engine);
+    assert_ne!(before, after, "the changes move the audience");
+    let fresh = ids(&engine_with(&vectors, &[]));
+    assert_eq!(after.len(), fresh.len());
+    for (a, b) in after.iter().zip(&fresh) {
+        assert!((a.1 - b.1).abs() < 1e-5, "{a:?} vs {b:?}");
+    }
+    let same = after.iter().zip(&fresh).filter(|(a, b)| a.0 == b.0).count();
+    assert!(
+        same + 2 >= after.len(),
+        "{same}/{} in the same place",
+        after.len()
     );
 }
