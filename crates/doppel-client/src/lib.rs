@@ -1,6 +1,11 @@
 //! Client helpers over doppel's public API, shared by the CLI, the demo and the tests:
 //! connecting, streaming bulk writes, and importing + activating a model version.
 //! Conversions from domain types live in `doppel-grpc::convert`; this crate speaks protobuf.
+//!
+//! * [`retail_csv`] — transaction files in the Online Retail layout, read into customers,
+//!   items and events for `doppel import events` (no network).
+
+pub mod retail_csv;
 
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::ingest_client::IngestClient;

@@ -1,7 +1,7 @@
 //! What the fuzz targets in `fuzz/` run, one function per target, so that the committed
 //! corpus and the crashing inputs found are replayed by `cargo test` on stable Rust
 //! (`tests/replay.rs`) as well as fuzzed with cargo-fuzz on nightly. Each function must
-//! return for any input, never panic.
+//! return for any input, never panic (the assertions are properties of what it returns).
 
 use std::path::Path;
 
@@ -115,6 +115,42 @@ pub fn index_file(data: &[u8]) {
     file.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
     file.extend_from_slice(data);
     let _ = doppel_index::check_index_file(&file);
+}
+
+/// The transaction-file reader of `doppel import events` (Online Retail layout), with
+/// what it promises of any file it reads: every event names a customer and an item, its
+/// quantity is positive and its time falls in years 1..=9999 (or on 10000-01-01 00:00 after a leap second); every customer and item is
+/// listed once.
+pub fn events_csv(data: &[u8]) {
+    use doppel_client::retail_csv;
+    let Ok(read) = retail_csv::read(data, doppel_types::Consent::default(), || {}) else {
+        return;
+    };
+    // 0001-01-01 and 10000-01-01 (a leap second 60 on 9999-12-31 23:59 lands there), in ms
+    // since 1970.
+    const FIRST_MS: i64 = -62_135_596_800_000;
+    const LAST_MS: i64 = 253_402_300_800_000;
+    for e in &read.events {
+        assert!(!e.customer_id.is_empty() && !e.item_id.is_empty());
+        assert!(e.quantity > 0, "quantity {}", e.quantity);
+        assert!(
+            (FIRST_MS..=LAST_MS).contains(&e.timestamp_ms),
+            "{}",
+            e.timestamp_ms
+        );
+        assert!(e.value.is_finite() && e.value >= 0.0, "value {}", e.value);
+    }
+    let customers: std::collections::HashSet<&str> =
+        read.customers.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(customers.len(), read.customers.len());
+    let items: std::collections::HashSet<&str> = read.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(items.len(), read.items.len());
+    assert!(
+        read.events
+            .iter()
+            .all(|e| customers.contains(e.customer_id.as_str())
+                && items.contains(e.item_id.as_str()))
+    );
 }
 
 /// Runs `body` over every file in `dir` (missing: none); returns how many.

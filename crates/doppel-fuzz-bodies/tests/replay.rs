@@ -36,3 +36,8 @@ fn keys_file_corpus_replays() {
 fn index_file_corpus_replays() {
     replay("index_file", doppel_fuzz_bodies::index_file);
 }
+
+#[test]
+fn events_csv_corpus_replays() {
+    replay("events_csv", doppel_fuzz_bodies::events_csv);
+}

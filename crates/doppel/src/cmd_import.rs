@@ -11,9 +11,9 @@ use doppel_types::Consent;
 use indicatif::ProgressBar;
 
 use crate::cmd_query::DEFAULT_ADDR;
-use crate::retail_csv;
 use crate::upload_progress::upload_all;
 use doppel_client::connect;
+use doppel_client::retail_csv;
 
 /// What to import.
 #[derive(Subcommand, Debug)]

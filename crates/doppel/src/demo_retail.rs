@@ -16,8 +16,8 @@ use doppel_proto::v1::segments_client::SegmentsClient;
 use doppel_types::{Consent, EventType};
 
 use crate::cmd_query::print_offers;
-use crate::retail_csv::{self, RetailData};
 use crate::upload_progress::upload_all;
+use doppel_client::retail_csv::{self, RetailData};
 use doppel_client::{activate, connect};
 
 /// Most seeds taken from the chosen product family's buyers.
@@ -34,7 +34,7 @@ fn read(path: &Path) -> anyhow::Result<RetailData> {
         ads_personalization: true,
         onsite_personalization: true,
     };
-    retail_csv::read(reader, consent, || {})
+    Ok(retail_csv::read(reader, consent, || {})?)
 }
 
 /// Loads the file into the server at `addr`, trains, activates, and prints the results.

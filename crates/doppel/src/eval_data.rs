@@ -7,7 +7,7 @@ use std::io::Read;
 use anyhow::Context as _;
 use doppel_types::{Context, Event, EventType};
 
-use crate::retail_csv::parse_timestamp_ms;
+use doppel_client::retail_csv::parse_timestamp_ms;
 
 /// Thirty days, the test window.
 const TEST_WINDOW_MS: i64 = 30 * 24 * 3_600 * 1_000;

@@ -26,7 +26,6 @@ mod eval_tune;
 mod heavy_priority;
 mod memory_bandwidth;
 mod node_process;
-mod retail_csv;
 mod settings;
 mod settings_tls;
 mod telemetry;

@@ -5,12 +5,26 @@
 //! Rows without a CustomerID (guest checkouts) are skipped; a negative quantity or an
 //! invoice starting with `C` is a return; an item's category is the first three characters
 //! of its stock code (the data set has no categories; codes of one family share a prefix).
+//! Rows that cannot be read (bad number, date or UTF-8) are counted and skipped; only a
+//! failing reader stops the file.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use anyhow::Context as _;
 use doppel_types::{Consent, Context, Customer, Event, EventType, Item};
+
+/// Why a transaction file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RetailCsvError {
+    /// The underlying reader failed (I/O, or a compressed stream that is corrupt).
+    #[error("reading the CSV, record {record}: {source}")]
+    Read {
+        /// Records read before it (1-based position of the failing one).
+        record: u64,
+        /// The reader's error.
+        source: csv::Error,
+    },
+}
 
 /// What one file yields.
 #[derive(Debug, Default)]
@@ -23,7 +37,8 @@ pub struct RetailData {
     pub events: Vec<Event>,
     /// Rows skipped because they have no CustomerID.
     pub guest_rows: u64,
-    /// Rows skipped because they are malformed (bad number or date) or have quantity 0.
+    /// Rows skipped because they are malformed (bad number, date or UTF-8) or have
+    /// quantity 0.
     pub bad_rows: u64,
 }
 
@@ -38,7 +53,8 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS` (or with a space, or without seconds) as UTC ms.
+/// Parses `YYYY-MM-DDTHH:MM:SS` (or with a space, or without seconds) as UTC ms; years
+/// 1..=9999, so that no field can overflow the arithmetic.
 pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
     let (date, time) = text.trim().split_once(['T', ' '])?;
     let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
@@ -46,7 +62,13 @@ pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
     let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
     let (hour, minute) = (t.next()??, t.next()??);
     let second = t.next().flatten().unwrap_or(0);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+    let in_range = (1..=9999).contains(&year)
+        && (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && (0..=23).contains(&hour)
+        && (0..=59).contains(&minute)
+        && (0..=60).contains(&second);
+    if !in_range {
         return None;
     }
     let days = days_from_civil(year, month, day);
@@ -59,14 +81,26 @@ pub fn read(
     reader: impl Read,
     consent: Consent,
     mut on_row: impl FnMut(),
-) -> anyhow::Result<RetailData> {
+) -> Result<RetailData, RetailCsvError> {
     let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
     let mut data = RetailData::default();
     let mut customers: BTreeMap<String, Customer> = BTreeMap::new();
     let mut items: BTreeMap<String, Item> = BTreeMap::new();
-    for record in csv.records() {
+    for (n, record) in csv.records().enumerate() {
         on_row();
-        let record = record.context("reading a CSV row")?;
+        let record = match record {
+            Ok(record) => record,
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                data.bad_rows += 1;
+                continue;
+            }
+            Err(source) => {
+                return Err(RetailCsvError::Read {
+                    record: n as u64 + 1,
+                    source,
+                });
+            }
+        };
         let field = |i: usize| record.get(i).unwrap_or("").trim();
         let (invoice, code, description) = (field(0), field(1), field(2));
         let customer_id = field(6).trim_end_matches(".0");
@@ -82,7 +116,10 @@ pub fn read(
             data.bad_rows += 1;
             continue;
         };
-        if quantity == 0 || code.is_empty() || !price.is_finite() {
+        // A huge price times a huge quantity overflows to infinity (found by the fuzz
+        // body's property check, `fuzz/regressions/events_csv`).
+        let value = f64::from(quantity.saturating_abs()) * price.max(0.0);
+        if quantity == 0 || code.is_empty() || !price.is_finite() || !value.is_finite() {
             data.bad_rows += 1;
             continue;
         }
@@ -121,7 +158,7 @@ pub fn read(
             },
             timestamp_ms,
             quantity: quantity.saturating_abs(),
-            value: f64::from(quantity.saturating_abs()) * price.max(0.0),
+            value,
             context: Context {
                 country,
                 ..Context::default()
@@ -150,6 +187,35 @@ mod tests {
             Some(1_323_435_000_000)
         );
         assert_eq!(parse_timestamp_ms("not a date"), None);
+        // Far years once overflowed the day arithmetic.
+        assert_eq!(parse_timestamp_ms("99999999999999999-01-01T00:00"), None);
+        assert_eq!(
+            parse_timestamp_ms("2011-01-01T00:00:99999999999999999"),
+            None
+        );
+        assert_eq!(parse_timestamp_ms("2011-01-01T-1:00"), None);
+    }
+
+    #[test]
+    fn a_row_whose_value_overflows_is_bad() {
+        let csv = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n\
+                   3,C,,2147483647,2011-01-01T00:00,1e308,3,UK\n";
+        let data = read(csv.as_bytes(), Consent::default(), || {}).expect("read");
+        assert_eq!((data.bad_rows, data.events.len()), (1, 0));
+    }
+
+    #[test]
+    fn rows_with_bad_utf8_are_counted_and_skipped() {
+        let mut csv = b"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n\
+                   536365,85123A,WHITE \xff HEART,6,2010-12-01T08:26:00,2.55,17850,United Kingdom\n"
+            .to_vec();
+        csv.extend_from_slice(
+            b"536366,22633,HAND WARMER,6,2010-12-01T08:28:00,1.85,17851,United Kingdom\n",
+        );
+        let data = read(csv.as_slice(), Consent::default(), || {}).expect("read");
+        assert_eq!(data.bad_rows, 1);
+        assert_eq!(data.events.len(), 1);
+        assert_eq!(data.events[0].customer_id, "17851");
     }
 
     #[test]
