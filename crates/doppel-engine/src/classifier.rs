@@ -117,7 +117,7 @@ fn packed_len(dim: usize) -> usize {
 /// A fitted linear scorer over unit vectors and their lengths.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LinearScorer {
-    /// `w`, in the version's vector space.
+    /// `w`, in the version's vector space, of unit length.
     pub weights: Vec<f32>,
     /// `μ·w`: the population's mean raw score.
     pub offset: f32,
@@ -128,8 +128,10 @@ pub struct LinearScorer {
 impl LinearScorer {
     /// The standardised score of a raw dot product `length · (x̂·w)`, squashed into (−1, 1).
     pub fn squash(&self, length: f32, unit_dot: f32) -> f32 {
-        let z = (length * unit_dot - self.offset) / self.scale;
-        z / (1.0 + z.abs())
+        // In f64: no finite input overflows, so z is never ±∞ (which would give NaN).
+        let z = (f64::from(length) * f64::from(unit_dot) - f64::from(self.offset))
+            / f64::from(self.scale);
+        (z / (1.0 + z.abs())) as f32
     }
 
     /// The score of the unit vector `unit` of length `length`.
@@ -191,6 +193,13 @@ pub fn fit(seeds: &[(&[f32], f32)], population: &Moments, ridge: f64) -> Option<
     } else {
         diff
     };
+    // Scaled to unit length (z does not change): the int8 scan's error bound and its
+    // float slack assume a query of about unit length.
+    let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if !(norm.is_finite() && norm > 0.0) {
+        return None;
+    }
+    let w: Vec<f64> = w.iter().map(|x| x / norm).collect();
     let offset: f64 = mean.iter().zip(&w).map(|(a, b)| a * b).sum();
     let variance: f64 = (0..d)
         .map(|i| w[i] * (0..d).map(|j| covariance[i * d + j] * w[j]).sum::<f64>())
@@ -204,7 +213,7 @@ pub fn fit(seeds: &[(&[f32], f32)], population: &Moments, ridge: f64) -> Option<
     Some(LinearScorer {
         weights,
         offset: offset as f32,
-        scale: if scale.is_finite() && scale > 0.0 {
+        scale: if scale.is_finite() && scale >= f32::MIN_POSITIVE {
             scale
         } else {
             1.0

@@ -131,7 +131,10 @@ impl CustomerLengths {
     }
 
     /// Logical shard `shard`, held until the returned change is dropped: take it before
-    /// changing any of its vectors and report the change through it.
+    /// changing any of its vectors one by one and report the change through it. Never
+    /// hold it across a call that may wait on rayon (`replace_with`, `merge_delta`):
+    /// [`CustomerLengths::moments`] holds it on rayon's workers. Lock order: this, then the
+    /// version's `members`.
     pub(crate) fn shard(&self, shard: usize) -> ShardChange<'_> {
         ShardChange {
             moments: self.moments[shard].lock(),

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::audience_groups::Groups;
-use crate::classifier::Moments;
+use crate::classifier::{CLASSIFIER_MAX_DIM, Moments};
 use crate::customer_segments::check_customer_segment_kind;
 use crate::error::{Error, Result};
 use crate::loaded_version::LoadedVersion;
@@ -162,8 +162,12 @@ pub(crate) fn lookup_seeds(
 }
 
 /// The moments of every customer vector of `version` on each of `shards` (ascending,
-/// unknown and duplicate shards left out), for a router fitting a classifier.
+/// unknown and duplicate shards left out), for a router fitting a classifier; none for a
+/// version over [`CLASSIFIER_MAX_DIM`] dims, which no classifier serves.
 pub(crate) fn shard_moments(version: &LoadedVersion, shards: &[u32]) -> Vec<(u32, Moments)> {
+    if version.dim > CLASSIFIER_MAX_DIM {
+        return Vec::new();
+    }
     let mut wanted: Vec<u32> = shards
         .iter()
         .copied()
@@ -194,7 +198,7 @@ pub(crate) fn score_on_shards(
             let finite = linear.weights.iter().all(|w| w.is_finite())
                 && linear.offset.is_finite()
                 && linear.scale.is_finite()
-                && linear.scale > 0.0;
+                && linear.scale >= f32::MIN_POSITIVE;
             if !dim_ok(&linear.weights) || !finite || !request.scorer.positives.is_empty() {
                 return Err(Error::invalid(
                     "linear",

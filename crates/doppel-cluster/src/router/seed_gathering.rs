@@ -153,7 +153,11 @@ pub(super) async fn gather_seeds(
     check_audience_size(query.size, customers).map_err(doppel_grpc::status::engine_status)?;
     let reachable = |id: &str| answered_shards.contains(&shard_of(id, shard_count));
 
-    let moments = moments.then(|| add_in_shard_order(shard_moments, dim));
+    let moments = if moments {
+        add_in_shard_order(shard_moments, &answered_shards, dim)
+    } else {
+        None
+    };
     let mut seeds = Seeds {
         dim,
         customers,
@@ -228,11 +232,21 @@ pub(super) async fn gather_seeds(
     Ok(Round::Done(seeds))
 }
 
-/// The shards' moments added up in shard order (each shard once; moments of the wrong
-/// shape are left out, so a fit over them falls back rather than mixing dimensions).
-fn add_in_shard_order(mut list: Vec<ipb::ShardMoments>, dim: usize) -> Moments {
+/// The shards' moments added up in shard order (each shard once), or none unless every
+/// answered shard sent moments of the version's shape (a node over the classifier's
+/// dimension limit sends none): the fit then falls back to the cosine strategies rather
+/// than fitting against part of the population.
+fn add_in_shard_order(
+    mut list: Vec<ipb::ShardMoments>,
+    answered: &HashSet<u32>,
+    dim: usize,
+) -> Option<Moments> {
     list.sort_by_key(|m| m.shard);
     list.dedup_by_key(|m| m.shard);
+    let covered: HashSet<u32> = list.iter().map(|m| m.shard).collect();
+    if !answered.iter().all(|s| covered.contains(s)) {
+        return None;
+    }
     let mut total = Moments::new(dim);
     for m in list {
         let m = Moments {
@@ -240,9 +254,10 @@ fn add_in_shard_order(mut list: Vec<ipb::ShardMoments>, dim: usize) -> Moments {
             sum: m.sum,
             gram: m.gram,
         };
-        if m.fits(dim) {
-            total.merge(&m);
+        if !m.fits(dim) {
+            return None;
         }
+        total.merge(&m);
     }
-    total
+    Some(total)
 }

@@ -92,11 +92,11 @@ impl Engine {
         } else {
             VectorIndex::build(params, &built.slots, &built.vectors, &NoProgress)?
         };
-        let mut change = v.lengths.shard(shard as usize);
+        // The shard's moments are dropped after the swap, never held across it (the swap
+        // may wait on rayon, which a moments computation can be holding).
         v.lengths.set_rows(&built.slots, &built.vectors, v.dim);
         let replaced = index.replace_with(fresh);
-        change.replaced();
-        drop(change);
+        v.lengths.shard(shard as usize).replaced();
         replaced?;
         let mut members = v.members.write();
         for slot in &built.slots {
@@ -127,9 +127,9 @@ impl Engine {
             index.for_each_live(&mut |slot, _| {
                 members.remove(slot);
             });
-            let mut change = v.lengths.shard(shard as usize);
             let replaced = index.replace_with(VectorIndex::new(index.params().clone())?);
-            change.replaced();
+            drop(members);
+            v.lengths.shard(shard as usize).replaced();
             replaced?;
         }
         for id in ids {

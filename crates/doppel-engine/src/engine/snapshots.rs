@@ -97,6 +97,7 @@ impl Engine {
         let v = self.loaded(version)?;
         check_rows("customer_vectors", &rows, v.dim)?;
         let index = v.shard(shard)?;
+        let mut lengths = Vec::new();
         let (loaded, wanted) = {
             let erased = self.erased.read();
             let mut profiles = self.profiles.write();
@@ -112,7 +113,7 @@ impl Engine {
                 .filter(|(id, _)| !erased.contains(id) && shard_of(id, v.shard_count) == shard)
                 .map(|(id, mut vector)| {
                     let slot = profiles.customer_slots.intern(&id);
-                    v.lengths.set(slot, euclidean_length(&vector));
+                    lengths.push((slot, euclidean_length(&vector)));
                     normalize(&mut vector);
                     (slot, vector)
                 })
@@ -151,10 +152,14 @@ impl Engine {
         if loaded.stats().delta_len >= MERGE_DELTA_AT {
             loaded.merge_delta(&NoProgress)?;
         }
-        let mut change = v.lengths.shard(shard as usize);
+        // Lengths change only now, past every fallible step but the swap, and the shard's
+        // moments are dropped after the swap either way (never held across index calls:
+        // they may wait on rayon, which a moments computation can be holding).
+        for (slot, length) in lengths {
+            v.lengths.set(slot, length);
+        }
         let replaced = index.replace_with(loaded);
-        change.replaced();
-        drop(change);
+        v.lengths.shard(shard as usize).replaced();
         replaced?;
         let mut members = v.members.write();
         for slot in wanted.keys() {
