@@ -16,6 +16,7 @@ mod moves;
 mod popularity_prior;
 mod readiness;
 mod reads_without_redis;
+mod redis_cut;
 mod redis_restart;
 mod saved_audiences;
 mod snapshots;

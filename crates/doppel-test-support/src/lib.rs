@@ -3,6 +3,7 @@
 
 pub mod audience_checks;
 pub mod cluster;
+pub mod cut_proxy;
 pub mod experiment_checks;
 
 use std::path::{Path, PathBuf};
