@@ -43,6 +43,26 @@ impl TestShard {
         data_dir: &Path,
         internal_tls: Option<tonic::transport::ServerTlsConfig>,
     ) -> Self {
+        Self::spawn(
+            RedisConfig::standalone(redis_url),
+            n,
+            data_dir,
+            internal_tls,
+        )
+        .await
+    }
+
+    /// [`TestShard::start`] over the Redis (standalone or Redis Cluster) `redis` describes.
+    pub async fn start_on(redis: RedisConfig, n: u32, data_dir: &Path) -> Self {
+        Self::spawn(redis, n, data_dir, None).await
+    }
+
+    async fn spawn(
+        redis: RedisConfig,
+        n: u32,
+        data_dir: &Path,
+        internal_tls: Option<tonic::transport::ServerTlsConfig>,
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -70,9 +90,8 @@ impl TestShard {
             },
             internal_tls,
         };
-        let url = redis_url.to_owned();
         runtime.spawn(async move {
-            let store = RedisStore::connect(RedisConfig::standalone(&url))
+            let store = RedisStore::connect(redis)
                 .await
                 .expect("shard connects to redis");
             let public = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -161,8 +180,21 @@ impl TestRouter {
         tls: Option<tonic::transport::ClientTlsConfig>,
         public_tls: Option<tonic::transport::ServerTlsConfig>,
     ) -> Self {
+        Self::serve_on(RedisConfig::standalone(redis_url), tls, public_tls).await
+    }
+
+    /// [`TestRouter::start`] over the Redis (standalone or Redis Cluster) `redis` describes.
+    pub async fn start_on(redis: RedisConfig) -> Self {
+        Self::serve_on(redis, None, None).await
+    }
+
+    async fn serve_on(
+        redis: RedisConfig,
+        tls: Option<tonic::transport::ClientTlsConfig>,
+        public_tls: Option<tonic::transport::ServerTlsConfig>,
+    ) -> Self {
         let tls_port = public_tls.is_some();
-        let store = RedisStore::connect(RedisConfig::standalone(redis_url))
+        let store = RedisStore::connect(redis)
             .await
             .expect("router connects to redis");
         let router = Router::connect_with_tls(store, TEST_SHARDS, tls)
