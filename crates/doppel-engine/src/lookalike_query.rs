@@ -16,7 +16,7 @@ pub enum AudienceSize {
 /// How prospects are scored against the seeds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Strategy {
-    /// Classifier for big seed sets, else centroid for coherent seed sets and
+    /// Classifier for 10 seeds or more, else centroid for coherent seed sets and
     /// max-similarity for spread-out ones.
     #[default]
     Auto,

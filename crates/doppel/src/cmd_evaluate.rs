@@ -18,9 +18,9 @@ use serde_json::json;
 use crate::als_flags::AlsFlags;
 use crate::eval_context;
 use crate::eval_data::{read_rows, split, validation_split};
-use crate::eval_lookalike;
 use crate::eval_offers::{offer_metrics, popularity_metrics};
 use crate::eval_tune::{self, Settings};
+use crate::{eval_lookalike, eval_seed_sweep};
 
 /// Where the Online Retail file is expected (CI has `../shared` beside the checkout).
 pub const DEFAULT_DATA: &str = "../shared/data/online_retail.csv.gz";
@@ -52,6 +52,11 @@ pub struct EvaluateArgs {
     /// the flags' settings, then report the test window once with the chosen ones.
     #[arg(long)]
     pub tune: bool,
+    /// Also time how many seeds each lookalike strategy needs: keyword-group audiences from
+    /// 10 to 400 sampled seeds, on the validation split and on the test window (JSON key
+    /// `lookalike_seed_sweep`).
+    #[arg(long)]
+    pub seed_sweep: bool,
     /// ALS settings (default: Train's).
     #[command(flatten)]
     pub als: AlsFlags,
@@ -121,7 +126,30 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         &model,
         &eval_lookalike::keyword_groups(&rows, &split),
     );
+    let seed_sweep = if args.seed_sweep {
+        let validation = validation_split(&rows);
+        let (validation_model, _) = eval_tune::fit(&validation, &settings)?;
+        let on_validation = eval_seed_sweep::sweep(
+            &validation,
+            &validation_model,
+            &eval_lookalike::keyword_groups(&rows, &validation),
+        );
+        let on_test = eval_seed_sweep::sweep(
+            &split,
+            &model,
+            &eval_lookalike::keyword_groups(&rows, &split),
+        );
+        eval_seed_sweep::print(
+            "seed sweep, keyword groups, validation split:",
+            &on_validation,
+        );
+        eval_seed_sweep::print("seed sweep, keyword groups, test window:", &on_test);
+        json!({"validation": on_validation, "test": on_test})
+    } else {
+        serde_json::Value::Null
+    };
     let report = json!({
+        "lookalike_seed_sweep": seed_sweep,
         "protocol": "doppel-eval-v1",
         "cutoff": split.cutoff,
         "counts": split.counts,
@@ -138,7 +166,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             "recent_popularity_days": prior.days,
             "offers": "served: z(u·y) + weight × z(ln(1 + recent distinct buyers)), exact",
             "confidence": "1 + alpha * strength (event weights, ln quantity, recency decay, returns subtract)",
-            "lookalike": "as served with AUTO: CLASSIFIER (ridge-LDA, raw factors, lambda 10) for 100+ seeds, else centroid or max-similarity; see auto_strategy per group"
+            "lookalike": "as served with AUTO: CLASSIFIER (ridge-LDA, raw factors, lambda 10) for 10+ seeds, else centroid or max-similarity; see auto_strategy per group"
         },
         "lookalike": groups,
         "lookalike_keyword": keyword_groups,

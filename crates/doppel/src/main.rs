@@ -22,6 +22,7 @@ mod eval_lookalike_population;
 mod eval_metrics;
 mod eval_movielens;
 mod eval_offers;
+mod eval_seed_sweep;
 mod eval_tune;
 mod heavy_priority;
 mod memory_bandwidth;

@@ -81,34 +81,50 @@ fn seeds_of_one_taste_find_their_taste_and_explanations_name_seeds() {
 }
 
 #[test]
-fn auto_picks_max_similarity_for_seeds_from_two_tastes() {
+fn seeds_from_two_tastes_get_both_niches_served() {
     let fx = loaded(3_000);
     let taste = fx.taste_of();
     let mut seeds = fx.seeds(0, 15);
     seeds.extend(fx.seeds(5, 15));
-    let audience = fx
+    // AUTO fits the classifier for 10 seeds or more; max-similarity by name keeps every
+    // niche by construction. Both must serve both niches, not the empty space between them.
+    for (strategy, used) in [
+        (Strategy::Auto, Strategy::Classifier),
+        (Strategy::MaxSimilarity, Strategy::MaxSimilarity),
+    ] {
+        let mut q = query(seeds.clone(), AudienceSize::Count(100));
+        q.strategy = strategy;
+        let audience = fx.engine.lookalike(&q).expect("audience");
+        assert_eq!(audience.strategy_used, used);
+        let both = |t| {
+            audience
+                .prospects
+                .iter()
+                .filter(|p| taste[p.customer_id.as_str()] == t)
+                .count()
+        };
+        assert!(
+            both(0) >= 25 && both(5) >= 25,
+            "{strategy:?}: taste 0: {}, taste 5: {}",
+            both(0),
+            both(5)
+        );
+    }
+}
+
+#[test]
+fn auto_keeps_the_cosine_rules_below_ten_seeds() {
+    let fx = loaded(3_000);
+    let mut seeds = fx.seeds(0, 4);
+    seeds.extend(fx.seeds(5, 4));
+    let two = fx
         .engine
         .lookalike(&query(seeds, AudienceSize::Count(100)))
         .expect("audience");
-    assert_eq!(audience.strategy_used, Strategy::MaxSimilarity);
-    let both = |t| {
-        audience
-            .prospects
-            .iter()
-            .filter(|p| taste[p.customer_id.as_str()] == t)
-            .count()
-    };
-    // Both niches are served, not the empty space between them.
-    assert!(
-        both(0) >= 25 && both(5) >= 25,
-        "taste 0: {}, taste 5: {}",
-        both(0),
-        both(5)
-    );
-
+    assert_eq!(two.strategy_used, Strategy::MaxSimilarity);
     let one = fx
         .engine
-        .lookalike(&query(fx.seeds(1, 20), AudienceSize::Count(10)))
+        .lookalike(&query(fx.seeds(1, 8), AudienceSize::Count(10)))
         .expect("audience");
     assert_eq!(one.strategy_used, Strategy::Centroid);
 }
