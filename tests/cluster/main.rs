@@ -20,3 +20,4 @@ mod redis_cut;
 mod redis_restart;
 mod saved_audiences;
 mod snapshots;
+mod write_load;

@@ -8,6 +8,7 @@ use doppel_proto::v1 as pb;
 use doppel_proto::v1::lookalike_request::Size;
 use doppel_proto::v1::recommendations_client::RecommendationsClient;
 use doppel_store::testing::redis_harness::RedisServer;
+use doppel_synth::SynthData;
 use doppel_test_support::audience_checks::{find, members};
 
 use crate::fixture::{VERSION, loaded_on, seeds};
@@ -33,8 +34,13 @@ async fn lookalikes_and_offers_answer_while_redis_is_down() {
             .collect::<Vec<_>>()
     };
     assert_eq!(ids(&during), ids(&before));
-    let customer = cluster
-        .data
+    assert_five_offers(&router, &cluster.data, "Redis down").await;
+    cluster.redis.start();
+}
+
+/// Five offers for a customer with on-site consent, through `router`.
+async fn assert_five_offers(router: &tonic::transport::Channel, data: &SynthData, when: &str) {
+    let customer = data
         .customers
         .iter()
         .find(|c| c.consent.onsite_personalization)
@@ -48,10 +54,9 @@ async fn lookalikes_and_offers_answer_while_redis_is_down() {
             ..Default::default()
         })
         .await
-        .expect("offers while Redis is down")
+        .unwrap_or_else(|e| panic!("offers ({when}): {e}"))
         .into_inner();
     assert_eq!(offers.offers.len(), 5);
-    cluster.redis.start();
 }
 
 /// On a 3-master Redis Cluster with one master killed (no replicas: its slots stay
@@ -95,23 +100,7 @@ async fn reads_go_on_and_writes_say_unavailable_with_a_redis_cluster_master_down
         .expect("a lookalike with a master down");
     assert_eq!(during[0].model_version, VERSION);
     assert_eq!(members(&during), members(&before));
-    let customer = data
-        .customers
-        .iter()
-        .find(|c| c.consent.onsite_personalization)
-        .expect("a customer")
-        .id
-        .clone();
-    let offers = RecommendationsClient::new(router.channel.clone())
-        .recommend_offers(pb::RecommendRequest {
-            customer_id: customer,
-            k: 5,
-            ..Default::default()
-        })
-        .await
-        .expect("offers with a master down")
-        .into_inner();
-    assert_eq!(offers.offers.len(), 5);
+    assert_five_offers(&router.channel, &data, "a master down").await;
 
     // Writes spread over many keys: those on the dead master's slots are refused with
     // UNAVAILABLE, within the client's deadline.

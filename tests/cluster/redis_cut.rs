@@ -5,32 +5,18 @@
 //! back, and every acknowledged write is there.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use doppel_proto::v1 as pb;
-use doppel_proto::v1::ingest_client::IngestClient;
 use doppel_proto::v1::lookalike_request::Size;
 use doppel_store::testing::redis_harness::RedisServer;
 use doppel_test_support::audience_checks::find;
 use doppel_test_support::cluster::{TestRouter, TestShard};
 use doppel_test_support::cut_proxy::CutProxy;
 use doppel_test_support::{load_base, small_base};
-use parking_lot::Mutex;
 
 use crate::fixture::{VERSION, seeds};
-
-fn customer(id: &str) -> pb::Customer {
-    pb::Customer {
-        id: id.to_owned(),
-        consent: Some(pb::Consent {
-            ads_personalization: true,
-            onsite_personalization: true,
-        }),
-        ..Default::default()
-    }
-}
+use crate::write_load::WriteLoad;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_cut_from_redis_hands_its_shards_over_and_rejoins_without_losing_writes() {
@@ -56,39 +42,7 @@ async fn a_node_cut_from_redis_hands_its_shards_over_and_rejoins_without_losing_
         .expect("activate");
 
     // Writes over every shard, all along.
-    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let refused = Arc::new(Mutex::new(Vec::<(tonic::Code, String)>::new()));
-    let running = Arc::new(AtomicBool::new(true));
-    let writer = {
-        let (acked, refused, running) = (acked.clone(), refused.clone(), running.clone());
-        let mut client = IngestClient::new(router.channel.clone());
-        tokio::spawn(async move {
-            let mut n = 0u64;
-            while running.load(Ordering::Relaxed) {
-                n += 1;
-                let id = format!("cut-{n}");
-                let mut request = tonic::Request::new(tokio_stream::iter(vec![customer(&id)]));
-                request.set_timeout(Duration::from_secs(8));
-                let started = tokio::time::Instant::now();
-                match client.upsert_customers(request).await {
-                    Ok(r) if r.get_ref().accepted == 1 => acked.lock().push(id),
-                    Ok(r) => panic!("unexpected summary {:?}", r.into_inner()),
-                    Err(status) => {
-                        // A refusal must come before the client's own deadline: never a
-                        // hang behind the partition.
-                        assert!(
-                            started.elapsed() < Duration::from_secs(8),
-                            "`{id}` hung: {status:?}"
-                        );
-                        refused
-                            .lock()
-                            .push((status.code(), status.message().to_owned()));
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
+    let load = WriteLoad::start(router.channel.clone(), "cut", Duration::from_secs(8));
     tokio::time::sleep(Duration::from_millis(500)).await;
     proxy.cut();
 
@@ -117,56 +71,33 @@ async fn a_node_cut_from_redis_hands_its_shards_over_and_rejoins_without_losing_
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let during_cut = acked.lock().len();
-    let recovered = tokio::time::Instant::now() + Duration::from_secs(30);
-    while acked.lock().len() < during_cut + 20 {
-        assert!(
-            tokio::time::Instant::now() < recovered,
-            "writes did not recover after the takeover"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    load.wait_for_more(
+        20,
+        Duration::from_secs(30),
+        "writes did not recover after the takeover",
+    )
+    .await;
 
     // The link returns: node 1 rejoins and takes shards back.
     proxy.restore();
     router.wait_for_nodes(2).await;
-    let rejoined = acked.lock().len();
-    let settled = tokio::time::Instant::now() + Duration::from_secs(30);
-    while acked.lock().len() < rejoined + 20 {
-        assert!(
-            tokio::time::Instant::now() < settled,
-            "writes did not go on after the node rejoined"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    running.store(false, Ordering::Relaxed);
-    writer.await.expect("writer");
+    load.wait_for_more(
+        20,
+        Duration::from_secs(30),
+        "writes did not go on after the node rejoined",
+    )
+    .await;
+    let outcome = load.stop().await;
     let batches = find(&router.channel, query).await.expect("lookalike after");
     assert_eq!(batches[0].model_version, VERSION);
 
-    let refused = refused.lock().clone();
-    assert!(
-        refused.iter().all(|(c, _)| matches!(
-            c,
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
-        )),
-        "writes refused behind the partition must say UNAVAILABLE: {refused:?}"
-    );
-    let acked = acked.lock().clone();
-    assert!(acked.len() >= 40);
-    let mut client = IngestClient::new(router.channel.clone());
-    for id in &acked {
-        let found = client
-            .get_customer(pb::GetCustomerRequest {
-                customer_id: id.clone(),
-            })
-            .await;
-        assert!(found.is_ok(), "acknowledged `{id}` lost: {found:?}");
-    }
+    outcome.assert_refusals_unavailable();
+    assert!(outcome.acked.len() >= 40);
+    outcome.assert_none_lost(router.channel.clone()).await;
     eprintln!(
         "{} writes acknowledged, {} refused ({:?})",
-        acked.len(),
-        refused.len(),
-        refused.first()
+        outcome.acked.len(),
+        outcome.refused.len(),
+        outcome.refused.first()
     );
 }

@@ -41,6 +41,18 @@ pub struct Group {
     pub test_buyers: BTreeSet<u64>,
 }
 
+impl Group {
+    /// Its candidates (§5): every customer of `U` but its seeds, in id order.
+    pub fn candidates(&self, split: &Split) -> Vec<u64> {
+        split
+            .bought
+            .keys()
+            .filter(|c| !self.seeds.contains(c))
+            .copied()
+            .collect()
+    }
+}
+
 /// The 8 StockCode-prefix groups with the most train buyers (§5).
 pub fn prefix_groups(split: &Split) -> Vec<Group> {
     let prefix = |i: &str| i.chars().take(3).collect::<String>();
@@ -138,12 +150,7 @@ pub fn score(split: &Split, model: &Model, groups: &[Group]) -> Vec<serde_json::
     groups
         .iter()
         .map(|g| {
-            let candidates: Vec<u64> = split
-                .bought
-                .keys()
-                .filter(|c| !g.seeds.contains(c))
-                .copied()
-                .collect();
+            let candidates = g.candidates(split);
             let positives: BTreeSet<u64> = candidates
                 .iter()
                 .filter(|c| g.test_buyers.contains(c))

@@ -45,12 +45,8 @@ pub fn sweep(split: &Split, model: &Model, groups: &[Group]) -> Vec<Value> {
                     continue;
                 }
                 let seeds: BTreeSet<u64> = ordered[..k].iter().copied().collect();
-                let candidates: Vec<u64> = split
-                    .bought
-                    .keys()
-                    .filter(|c| !g.seeds.contains(c))
-                    .copied()
-                    .collect();
+                // The full group's candidates, whatever the sample.
+                let candidates = g.candidates(split);
                 let n = AUDIENCE.min(candidates.len());
                 if n == 0 {
                     continue;

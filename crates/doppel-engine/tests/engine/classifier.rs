@@ -11,7 +11,7 @@ use doppel_engine::{
 use doppel_index::NoProgress;
 use doppel_types::{Consent, Customer};
 
-use crate::fixture::info;
+use crate::fixture::{info, query};
 
 const DIM: usize = 8;
 const CUSTOMERS: usize = 4_000;
@@ -110,21 +110,15 @@ fn engine_with(vectors: &[(String, Vec<f32>)], params: &[(&str, &str)]) -> Engin
     engine
 }
 
-fn query(seeds: &[String], strategy: Strategy, size: AudienceSize) -> LookalikeQuery {
-    LookalikeQuery {
-        seed_customer_ids: seeds.to_vec(),
-        negative_customer_ids: Vec::new(),
-        size,
-        strategy,
-        exclude_existing_customers: false,
-        filter: BTreeMap::new(),
-        explain: false,
-        seed_segments: Vec::new(),
-        exclude_segments: Vec::new(),
-        audit_attributes: Vec::new(),
-        balance: None,
-        cancel: Default::default(),
-    }
+/// The audience of `q` on `engine`: ids and scores, best first.
+fn audience_of(engine: &Engine, q: &LookalikeQuery) -> Vec<(String, f32)> {
+    engine
+        .lookalike(q)
+        .expect("audience")
+        .prospects
+        .into_iter()
+        .map(|p| (p.customer_id, p.score))
+        .collect()
 }
 
 impl World {
@@ -225,14 +219,7 @@ fn int8_scans_and_snapshots_give_the_same_classifier_audience() {
         Strategy::Classifier,
         AudienceSize::Count(300),
     );
-    let ids = |e: &Engine| -> Vec<(String, f32)> {
-        e.lookalike(&q)
-            .expect("audience")
-            .prospects
-            .into_iter()
-            .map(|p| (p.customer_id, p.score))
-            .collect()
-    };
+    let ids = |e: &Engine| audience_of(e, &q);
     let expected = ids(&f32_world.engine);
     assert_eq!(ids(&int8_world.engine), expected, "int8 scan = f32 scan");
 
@@ -278,14 +265,7 @@ fn int8_scans_and_snapshots_give_the_same_classifier_audience() {
 fn moments_kept_in_step_with_fold_in_and_erasure_match_a_fresh_load() {
     let w = world(&[]);
     let q = query(&w.seeds, Strategy::Classifier, AudienceSize::Count(200));
-    let ids = |e: &Engine| -> Vec<(String, f32)> {
-        e.lookalike(&q)
-            .expect("audience")
-            .prospects
-            .into_iter()
-            .map(|p| (p.customer_id, p.score))
-            .collect()
-    };
+    let ids = |e: &Engine| audience_of(e, &q);
     // The first query computes every shard's moments; the changes below update them.
     let before = ids(&w.engine);
     let mut vectors = w.vectors.clone();

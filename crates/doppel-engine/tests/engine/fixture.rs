@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use doppel_engine::{Engine, EngineConfig, LoadVersion};
+use doppel_engine::{AudienceSize, Engine, EngineConfig, LoadVersion, LookalikeQuery, Strategy};
 use doppel_index::NoProgress;
 use doppel_synth::{SynthConfig, SynthData, generate};
 use doppel_types::{VersionInfo, VersionState};
@@ -20,6 +20,24 @@ pub fn info(version: &str, dim: usize) -> VersionInfo {
         dim: dim as u32,
         state: VersionState::Ready,
         ..VersionInfo::default()
+    }
+}
+
+/// A lookalike query of `seeds` with `strategy` and `size`, nothing else set.
+pub fn query(seeds: &[String], strategy: Strategy, size: AudienceSize) -> LookalikeQuery {
+    LookalikeQuery {
+        seed_customer_ids: seeds.to_vec(),
+        negative_customer_ids: Vec::new(),
+        size,
+        strategy,
+        exclude_existing_customers: false,
+        filter: std::collections::BTreeMap::new(),
+        explain: false,
+        seed_segments: Vec::new(),
+        exclude_segments: Vec::new(),
+        audit_attributes: Vec::new(),
+        balance: None,
+        cancel: Default::default(),
     }
 }
 

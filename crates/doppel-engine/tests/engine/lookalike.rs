@@ -1,26 +1,13 @@
 //! Audiences: planted tastes, graph vs exact agreement, negatives, strategies, erasure.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use doppel_engine::{AudienceSize, Error, LookalikeQuery, Strategy};
 
 use crate::fixture::loaded;
 
 fn query(seeds: Vec<String>, size: AudienceSize) -> LookalikeQuery {
-    LookalikeQuery {
-        seed_customer_ids: seeds,
-        negative_customer_ids: Vec::new(),
-        size,
-        strategy: Strategy::Auto,
-        exclude_existing_customers: false,
-        filter: BTreeMap::new(),
-        explain: false,
-        seed_segments: Vec::new(),
-        exclude_segments: Vec::new(),
-        audit_attributes: Vec::new(),
-        balance: None,
-        cancel: Default::default(),
-    }
+    crate::fixture::query(&seeds, Strategy::Auto, size)
 }
 
 #[test]
