@@ -148,9 +148,7 @@ fn activation_keeps_one_previous_version_for_rollback() {
 
 #[test]
 fn a_snapshot_loads_into_another_process_state_and_refuses_damage() {
-    use std::collections::BTreeMap;
-
-    use doppel_engine::{AudienceSize, LookalikeQuery, Strategy};
+    use doppel_engine::{AudienceSize, Strategy};
 
     let fx = loaded(2_000);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -160,20 +158,7 @@ fn a_snapshot_loads_into_another_process_state_and_refuses_damage() {
         .iter()
         .map(|c| c.id.clone())
         .collect();
-    let query = LookalikeQuery {
-        seed_customer_ids: seeds,
-        negative_customer_ids: Vec::new(),
-        size: AudienceSize::TopPercent(100.0),
-        strategy: Strategy::Centroid,
-        exclude_existing_customers: false,
-        filter: BTreeMap::new(),
-        explain: false,
-        seed_segments: Vec::new(),
-        exclude_segments: Vec::new(),
-        audit_attributes: Vec::new(),
-        balance: None,
-        cancel: Default::default(),
-    };
+    let query = crate::fixture::query(&seeds, Strategy::Centroid, AudienceSize::TopPercent(100.0));
     let ids = |e: &Engine| -> Vec<String> {
         e.lookalike(&query)
             .expect("lookalike")
