@@ -210,6 +210,26 @@ impl LoadedVersion {
         Ok(())
     }
 
+    /// Computes the classifier's moments of `shard` (all shards: `None`) on rayon's pool in
+    /// the background, so that the first classifier query after a snapshot load or a shard
+    /// install finds them ready (or waits only for the rest). Nothing for versions over
+    /// [`CLASSIFIER_MAX_DIM`] dims.
+    pub(crate) fn warm_moments(self: &Arc<Self>, shard: Option<usize>) {
+        if self.dim > CLASSIFIER_MAX_DIM {
+            return;
+        }
+        let shards: Vec<usize> = match shard {
+            Some(s) => vec![s],
+            None => (0..self.shards.len()).collect(),
+        };
+        let version = Arc::clone(self);
+        rayon::spawn(move || {
+            version
+                .lengths
+                .moments(&version.shards, &shards, version.dim);
+        });
+    }
+
     /// The moments of every customer vector on `shards` (logical shards, added in the
     /// order given: callers pass them ascending).
     pub(crate) fn population_moments(&self, shards: &[usize]) -> Moments {

@@ -98,6 +98,7 @@ impl Engine {
         let replaced = index.replace_with(fresh);
         v.lengths.shard(shard as usize).replaced();
         replaced?;
+        v.warm_moments(Some(shard as usize));
         let mut members = v.members.write();
         for slot in &built.slots {
             members.insert(*slot);

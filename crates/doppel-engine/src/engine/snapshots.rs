@@ -69,7 +69,9 @@ impl Engine {
         };
         let mut versions = self.versions.write();
         *loaded.context.write() = self.context_for(&versions, &name);
-        versions.loaded.insert(name, Arc::new(loaded));
+        let loaded = Arc::new(loaded);
+        loaded.warm_moments(None);
+        versions.loaded.insert(name, loaded);
         Ok(summary)
     }
 
@@ -161,6 +163,7 @@ impl Engine {
         let replaced = index.replace_with(loaded);
         v.lengths.shard(shard as usize).replaced();
         replaced?;
+        v.warm_moments(Some(shard as usize));
         let mut members = v.members.write();
         for slot in wanted.keys() {
             members.insert(*slot);
