@@ -91,8 +91,9 @@ async fn a_node_cut_from_redis_hands_its_shards_over_and_rejoins_without_losing_
     let batches = find(&router.channel, query).await.expect("lookalike after");
     assert_eq!(batches[0].model_version, VERSION);
 
-    outcome.assert_refusals_unavailable();
-    assert!(outcome.acked.len() >= 40);
+    // The node's own Redis timeout (5 s) answers before the client's 8 s deadline: every
+    // refusal is the server's UNAVAILABLE, none a hang cut short by the client.
+    outcome.assert_refusals_unavailable(false);
     outcome.assert_none_lost(router.channel.clone()).await;
     eprintln!(
         "{} writes acknowledged, {} refused ({:?})",

@@ -86,6 +86,10 @@ impl WriteLoad {
         let from = self.acked.lock().len();
         let deadline = tokio::time::Instant::now() + within;
         while self.acked.lock().len() < from + more {
+            assert!(
+                !self.task.is_finished(),
+                "the writer stopped early: one of its checks failed (see its panic above)"
+            );
             assert!(tokio::time::Instant::now() < deadline, "{what}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -103,15 +107,20 @@ impl WriteLoad {
 }
 
 impl Outcome {
-    /// Every refusal said UNAVAILABLE, or was the client's own deadline passing (tonic
-    /// reports that as CANCELLED "Timeout expired", or DEADLINE_EXCEEDED): never UNKNOWN or
-    /// INTERNAL.
-    pub fn assert_refusals_unavailable(&self) {
+    /// There were refusals, and every one said UNAVAILABLE, or, with
+    /// `client_deadline_too`, was the client's own deadline passing (tonic reports that as
+    /// CANCELLED "Timeout expired", or DEADLINE_EXCEEDED): never UNKNOWN or INTERNAL.
+    pub fn assert_refusals_unavailable(&self, client_deadline_too: bool) {
         assert!(
-            self.refused.iter().all(|(c, _)| matches!(
-                c,
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
-            )),
+            !self.refused.is_empty(),
+            "some writes must have been refused"
+        );
+        assert!(
+            self.refused.iter().all(|(c, _)| match c {
+                tonic::Code::Unavailable => true,
+                tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => client_deadline_too,
+                _ => false,
+            }),
             "refused writes must say UNAVAILABLE: {:?}",
             self.refused
         );

@@ -40,6 +40,9 @@ pub struct Split {
     pub cutoff_ms: i64,
     /// Cutoff as `YYYY-MM-DDTHH:MM:SS`.
     pub cutoff: String,
+    /// End of the split's test window, ms, exclusive: one past the newest row it was made
+    /// from (the validation split's is the test cutoff, so it never reads the test window).
+    pub end_ms: i64,
     /// §6 counts.
     pub counts: BTreeMap<&'static str, u64>,
     /// Train rows (purchases and returns) as events for training, with the country as
@@ -182,6 +185,7 @@ fn split_at(rows: &[Row], cutoff_ms: i64) -> Split {
     let mut s = Split {
         cutoff_ms,
         cutoff: format_ts(cutoff_ms),
+        end_ms: rows.iter().map(|r| r.ts + 1).max().unwrap_or(cutoff_ms),
         ..Split::default()
     };
     let mut buyers: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();

@@ -102,7 +102,9 @@ pub fn keyword_groups(rows: &[Row], split: &Split) -> Vec<Group> {
     let mut items: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
     let mut buyers: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
     let mut test_buyers: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.purchase) {
+    // Only the split's own window: `rows` may run past it (the validation split's groups
+    // must not see the test window).
+    for r in rows.iter().filter(|r| r.purchase && r.ts < split.end_ms) {
         let words = cache
             .entry(&r.description)
             .or_insert_with(|| keywords(&r.description));
