@@ -53,6 +53,16 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Days in `month` (1..=12) of `year` (proleptic Gregorian).
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 /// Parses `YYYY-MM-DDTHH:MM:SS` (or with a space, or without seconds) as UTC ms; years
 /// 1..=9999, so that no field can overflow the arithmetic.
 pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
@@ -61,10 +71,14 @@ pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
     let (year, month, day) = (d.next()??, d.next()??, d.next()??);
     let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
     let (hour, minute) = (t.next()??, t.next()??);
-    let second = t.next().flatten().unwrap_or(0);
+    // Seconds are optional, but a seconds field that is not a number makes a bad date.
+    let second = match t.next() {
+        None => 0,
+        Some(s) => s?,
+    };
     let in_range = (1..=9999).contains(&year)
         && (1..=12).contains(&month)
-        && (1..=31).contains(&day)
+        && (1..=days_in_month(year, month)).contains(&day)
         && (0..=23).contains(&hour)
         && (0..=59).contains(&minute)
         && (0..=60).contains(&second);
@@ -103,7 +117,8 @@ pub fn read(
         };
         let field = |i: usize| record.get(i).unwrap_or("").trim();
         let (invoice, code, description) = (field(0), field(1), field(2));
-        let customer_id = field(6).trim_end_matches(".0");
+        // Spreadsheets write the numeric id as `17850.0`: one `.0` goes.
+        let customer_id = field(6).strip_suffix(".0").unwrap_or(field(6));
         if customer_id.is_empty() {
             data.guest_rows += 1;
             continue;
@@ -194,6 +209,11 @@ mod tests {
             None
         );
         assert_eq!(parse_timestamp_ms("2011-01-01T-1:00"), None);
+        // Days past the month's end, and seconds that are not a number, are bad dates.
+        assert_eq!(parse_timestamp_ms("2011-02-29T00:00"), None);
+        assert_eq!(parse_timestamp_ms("2011-04-31T00:00"), None);
+        assert!(parse_timestamp_ms("2012-02-29T00:00").is_some());
+        assert_eq!(parse_timestamp_ms("2011-01-01T00:00:xx"), None);
     }
 
     #[test]
