@@ -77,8 +77,8 @@ pub use fairness::{FOUR_FIFTHS, GroupAudit};
 pub use frequency_caps::CapCount;
 pub use loaded_version::SCAN_VECTORS_PARAM;
 pub use lookalike::{
-    AUTO_CLASSIFIER_MIN_SEEDS, CENTROID_MIN_COHERENCE, CENTROID_MIN_TWO_MODE_RATIO,
-    ClassifierInputs, EXPLAIN_MAX_SEEDS, NEGATIVE_WEIGHT, ScorerSpec,
+    AUTO_CENTROID_MIN_SEEDS, AUTO_CLASSIFIER_MIN_SEEDS, CENTROID_MIN_COHERENCE,
+    CENTROID_MIN_TWO_MODE_RATIO, ClassifierInputs, EXPLAIN_MAX_SEEDS, NEGATIVE_WEIGHT, ScorerSpec,
     check_size as check_audience_size, plan_scorer, target as audience_target, wants_classifier,
 };
 pub use lookalike_query::{

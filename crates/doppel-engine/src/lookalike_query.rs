@@ -16,8 +16,8 @@ pub enum AudienceSize {
 /// How prospects are scored against the seeds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Strategy {
-    /// Classifier for 10 seeds or more, else centroid for coherent seed sets and
-    /// max-similarity for spread-out ones.
+    /// Classifier for 100 seeds or more, centroid for 10 to 99; below 10, centroid for
+    /// coherent seed sets and max-similarity for spread-out ones.
     #[default]
     Auto,
     /// Cosine to the mean of the seed vectors: one tight "typical seed".

@@ -166,7 +166,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             "recent_popularity_days": prior.days,
             "offers": "served: z(u·y) + weight × z(ln(1 + recent distinct buyers)), exact",
             "confidence": "1 + alpha * strength (event weights, ln quantity, recency decay, returns subtract)",
-            "lookalike": "as served with AUTO: CLASSIFIER (ridge-LDA, raw factors, lambda 10) for 10+ seeds, else centroid or max-similarity; see auto_strategy per group"
+            "lookalike": "as served with AUTO: CLASSIFIER (ridge-LDA, raw factors, lambda 10) for 100+ seeds, centroid for 10-99, else centroid or max-similarity; see auto_strategy per group"
         },
         "lookalike": groups,
         "lookalike_keyword": keyword_groups,

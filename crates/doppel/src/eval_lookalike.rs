@@ -145,7 +145,7 @@ pub fn keyword_groups(rows: &[Row], split: &Split) -> Vec<Group> {
 
 /// Each group's audience (§5) from `model`'s customer vectors, with the baselines, as the
 /// JSON objects of §7. `precision` is what a node serves for the group's seeds with
-/// `AUTO` (the classifier for 10 or more seeds); `centroid_precision` and
+/// `AUTO` (the classifier for 100 or more seeds); `centroid_precision` and
 /// `classifier_precision` are those strategies asked for by name.
 pub fn score(split: &Split, model: &Model, groups: &[Group]) -> Vec<serde_json::Value> {
     let population = Population::new(model, split.bought.keys().copied());
