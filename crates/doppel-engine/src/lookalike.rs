@@ -209,8 +209,9 @@ impl ScorerSpec {
         (score.clamp(-1.0, 1.0), error)
     }
 
-    /// The score of unit vector `v` of length `length` (only the classifier reads it).
-    fn score(&self, v: &[f32], length: f32) -> f32 {
+    /// The score of unit vector `v` of length `length` (only the classifier reads it), as
+    /// a node scores a prospect.
+    pub fn score(&self, v: &[f32], length: f32) -> f32 {
         let pos = match &self.linear {
             Some(l) => l.score(v, length),
             None => best(&self.positives, v).1,

@@ -5,9 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use doppel_engine::{
-    CLASSIFIER_RIDGE, ClassifierInputs, Moments, ScorerSpec, Strategy, plan_scorer,
-};
+use doppel_engine::{CLASSIFIER_RIDGE, ClassifierInputs, Moments, Strategy, plan_scorer};
 use doppel_train::Model;
 
 /// Every customer's unit vector and length, by customer id, and their moments.
@@ -75,23 +73,11 @@ impl Population {
                 let s = self
                     .rows
                     .get(c)
-                    .map_or(f32::NEG_INFINITY, |(u, l)| score(&spec, u, *l));
+                    .map_or(f32::NEG_INFINITY, |(u, l)| spec.score(u, *l));
                 (s, *c)
             })
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         (scored.into_iter().take(n).map(|(_, c)| c).collect(), used)
-    }
-}
-
-/// A node's score of a unit vector of length `length` (no negatives here).
-fn score(spec: &ScorerSpec, unit: &[f32], length: f32) -> f32 {
-    match &spec.linear {
-        Some(l) => l.score(unit, length),
-        None => spec
-            .positives
-            .iter()
-            .map(|p| p.iter().zip(unit).map(|(a, b)| a * b).sum::<f32>())
-            .fold(f32::NEG_INFINITY, f32::max),
     }
 }
