@@ -51,6 +51,8 @@ impl Node {
         }
         let batch = crate::customer_segments::keep_segments(self, batch).await?;
         self.store.upsert_customers(batch.clone()).await?;
+        self.confirm_owned(batch.iter().map(|c| c.id.as_str()))
+            .await?;
         batch.iter().for_each(|c| self.engine.upsert_customer(c));
         Ok(())
     }
@@ -87,6 +89,8 @@ impl Node {
             self.check_holds(&e.customer_id, true)?;
         }
         let appended = self.store.append_events(batch.clone()).await?;
+        self.confirm_owned(batch.iter().map(|e| e.customer_id.as_str()))
+            .await?;
         Ok(self.apply_appended(&batch, appended))
     }
 
@@ -105,6 +109,8 @@ impl Node {
         let appended = self
             .store
             .append_impressions(std::sync::Arc::clone(&batch))
+            .await?;
+        self.confirm_owned(batch.iter().map(|e| e.customer_id.as_str()))
             .await?;
         Ok(self.apply_appended(&batch, appended))
     }
@@ -199,6 +205,7 @@ impl Node {
     pub async fn delete_customer(&self, customer_id: &str) -> Result<bool> {
         self.check_holds(customer_id, true)?;
         let existed = self.store.delete_customer(customer_id).await?;
+        self.confirm_owned(std::iter::once(customer_id)).await?;
         let in_memory = self.engine.erase_customer(customer_id);
         tracing::info!(existed = existed || in_memory, "customer erased");
         Ok(existed || in_memory)

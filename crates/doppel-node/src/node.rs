@@ -126,6 +126,25 @@ impl Node {
         self.placement.check_holds(&self.engine, customer_id, write)
     }
 
+    /// Before acknowledging a write of `customer_ids` that reached the store: checks that
+    /// this node still owned their shards (see [`Placement::confirm_owned`]); free on a
+    /// single node.
+    pub(crate) async fn confirm_owned<'a>(
+        &self,
+        customer_ids: impl Iterator<Item = &'a str>,
+    ) -> Result<()> {
+        if self.placement.serves_everyone() {
+            return Ok(());
+        }
+        let count = self.engine.config().shard_count;
+        let shards: std::collections::BTreeSet<u32> = customer_ids
+            .map(|id| doppel_types::shard::shard_of(id, count))
+            .collect();
+        self.placement
+            .confirm_owned(shards.into_iter().collect())
+            .await
+    }
+
     pub(crate) async fn replay(&self) -> Result<()> {
         self.reload_customers().await?;
         store_pages::items(self.store.as_ref(), |i| self.engine.upsert_item(i)).await?;

@@ -1,6 +1,7 @@
 //! Which customers a node serves. A single node serves everyone; a shard node serves the
-//! shards it holds, refuses writes for shards it is handing off, and lets a follower of
-//! the event log apply events. That state (ownership, fencing, the follower) belongs to
+//! shards it holds, refuses writes for shards it is handing off, acknowledges a write only
+//! when it still owned its shards once the write was stored, and lets a follower of the
+//! event log apply events. That state (ownership, fencing, the follower) belongs to
 //! the cluster crate, which implements [`Placement`]; the node only asks.
 
 use std::time::Duration;
@@ -28,6 +29,14 @@ pub trait Placement: Send + Sync + 'static {
     /// Wakes the follower and waits at most `patience` until it applied `seq`; false if it
     /// did not in time (the events are durable either way).
     fn wait_applied(&self, seq: u64, patience: Duration) -> BoxFuture<'_, bool>;
+
+    /// Called after a write of customers of `shards` reached the store, before it is
+    /// acknowledged: Ok when this node still owned every one of them once the write was
+    /// stored. A shard node paused past its lease, or slow to see another node's claim,
+    /// must not acknowledge a write the new owner's takeover may have read past;
+    /// [`Error::Unavailable`](crate::Error::Unavailable) then (the write may be stored; a
+    /// retry reaches the new owner).
+    fn confirm_owned(&self, shards: Vec<u32>) -> BoxFuture<'_, Result<()>>;
 }
 
 /// A single node: everyone is served here and writes apply at once.
@@ -49,5 +58,9 @@ impl Placement for Everyone {
 
     fn wait_applied(&self, _: u64, _: Duration) -> BoxFuture<'_, bool> {
         Box::pin(async { true })
+    }
+
+    fn confirm_owned(&self, _: Vec<u32>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
     }
 }

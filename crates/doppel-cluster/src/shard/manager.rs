@@ -236,9 +236,24 @@ impl Manager {
             .into_iter()
             .filter(|s| desired(*s) && map.get(s).map(String::as_str) != Some(me))
             .collect();
+        // Shards held all along but claimed by another node meanwhile (this node was paused
+        // past its lease, or slow): that node took writes this node's memory missed, so
+        // their profiles and erasures are re-read before they are claimed back. Events need
+        // nothing: the follower applies every event of a held shard.
+        let missed: Vec<u32> = claims
+            .iter()
+            .copied()
+            .filter(|s| held.contains(s) && map.get(s).is_some_and(|o| o != me))
+            .collect();
+        if !missed.is_empty() {
+            tracing::warn!(shards = ?missed, "held shards were claimed by another node meanwhile: reloading them before claiming them back");
+            self.reload_profiles(&missed).await?;
+        }
+        let sent_at = Instant::now();
         self.store
             .renew_lease(&self.record(), &claims, LEASE_TTL)
             .await?;
+        self.placement.note_claimed(&claims, sent_at);
         let now = Instant::now();
         if !claims.is_empty() {
             tracing::info!(shards = ?claims, "shards claimed");

@@ -8,6 +8,8 @@
 //!       ─► replay items and every event (popularity), load the active version's items
 //!       ─► internal port serving ─► lease ─► take over its shards ─► Shard SERVING
 //!       ─► manager: events, membership, hand-offs, the active pointer
+//!       ─► ownership guard: reads the shard map, so writes are acknowledged only while
+//!          this node owns their shards (a node paused past its lease is fenced)
 //! SIGTERM ─► NOT_SERVING, lease dropped (others take the shards over)
 //!         ─► drain in-flight RPCs (grace period) ─► exit
 //! ```
@@ -15,6 +17,7 @@
 pub mod assignment;
 pub mod internal_service;
 pub mod manager;
+pub mod ownership_guard;
 pub mod placement;
 
 use std::sync::Arc;
@@ -104,7 +107,7 @@ pub async fn run(
 
     let shared: Arc<dyn Store> = Arc::new(store.clone());
     tracing::info!(node.id = %config.node_id, "catching up with the store");
-    let placement = Arc::new(ShardPlacement::default());
+    let placement = Arc::new(ShardPlacement::new(store.clone(), config.node_id.clone()));
     let node = Node::open(shared, config.node.clone(), Arc::clone(&placement) as _)
         .await
         .map_err(|e| ShardNodeError::CatchUp(e.to_string()))?;
@@ -138,6 +141,12 @@ pub async fn run(
             ),
     );
 
+    tokio::spawn(ownership_guard::run(
+        store.clone(),
+        Arc::clone(node.engine()),
+        Arc::clone(&placement),
+        stop_rx.clone(),
+    ));
     let (ready_tx, mut ready_rx) = watch::channel(false);
     let manager = tokio::spawn(
         Manager::new(

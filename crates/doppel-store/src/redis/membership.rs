@@ -142,6 +142,20 @@ impl RedisStore {
         }
     }
 
+    /// The owners the shard map names for `shards` (in their order; `None`: unclaimed).
+    /// One `HMGET`: cheap enough to run after every write a shard node acknowledges.
+    pub async fn shard_owners(&self, shards: &[u32]) -> Result<Vec<Option<String>>> {
+        if shards.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut hmget = redis::cmd("HMGET");
+        hmget.arg(self.layout.shard_map());
+        for shard in shards {
+            hmget.arg(shard);
+        }
+        self.conn.query(&hmget).await
+    }
+
     /// The shard map: logical shard → owning node id.
     pub async fn shard_map(&self) -> Result<BTreeMap<u32, String>> {
         let mut hgetall = redis::cmd("HGETALL");

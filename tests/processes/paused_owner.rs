@@ -1,0 +1,392 @@
+//! A shard node paused (SIGSTOP) past its lease while other nodes take its shards over,
+//! then resumed (SIGCONT), with writes sent to it while it was stopped (issue 15 §5).
+//!
+//! Node-a and node-b start; node-a is paused and node-b takes everything; node-c joins and
+//! takes the shards that rendezvous hashing gives it even with node-a alive, so node-a
+//! will not claim those back when it wakes up. The writes go to node-a, for customers of
+//! those shards:
+//!
+//! * it must not acknowledge a write to a shard it no longer owns (the shard map, read
+//!   right after an acknowledgement, would name node-c);
+//! * the writes it refuses succeed when the client retries them through the router;
+//! * no acknowledged write is lost or applied twice: each customer shows the profile written
+//!   and exactly one event (the refused-then-retried event carried an event id).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use doppel_cluster::shard::assignment::desired_owner;
+use doppel_proto::v1 as pb;
+use doppel_proto::v1::ingest_client::IngestClient;
+use doppel_store::testing::redis_harness::RedisServer;
+use doppel_store::{RedisConfig, RedisStore};
+use doppel_types::shard::shard_of;
+use tonic::transport::Channel;
+
+use crate::child::{DoppelProcess, free_addr};
+
+/// Logical shards (the default).
+const SHARDS: u32 = 16;
+/// The paused node's id.
+const PAUSED: &str = "node-a";
+/// The node that takes its shards over.
+const SURVIVOR: &str = "node-b";
+/// The node that joins while node-a is stopped.
+const JOINER: &str = "node-c";
+/// How long the new owner's second pass waits after its claim (`SECOND_PASS_AFTER`), plus
+/// a round of its manager and a margin.
+const AFTER_SECOND_PASS: Duration = Duration::from_millis(5_000);
+
+fn shard_node(redis: &str, id: &str, internal: &str, dir: &Path) -> Vec<String> {
+    [
+        "--role",
+        "shard",
+        "--redis",
+        redis,
+        "--node-id",
+        id,
+        "--listen",
+        &free_addr(),
+        "--internal-listen",
+        internal,
+        "--data-dir",
+        &dir.join(id).display().to_string(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+async fn connect(addr: &str) -> Channel {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+        {
+            Ok(channel) => return channel,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("connecting to {addr}: {e}"),
+        }
+    }
+}
+
+/// Polls `check` every 200 ms until it is true; panics with `what` after `patience`.
+async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, patience: Duration, mut check: F) {
+    let deadline = Instant::now() + patience;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn customer(id: &str, tier: &str) -> pb::Customer {
+    pb::Customer {
+        id: id.to_owned(),
+        attributes: [("tier".to_owned(), tier.to_owned())].into(),
+        consent: Some(pb::Consent {
+            ads_personalization: true,
+            onsite_personalization: true,
+        }),
+    }
+}
+
+fn view(id: &str) -> pb::Event {
+    pb::Event {
+        customer_id: id.to_owned(),
+        item_id: "item-1".into(),
+        r#type: pb::EventType::View as i32,
+        timestamp_ms: 1_700_000_000_000,
+        quantity: 1,
+        event_id: format!("paused-{id}"),
+        ..Default::default()
+    }
+}
+
+fn with_timeout<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(Duration::from_secs(30));
+    request
+}
+
+/// Through the router, retried while the cluster is still settling (UNAVAILABLE).
+async fn write_through_router(
+    router: &Channel,
+    customers: Vec<pb::Customer>,
+    events: Vec<pb::Event>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut client = IngestClient::new(router.clone());
+        let result = async {
+            if !customers.is_empty() {
+                let summary = client
+                    .upsert_customers(with_timeout(tokio_stream::iter(customers.clone())))
+                    .await?
+                    .into_inner();
+                assert_eq!(summary.rejected, 0, "{summary:?}");
+            }
+            if !events.is_empty() {
+                let summary = client
+                    .record_events(with_timeout(tokio_stream::iter(events.clone())))
+                    .await?
+                    .into_inner();
+                assert_eq!(summary.rejected, 0, "{summary:?}");
+            }
+            Ok::<(), tonic::Status>(())
+        }
+        .await;
+        match result {
+            Ok(()) => return,
+            Err(s) if s.code() == tonic::Code::Unavailable && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(s) => panic!("write through the router: {s:?}"),
+        }
+    }
+}
+
+/// What one write sent to the paused node came to.
+enum Outcome {
+    /// Acknowledged; the shard map's owner of its shard read right after.
+    Acked { what: String, owner: Option<String> },
+    /// Refused with this status.
+    Refused { what: String, status: tonic::Status },
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_owner_acknowledges_no_write_for_the_shards_taken_from_it() {
+    let redis = RedisServer::standalone();
+    let url = redis.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a_internal, b_internal, router_addr) = (free_addr(), free_addr(), free_addr());
+    let a = DoppelProcess::serve(
+        "a",
+        dir.path(),
+        &shard_node(&url, PAUSED, &a_internal, dir.path()),
+    );
+    let b = DoppelProcess::serve(
+        "b",
+        dir.path(),
+        &shard_node(&url, SURVIVOR, &b_internal, dir.path()),
+    );
+    let router_process = DoppelProcess::serve(
+        "router",
+        dir.path(),
+        &[
+            "--role",
+            "router",
+            "--redis",
+            &url,
+            "--listen",
+            &router_addr,
+        ]
+        .map(str::to_owned),
+    );
+    let logs = || {
+        format!(
+            "{}\n{}\n{}",
+            a.log_tail(),
+            b.log_tail(),
+            router_process.log_tail()
+        )
+    };
+    let store = RedisStore::connect(RedisConfig::standalone(url.clone()))
+        .await
+        .expect("redis");
+
+    // Both nodes own shards.
+    wait_until(
+        "both nodes own shards",
+        Duration::from_secs(90),
+        async || {
+            let map = store.shard_map().await.unwrap_or_default();
+            map.len() == SHARDS as usize
+                && map.values().any(|o| o == PAUSED)
+                && map.values().any(|o| o == SURVIVOR)
+        },
+    )
+    .await;
+    let router = connect(&router_addr).await;
+    let ids: Vec<String> = (0..256).map(|i| format!("c{i:03}")).collect();
+    let item = pb::Item {
+        id: "item-1".into(),
+        category: "cat".into(),
+        price: 1.0,
+        in_stock: true,
+        ..Default::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match IngestClient::new(router.clone())
+            .upsert_items(with_timeout(tokio_stream::iter(vec![item.clone()])))
+            .await
+        {
+            Ok(_) => break,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(s) => panic!("items through the router: {s:?}\n{}", logs()),
+        }
+    }
+    write_through_router(
+        &router,
+        ids.iter().map(|id| customer(id, "before")).collect(),
+        vec![],
+    )
+    .await;
+
+    // The shards node-a owns that node-c will own even beside node-a, their customers, and
+    // a connection to node-a made now.
+    let map = store.shard_map().await.expect("shard map");
+    let all: BTreeSet<String> = [PAUSED, SURVIVOR, JOINER].map(str::to_owned).into();
+    let moving: Vec<u32> = map
+        .iter()
+        .filter(|(s, owner)| owner.as_str() == PAUSED && desired_owner(&all, **s) == Some(JOINER))
+        .map(|(s, _)| *s)
+        .collect();
+    let a_ids: Vec<String> = ids
+        .iter()
+        .filter(|id| moving.contains(&shard_of(id, SHARDS)))
+        .take(12)
+        .cloned()
+        .collect();
+    assert!(
+        a_ids.len() >= 4,
+        "node-a owns customers that move to node-c: {a_ids:?} (shards {moving:?})"
+    );
+    let a_channel = connect(&a_internal).await;
+    IngestClient::new(a_channel.clone())
+        .get_customer(pb::GetCustomerRequest {
+            customer_id: a_ids[0].clone(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("node-a serves its customer: {s:?}\n{}", logs()));
+
+    // Pause node-a; node-b takes its shards over once its lease expires; node-c joins and
+    // takes its own; both second passes run.
+    a.pause();
+    wait_until(
+        "node-b owns node-a's shards",
+        Duration::from_secs(60),
+        async || {
+            let map = store.shard_map().await.unwrap_or_default();
+            map.values().all(|owner| owner != PAUSED)
+        },
+    )
+    .await;
+    let c = DoppelProcess::serve(
+        "c",
+        dir.path(),
+        &shard_node(&url, JOINER, &free_addr(), dir.path()),
+    );
+    wait_until(
+        "node-c owns its shards",
+        Duration::from_secs(60),
+        async || {
+            let map = store.shard_map().await.unwrap_or_default();
+            moving
+                .iter()
+                .all(|s| map.get(s).map(String::as_str) == Some(JOINER))
+        },
+    )
+    .await;
+    tokio::time::sleep(AFTER_SECOND_PASS).await;
+
+    // Writes sent to the stopped node-a wait in its socket; resume it.
+    let store = Arc::new(store);
+    let mut writes = Vec::new();
+    for id in &a_ids {
+        for event in [false, true] {
+            let (channel, store, id) = (a_channel.clone(), Arc::clone(&store), id.clone());
+            writes.push(tokio::spawn(async move {
+                let mut client = IngestClient::new(channel);
+                let (what, result) = if event {
+                    let call = client
+                        .record_events(with_timeout(tokio_stream::iter(vec![view(&id)])))
+                        .await;
+                    (format!("event of {id}"), call.map(|_| ()))
+                } else {
+                    let call = client
+                        .upsert_customers(with_timeout(tokio_stream::iter(vec![customer(
+                            &id, "paused",
+                        )])))
+                        .await;
+                    (format!("profile of {id}"), call.map(|_| ()))
+                };
+                match result {
+                    Ok(()) => {
+                        let owner = store
+                            .shard_owners(&[shard_of(&id, SHARDS)])
+                            .await
+                            .expect("shard map")
+                            .remove(0);
+                        Outcome::Acked { what, owner }
+                    }
+                    Err(status) => Outcome::Refused { what, status },
+                }
+            }));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.resume();
+    let mut acked = 0;
+    let mut refused = 0;
+    for write in writes {
+        match write.await.expect("write task") {
+            Outcome::Acked { what, owner } => {
+                acked += 1;
+                assert_eq!(
+                    owner.as_deref(),
+                    Some(PAUSED),
+                    "node-a acknowledged the {what} while the shard map gave its shard to another node\n{}",
+                    logs()
+                );
+            }
+            Outcome::Refused { what, status } => {
+                refused += 1;
+                assert_eq!(
+                    status.code(),
+                    tonic::Code::Unavailable,
+                    "{what}: {status:?}\n{}",
+                    logs()
+                );
+            }
+        }
+    }
+    assert!(
+        refused > 0,
+        "node-a refused none of the {acked} writes sent while it was stopped: the test saw no fencing\n{}",
+        logs()
+    );
+
+    // A client retries every write through the router; each customer then shows the new
+    // profile and exactly one event.
+    write_through_router(
+        &router,
+        a_ids.iter().map(|id| customer(id, "paused")).collect(),
+        a_ids.iter().map(|id| view(id)).collect(),
+    )
+    .await;
+    let mut client = IngestClient::new(router.clone());
+    for id in &a_ids {
+        let found = client
+            .get_customer(with_timeout(pb::GetCustomerRequest {
+                customer_id: id.clone(),
+            }))
+            .await
+            .unwrap_or_else(|s| panic!("{id}: {s:?}\n{}", logs()))
+            .into_inner();
+        let tier = found
+            .customer
+            .as_ref()
+            .and_then(|c| c.attributes.get("tier"));
+        assert_eq!(tier.map(String::as_str), Some("paused"), "{id}");
+        assert_eq!(found.event_count, 1, "{id}: one event, stored once");
+    }
+    drop((b, c));
+}
