@@ -81,6 +81,10 @@ pub struct BenchLoadArgs {
     /// the unloaded one and every status of both RPCs.
     #[arg(long)]
     pub overload_heavy: Option<usize>,
+    /// How the in-process server schedules heavy work (as `doppel serve
+    /// --heavy-scheduling`).
+    #[arg(long, value_enum, default_value_t, conflicts_with = "addr")]
+    pub heavy_scheduling: crate::heavy_priority::HeavyScheduling,
 }
 
 /// What each RecommendOffers of a phase carries.
@@ -155,7 +159,7 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
             (a.clone(), None)
         }
         None => {
-            let (addr, stop) = start_local(temp.path()).await?;
+            let (addr, stop) = start_local(temp.path(), args.heavy_scheduling).await?;
             crate::cmd_demo::load_generated(&addr, &config, &data).await?;
             (addr, Some(stop))
         }
@@ -732,9 +736,12 @@ async fn drive(
     (rec, look)
 }
 
-async fn start_local(dir: &std::path::Path) -> anyhow::Result<(String, oneshot::Sender<()>)> {
+async fn start_local(
+    dir: &std::path::Path,
+    scheduling: crate::heavy_priority::HeavyScheduling,
+) -> anyhow::Result<(String, oneshot::Sender<()>)> {
     // As `doppel serve` does (the load's own clients stay on the tokio workers).
-    crate::heavy_priority::lower_heavy_pool_priority();
+    crate::heavy_priority::lower_heavy_pool_priority(scheduling);
     let store = EmbeddedStore::open(dir).context("opening the store")?;
     let node = Node::open(
         Arc::new(store),

@@ -12,7 +12,7 @@ use crate::settings::{Role, Settings};
 
 /// Runs a node until a signal arrives; returns once drained and flushed.
 pub async fn serve(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow::Result<()> {
-    crate::heavy_priority::lower_heavy_pool_priority();
+    crate::heavy_priority::lower_heavy_pool_priority(settings.heavy_scheduling);
     match settings.role {
         Role::All => {}
         Role::Shard => return serve_shard(settings).await,

@@ -117,6 +117,16 @@ pub struct ServeArgs {
     /// RESOURCE_EXHAUSTED (0: 4 per core).
     #[arg(long, default_value_t = 0, env = "DOPPEL__SERVER__MAX_HEAVY_CALLS")]
     pub max_heavy_calls: usize,
+    /// How heavy work (audience scans) is scheduled: `idle` runs it only on CPU time
+    /// cheap calls leave (they keep their latency; heavy calls wait while cheap ones
+    /// saturate the cores), `nice` at nice +10 (heavy work keeps a small share).
+    #[arg(
+        long,
+        value_enum,
+        default_value_t,
+        env = "DOPPEL__SERVER__HEAVY_SCHEDULING"
+    )]
+    pub heavy_scheduling: crate::heavy_priority::HeavyScheduling,
     /// Privacy floor: lookalikes and reach curves from fewer usable seeds are refused with
     /// FAILED_PRECONDITION (0: off). Set it on the router of a cluster.
     #[arg(long, default_value_t = 0, env = "DOPPEL__AUDIENCES__MIN_SEED_COUNT")]
@@ -215,6 +225,8 @@ pub struct Settings {
     pub api_keys_file: Option<PathBuf>,
     /// Concurrent calls admitted per cost class on the public port.
     pub admission: doppel_grpc::admission::AdmissionLimits,
+    /// How the heavy-work pool is scheduled.
+    pub heavy_scheduling: crate::heavy_priority::HeavyScheduling,
     /// Smallest seed set and audience served.
     pub privacy_floor: doppel_types::PrivacyFloor,
     /// Saved audiences kept.
@@ -437,6 +449,7 @@ impl ServeArgs {
         };
         Ok(Settings {
             admission,
+            heavy_scheduling: self.heavy_scheduling,
             privacy_floor,
             saved_audience_limits,
             stream_idle: Duration::from_secs(self.stream_idle_seconds),
