@@ -49,6 +49,20 @@ impl DoppelProcess {
         assert_eq!(rc, 0, "signal {signal} to {}", self.name);
     }
 
+    /// Waits up to `patience` for the process to exit; its status, or `None` if it runs on.
+    pub fn wait_exit(&mut self, patience: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// The last lines of the process's log, for a failure message.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();

@@ -13,7 +13,6 @@
 //!   and exactly one event (the refused-then-retried event carried an event id).
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,8 +22,10 @@ use doppel_proto::v1::ingest_client::IngestClient;
 use doppel_store::testing::redis_harness::RedisServer;
 use doppel_store::{RedisConfig, RedisStore};
 use doppel_types::shard::shard_of;
-use tonic::transport::Channel;
 
+use crate::calls::{
+    connect, customer, shard_node, view, wait_until, with_timeout, write_through_router,
+};
 use crate::child::{DoppelProcess, free_addr};
 
 /// Logical shards (the default).
@@ -38,117 +39,6 @@ const JOINER: &str = "node-c";
 /// How long the new owner's second pass waits after its claim (`SECOND_PASS_AFTER`), plus
 /// a round of its manager and a margin.
 const AFTER_SECOND_PASS: Duration = Duration::from_millis(5_000);
-
-fn shard_node(redis: &str, id: &str, internal: &str, dir: &Path) -> Vec<String> {
-    [
-        "--role",
-        "shard",
-        "--redis",
-        redis,
-        "--node-id",
-        id,
-        "--listen",
-        &free_addr(),
-        "--internal-listen",
-        internal,
-        "--data-dir",
-        &dir.join(id).display().to_string(),
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
-async fn connect(addr: &str) -> Channel {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect()
-            .await
-        {
-            Ok(channel) => return channel,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("connecting to {addr}: {e}"),
-        }
-    }
-}
-
-/// Polls `check` every 200 ms until it is true; panics with `what` after `patience`.
-async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, patience: Duration, mut check: F) {
-    let deadline = Instant::now() + patience;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn customer(id: &str, tier: &str) -> pb::Customer {
-    pb::Customer {
-        id: id.to_owned(),
-        attributes: [("tier".to_owned(), tier.to_owned())].into(),
-        consent: Some(pb::Consent {
-            ads_personalization: true,
-            onsite_personalization: true,
-        }),
-    }
-}
-
-fn view(id: &str) -> pb::Event {
-    pb::Event {
-        customer_id: id.to_owned(),
-        item_id: "item-1".into(),
-        r#type: pb::EventType::View as i32,
-        timestamp_ms: 1_700_000_000_000,
-        quantity: 1,
-        event_id: format!("paused-{id}"),
-        ..Default::default()
-    }
-}
-
-fn with_timeout<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.set_timeout(Duration::from_secs(30));
-    request
-}
-
-/// Through the router, retried while the cluster is still settling (UNAVAILABLE).
-async fn write_through_router(
-    router: &Channel,
-    customers: Vec<pb::Customer>,
-    events: Vec<pb::Event>,
-) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut client = IngestClient::new(router.clone());
-        let result = async {
-            if !customers.is_empty() {
-                let summary = client
-                    .upsert_customers(with_timeout(tokio_stream::iter(customers.clone())))
-                    .await?
-                    .into_inner();
-                assert_eq!(summary.rejected, 0, "{summary:?}");
-            }
-            if !events.is_empty() {
-                let summary = client
-                    .record_events(with_timeout(tokio_stream::iter(events.clone())))
-                    .await?
-                    .into_inner();
-                assert_eq!(summary.rejected, 0, "{summary:?}");
-            }
-            Ok::<(), tonic::Status>(())
-        }
-        .await;
-        match result {
-            Ok(()) => return,
-            Err(s) if s.code() == tonic::Code::Unavailable && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            Err(s) => panic!("write through the router: {s:?}"),
-        }
-    }
-}
 
 /// What one write sent to the paused node came to.
 enum Outcome {
@@ -167,12 +57,12 @@ async fn a_paused_owner_acknowledges_no_write_for_the_shards_taken_from_it() {
     let a = DoppelProcess::serve(
         "a",
         dir.path(),
-        &shard_node(&url, PAUSED, &a_internal, dir.path()),
+        &shard_node(&url, PAUSED, &a_internal, dir.path(), SHARDS),
     );
     let b = DoppelProcess::serve(
         "b",
         dir.path(),
-        &shard_node(&url, SURVIVOR, &b_internal, dir.path()),
+        &shard_node(&url, SURVIVOR, &b_internal, dir.path(), SHARDS),
     );
     let router_process = DoppelProcess::serve(
         "router",
@@ -282,7 +172,7 @@ async fn a_paused_owner_acknowledges_no_write_for_the_shards_taken_from_it() {
     let c = DoppelProcess::serve(
         "c",
         dir.path(),
-        &shard_node(&url, JOINER, &free_addr(), dir.path()),
+        &shard_node(&url, JOINER, &free_addr(), dir.path(), SHARDS),
     );
     wait_until(
         "node-c owns its shards",

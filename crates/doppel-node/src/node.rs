@@ -175,6 +175,31 @@ impl Node {
         .await
     }
 
+    /// Re-reads the profiles of the customers of logical shards `shards` (a takeover, or
+    /// its second pass), reading only those shards where the store keys by shard.
+    pub async fn reload_customers_of_shards(&self, shards: &[u32]) -> Result<()> {
+        let count = self.engine.config().shard_count;
+        for shard in shards {
+            store_pages::shard_customers(self.store.as_ref(), *shard, count, |c| {
+                self.engine.upsert_customer(c)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Calls `f(seq, event)` for every event of logical shard `shard`'s customers up to
+    /// `upto`, in sequence order.
+    pub async fn for_each_shard_event(
+        &self,
+        shard: u32,
+        upto: u64,
+        f: &mut (dyn FnMut(u64, &Event) + Send),
+    ) -> Result<()> {
+        let count = self.engine.config().shard_count;
+        store_pages::shard_events(self.store.as_ref(), shard, count, upto, f).await
+    }
+
     /// Calls `f(seq, event)` for every event of the log up to `upto` (all when `None`), in
     /// sequence order; returns the last sequence number seen.
     pub async fn for_each_event(

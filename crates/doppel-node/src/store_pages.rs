@@ -112,3 +112,79 @@ pub async fn vectors(
     .await?;
     Ok(rows)
 }
+
+/// Every customer profile of logical shard `shard` (of `shard_count`): a store keyed by
+/// logical shard reads only that shard.
+pub async fn shard_customers(
+    store: &dyn Store,
+    shard: u32,
+    shard_count: u32,
+    mut each: impl FnMut(&Customer),
+) -> Result<()> {
+    read_pages(
+        |after: Option<String>| async move {
+            store
+                .scan_shard_customers(shard, shard_count, after.as_deref(), PAGE)
+                .await
+        },
+        |c: &Customer| c.id.clone(),
+        |page| {
+            page.iter().for_each(&mut each);
+            true
+        },
+    )
+    .await
+}
+
+/// Calls `f(seq, event)` for every event of logical shard `shard`'s customers up to
+/// `upto`, in sequence order.
+pub async fn shard_events(
+    store: &dyn Store,
+    shard: u32,
+    shard_count: u32,
+    upto: u64,
+    f: &mut (dyn FnMut(u64, &Event) + Send),
+) -> Result<()> {
+    read_pages(
+        |after: Option<u64>| async move {
+            store
+                .scan_shard_events(shard, shard_count, after.unwrap_or(0), PAGE)
+                .await
+        },
+        |(seq, _): &(u64, Event)| *seq,
+        |page| {
+            for (seq, event) in &page {
+                if *seq > upto {
+                    return false;
+                }
+                f(*seq, event);
+            }
+            true
+        },
+    )
+    .await
+}
+
+/// Every customer vector of logical shard `shard` in `version`, in id order.
+pub async fn shard_vectors(
+    store: &dyn Store,
+    version: &str,
+    shard: u32,
+    shard_count: u32,
+) -> Result<Vec<(String, Vec<f32>)>> {
+    let mut rows = Vec::new();
+    read_pages(
+        |after: Option<String>| async move {
+            store
+                .scan_shard_vectors(version, shard, shard_count, after.as_deref(), PAGE)
+                .await
+        },
+        |(id, _): &(String, Vec<f32>)| id.clone(),
+        |page| {
+            rows.extend(page);
+            true
+        },
+    )
+    .await?;
+    Ok(rows)
+}

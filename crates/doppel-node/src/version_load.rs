@@ -93,6 +93,17 @@ impl Node {
         Ok(info)
     }
 
+    /// Every customer vector of logical shard `shard` in `version`, in id order (a
+    /// takeover reads only that shard where the store keys by shard).
+    pub async fn shard_vectors(
+        &self,
+        version: &str,
+        shard: u32,
+    ) -> Result<Vec<(String, Vec<f32>)>> {
+        let count = self.engine.config().shard_count;
+        store_pages::shard_vectors(self.store.as_ref(), version, shard, count).await
+    }
+
     /// Every vector of one entity of `version`, in id order.
     pub async fn all_vectors(
         &self,

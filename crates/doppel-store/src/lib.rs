@@ -30,6 +30,7 @@ pub mod embedded;
 pub mod error;
 pub mod keys;
 pub mod redis;
+pub mod shard_scans;
 pub mod store_trait;
 #[cfg(any(feature = "redis-harness", feature = "fault-injection"))]
 pub mod testing;

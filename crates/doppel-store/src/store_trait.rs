@@ -12,6 +12,8 @@ use doppel_types::{
     SavedAudienceInfo, SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
 };
 
+use doppel_types::shard::ShardId;
+
 use crate::error::Result;
 
 /// What [`Store::append_events`] did with a batch.
@@ -81,6 +83,42 @@ pub trait Store: Send + Sync + 'static {
     async fn scan_events(&self, after_seq: u64, limit: usize) -> Result<Vec<(u64, Event)>>;
     /// The last sequence number assigned (0 before the first event).
     async fn last_event_seq(&self) -> Result<u64>;
+
+    /// Up to `limit` customers of logical shard `shard` (of `shard_count`) with ids after
+    /// `after`, in id order: what a node taking a shard over reads. The default filters
+    /// the whole scan; a store keyed by logical shard reads only that shard's keys.
+    async fn scan_shard_customers(
+        &self,
+        shard: ShardId,
+        shard_count: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Customer>> {
+        crate::shard_scans::customers(self, shard, shard_count, after, limit).await
+    }
+    /// Up to `limit` events of logical shard `shard`'s customers with sequence numbers >
+    /// `after_seq`, in sequence order (default: the whole log, filtered).
+    async fn scan_shard_events(
+        &self,
+        shard: ShardId,
+        shard_count: u32,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Event)>> {
+        crate::shard_scans::events(self, shard, shard_count, after_seq, limit).await
+    }
+    /// Up to `limit` customer vectors of logical shard `shard` in `version` with ids after
+    /// `after`, in id order (default: the whole scan, filtered).
+    async fn scan_shard_vectors(
+        &self,
+        version: &str,
+        shard: ShardId,
+        shard_count: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<f32>)>> {
+        crate::shard_scans::vectors(self, version, shard, shard_count, after, limit).await
+    }
 
     /// Stores vectors of `entity` in `version`, as one atomic batch; returns the number
     /// of rows stored. Customer rows whose id is in the erasure ledger are dropped.

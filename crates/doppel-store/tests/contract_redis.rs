@@ -160,3 +160,64 @@ async fn cluster_writes_to_a_dead_master_are_unavailable_and_others_still_work()
     );
     assert!(unavailable > 0, "some of 16 shards live on the dead master");
 }
+
+/// Keys per logical shard: the whole contract with 5 logical shards (shard scans then read
+/// one tag at 5 and filter at 16).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_keyed_by_five_logical_shards_passes_the_contract() {
+    let server = RedisServer::standalone();
+    let mut config = RedisConfig::standalone(server.url());
+    config.logical_shards = 5;
+    doppel_store::contract::run_all(|| {
+        let config = fresh(config.clone());
+        async move { RedisStore::connect(config).await.expect("connect") }
+    })
+    .await;
+}
+
+/// Data keyed for one shard count is refused under another; data from before keys were
+/// per logical shard (no marker, 16 tags) is adopted at 16 shards only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_refuses_data_keyed_for_another_shard_count() {
+    let server = RedisServer::standalone();
+    let mut sixteen = fresh(RedisConfig::standalone(server.url()));
+    sixteen.logical_shards = 16;
+    let store = RedisStore::connect(sixteen.clone())
+        .await
+        .expect("fresh store");
+    store
+        .upsert_customers(vec![doppel_store::contract::customer("c1")])
+        .await
+        .expect("upsert");
+    let mut other = sixteen.clone();
+    other.logical_shards = 32;
+    let refused = RedisStore::connect(other.clone())
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&refused, Error::Storage(m) if m.contains("per-shard 16") && m.contains("32")),
+        "{refused:?}"
+    );
+
+    // As an older doppel left it: no marker.
+    let mut raw = redis::Client::open(server.url())
+        .expect("client")
+        .get_connection()
+        .expect("connection");
+    let marker = format!("{}:{{global}}:key_layout", sixteen.key_prefix);
+    redis::cmd("DEL").arg(&marker).exec(&mut raw).expect("del");
+    let refused = RedisStore::connect(other)
+        .await
+        .expect_err("legacy refused");
+    assert!(
+        matches!(&refused, Error::Storage(m) if m.contains("older doppel") && m.contains("--shards 16")),
+        "{refused:?}"
+    );
+    let adopted = RedisStore::connect(sixteen).await.expect("adopted at 16");
+    assert!(
+        adopted.get_customer("c1").await.expect("read").is_some(),
+        "the legacy customer is found"
+    );
+    let value: String = redis::cmd("GET").arg(&marker).query(&mut raw).expect("get");
+    assert_eq!(value, "per-shard 16");
+}

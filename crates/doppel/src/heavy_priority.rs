@@ -47,9 +47,7 @@ fn lower_this_thread(scheduling: HeavyScheduling) {
         // SAFETY: on Linux a thread has its own nice value, and `setpriority(PRIO_PROCESS,
         // 0, n)` changes only the calling thread's; it takes no pointers. Raising the nice
         // value needs no privilege.
-        HeavyScheduling::Nice => unsafe {
-            libc::setpriority(libc::PRIO_PROCESS, 0, HEAVY_NICE)
-        },
+        HeavyScheduling::Nice => unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HEAVY_NICE) },
     };
     if done != 0 {
         tracing::warn!(?scheduling, "could not lower the heavy pool's priority");

@@ -391,6 +391,7 @@ impl ServeArgs {
                 config.username = self.redis_username.clone();
                 config.password = self.redis_password.clone();
                 config.tls = redis_tls.clone();
+                config.logical_shards = self.shards;
                 Some(config)
             }
             None if self.redis_cluster => {

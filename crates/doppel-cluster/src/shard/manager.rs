@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 
 use doppel_node::{Error, Node, Result};
 use doppel_store::{MemberRecord, RedisStore};
-use doppel_types::Entity;
 use doppel_types::shard::shard_of;
 use tokio::sync::watch;
 
@@ -308,9 +307,6 @@ impl Manager {
     async fn acquire(&self, shards: &[u32]) -> Result<()> {
         let started = Instant::now();
         let engine = self.node.engine();
-        let shard_count = engine.config().shard_count;
-        let wanted: HashSet<u32> = shards.iter().copied().collect();
-        let mine = |id: &str| wanted.contains(&shard_of(id, shard_count));
         for s in shards {
             engine.hold_shard(*s);
         }
@@ -318,26 +314,22 @@ impl Manager {
         // Events up to the cursor counted for popularity already; add the purchases and
         // impressions. Seqs still awaited as gaps are left to the gap re-read, which
         // applies them fully once they commit (else an impression would count twice).
+        // Only these shards' events are read (their own keys in Redis).
         let awaited = &self.gaps.missing;
-        self.node
-            .for_each_event(Some(self.after), &mut |seq, event| {
-                if mine(&event.customer_id) && !awaited.contains_key(&seq) {
-                    engine.record_customer_event(event);
-                }
-            })
-            .await?;
+        for shard in shards {
+            self.node
+                .for_each_shard_event(*shard, self.after, &mut |seq, event| {
+                    if !awaited.contains_key(&seq) {
+                        engine.record_customer_event(event);
+                    }
+                })
+                .await?;
+        }
         let mut customers = 0;
         for version in engine.loaded_versions() {
-            let rows = self.node.all_vectors(&version, Entity::Customer).await?;
-            let mut by_shard: BTreeMap<u32, Vec<(String, Vec<f32>)>> =
-                shards.iter().map(|s| (*s, Vec::new())).collect();
-            for (id, v) in rows {
-                if let Some(list) = by_shard.get_mut(&shard_of(&id, shard_count)) {
-                    list.push((id, v));
-                }
-            }
-            for (shard, rows) in by_shard {
-                customers += self.install(&version, shard, rows).await?;
+            for shard in shards {
+                let rows = self.node.shard_vectors(&version, *shard).await?;
+                customers += self.install(&version, *shard, rows).await?;
             }
         }
         tracing::info!(
@@ -417,7 +409,7 @@ impl Manager {
         let shard_count = engine.config().shard_count;
         let wanted: HashSet<u32> = shards.iter().copied().collect();
         let mine = |id: &str| wanted.contains(&shard_of(id, shard_count));
-        self.node.reload_customers_where(&mine).await?;
+        self.node.reload_customers_of_shards(shards).await?;
         let erased = self.node.store().erased_customers().await?;
         for id in erased.iter().filter(|id| mine(id)) {
             engine.erase_customer(id);

@@ -74,6 +74,13 @@ pub async fn run(
     internal: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ShardNodeError> {
+    if store.logical_shards() != config.node.engine.shard_count {
+        return Err(ShardNodeError::CatchUp(format!(
+            "the Redis store is keyed for {} logical shards, the engine runs {}",
+            store.logical_shards(),
+            config.node.engine.shard_count
+        )));
+    }
     store
         .check_shard_count(config.node.engine.shard_count)
         .await

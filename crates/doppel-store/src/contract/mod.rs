@@ -11,7 +11,7 @@
 //!
 //! Layout: `fixtures` (records the cases write), `records` (profiles, items, events,
 //! vectors), `event_ids` (deduplication of events by id), `erasure` (the ledger and what
-//! erasure removes), `versions` (metadata, context models and the active pointer), `policies` (the contact policy), `saved_audiences`.
+//! erasure removes), `versions` (metadata, context models and the active pointer), `policies` (the contact policy), `saved_audiences`, `shard_scans` (reads of one logical shard).
 
 mod audit_log;
 mod erasure;
@@ -20,6 +20,7 @@ mod fixtures;
 mod policies;
 mod records;
 mod saved_audiences;
+mod shard_scans;
 mod versions;
 
 use std::future::Future;
@@ -41,6 +42,7 @@ pub use records::{
     vectors_round_trip_and_paging,
 };
 pub use saved_audiences::saved_audiences_round_trip_and_lose_erased_members;
+pub use shard_scans::shard_scans_read_exactly_one_shard;
 pub use versions::{
     context_models_round_trip_and_go_with_their_version, delete_version_removes_vectors,
     set_active_unknown_is_not_found, versions_and_active_pointer,
@@ -82,4 +84,5 @@ where
     case!(context_models_round_trip_and_go_with_their_version);
     case!(saved_audiences_round_trip_and_lose_erased_members);
     case!(audit_events_append_and_page);
+    case!(shard_scans_read_exactly_one_shard);
 }

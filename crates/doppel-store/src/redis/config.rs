@@ -28,6 +28,10 @@ pub struct RedisConfig {
     pub password: Option<String>,
     /// Prefix of every key, so several deployments (or tests) can share one Redis.
     pub key_prefix: String,
+    /// The deployment's number of logical customer shards (`--shards`): customer keys
+    /// carry the hash tag of their logical shard, so a node taking a shard over reads
+    /// only that shard's keys.
+    pub logical_shards: u32,
     /// Time to establish one connection.
     pub connect_timeout: Duration,
     /// Time to wait for one reply; past it the call fails with `Unavailable`.
@@ -67,6 +71,7 @@ impl RedisConfig {
             username: None,
             password: None,
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            logical_shards: doppel_types::shard::DEFAULT_SHARD_COUNT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             reconnect_retries: DEFAULT_RECONNECT_RETRIES,
@@ -98,6 +103,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("key_prefix", &self.key_prefix)
+            .field("logical_shards", &self.logical_shards)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("reconnect_retries", &self.reconnect_retries)

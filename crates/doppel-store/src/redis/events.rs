@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use doppel_types::Event;
+use doppel_types::shard::ShardId;
 use redis::Cmd;
 
 use super::RedisStore;
@@ -175,11 +176,30 @@ pub(super) async fn scan_events(
     after_seq: u64,
     limit: usize,
 ) -> Result<Vec<(u64, Event)>> {
+    scan_events_of(store, &store.layout.shard_tags(), after_seq, limit).await
+}
+
+/// Up to `limit` events of one logical shard's customers after `after_seq`, in seq order.
+pub(super) async fn scan_shard_events(
+    store: &RedisStore,
+    shard: ShardId,
+    after_seq: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Event)>> {
+    scan_events_of(store, &[Tag::Shard(shard)], after_seq, limit).await
+}
+
+/// Up to `limit` events under `tags` after `after_seq`, merged in seq order.
+async fn scan_events_of(
+    store: &RedisStore,
+    tags: &[Tag],
+    after_seq: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Event)>> {
     if limit == 0 {
         return Ok(Vec::new());
     }
     let layout = &store.layout;
-    let tags = layout.shard_tags();
     let count = i64::try_from(limit).unwrap_or(i64::MAX);
     let cmds: Vec<Cmd> = tags
         .iter()

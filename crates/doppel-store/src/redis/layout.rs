@@ -1,7 +1,13 @@
 //! The Redis key layout. Every key starts with the configured prefix and carries a hash
-//! tag: `{sNN}` (logical shard `NN` of [`shard_of`]) for everything of one customer, or
-//! `{global}` for what belongs to no customer. Keys of one tag live in one Redis Cluster
-//! slot, so a Lua script over them is atomic there.
+//! tag: `{sNN}` (logical shard `NN` of [`shard_of`] over the deployment's `--shards`) for
+//! everything of one customer, or `{global}` for what belongs to no customer. Keys of one
+//! tag live in one Redis Cluster slot, so a Lua script over them is atomic there, and a
+//! node taking a logical shard over reads that shard's keys and no others.
+//!
+//! Before keys were per logical shard, customer keys hashed by 16 fixed tags whatever
+//! `--shards` said. `P:{global}:key_layout` (`per-shard <count>`) marks data written
+//! since; the two layouts coincide at 16 shards, so unmarked data is adopted there and
+//! refused under any other shard count (see [`check_key_layout`](super::RedisStore::check_key_layout)).
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
@@ -22,6 +28,7 @@
 //! | `P:{global}:contact_policy` | bytes | postcard [`ContactPolicy`](doppel_types::ContactPolicy) |
 //! | `P:{global}:experiments` / `experiments_rev` | bytes / string | postcard [`ExperimentBook`](doppel_types::ExperimentBook) and its revision |
 //! | `P:{global}:last_event_seq` | string | the event sequence counter (`INCRBY`) |
+//! | `P:{global}:key_layout` | string | `per-shard <count>`: customer keys are tagged by logical shard, of that many |
 //! | `P:{global}:members`, `member:<id>`, `shard_map` | | cluster membership (see `membership`) |
 //!
 //! `T` is the customer's shard tag for customer vectors (`e` = `c`) and `global` for item
@@ -29,7 +36,7 @@
 //! (kind, entity, version, id) combinations share a key.
 
 use doppel_types::Entity;
-use doppel_types::shard::{DEFAULT_SHARD_COUNT, ShardId, shard_of};
+use doppel_types::shard::{ShardId, shard_of};
 
 /// The hash tag a key lives under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,24 +60,36 @@ impl std::fmt::Display for Tag {
 #[derive(Clone, Debug)]
 pub(crate) struct Layout {
     prefix: String,
+    shard_count: u32,
 }
 
 impl Layout {
-    /// Keys under `prefix` (e.g. `doppel`).
-    pub(crate) fn new(prefix: &str) -> Self {
+    /// Keys under `prefix` (e.g. `doppel`) for `shard_count` logical shards.
+    pub(crate) fn new(prefix: &str, shard_count: u32) -> Self {
         Self {
             prefix: prefix.to_owned(),
+            shard_count: shard_count.max(1),
         }
+    }
+
+    /// The key prefix.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The number of logical shards the customer keys are spread over.
+    pub(crate) fn logical_shards(&self) -> u32 {
+        self.shard_count
     }
 
     /// The shard tag of a customer.
     pub(crate) fn customer_tag(&self, id: &str) -> Tag {
-        Tag::Shard(shard_of(id, DEFAULT_SHARD_COUNT))
+        Tag::Shard(shard_of(id, self.shard_count))
     }
 
     /// Every shard tag, in shard order.
     pub(crate) fn shard_tags(&self) -> Vec<Tag> {
-        (0..DEFAULT_SHARD_COUNT).map(Tag::Shard).collect()
+        (0..self.shard_count).map(Tag::Shard).collect()
     }
 
     /// The tag of a vector row of `entity` with this id.
@@ -226,6 +245,10 @@ impl Layout {
         self.key(Tag::Global, &format!("member:{node_id}"))
     }
     /// The cluster's number of logical shards.
+    /// The key layout marker (`per-shard <count>`).
+    pub(crate) fn key_layout(&self) -> String {
+        self.key(Tag::Global, "key_layout")
+    }
     pub(crate) fn shard_count(&self) -> String {
         self.key(Tag::Global, "shard_count")
     }
@@ -249,7 +272,7 @@ mod tests {
 
     #[test]
     fn keys_of_one_customer_share_its_shard_tag() {
-        let layout = Layout::new("doppel");
+        let layout = Layout::new("doppel", 16);
         let tag = layout.customer_tag("c42");
         let hash_tag = format!("{{{tag}}}");
         assert!(layout.customers(tag).contains(&hash_tag));
@@ -270,5 +293,16 @@ mod tests {
             format!("{}v1", layout.vectors_prefix(Tag::Global, Entity::Item)),
             layout.vectors(Tag::Global, Entity::Item, "v1")
         );
+    }
+
+    #[test]
+    fn customer_keys_follow_the_logical_shard_count() {
+        for shards in [1, 5, 16, 64, 300] {
+            let layout = Layout::new("doppel", shards);
+            assert_eq!(layout.shard_tags().len(), shards as usize);
+            for id in ["c1", "c42", "customer-9000"] {
+                assert_eq!(layout.customer_tag(id), Tag::Shard(shard_of(id, shards)));
+            }
+        }
     }
 }

@@ -76,7 +76,8 @@ pub struct RedisStore {
 impl RedisStore {
     /// Connects to the server or cluster of `config`. Fails with
     /// [`Error::Unavailable`](crate::Error::Unavailable) if it cannot be reached and
-    /// [`Error::Storage`](crate::Error::Storage) for a bad URL.
+    /// [`Error::Storage`](crate::Error::Storage) for a bad URL or data keyed for another
+    /// number of logical shards ([`Self::check_key_layout`]).
     pub async fn connect(config: RedisConfig) -> Result<Self> {
         let conn = Conn::connect(&config).await?;
         tracing::info!(
@@ -85,10 +86,78 @@ impl RedisStore {
             redis.key_prefix = %config.key_prefix,
             "redis store connected"
         );
-        Ok(Self {
+        let store = Self {
             conn,
-            layout: Layout::new(&config.key_prefix),
-        })
+            layout: Layout::new(&config.key_prefix, config.logical_shards),
+        };
+        store.check_key_layout().await?;
+        Ok(store)
+    }
+
+    /// The number of logical shards customer keys are tagged by.
+    pub fn logical_shards(&self) -> u32 {
+        self.layout.logical_shards()
+    }
+
+    /// Checks that the data in Redis is laid out for this store's logical shards, and
+    /// marks a fresh (or compatible) deployment with `per-shard <count>`; see [`layout`].
+    /// Data written before keys were per logical shard (no marker; customers under 16
+    /// tags) is adopted when this store runs 16 shards, where the layouts coincide.
+    /// Anything else is refused with [`Error::Storage`](crate::Error::Storage): customer
+    /// keys would be looked for under the wrong tags.
+    pub async fn check_key_layout(&self) -> Result<()> {
+        let shards = self.layout.logical_shards();
+        let wanted = format!("per-shard {shards}");
+        let mut get = redis::cmd("GET");
+        get.arg(self.layout.key_layout());
+        let marker: Option<String> = self.conn.query(&get).await?;
+        if marker.is_none() {
+            self.refuse_legacy_layout(shards).await?;
+            let mut set = redis::cmd("SET");
+            set.arg(self.layout.key_layout()).arg(&wanted).arg("NX");
+            self.conn.query::<Option<String>>(&set).await?;
+        }
+        // Read again: another node may have marked it first.
+        let marker: Option<String> = self.conn.query(&get).await?;
+        match marker {
+            Some(m) if m == wanted => Ok(()),
+            Some(m) => Err(crate::Error::Storage(format!(
+                "the Redis data under prefix `{}` is keyed for `{m}` logical shards; this node \
+                 runs {shards} (--shards must match the data)",
+                self.layout.prefix()
+            ))),
+            None => Err(crate::Error::Storage(
+                "the Redis key layout marker vanished".into(),
+            )),
+        }
+    }
+
+    /// Refuses to adopt customers laid out under the 16 fixed tags of older versions
+    /// when this store runs another shard count.
+    async fn refuse_legacy_layout(&self, shards: u32) -> Result<()> {
+        let old = doppel_types::shard::DEFAULT_SHARD_COUNT;
+        if shards == old {
+            return Ok(());
+        }
+        let legacy = Layout::new(self.layout.prefix(), old);
+        let cards: Vec<redis::Cmd> = legacy
+            .shard_tags()
+            .into_iter()
+            .map(|tag| {
+                let mut card = redis::cmd("ZCARD");
+                card.arg(legacy.customer_ids(tag));
+                card
+            })
+            .collect();
+        let counts: Vec<i64> = self.conn.query_each(&cards).await?;
+        if counts.iter().any(|n| *n > 0) {
+            return Err(crate::Error::Storage(format!(
+                "this Redis holds customers laid out by an older doppel under {old} fixed hash \
+                 tags; keys are now per logical shard and this node runs {shards} shards: start \
+                 it with --shards {old}, or load the data into an empty Redis"
+            )));
+        }
+        Ok(())
     }
 }
 

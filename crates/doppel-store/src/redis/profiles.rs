@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use doppel_types::shard::ShardId;
 use doppel_types::{Customer, Item};
 use serde::de::DeserializeOwned;
 
@@ -106,6 +107,27 @@ pub(super) async fn scan_customers(
         .into_iter()
         .map(|tag| (tag, layout.customer_ids(tag)))
         .collect();
+    scan(
+        store,
+        &zsets,
+        |tag| layout.customers(tag),
+        "customer",
+        after,
+        limit,
+    )
+    .await
+}
+
+/// A page of the customers of one logical shard after `after` (this store's shard count).
+pub(super) async fn scan_shard_customers(
+    store: &RedisStore,
+    shard: ShardId,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Customer>> {
+    let layout = &store.layout;
+    let tag = Tag::Shard(shard);
+    let zsets = [(tag, layout.customer_ids(tag))];
     scan(
         store,
         &zsets,

@@ -10,7 +10,10 @@ use super::{
     RedisStore, audit_log, contact_policy, erasure, events, experiments, profiles, saved_audiences,
     vectors, versions,
 };
+use doppel_types::shard::ShardId;
+
 use crate::error::Result;
+use crate::shard_scans;
 use crate::store_trait::{Appended, Store};
 
 #[async_trait]
@@ -69,6 +72,46 @@ impl Store for RedisStore {
 
     async fn last_event_seq(&self) -> Result<u64> {
         events::last_event_seq(self).await
+    }
+
+    async fn scan_shard_customers(
+        &self,
+        shard: ShardId,
+        shard_count: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Customer>> {
+        if shard_count != self.layout.logical_shards() {
+            return shard_scans::customers(self, shard, shard_count, after, limit).await;
+        }
+        profiles::scan_shard_customers(self, shard, after, limit).await
+    }
+
+    async fn scan_shard_events(
+        &self,
+        shard: ShardId,
+        shard_count: u32,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Event)>> {
+        if shard_count != self.layout.logical_shards() {
+            return shard_scans::events(self, shard, shard_count, after_seq, limit).await;
+        }
+        events::scan_shard_events(self, shard, after_seq, limit).await
+    }
+
+    async fn scan_shard_vectors(
+        &self,
+        version: &str,
+        shard: ShardId,
+        shard_count: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<f32>)>> {
+        if shard_count != self.layout.logical_shards() {
+            return shard_scans::vectors(self, version, shard, shard_count, after, limit).await;
+        }
+        vectors::scan_shard_vectors(self, version, shard, after, limit).await
     }
 
     async fn put_vectors(

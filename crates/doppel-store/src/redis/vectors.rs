@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use doppel_types::Entity;
+use doppel_types::shard::ShardId;
 
 use super::RedisStore;
 use super::connect::{eval, parse};
@@ -109,6 +110,30 @@ pub(super) async fn scan_vectors(
     let ids = merged_ids(&store.conn, &zsets, after, limit).await?;
     let values = hash_fields(&store.conn, &ids, |tag| {
         layout.vectors(tag, entity, version)
+    })
+    .await?;
+    ids.into_iter()
+        .zip(values)
+        .filter_map(|((_, id), bytes)| {
+            bytes.map(|b| vector_from_bytes(&id, &b).map(|vector| (id, vector)))
+        })
+        .collect()
+}
+
+/// A page of one version's customer vectors of one logical shard, in id order.
+pub(super) async fn scan_shard_vectors(
+    store: &RedisStore,
+    version: &str,
+    shard: ShardId,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(String, Vec<f32>)>> {
+    let layout = &store.layout;
+    let tag = Tag::Shard(shard);
+    let zsets = [(tag, layout.vector_ids(tag, Entity::Customer, version))];
+    let ids = merged_ids(&store.conn, &zsets, after, limit).await?;
+    let values = hash_fields(&store.conn, &ids, |tag| {
+        layout.vectors(tag, Entity::Customer, version)
     })
     .await?;
     ids.into_iter()
