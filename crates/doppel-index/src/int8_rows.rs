@@ -29,21 +29,35 @@ impl Int8Rows {
         let n = rows.len();
         let mut codes = vec![0i8; n * stride];
         let mut scales = vec![0f32; n];
-        codes
-            .par_chunks_mut(stride.max(1))
-            .zip(scales.par_iter_mut())
-            .enumerate()
-            .for_each(|(i, (out, scale))| {
-                let row = &rows.row(i)[..dim];
-                let max = row.iter().fold(0f32, |m, x| m.max(x.abs()));
-                *scale = max / 127.0;
-                if max > 0.0 {
-                    let inv = 127.0 / max;
-                    for (c, &x) in out.iter_mut().zip(row) {
-                        *c = (x * inv).round().clamp(-127.0, 127.0) as i8;
-                    }
+        let one = |i: usize, out: &mut [i8], scale: &mut f32| {
+            let row = &rows.row(i)[..dim];
+            let max = row.iter().fold(0f32, |m, x| m.max(x.abs()));
+            *scale = max / 127.0;
+            if max > 0.0 {
+                let inv = 127.0 / max;
+                for (c, &x) in out.iter_mut().zip(row) {
+                    *c = (x * inv).round().clamp(-127.0, 127.0) as i8;
                 }
-            });
+            }
+        };
+        if rayon::current_thread_index().is_some() {
+            // Inside a pool (a build's): spread over it.
+            codes
+                .par_chunks_mut(stride.max(1))
+                .zip(scales.par_iter_mut())
+                .enumerate()
+                .for_each(|(i, (out, scale))| one(i, out, scale));
+        } else {
+            // Called from outside any pool (fold-in, erasure merges): the global pool may
+            // run at idle priority behind serving, so the caller does the work itself.
+            for (i, (out, scale)) in codes
+                .chunks_mut(stride.max(1))
+                .zip(scales.iter_mut())
+                .enumerate()
+            {
+                one(i, out, scale);
+            }
+        }
         Self {
             stride,
             codes,

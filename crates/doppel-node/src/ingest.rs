@@ -51,10 +51,11 @@ impl Node {
         }
         let batch = crate::customer_segments::keep_segments(self, batch).await?;
         self.store.upsert_customers(batch.clone()).await?;
-        self.confirm_owned(batch.iter().map(|c| c.id.as_str()))
-            .await?;
+        // Memory follows the store whatever the confirmation says (a consent withdrawn is
+        // withdrawn here too); the confirmation decides only the acknowledgement.
         batch.iter().for_each(|c| self.engine.upsert_customer(c));
-        Ok(())
+        self.confirm_owned(batch.iter().map(|c| c.id.as_str()))
+            .await
     }
 
     /// Upserts items, store first.
@@ -205,8 +206,8 @@ impl Node {
     pub async fn delete_customer(&self, customer_id: &str) -> Result<bool> {
         self.check_holds(customer_id, true)?;
         let existed = self.store.delete_customer(customer_id).await?;
-        self.confirm_owned(std::iter::once(customer_id)).await?;
         let in_memory = self.engine.erase_customer(customer_id);
+        self.confirm_owned(std::iter::once(customer_id)).await?;
         tracing::info!(existed = existed || in_memory, "customer erased");
         Ok(existed || in_memory)
     }

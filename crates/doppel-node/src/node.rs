@@ -160,11 +160,17 @@ impl Node {
     /// Re-reads the profiles of the customers held here (a shard node picks up segment
     /// attributes another node's training wrote). A shard node holding nothing yet skips it.
     pub async fn reload_customers(&self) -> Result<()> {
-        if self.engine.held_shards().is_empty() {
+        let held = self.engine.held_shards();
+        if held.is_empty() {
             return Ok(());
         }
-        self.reload_customers_where(&|id| self.engine.owns_customer(id))
-            .await
+        if self.placement.serves_everyone() {
+            return self
+                .reload_customers_where(&|id| self.engine.owns_customer(id))
+                .await;
+        }
+        // A shard node (Redis keyed by logical shard): only the held shards' keys.
+        self.reload_customers_of_shards(&held).await
     }
 
     /// Re-reads the profiles of the customers `keep` selects.

@@ -53,7 +53,16 @@ impl Node {
         if single && self.load_snapshot(&info).await? {
             return Ok(info);
         }
-        let customer_vectors = self.all_vectors(version, Entity::Customer).await?;
+        let customer_vectors = if single {
+            self.all_vectors(version, Entity::Customer).await?
+        } else {
+            // A shard node reads only its shards' keys.
+            let mut rows = Vec::new();
+            for shard in self.engine.held_shards() {
+                rows.extend(self.shard_vectors(version, shard).await?);
+            }
+            rows
+        };
         let engine = Arc::clone(&self.engine);
         let request = LoadVersion {
             info: info.clone(),

@@ -90,6 +90,8 @@ impl TestShard {
             },
             internal_tls,
         };
+        let mut redis = redis;
+        redis.logical_shards = TEST_SHARDS;
         runtime.spawn(async move {
             let store = RedisStore::connect(redis)
                 .await
@@ -194,6 +196,8 @@ impl TestRouter {
         public_tls: Option<tonic::transport::ServerTlsConfig>,
     ) -> Self {
         let tls_port = public_tls.is_some();
+        let mut redis = redis;
+        redis.logical_shards = TEST_SHARDS;
         let store = RedisStore::connect(redis)
             .await
             .expect("router connects to redis");

@@ -227,8 +227,16 @@ impl Manager {
         let wanted: Vec<u32> = (0..shard_count)
             .filter(|s| desired(*s) && !held.contains(s))
             .collect();
-        if !wanted.is_empty() {
-            self.acquire(&wanted).await?;
+        if !wanted.is_empty()
+            && let Err(e) = self.acquire(&wanted).await
+        {
+            // Half-loaded shards are let go, so the next round loads them whole.
+            for shard in &wanted {
+                if let Err(release) = engine.release_shard(*shard) {
+                    tracing::warn!(shard, error = %release, "could not release a half-loaded shard");
+                }
+            }
+            return Err(e);
         }
         let claims: Vec<u32> = engine
             .held_shards()
@@ -248,7 +256,7 @@ impl Manager {
             tracing::warn!(shards = ?missed, "held shards were claimed by another node meanwhile: reloading them before claiming them back");
             self.reload_profiles(&missed).await?;
         }
-        let sent_at = Instant::now();
+        let sent_at = crate::shard::placement::clock_now();
         self.store
             .renew_lease(&self.record(), &claims, LEASE_TTL)
             .await?;
@@ -295,9 +303,11 @@ impl Manager {
             .map(|(s, _)| *s)
             .collect();
         if !due.is_empty() {
-            self.second_pass.retain(|(_, at)| *at > now);
             let held: Vec<u32> = due.into_iter().filter(|s| engine.owns_shard(*s)).collect();
+            // Dropped from the list only once done: a failed reload is retried next round
+            // (the fence of a paused owner relies on this pass).
             self.reload_profiles(&held).await?;
+            self.second_pass.retain(|(_, at)| *at > now);
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 //! (their writes are refused). See `placement` for why this fences a paused owner.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use doppel_engine::Engine;
 use doppel_store::RedisStore;
@@ -25,7 +25,7 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     while !*stop.borrow() {
-        let read_at = Instant::now();
+        let read_at = crate::shard::placement::clock_now();
         match store.shard_map().await {
             Ok(map) => placement.note_shard_map(&map, &engine.held_shards(), read_at),
             Err(e) => tracing::debug!(error = %e, "ownership guard: shard map not read"),

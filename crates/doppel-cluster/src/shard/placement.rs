@@ -26,13 +26,16 @@
 //!   refused with UNAVAILABLE and not acknowledged (it was stored: the client's retry
 //!   reaches the new owner, and event ids make retried events idempotent).
 //!
+//! Times are read from `CLOCK_BOOTTIME` ([`clock_now`]), which keeps counting while the
+//! machine is suspended, unlike `Instant`.
+//!
 //! The guard also fences, before any write reaches the store, the held shards the map
 //! gives to another node, so a node that wakes up refuses such writes within one guard
 //! read, as the manager's hand-off does on its slower round.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use doppel_engine::Engine;
 use doppel_node::{Error, Placement, Result};
@@ -49,6 +52,25 @@ use crate::shard::manager::SECOND_PASS_AFTER;
 /// at slightly different rates.
 pub const CONFIRM_WINDOW: Duration = SECOND_PASS_AFTER.saturating_sub(Duration::from_millis(500));
 
+/// The time since boot, counting time the machine was suspended (`CLOCK_BOOTTIME`):
+/// `Instant` (`CLOCK_MONOTONIC`) stops during a suspend, and a node frozen that way must
+/// not find its last read of the shard map younger than it is.
+pub fn clock_now() -> Duration {
+    #[cfg(target_os = "linux")]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+        if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } == 0 {
+            return Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+        }
+    }
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
+}
+
 /// The placement of one shard node.
 #[derive(Debug)]
 pub struct ShardPlacement {
@@ -61,7 +83,7 @@ pub struct ShardPlacement {
     /// Held shards the last read of the shard map gave to another node; writes refused.
     claimed_elsewhere: RwLock<HashSet<u32>>,
     /// Per shard, when the latest read of the shard map that named this node began.
-    owned_at: RwLock<HashMap<u32, Instant>>,
+    owned_at: RwLock<HashMap<u32, Duration>>,
     /// The last event sequence number the follower applied.
     applied_seq: watch::Sender<u64>,
     /// Wakes the follower (new events were appended through this node).
@@ -102,7 +124,7 @@ impl ShardPlacement {
     /// Notes a read of the shard map that began at `read_at`: the shards it names this node
     /// for are confirmed owned as of then, and the `held` shards it gives to another node
     /// refuse writes until a later read names this node again.
-    pub fn note_shard_map(&self, map: &BTreeMap<u32, String>, held: &[u32], read_at: Instant) {
+    pub fn note_shard_map(&self, map: &BTreeMap<u32, String>, held: &[u32], read_at: Duration) {
         let mine = |owner: &String| owner == &self.node_id;
         let mut owned = self.owned_at.write();
         for (shard, _) in map.iter().filter(|(_, owner)| mine(owner)) {
@@ -131,7 +153,7 @@ impl ShardPlacement {
 
     /// Notes that this node claimed `shards` in the map with a write sent at `sent_at`:
     /// they are its own as of then (no waiting for the guard's next read to take writes).
-    pub fn note_claimed(&self, shards: &[u32], sent_at: Instant) {
+    pub fn note_claimed(&self, shards: &[u32], sent_at: Duration) {
         let mut owned = self.owned_at.write();
         let mut fenced = self.claimed_elsewhere.write();
         for shard in shards {
@@ -143,7 +165,7 @@ impl ShardPlacement {
 
     /// The shards of `shards` this node cannot vouch for without reading the map: no read
     /// within [`CONFIRM_WINDOW`] named this node for them.
-    fn unconfirmed(&self, shards: &[u32], now: Instant) -> Vec<u32> {
+    fn unconfirmed(&self, shards: &[u32], now: Duration) -> Vec<u32> {
         let owned = self.owned_at.read();
         shards
             .iter()
@@ -151,7 +173,7 @@ impl ShardPlacement {
             .filter(|shard| {
                 owned
                     .get(shard)
-                    .is_none_or(|at| now.saturating_duration_since(*at) >= CONFIRM_WINDOW)
+                    .is_none_or(|at| now.saturating_sub(*at) >= CONFIRM_WINDOW)
             })
             .collect()
     }
@@ -218,11 +240,11 @@ impl Placement for ShardPlacement {
 
     fn confirm_owned(&self, shards: Vec<u32>) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            let unconfirmed = self.unconfirmed(&shards, Instant::now());
+            let unconfirmed = self.unconfirmed(&shards, clock_now());
             if unconfirmed.is_empty() {
                 return Ok(());
             }
-            let read_at = Instant::now();
+            let read_at = clock_now();
             let owners = self.store.shard_owners(&unconfirmed).await?;
             let mut owned = self.owned_at.write();
             for (shard, owner) in unconfirmed.into_iter().zip(owners) {

@@ -244,11 +244,11 @@ impl Layout {
     pub(crate) fn member(&self, node_id: &str) -> String {
         self.key(Tag::Global, &format!("member:{node_id}"))
     }
-    /// The cluster's number of logical shards.
     /// The key layout marker (`per-shard <count>`).
     pub(crate) fn key_layout(&self) -> String {
         self.key(Tag::Global, "key_layout")
     }
+    /// The cluster's number of logical shards.
     pub(crate) fn shard_count(&self) -> String {
         self.key(Tag::Global, "shard_count")
     }

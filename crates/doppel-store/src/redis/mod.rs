@@ -140,20 +140,24 @@ impl RedisStore {
             return Ok(());
         }
         let legacy = Layout::new(self.layout.prefix(), old);
-        let cards: Vec<redis::Cmd> = legacy
+        // Profiles, the erasure ledger or the event log under any of the old tags.
+        let exists: Vec<redis::Cmd> = legacy
             .shard_tags()
             .into_iter()
             .map(|tag| {
-                let mut card = redis::cmd("ZCARD");
-                card.arg(legacy.customer_ids(tag));
-                card
+                let mut exists = redis::cmd("EXISTS");
+                exists
+                    .arg(legacy.customer_ids(tag))
+                    .arg(legacy.erased(tag))
+                    .arg(legacy.event_seqs(tag));
+                exists
             })
             .collect();
-        let counts: Vec<i64> = self.conn.query_each(&cards).await?;
+        let counts: Vec<i64> = self.conn.query_each(&exists).await?;
         if counts.iter().any(|n| *n > 0) {
             return Err(crate::Error::Storage(format!(
-                "this Redis holds customers laid out by an older doppel under {old} fixed hash \
-                 tags; keys are now per logical shard and this node runs {shards} shards: start \
+                "this Redis holds customers (profiles, erasures or events) laid out by an older \
+                 doppel under {old} fixed hash tags; keys are now per logical shard and this node runs {shards} shards: start \
                  it with --shards {old}, or load the data into an empty Redis"
             )));
         }
