@@ -127,3 +127,24 @@ pub async fn write_through_router(
         }
     }
 }
+
+/// `doppel serve` flags of a router with `shards` logical shards.
+pub fn router_node(redis: &str, listen: &str, shards: u32) -> Vec<String> {
+    let shards = shards.to_string();
+    [
+        "--shards", &shards, "--role", "router", "--redis", redis, "--listen", listen,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// The one item the process tests' events name.
+pub fn test_item() -> pb::Item {
+    pb::Item {
+        id: "item-1".into(),
+        category: "cat".into(),
+        price: 1.0,
+        in_stock: true,
+        ..Default::default()
+    }
+}

@@ -24,7 +24,8 @@ use doppel_store::{RedisConfig, RedisStore};
 use doppel_types::shard::shard_of;
 
 use crate::calls::{
-    connect, customer, shard_node, view, wait_until, with_timeout, write_through_router,
+    connect, customer, router_node, shard_node, test_item, view, wait_until, with_timeout,
+    write_through_router,
 };
 use crate::child::{DoppelProcess, free_addr};
 
@@ -67,15 +68,7 @@ async fn a_paused_owner_acknowledges_no_write_for_the_shards_taken_from_it() {
     let router_process = DoppelProcess::serve(
         "router",
         dir.path(),
-        &[
-            "--role",
-            "router",
-            "--redis",
-            &url,
-            "--listen",
-            &router_addr,
-        ]
-        .map(str::to_owned),
+        &router_node(&url, &router_addr, SHARDS),
     );
     let logs = || {
         format!(
@@ -103,13 +96,7 @@ async fn a_paused_owner_acknowledges_no_write_for_the_shards_taken_from_it() {
     .await;
     let router = connect(&router_addr).await;
     let ids: Vec<String> = (0..256).map(|i| format!("c{i:03}")).collect();
-    let item = pb::Item {
-        id: "item-1".into(),
-        category: "cat".into(),
-        price: 1.0,
-        in_stock: true,
-        ..Default::default()
-    };
+    let item = test_item();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match IngestClient::new(router.clone())

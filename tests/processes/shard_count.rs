@@ -11,7 +11,8 @@ use doppel_store::testing::redis_harness::RedisServer;
 use doppel_store::{RedisConfig, RedisStore};
 
 use crate::calls::{
-    connect, customer, shard_node, view, wait_until, with_timeout, write_through_router,
+    connect, customer, router_node, shard_node, test_item, view, wait_until, with_timeout,
+    write_through_router,
 };
 use crate::child::{DoppelProcess, free_addr};
 
@@ -36,17 +37,7 @@ async fn a_cluster_of_eight_shards_keys_redis_by_them_and_takes_over() {
     let router_process = DoppelProcess::serve(
         "router",
         dir.path(),
-        &[
-            "--shards",
-            "8",
-            "--role",
-            "router",
-            "--redis",
-            &url,
-            "--listen",
-            &router_addr,
-        ]
-        .map(str::to_owned),
+        &router_node(&url, &router_addr, SHARDS),
     );
     let mut config = RedisConfig::standalone(url.clone());
     config.logical_shards = SHARDS;
@@ -62,13 +53,7 @@ async fn a_cluster_of_eight_shards_keys_redis_by_them_and_takes_over() {
     .await;
 
     let router = connect(&router_addr).await;
-    let item = pb::Item {
-        id: "item-1".into(),
-        category: "cat".into(),
-        price: 1.0,
-        in_stock: true,
-        ..Default::default()
-    };
+    let item = test_item();
     wait_until(
         "the router takes items",
         Duration::from_secs(60),

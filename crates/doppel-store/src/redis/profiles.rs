@@ -101,21 +101,7 @@ pub(super) async fn scan_customers(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Customer>> {
-    let layout = &store.layout;
-    let zsets: Vec<_> = layout
-        .shard_tags()
-        .into_iter()
-        .map(|tag| (tag, layout.customer_ids(tag)))
-        .collect();
-    scan(
-        store,
-        &zsets,
-        |tag| layout.customers(tag),
-        "customer",
-        after,
-        limit,
-    )
-    .await
+    scan_customers_under(store, &store.layout.shard_tags(), after, limit).await
 }
 
 /// A page of the customers of one logical shard after `after` (this store's shard count).
@@ -125,9 +111,21 @@ pub(super) async fn scan_shard_customers(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Customer>> {
+    scan_customers_under(store, &[Tag::Shard(shard)], after, limit).await
+}
+
+/// A page of the customers under `tags` after `after`, merged in id order.
+async fn scan_customers_under(
+    store: &RedisStore,
+    tags: &[Tag],
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Customer>> {
     let layout = &store.layout;
-    let tag = Tag::Shard(shard);
-    let zsets = [(tag, layout.customer_ids(tag))];
+    let zsets: Vec<_> = tags
+        .iter()
+        .map(|tag| (*tag, layout.customer_ids(*tag)))
+        .collect();
     scan(
         store,
         &zsets,

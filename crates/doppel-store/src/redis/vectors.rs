@@ -101,23 +101,8 @@ pub(super) async fn scan_vectors(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<(String, Vec<f32>)>> {
-    let layout = &store.layout;
-    let zsets: Vec<_> = layout
-        .vector_tags(entity)
-        .into_iter()
-        .map(|tag| (tag, layout.vector_ids(tag, entity, version)))
-        .collect();
-    let ids = merged_ids(&store.conn, &zsets, after, limit).await?;
-    let values = hash_fields(&store.conn, &ids, |tag| {
-        layout.vectors(tag, entity, version)
-    })
-    .await?;
-    ids.into_iter()
-        .zip(values)
-        .filter_map(|((_, id), bytes)| {
-            bytes.map(|b| vector_from_bytes(&id, &b).map(|vector| (id, vector)))
-        })
-        .collect()
+    let tags = store.layout.vector_tags(entity);
+    scan_vectors_under(store, version, entity, &tags, after, limit).await
 }
 
 /// A page of one version's customer vectors of one logical shard, in id order.
@@ -128,12 +113,27 @@ pub(super) async fn scan_shard_vectors(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<(String, Vec<f32>)>> {
+    let tags = [Tag::Shard(shard)];
+    scan_vectors_under(store, version, Entity::Customer, &tags, after, limit).await
+}
+
+/// A page of one version's vectors of one entity under `tags`, merged in id order.
+async fn scan_vectors_under(
+    store: &RedisStore,
+    version: &str,
+    entity: Entity,
+    tags: &[Tag],
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(String, Vec<f32>)>> {
     let layout = &store.layout;
-    let tag = Tag::Shard(shard);
-    let zsets = [(tag, layout.vector_ids(tag, Entity::Customer, version))];
+    let zsets: Vec<_> = tags
+        .iter()
+        .map(|tag| (*tag, layout.vector_ids(*tag, entity, version)))
+        .collect();
     let ids = merged_ids(&store.conn, &zsets, after, limit).await?;
     let values = hash_fields(&store.conn, &ids, |tag| {
-        layout.vectors(tag, Entity::Customer, version)
+        layout.vectors(tag, entity, version)
     })
     .await?;
     ids.into_iter()
