@@ -54,6 +54,15 @@ struct State {
     touched: Option<Vec<PointId>>,
 }
 
+/// A scan's copy of the state (see `VectorIndex::scan_view`).
+struct ScanView {
+    frozen: Arc<FrozenGraph>,
+    int8: Option<Arc<Int8Rows>>,
+    hidden: Bitset,
+    delta_ids: Vec<PointId>,
+    delta_rows: AlignedRows,
+}
+
 /// The serving index: a frozen compact graph + a live delta + tombstones.
 ///
 /// `Send + Sync`; every method takes `&self`, so share it as `Arc<VectorIndex>` and search it
@@ -340,39 +349,53 @@ impl VectorIndex {
         Ok(merge_top_k(&[top.into_sorted(), from_delta], k))
     }
 
-    /// Calls `f` with every live vector (latest version, normalised for cosine).
-    ///
-    /// Runs under the index's read lock: `f` must not write to this index.
+    /// What a scan reads, taken under the read lock and released before the scan: the
+    /// frozen rows are shared, the tombstones and the delta copied. A long scan (on the
+    /// low-priority heavy pool) then never holds up a writer, nor the readers that queue
+    /// behind a waiting writer.
+    fn scan_view(&self) -> ScanView {
+        let st = self.state.read();
+        ScanView {
+            frozen: Arc::clone(&st.frozen),
+            int8: st.int8.clone(),
+            hidden: st.hidden.clone(),
+            delta_ids: st.delta.ids.clone(),
+            delta_rows: st.delta.rows.clone(),
+        }
+    }
+
+    /// Calls `f` with every live vector (latest version, normalised for cosine), as of
+    /// the call (writes meanwhile are not seen; `f` may write to this index).
     pub fn for_each_live(&self, f: &mut dyn FnMut(PointId, &[f32])) {
         let dim = self.params.dim;
-        let st = self.state.read();
-        for i in 0..st.frozen.len() {
-            if !st.hidden.contains(i as u32) {
-                f(st.frozen.ids[i], &st.frozen.vectors.row(i)[..dim]);
+        let view = self.scan_view();
+        for i in 0..view.frozen.len() {
+            if !view.hidden.contains(i as u32) {
+                f(view.frozen.ids[i], &view.frozen.vectors.row(i)[..dim]);
             }
         }
-        for (j, &id) in st.delta.ids.iter().enumerate() {
-            f(id, &st.delta.rows.row(j)[..dim]);
+        for (j, &id) in view.delta_ids.iter().enumerate() {
+            f(id, &view.delta_rows.row(j)[..dim]);
         }
     }
 
     /// Calls `f` with every live row as scans read it: int8 codes of the frozen rows when
     /// [`VectorIndex::set_int8_scan`] is on (each with its error bound, see [`ScanRow`]), the
-    /// floats otherwise and for the delta. Runs under the index's read lock.
+    /// floats otherwise and for the delta; as of the call, like [`Self::for_each_live`].
     pub fn for_each_live_scan(&self, f: &mut dyn FnMut(PointId, ScanRow<'_>)) {
         let dim = self.params.dim;
-        let st = self.state.read();
-        for i in 0..st.frozen.len() {
-            if !st.hidden.contains(i as u32) {
-                let row = match &st.int8 {
+        let view = self.scan_view();
+        for i in 0..view.frozen.len() {
+            if !view.hidden.contains(i as u32) {
+                let row = match &view.int8 {
                     Some(codes) => codes.row(i),
-                    None => ScanRow::F32(&st.frozen.vectors.row(i)[..dim]),
+                    None => ScanRow::F32(&view.frozen.vectors.row(i)[..dim]),
                 };
-                f(st.frozen.ids[i], row);
+                f(view.frozen.ids[i], row);
             }
         }
-        for (j, &id) in st.delta.ids.iter().enumerate() {
-            f(id, ScanRow::F32(&st.delta.rows.row(j)[..dim]));
+        for (j, &id) in view.delta_ids.iter().enumerate() {
+            f(id, ScanRow::F32(&view.delta_rows.row(j)[..dim]));
         }
     }
 
