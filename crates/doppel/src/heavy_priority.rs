@@ -12,9 +12,10 @@ pub enum HeavyScheduling {
     /// `SCHED_IDLE`: heavy work runs only on CPU time no other thread wants, and a cheap
     /// call's thread takes the core back the moment it wakes. Offers keep their latency;
     /// while cheap calls saturate every core, heavy calls wait (their deadline and
-    /// cancellation bound how long). Not the default yet: a scan holds its shard's index
-    /// lock while it runs, so a fold-in or erasure waiting for that lock (and the offers
-    /// queued behind the waiting writer) can wait as long as a starved scan.
+    /// cancellation bound how long). Not the default yet: other calls may wait for work
+    /// on this pool (a version's classifier moments, computed once after a load under a
+    /// per-shard lock that fold-in takes), which makes no progress while cheap calls
+    /// saturate the cores. Index scans no longer hold a lock while they run.
     Idle,
     /// nice +[`HEAVY_NICE`]: heavy work keeps a small share of a busy CPU (about a tenth
     /// against a nice-0 thread), at the cost of cheap calls' tail latency.
