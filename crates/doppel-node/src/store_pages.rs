@@ -13,7 +13,7 @@ use crate::error::Result;
 pub const PAGE: usize = 10_000;
 
 /// Calls `fetch(cursor)` page after page (`None` first, then the cursor `key` gives of the
-/// last row), handing each page to `each`, until a page comes back short.
+/// last row), handing each page to `each`, until a page comes back empty.
 pub async fn read_pages<T, K, F, Fut>(
     mut fetch: F,
     key: impl Fn(&T) -> K,
@@ -26,9 +26,11 @@ where
     let mut cursor = None;
     loop {
         let page = fetch(cursor.take()).await?;
-        let full = page.len() == PAGE;
+        // Only an empty page ends the scan: Redis leaves out of a page the records erased
+        // between reading its ids and their values, so a short page is not the last.
+        let more = !page.is_empty();
         cursor = page.last().map(&key);
-        if !each(page) || !full {
+        if !each(page) || !more {
             return Ok(());
         }
     }

@@ -1,6 +1,7 @@
 //! Scans limited to one logical shard, for a store that does not key customers by logical
 //! shard (the embedded store, or Redis asked about another shard count): the whole scan,
-//! page by page, keeping the shard's records. The [`Store`] methods
+//! page by page, keeping the shard's records. Only an empty page ends a scan (Redis leaves
+//! records erased between two reads out of a page, so a short page is not the last). The [`Store`] methods
 //! `scan_shard_customers`, `scan_shard_events` and `scan_shard_vectors` default to these.
 
 use doppel_types::shard::{ShardId, shard_of};
@@ -22,15 +23,12 @@ pub async fn customers<S: Store + ?Sized>(
     let mut kept = Vec::new();
     while kept.len() < limit {
         let rows = store.scan_customers(cursor.as_deref(), page).await?;
-        let done = rows.len() < page;
-        cursor = rows.last().map(|c| c.id.clone());
+        let Some(last) = rows.last() else { break };
+        cursor = Some(last.id.clone());
         kept.extend(
             rows.into_iter()
                 .filter(|c| shard_of(&c.id, shard_count) == shard),
         );
-        if done {
-            break;
-        }
     }
     kept.truncate(limit);
     Ok(kept)
@@ -49,15 +47,12 @@ pub async fn events<S: Store + ?Sized>(
     let mut kept = Vec::new();
     while kept.len() < limit {
         let rows = store.scan_events(cursor, page).await?;
-        let done = rows.len() < page;
-        cursor = rows.last().map_or(cursor, |(seq, _)| *seq);
+        let Some((last, _)) = rows.last() else { break };
+        cursor = *last;
         kept.extend(
             rows.into_iter()
                 .filter(|(_, e)| shard_of(&e.customer_id, shard_count) == shard),
         );
-        if done {
-            break;
-        }
     }
     kept.truncate(limit);
     Ok(kept)
@@ -79,15 +74,12 @@ pub async fn vectors<S: Store + ?Sized>(
         let rows = store
             .scan_vectors(version, Entity::Customer, cursor.as_deref(), page)
             .await?;
-        let done = rows.len() < page;
-        cursor = rows.last().map(|(id, _)| id.clone());
+        let Some((last, _)) = rows.last() else { break };
+        cursor = Some(last.clone());
         kept.extend(
             rows.into_iter()
                 .filter(|(id, _)| shard_of(id, shard_count) == shard),
         );
-        if done {
-            break;
-        }
     }
     kept.truncate(limit);
     Ok(kept)
