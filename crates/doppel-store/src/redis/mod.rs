@@ -110,15 +110,15 @@ impl RedisStore {
         let wanted = format!("per-shard {shards}");
         let mut get = redis::cmd("GET");
         get.arg(self.layout.key_layout());
-        let marker: Option<String> = self.conn.query(&get).await?;
+        let mut marker: Option<String> = self.conn.query(&get).await?;
         if marker.is_none() {
             self.refuse_legacy_layout(shards).await?;
             let mut set = redis::cmd("SET");
             set.arg(self.layout.key_layout()).arg(&wanted).arg("NX");
             self.conn.query::<Option<String>>(&set).await?;
+            // Read again: another node may have marked it first.
+            marker = self.conn.query(&get).await?;
         }
-        // Read again: another node may have marked it first.
-        let marker: Option<String> = self.conn.query(&get).await?;
         match marker {
             Some(m) if m == wanted => Ok(()),
             Some(m) => Err(crate::Error::Storage(format!(
