@@ -38,7 +38,21 @@ impl TestServer {
 
     /// Starts a server over the store in `data_dir`.
     pub async fn start_with(data_dir: &Path, config: NodeConfig) -> Self {
-        let store = EmbeddedStore::open(data_dir).expect("open store");
+        // A restart in the same process: background tasks of the stopped server may hold
+        // the store for a moment after its task ended (a process exit releases it at once).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let store = loop {
+            match EmbeddedStore::open(data_dir) {
+                Ok(store) => break store,
+                Err(e)
+                    if e.to_string().contains("already open")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("open store: {e:?}"),
+            }
+        };
         Self::start_on(Arc::new(store), data_dir, config).await
     }
 
