@@ -8,14 +8,19 @@
 //! then kept in step with every vector set or removed in that shard (a subtraction and an
 //! addition, O(d²)), and computed again only when the whole shard is replaced.
 //!
+//! Computing a shard's moments (a scan of its vectors on the low-priority heavy pool) holds
+//! no lock a writer takes: the shard's vectors and the lengths are pinned under the shard's
+//! lock, the scan runs without it, and the changes made meanwhile are kept aside and
+//! applied to the result. Fold-in never waits for a scan starved by load.
+//!
 //! Lengths live in fixed chunks of atomics, so that a scan reads them without holding a
 //! lock while fold-in sets them: the chunk list is copied (one `Arc` per 4096 slots) at
 //! the start of a scan, and only growing it takes a write lock.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use doppel_index::{PointId, VectorIndex, dot};
+use doppel_index::{LiveRows, PointId, VectorIndex, dot};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use rayon::prelude::*;
 
@@ -53,9 +58,28 @@ impl LengthTable {
 /// Customer vector lengths by slot, and per-shard moments.
 pub(crate) struct CustomerLengths {
     chunks: RwLock<Vec<Chunk>>,
-    /// Per logical shard: its moments once computed. Held while the shard's vectors change
-    /// (see [`CustomerLengths::shard`]) and while they are computed, so the two never mix.
-    moments: Vec<Mutex<Option<Arc<Moments>>>>,
+    /// Per logical shard: its moments, held while the shard's vectors change (see
+    /// [`CustomerLengths::shard`]) and while a computation pins them.
+    moments: Vec<Mutex<ShardMoments>>,
+    /// Names computations under way.
+    next_computation: AtomicU64,
+}
+
+/// What is known of a logical shard's moments.
+#[derive(Default)]
+struct ShardMoments {
+    /// Computed and kept in step.
+    ready: Option<Arc<Moments>>,
+    /// Computations under way from pinned copies (by number): the changes made since, to
+    /// apply to their result. Rarely more than one (queries racing on first use).
+    computing: Vec<(u64, Vec<Change>)>,
+}
+
+/// A vector that left (`added` false) or joined a shard while its moments were computed.
+struct Change {
+    added: bool,
+    unit: Vec<f32>,
+    length: f32,
 }
 
 /// The euclidean length of `v`.
@@ -66,27 +90,43 @@ pub(crate) fn euclidean_length(v: &[f32]) -> f32 {
 /// A logical shard whose vectors are about to change: hold it across the change and
 /// report what moved.
 pub(crate) struct ShardChange<'a> {
-    moments: MutexGuard<'a, Option<Arc<Moments>>>,
+    moments: MutexGuard<'a, ShardMoments>,
 }
 
 impl ShardChange<'_> {
     /// A vector left the shard (unit vector and length).
     pub(crate) fn removed(&mut self, unit: &[f32], length: f32) {
-        if let Some(m) = self.moments.as_mut() {
-            Arc::make_mut(m).remove(unit, length);
-        }
+        self.moved(false, unit, length);
     }
 
     /// A vector joined the shard (unit vector and length).
     pub(crate) fn added(&mut self, unit: &[f32], length: f32) {
-        if let Some(m) = self.moments.as_mut() {
-            Arc::make_mut(m).add(unit, length);
+        self.moved(true, unit, length);
+    }
+
+    fn moved(&mut self, added: bool, unit: &[f32], length: f32) {
+        let state = &mut *self.moments;
+        if let Some(m) = state.ready.as_mut() {
+            let m = Arc::make_mut(m);
+            if added {
+                m.add(unit, length);
+            } else {
+                m.remove(unit, length);
+            }
+        }
+        for (_, changes) in &mut state.computing {
+            changes.push(Change {
+                added,
+                unit: unit.to_vec(),
+                length,
+            });
         }
     }
 
-    /// The whole shard was replaced: its moments are computed again when next needed.
+    /// The whole shard was replaced: its moments are computed again when next needed (a
+    /// computation under way is not kept).
     pub(crate) fn replaced(&mut self) {
-        *self.moments = None;
+        *self.moments = ShardMoments::default();
     }
 }
 
@@ -94,7 +134,8 @@ impl CustomerLengths {
     pub(crate) fn new(shards: usize) -> Self {
         Self {
             chunks: RwLock::new(Vec::new()),
-            moments: (0..shards).map(|_| Mutex::new(None)).collect(),
+            moments: (0..shards).map(|_| Mutex::default()).collect(),
+            next_computation: AtomicU64::new(0),
         }
     }
 
@@ -131,9 +172,8 @@ impl CustomerLengths {
     }
 
     /// Logical shard `shard`, held until the returned change is dropped: take it before
-    /// changing any of its vectors one by one and report the change through it. Never
-    /// hold it across a call that may wait on rayon (`replace_with`, `merge_delta`):
-    /// [`CustomerLengths::moments`] holds it on rayon's workers. Lock order: this, then the
+    /// changing any of its vectors one by one and report the change through it. Held only
+    /// briefly by anything else. Lock order: this, then the shard's index, then the
     /// version's `members`.
     pub(crate) fn shard(&self, shard: usize) -> ShardChange<'_> {
         ShardChange {
@@ -141,29 +181,165 @@ impl CustomerLengths {
         }
     }
 
-    /// The moments of each of `wanted` (logical shards of `indexes`), in that order:
-    /// cached ones as they are, the others computed in parallel from the indexes' unit
-    /// vectors and the lengths.
+    /// The moments of each of `wanted` (logical shards of `indexes`, ascending), in that
+    /// order: computed ones as they are, the others computed in parallel from the indexes'
+    /// unit vectors and the lengths, pinned at one moment. Waits for no other caller: two
+    /// racing on a shard's first use both compute it.
     pub(crate) fn moments(
         &self,
         indexes: &[VectorIndex],
         wanted: &[usize],
         dim: usize,
     ) -> Vec<Arc<Moments>> {
-        wanted
-            .par_iter()
-            .map(|&shard| {
-                let mut cached = self.moments[shard].lock();
-                if let Some(m) = cached.as_ref() {
-                    return Arc::clone(m);
-                }
-                let lengths = self.read();
+        if let Some(ready) = self.ready(wanted) {
+            return ready;
+        }
+        let me = self.next_computation.fetch_add(1, Ordering::Relaxed);
+        // Pin the missing shards' vectors and every length while holding all their locks,
+        // so that what the scans read and the changes kept aside meet at one moment.
+        let mut known: Vec<Option<Arc<Moments>>> = Vec::with_capacity(wanted.len());
+        let mut pinned: Vec<(usize, LiveRows)> = Vec::new();
+        let mut guards: Vec<_> = wanted.iter().map(|&s| self.moments[s].lock()).collect();
+        for (&shard, guard) in wanted.iter().zip(guards.iter_mut()) {
+            known.push(guard.ready.clone());
+            if guard.ready.is_none() {
+                guard.computing.push((me, Vec::new()));
+                pinned.push((shard, indexes[shard].live_rows()));
+            }
+        }
+        let lengths = if pinned.is_empty() {
+            Vec::new()
+        } else {
+            self.pinned_lengths()
+        };
+        drop(guards);
+        let computed: Vec<(usize, Moments)> = pinned
+            .into_par_iter()
+            .map(|(shard, rows)| {
                 let mut m = Moments::new(dim);
-                indexes[shard].for_each_live(&mut |slot, v| m.add(v, lengths.get(slot)));
-                let m = Arc::new(m);
-                *cached = Some(Arc::clone(&m));
-                m
+                rows.for_each(&mut |slot, v| {
+                    let length = lengths
+                        .get(slot as usize)
+                        .map_or(UNKNOWN_LENGTH, |&b| f32::from_bits(b));
+                    m.add(v, length);
+                });
+                (shard, m)
+            })
+            .collect();
+        let mut computed = computed.into_iter();
+        wanted
+            .iter()
+            .zip(known)
+            .map(|(&shard, known)| {
+                if let Some(m) = known {
+                    return m;
+                }
+                let (_, mut m) = computed.next().expect("one computed per missing shard");
+                let mut state = self.moments[shard].lock();
+                let Some(at) = state.computing.iter().position(|(id, _)| *id == me) else {
+                    // The shard was replaced meanwhile: this answer is of the old one, and
+                    // the next query computes the new one.
+                    return Arc::new(m);
+                };
+                let (_, changes) = state.computing.swap_remove(at);
+                for c in &changes {
+                    if c.added {
+                        m.add(&c.unit, c.length);
+                    } else {
+                        m.remove(&c.unit, c.length);
+                    }
+                }
+                Arc::clone(state.ready.get_or_insert_with(|| Arc::new(m)))
             })
             .collect()
+    }
+
+    /// The moments of `wanted` when every one is computed.
+    fn ready(&self, wanted: &[usize]) -> Option<Vec<Arc<Moments>>> {
+        wanted
+            .iter()
+            .map(|&s| self.moments[s].lock().ready.clone())
+            .collect()
+    }
+
+    /// A copy of every length (as bits), indexed by slot.
+    fn pinned_lengths(&self) -> Vec<u32> {
+        let chunks = self.chunks.read();
+        let mut out = Vec::with_capacity(chunks.len() * CHUNK);
+        for c in chunks.iter() {
+            out.extend(c.iter().map(|a| a.load(Ordering::Relaxed)));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use doppel_index::{BuildParams, Metric, NoProgress};
+
+    use super::*;
+
+    const DIM: usize = 8;
+
+    fn vector(seed: u32) -> Vec<f32> {
+        (0..DIM as u32)
+            .map(|i| ((seed * 31 + i * 7) % 17) as f32 - 8.0 + 0.5)
+            .collect()
+    }
+
+    /// Sets `slot` of `shard` to `v` as fold-in does: under the shard's lock.
+    fn set(lengths: &CustomerLengths, index: &VectorIndex, slot: PointId, v: &[f32]) {
+        let mut change = lengths.shard(0);
+        let old = index.vector(slot);
+        index.upsert(slot, v).unwrap();
+        if let Some(unit) = old {
+            change.removed(&unit, lengths.read().get(slot));
+        }
+        let length = euclidean_length(v);
+        lengths.set(slot, length);
+        change.added(&index.vector(slot).unwrap(), length);
+    }
+
+    fn assert_close(a: &Moments, b: &Moments) {
+        assert_eq!(a.n, b.n);
+        for (x, y) in a.sum.iter().zip(&b.sum).chain(a.gram.iter().zip(&b.gram)) {
+            assert!((x - y).abs() <= 1e-6 * (1.0 + y.abs()), "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn moments_computed_while_vectors_change_match_a_fresh_count() {
+        const N: u32 = 5_000;
+        let ids: Vec<PointId> = (0..N).collect();
+        let rows: Vec<f32> = ids.iter().flat_map(|&i| vector(i)).collect();
+        let params = BuildParams {
+            ef_construction: 20,
+            ..BuildParams::new(DIM, Metric::Cosine)
+        };
+        let indexes = vec![VectorIndex::build(params, &ids, &rows, &NoProgress).unwrap()];
+        let lengths = CustomerLengths::new(1);
+        lengths.set_rows(&ids, &rows, DIM);
+        for round in 0..3u32 {
+            lengths.shard(0).replaced();
+            let started = std::sync::Barrier::new(2);
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    started.wait();
+                    for i in 0..5_000u32 {
+                        let slot = (i * 7 + round) % (N + 500);
+                        set(&lengths, &indexes[0], slot, &vector(i + round * 100_000));
+                    }
+                });
+                started.wait();
+                lengths.moments(&indexes, &[0], DIM);
+            });
+            let kept = lengths.moments(&indexes, &[0], DIM).remove(0);
+            let fresh = CustomerLengths::new(1);
+            for slot in 0..N + 500 {
+                fresh.set(slot, lengths.read().get(slot));
+            }
+            let counted = fresh.moments(&indexes, &[0], DIM).remove(0);
+            assert_close(&kept, &counted);
+        }
     }
 }

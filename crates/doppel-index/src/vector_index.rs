@@ -63,6 +63,27 @@ struct ScanView {
     delta_rows: AlignedRows,
 }
 
+/// The live vectors of an index as of one moment (see [`VectorIndex::live_rows`]).
+pub struct LiveRows {
+    view: ScanView,
+    dim: usize,
+}
+
+impl LiveRows {
+    /// Calls `f` with every live vector (normalised for cosine).
+    pub fn for_each(&self, f: &mut dyn FnMut(PointId, &[f32])) {
+        let (view, dim) = (&self.view, self.dim);
+        for i in 0..view.frozen.len() {
+            if !view.hidden.contains(i as u32) {
+                f(view.frozen.ids[i], &view.frozen.vectors.row(i)[..dim]);
+            }
+        }
+        for (j, &id) in view.delta_ids.iter().enumerate() {
+            f(id, &view.delta_rows.row(j)[..dim]);
+        }
+    }
+}
+
 /// The serving index: a frozen compact graph + a live delta + tombstones.
 ///
 /// `Send + Sync`; every method takes `&self`, so share it as `Arc<VectorIndex>` and search it
@@ -367,15 +388,16 @@ impl VectorIndex {
     /// Calls `f` with every live vector (latest version, normalised for cosine), as of
     /// the call (writes meanwhile are not seen; `f` may write to this index).
     pub fn for_each_live(&self, f: &mut dyn FnMut(PointId, &[f32])) {
-        let dim = self.params.dim;
-        let view = self.scan_view();
-        for i in 0..view.frozen.len() {
-            if !view.hidden.contains(i as u32) {
-                f(view.frozen.ids[i], &view.frozen.vectors.row(i)[..dim]);
-            }
-        }
-        for (j, &id) in view.delta_ids.iter().enumerate() {
-            f(id, &view.delta_rows.row(j)[..dim]);
+        self.live_rows().for_each(f);
+    }
+
+    /// The live vectors as of now, to read later: what [`Self::for_each_live`] reads,
+    /// taken at once (a short read lock) so that a caller can pin the moment under a lock
+    /// of its own and scan after releasing it.
+    pub fn live_rows(&self) -> LiveRows {
+        LiveRows {
+            view: self.scan_view(),
+            dim: self.params.dim,
         }
     }
 

@@ -12,14 +12,13 @@ pub enum HeavyScheduling {
     /// `SCHED_IDLE`: heavy work runs only on CPU time no other thread wants, and a cheap
     /// call's thread takes the core back the moment it wakes. Offers keep their latency;
     /// while cheap calls saturate every core, heavy calls wait (their deadline and
-    /// cancellation bound how long). Not the default yet: other calls may wait for work
-    /// on this pool (a version's classifier moments, computed once after a load under a
-    /// per-shard lock that fold-in takes), which makes no progress while cheap calls
-    /// saturate the cores. Index scans no longer hold a lock while they run.
+    /// cancellation bound how long). Nothing a cheap call or a write waits for runs on
+    /// this pool holding a lock: index scans read a copy of the index state, and a
+    /// classifier's moments are computed from a pinned copy while fold-in goes on.
+    #[default]
     Idle,
     /// nice +[`HEAVY_NICE`]: heavy work keeps a small share of a busy CPU (about a tenth
     /// against a nice-0 thread), at the cost of cheap calls' tail latency.
-    #[default]
     Nice,
 }
 

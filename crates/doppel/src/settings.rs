@@ -117,9 +117,10 @@ pub struct ServeArgs {
     /// RESOURCE_EXHAUSTED (0: 4 per core).
     #[arg(long, default_value_t = 0, env = "DOPPEL__SERVER__MAX_HEAVY_CALLS")]
     pub max_heavy_calls: usize,
-    /// How heavy work (audience scans) is scheduled: `nice` at nice +10 (heavy work keeps
-    /// a small share of a busy CPU), `idle` only on CPU time cheap calls leave (offers keep
-    /// their latency; heavy calls wait while cheap ones saturate the cores).
+    /// How heavy work (audience scans) is scheduled: `idle` (the default) only on CPU time
+    /// cheap calls leave (offers keep their latency; heavy calls wait while cheap ones
+    /// saturate the cores), `nice` at nice +10 (heavy work keeps a small share of a busy
+    /// CPU).
     #[arg(
         long,
         value_enum,

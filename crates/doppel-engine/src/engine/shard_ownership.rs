@@ -92,8 +92,8 @@ impl Engine {
         } else {
             VectorIndex::build(params, &built.slots, &built.vectors, &NoProgress)?
         };
-        // The shard's moments are dropped after the swap, never held across it (the swap
-        // may wait on rayon, which a moments computation can be holding).
+        // The shard's moments are dropped after the swap (a computation pinned before it
+        // is then not kept).
         v.lengths.set_rows(&built.slots, &built.vectors, v.dim);
         let replaced = index.replace_with(fresh);
         v.lengths.shard(shard as usize).replaced();

@@ -155,8 +155,8 @@ impl Engine {
             loaded.merge_delta(&NoProgress)?;
         }
         // Lengths change only now, past every fallible step but the swap, and the shard's
-        // moments are dropped after the swap either way (never held across index calls:
-        // they may wait on rayon, which a moments computation can be holding).
+        // moments are dropped after the swap either way (a computation pinned before it is
+        // then not kept).
         for (slot, length) in lengths {
             v.lengths.set(slot, length);
         }
