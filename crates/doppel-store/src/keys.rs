@@ -20,6 +20,7 @@
 //! | `saved_audience_members` | (audience id, rank) | postcard [`SavedMember`](doppel_types::SavedMember) |
 //! | `saved_audience_ranks` | (customer id, audience id) | rank — reverse index for erasure |
 //! | `audit_events` | seq | postcard [`AuditEvent`](doppel_types::AuditEvent) |
+//! | `event_checkpoints` | scope key ([`CheckpointScope::key`](doppel_types::CheckpointScope::key)) | postcard [`EventCheckpoint`](doppel_types::EventCheckpoint) |
 //! | `meta` | name | u64 or bytes, see the constants below |
 
 use doppel_types::Entity;
@@ -70,6 +71,9 @@ pub const SAVED_AUDIENCE_MEMBERS: TableDefinition<(&str, u64), &[u8]> =
 /// Which saved audiences hold a customer, at which rank: (customer, audience) → rank.
 pub const SAVED_AUDIENCE_RANKS: TableDefinition<(&str, &str), u64> =
     TableDefinition::new("saved_audience_ranks");
+/// Checkpoints of what the event log built, by scope key.
+pub const EVENT_CHECKPOINTS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("event_checkpoints");
 /// The audit log by seq.
 pub const AUDIT_EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_events");
 /// `COUNTERS` key of the last audit seq.

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use doppel_types::{
-    AuditEvent, ContactPolicy, ContextModel, Customer, Entity, Event, ExperimentBook, Item,
-    SavedAudienceInfo, SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
+    AuditEvent, CheckpointScope, ContactPolicy, ContextModel, Customer, Entity, Event,
+    EventCheckpoint, ExperimentBook, Item, SavedAudienceInfo, SavedAudienceLimits,
+    SavedAudienceWrite, SavedMember, VersionInfo,
 };
 
 use doppel_types::shard::ShardId;
@@ -161,6 +162,17 @@ pub trait Store: Send + Sync + 'static {
     async fn put_contact_policy(&self, policy: &ContactPolicy) -> Result<()>;
     /// The contact policy, if one was ever set.
     async fn contact_policy(&self) -> Result<Option<ContactPolicy>>;
+
+    /// Replaces the checkpoint of `scope` of what the event log built (see
+    /// [`doppel_types::event_checkpoint`]). Erasing a customer deletes the checkpoint of
+    /// its shard in the same transaction.
+    async fn put_event_checkpoint(
+        &self,
+        scope: CheckpointScope,
+        checkpoint: &EventCheckpoint,
+    ) -> Result<()>;
+    /// The checkpoint of `scope`, if one was written and no erasure deleted it since.
+    async fn event_checkpoint(&self, scope: CheckpointScope) -> Result<Option<EventCheckpoint>>;
 
     /// The experiments and canaries (an empty book at revision 0 when none was written).
     async fn experiments(&self) -> Result<ExperimentBook>;

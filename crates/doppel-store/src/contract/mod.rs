@@ -15,6 +15,7 @@
 
 mod audit_log;
 mod erasure;
+mod event_checkpoints;
 mod event_ids;
 mod fixtures;
 mod policies;
@@ -30,6 +31,7 @@ pub use erasure::{
     erased_ids_are_dropped_from_writes, erasure_removes_everything,
     reupsert_after_erasure_clears_ledger,
 };
+pub use event_checkpoints::event_checkpoints_round_trip_and_go_with_an_erasure;
 pub use event_ids::{
     erasure_forgets_event_ids, event_ids_are_per_customer_and_optional,
     repeated_event_ids_are_duplicates,
@@ -85,4 +87,5 @@ where
     case!(saved_audiences_round_trip_and_lose_erased_members);
     case!(audit_events_append_and_page);
     case!(shard_scans_read_exactly_one_shard);
+    case!(event_checkpoints_round_trip_and_go_with_an_erasure);
 }

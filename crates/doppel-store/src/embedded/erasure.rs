@@ -82,6 +82,7 @@ pub(crate) fn delete_customer(db: &Database, id: &str, batches: &[u64]) -> Resul
         }
 
         super::saved_audiences::erase_member(txn, id)?;
+        super::event_checkpoints::erase_member(txn, id)?;
         txn.open_table(ERASED)?.insert(id, now_ms())?;
         Ok(existed)
     })

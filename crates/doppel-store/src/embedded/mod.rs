@@ -20,6 +20,7 @@ mod audit_log;
 mod batch_owners;
 mod contact_policy;
 mod erasure;
+mod event_checkpoints;
 mod events;
 mod experiments;
 mod impression_runs;
@@ -156,6 +157,7 @@ fn create_tables(db: &Database) -> Result<()> {
         txn.open_table(keys::POLICIES)?;
         txn.open_table(keys::CONTEXT_MODELS)?;
         txn.open_table(keys::AUDIT_EVENTS)?;
+        txn.open_table(keys::EVENT_CHECKPOINTS)?;
         txn.open_table(keys::SAVED_AUDIENCES)?;
         txn.open_table(keys::SAVED_AUDIENCE_QUERIES)?;
         txn.open_table(keys::SAVED_AUDIENCE_MEMBERS)?;

@@ -6,14 +6,16 @@ use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use doppel_types::{
-    AuditEvent, ContactPolicy, ContextModel, Customer, Entity, Event, ExperimentBook, Item,
-    SavedAudienceInfo, SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
+    AuditEvent, CheckpointScope, ContactPolicy, ContextModel, Customer, Entity, Event,
+    EventCheckpoint, ExperimentBook, Item, SavedAudienceInfo, SavedAudienceLimits,
+    SavedAudienceWrite, SavedMember, VersionInfo,
 };
 
 use super::{
-    EmbeddedStore, audit_log, contact_policy, erasure, events, experiments, profiles,
-    saved_audiences, vectors, versions,
+    EmbeddedStore, audit_log, contact_policy, erasure, event_checkpoints, events, experiments,
+    profiles, saved_audiences, vectors, versions,
 };
+use crate::codec::encode;
 use crate::error::Result;
 use crate::store_trait::{Appended, Store};
 
@@ -257,6 +259,20 @@ impl Store for EmbeddedStore {
 
     async fn contact_policy(&self) -> Result<Option<ContactPolicy>> {
         self.run(contact_policy::contact_policy).await
+    }
+
+    async fn put_event_checkpoint(
+        &self,
+        scope: CheckpointScope,
+        checkpoint: &EventCheckpoint,
+    ) -> Result<()> {
+        let bytes = encode("event checkpoint", checkpoint)?;
+        self.run(move |db| event_checkpoints::put(db, scope, &bytes))
+            .await
+    }
+
+    async fn event_checkpoint(&self, scope: CheckpointScope) -> Result<Option<EventCheckpoint>> {
+        self.run(move |db| event_checkpoints::get(db, scope)).await
     }
 
     async fn experiments(&self) -> Result<ExperimentBook> {

@@ -18,6 +18,7 @@
 //! | `P:{sNN}:event_seqs` | zset, score seq | the shard's part of the log, in seq order |
 //! | `P:{sNN}:cust_events:<id>` | zset, score seq | one customer's event seqs |
 //! | `P:{sNN}:cust_event_ids:<id>` | hash | one customer's event ids → seq, for dedup |
+//! | `P:{sNN}:event_checkpoint` | bytes | postcard [`EventCheckpoint`](doppel_types::EventCheckpoint) of the shard's customers; deleted by the erasure of any of them |
 //! | `P:{T}:vectors:<e>:<version>` | hash | id → little-endian f32 bytes |
 //! | `P:{T}:vector_ids:<e>:<version>` | zset, score 0 | ids, for paging |
 //! | `P:{T}:vector_versions:<e>` | set | versions holding vectors of entity `e` under `T` |
@@ -27,6 +28,7 @@
 //! | `P:{global}:context_models` | hash | version → postcard [`ContextModel`](doppel_types::ContextModel) |
 //! | `P:{global}:contact_policy` | bytes | postcard [`ContactPolicy`](doppel_types::ContactPolicy) |
 //! | `P:{global}:experiments` / `experiments_rev` | bytes / string | postcard [`ExperimentBook`](doppel_types::ExperimentBook) and its revision |
+//! | `P:{global}:event_checkpoint:items` | bytes | postcard [`EventCheckpoint`](doppel_types::EventCheckpoint) of item popularity |
 //! | `P:{global}:last_event_seq` | string | the event sequence counter (`INCRBY`) |
 //! | `P:{global}:key_layout` | string | `per-shard <count>`: customer keys are tagged by logical shard, of that many |
 //! | `P:{global}:members`, `member:<id>`, `shard_map` | | cluster membership (see `membership`) |
@@ -123,6 +125,14 @@ impl Layout {
     /// The erasure ledger of a shard.
     pub(crate) fn erased(&self, tag: Tag) -> String {
         self.key(tag, "erased")
+    }
+    /// The event checkpoint of a shard's customers.
+    pub(crate) fn shard_event_checkpoint(&self, tag: Tag) -> String {
+        self.key(tag, "event_checkpoint")
+    }
+    /// The event checkpoint of item popularity.
+    pub(crate) fn items_event_checkpoint(&self) -> String {
+        self.key(Tag::Global, "event_checkpoint:items")
     }
     /// Events of a shard by seq.
     pub(crate) fn events(&self, tag: Tag) -> String {

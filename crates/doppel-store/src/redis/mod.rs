@@ -47,6 +47,7 @@ pub mod config;
 mod connect;
 mod contact_policy;
 mod erasure;
+mod event_checkpoints;
 mod events;
 mod experiments;
 pub mod layout;

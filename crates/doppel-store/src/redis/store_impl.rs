@@ -2,13 +2,14 @@
 
 use async_trait::async_trait;
 use doppel_types::{
-    AuditEvent, ContactPolicy, ContextModel, Customer, Entity, Event, ExperimentBook, Item,
-    SavedAudienceInfo, SavedAudienceLimits, SavedAudienceWrite, SavedMember, VersionInfo,
+    AuditEvent, CheckpointScope, ContactPolicy, ContextModel, Customer, Entity, Event,
+    EventCheckpoint, ExperimentBook, Item, SavedAudienceInfo, SavedAudienceLimits,
+    SavedAudienceWrite, SavedMember, VersionInfo,
 };
 
 use super::{
-    RedisStore, audit_log, contact_policy, erasure, events, experiments, profiles, saved_audiences,
-    vectors, versions,
+    RedisStore, audit_log, contact_policy, erasure, event_checkpoints, events, experiments,
+    profiles, saved_audiences, vectors, versions,
 };
 use doppel_types::shard::ShardId;
 
@@ -225,6 +226,18 @@ impl Store for RedisStore {
 
     async fn contact_policy(&self) -> Result<Option<ContactPolicy>> {
         contact_policy::contact_policy(self).await
+    }
+
+    async fn put_event_checkpoint(
+        &self,
+        scope: CheckpointScope,
+        checkpoint: &EventCheckpoint,
+    ) -> Result<()> {
+        event_checkpoints::put(self, scope, checkpoint).await
+    }
+
+    async fn event_checkpoint(&self, scope: CheckpointScope) -> Result<Option<EventCheckpoint>> {
+        event_checkpoints::get(self, scope).await
     }
 
     async fn experiments(&self) -> Result<ExperimentBook> {
