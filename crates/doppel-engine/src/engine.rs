@@ -16,6 +16,7 @@
 //! an erasure (which takes the write lock, then tombstones the customer in every version)
 //! is never half-visible to a query.
 
+mod event_checkpoints;
 mod profile_updates;
 mod queries;
 mod shard_ownership;

@@ -38,6 +38,11 @@ impl Exposures {
         &self.shown[from..]
     }
 
+    /// Every impression remembered, oldest first.
+    pub(crate) fn all(&self) -> &[(PointId, i64)] {
+        &self.shown
+    }
+
     /// True when nothing was shown.
     pub(crate) fn is_empty(&self) -> bool {
         self.shown.is_empty()

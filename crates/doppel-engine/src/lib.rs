@@ -7,6 +7,7 @@
 //! * [`error`] — [`Error`], [`Result`]
 //! * `id_slots` — string ids → dense slots shared by every version (one bitset for all shards)
 //! * `profiles` — consent, attributes, purchases, catalogue, popularity
+//! * `profile_checkpoints` — what the event log built in `profiles`, read out for an event checkpoint and set back
 //! * `exposures` — one customer's impressions, bounded, for frequency caps
 //! * [`frequency_caps`] — cap counts, blocked items and the capped pick of offers
 //! * `loaded_version` — one version's customer shard indexes and item index
@@ -55,6 +56,7 @@ mod id_slots;
 mod loaded_version;
 mod lookalike;
 pub mod lookalike_query;
+mod profile_checkpoints;
 mod profiles;
 mod quantized_scan;
 pub mod reach;
@@ -84,6 +86,7 @@ pub use lookalike::{
 pub use lookalike_query::{
     Audience, AudienceSize, Balance, LookalikeQuery, Prospect, Strategy, mean_score,
 };
+pub use profile_checkpoints::ShardRoster;
 pub use profiles::ProfileMemory;
 pub use reach::{DEFAULT_REACH_PERCENTS, MAX_REACH_POINTS, ReachCurve, ReachCut, ReachPoint};
 pub use recommend::{Offer, RecommendQuery, Recommendation, SimilarItemsResult};

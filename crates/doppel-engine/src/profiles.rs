@@ -246,6 +246,18 @@ impl Profiles {
         }
     }
 
+    /// The record of customer `id`, created (empty, no consent) if it has none.
+    pub(crate) fn customer_record_mut(&mut self, id: &str) -> &mut CustomerRecord {
+        let slot = self.customer_slots.intern(id);
+        slot_mut(&mut self.customers, slot)
+    }
+
+    /// The record of item `id`, created (no catalogue entry) if it has none.
+    pub(crate) fn item_record_mut(&mut self, id: &str) -> &mut ItemRecord {
+        let slot = self.item_slots.intern(id);
+        slot_mut(&mut self.items, slot)
+    }
+
     /// Only the item side of `record_event`: popularity and purchase counts.
     pub(crate) fn record_popularity(&mut self, event: &Event) {
         let item = self.item_slots.intern(&event.item_id);

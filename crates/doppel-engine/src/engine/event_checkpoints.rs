@@ -1,0 +1,39 @@
+//! Event checkpoints of the engine's state (see [`doppel_types::event_checkpoint`]): read
+//! out by the node that writes them, set back at start-up and on a shard takeover before
+//! the events after them are applied.
+
+use doppel_types::{EventCheckpoint, ItemCounts};
+
+use super::Engine;
+use crate::profile_checkpoints::ShardRoster;
+
+impl Engine {
+    /// Every customer slot by logical shard, for the shard checkpoints of one round.
+    pub fn shard_roster(&self) -> ShardRoster {
+        self.profiles.read().shard_roster(self.config.shard_count)
+    }
+
+    /// The purchases and impressions of logical shard `shard`'s customers, as a checkpoint
+    /// body (the caller sets `through_seq`).
+    pub fn shard_histories(&self, roster: &ShardRoster, shard: u32) -> EventCheckpoint {
+        self.profiles.read().shard_histories(roster, shard)
+    }
+
+    /// Every item's popularity and purchase count, for the items checkpoint.
+    pub fn item_counts(&self) -> Vec<ItemCounts> {
+        self.profiles.read().item_counts()
+    }
+
+    /// Sets item counts from the items checkpoint (at start-up, before any event).
+    pub fn restore_item_counts(&self, items: &[ItemCounts]) {
+        self.profiles.write().restore_item_counts(items);
+    }
+
+    /// Adds a shard checkpoint's purchases and impressions, skipping erased customers.
+    pub fn restore_shard_histories(&self, checkpoint: &EventCheckpoint) {
+        let erased = self.erased.read();
+        self.profiles
+            .write()
+            .restore_histories(checkpoint, &|id| erased.contains(id));
+    }
+}
