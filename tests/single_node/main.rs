@@ -10,6 +10,7 @@ mod bad_inputs;
 mod context_offers;
 mod disk_full;
 mod erasure_restart;
+mod event_checkpoints;
 mod event_ids;
 mod experiments;
 mod fixture;

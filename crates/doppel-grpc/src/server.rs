@@ -413,6 +413,7 @@ pub async fn run(
     }
     // Snapshots fold-in dropped are written again, so the next start loads, not builds.
     node.refresh_snapshots().await;
+    node.write_event_checkpoints_on_stop().await;
     node.store()
         .flush()
         .await

@@ -29,6 +29,10 @@ pub struct NodeConfig {
     pub saved_audience_limits: doppel_types::SavedAudienceLimits,
     /// How long a client stream may stay silent before the call ends (zero: 60 s).
     pub stream_idle: Duration,
+    /// How often the event checkpoints that changed are written (`None`: never; the
+    /// server's default is [`DEFAULT_EVENT_CHECKPOINT_EVERY`](crate::event_checkpoints::DEFAULT_EVENT_CHECKPOINT_EVERY)).
+    /// A single node also writes them when it stops.
+    pub event_checkpoint_every: Option<Duration>,
     /// Most versions loaded at once for an experiment's arms, counting the active and
     /// rollback versions (0: [`DEFAULT_MAX_LOADED_VERSIONS`]).
     pub max_loaded_versions: usize,

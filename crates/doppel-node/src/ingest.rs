@@ -89,6 +89,14 @@ impl Node {
         for e in &batch {
             self.check_holds(&e.customer_id, true)?;
         }
+        // A single node applies what it stores: under the shards' gates (see
+        // `event_checkpoints`). A shard node's follower applies events in log order.
+        let _gates = if self.placement.follows_event_log() {
+            Vec::new()
+        } else {
+            self.gate_customers(batch.iter().map(|e| e.customer_id.as_str()))
+                .await
+        };
         let appended = self.store.append_events(batch.clone()).await?;
         self.confirm_owned(batch.iter().map(|e| e.customer_id.as_str()))
             .await?;
@@ -129,12 +137,18 @@ impl Node {
         if self.placement.follows_event_log() {
             return recorded;
         }
-        let mut dropped = appended.duplicates.into_iter().peekable();
+        // Neither repeated events nor those of erased customers (which would bring the
+        // customer back in memory) are applied.
+        let mut dropped: Vec<usize> = appended.duplicates;
+        dropped.extend(appended.erased);
+        dropped.sort_unstable();
+        let mut dropped = dropped.into_iter().peekable();
         for (position, event) in batch.iter().enumerate() {
             if dropped.next_if_eq(&position).is_some() {
                 continue;
             }
             self.engine.record_event(event);
+            self.note_applied(&event.customer_id);
             // An impression is not a taste signal to fold in (it only feeds frequency caps).
             if event.kind != EventType::Impression {
                 recorded.applied_customers.push(event.customer_id.clone());
@@ -205,8 +219,16 @@ impl Node {
     /// customer back), then every loaded index. True if anything existed.
     pub async fn delete_customer(&self, customer_id: &str) -> Result<bool> {
         self.check_holds(customer_id, true)?;
+        // Under the shard's gate: a checkpoint of the shard is written before the store
+        // deletes it, or after the engine forgot the customer.
+        let gate = self.gate_customers([customer_id]).await;
         let existed = self.store.delete_customer(customer_id).await?;
         let in_memory = self.engine.erase_customer(customer_id);
+        self.note_shard_changed(doppel_types::shard::shard_of(
+            customer_id,
+            self.engine.config().shard_count,
+        ));
+        drop(gate);
         self.confirm_owned(std::iter::once(customer_id)).await?;
         tracing::info!(existed = existed || in_memory, "customer erased");
         Ok(existed || in_memory)

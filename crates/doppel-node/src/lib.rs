@@ -10,6 +10,7 @@
 //! * [`error`] — [`Error`], [`Result`], the blocking-pool helper
 //! * [`placement`] — [`Placement`]: which customers are served here ([`Everyone`] on a single node)
 //! * [`store_pages`] — the one paged reader of the store
+//! * [`event_checkpoints`] — checkpoints of what the event log built, so start-up reads only the events after them
 //! * [`ingest`] — profiles, items, events (idempotent by event id), erasure, customer view
 //! * [`offers`] — the contact policy, offers recorded as impressions, routed to experiment arms
 //! * [`experiments`] — experiments across versions: arms, sticky assignment, following the store
@@ -37,6 +38,7 @@ pub mod canary_guard;
 pub mod config;
 pub mod customer_segments;
 pub mod error;
+pub mod event_checkpoints;
 pub mod experiment_report;
 pub mod experiment_stats;
 pub mod experiments;

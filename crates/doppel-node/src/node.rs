@@ -31,6 +31,10 @@ pub struct Node {
     pub(crate) training: Arc<tokio::sync::Mutex<()>>,
     /// The last event sequence number the start-up replay applied.
     replayed_seq: AtomicU64,
+    /// Events the start-up replay read (after the event checkpoints).
+    replayed_events: AtomicU64,
+    /// Gates of the logical shards and what changed since the last event checkpoints.
+    pub(crate) checkpoints: crate::event_checkpoints::CheckpointState,
     /// Builds in progress, by version.
     pub(crate) building: RwLock<HashMap<String, Arc<BuildProgress>>>,
     /// One version load at a time (a router's prepare and the pointer follower may ask at
@@ -78,6 +82,7 @@ impl Node {
         placement: Arc<dyn Placement>,
     ) -> Self {
         let engine = Arc::new(Engine::new(config.engine.clone()));
+        let shard_count = config.engine.shard_count;
         Self {
             store,
             engine,
@@ -86,6 +91,8 @@ impl Node {
             fold_in: RwLock::default(),
             training: Arc::default(),
             replayed_seq: AtomicU64::default(),
+            replayed_events: AtomicU64::default(),
+            checkpoints: crate::event_checkpoints::CheckpointState::new(shard_count),
             building: RwLock::default(),
             loading: tokio::sync::Mutex::new(()),
             switching: tokio::sync::Mutex::new(()),
@@ -145,16 +152,37 @@ impl Node {
             .await
     }
 
+    /// Rebuilds the engine from the store: profiles and items, the event checkpoints, then
+    /// the events after them (each part of an event only where its checkpoint is older).
     pub(crate) async fn replay(&self) -> Result<()> {
         self.reload_customers().await?;
         store_pages::items(self.store.as_ref(), |i| self.engine.upsert_item(i)).await?;
+        let from = self.restore_event_checkpoints().await?;
+        let count = self.engine.config().shard_count;
+        let mut read = 0u64;
         let last = self
-            .for_each_event(None, &mut |_, event| {
-                self.apply_event(event);
+            .for_each_event(from.start(), None, &mut |seq, event| {
+                read += 1;
+                let shard = doppel_types::shard::shard_of(&event.customer_id, count);
+                if from.shards[shard as usize].is_some_and(|after| seq > after) {
+                    self.engine.record_customer_event(event);
+                    self.note_shard_changed(shard);
+                }
+                if seq > from.items {
+                    self.engine.record_foreign_event(event);
+                    self.note_items_changed();
+                }
             })
             .await?;
-        self.replayed_seq.fetch_max(last, Ordering::Relaxed);
+        self.replayed_events.store(read, Ordering::Relaxed);
+        self.replayed_seq
+            .fetch_max(last.max(from.items), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Events the start-up replay read: those after the event checkpoints.
+    pub fn replayed_events(&self) -> u64 {
+        self.replayed_events.load(Ordering::Relaxed)
     }
 
     /// Re-reads the profiles of the customers held here (a shard node picks up segment
@@ -194,26 +222,28 @@ impl Node {
         Ok(())
     }
 
-    /// Calls `f(seq, event)` for every event of logical shard `shard`'s customers up to
-    /// `upto`, in sequence order.
+    /// Calls `f(seq, event)` for every event of logical shard `shard`'s customers after
+    /// `from` up to `upto`, in sequence order.
     pub async fn for_each_shard_event(
         &self,
         shard: u32,
+        from: u64,
         upto: u64,
         f: &mut (dyn FnMut(u64, &Event) + Send),
     ) -> Result<()> {
         let count = self.engine.config().shard_count;
-        store_pages::shard_events(self.store.as_ref(), shard, count, upto, f).await
+        store_pages::shard_events(self.store.as_ref(), shard, count, from, upto, f).await
     }
 
-    /// Calls `f(seq, event)` for every event of the log up to `upto` (all when `None`), in
-    /// sequence order; returns the last sequence number seen.
+    /// Calls `f(seq, event)` for every event of the log after `from` up to `upto` (all when
+    /// `None`), in sequence order; returns the last sequence number seen (0 for none).
     pub async fn for_each_event(
         &self,
+        from: u64,
         upto: Option<u64>,
         f: &mut (dyn FnMut(u64, &Event) + Send),
     ) -> Result<u64> {
-        store_pages::events(self.store.as_ref(), upto, f).await
+        store_pages::events(self.store.as_ref(), from, upto, f).await
     }
 
     /// Applies an event from the log: fully for a customer held here, only to item
@@ -222,8 +252,10 @@ impl Node {
         let held = self.engine.owns_customer(&event.customer_id);
         if held {
             self.engine.record_event(event);
+            self.note_applied(&event.customer_id);
         } else {
             self.engine.record_foreign_event(event);
+            self.note_items_changed();
         }
         held
     }

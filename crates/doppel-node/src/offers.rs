@@ -69,6 +69,9 @@ pub(crate) struct OfferState {
     unstored: parking_lot::Mutex<Vec<Event>>,
     /// Single node: a task is storing `unstored`.
     storing: AtomicBool,
+    /// Single node: held while a batch taken from `unstored` is appended, so an event
+    /// checkpoint can wait until every impression applied so far is stored.
+    appending: tokio::sync::Mutex<()>,
     /// Serialises policy changes (a set, or following the stored one).
     policy_change: tokio::sync::Mutex<()>,
 }
@@ -157,6 +160,9 @@ impl Node {
             })
             .collect();
         if !self.placement.follows_event_log() {
+            // Applied and queued under the shard's gate, so an event checkpoint of the
+            // shard sees them applied and stored, or neither.
+            let _gate = self.gate_customers([query.customer_id.as_str()]).await;
             self.remember_impressions(impressions)?;
             return Ok(answer);
         }
@@ -216,6 +222,12 @@ impl Node {
             )));
         }
         self.engine.record_impressions(&impressions);
+        if let Some(first) = impressions.first() {
+            self.note_shard_changed(doppel_types::shard::shard_of(
+                &first.customer_id,
+                self.engine.config().shard_count,
+            ));
+        }
         self.offers.unstored.lock().extend(impressions);
         self.schedule_store();
         Ok(())
@@ -234,6 +246,7 @@ impl Node {
                 let Some(node) = weak.upgrade() else {
                     return;
                 };
+                let appending = node.offers.appending.lock().await;
                 let batch: Arc<[Event]> = {
                     let mut queue = node.offers.unstored.lock();
                     // The next batch starts with room for as many: requests appending to
@@ -242,6 +255,7 @@ impl Node {
                     std::mem::replace(&mut *queue, room).into()
                 };
                 if batch.is_empty() {
+                    drop(appending);
                     node.offers.storing.store(false, Ordering::Release);
                     // Impressions queued between the take and the store above would wait
                     // for the next request: take them now, unless another task does.
@@ -260,6 +274,7 @@ impl Node {
                         let newer = std::mem::replace(&mut *queue, batch.to_vec());
                         queue.extend(newer);
                     }
+                    drop(appending);
                     drop(node);
                     tokio::time::sleep(STORE_RETRY).await;
                     continue;
@@ -267,11 +282,30 @@ impl Node {
                 // Freeing a batch's thousands of strings would hold up the requests queued
                 // on this worker.
                 tokio::task::spawn_blocking(move || drop(batch));
+                drop(appending);
                 node.schedule_flush();
                 drop(node);
                 tokio::time::sleep(STORE_BATCH_PAUSE).await;
             }
         });
+    }
+
+    /// Single node: stores every impression applied to the engine so far, waiting for a
+    /// batch being appended (an event checkpoint holding a shard's gate calls it, so that
+    /// the shard's impressions in memory all have sequence numbers).
+    pub(crate) async fn store_applied_impressions(&self) -> Result<()> {
+        let _appending = self.offers.appending.lock().await;
+        let batch: Arc<[Event]> = std::mem::take(&mut *self.offers.unstored.lock()).into();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.store.append_impressions(Arc::clone(&batch)).await {
+            let mut queue = self.offers.unstored.lock();
+            let newer = std::mem::replace(&mut *queue, batch.to_vec());
+            queue.extend(newer);
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// Stores and flushes every queued impression (graceful shutdown); gives up after

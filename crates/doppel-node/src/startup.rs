@@ -23,6 +23,12 @@ impl Node {
         let started = Instant::now();
         let node = Arc::new(Self::new(store, config, placement));
         node.replay().await?;
+        tracing::info!(
+            events = node.replayed_events(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "profiles, event checkpoints and the events after them read"
+        );
+        node.spawn_event_checkpoints();
         node.follow_contact_policy().await?;
         let single = node.placement.serves_everyone();
         if single && node.config.snapshot_dir.is_some() {

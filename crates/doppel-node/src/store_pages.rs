@@ -66,16 +66,17 @@ pub async fn items(store: &dyn Store, mut each: impl FnMut(&Item)) -> Result<()>
     .await
 }
 
-/// Calls `f(seq, event)` for every event of the log up to `upto` (all when `None`), in
-/// sequence order; returns the last sequence number seen (0 for none).
+/// Calls `f(seq, event)` for every event of the log after `from` up to `upto` (all when
+/// `None`), in sequence order; returns the last sequence number seen (0 for none).
 pub async fn events(
     store: &dyn Store,
+    from: u64,
     upto: Option<u64>,
     f: &mut (dyn FnMut(u64, &Event) + Send),
 ) -> Result<u64> {
     let mut last = 0;
     read_pages(
-        |after: Option<u64>| async move { store.scan_events(after.unwrap_or(0), PAGE).await },
+        |after: Option<u64>| async move { store.scan_events(after.unwrap_or(from), PAGE).await },
         |(seq, _): &(u64, Event)| *seq,
         |page| {
             for (seq, event) in &page {
@@ -138,19 +139,20 @@ pub async fn shard_customers(
     .await
 }
 
-/// Calls `f(seq, event)` for every event of logical shard `shard`'s customers up to
-/// `upto`, in sequence order.
+/// Calls `f(seq, event)` for every event of logical shard `shard`'s customers after
+/// `from` up to `upto`, in sequence order.
 pub async fn shard_events(
     store: &dyn Store,
     shard: u32,
     shard_count: u32,
+    from: u64,
     upto: u64,
     f: &mut (dyn FnMut(u64, &Event) + Send),
 ) -> Result<()> {
     read_pages(
         |after: Option<u64>| async move {
             store
-                .scan_shard_events(shard, shard_count, after.unwrap_or(0), PAGE)
+                .scan_shard_events(shard, shard_count, after.unwrap_or(from), PAGE)
                 .await
         },
         |(seq, _): &(u64, Event)| *seq,

@@ -147,7 +147,7 @@ impl Node {
         };
         send(report("reading events")).await;
         let mut events: Vec<Event> = Vec::new();
-        store_pages::events(self.store.as_ref(), None, &mut |_, e| {
+        store_pages::events(self.store.as_ref(), 0, None, &mut |_, e| {
             events.push(e.clone())
         })
         .await?;

@@ -27,9 +27,11 @@ pub struct Appended {
     /// (an empty batch, or every event a duplicate or of an erased customer). Numbers may
     /// be skipped for dropped events, so this can be below `last_seq`.
     pub last_written: Option<u64>,
-    /// Positions in the batch of the events dropped as duplicates, ascending. Events of
-    /// erased customers are dropped too but are not duplicates.
+    /// Positions in the batch of the events dropped as duplicates, ascending.
     pub duplicates: Vec<usize>,
+    /// Positions in the batch of the events dropped because their customer is in the
+    /// erasure ledger, ascending (a caller applying what was stored skips them too).
+    pub erased: Vec<usize>,
 }
 
 /// doppel's state: profiles, items, events, the erasure ledger, versions and vectors.

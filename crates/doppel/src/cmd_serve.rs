@@ -39,6 +39,7 @@ pub async fn serve(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow::Re
             privacy_floor: settings.privacy_floor,
             saved_audience_limits: settings.saved_audience_limits,
             stream_idle: settings.stream_idle,
+            event_checkpoint_every: settings.event_checkpoint_every,
             max_loaded_versions: settings.max_loaded_versions,
             ..NodeConfig::default()
         },
@@ -117,6 +118,7 @@ async fn serve_shard(settings: Settings) -> anyhow::Result<()> {
             snapshot_dir: Some(settings.data_dir.join("snapshots")),
             keep_versions: settings.keep_versions,
             stream_idle: settings.stream_idle,
+            event_checkpoint_every: settings.event_checkpoint_every,
             max_loaded_versions: settings.max_loaded_versions,
             ..NodeConfig::default()
         },

@@ -154,6 +154,15 @@ pub struct ServeArgs {
         env = "DOPPEL__SERVER__STREAM_IDLE_SECONDS"
     )]
     pub stream_idle_seconds: u64,
+    /// How often the event checkpoints that changed (item popularity; each shard's
+    /// purchases and impressions) are written, in seconds; a start reads only the events
+    /// after them. 0: never (every start replays the whole log).
+    #[arg(
+        long,
+        default_value_t = 300,
+        env = "DOPPEL__STORE__EVENT_CHECKPOINT_EVERY"
+    )]
+    pub event_checkpoint_every: u64,
     /// Most model versions loaded at once for a running experiment's arms, counting the
     /// active and rollback versions; an experiment or canary needing more is refused with
     /// FAILED_PRECONDITION.
@@ -234,6 +243,8 @@ pub struct Settings {
     pub saved_audience_limits: doppel_types::SavedAudienceLimits,
     /// How long a client stream may stay silent.
     pub stream_idle: Duration,
+    /// How often event checkpoints are written (`None`: never).
+    pub event_checkpoint_every: Option<Duration>,
     /// Most versions loaded at once for an experiment.
     pub max_loaded_versions: usize,
     /// TLS on the public port; none: plaintext.
@@ -368,6 +379,9 @@ impl ServeArgs {
         if !(1..=3600).contains(&self.stream_idle_seconds) {
             return Err(bad("--stream-idle-seconds", "must be 1..=3600"));
         }
+        if self.event_checkpoint_every > 86_400 {
+            return Err(bad("--event-checkpoint-every", "must be 0..=86400 seconds"));
+        }
         if !(2..=16).contains(&self.max_loaded_versions) {
             return Err(bad("--max-loaded-versions", "must be 2..=16"));
         }
@@ -455,6 +469,8 @@ impl ServeArgs {
             privacy_floor,
             saved_audience_limits,
             stream_idle: Duration::from_secs(self.stream_idle_seconds),
+            event_checkpoint_every: (self.event_checkpoint_every > 0)
+                .then(|| Duration::from_secs(self.event_checkpoint_every)),
             max_loaded_versions: self.max_loaded_versions,
             tls,
             key_rate_limit,

@@ -129,9 +129,16 @@ impl Manager {
             _ = stop.changed() => {}
         }
         let mut last_reconcile: Option<Instant> = None;
+        let mut last_checkpoint = Instant::now();
         while !*stop.borrow() {
             if let Err(e) = self.poll_events().await {
                 tracing::warn!(error = %e, "following the event log failed; retrying");
+            }
+            let every = self.node.config().event_checkpoint_every;
+            if every.is_some_and(|every| last_checkpoint.elapsed() >= every)
+                && self.checkpoint().await
+            {
+                last_checkpoint = Instant::now();
             }
             if last_reconcile.is_none_or(|t| t.elapsed() >= LEASE_RENEW_EVERY) {
                 match self.reconcile().await {
@@ -155,6 +162,9 @@ impl Manager {
                 () = self.placement.kicked() => {}
                 _ = stop.changed() => {}
             }
+        }
+        if self.node.config().event_checkpoint_every.is_some() {
+            self.checkpoint().await;
         }
         if let Err(e) = self.store.drop_lease(&self.node_id).await {
             tracing::warn!(error = %e, "could not drop the lease; it expires by itself");
@@ -200,6 +210,22 @@ impl Manager {
         }
         self.placement.mark_applied(self.after);
         Ok(())
+    }
+
+    /// Writes the event checkpoints that changed, at the follower's position, when no
+    /// skipped sequence number is awaited (else a checkpoint would not be exact at it);
+    /// true when done (or nothing to do).
+    async fn checkpoint(&self) -> bool {
+        if !self.gaps.missing.is_empty() {
+            return false;
+        }
+        match self.node.write_event_checkpoints(Some(self.after)).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "event checkpoints not written; retrying");
+                false
+            }
+        }
     }
 
     /// Applies one event; a held customer's is folded in after the page (not for an
@@ -325,15 +351,23 @@ impl Manager {
         // impressions. Seqs still awaited as gaps are left to the gap re-read, which
         // applies them fully once they commit (else an impression would count twice).
         // Only these shards' events are read (their own keys in Redis).
+        // A shard checkpoint (the previous owner's) stands in for the events up to its
+        // number, when the cursor is past it and no skipped number up to it is awaited.
         let awaited = &self.gaps.missing;
+        let after = self.after;
         for shard in shards {
+            let usable =
+                |through: u64| through <= after && awaited.range(..=through).next().is_none();
+            let from = self.node.restore_shard_checkpoint(*shard, &usable).await?;
             self.node
-                .for_each_shard_event(*shard, self.after, &mut |seq, event| {
+                .for_each_shard_event(*shard, from, self.after, &mut |seq, event| {
                     if !awaited.contains_key(&seq) {
                         engine.record_customer_event(event);
                     }
                 })
                 .await?;
+            // Written again by this node, its new owner.
+            self.node.note_shard_changed(*shard);
         }
         let mut customers = 0;
         for version in engine.loaded_versions() {

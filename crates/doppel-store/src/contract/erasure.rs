@@ -141,6 +141,29 @@ pub async fn erased_ids_are_dropped_from_writes(store: &dyn Store) {
         appended.duplicates.is_empty(),
         "an erased customer's event is dropped, not a duplicate"
     );
+    assert_eq!(
+        appended.erased,
+        [0],
+        "the position of the erased customer's event is reported"
+    );
+    let impressions = store
+        .append_impressions(std::sync::Arc::from(vec![
+            doppel_types::Event {
+                kind: doppel_types::EventType::Impression,
+                ..event("ok", "i1", 3)
+            },
+            doppel_types::Event {
+                kind: doppel_types::EventType::Impression,
+                ..event("gone", "i1", 3)
+            },
+        ]))
+        .await
+        .expect("impressions");
+    assert_eq!(
+        impressions.erased,
+        [1],
+        "impressions of the erased are dropped too"
+    );
     assert!(
         store
             .customer_events("gone")

@@ -99,6 +99,7 @@ fn append(
         let mut seq = counters.get(LAST_EVENT_SEQ)?.map_or(0, |v| v.value());
         let start = seq;
         let mut duplicates = Vec::new();
+        let mut dropped = Vec::new();
         let mut pending = PendingBatch::default();
         let mut position = 0;
         while position < events.len() {
@@ -115,6 +116,7 @@ fn append(
             position += run.len();
             let customer = event.customer_id.as_str();
             if erased.get(customer)?.is_some() {
+                dropped.extend(at..position);
                 continue;
             }
             let id = event.event_id.as_str();
@@ -152,6 +154,7 @@ fn append(
             last_seq: seq,
             last_written: (seq != start).then_some(seq),
             duplicates,
+            erased: dropped,
         })
     })
 }

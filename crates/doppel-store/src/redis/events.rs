@@ -60,10 +60,17 @@ struct Numbered {
 /// Appends events, dropping those of erased customers and repeated event ids.
 pub(super) async fn append_events(store: &RedisStore, events: Vec<Event>) -> Result<Appended> {
     let layout = &store.layout;
+    let count = events.len();
     let kept = live_events(store, events).await?;
+    let mut live = vec![false; count];
+    for (position, _) in &kept {
+        live[*position] = true;
+    }
+    let ledger: Vec<usize> = (0..count).filter(|p| !live[*p]).collect();
     if kept.is_empty() {
         return Ok(Appended {
             last_seq: last_event_seq(store).await?,
+            erased: ledger,
             ..Appended::default()
         });
     }
@@ -106,6 +113,7 @@ pub(super) async fn append_events(store: &RedisStore, events: Vec<Event>) -> Res
     let replies = store.conn.exec_grouped(&cmds).await?;
     let mut appended = Appended {
         last_seq: last,
+        erased: ledger,
         ..Appended::default()
     };
     for (events, reply) in by_tag.values().zip(replies) {
@@ -122,11 +130,12 @@ pub(super) async fn append_events(store: &RedisStore, events: Vec<Event>) -> Res
             match outcome {
                 WRITTEN => appended.last_written = appended.last_written.max(Some(n.seq)),
                 DUPLICATE => appended.duplicates.push(n.position),
-                _ => {}
+                _ => appended.erased.push(n.position),
             }
         }
     }
     appended.duplicates.sort_unstable();
+    appended.erased.sort_unstable();
     Ok(appended)
 }
 

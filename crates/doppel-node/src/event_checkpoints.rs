@@ -1,0 +1,295 @@
+//! Event checkpoints (see [`doppel_types::event_checkpoint`]): what the event log built in
+//! the engine — item popularity, and per logical shard its customers' purchases and
+//! impressions — written to the store now and then, so that a node starts (and takes a
+//! shard over) from the checkpoints plus the events after them instead of the whole log.
+//!
+//! A checkpoint is exact at its sequence number `S`: every event up to `S` counted, none
+//! after. How each node makes sure:
+//! * **a single node** applies events as it stores them, so each logical shard has a gate:
+//!   held shared while events or impressions of its customers are stored and applied (and
+//!   while one is erased), exclusively while its checkpoint is taken. Under the exclusive
+//!   gate the node stores the impressions it applied but had not stored yet, reads the
+//!   log's last sequence number as `S`, copies the shard and writes it. The items
+//!   checkpoint takes every gate for a moment (item counts are small).
+//! * **a shard node** applies events only in its follower, in sequence order; the follower
+//!   writes checkpoints at its position when no skipped sequence number is awaited. The
+//!   gate still orders a checkpoint and an erasure.
+//!
+//! An erasure deletes its shard's checkpoint in the store, in the erasure's transaction;
+//! the next round writes it again without the customer. Item popularity keeps the weight
+//! of erased customers' past events (an aggregate, not personal data), where a replay of
+//! the log would not.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use doppel_types::CheckpointScope;
+use doppel_types::shard::shard_of;
+use tokio::sync::{RwLock, RwLockReadGuard};
+
+use crate::error::Result;
+use crate::node::Node;
+
+/// How often a node writes the checkpoints that changed (`--event-checkpoint-every`).
+pub const DEFAULT_EVENT_CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
+
+/// The gates of the logical shards and what changed since the last checkpoints.
+pub(crate) struct CheckpointState {
+    /// Per logical shard: shared while its customers' events are stored and applied or
+    /// one is erased; exclusive while its checkpoint is taken and written.
+    gates: Vec<RwLock<()>>,
+    /// Per logical shard: changed since its last checkpoint (or never written).
+    dirty: Vec<AtomicBool>,
+    /// Item counts changed since the last items checkpoint.
+    items_dirty: AtomicBool,
+}
+
+impl CheckpointState {
+    pub(crate) fn new(shard_count: u32) -> Self {
+        Self {
+            gates: (0..shard_count).map(|_| RwLock::new(())).collect(),
+            dirty: (0..shard_count).map(|_| AtomicBool::new(true)).collect(),
+            items_dirty: AtomicBool::new(true),
+        }
+    }
+}
+
+/// What one round of checkpoints wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckpointRound {
+    /// Shard checkpoints written.
+    pub shards: usize,
+    /// Customers in them.
+    pub customers: usize,
+    /// Whether the items checkpoint was written.
+    pub items: bool,
+}
+
+/// Where the start-up replay starts after restoring the checkpoints.
+pub(crate) struct ReplayFrom {
+    /// Events after this count for item popularity.
+    pub(crate) items: u64,
+    /// Per logical shard held here: events of its customers after this count for them
+    /// (`None`: not held).
+    pub(crate) shards: Vec<Option<u64>>,
+}
+
+impl ReplayFrom {
+    /// The first sequence number any part of the replay needs, minus one.
+    pub(crate) fn start(&self) -> u64 {
+        self.shards
+            .iter()
+            .flatten()
+            .copied()
+            .fold(self.items, u64::min)
+    }
+}
+
+impl Node {
+    fn shard_count(&self) -> u32 {
+        self.engine.config().shard_count
+    }
+
+    /// The shared gates of the shards of `customer_ids`, taken in shard order.
+    pub(crate) async fn gate_customers<'a>(
+        &self,
+        customer_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<RwLockReadGuard<'_, ()>> {
+        let count = self.shard_count();
+        let mut shards: Vec<u32> = customer_ids
+            .into_iter()
+            .map(|id| shard_of(id, count))
+            .collect();
+        shards.sort_unstable();
+        shards.dedup();
+        let mut guards = Vec::with_capacity(shards.len());
+        for shard in shards {
+            guards.push(self.checkpoints.gates[shard as usize].read().await);
+        }
+        guards
+    }
+
+    /// Notes that an event of `customer_id` was applied (its shard's checkpoint and the
+    /// items checkpoint are out of date).
+    pub(crate) fn note_applied(&self, customer_id: &str) {
+        self.note_shard_changed(shard_of(customer_id, self.shard_count()));
+        self.note_items_changed();
+    }
+
+    /// Notes that item counts changed since the items checkpoint.
+    pub(crate) fn note_items_changed(&self) {
+        self.checkpoints.items_dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Notes that logical shard `shard`'s checkpoint is out of date (an erasure, a
+    /// takeover).
+    pub fn note_shard_changed(&self, shard: u32) {
+        if let Some(d) = self.checkpoints.dirty.get(shard as usize) {
+            d.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes the checkpoints of the held shards and of the items that changed since
+    /// their last one. `through`: on a shard node, the follower's position (every event
+    /// up to it applied, none after, no skipped number awaited); `None` on a single node,
+    /// which reads it from the store under each gate.
+    pub async fn write_event_checkpoints(&self, through: Option<u64>) -> Result<CheckpointRound> {
+        let started = Instant::now();
+        let mut round = CheckpointRound::default();
+        let count = self.shard_count();
+        let roster = self.engine.shard_roster();
+        for shard in self.engine.held_shards() {
+            let _gate = self.checkpoints.gates[shard as usize].write().await;
+            if !self.checkpoints.dirty[shard as usize].swap(false, Ordering::Relaxed) {
+                continue;
+            }
+            let written = async {
+                let seq = self.checkpoint_seq(through).await?;
+                let mut checkpoint = self.engine.shard_histories(&roster, shard);
+                checkpoint.through_seq = seq;
+                let customers = checkpoint.customers.len();
+                let scope = CheckpointScope::Shard {
+                    shard,
+                    shard_count: count,
+                };
+                self.store.put_event_checkpoint(scope, &checkpoint).await?;
+                Ok::<_, crate::Error>(customers)
+            }
+            .await;
+            match written {
+                Ok(customers) => {
+                    round.shards += 1;
+                    round.customers += customers;
+                }
+                Err(e) => {
+                    self.note_shard_changed(shard);
+                    return Err(e);
+                }
+            }
+        }
+        if self.checkpoints.items_dirty.swap(false, Ordering::Relaxed) {
+            let mut gates = Vec::new();
+            if through.is_none() {
+                for gate in &self.checkpoints.gates {
+                    gates.push(gate.write().await);
+                }
+            }
+            let written = async {
+                let checkpoint = doppel_types::EventCheckpoint {
+                    through_seq: self.checkpoint_seq(through).await?,
+                    items: self.engine.item_counts(),
+                    ..Default::default()
+                };
+                drop(gates);
+                self.store
+                    .put_event_checkpoint(CheckpointScope::Items, &checkpoint)
+                    .await?;
+                Ok::<_, crate::Error>(())
+            }
+            .await;
+            if let Err(e) = written {
+                self.checkpoints.items_dirty.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+            round.items = true;
+        }
+        if round.shards > 0 || round.items {
+            tracing::info!(
+                shards = round.shards,
+                customers = round.customers,
+                items = round.items,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "event checkpoints written"
+            );
+        }
+        Ok(round)
+    }
+
+    /// A single node writing event checkpoints: writes them every `every`, from a task that
+    /// ends with the node. A shard node's follower writes its own.
+    pub(crate) fn spawn_event_checkpoints(self: &std::sync::Arc<Self>) {
+        let Some(every) = self.config.event_checkpoint_every else {
+            return;
+        };
+        if self.placement.follows_event_log() {
+            return;
+        }
+        let weak = std::sync::Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(node) = weak.upgrade() else { return };
+                if let Err(e) = node.write_event_checkpoints(None).await {
+                    tracing::warn!(error = %e, "event checkpoints not written; retrying at the next round");
+                }
+            }
+        });
+    }
+
+    /// A single node writing event checkpoints writes the changed ones as it stops, so the
+    /// next start reads no event; a shard node's follower has written its own.
+    pub async fn write_event_checkpoints_on_stop(&self) {
+        if self.config.event_checkpoint_every.is_none() || self.placement.follows_event_log() {
+            return;
+        }
+        if let Err(e) = self.write_event_checkpoints(None).await {
+            tracing::error!(error = %e, "event checkpoints not written on the way out");
+        }
+    }
+
+    /// The sequence number a checkpoint taken now is exact at: the follower's position,
+    /// or (a single node, under the gates) the log's last once every impression applied
+    /// so far is stored.
+    async fn checkpoint_seq(&self, through: Option<u64>) -> Result<u64> {
+        if let Some(seq) = through {
+            return Ok(seq);
+        }
+        self.store_applied_impressions().await?;
+        Ok(self.store.last_event_seq().await?)
+    }
+
+    /// Start-up: sets back the items checkpoint and those of the held shards; returns
+    /// where the replay of the log starts for each.
+    pub(crate) async fn restore_event_checkpoints(&self) -> Result<ReplayFrom> {
+        let count = self.shard_count();
+        let items = match self.store.event_checkpoint(CheckpointScope::Items).await? {
+            Some(checkpoint) => {
+                self.engine.restore_item_counts(&checkpoint.items);
+                self.checkpoints.items_dirty.store(false, Ordering::Relaxed);
+                checkpoint.through_seq
+            }
+            None => 0,
+        };
+        let mut shards = vec![None; count as usize];
+        for shard in self.engine.held_shards() {
+            shards[shard as usize] = Some(self.restore_shard_checkpoint(shard, &|_| true).await?);
+        }
+        Ok(ReplayFrom { items, shards })
+    }
+
+    /// Sets back logical shard `shard`'s checkpoint when there is one `usable` accepts
+    /// (given its sequence number); returns that number, or 0 when none was restored (the
+    /// shard's events are then read from the start).
+    pub async fn restore_shard_checkpoint(
+        &self,
+        shard: u32,
+        usable: &(dyn Fn(u64) -> bool + Sync),
+    ) -> Result<u64> {
+        let scope = CheckpointScope::Shard {
+            shard,
+            shard_count: self.shard_count(),
+        };
+        let Some(checkpoint) = self.store.event_checkpoint(scope).await? else {
+            return Ok(0);
+        };
+        if !usable(checkpoint.through_seq) {
+            return Ok(0);
+        }
+        self.engine.restore_shard_histories(&checkpoint);
+        self.checkpoints.dirty[shard as usize].store(false, Ordering::Relaxed);
+        Ok(checkpoint.through_seq)
+    }
+}
