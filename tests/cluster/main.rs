@@ -7,6 +7,7 @@ mod caps;
 mod context;
 mod coverage;
 mod delete_version;
+mod event_checkpoints;
 mod exact_merge;
 mod experiments;
 mod fixture;

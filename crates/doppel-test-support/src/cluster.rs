@@ -82,6 +82,8 @@ impl TestShard {
                 },
                 snapshot_dir: Some(data_dir.join("snapshots")),
                 keep_versions: 5,
+                // Often, so takeovers in these tests start from checkpoints.
+                event_checkpoint_every: Some(Duration::from_secs(3)),
                 ..NodeConfig::default()
             },
             serve: ServeOptions {

@@ -13,7 +13,9 @@
 //! 5. measures the machine's memory bandwidth with a STREAM-like triad and the exact
 //!    scan's bytes per second against it (a `min_score` audience: every customer scored,
 //!    almost nothing streamed);
-//! 6. stops the node and starts it again, timing the restart from the version snapshot.
+//! 6. stops the node and starts it again, timing the restart from the version snapshot;
+//!    with `--events-per-customer`, first reading the whole event log (no checkpoints),
+//!    then from the event checkpoints the node wrote when it stopped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,6 +73,10 @@ pub struct BenchScaleArgs {
     /// What exact audience scans of the imported version read: `f32` or `int8`.
     #[arg(long, default_value = "f32", value_parser = ["f32", "int8"])]
     pub scan_vectors: String,
+    /// Events per customer uploaded before the import (0: none), so the restarts have a
+    /// log to read.
+    #[arg(long, default_value_t = 0)]
+    pub events_per_customer: usize,
     /// Print the report as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -106,6 +112,10 @@ struct Report {
     memory: BTreeMap<&'static str, u64>,
     bytes_per_customer: f64,
     snapshot_bytes: u64,
+    events: usize,
+    upload_events_per_s: f64,
+    /// Restart reading the whole event log (no checkpoints), with events only.
+    restart_whole_log_s: Option<f64>,
     restart_s: f64,
     restart_from_snapshot: bool,
     rss_after_restart_bytes: u64,
@@ -135,9 +145,16 @@ pub async fn run(args: BenchScaleArgs) -> anyhow::Result<()> {
         dim: args.dim,
         items: args.items,
         build_threads: args.build_threads,
+        events: args.customers * args.events_per_customer,
         ..Report::default()
     };
-    let node = NodeProcess::start(&dir, args.build_threads).await?;
+    // With events, no checkpoint is written until the restart that measures them.
+    let no_checkpoints: &[&str] = if args.events_per_customer > 0 {
+        &["--event-checkpoint-every", "0"]
+    } else {
+        &[]
+    };
+    let node = NodeProcess::start_with(&dir, args.build_threads, no_checkpoints).await?;
     let channel = node.channel.clone();
     let mixture = Arc::new(Mixture::new(&args));
 
@@ -145,6 +162,16 @@ pub async fn run(args: BenchScaleArgs) -> anyhow::Result<()> {
     upload_customers(&channel, args.customers).await?;
     report.upload_customers_per_s = args.customers as f64 / started.elapsed().as_secs_f64();
     upload_items(&channel, args.items).await?;
+    if args.events_per_customer > 0 {
+        report.upload_events_per_s = crate::bench_scale_events::upload_events(
+            &channel,
+            args.customers,
+            args.items,
+            args.events_per_customer,
+            args.seed,
+        )
+        .await?;
+    }
 
     node.reset_peak_rss();
     report.rss_before_import_bytes = node.status_bytes("VmRSS:").unwrap_or(0);
@@ -196,6 +223,19 @@ pub async fn run(args: BenchScaleArgs) -> anyhow::Result<()> {
     }
 
     node.stop().await?;
+    if args.events_per_customer > 0 {
+        // The whole log, as before event checkpoints; then a node that writes them as it
+        // stops, so the timed restart below reads none of the log.
+        let started = Instant::now();
+        let node = NodeProcess::start_with(&dir, args.build_threads, no_checkpoints).await?;
+        describe(&node.channel).await?;
+        report.restart_whole_log_s = Some(started.elapsed().as_secs_f64());
+        node.stop().await?;
+        NodeProcess::start(&dir, args.build_threads)
+            .await?
+            .stop()
+            .await?;
+    }
     let started = Instant::now();
     let node = NodeProcess::start(&dir, args.build_threads).await?;
     let after = describe(&node.channel).await?;
@@ -216,17 +256,17 @@ const VERSION: &str = "scale-v1";
 /// The mixture's entity codes.
 const CUSTOMER: u64 = pb::Entity::Customer as u64;
 /// Rows per import chunk and records per upload batch.
-const CHUNK: usize = 8_192;
+pub(crate) const CHUNK: usize = 8_192;
 
-fn customer_id(i: usize) -> String {
+pub(crate) fn customer_id(i: usize) -> String {
     format!("c{i:09}")
 }
 
-fn item_id(i: usize) -> String {
+pub(crate) fn item_id(i: usize) -> String {
     format!("i{i:07}")
 }
 
-fn splitmix64(mut z: u64) -> u64 {
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -279,7 +319,7 @@ fn gaussian(state: &mut u64) -> f32 {
     ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
 }
 
-fn bar(total: usize, what: &str) -> ProgressBar {
+pub(crate) fn bar(total: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(total as u64);
     let template = format!("{what} {{bar:40}} {{pos}}/{{len}} {{per_sec}} eta {{eta}}");
     bar.set_style(
@@ -574,6 +614,16 @@ fn print_report(r: &Report) {
             ),
         ),
         ("RSS after restart", mb(r.rss_after_restart_bytes)),
+        (
+            "events: upload; restart reading the whole log",
+            match r.restart_whole_log_s {
+                Some(s) => format!(
+                    "{} events at {:.0} /s; {s:.1} s (the restart above: from event checkpoints)",
+                    r.events, r.upload_events_per_s
+                ),
+                None => "none (--events-per-customer 0)".to_owned(),
+            },
+        ),
         (
             "RecommendOffers",
             format!("{:.0} QPS, p99 {:.1} ms", r.offers_qps, r.offers_p99_ms),

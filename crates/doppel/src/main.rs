@@ -6,6 +6,7 @@ mod bench_index;
 mod bench_load;
 mod bench_paced;
 mod bench_scale;
+mod bench_scale_events;
 mod client_tls;
 mod cmd_demo;
 mod cmd_evaluate;

@@ -23,6 +23,15 @@ impl NodeProcess {
     /// Starts this binary as a single node over the embedded store in `dir` (snapshots in
     /// `dir/snapshots`, log in `dir/node.log`) and waits until it serves.
     pub async fn start(dir: &Path, build_threads: usize) -> anyhow::Result<Self> {
+        Self::start_with(dir, build_threads, &[]).await
+    }
+
+    /// [`NodeProcess::start`] with more `serve` flags.
+    pub async fn start_with(
+        dir: &Path,
+        build_threads: usize,
+        flags: &[&str],
+    ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -39,6 +48,7 @@ impl NodeProcess {
             .arg(dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--build-threads", &build_threads.to_string()])
+            .args(flags)
             .env("DOPPEL_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

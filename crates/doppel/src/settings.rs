@@ -590,6 +590,13 @@ mod tests {
                 .name,
             "--min-audience-size"
         );
+        assert_eq!(
+            parse(&["--event-checkpoint-every", "86401"])
+                .validate()
+                .unwrap_err()
+                .name,
+            "--event-checkpoint-every"
+        );
         let floor = parse(&["--min-seed-count", "100", "--min-audience-size", "1000"])
             .validate()
             .unwrap()

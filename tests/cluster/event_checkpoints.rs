@@ -1,0 +1,139 @@
+//! Event checkpoints in the cluster: shard nodes write their shards' checkpoints from the
+//! follower, and a node taking a shard over starts from the previous owner's checkpoint
+//! plus the events after it — ending in the state the whole log gives: the same offers
+//! (bought items left out) and the same impression counts under the caps.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use doppel_proto::v1 as pb;
+use doppel_proto::v1::frequency_cap::CapScope;
+use doppel_proto::v1::ingest_client::IngestClient;
+use doppel_proto::v1::policies_client::PoliciesClient;
+use doppel_proto::v1::recommendations_client::RecommendationsClient;
+use doppel_store::{RedisConfig, RedisStore, Store};
+use doppel_test_support::cluster::TEST_SHARDS;
+use doppel_types::CheckpointScope;
+use tonic::transport::Channel;
+
+use crate::fixture::loaded;
+
+async fn offers(channel: &Channel, customer: &str, record: bool) -> Vec<String> {
+    RecommendationsClient::new(channel.clone())
+        .recommend_offers(pb::RecommendRequest {
+            customer_id: customer.into(),
+            k: 4,
+            record_impressions: record,
+            ..Default::default()
+        })
+        .await
+        .expect("RecommendOffers")
+        .into_inner()
+        .offers
+        .into_iter()
+        .map(|o| o.item_id)
+        .collect()
+}
+
+/// Per customer: offers (not recorded) and impression counts under the caps.
+async fn state(channel: &Channel, customers: &[String]) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut out = Vec::new();
+    for id in customers {
+        let counts = IngestClient::new(channel.clone())
+            .get_customer(pb::GetCustomerRequest {
+                customer_id: id.clone(),
+            })
+            .await
+            .expect("GetCustomer")
+            .into_inner()
+            .cap_counts
+            .into_iter()
+            .map(|c| format!("{} {}", c.key, c.impressions))
+            .collect();
+        out.push((offers(channel, id, false).await, counts));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_takeover_starts_from_the_previous_owners_checkpoint_and_ends_in_the_same_state() {
+    let mut cluster = loaded(2).await;
+    let channel = cluster.router.channel.clone();
+    PoliciesClient::new(channel.clone())
+        .set_contact_policy(pb::ContactPolicy {
+            caps: vec![pb::FrequencyCap {
+                scope: CapScope::Item as i32,
+                attribute: String::new(),
+                max_impressions: 3,
+                window_seconds: 86_400,
+            }],
+        })
+        .await
+        .expect("SetContactPolicy");
+    let buyers: BTreeSet<&str> = cluster
+        .data
+        .events
+        .iter()
+        .map(|e| e.customer_id.as_str())
+        .collect();
+    let customers: Vec<String> = buyers.into_iter().take(60).map(str::to_owned).collect();
+    for id in &customers {
+        offers(&channel, id, true).await;
+    }
+    // Every shard's checkpoint is written at or past the log's end so far.
+    let store = RedisStore::connect(RedisConfig {
+        logical_shards: TEST_SHARDS,
+        ..RedisConfig::standalone(cluster.redis.url())
+    })
+    .await
+    .expect("redis");
+    let written = store.last_event_seq().await.unwrap();
+    let scope = |shard| CheckpointScope::Shard {
+        shard,
+        shard_count: TEST_SHARDS,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut behind = 0;
+        for shard in 0..TEST_SHARDS {
+            let through = store.event_checkpoint(scope(shard)).await.unwrap();
+            if through.is_none_or(|c| c.through_seq < written) {
+                behind += 1;
+            }
+        }
+        if behind == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{behind} shard checkpoints not written"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The tail: impressions after the checkpoints, then node 1 dies before its next
+    // round (every 3 s in the test harness) writes them into its checkpoints.
+    for id in &customers {
+        offers(&channel, id, true).await;
+    }
+    let end = store.last_event_seq().await.unwrap();
+    let on_node_1: Vec<u32> = cluster
+        .router
+        .router
+        .topology()
+        .shards_by_node()
+        .into_iter()
+        .find(|(node, _)| node.node_id == "shard-1")
+        .map(|(_, shards)| shards)
+        .expect("node 1 serves shards");
+    let mut behind = 0;
+    for shard in &on_node_1 {
+        let checkpoint = store.event_checkpoint(scope(*shard)).await.unwrap();
+        behind += usize::from(checkpoint.is_some_and(|c| c.through_seq < end));
+    }
+    assert!(behind > 0, "the tail is not in node 1's checkpoints");
+    let before = state(&channel, &customers).await;
+    cluster.shards[1].take().expect("node 1").kill();
+    cluster.wait_for_sole_survivor().await;
+    let after = state(&channel, &customers).await;
+    assert_eq!(after, before, "checkpoint plus the tail = the state before");
+}
