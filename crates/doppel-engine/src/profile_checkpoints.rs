@@ -19,6 +19,26 @@ pub struct ShardRoster {
     slots_seen: PointId,
 }
 
+/// A shard checkpoint being filled (see [`Profiles::add_histories`]), with its item
+/// dictionary.
+#[derive(Default)]
+pub(crate) struct HistoryBuilder {
+    item_index: HashMap<PointId, u32>,
+    pub(crate) checkpoint: EventCheckpoint,
+}
+
+impl HistoryBuilder {
+    /// The dictionary index of item `slot`, added when new.
+    fn index_of(&mut self, profiles: &Profiles, item: PointId) -> u32 {
+        let checkpoint = &mut self.checkpoint;
+        *self.item_index.entry(item).or_insert_with(|| {
+            let name = profiles.item_slots.name(item).unwrap_or_default();
+            checkpoint.item_ids.push(name.to_owned());
+            (checkpoint.item_ids.len() - 1) as u32
+        })
+    }
+}
+
 impl Profiles {
     /// The roster of every customer slot by logical shard (of `shard_count`).
     pub(crate) fn shard_roster(&self, shard_count: u32) -> ShardRoster {
@@ -60,25 +80,25 @@ impl Profiles {
         }
     }
 
-    /// The purchases and impressions of logical shard `shard`'s customers (those with
-    /// any), into `checkpoint` (`item_ids` and `customers`).
-    pub(crate) fn shard_histories(&self, roster: &ShardRoster, shard: u32) -> EventCheckpoint {
+    /// The slots of logical shard `shard`'s customers: the roster's, then those that
+    /// arrived after it.
+    pub(crate) fn shard_slots(&self, roster: &ShardRoster, shard: u32) -> Vec<PointId> {
         let late = (roster.slots_seen..self.customer_slots.len() as PointId).filter(|&slot| {
             self.customer_slots
                 .name(slot)
                 .is_some_and(|id| shard_of(id, roster.shard_count) == shard)
         });
-        let slots = roster.by_shard[shard as usize].iter().copied().chain(late);
-        let mut item_index: HashMap<PointId, u32> = HashMap::new();
-        let mut checkpoint = EventCheckpoint::default();
-        let mut index_of = |item: PointId, checkpoint: &mut EventCheckpoint| -> u32 {
-            *item_index.entry(item).or_insert_with(|| {
-                let name = self.item_slots.name(item).unwrap_or_default();
-                checkpoint.item_ids.push(name.to_owned());
-                (checkpoint.item_ids.len() - 1) as u32
-            })
-        };
-        for slot in slots {
+        roster.by_shard[shard as usize]
+            .iter()
+            .copied()
+            .chain(late)
+            .collect()
+    }
+
+    /// Adds the purchases and impressions of the customers at `slots` (those with any) to
+    /// `out`.
+    pub(crate) fn add_histories(&self, slots: &[PointId], out: &mut HistoryBuilder) {
+        for &slot in slots {
             let (Some(record), Some(id)) = (self.customer(slot), self.customer_slots.name(slot))
             else {
                 continue;
@@ -93,17 +113,16 @@ impl Profiles {
                 customer_id: id.to_owned(),
                 purchased: purchased
                     .into_iter()
-                    .map(|item| index_of(item, &mut checkpoint))
+                    .map(|item| out.index_of(self, item))
                     .collect(),
                 exposures: exposures
                     .all()
                     .iter()
-                    .map(|&(item, t)| (index_of(item, &mut checkpoint), t))
+                    .map(|&(item, t)| (out.index_of(self, item), t))
                     .collect(),
             };
-            checkpoint.customers.push(history);
+            out.checkpoint.customers.push(history);
         }
-        checkpoint
     }
 
     /// Adds a shard checkpoint's purchases and impressions, but not those of customers
@@ -172,6 +191,12 @@ mod tests {
         (bought, shown)
     }
 
+    fn shard_histories(p: &Profiles, roster: &ShardRoster, shard: u32) -> EventCheckpoint {
+        let mut out = HistoryBuilder::default();
+        p.add_histories(&p.shard_slots(roster, shard), &mut out);
+        out.checkpoint
+    }
+
     #[test]
     fn checkpoints_give_back_what_the_events_built() {
         let now = doppel_types::clock::now_ms();
@@ -197,7 +222,7 @@ mod tests {
         let mut restored = Profiles::default();
         restored.restore_item_counts(&full.item_counts());
         for shard in 0..shard_count {
-            restored.restore_histories(&full.shard_histories(&roster, shard), &|_| false);
+            restored.restore_histories(&shard_histories(&full, &roster, shard), &|_| false);
         }
         for i in 0..7 {
             let slot = |p: &Profiles| p.item_slots.get(&format!("i{i}")).unwrap();
@@ -213,7 +238,7 @@ mod tests {
         // An erased customer is skipped.
         let mut without = Profiles::default();
         let shard = shard_of("c1", shard_count);
-        without.restore_histories(&full.shard_histories(&roster, shard), &|id| id == "c1");
+        without.restore_histories(&shard_histories(&full, &roster, shard), &|id| id == "c1");
         assert!(!without.knows_customer("c1"));
     }
 }

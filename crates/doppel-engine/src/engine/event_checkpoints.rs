@@ -5,7 +5,10 @@
 use doppel_types::{EventCheckpoint, ItemCounts};
 
 use super::Engine;
-use crate::profile_checkpoints::ShardRoster;
+use crate::profile_checkpoints::{HistoryBuilder, ShardRoster};
+
+/// Customers copied under one read lock of the profiles.
+const HISTORY_CHUNK: usize = 4_096;
 
 impl Engine {
     /// Every customer slot by logical shard, for the shard checkpoints of one round.
@@ -14,9 +17,16 @@ impl Engine {
     }
 
     /// The purchases and impressions of logical shard `shard`'s customers, as a checkpoint
-    /// body (the caller sets `through_seq`).
+    /// body (the caller sets `through_seq`). Read in chunks, each under its own short read
+    /// lock, so offers and writes of other shards are never held up for a whole shard; the
+    /// caller keeps the shard's own events out meanwhile.
     pub fn shard_histories(&self, roster: &ShardRoster, shard: u32) -> EventCheckpoint {
-        self.profiles.read().shard_histories(roster, shard)
+        let slots = self.profiles.read().shard_slots(roster, shard);
+        let mut out = HistoryBuilder::default();
+        for chunk in slots.chunks(HISTORY_CHUNK) {
+            self.profiles.read().add_histories(chunk, &mut out);
+        }
+        out.checkpoint
     }
 
     /// Every item's popularity and purchase count, for the items checkpoint.
