@@ -9,9 +9,11 @@
 //! addition, O(d²)), and computed again only when the whole shard is replaced.
 //!
 //! Computing a shard's moments (a scan of its vectors on the low-priority heavy pool) holds
-//! no lock a writer takes: the shard's vectors and the lengths are pinned under the shard's
-//! lock, the scan runs without it, and the changes made meanwhile are kept aside and
-//! applied to the result. Fold-in never waits for a scan starved by load.
+//! no lock a writer takes: the shard's vectors are pinned under the shard's lock (one
+//! shard at a time, a moment each), the lengths copied without any lock, the scan runs on
+//! the copies, and the changes made since the pin are kept aside and applied to the
+//! result — a slot's first removal with the length the scan read for it (the copy may
+//! postdate the pin). Fold-in never waits for a scan starved by load.
 //!
 //! Lengths live in fixed chunks of atomics, so that a scan reads them without holding a
 //! lock while fold-in sets them: the chunk list is copied (one `Arc` per 4096 slots) at
@@ -77,6 +79,7 @@ struct ShardMoments {
 
 /// A vector that left (`added` false) or joined a shard while its moments were computed.
 struct Change {
+    slot: PointId,
     added: bool,
     unit: Vec<f32>,
     length: f32,
@@ -94,17 +97,17 @@ pub(crate) struct ShardChange<'a> {
 }
 
 impl ShardChange<'_> {
-    /// A vector left the shard (unit vector and length).
-    pub(crate) fn removed(&mut self, unit: &[f32], length: f32) {
-        self.moved(false, unit, length);
+    /// The vector at `slot` left the shard (unit vector and length).
+    pub(crate) fn removed(&mut self, slot: PointId, unit: &[f32], length: f32) {
+        self.moved(slot, false, unit, length);
     }
 
-    /// A vector joined the shard (unit vector and length).
-    pub(crate) fn added(&mut self, unit: &[f32], length: f32) {
-        self.moved(true, unit, length);
+    /// A vector joined the shard at `slot` (unit vector and length).
+    pub(crate) fn added(&mut self, slot: PointId, unit: &[f32], length: f32) {
+        self.moved(slot, true, unit, length);
     }
 
-    fn moved(&mut self, added: bool, unit: &[f32], length: f32) {
+    fn moved(&mut self, slot: PointId, added: bool, unit: &[f32], length: f32) {
         let state = &mut *self.moments;
         if let Some(m) = state.ready.as_mut() {
             let m = Arc::make_mut(m);
@@ -116,6 +119,7 @@ impl ShardChange<'_> {
         }
         for (_, changes) in &mut state.computing {
             changes.push(Change {
+                slot,
                 added,
                 unit: unit.to_vec(),
                 length,
@@ -191,38 +195,51 @@ impl CustomerLengths {
         wanted: &[usize],
         dim: usize,
     ) -> Vec<Arc<Moments>> {
+        self.moments_pinned_then(indexes, wanted, dim, &|| {})
+    }
+
+    /// [`Self::moments`], running `between` after the pins and before the lengths are
+    /// copied (tests change vectors there).
+    fn moments_pinned_then(
+        &self,
+        indexes: &[VectorIndex],
+        wanted: &[usize],
+        dim: usize,
+        between: &dyn Fn(),
+    ) -> Vec<Arc<Moments>> {
         if let Some(ready) = self.ready(wanted) {
             return ready;
         }
         let me = self.next_computation.fetch_add(1, Ordering::Relaxed);
-        // Pin the missing shards' vectors and every length while holding all their locks,
-        // so that what the scans read and the changes kept aside meet at one moment.
+        // Pin each missing shard's vectors under its lock, one shard at a time.
         let mut known: Vec<Option<Arc<Moments>>> = Vec::with_capacity(wanted.len());
         let mut pinned: Vec<(usize, LiveRows)> = Vec::new();
-        let mut guards: Vec<_> = wanted.iter().map(|&s| self.moments[s].lock()).collect();
-        for (&shard, guard) in wanted.iter().zip(guards.iter_mut()) {
-            known.push(guard.ready.clone());
-            if guard.ready.is_none() {
-                guard.computing.push((me, Vec::new()));
+        for &shard in wanted {
+            let mut state = self.moments[shard].lock();
+            known.push(state.ready.clone());
+            if state.ready.is_none() {
+                state.computing.push((me, Vec::new()));
                 pinned.push((shard, indexes[shard].live_rows()));
             }
         }
+        between();
+        // Copied after the pins and without a lock: a length set since a pin is corrected
+        // for when the changes are applied.
         let lengths = if pinned.is_empty() {
             Vec::new()
         } else {
             self.pinned_lengths()
         };
-        drop(guards);
+        let length_of = |slot: PointId| {
+            lengths
+                .get(slot as usize)
+                .map_or(UNKNOWN_LENGTH, |&b| f32::from_bits(b))
+        };
         let computed: Vec<(usize, Moments)> = pinned
             .into_par_iter()
             .map(|(shard, rows)| {
                 let mut m = Moments::new(dim);
-                rows.for_each(&mut |slot, v| {
-                    let length = lengths
-                        .get(slot as usize)
-                        .map_or(UNKNOWN_LENGTH, |&b| f32::from_bits(b));
-                    m.add(v, length);
-                });
+                rows.for_each(&mut |slot, v| m.add(v, length_of(slot)));
                 (shard, m)
             })
             .collect();
@@ -242,9 +259,14 @@ impl CustomerLengths {
                     return Arc::new(m);
                 };
                 let (_, changes) = state.computing.swap_remove(at);
+                let mut seen = std::collections::HashSet::new();
                 for c in &changes {
+                    let first = seen.insert(c.slot);
                     if c.added {
                         m.add(&c.unit, c.length);
+                    } else if first {
+                        // The scan read this slot's pinned vector with the copied length.
+                        m.remove(&c.unit, length_of(c.slot));
                     } else {
                         m.remove(&c.unit, c.length);
                     }
@@ -293,11 +315,11 @@ mod tests {
         let old = index.vector(slot);
         index.upsert(slot, v).unwrap();
         if let Some(unit) = old {
-            change.removed(&unit, lengths.read().get(slot));
+            change.removed(slot, &unit, lengths.read().get(slot));
         }
         let length = euclidean_length(v);
         lengths.set(slot, length);
-        change.added(&index.vector(slot).unwrap(), length);
+        change.added(slot, &index.vector(slot).unwrap(), length);
     }
 
     fn assert_close(a: &Moments, b: &Moments) {
@@ -305,6 +327,30 @@ mod tests {
         for (x, y) in a.sum.iter().zip(&b.sum).chain(a.gram.iter().zip(&b.gram)) {
             assert!((x - y).abs() <= 1e-6 * (1.0 + y.abs()), "{x} vs {y}");
         }
+    }
+
+    #[test]
+    fn a_length_set_between_the_pin_and_the_copy_is_corrected_for() {
+        let ids: Vec<PointId> = (0..200).collect();
+        let rows: Vec<f32> = ids.iter().flat_map(|&i| vector(i)).collect();
+        let params = BuildParams {
+            ef_construction: 20,
+            ..BuildParams::new(DIM, Metric::Cosine)
+        };
+        let indexes = vec![VectorIndex::build(params, &ids, &rows, &NoProgress).unwrap()];
+        let lengths = CustomerLengths::new(1);
+        lengths.set_rows(&ids, &rows, DIM);
+        let scaled: Vec<f32> = vector(7).iter().map(|x| x * 3.0).collect();
+        lengths.moments_pinned_then(&indexes, &[0], DIM, &|| {
+            set(&lengths, &indexes[0], 7, &scaled);
+            set(&lengths, &indexes[0], 9, &vector(900));
+        });
+        let kept = lengths.moments(&indexes, &[0], DIM).remove(0);
+        let fresh = CustomerLengths::new(1);
+        for slot in 0..200 {
+            fresh.set(slot, lengths.read().get(slot));
+        }
+        assert_close(&kept, &fresh.moments(&indexes, &[0], DIM).remove(0));
     }
 
     #[test]

@@ -179,7 +179,7 @@ impl LoadedVersion {
         let shard = shard_of(id, self.shard_count) as usize;
         let mut change = self.lengths.shard(shard);
         if let Some(unit) = self.shards[shard].vector(slot) {
-            change.removed(&unit, self.lengths.read().get(slot));
+            change.removed(slot, &unit, self.lengths.read().get(slot));
         }
         self.shards[shard].delete(slot);
         self.members.write().remove(slot);
@@ -199,12 +199,12 @@ impl LoadedVersion {
         let old = index.vector(slot);
         index.upsert(slot, vector)?;
         if let Some(unit) = old {
-            change.removed(&unit, self.lengths.read().get(slot));
+            change.removed(slot, &unit, self.lengths.read().get(slot));
         }
         let length = euclidean_length(vector);
         self.lengths.set(slot, length);
         if let Some(unit) = index.vector(slot) {
-            change.added(&unit, length);
+            change.added(slot, &unit, length);
         }
         self.members.write().insert(slot);
         Ok(())

@@ -109,6 +109,14 @@ impl Node {
         guards
     }
 
+    /// The gate of logical shard `shard`, exclusively (an erasure).
+    pub(crate) async fn gate_shard_exclusive(
+        &self,
+        shard: u32,
+    ) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.checkpoints.gates[shard as usize].write().await
+    }
+
     /// Notes that an event of `customer_id` was applied (its shard's checkpoint and the
     /// items checkpoint are out of date).
     pub(crate) fn note_applied(&self, customer_id: &str) {
@@ -134,11 +142,28 @@ impl Node {
     /// up to it applied, none after, no skipped number awaited); `None` on a single node,
     /// which reads it from the store under each gate.
     pub async fn write_event_checkpoints(&self, through: Option<u64>) -> Result<CheckpointRound> {
+        self.write_event_checkpoints_except(through, &[]).await
+    }
+
+    /// [`Self::write_event_checkpoints`], leaving out `skip` (held shards another node has
+    /// claimed, which this node must no longer write for).
+    pub async fn write_event_checkpoints_except(
+        &self,
+        through: Option<u64>,
+        skip: &[u32],
+    ) -> Result<CheckpointRound> {
         let started = Instant::now();
         let mut round = CheckpointRound::default();
         let count = self.shard_count();
         let roster = self.engine.shard_roster();
+        if through.is_none() {
+            // Most of what waits for the store goes now, before any gate is closed.
+            self.store_applied_impressions().await?;
+        }
         for shard in self.engine.held_shards() {
+            if skip.contains(&shard) {
+                continue;
+            }
             let _gate = self.checkpoints.gates[shard as usize].write().await;
             if !self.checkpoints.dirty[shard as usize].swap(false, Ordering::Relaxed) {
                 continue;
@@ -255,7 +280,7 @@ impl Node {
     /// where the replay of the log starts for each.
     pub(crate) async fn restore_event_checkpoints(&self) -> Result<ReplayFrom> {
         let count = self.shard_count();
-        let items = match self.store.event_checkpoint(CheckpointScope::Items).await? {
+        let items = match self.read_checkpoint(CheckpointScope::Items).await? {
             Some(checkpoint) => {
                 self.engine.restore_item_counts(&checkpoint.items);
                 self.checkpoints.items_dirty.store(false, Ordering::Relaxed);
@@ -270,6 +295,23 @@ impl Node {
         Ok(ReplayFrom { items, shards })
     }
 
+    /// The checkpoint of `scope`; one that cannot be decoded (written by another version
+    /// of doppel, or damaged) is reported and treated as missing, so the events are read
+    /// from the start instead.
+    async fn read_checkpoint(
+        &self,
+        scope: CheckpointScope,
+    ) -> Result<Option<doppel_types::EventCheckpoint>> {
+        match self.store.event_checkpoint(scope).await {
+            Ok(checkpoint) => Ok(checkpoint),
+            Err(e @ doppel_store::Error::Corrupt { .. }) => {
+                tracing::warn!(scope = %scope.key(), error = %e, "event checkpoint unreadable; reading the events from the start");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Sets back logical shard `shard`'s checkpoint when there is one `usable` accepts
     /// (given its sequence number); returns that number, or 0 when none was restored (the
     /// shard's events are then read from the start).
@@ -282,13 +324,22 @@ impl Node {
             shard,
             shard_count: self.shard_count(),
         };
-        let Some(checkpoint) = self.store.event_checkpoint(scope).await? else {
+        let Some(checkpoint) = self.read_checkpoint(scope).await? else {
             return Ok(0);
         };
         if !usable(checkpoint.through_seq) {
             return Ok(0);
         }
-        self.engine.restore_shard_histories(&checkpoint);
+        // The ledger, not only the erasures this process saw: nothing erased comes back.
+        let count = self.shard_count();
+        let ledger: std::collections::HashSet<String> = self
+            .store
+            .erased_customers()
+            .await?
+            .into_iter()
+            .filter(|id| shard_of(id, count) == shard)
+            .collect();
+        self.engine.restore_shard_histories(&checkpoint, &ledger);
         self.checkpoints.dirty[shard as usize].store(false, Ordering::Relaxed);
         Ok(checkpoint.through_seq)
     }

@@ -2,6 +2,7 @@
 //! Every write reaches the store (durably) before the engine.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use doppel_store::Appended;
@@ -85,22 +86,30 @@ impl Node {
     /// Appends a batch of events to the log (repeated event ids dropped) and, on a single
     /// node, applies the stored ones to the engine. On a shard node the follower applies
     /// every stored event exactly once.
-    pub async fn record_events(&self, batch: Vec<Event>) -> Result<RecordedBatch> {
+    pub async fn record_events(self: &Arc<Self>, batch: Vec<Event>) -> Result<RecordedBatch> {
         for e in &batch {
             self.check_holds(&e.customer_id, true)?;
         }
-        // A single node applies what it stores: under the shards' gates (see
-        // `event_checkpoints`). A shard node's follower applies events in log order.
-        let _gates = if self.placement.follows_event_log() {
-            Vec::new()
-        } else {
-            self.gate_customers(batch.iter().map(|e| e.customer_id.as_str()))
-                .await
-        };
-        let appended = self.store.append_events(batch.clone()).await?;
-        self.confirm_owned(batch.iter().map(|e| e.customer_id.as_str()))
-            .await?;
-        Ok(self.apply_appended(&batch, appended))
+        // Stored and applied in a task of its own: a caller that goes away (a cancelled
+        // request) cannot leave a stored event unapplied, which the next event checkpoint
+        // would make permanent.
+        let node = Arc::clone(self);
+        tokio::spawn(async move {
+            // A single node applies what it stores: under the shards' gates (see
+            // `event_checkpoints`). A shard node's follower applies events in log order.
+            let _gates = if node.placement.follows_event_log() {
+                Vec::new()
+            } else {
+                node.gate_customers(batch.iter().map(|e| e.customer_id.as_str()))
+                    .await
+            };
+            let appended = node.store.append_events(batch.clone()).await?;
+            node.confirm_owned(batch.iter().map(|e| e.customer_id.as_str()))
+                .await?;
+            Ok(node.apply_appended(&batch, appended))
+        })
+        .await
+        .map_err(|e| Error::task("recording events", e))?
     }
 
     /// [`Self::record_events`] for impressions shown by `RecommendOffers`: stored with
@@ -142,6 +151,7 @@ impl Node {
         let mut dropped: Vec<usize> = appended.duplicates;
         dropped.extend(appended.erased);
         dropped.sort_unstable();
+        dropped.dedup();
         let mut dropped = dropped.into_iter().peekable();
         for (position, event) in batch.iter().enumerate() {
             if dropped.next_if_eq(&position).is_some() {
@@ -217,18 +227,26 @@ impl Node {
 
     /// Erasure: the store first (durable, in the ledger, so no rebuild or import brings the
     /// customer back), then every loaded index. True if anything existed.
-    pub async fn delete_customer(&self, customer_id: &str) -> Result<bool> {
+    pub async fn delete_customer(self: &Arc<Self>, customer_id: &str) -> Result<bool> {
         self.check_holds(customer_id, true)?;
-        // Under the shard's gate: a checkpoint of the shard is written before the store
-        // deletes it, or after the engine forgot the customer.
-        let gate = self.gate_customers([customer_id]).await;
-        let existed = self.store.delete_customer(customer_id).await?;
-        let in_memory = self.engine.erase_customer(customer_id);
-        self.note_shard_changed(doppel_types::shard::shard_of(
-            customer_id,
-            self.engine.config().shard_count,
-        ));
-        drop(gate);
+        // In a task of its own, so a cancelled request cannot leave the customer erased in
+        // the store but not in memory (where the next checkpoint would keep it). Under the
+        // shard's gate, exclusively: a checkpoint of the shard is written before the store
+        // deletes it or after the engine forgot the customer, and no batch of the
+        // customer's events is between its append and its application meanwhile.
+        let node = Arc::clone(self);
+        let id = customer_id.to_owned();
+        let (existed, in_memory) = tokio::spawn(async move {
+            let shard = doppel_types::shard::shard_of(&id, node.engine.config().shard_count);
+            let gate = node.gate_shard_exclusive(shard).await;
+            let existed = node.store.delete_customer(&id).await?;
+            let in_memory = node.engine.erase_customer(&id);
+            node.note_shard_changed(shard);
+            drop(gate);
+            Ok::<_, Error>((existed, in_memory))
+        })
+        .await
+        .map_err(|e| Error::task("erasing a customer", e))??;
         self.confirm_owned(std::iter::once(customer_id)).await?;
         tracing::info!(existed = existed || in_memory, "customer erased");
         Ok(existed || in_memory)

@@ -163,6 +163,13 @@ impl Node {
             // Applied and queued under the shard's gate, so an event checkpoint of the
             // shard sees them applied and stored, or neither.
             let _gate = self.gate_customers([query.customer_id.as_str()]).await;
+            // Erased since the answer was computed: nothing is shown or remembered.
+            if !self.engine.known_customer(&query.customer_id) {
+                return Err(Error::NotFound(format!(
+                    "customer_id: `{}` not found",
+                    query.customer_id
+                )));
+            }
             self.remember_impressions(impressions)?;
             return Ok(answer);
         }

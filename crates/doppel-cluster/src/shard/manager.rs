@@ -219,7 +219,13 @@ impl Manager {
         if !self.gaps.missing.is_empty() {
             return false;
         }
-        match self.node.write_event_checkpoints(Some(self.after)).await {
+        // Shards another node claimed are not this node's to write any more.
+        let leaving: Vec<u32> = self.handoffs.keys().copied().collect();
+        match self
+            .node
+            .write_event_checkpoints_except(Some(self.after), &leaving)
+            .await
+        {
             Ok(_) => true,
             Err(e) => {
                 tracing::warn!(error = %e, "event checkpoints not written; retrying");

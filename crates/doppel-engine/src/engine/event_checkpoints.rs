@@ -2,6 +2,8 @@
 //! out by the node that writes them, set back at start-up and on a shard takeover before
 //! the events after them are applied.
 
+use std::collections::HashSet;
+
 use doppel_types::{EventCheckpoint, ItemCounts};
 
 use super::Engine;
@@ -39,11 +41,12 @@ impl Engine {
         self.profiles.write().restore_item_counts(items);
     }
 
-    /// Adds a shard checkpoint's purchases and impressions, skipping erased customers.
-    pub fn restore_shard_histories(&self, checkpoint: &EventCheckpoint) {
+    /// Adds a shard checkpoint's purchases and impressions, skipping erased customers:
+    /// those in `ledger` (the store's erasure ledger) and those erased here.
+    pub fn restore_shard_histories(&self, checkpoint: &EventCheckpoint, ledger: &HashSet<String>) {
         let erased = self.erased.read();
         self.profiles
             .write()
-            .restore_histories(checkpoint, &|id| erased.contains(id));
+            .restore_histories(checkpoint, &|id| ledger.contains(id) || erased.contains(id));
     }
 }
