@@ -85,6 +85,8 @@ pub struct Manager {
     handoffs: HashMap<u32, Instant>,
     /// Claimed shards and when their second pass is due.
     second_pass: Vec<(u32, Instant)>,
+    /// Polls since event checkpoints were due but skipped numbers were still awaited.
+    checkpoints_waiting: u64,
 }
 
 impl Manager {
@@ -107,6 +109,7 @@ impl Manager {
             gaps: Gaps::default(),
             handoffs: HashMap::new(),
             second_pass: Vec::new(),
+            checkpoints_waiting: 0,
         }
     }
 
@@ -215,10 +218,20 @@ impl Manager {
     /// Writes the event checkpoints that changed, at the follower's position, when no
     /// skipped sequence number is awaited (else a checkpoint would not be exact at it);
     /// true when done (or nothing to do).
-    async fn checkpoint(&self) -> bool {
+    async fn checkpoint(&mut self) -> bool {
         if !self.gaps.missing.is_empty() {
+            self.checkpoints_waiting += 1;
+            // Tried every poll once due: 40 polls are ten seconds, a gap's whole patience.
+            if self.checkpoints_waiting.is_multiple_of(40) {
+                tracing::warn!(
+                    polls = self.checkpoints_waiting,
+                    awaited = self.gaps.missing.len(),
+                    "event checkpoints wait for skipped sequence numbers to commit or expire"
+                );
+            }
             return false;
         }
+        self.checkpoints_waiting = 0;
         // Shards another node claimed are not this node's to write any more.
         let leaving: Vec<u32> = self.handoffs.keys().copied().collect();
         match self
