@@ -48,6 +48,17 @@ async fn heavy_calls_over_the_limit_are_refused_at_once_and_cheap_ones_go_on() {
         "{refused:?}"
     );
     assert!(refused.message().contains("heavy"), "{}", refused.message());
+    for hint in ["retry-after-ms", "grpc-retry-pushback-ms"] {
+        assert_eq!(
+            refused.metadata().get(hint).and_then(|v| v.to_str().ok()),
+            Some(
+                doppel_grpc::admission::HEAVY_PUSHBACK_MS
+                    .to_string()
+                    .as_str()
+            ),
+            "{hint}"
+        );
+    }
 
     // Cheap calls and health are not affected.
     RecommendationsClient::new(server.channel.clone())

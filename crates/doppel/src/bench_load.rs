@@ -496,14 +496,30 @@ async fn drive_heavy(
         let request = lookalike_request(&seeds, &mut state, &args, size);
         let started = Instant::now();
         let result = find_lookalikes(&mut audiences, request).await;
-        let shed = matches!(&result, Err(s) if s.code() == tonic::Code::ResourceExhausted);
+        let shed = match &result {
+            Err(s) if s.code() == tonic::Code::ResourceExhausted => Some(retry_after(s)),
+            _ => None,
+        };
         tally.record(started, result);
-        if shed {
-            // A shed call comes back at once; a real client backs off before retrying.
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        if let Some(wait) = shed {
+            // A shed call comes back at once; a client backs off as long as the server
+            // asks (`retry-after-ms`) before retrying.
+            tokio::time::sleep(wait).await;
         }
     }
     tally
+}
+
+/// How long a shed call's status asks the client to wait (`retry-after-ms`; 5 ms when it
+/// does not say).
+fn retry_after(status: &tonic::Status) -> Duration {
+    let ms = status
+        .metadata()
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    Duration::from_millis(ms)
 }
 
 /// The `--overload-heavy` phases: offers alone, then beside `heavy` clients looping
