@@ -322,6 +322,20 @@ mod tests {
         change.added(slot, &index.vector(slot).unwrap(), length);
     }
 
+    /// One shard of `n` vectors, indexed, with their lengths.
+    fn one_shard(n: u32) -> (Vec<VectorIndex>, CustomerLengths) {
+        let ids: Vec<PointId> = (0..n).collect();
+        let rows: Vec<f32> = ids.iter().flat_map(|&i| vector(i)).collect();
+        let params = BuildParams {
+            ef_construction: 20,
+            ..BuildParams::new(DIM, Metric::Cosine)
+        };
+        let indexes = vec![VectorIndex::build(params, &ids, &rows, &NoProgress).unwrap()];
+        let lengths = CustomerLengths::new(1);
+        lengths.set_rows(&ids, &rows, DIM);
+        (indexes, lengths)
+    }
+
     fn assert_close(a: &Moments, b: &Moments) {
         assert_eq!(a.n, b.n);
         for (x, y) in a.sum.iter().zip(&b.sum).chain(a.gram.iter().zip(&b.gram)) {
@@ -331,15 +345,7 @@ mod tests {
 
     #[test]
     fn a_length_set_between_the_pin_and_the_copy_is_corrected_for() {
-        let ids: Vec<PointId> = (0..200).collect();
-        let rows: Vec<f32> = ids.iter().flat_map(|&i| vector(i)).collect();
-        let params = BuildParams {
-            ef_construction: 20,
-            ..BuildParams::new(DIM, Metric::Cosine)
-        };
-        let indexes = vec![VectorIndex::build(params, &ids, &rows, &NoProgress).unwrap()];
-        let lengths = CustomerLengths::new(1);
-        lengths.set_rows(&ids, &rows, DIM);
+        let (indexes, lengths) = one_shard(200);
         let scaled: Vec<f32> = vector(7).iter().map(|x| x * 3.0).collect();
         lengths.moments_pinned_then(&indexes, &[0], DIM, &|| {
             set(&lengths, &indexes[0], 7, &scaled);
@@ -356,15 +362,7 @@ mod tests {
     #[test]
     fn moments_computed_while_vectors_change_match_a_fresh_count() {
         const N: u32 = 5_000;
-        let ids: Vec<PointId> = (0..N).collect();
-        let rows: Vec<f32> = ids.iter().flat_map(|&i| vector(i)).collect();
-        let params = BuildParams {
-            ef_construction: 20,
-            ..BuildParams::new(DIM, Metric::Cosine)
-        };
-        let indexes = vec![VectorIndex::build(params, &ids, &rows, &NoProgress).unwrap()];
-        let lengths = CustomerLengths::new(1);
-        lengths.set_rows(&ids, &rows, DIM);
+        let (indexes, lengths) = one_shard(N);
         for round in 0..3u32 {
             lengths.shard(0).replaced();
             let started = std::sync::Barrier::new(2);

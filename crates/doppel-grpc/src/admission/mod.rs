@@ -33,6 +33,18 @@ pub const HEAVY_PUSHBACK_MS: u64 = 100;
 /// [`HEAVY_PUSHBACK_MS`] for cheap calls, which free their permits in milliseconds.
 pub const CHEAP_PUSHBACK_MS: u64 = 5;
 
+/// Adds the wait a refused client should keep before retrying, in milliseconds, as
+/// `retry-after-ms` and gRPC's own `grpc-retry-pushback-ms`.
+pub(crate) fn with_retry_hint(status: &mut Status, ms: u64) {
+    let value = tonic::metadata::MetadataValue::from(ms);
+    status
+        .metadata_mut()
+        .insert("retry-after-ms", value.clone());
+    status
+        .metadata_mut()
+        .insert("grpc-retry-pushback-ms", value);
+}
+
 /// Concurrent calls admitted per cost class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdmissionLimits {
@@ -148,13 +160,7 @@ where
                     "over the limit of {limit} concurrent {} calls; retry in {pushback} ms",
                     class.name()
                 ));
-                let value = tonic::metadata::MetadataValue::from(pushback);
-                status
-                    .metadata_mut()
-                    .insert("retry-after-ms", value.clone());
-                status
-                    .metadata_mut()
-                    .insert("grpc-retry-pushback-ms", value);
+                with_retry_hint(&mut status, pushback);
                 Box::pin(std::future::ready(Ok(status
                     .into_http::<RB>()
                     .map(|b| AdmittedBody::new(b, None)))))

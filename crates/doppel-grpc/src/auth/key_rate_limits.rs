@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tonic::Status;
-use tonic::metadata::MetadataValue;
 
 /// Calls per second and burst of every key.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -66,19 +65,12 @@ impl KeyRateLimiter {
     /// wait in `retry-after-ms` and `grpc-retry-pushback-ms`.
     pub fn refusal(&self, key_id: &str, wait: Duration) -> Status {
         // Rounded up: a client waiting exactly this long finds a token.
-        let ms = wait.as_micros().div_ceil(1_000).max(1).to_string();
+        let ms = u64::try_from(wait.as_micros().div_ceil(1_000).max(1)).unwrap_or(u64::MAX);
         let mut status = Status::resource_exhausted(format!(
             "key `{key_id}` is over its rate limit of {} calls/s (burst {}); retry in {ms} ms",
             self.limit.per_second, self.limit.burst
         ));
-        if let Ok(value) = MetadataValue::try_from(ms.as_str()) {
-            status
-                .metadata_mut()
-                .insert("retry-after-ms", value.clone());
-            status
-                .metadata_mut()
-                .insert("grpc-retry-pushback-ms", value);
-        }
+        crate::admission::with_retry_hint(&mut status, ms);
         status
     }
 }
