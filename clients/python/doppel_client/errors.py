@@ -42,17 +42,34 @@ class DoppelError(Exception):
         code: the gRPC status code, e.g. `grpc.StatusCode.INVALID_ARGUMENT`.
         message: the server's message, e.g. `"k: must be in 1..=1000"`.
         field: the request field the message names (`"k"`, `"arms[1].weight"`), or None.
+        retry_after: for RESOURCE_EXHAUSTED (a call shed by admission control, or a key
+            over its rate limit), how long the server asks the caller to wait before
+            retrying, in seconds (its `retry-after-ms` trailer); None when it did not say.
     """
 
-    def __init__(self, code: grpc.StatusCode, message: str, field: Optional[str] = None) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, field: Optional[str] = None,
+                 retry_after: Optional[float] = None) -> None:
         super().__init__(f"{code.name}: {message}" if message else code.name)
         self.code = code
         self.message = message
         self.field = field
+        self.retry_after = retry_after
 
     @classmethod
     def from_rpc_error(cls, error: grpc.RpcError) -> "DoppelError":
         """Wraps the error a grpc call raised (a `grpc.Call` carrying code and details)."""
         code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
         message = (error.details() or "") if hasattr(error, "details") else str(error)
-        return cls(code, message, parse_field(code, message))
+        return cls(code, message, parse_field(code, message), _retry_after(error))
+
+
+def _retry_after(error: grpc.RpcError) -> Optional[float]:
+    """The `retry-after-ms` trailer of a failed call, in seconds (None: absent or bad)."""
+    trailers = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
+    for key, value in trailers or ():
+        if key == "retry-after-ms":
+            try:
+                return int(value) / 1000.0
+            except (TypeError, ValueError):
+                return None
+    return None

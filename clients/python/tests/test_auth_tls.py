@@ -32,6 +32,18 @@ def test_api_key_is_sent_as_bearer_token(serve, api_key):
         assert keyed.list_versions().active_version == ""
 
 
+def test_a_key_over_its_rate_limit_is_told_when_to_retry(serve, api_key):
+    key, keys_file = api_key
+    server = serve("--api-keys-file", str(keys_file), "--rate-limit-per-key", "1",
+                   "--rate-limit-burst", "1")
+    with Client(server.addr, api_key=key) as keyed:
+        keyed.list_versions()
+        with pytest.raises(DoppelError) as caught:
+            keyed.list_versions()
+    assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert caught.value.retry_after is not None and 0 < caught.value.retry_after <= 1.0
+
+
 def test_mutual_tls_with_api_key(serve, api_key):
     key, keys_file = api_key
     server = serve("--tls-cert", str(CERTS / "server.pem"), "--tls-key", str(CERTS / "server.key"),
