@@ -8,27 +8,13 @@ use doppel_proto::v1 as pb;
 use doppel_proto::v1::frequency_cap::CapScope;
 use doppel_proto::v1::ingest_client::IngestClient;
 use doppel_proto::v1::policies_client::PoliciesClient;
-use doppel_proto::v1::recommendations_client::RecommendationsClient;
 use doppel_types::shard::shard_of;
 use tonic::transport::Channel;
 
-use crate::fixture::loaded;
+use crate::fixture::{loaded, offer_ids};
 
 async fn shown_and_counted(channel: &Channel, customer: &str) -> Vec<String> {
-    RecommendationsClient::new(channel.clone())
-        .recommend_offers(pb::RecommendRequest {
-            customer_id: customer.into(),
-            k: 5,
-            record_impressions: true,
-            ..Default::default()
-        })
-        .await
-        .expect("RecommendOffers")
-        .into_inner()
-        .offers
-        .into_iter()
-        .map(|o| o.item_id)
-        .collect()
+    offer_ids(channel, customer, 5, true).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

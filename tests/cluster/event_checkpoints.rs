@@ -10,29 +10,15 @@ use doppel_proto::v1 as pb;
 use doppel_proto::v1::frequency_cap::CapScope;
 use doppel_proto::v1::ingest_client::IngestClient;
 use doppel_proto::v1::policies_client::PoliciesClient;
-use doppel_proto::v1::recommendations_client::RecommendationsClient;
 use doppel_store::{RedisConfig, RedisStore, Store};
 use doppel_test_support::cluster::TEST_SHARDS;
 use doppel_types::CheckpointScope;
 use tonic::transport::Channel;
 
-use crate::fixture::loaded;
+use crate::fixture::{loaded, offer_ids};
 
 async fn offers(channel: &Channel, customer: &str, record: bool) -> Vec<String> {
-    RecommendationsClient::new(channel.clone())
-        .recommend_offers(pb::RecommendRequest {
-            customer_id: customer.into(),
-            k: 4,
-            record_impressions: record,
-            ..Default::default()
-        })
-        .await
-        .expect("RecommendOffers")
-        .into_inner()
-        .offers
-        .into_iter()
-        .map(|o| o.item_id)
-        .collect()
+    offer_ids(channel, customer, 4, record).await
 }
 
 /// Per customer: offers (not recorded) and impression counts under the caps.

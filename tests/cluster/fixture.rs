@@ -20,6 +20,25 @@ pub struct Cluster {
     pub _dirs: Vec<TempDir>,
 }
 
+/// The item ids of `k` offers for `customer` through the router, recorded as impressions
+/// when `record`.
+pub async fn offer_ids(channel: &Channel, customer: &str, k: u32, record: bool) -> Vec<String> {
+    doppel_proto::v1::recommendations_client::RecommendationsClient::new(channel.clone())
+        .recommend_offers(pb::RecommendRequest {
+            customer_id: customer.into(),
+            k,
+            record_impressions: record,
+            ..Default::default()
+        })
+        .await
+        .expect("RecommendOffers")
+        .into_inner()
+        .offers
+        .into_iter()
+        .map(|o| o.item_id)
+        .collect()
+}
+
 /// Starts `nodes` shard nodes and a router over `redis`, loads the small base, activates.
 pub async fn loaded_on(redis: RedisServer, nodes: u32) -> Cluster {
     loaded_with(redis, nodes, small_base()).await

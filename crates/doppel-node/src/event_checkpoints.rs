@@ -20,6 +20,7 @@
 //! of erased customers' past events (an aggregate, not personal data), where a replay of
 //! the log would not.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -239,17 +240,9 @@ impl Node {
         if self.placement.follows_event_log() {
             return;
         }
-        let weak = std::sync::Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(node) = weak.upgrade() else { return };
-                if let Err(e) = node.write_event_checkpoints(None).await {
-                    tracing::warn!(error = %e, "event checkpoints not written; retrying at the next round");
-                }
+        self.spawn_every(every, |node| async move {
+            if let Err(e) = node.write_event_checkpoints(None).await {
+                tracing::warn!(error = %e, "event checkpoints not written; retrying at the next round");
             }
         });
     }
@@ -289,8 +282,12 @@ impl Node {
             None => 0,
         };
         let mut shards = vec![None; count as usize];
+        let ledger = self.erasure_ledger().await?;
         for shard in self.engine.held_shards() {
-            shards[shard as usize] = Some(self.restore_shard_checkpoint(shard, &|_| true).await?);
+            let from = self
+                .restore_shard_checkpoint(shard, &|_| true, &ledger)
+                .await?;
+            shards[shard as usize] = Some(from);
         }
         Ok(ReplayFrom { items, shards })
     }
@@ -312,6 +309,13 @@ impl Node {
         }
     }
 
+    /// The store's erasure ledger, read once for the checkpoints a start or a takeover
+    /// restores: the ledger, not only the erasures this process saw, so nothing erased
+    /// comes back.
+    pub async fn erasure_ledger(&self) -> Result<HashSet<String>> {
+        Ok(self.store.erased_customers().await?.into_iter().collect())
+    }
+
     /// Sets back logical shard `shard`'s checkpoint when there is one `usable` accepts
     /// (given its sequence number); returns that number, or 0 when none was restored (the
     /// shard's events are then read from the start).
@@ -319,6 +323,7 @@ impl Node {
         &self,
         shard: u32,
         usable: &(dyn Fn(u64) -> bool + Sync),
+        ledger: &HashSet<String>,
     ) -> Result<u64> {
         let scope = CheckpointScope::Shard {
             shard,
@@ -330,16 +335,7 @@ impl Node {
         if !usable(checkpoint.through_seq) {
             return Ok(0);
         }
-        // The ledger, not only the erasures this process saw: nothing erased comes back.
-        let count = self.shard_count();
-        let ledger: std::collections::HashSet<String> = self
-            .store
-            .erased_customers()
-            .await?
-            .into_iter()
-            .filter(|id| shard_of(id, count) == shard)
-            .collect();
-        self.engine.restore_shard_histories(&checkpoint, &ledger);
+        self.engine.restore_shard_histories(&checkpoint, ledger);
         self.checkpoints.dirty[shard as usize].store(false, Ordering::Relaxed);
         Ok(checkpoint.through_seq)
     }

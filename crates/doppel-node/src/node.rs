@@ -108,6 +108,26 @@ impl Node {
         }
     }
 
+    /// Runs `round` every `every` (the first a period after now) from a task that ends
+    /// with the node: the snapshot refresher and the event checkpoints.
+    pub(crate) fn spawn_every<F, Fut>(self: &Arc<Self>, every: std::time::Duration, round: F)
+    where
+        F: Fn(Arc<Node>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(node) = weak.upgrade() else { return };
+                round(node).await;
+            }
+        });
+    }
+
     /// The in-memory serving state (queries read it directly).
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine

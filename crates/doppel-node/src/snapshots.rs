@@ -179,15 +179,5 @@ pub(crate) fn spawn_refresh(node: &Arc<Node>) {
         std::time::Duration::ZERO => DEFAULT_SNAPSHOT_REFRESH,
         d => d,
     };
-    let weak = Arc::downgrade(node);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let Some(node) = weak.upgrade() else { return };
-            node.refresh_snapshots().await;
-        }
-    });
+    node.spawn_every(every, |node| async move { node.refresh_snapshots().await });
 }

@@ -374,10 +374,14 @@ impl Manager {
         // number, when the cursor is past it and no skipped number up to it is awaited.
         let awaited = &self.gaps.missing;
         let after = self.after;
+        let ledger = self.node.erasure_ledger().await?;
         for shard in shards {
             let usable =
                 |through: u64| through <= after && awaited.range(..=through).next().is_none();
-            let from = self.node.restore_shard_checkpoint(*shard, &usable).await?;
+            let from = self
+                .node
+                .restore_shard_checkpoint(*shard, &usable, &ledger)
+                .await?;
             self.node
                 .for_each_shard_event(*shard, from, self.after, &mut |seq, event| {
                     if !awaited.contains_key(&seq) {
