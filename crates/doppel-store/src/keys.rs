@@ -20,7 +20,8 @@
 //! | `saved_audience_members` | (audience id, rank) | postcard [`SavedMember`](doppel_types::SavedMember) |
 //! | `saved_audience_ranks` | (customer id, audience id) | rank — reverse index for erasure |
 //! | `audit_events` | seq | postcard [`AuditEvent`](doppel_types::AuditEvent) |
-//! | `event_checkpoints` | scope key ([`CheckpointScope::key`](doppel_types::CheckpointScope::key)) | postcard [`EventCheckpoint`](doppel_types::EventCheckpoint) |
+//! | `event_checkpoints` | scope key ([`CheckpointScope::key`](doppel_types::CheckpointScope::key)) | postcard [`EventCheckpoint`](doppel_types::EventCheckpoint) without its customers |
+//! | `event_checkpoint_customers` | (scope key, customer id) | postcard [`CustomerHistory`](doppel_types::CustomerHistory) — one row a customer, so an erasure removes one row |
 //! | `meta` | name | u64 or bytes, see the constants below |
 
 use doppel_types::Entity;
@@ -74,6 +75,10 @@ pub const SAVED_AUDIENCE_RANKS: TableDefinition<(&str, &str), u64> =
 /// Checkpoints of what the event log built, by scope key.
 pub const EVENT_CHECKPOINTS: TableDefinition<&str, &[u8]> =
     TableDefinition::new("event_checkpoints");
+/// The customers of shard checkpoints, one row each: (scope key, customer id) → postcard
+/// [`CustomerHistory`](doppel_types::CustomerHistory).
+pub const EVENT_CHECKPOINT_CUSTOMERS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("event_checkpoint_customers");
 /// The audit log by seq.
 pub const AUDIT_EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_events");
 /// `COUNTERS` key of the last audit seq.
@@ -88,6 +93,9 @@ pub const EXPERIMENTS: &str = "experiments";
 /// `COUNTERS` key of the last assigned event sequence number (0 before the first event).
 /// Kept apart from the log so erasing the newest events never lets a number be reused.
 pub const LAST_EVENT_SEQ: &str = "last_event_seq";
+/// `COUNTERS` key of the newest sequence number event retention removed (0: none): the
+/// log no longer holds every event up to it, so a node needs checkpoints at least as new.
+pub const EVENTS_COMPACTED_THROUGH: &str = "events_compacted_through";
 /// `SETTINGS` key of the active version.
 pub const ACTIVE_VERSION: &str = "active_version";
 

@@ -166,15 +166,28 @@ pub trait Store: Send + Sync + 'static {
     async fn contact_policy(&self) -> Result<Option<ContactPolicy>>;
 
     /// Replaces the checkpoint of `scope` of what the event log built (see
-    /// [`doppel_types::event_checkpoint`]). Erasing a customer deletes the checkpoint of
-    /// its shard in the same transaction.
+    /// [`doppel_types::event_checkpoint`]) unless the stored one is newer (a lagging
+    /// writer never takes a checkpoint back); true if written. Erasing a customer removes
+    /// its history from its shard's checkpoint in the same transaction (or script).
     async fn put_event_checkpoint(
         &self,
         scope: CheckpointScope,
         checkpoint: &EventCheckpoint,
-    ) -> Result<()>;
-    /// The checkpoint of `scope`, if one was written and no erasure deleted it since.
+    ) -> Result<bool>;
+    /// The checkpoint of `scope`, if one was written, its customers in id order.
     async fn event_checkpoint(&self, scope: CheckpointScope) -> Result<Option<EventCheckpoint>>;
+    /// The sequence number of each of `scopes`' checkpoints (none: not written), without
+    /// reading the checkpoints whole.
+    async fn event_checkpoint_seqs(&self, scopes: &[CheckpointScope]) -> Result<Vec<Option<u64>>>;
+    /// Event retention: removes up to about `limit` of the oldest events — the log's
+    /// prefix (per logical shard where the store keys by shard) up to sequence number
+    /// `through` whose timestamps are before `before_ms` — and returns how many it removed
+    /// (0: none left). The caller passes a `through` its event checkpoints cover. Recorded
+    /// event ids stay, so a retried old event is still a duplicate.
+    async fn compact_events(&self, through: u64, before_ms: i64, limit: usize) -> Result<u64>;
+    /// The newest sequence number [`Self::compact_events`] removed (0: none): the log
+    /// lacks events up to it, so replaying it needs checkpoints at least that new.
+    async fn events_compacted_through(&self) -> Result<u64>;
 
     /// The experiments and canaries (an empty book at revision 0 when none was written).
     async fn experiments(&self) -> Result<ExperimentBook>;

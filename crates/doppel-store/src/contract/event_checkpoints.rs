@@ -1,5 +1,5 @@
-//! Event checkpoints: each scope round-trips, and erasing a customer deletes the
-//! checkpoint of its shard (which holds its purchases and impressions) and no other.
+//! Event checkpoints: each scope round-trips, a put never takes a checkpoint back, and
+//! erasing a customer removes its history from its shard's checkpoint and nothing else.
 
 use doppel_types::shard::shard_of;
 use doppel_types::{CheckpointScope, CustomerHistory, EventCheckpoint, ItemCounts};
@@ -23,7 +23,8 @@ fn shard_checkpoint(customers: &[&str], through_seq: u64) -> EventCheckpoint {
     }
 }
 
-/// Checkpoints round-trip per scope; an erasure deletes its shard's only.
+/// Checkpoints round-trip per scope; older puts are refused; an erasure removes its
+/// customer's history only.
 pub async fn event_checkpoints_round_trip_and_go_with_an_erasure(store: &dyn Store) {
     let items = EventCheckpoint {
         through_seq: 7,
@@ -41,10 +42,23 @@ pub async fn event_checkpoints_round_trip_and_go_with_an_erasure(store: &dyn Sto
             .unwrap(),
         None
     );
-    store
-        .put_event_checkpoint(CheckpointScope::Items, &items)
-        .await
-        .expect("items checkpoint");
+    assert!(
+        store
+            .put_event_checkpoint(CheckpointScope::Items, &items)
+            .await
+            .expect("items checkpoint")
+    );
+    let older = EventCheckpoint {
+        through_seq: 6,
+        ..EventCheckpoint::default()
+    };
+    assert!(
+        !store
+            .put_event_checkpoint(CheckpointScope::Items, &older)
+            .await
+            .expect("an older items checkpoint"),
+        "a lagging writer's checkpoint is refused"
+    );
     // A store keyed by logical shard may refuse another shard count: use the first taken.
     let mut taken = None;
     for shard_count in [16, 5] {
@@ -84,10 +98,36 @@ pub async fn event_checkpoints_round_trip_and_go_with_an_erasure(store: &dyn Sto
             Some(shard_checkpoint(&of(shard), 9))
         );
     }
+    assert_eq!(
+        store
+            .event_checkpoint_seqs(&[scope(victim_shard), CheckpointScope::Items])
+            .await
+            .unwrap(),
+        [Some(9), Some(7)]
+    );
     store.delete_customer(victim).await.expect("erase");
+    let survivors: Vec<&str> = of(victim_shard)
+        .into_iter()
+        .filter(|id| *id != victim)
+        .collect();
     assert_eq!(
         store.event_checkpoint(scope(victim_shard)).await.unwrap(),
-        None
+        Some(shard_checkpoint(&survivors, 9)),
+        "the erased customer's history goes, the shard's other customers' stays"
+    );
+    // A writer that read its memory before the erasure cannot put the customer back.
+    assert!(
+        store
+            .put_event_checkpoint(
+                scope(victim_shard),
+                &shard_checkpoint(&of(victim_shard), 10)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.event_checkpoint(scope(victim_shard)).await.unwrap(),
+        Some(shard_checkpoint(&survivors, 10))
     );
     assert_eq!(
         store.event_checkpoint(scope(other_shard)).await.unwrap(),

@@ -20,6 +20,7 @@ mod event_ids;
 mod fixtures;
 mod policies;
 mod records;
+mod retention;
 mod saved_audiences;
 mod shard_scans;
 mod versions;
@@ -43,6 +44,7 @@ pub use records::{
     impressions_shown_together_read_back_one_by_one, items_round_trip,
     vectors_round_trip_and_paging,
 };
+pub use retention::compaction_removes_the_old_prefix_and_keeps_event_ids;
 pub use saved_audiences::saved_audiences_round_trip_and_lose_erased_members;
 pub use shard_scans::shard_scans_read_exactly_one_shard;
 pub use versions::{
@@ -88,4 +90,5 @@ where
     case!(audit_events_append_and_page);
     case!(shard_scans_read_exactly_one_shard);
     case!(event_checkpoints_round_trip_and_go_with_an_erasure);
+    case!(compaction_removes_the_old_prefix_and_keeps_event_ids);
 }

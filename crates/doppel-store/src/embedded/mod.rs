@@ -26,6 +26,7 @@ mod experiments;
 mod impression_runs;
 mod profiles;
 mod reopen;
+mod retention;
 mod saved_audiences;
 mod store_impl;
 mod vectors;
@@ -158,6 +159,7 @@ fn create_tables(db: &Database) -> Result<()> {
         txn.open_table(keys::CONTEXT_MODELS)?;
         txn.open_table(keys::AUDIT_EVENTS)?;
         txn.open_table(keys::EVENT_CHECKPOINTS)?;
+        txn.open_table(keys::EVENT_CHECKPOINT_CUSTOMERS)?;
         txn.open_table(keys::SAVED_AUDIENCES)?;
         txn.open_table(keys::SAVED_AUDIENCE_QUERIES)?;
         txn.open_table(keys::SAVED_AUDIENCE_MEMBERS)?;

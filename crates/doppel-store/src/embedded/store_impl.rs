@@ -13,9 +13,8 @@ use doppel_types::{
 
 use super::{
     EmbeddedStore, audit_log, contact_policy, erasure, event_checkpoints, events, experiments,
-    profiles, saved_audiences, vectors, versions,
+    profiles, retention, saved_audiences, vectors, versions,
 };
-use crate::codec::encode;
 use crate::error::Result;
 use crate::store_trait::{Appended, Store};
 
@@ -265,14 +264,29 @@ impl Store for EmbeddedStore {
         &self,
         scope: CheckpointScope,
         checkpoint: &EventCheckpoint,
-    ) -> Result<()> {
-        let bytes = encode("event checkpoint", checkpoint)?;
-        self.run(move |db| event_checkpoints::put(db, scope, &bytes))
+    ) -> Result<bool> {
+        let checkpoint = checkpoint.clone();
+        self.run(move |db| event_checkpoints::put(db, scope, &checkpoint))
             .await
     }
 
     async fn event_checkpoint(&self, scope: CheckpointScope) -> Result<Option<EventCheckpoint>> {
         self.run(move |db| event_checkpoints::get(db, scope)).await
+    }
+
+    async fn event_checkpoint_seqs(&self, scopes: &[CheckpointScope]) -> Result<Vec<Option<u64>>> {
+        let scopes = scopes.to_vec();
+        self.run(move |db| event_checkpoints::seqs(db, &scopes))
+            .await
+    }
+
+    async fn compact_events(&self, through: u64, before_ms: i64, limit: usize) -> Result<u64> {
+        self.run(move |db| retention::compact_events(db, through, before_ms, limit))
+            .await
+    }
+
+    async fn events_compacted_through(&self) -> Result<u64> {
+        self.run(event_checkpoints::compacted_through).await
     }
 
     async fn experiments(&self) -> Result<ExperimentBook> {

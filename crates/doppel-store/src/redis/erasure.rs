@@ -1,6 +1,6 @@
 //! Erasure (right to be forgotten): one script over the customer's shard tag removes the
 //! profile, every event and its recorded event ids, the customer's vector in every version,
-//! the shard's event checkpoint (which holds the customer's purchases and impressions)
+//! its history in the shard's event checkpoint (and a checkpoint older releases wrote)
 //! and writes the ledger entry — atomic on a standalone server and in a cluster slot alike.
 
 use doppel_types::Entity;
@@ -12,7 +12,7 @@ use crate::error::Result;
 
 /// KEYS: customers hash, customer ids zset, events hash, event seqs zset, the customer's
 /// events zset, customer vector versions set, ledger, the customer's event ids hash, the
-/// shard's event checkpoint. ARGV: id, now (ms), vectors key
+/// shard's legacy event checkpoint, the shard's event checkpoint. ARGV: id, now (ms), vectors key
 /// prefix, vector ids key prefix (a version completes each; same tag, so same slot).
 /// Returns 1 if anything existed.
 const ERASE: &str = r"
@@ -24,6 +24,7 @@ for _, seq in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
   redis.call('ZREM', KEYS[4], seq)
 end
 redis.call('DEL', KEYS[5], KEYS[8], KEYS[9])
+redis.call('HDEL', KEYS[10], 'c:' .. id)
 for _, version in ipairs(redis.call('SMEMBERS', KEYS[6])) do
   existed = existed + redis.call('HDEL', ARGV[3] .. version, id)
   redis.call('ZREM', ARGV[4] .. version, id)
@@ -46,6 +47,7 @@ pub(super) async fn delete_customer(store: &RedisStore, id: &str) -> Result<bool
         layout.vector_versions(tag, Entity::Customer),
         layout.erased(tag),
         layout.customer_event_ids(id),
+        layout.legacy_shard_event_checkpoint(tag),
         layout.shard_event_checkpoint(tag),
     ];
     let mut cmd = eval(ERASE, &keys);

@@ -18,7 +18,8 @@
 //! | `P:{sNN}:event_seqs` | zset, score seq | the shard's part of the log, in seq order |
 //! | `P:{sNN}:cust_events:<id>` | zset, score seq | one customer's event seqs |
 //! | `P:{sNN}:cust_event_ids:<id>` | hash | one customer's event ids → seq, for dedup |
-//! | `P:{sNN}:event_checkpoint` | bytes | postcard [`EventCheckpoint`](doppel_types::EventCheckpoint) of the shard's customers; deleted by the erasure of any of them |
+//! | `P:{sNN}:checkpoint` | hash | the shard's event checkpoint: `through` → its sequence number, `head` → postcard [`EventCheckpoint`](doppel_types::EventCheckpoint) without customers, `c:<id>` → postcard [`CustomerHistory`](doppel_types::CustomerHistory); an erasure deletes its customer's field; written whole through `checkpoint:next:<nonce>` and `RENAME` |
+//! | `P:{sNN}:event_checkpoint` | bytes | a checkpoint as older releases wrote it; deleted by the erasure of any of its customers and by the next checkpoint |
 //! | `P:{T}:vectors:<e>:<version>` | hash | id → little-endian f32 bytes |
 //! | `P:{T}:vector_ids:<e>:<version>` | zset, score 0 | ids, for paging |
 //! | `P:{T}:vector_versions:<e>` | set | versions holding vectors of entity `e` under `T` |
@@ -28,7 +29,8 @@
 //! | `P:{global}:context_models` | hash | version → postcard [`ContextModel`](doppel_types::ContextModel) |
 //! | `P:{global}:contact_policy` | bytes | postcard [`ContactPolicy`](doppel_types::ContactPolicy) |
 //! | `P:{global}:experiments` / `experiments_rev` | bytes / string | postcard [`ExperimentBook`](doppel_types::ExperimentBook) and its revision |
-//! | `P:{global}:event_checkpoint:items` | bytes | postcard [`EventCheckpoint`](doppel_types::EventCheckpoint) of item popularity |
+//! | `P:{global}:checkpoint:items` | hash | the event checkpoint of item popularity (`through`, `head`) |
+//! | `P:{global}:events_compacted_through` | string | the newest sequence number event retention removed (set before it removes) |
 //! | `P:{global}:last_event_seq` | string | the event sequence counter (`INCRBY`) |
 //! | `P:{global}:key_layout` | string | `per-shard <count>`: customer keys are tagged by logical shard, of that many |
 //! | `P:{global}:members`, `member:<id>`, `shard_map` | | cluster membership (see `membership`) |
@@ -126,13 +128,25 @@ impl Layout {
     pub(crate) fn erased(&self, tag: Tag) -> String {
         self.key(tag, "erased")
     }
-    /// The event checkpoint of a shard's customers.
-    pub(crate) fn shard_event_checkpoint(&self, tag: Tag) -> String {
+    /// The event checkpoint of a shard's customers, as older releases wrote it (one value).
+    pub(crate) fn legacy_shard_event_checkpoint(&self, tag: Tag) -> String {
         self.key(tag, "event_checkpoint")
     }
-    /// The event checkpoint of item popularity.
-    pub(crate) fn items_event_checkpoint(&self) -> String {
+    /// The event checkpoint of item popularity, as older releases wrote it.
+    pub(crate) fn legacy_items_event_checkpoint(&self) -> String {
         self.key(Tag::Global, "event_checkpoint:items")
+    }
+    /// The event checkpoint of a shard's customers (a hash, a field per customer).
+    pub(crate) fn shard_event_checkpoint(&self, tag: Tag) -> String {
+        self.key(tag, "checkpoint")
+    }
+    /// The event checkpoint of item popularity (a hash).
+    pub(crate) fn items_event_checkpoint(&self) -> String {
+        self.key(Tag::Global, "checkpoint:items")
+    }
+    /// The newest sequence number event retention removed.
+    pub(crate) fn events_compacted_through(&self) -> String {
+        self.key(Tag::Global, "events_compacted_through")
     }
     /// Events of a shard by seq.
     pub(crate) fn events(&self, tag: Tag) -> String {

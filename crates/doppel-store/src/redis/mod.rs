@@ -54,6 +54,7 @@ pub mod layout;
 pub mod membership;
 mod paging;
 mod profiles;
+mod retention;
 mod saved_audiences;
 mod store_impl;
 mod vectors;

@@ -92,10 +92,10 @@ return 1
 ";
 
 /// Temporary keys expire after this long if a write dies before its commit (ms).
-const TMP_TTL_MS: u64 = 3_600_000;
+pub(super) const TMP_TTL_MS: u64 = 3_600_000;
 
 /// A random nonce for temporary keys (two writers of one audience never share them).
-fn nonce() -> String {
+pub(super) fn nonce() -> String {
     use std::hash::{BuildHasher, Hasher};
     let part = || {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();

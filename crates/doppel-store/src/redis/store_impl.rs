@@ -9,7 +9,7 @@ use doppel_types::{
 
 use super::{
     RedisStore, audit_log, contact_policy, erasure, event_checkpoints, events, experiments,
-    profiles, saved_audiences, vectors, versions,
+    profiles, retention, saved_audiences, vectors, versions,
 };
 use doppel_types::shard::ShardId;
 
@@ -232,12 +232,24 @@ impl Store for RedisStore {
         &self,
         scope: CheckpointScope,
         checkpoint: &EventCheckpoint,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         event_checkpoints::put(self, scope, checkpoint).await
     }
 
     async fn event_checkpoint(&self, scope: CheckpointScope) -> Result<Option<EventCheckpoint>> {
         event_checkpoints::get(self, scope).await
+    }
+
+    async fn event_checkpoint_seqs(&self, scopes: &[CheckpointScope]) -> Result<Vec<Option<u64>>> {
+        event_checkpoints::seqs(self, scopes).await
+    }
+
+    async fn compact_events(&self, through: u64, before_ms: i64, limit: usize) -> Result<u64> {
+        retention::compact_events(self, through, before_ms, limit).await
+    }
+
+    async fn events_compacted_through(&self) -> Result<u64> {
+        event_checkpoints::compacted_through(self).await
     }
 
     async fn experiments(&self) -> Result<ExperimentBook> {
