@@ -2,7 +2,8 @@
 //! after them, and ends in exactly the state a replay of the whole log gives — purchases
 //! (excluded from offers), item popularity (the fallback ranking, including returns and
 //! cancellations) and impressions (frequency caps) — and an erasure after a checkpoint
-//! takes its shard's checkpoint with it.
+//! takes the customer out of its shard's checkpoint. With `--event-retention-days`, old
+//! events leave the log once checkpointed, and restarts still end in the same state.
 
 use std::sync::Arc;
 
@@ -47,6 +48,12 @@ fn events(round: usize, now: i64) -> Vec<Event> {
 }
 
 async fn open(dir: &std::path::Path) -> Arc<Node> {
+    open_with(dir, NodeConfig::default())
+        .await
+        .expect("open node")
+}
+
+async fn open_with(dir: &std::path::Path, config: NodeConfig) -> doppel_node::Result<Arc<Node>> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let store = loop {
         match EmbeddedStore::open(dir) {
@@ -61,11 +68,9 @@ async fn open(dir: &std::path::Path) -> Arc<Node> {
     let config = NodeConfig {
         // Written by the test itself; the periodic task is not what is checked.
         event_checkpoint_every: Some(std::time::Duration::from_secs(3_600)),
-        ..NodeConfig::default()
+        ..config
     };
-    Node::open(Arc::new(store), config, Arc::new(doppel_node::Everyone))
-        .await
-        .expect("open node")
+    Node::open(Arc::new(store), config, Arc::new(doppel_node::Everyone)).await
 }
 
 /// What every customer is offered (the popularity fallback, without bought items) and
@@ -115,11 +120,8 @@ async fn show(node: &Arc<Node>) {
     }
 }
 
-#[tokio::test]
-async fn a_restart_reads_only_the_events_after_the_checkpoints_and_ends_in_the_same_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let now = doppel_types::clock::now_ms();
-    let node = open(dir.path()).await;
+/// Customers, items, a contact policy and an active version with half the customers.
+async fn populate(node: &Arc<Node>) {
     node.upsert_customers(
         (0..CUSTOMERS)
             .map(|i| Customer {
@@ -184,6 +186,14 @@ async fn a_restart_reads_only_the_events_after_the_checkpoints_and_ends_in_the_s
         .unwrap();
     import.finish().await.unwrap();
     node.activate("v1").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_restart_reads_only_the_events_after_the_checkpoints_and_ends_in_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = doppel_types::clock::now_ms();
+    let node = open(dir.path()).await;
+    populate(&node).await;
     node.record_events(events(0, now)).await.unwrap();
     show(&node).await;
     // Erased before the checkpoints: in none of them.
@@ -215,20 +225,33 @@ async fn a_restart_reads_only_the_events_after_the_checkpoints_and_ends_in_the_s
     );
     assert!(!node.engine().known_customer(&gone));
 
-    // An erasure after the checkpoints takes its shard's checkpoint with it: that shard is
-    // read from the whole log at the next start.
+    // An erasure after the checkpoints takes the customer out of its shard's checkpoint;
+    // the shard's other customers stay in it, so the next start still reads the tail only.
     let erased = customer(5);
-    node.delete_customer(&erased).await.unwrap();
     let count = node.engine().config().shard_count;
     let scope = CheckpointScope::Shard {
         shard: shard_of(&erased, count),
         shard_count: count,
     };
-    assert_eq!(node.store().event_checkpoint(scope).await.unwrap(), None);
+    let holders = |c: Option<doppel_types::EventCheckpoint>| -> Vec<String> {
+        c.expect("the shard's checkpoint")
+            .customers
+            .into_iter()
+            .map(|h| h.customer_id)
+            .collect()
+    };
+    let mut expected = holders(node.store().event_checkpoint(scope).await.unwrap());
+    assert!(expected.contains(&erased), "{expected:?}");
+    node.delete_customer(&erased).await.unwrap();
+    expected.retain(|id| *id != erased);
+    assert_eq!(
+        holders(node.store().event_checkpoint(scope).await.unwrap()),
+        expected
+    );
     let before = stop(node).await;
     let node = open(dir.path()).await;
     assert_eq!(state(&node).await, before);
-    assert_eq!(node.replayed_events(), logged(&node).await);
+    assert!(node.replayed_events() < logged(&node).await);
     assert!(!node.engine().known_customer(&erased));
 
     // Written again on the way out: the next start reads no event.
@@ -252,4 +275,67 @@ async fn stop(node: Arc<Node>) -> Vec<(String, Vec<String>, Vec<(String, u32)>)>
     node.store().flush().await.unwrap();
     drop(node);
     state
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+#[tokio::test]
+async fn events_past_the_retention_window_leave_the_log_once_checkpointed() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = doppel_types::clock::now_ms();
+    let retained = NodeConfig {
+        event_retention: Some(std::time::Duration::from_secs(30 * 86_400)),
+        ..NodeConfig::default()
+    };
+    let node = open_with(dir.path(), retained.clone()).await.unwrap();
+    populate(&node).await;
+    let old = events(0, now - 40 * DAY_MS);
+    node.record_events(old.clone()).await.unwrap();
+    show(&node).await;
+    node.record_events(events(1, now)).await.unwrap();
+    let total = logged(&node).await;
+    // Nothing goes before every shard has a checkpoint.
+    assert_eq!(node.compact_event_log().await.unwrap(), 0);
+    node.write_event_checkpoints(None).await.unwrap();
+    let removed = node.compact_event_log().await.unwrap();
+    assert_eq!(
+        removed,
+        old.len() as u64,
+        "the old prefix, and nothing newer"
+    );
+    assert_eq!(logged(&node).await, total - removed);
+    let oldest = node.store().scan_events(0, 1).await.unwrap()[0]
+        .1
+        .timestamp_ms;
+    assert!(oldest > now - 30 * DAY_MS, "{oldest}");
+    assert!(node.store().events_compacted_through().await.unwrap() > 0);
+    assert_eq!(node.compact_event_log().await.unwrap(), 0);
+
+    // The purchases of removed events still count (excluded from offers, popularity),
+    // after a restart too, and after an erasure in a shard whose old events are gone.
+    let before = stop(node).await;
+    let node = open_with(dir.path(), retained.clone()).await.unwrap();
+    assert_eq!(
+        state(&node).await,
+        before,
+        "checkpoints stand in for removed events"
+    );
+    let erased = customer(7);
+    node.delete_customer(&erased).await.unwrap();
+    let before = stop(node).await;
+    let node = open_with(dir.path(), retained.clone()).await.unwrap();
+    assert_eq!(state(&node).await, before);
+    assert!(!node.engine().known_customer(&erased));
+    drop(node);
+
+    // Checkpoints under another shard count do not exist: the node refuses to start
+    // rather than start without the removed events.
+    let mut other = retained;
+    other.engine.shard_count = NodeConfig::default().engine.shard_count / 2;
+    let refused = open_with(dir.path(), other).await.err().expect("refused");
+    let message = refused.to_string();
+    assert!(
+        message.contains("compacted") && message.contains("--shards"),
+        "{message}"
+    );
 }

@@ -33,6 +33,10 @@ pub struct NodeConfig {
     /// server's default is [`DEFAULT_EVENT_CHECKPOINT_EVERY`](crate::event_checkpoints::DEFAULT_EVENT_CHECKPOINT_EVERY)).
     /// A single node also writes them when it stops.
     pub event_checkpoint_every: Option<Duration>,
+    /// Events older than this go once the event checkpoints hold them
+    /// (`--event-retention-days`; `None`: kept forever). See
+    /// [`event_retention`](crate::event_retention).
+    pub event_retention: Option<Duration>,
     /// Most versions loaded at once for an experiment's arms, counting the active and
     /// rollback versions (0: [`DEFAULT_MAX_LOADED_VERSIONS`]).
     pub max_loaded_versions: usize,

@@ -15,10 +15,13 @@
 //!   writes checkpoints at its position when no skipped sequence number is awaited. The
 //!   gate still orders a checkpoint and an erasure.
 //!
-//! An erasure deletes its shard's checkpoint in the store, in the erasure's transaction;
-//! the next round writes it again without the customer. Item popularity keeps the weight
-//! of erased customers' past events (an aggregate, not personal data), where a replay of
-//! the log would not.
+//! An erasure removes the customer's history from its shard's checkpoint in the store, in
+//! the erasure's transaction; the store never puts an erased customer back. Item
+//! popularity keeps the weight of erased customers' past events (an aggregate, not
+//! personal data), where a replay of the log would not.
+//!
+//! After each round, a node with `--event-retention-days` removes the events every
+//! checkpoint holds and the window lets go (see [`crate::event_retention`]).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -243,6 +246,10 @@ impl Node {
         self.spawn_every(every, |node| async move {
             if let Err(e) = node.write_event_checkpoints(None).await {
                 tracing::warn!(error = %e, "event checkpoints not written; retrying at the next round");
+                return;
+            }
+            if let Err(e) = node.compact_event_log().await {
+                tracing::warn!(error = %e, "old events not removed; retrying at the next round");
             }
         });
     }

@@ -39,6 +39,7 @@ pub mod config;
 pub mod customer_segments;
 pub mod error;
 pub mod event_checkpoints;
+pub mod event_retention;
 pub mod experiment_report;
 pub mod experiment_stats;
 pub mod experiments;

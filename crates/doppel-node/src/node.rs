@@ -178,6 +178,7 @@ impl Node {
         self.reload_customers().await?;
         store_pages::items(self.store.as_ref(), |i| self.engine.upsert_item(i)).await?;
         let from = self.restore_event_checkpoints().await?;
+        self.check_replayable(&from).await?;
         let count = self.engine.config().shard_count;
         let mut read = 0u64;
         let last = self

@@ -40,6 +40,7 @@ pub async fn serve(settings: Settings, keys: Option<Arc<ApiKeys>>) -> anyhow::Re
             saved_audience_limits: settings.saved_audience_limits,
             stream_idle: settings.stream_idle,
             event_checkpoint_every: settings.event_checkpoint_every,
+            event_retention: settings.event_retention,
             max_loaded_versions: settings.max_loaded_versions,
             ..NodeConfig::default()
         },
@@ -119,6 +120,7 @@ async fn serve_shard(settings: Settings) -> anyhow::Result<()> {
             keep_versions: settings.keep_versions,
             stream_idle: settings.stream_idle,
             event_checkpoint_every: settings.event_checkpoint_every,
+            event_retention: settings.event_retention,
             max_loaded_versions: settings.max_loaded_versions,
             ..NodeConfig::default()
         },

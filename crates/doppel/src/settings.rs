@@ -163,6 +163,11 @@ pub struct ServeArgs {
         env = "DOPPEL__STORE__EVENT_CHECKPOINT_EVERY"
     )]
     pub event_checkpoint_every: u64,
+    /// Days of events kept: older events leave the log once the event checkpoints hold
+    /// them (and no experiment's report reads them). Training reads what is kept, so this
+    /// is also the training window. 0: keep every event. Needs event checkpoints.
+    #[arg(long, default_value_t = 0, env = "DOPPEL__STORE__EVENT_RETENTION_DAYS")]
+    pub event_retention_days: u64,
     /// Most model versions loaded at once for a running experiment's arms, counting the
     /// active and rollback versions; an experiment or canary needing more is refused with
     /// FAILED_PRECONDITION.
@@ -245,6 +250,8 @@ pub struct Settings {
     pub stream_idle: Duration,
     /// How often event checkpoints are written (`None`: never).
     pub event_checkpoint_every: Option<Duration>,
+    /// How long events are kept (`None`: forever).
+    pub event_retention: Option<Duration>,
     /// Most versions loaded at once for an experiment.
     pub max_loaded_versions: usize,
     /// TLS on the public port; none: plaintext.
@@ -382,6 +389,20 @@ impl ServeArgs {
         if self.event_checkpoint_every > 86_400 {
             return Err(bad("--event-checkpoint-every", "must be 0..=86400 seconds"));
         }
+        let max_days = doppel_node::event_retention::MAX_EVENT_RETENTION_DAYS;
+        if self.event_retention_days > max_days {
+            return Err(bad(
+                "--event-retention-days",
+                format!("must be 0..={max_days} days"),
+            ));
+        }
+        if self.event_retention_days > 0 && self.event_checkpoint_every == 0 {
+            return Err(bad(
+                "--event-retention-days",
+                "needs event checkpoints (--event-checkpoint-every > 0): events go only once \
+                 a checkpoint holds them",
+            ));
+        }
         if !(2..=16).contains(&self.max_loaded_versions) {
             return Err(bad("--max-loaded-versions", "must be 2..=16"));
         }
@@ -471,6 +492,8 @@ impl ServeArgs {
             stream_idle: Duration::from_secs(self.stream_idle_seconds),
             event_checkpoint_every: (self.event_checkpoint_every > 0)
                 .then(|| Duration::from_secs(self.event_checkpoint_every)),
+            event_retention: (self.event_retention_days > 0)
+                .then(|| Duration::from_secs(self.event_retention_days * 86_400)),
             max_loaded_versions: self.max_loaded_versions,
             tls,
             key_rate_limit,
@@ -597,6 +620,22 @@ mod tests {
                 .name,
             "--event-checkpoint-every"
         );
+        for bad_retention in [
+            &["--event-retention-days", "36501"][..],
+            &[
+                "--event-retention-days",
+                "30",
+                "--event-checkpoint-every",
+                "0",
+            ][..],
+        ] {
+            assert_eq!(
+                parse(bad_retention).validate().unwrap_err().name,
+                "--event-retention-days"
+            );
+        }
+        let kept = parse(&["--event-retention-days", "30"]).validate().unwrap();
+        assert_eq!(kept.event_retention, Some(Duration::from_secs(30 * 86_400)));
         let floor = parse(&["--min-seed-count", "100", "--min-audience-size", "1000"])
             .validate()
             .unwrap()

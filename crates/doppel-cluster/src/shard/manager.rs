@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use doppel_node::{Error, Node, Result};
-use doppel_store::{MemberRecord, RedisStore};
+use doppel_store::{MemberRecord, RedisStore, Store};
 use doppel_types::shard::shard_of;
 use tokio::sync::watch;
 
@@ -239,7 +239,12 @@ impl Manager {
             .write_event_checkpoints_except(Some(self.after), &leaving)
             .await
         {
-            Ok(_) => true,
+            Ok(_) => {
+                if let Err(e) = self.node.compact_event_log().await {
+                    tracing::warn!(error = %e, "old events not removed; retrying at the next round");
+                }
+                true
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "event checkpoints not written; retrying");
                 false
@@ -375,6 +380,7 @@ impl Manager {
         let awaited = &self.gaps.missing;
         let after = self.after;
         let ledger = self.node.erasure_ledger().await?;
+        let compacted = self.store.events_compacted_through().await?;
         for shard in shards {
             let usable =
                 |through: u64| through <= after && awaited.range(..=through).next().is_none();
@@ -382,6 +388,16 @@ impl Manager {
                 .node
                 .restore_shard_checkpoint(*shard, &usable, &ledger)
                 .await?;
+            if from < compacted {
+                // The events before the checkpoint are gone: wait (the caller lets the
+                // shards go and tries again next round) until this node's position passes
+                // the checkpoint's, or no skipped number up to it is awaited.
+                return Err(Error::Unavailable(format!(
+                    "shard {shard} not taken over yet: the event log was compacted through \
+                     {compacted}, and its checkpoint is not usable at this node's position \
+                     {after} (newer, missing, or a skipped number up to it is awaited)"
+                )));
+            }
             self.node
                 .for_each_shard_event(*shard, from, self.after, &mut |seq, event| {
                     if !awaited.contains_key(&seq) {
