@@ -15,7 +15,7 @@ use doppel_test_support::cluster::TEST_SHARDS;
 use doppel_types::CheckpointScope;
 use tonic::transport::Channel;
 
-use crate::fixture::{loaded, offer_ids};
+use crate::fixture::{loaded, loaded_configured, offer_ids};
 
 async fn offers(channel: &Channel, customer: &str, record: bool) -> Vec<String> {
     offer_ids(channel, customer, 4, record).await
@@ -122,4 +122,78 @@ async fn a_takeover_starts_from_the_previous_owners_checkpoint_and_ends_in_the_s
     cluster.wait_for_sole_survivor().await;
     let after = state(&channel, &customers).await;
     assert_eq!(after, before, "checkpoint plus the tail = the state before");
+}
+
+/// With `--event-retention-days 1`, the generated base's events (all older than a day)
+/// leave the log once every shard's checkpoint holds them; a node taking a dead node's
+/// shards over then has only the checkpoints for them, and still ends in the same state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_takeover_after_old_events_left_the_log_ends_in_the_same_state() {
+    let mut cluster = loaded_configured(
+        doppel_store::testing::redis_harness::RedisServer::standalone(),
+        2,
+        doppel_test_support::small_base(),
+        |config| config.event_retention = Some(Duration::from_secs(86_400)),
+    )
+    .await;
+    let channel = cluster.router.channel.clone();
+    let buyers: BTreeSet<&str> = cluster
+        .data
+        .events
+        .iter()
+        .map(|e| e.customer_id.as_str())
+        .collect();
+    let customers: Vec<String> = buyers.into_iter().take(60).map(str::to_owned).collect();
+    for id in &customers {
+        offers(&channel, id, true).await;
+    }
+    let store = RedisStore::connect(RedisConfig {
+        logical_shards: TEST_SHARDS,
+        ..RedisConfig::standalone(cluster.redis.url())
+    })
+    .await
+    .expect("redis");
+    let loaded = cluster.data.events.len();
+    let cutoff = doppel_types::clock::now_ms() - 86_400_000;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = store.scan_events(0, 1_000_000).await.unwrap();
+        let old = log.iter().filter(|(_, e)| e.timestamp_ms < cutoff).count();
+        if old == 0 {
+            assert!(log.len() < loaded, "the base's events are gone");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{old} old events still in the log"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(store.events_compacted_through().await.unwrap() > 0);
+    // Bought items are left out of offers: with the purchases' events gone, only the
+    // checkpoints know them.
+    let wide = |id: String| {
+        let channel = channel.clone();
+        async move { offer_ids(&channel, &id, 20, false).await }
+    };
+    let mut before = Vec::new();
+    for id in &customers {
+        before.push(wide(id.clone()).await);
+    }
+    cluster.shards[1].take().expect("node 1").kill();
+    cluster.wait_for_sole_survivor().await;
+    let mut after = Vec::new();
+    for id in &customers {
+        after.push(wide(id.clone()).await);
+    }
+    let changed: Vec<&String> = customers
+        .iter()
+        .zip(before.iter().zip(&after))
+        .filter(|(_, (b, a))| b != a)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "checkpoints stand in for the removed events; offers changed for {changed:?}"
+    );
 }

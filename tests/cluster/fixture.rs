@@ -46,12 +46,24 @@ pub async fn loaded_on(redis: RedisServer, nodes: u32) -> Cluster {
 
 /// [`loaded_on`] with `data` instead of the small base.
 pub async fn loaded_with(redis: RedisServer, nodes: u32, data: SynthData) -> Cluster {
+    loaded_configured(redis, nodes, data, |_| {}).await
+}
+
+/// [`loaded_with`], every node's settings changed by `configure`.
+pub async fn loaded_configured(
+    redis: RedisServer,
+    nodes: u32,
+    data: SynthData,
+    configure: impl Fn(&mut doppel_grpc::NodeConfig),
+) -> Cluster {
     let url = redis.url();
     let mut dirs = Vec::new();
     let mut shards = Vec::new();
     for ordinal in 0..nodes {
         let dir = tempfile::tempdir().expect("tempdir");
-        shards.push(Some(TestShard::start(&url, ordinal, dir.path()).await));
+        shards.push(Some(
+            TestShard::start_configured(&url, ordinal, dir.path(), &configure).await,
+        ));
         dirs.push(dir);
     }
     let router = TestRouter::start(&url).await;

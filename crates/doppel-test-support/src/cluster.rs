@@ -48,13 +48,32 @@ impl TestShard {
             n,
             data_dir,
             internal_tls,
+            |_| {},
         )
         .await
     }
 
     /// [`TestShard::start`] over the Redis (standalone or Redis Cluster) `redis` describes.
     pub async fn start_on(redis: RedisConfig, n: u32, data_dir: &Path) -> Self {
-        Self::spawn(redis, n, data_dir, None).await
+        Self::spawn(redis, n, data_dir, None, |_| {}).await
+    }
+
+    /// [`TestShard::start`] with the node's settings changed by `configure` (after the
+    /// harness's own: 16 shards, checkpoints every 3 s).
+    pub async fn start_configured(
+        redis_url: &str,
+        n: u32,
+        data_dir: &Path,
+        configure: impl FnOnce(&mut NodeConfig),
+    ) -> Self {
+        Self::spawn(
+            RedisConfig::standalone(redis_url),
+            n,
+            data_dir,
+            None,
+            configure,
+        )
+        .await
     }
 
     async fn spawn(
@@ -62,6 +81,7 @@ impl TestShard {
         n: u32,
         data_dir: &Path,
         internal_tls: Option<tonic::transport::ServerTlsConfig>,
+        configure: impl FnOnce(&mut NodeConfig),
     ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -92,6 +112,8 @@ impl TestShard {
             },
             internal_tls,
         };
+        let mut config = config;
+        configure(&mut config.node);
         let mut redis = redis;
         redis.logical_shards = TEST_SHARDS;
         runtime.spawn(async move {
