@@ -174,6 +174,11 @@ pub trait Store: Send + Sync + 'static {
         scope: CheckpointScope,
         checkpoint: &EventCheckpoint,
     ) -> Result<bool>;
+    /// Moves the checkpoint of `scope` forward to `through` when it is older, keeping its
+    /// content: the caller knows nothing in the scope changed between the two (a quiet
+    /// shard, so event retention is not held back by it). False when there is none or it
+    /// is as new.
+    async fn advance_event_checkpoint(&self, scope: CheckpointScope, through: u64) -> Result<bool>;
     /// The checkpoint of `scope`, if one was written, its customers in id order.
     async fn event_checkpoint(&self, scope: CheckpointScope) -> Result<Option<EventCheckpoint>>;
     /// The sequence number of each of `scopes`' checkpoints (none: not written), without
@@ -185,8 +190,8 @@ pub trait Store: Send + Sync + 'static {
     /// (0: none left). The caller passes a `through` its event checkpoints cover. Recorded
     /// event ids stay, so a retried old event is still a duplicate.
     async fn compact_events(&self, through: u64, before_ms: i64, limit: usize) -> Result<u64>;
-    /// The newest sequence number [`Self::compact_events`] removed (0: none): the log
-    /// lacks events up to it, so replaying it needs checkpoints at least that new.
+    /// The newest sequence number [`Self::compact_events`] removed (0: none): the log may
+    /// lack events up to it, so replaying it needs checkpoints at least that new.
     async fn events_compacted_through(&self) -> Result<u64>;
 
     /// The experiments and canaries (an empty book at revision 0 when none was written).

@@ -4,8 +4,10 @@
 //!
 //! A checkpoint is exact: it counts every event up to [`EventCheckpoint::through_seq`]
 //! and none after it, so applying the events after that sequence number gives the state
-//! a full replay would. Erasing a customer removes the checkpoint of its shard (the store
-//! does it with the erasure), so erased data never outlives the erasure there.
+//! a full replay would. Erasing a customer removes its history from its shard's
+//! checkpoint (the store does it with the erasure), so erased data never outlives the
+//! erasure there, and the shard's other customers keep theirs: with event retention, the
+//! checkpoint may be all that is left of their old events.
 
 use serde::{Deserialize, Serialize};
 

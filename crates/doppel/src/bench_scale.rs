@@ -77,6 +77,11 @@ pub struct BenchScaleArgs {
     /// log to read.
     #[arg(long, default_value_t = 0)]
     pub events_per_customer: usize,
+    /// With --events-per-customer: after the restarts, start the node with
+    /// `--event-retention-days` this many days (the events span 30), time the removal of
+    /// the older events and a restart after it (0: skip).
+    #[arg(long, default_value_t = 0)]
+    pub event_retention_days: u64,
     /// Print the report as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -119,6 +124,9 @@ struct Report {
     restart_s: f64,
     restart_from_snapshot: bool,
     rss_after_restart_bytes: u64,
+    /// With --event-retention-days: what the node removed, and a restart after it.
+    retention: Option<crate::bench_scale_events::RetentionRun>,
+    restart_after_retention_s: Option<f64>,
     lookalikes: Vec<LookalikeTiming>,
     offers_qps: f64,
     offers_p99_ms: f64,
@@ -136,6 +144,10 @@ pub async fn run(args: BenchScaleArgs) -> anyhow::Result<()> {
         "--dim must be in 2..=4096"
     );
     ensure!(args.clusters >= 1, "--clusters must be at least 1");
+    ensure!(
+        args.event_retention_days == 0 || args.events_per_customer > 0,
+        "--event-retention-days needs --events-per-customer"
+    );
     let temp = tempfile::tempdir().context("temporary data dir")?;
     let dir = args.dir.clone().unwrap_or_else(|| temp.path().to_owned());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -242,7 +254,24 @@ pub async fn run(args: BenchScaleArgs) -> anyhow::Result<()> {
     report.restart_s = started.elapsed().as_secs_f64();
     report.restart_from_snapshot = after.loaded_from_snapshot;
     report.rss_after_restart_bytes = node.status_bytes("VmRSS:").unwrap_or(0);
-    drop(node);
+    if args.event_retention_days > 0 {
+        node.stop().await?;
+        report.retention = Some(
+            crate::bench_scale_events::run_retention(
+                &dir,
+                args.build_threads,
+                args.event_retention_days,
+            )
+            .await?,
+        );
+        let started = Instant::now();
+        let node = NodeProcess::start(&dir, args.build_threads).await?;
+        describe(&node.channel).await?;
+        report.restart_after_retention_s = Some(started.elapsed().as_secs_f64());
+        drop(node);
+    } else {
+        drop(node);
+    }
 
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -622,6 +651,21 @@ fn print_report(r: &Report) {
                     r.events, r.upload_events_per_s
                 ),
                 None => "none (--events-per-customer 0)".to_owned(),
+            },
+        ),
+        (
+            "event retention: removed; restart after",
+            match (&r.retention, r.restart_after_retention_s) {
+                (Some(run), Some(s)) => format!(
+                    "{} of {} events older than {} days in {:.1} s ({:.1} s after the start); \
+                     restart {s:.1} s",
+                    run.events_removed,
+                    r.events,
+                    run.days,
+                    run.compaction_ms as f64 / 1_000.0,
+                    run.until_removed_s
+                ),
+                _ => "not run (--event-retention-days 0)".to_owned(),
             },
         ),
         (

@@ -1,14 +1,25 @@
 //! The event history of `doppel bench scale --events-per-customer E`: E events per
-//! customer (purchases, views, carts, impressions over the last 30 days) uploaded over
-//! gRPC, so the restarts the bench times have a log to read — the whole of it without
-//! event checkpoints, only the tail with them.
+//! customer (purchases, views, carts, impressions over the last 30 days, uploaded roughly
+//! in time order, as they would arrive) uploaded over gRPC, so the restarts the bench
+//! times have a log to read — the whole of it without event checkpoints, only the tail
+//! with them — and, with `--event-retention-days D`, a node started with that flag has old
+//! events to remove.
 
-use std::time::Instant;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
+use anyhow::bail;
 use doppel_proto::v1 as pb;
+use serde::Serialize;
 use tonic::transport::Channel;
 
 use crate::bench_scale::{CHUNK, bar, customer_id, item_id, splitmix64};
+use crate::node_process::NodeProcess;
+
+/// The span of the generated events' timestamps.
+const SPAN_MS: i64 = 30 * 86_400_000;
+/// How far an event's timestamp strays from upload order.
+const JITTER_MS: u64 = 3_600_000;
 
 /// Uploads `per_customer` events for each of `customers` customers over `items` items;
 /// returns events per second.
@@ -40,7 +51,9 @@ pub(crate) async fn upload_events(
                     customer_id: customer_id(n % customers),
                     item_id: item_id(((r >> 8) % items as u64) as usize),
                     r#type: kind as i32,
-                    timestamp_ms: now - ((r >> 32) % (30 * 86_400_000)) as i64,
+                    // Oldest first, an hour of jitter.
+                    timestamp_ms: now - SPAN_MS + (SPAN_MS as f64 * n as f64 / total as f64) as i64
+                        - ((r >> 32) % JITTER_MS) as i64,
                     quantity: 1,
                     ..Default::default()
                 }
@@ -52,4 +65,122 @@ pub(crate) async fn upload_events(
     }
     progress.finish_and_clear();
     Ok(total as f64 / started.elapsed().as_secs_f64().max(1e-9))
+}
+
+/// What a node started with `--event-retention-days` removed from the log.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct RetentionRun {
+    pub(crate) days: u64,
+    pub(crate) events_removed: u64,
+    /// The node's own time for the removal (its log line).
+    pub(crate) compaction_ms: u64,
+    /// From the node's start until the removal was logged (start-up and the first
+    /// checkpoint round included).
+    pub(crate) until_removed_s: f64,
+}
+
+/// Starts the node in `dir` with `--event-retention-days days` and checkpoints every
+/// second, waits for its log to report the removal, and stops it.
+pub(crate) async fn run_retention(
+    dir: &Path,
+    build_threads: usize,
+    days: u64,
+) -> anyhow::Result<RetentionRun> {
+    let log_path = dir.join("node.log");
+    let offset = std::fs::metadata(&log_path).map_or(0, |m| m.len());
+    let started = Instant::now();
+    let node = NodeProcess::start_with(
+        dir,
+        build_threads,
+        &[
+            "--event-retention-days",
+            &days.to_string(),
+            "--event-checkpoint-every",
+            "1",
+        ],
+    )
+    .await?;
+    let deadline = started + Duration::from_secs(900);
+    loop {
+        if let Some((events, ms)) = removal_logged(&log_path, offset)? {
+            let until = started.elapsed().as_secs_f64();
+            node.stop().await?;
+            return Ok(RetentionRun {
+                days,
+                events_removed: events,
+                compaction_ms: ms,
+                until_removed_s: until,
+            });
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the node removed no event within 15 minutes; see {}",
+                log_path.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The `events` and `elapsed_ms` of the first "old events removed" line after `offset`.
+fn removal_logged(log: &Path, offset: u64) -> anyhow::Result<Option<(u64, u64)>> {
+    let bytes = std::fs::read(log)?;
+    let text = strip_ansi(&String::from_utf8_lossy(
+        &bytes[(offset as usize).min(bytes.len())..],
+    ));
+    let Some(line) = text.lines().find(|l| l.contains("old events removed")) else {
+        return Ok(None);
+    };
+    let field = |name: &str| -> Option<u64> {
+        let at = line.find(&format!(" {name}="))? + name.len() + 2;
+        line[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .ok()
+    };
+    match (field("events"), field("elapsed_ms")) {
+        (Some(events), Some(ms)) => Ok(Some((events, ms))),
+        _ => bail!("unexpected log line: {line}"),
+    }
+}
+
+/// `text` without ANSI colour sequences (`ESC [ … m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_removal_line_is_read_with_or_without_colours() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("node.log");
+        std::fs::write(
+            &log,
+            "INFO other line events=1\n\
+             INFO doppel_node::event_retention: old events removed (event retention) \
+             \u{1b}[3mevents\u{1b}[0m\u{1b}[2m=\u{1b}[0m1234 through=9 elapsed_ms=56\n",
+        )
+        .unwrap();
+        assert_eq!(removal_logged(&log, 0).unwrap(), Some((1234, 56)));
+        let len = std::fs::metadata(&log).unwrap().len();
+        assert_eq!(removal_logged(&log, len).unwrap(), None);
+    }
 }

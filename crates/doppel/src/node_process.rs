@@ -49,7 +49,8 @@ impl NodeProcess {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--build-threads", &build_threads.to_string()])
             .args(flags)
-            .env("DOPPEL_LOG", "warn")
+            // Warnings, and what event retention removed (the bench reads that line).
+            .env("DOPPEL_LOG", "warn,doppel_node::event_retention=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);

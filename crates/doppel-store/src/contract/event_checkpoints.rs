@@ -129,6 +129,30 @@ pub async fn event_checkpoints_round_trip_and_go_with_an_erasure(store: &dyn Sto
         store.event_checkpoint(scope(victim_shard)).await.unwrap(),
         Some(shard_checkpoint(&survivors, 10))
     );
+    // A quiet shard's checkpoint moves forward whole; never back.
+    assert!(
+        store
+            .advance_event_checkpoint(scope(victim_shard), 12)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .advance_event_checkpoint(scope(victim_shard), 11)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.event_checkpoint(scope(victim_shard)).await.unwrap(),
+        Some(shard_checkpoint(&survivors, 12))
+    );
+    assert_eq!(
+        store
+            .event_checkpoint_seqs(&[scope(victim_shard)])
+            .await
+            .unwrap(),
+        [Some(12)]
+    );
     assert_eq!(
         store.event_checkpoint(scope(other_shard)).await.unwrap(),
         Some(shard_checkpoint(&of(other_shard), 9))

@@ -12,8 +12,9 @@
 //! batches lost with a crash or a reopen after an I/O error are not listed. Readers and
 //! erasure still check the customers of the row they find, and read each row once.
 //!
-//! It grows with every append (a `u64` per customer and batch) until events have a
-//! retention; erasing a customer rewrites every batch row that holds it.
+//! It grows with every append (a `u64` per customer and batch) until event retention
+//! removes the rows ([`BatchOwners::forget_through`]); erasing a customer rewrites every
+//! batch row that holds it.
 
 use std::collections::HashMap;
 
@@ -45,6 +46,14 @@ impl BatchOwners {
             }
         }
         Ok(owners)
+    }
+
+    /// Forgets every batch row numbered up to `seq` (event retention removed them).
+    pub(crate) fn forget_through(&mut self, seq: u64) {
+        self.by_customer.retain(|_, rows| {
+            rows.retain(|row| *row > seq);
+            !rows.is_empty()
+        });
     }
 
     /// Notes that batch row `row` (appended after the others) holds impressions of

@@ -39,20 +39,40 @@ pub(crate) fn put(
         heads.insert(key.as_str(), encode("event checkpoint", &head)?.as_slice())?;
         let mut rows = txn.open_table(EVENT_CHECKPOINT_CUSTOMERS)?;
         clear_rows(&mut rows, &key)?;
+        let ledger = txn.open_table(ERASED)?;
         for history in &checkpoint.customers {
+            // A customer erased after the writer read its memory is not put back.
+            if ledger.get(history.customer_id.as_str())?.is_some() {
+                continue;
+            }
             rows.insert(
                 (key.as_str(), history.customer_id.as_str()),
                 encode("checkpoint customer", history)?.as_slice(),
             )?;
         }
-        // A customer erased after the writer read its memory is not put back.
-        let ledger = txn.open_table(ERASED)?;
-        for entry in ledger.iter()? {
-            let (id, _) = entry?;
-            if scope.holds_customer(id.value()) {
-                rows.remove((key.as_str(), id.value()))?;
-            }
+        Ok(true)
+    })
+}
+
+/// Moves the checkpoint of `scope` forward to `through` when it is older (the writer knows
+/// nothing in the scope changed since it was written); false when there is none or it is
+/// as new.
+pub(crate) fn advance(db: &Database, scope: CheckpointScope, through: u64) -> Result<bool> {
+    let key = scope.key();
+    write(db, |txn| {
+        let mut heads = txn.open_table(EVENT_CHECKPOINTS)?;
+        let Some(mut head) = heads
+            .get(key.as_str())?
+            .map(|v| decode::<EventCheckpoint>("event checkpoint", &key, v.value()))
+            .transpose()?
+        else {
+            return Ok(false);
+        };
+        if head.through_seq >= through {
+            return Ok(false);
         }
+        head.through_seq = through;
+        heads.insert(key.as_str(), encode("event checkpoint", &head)?.as_slice())?;
         Ok(true)
     })
 }

@@ -4,27 +4,30 @@
 //! reads the removable rows and the first one it keeps.
 
 use doppel_types::Event;
-use redb::{Database, ReadableTable};
+use redb::{Database, Durability, ReadableTable};
 
 use super::impression_runs::decode_row;
-use super::write;
+use super::write_with;
 use crate::error::Result;
 use crate::keys::{
     COUNTERS, CUSTOMER_EVENTS, EVENTS, EVENTS_COMPACTED_THROUGH, IMPRESSION_BATCHES,
 };
 
-/// Removes up to `limit` events of the log's prefix up to `through` whose timestamps are
-/// all before `before_ms`, in one transaction; returns how many were removed. Rows are
+/// Removes, in one transaction, about `limit` events (one whole row more at most) of the
+/// log's prefix up to `through` whose timestamps are all before `before_ms`. Rows are
 /// removed whole (a run or a batch of impressions with one newer event stays, and ends
-/// the prefix). Recorded event ids stay, so a retried old event is still a duplicate.
-/// The newest sequence number removed is recorded ([`EVENTS_COMPACTED_THROUGH`]).
+/// the prefix). Recorded event ids stay, so a retried old event is still a duplicate. The
+/// newest sequence number removed is recorded ([`EVENTS_COMPACTED_THROUGH`]). Commits
+/// lazily: durable with the next durable commit, so a removal lost to a crash is done
+/// again, its marker with it. Returns how many events went and the newest sequence
+/// number removed (0: none).
 pub(crate) fn compact_events(
     db: &Database,
     through: u64,
     before_ms: i64,
     limit: usize,
-) -> Result<u64> {
-    write(db, |txn| {
+) -> Result<(u64, u64)> {
+    write_with(db, Durability::None, |txn| {
         let mut log = txn.open_table(EVENTS)?;
         let mut index = txn.open_table(CUSTOMER_EVENTS)?;
         let mut batches = txn.open_table(IMPRESSION_BATCHES)?;
@@ -60,6 +63,6 @@ pub(crate) fn compact_events(
                 .map_or(0, |v| v.value());
             counters.insert(EVENTS_COMPACTED_THROUGH, before.max(newest))?;
         }
-        Ok(events as u64)
+        Ok((events as u64, newest))
     })
 }

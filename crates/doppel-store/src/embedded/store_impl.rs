@@ -281,7 +281,17 @@ impl Store for EmbeddedStore {
     }
 
     async fn compact_events(&self, through: u64, before_ms: i64, limit: usize) -> Result<u64> {
-        self.run(move |db| retention::compact_events(db, through, before_ms, limit))
+        let (removed, newest) = self
+            .run(move |db| retention::compact_events(db, through, before_ms, limit))
+            .await?;
+        if newest > 0 {
+            self.batch_owners.lock().forget_through(newest);
+        }
+        Ok(removed)
+    }
+
+    async fn advance_event_checkpoint(&self, scope: CheckpointScope, through: u64) -> Result<bool> {
+        self.run(move |db| event_checkpoints::advance(db, scope, through))
             .await
     }
 

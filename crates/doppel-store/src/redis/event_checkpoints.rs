@@ -33,14 +33,35 @@ if old and tonumber(old) > tonumber(ARGV[1]) then
   return 0
 end
 if KEYS[4] then
-  for _, id in ipairs(redis.call('HKEYS', KEYS[4])) do
-    redis.call('HDEL', KEYS[2], 'c:' .. id)
+  -- Over the smaller of the ledger and the checkpoint.
+  if redis.call('HLEN', KEYS[4]) <= redis.call('HLEN', KEYS[2]) then
+    for _, id in ipairs(redis.call('HKEYS', KEYS[4])) do
+      redis.call('HDEL', KEYS[2], 'c:' .. id)
+    end
+  else
+    for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do
+      if string.sub(field, 1, 2) == 'c:'
+        and redis.call('HEXISTS', KEYS[4], string.sub(field, 3)) == 1 then
+        redis.call('HDEL', KEYS[2], field)
+      end
+    end
   end
 end
 redis.call('RENAME', KEYS[2], KEYS[1])
 redis.call('PERSIST', KEYS[1])
 redis.call('DEL', KEYS[3])
 return 1
+";
+
+/// KEYS: checkpoint. ARGV: a sequence number; `through` becomes it if older. Returns 1
+/// if moved.
+const ADVANCE: &str = r"
+local old = redis.call('HGET', KEYS[1], 'through')
+if old and tonumber(old) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'through', ARGV[1])
+  return 1
+end
+return 0
 ";
 
 /// The keys of `scope`: its checkpoint, its tag, and the key older releases used.
@@ -130,6 +151,8 @@ pub(super) async fn get(
             return Ok(None);
         };
         let mut checkpoint: EventCheckpoint = decode("event checkpoint", &key, &head)?;
+        // `through` may have been moved forward since the head was written.
+        checkpoint.through_seq = through;
         let mut cursor = 0u64;
         loop {
             let mut cmd = redis::cmd("HSCAN");
@@ -168,6 +191,19 @@ pub(super) async fn get(
     Err(Error::Storage(format!(
         "event checkpoint `{key}` replaced {READ_ATTEMPTS} times while being read"
     )))
+}
+
+/// Moves the checkpoint of `scope` forward to `through` when it is older.
+pub(super) async fn advance(
+    store: &RedisStore,
+    scope: CheckpointScope,
+    through: u64,
+) -> Result<bool> {
+    let (key, _, _) = keys(store, scope)?;
+    let mut cmd = eval(ADVANCE, &[key]);
+    cmd.arg(through);
+    let moved: i64 = store.conn.query(&cmd).await?;
+    Ok(moved == 1)
 }
 
 /// The checkpoint's `through` and `head`, if it exists.

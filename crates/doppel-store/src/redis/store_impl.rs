@@ -244,6 +244,10 @@ impl Store for RedisStore {
         event_checkpoints::seqs(self, scopes).await
     }
 
+    async fn advance_event_checkpoint(&self, scope: CheckpointScope, through: u64) -> Result<bool> {
+        event_checkpoints::advance(self, scope, through).await
+    }
+
     async fn compact_events(&self, through: u64, before_ms: i64, limit: usize) -> Result<u64> {
         retention::compact_events(self, through, before_ms, limit).await
     }
