@@ -181,6 +181,7 @@ mod tests {
             node_id: id.into(),
             internal_addr: format!("{id}:1"),
             ready_shards: ready.to_vec(),
+            applied_seq: 0,
         }
     }
 

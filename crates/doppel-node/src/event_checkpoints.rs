@@ -46,6 +46,8 @@ pub(crate) struct CheckpointState {
     dirty: Vec<AtomicBool>,
     /// Item counts changed since the last items checkpoint.
     items_dirty: AtomicBool,
+    /// Old events are being removed (see [`crate::event_retention`]).
+    pub(crate) compacting: AtomicBool,
 }
 
 impl CheckpointState {
@@ -54,6 +56,7 @@ impl CheckpointState {
             gates: (0..shard_count).map(|_| RwLock::new(())).collect(),
             dirty: (0..shard_count).map(|_| AtomicBool::new(true)).collect(),
             items_dirty: AtomicBool::new(true),
+            compacting: AtomicBool::new(false),
         }
     }
 }
@@ -67,6 +70,10 @@ pub struct CheckpointRound {
     pub customers: usize,
     /// Whether the items checkpoint was written.
     pub items: bool,
+    /// Checkpoints of quiet scopes moved forward (with event retention).
+    pub advanced: usize,
+    /// Checkpoints not written because the store holds a newer one.
+    pub refused: usize,
 }
 
 /// Where the start-up replay starts after restoring the checkpoints.
@@ -169,7 +176,18 @@ impl Node {
                 continue;
             }
             let _gate = self.checkpoints.gates[shard as usize].write().await;
+            let scope = CheckpointScope::Shard {
+                shard,
+                shard_count: count,
+            };
             if !self.checkpoints.dirty[shard as usize].swap(false, Ordering::Relaxed) {
+                // Quiet since its last checkpoint: with retention, it moves forward, so
+                // it does not hold back the removal of every shard's old events.
+                if self.config.event_retention.is_some() {
+                    let seq = self.checkpoint_seq(through).await?;
+                    round.advanced +=
+                        usize::from(self.store.advance_event_checkpoint(scope, seq).await?);
+                }
                 continue;
             }
             let written = async {
@@ -177,26 +195,40 @@ impl Node {
                 let mut checkpoint = self.engine.shard_histories(&roster, shard);
                 checkpoint.through_seq = seq;
                 let customers = checkpoint.customers.len();
-                let scope = CheckpointScope::Shard {
-                    shard,
-                    shard_count: count,
-                };
-                self.store.put_event_checkpoint(scope, &checkpoint).await?;
-                Ok::<_, crate::Error>(customers)
+                let written = self.store.put_event_checkpoint(scope, &checkpoint).await?;
+                Ok::<_, crate::Error>(written.then_some(customers))
             }
             .await;
             match written {
-                Ok(customers) => {
+                Ok(Some(customers)) => {
                     round.shards += 1;
                     round.customers += customers;
                 }
+                // Another node stored a newer one (it holds the shard now).
+                Ok(None) => round.refused += 1,
                 Err(e) => {
                     self.note_shard_changed(shard);
                     return Err(e);
                 }
             }
         }
-        if self.checkpoints.items_dirty.swap(false, Ordering::Relaxed) {
+        let items_dirty = self.checkpoints.items_dirty.swap(false, Ordering::Relaxed);
+        if !items_dirty && self.config.event_retention.is_some() {
+            let mut gates = Vec::new();
+            if through.is_none() {
+                for gate in &self.checkpoints.gates {
+                    gates.push(gate.write().await);
+                }
+            }
+            let seq = self.checkpoint_seq(through).await?;
+            drop(gates);
+            round.advanced += usize::from(
+                self.store
+                    .advance_event_checkpoint(CheckpointScope::Items, seq)
+                    .await?,
+            );
+        }
+        if items_dirty {
             let mut gates = Vec::new();
             if through.is_none() {
                 for gate in &self.checkpoints.gates {
@@ -210,23 +242,31 @@ impl Node {
                     ..Default::default()
                 };
                 drop(gates);
-                self.store
-                    .put_event_checkpoint(CheckpointScope::Items, &checkpoint)
-                    .await?;
-                Ok::<_, crate::Error>(())
+                Ok::<_, crate::Error>(
+                    self.store
+                        .put_event_checkpoint(CheckpointScope::Items, &checkpoint)
+                        .await?,
+                )
             }
             .await;
-            if let Err(e) = written {
-                self.checkpoints.items_dirty.store(true, Ordering::Relaxed);
-                return Err(e);
+            match written {
+                Ok(written) => {
+                    round.items = written;
+                    round.refused += usize::from(!written);
+                }
+                Err(e) => {
+                    self.checkpoints.items_dirty.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
             }
-            round.items = true;
         }
-        if round.shards > 0 || round.items {
+        if round.shards > 0 || round.items || round.refused > 0 {
             tracing::info!(
                 shards = round.shards,
                 customers = round.customers,
                 items = round.items,
+                advanced = round.advanced,
+                refused = round.refused,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "event checkpoints written"
             );
@@ -248,9 +288,7 @@ impl Node {
                 tracing::warn!(error = %e, "event checkpoints not written; retrying at the next round");
                 return;
             }
-            if let Err(e) = node.compact_event_log().await {
-                tracing::warn!(error = %e, "old events not removed; retrying at the next round");
-            }
+            node.spawn_compaction(None);
         });
     }
 

@@ -16,6 +16,8 @@
 //! left, so the window is also the training window: keep it longer than the decay's reach
 //! (a few half-lives).
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use doppel_types::CheckpointScope;
@@ -31,10 +33,29 @@ pub const MAX_EVENT_RETENTION_DAYS: u64 = 36_500;
 const COMPACT_BATCH: usize = 10_000;
 
 impl Node {
-    /// Removes the events retention lets go (see the module); returns how many. A node
-    /// without `--event-retention-days` removes none; in a cluster, the holder of logical
-    /// shard 0 does it for every node.
-    pub async fn compact_event_log(&self) -> Result<u64> {
+    /// Starts [`Self::compact_event_log`] in a task of its own, unless one runs: the first
+    /// removal after retention is turned on may take minutes, and neither the checkpoint
+    /// task nor a shard node's follower waits for it.
+    pub fn spawn_compaction(self: &Arc<Self>, bound: Option<u64>) {
+        if self.config.event_retention.is_none()
+            || self.checkpoints.compacting.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let node = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(e) = node.compact_event_log(bound).await {
+                tracing::warn!(error = %e, "old events not removed; retrying at the next round");
+            }
+            node.checkpoints.compacting.store(false, Ordering::Release);
+        });
+    }
+
+    /// Removes the events retention lets go (see the module), none after `bound` (a shard
+    /// node passes the lowest position of the live nodes' followers); returns how many. A
+    /// node without `--event-retention-days` removes none; in a cluster, the holder of
+    /// logical shard 0 does it for every node.
+    pub async fn compact_event_log(&self, bound: Option<u64>) -> Result<u64> {
         let Some(retention) = self.config.event_retention else {
             return Ok(0);
         };
@@ -63,7 +84,7 @@ impl Node {
             .experiments
             .iter()
             .map(|e| e.start_seq)
-            .fold(covered, u64::min);
+            .fold(covered.min(bound.unwrap_or(u64::MAX)), u64::min);
         let before_ms = doppel_types::clock::now_ms().saturating_sub(window_ms(retention));
         let mut removed = 0;
         loop {
@@ -77,6 +98,7 @@ impl Node {
             }
         }
         if removed > 0 {
+            self.store.flush().await?;
             tracing::info!(
                 events = removed,
                 through,

@@ -118,6 +118,7 @@ impl Manager {
             node_id: self.node_id.clone(),
             internal_addr: self.advertise.clone(),
             ready_shards: self.node.engine().held_shards(),
+            applied_seq: self.after,
         }
     }
 
@@ -240,8 +241,22 @@ impl Manager {
             .await
         {
             Ok(_) => {
-                if let Err(e) = self.node.compact_event_log().await {
-                    tracing::warn!(error = %e, "old events not removed; retrying at the next round");
+                if self.node.config().event_retention.is_some() && self.node.engine().owns_shard(0)
+                {
+                    match self.store.live_members().await {
+                        // Nothing a live node's follower has not read yet (this one's
+                        // included: its record may be a round old).
+                        Ok(members) => {
+                            let slowest = members
+                                .iter()
+                                .map(|m| m.applied_seq)
+                                .fold(self.after, u64::min);
+                            self.node.spawn_compaction(Some(slowest));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "live nodes unknown: no old events removed this round")
+                        }
+                    }
                 }
                 true
             }
@@ -405,6 +420,14 @@ impl Manager {
                     }
                 })
                 .await?;
+            // Removed while they were read (the checkpoint moved on meanwhile): try again.
+            let now_compacted = self.store.events_compacted_through().await?;
+            if now_compacted > from {
+                return Err(Error::Unavailable(format!(
+                    "shard {shard} not taken over yet: old events were removed (through \
+                     {now_compacted}) while its events after {from} were read"
+                )));
+            }
             // Written again by this node, its new owner.
             self.node.note_shard_changed(*shard);
         }

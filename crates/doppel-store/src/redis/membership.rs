@@ -25,25 +25,33 @@ pub struct MemberRecord {
     pub internal_addr: String,
     /// Logical shards it has loaded and serves.
     pub ready_shards: Vec<u32>,
+    /// Its event-log follower's position (every event up to it applied): event retention
+    /// removes nothing a live node has not read. 0 in a record from an older release.
+    pub applied_seq: u64,
 }
 
 impl MemberRecord {
     fn encode(&self) -> String {
         let shards: Vec<String> = self.ready_shards.iter().map(u32::to_string).collect();
         format!(
-            "{}\t{}\t{}",
+            "{}\t{}\t{}\t{}",
             self.node_id,
             self.internal_addr,
-            shards.join(",")
+            shards.join(","),
+            self.applied_seq
         )
     }
 
     fn decode(text: &str) -> Result<Self> {
         let bad = || Error::Storage(format!("malformed member record `{text}`"));
-        let mut parts = text.splitn(3, '\t');
+        let mut parts = text.splitn(4, '\t');
         let node_id = parts.next().ok_or_else(bad)?.to_owned();
         let internal_addr = parts.next().ok_or_else(bad)?.to_owned();
         let shards = parts.next().ok_or_else(bad)?;
+        let applied_seq = match parts.next() {
+            Some(seq) => seq.parse().map_err(|_| bad())?,
+            None => 0,
+        };
         let ready_shards = shards
             .split(',')
             .filter(|s| !s.is_empty())
@@ -53,6 +61,7 @@ impl MemberRecord {
             node_id,
             internal_addr,
             ready_shards,
+            applied_seq,
         })
     }
 }
@@ -182,8 +191,12 @@ mod tests {
             node_id: "doppel-shard-1".into(),
             internal_addr: "10.0.0.7:50061".into(),
             ready_shards: vec![1, 3, 5],
+            applied_seq: 42,
         };
         assert_eq!(MemberRecord::decode(&record.encode()).unwrap(), record);
+        // A record an older release wrote has no position.
+        let older = MemberRecord::decode("doppel-shard-1\t10.0.0.7:50061\t1,3,5").unwrap();
+        assert_eq!(older.applied_seq, 0);
         let empty = MemberRecord {
             ready_shards: vec![],
             ..record
