@@ -48,6 +48,9 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the largest variant (the server's flags) costs
+// nothing worth an indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run a server (`--role all`: one process on the embedded store).

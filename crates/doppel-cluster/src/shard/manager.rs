@@ -23,7 +23,7 @@
 //!   A:                              └─ sees map[s]=B: fence writes ─(3 s)─► release s
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,11 @@ use tokio::sync::watch;
 use crate::shard::assignment::desired_owner;
 use crate::shard::placement::ShardPlacement;
 use crate::{LEASE_RENEW_EVERY, LEASE_TTL};
+
+mod checkpoints;
+mod gaps;
+
+use gaps::Gaps;
 
 /// How often the event log and the pointer are polled (a local write wakes it sooner).
 pub const POLL_EVERY: Duration = Duration::from_millis(250);
@@ -48,30 +53,6 @@ pub const SECOND_PASS_AFTER: Duration = Duration::from_secs(3);
 pub const SETTLE: Duration = Duration::from_secs(2);
 /// Rows read per store page.
 const PAGE: usize = 5_000;
-/// Gaps wider than this are not waited for (a bulk erasure, not a slow writer).
-const MAX_GAP: u64 = 10_000;
-
-/// Seqs not seen yet, with when they were first missed.
-#[derive(Default)]
-struct Gaps {
-    missing: BTreeMap<u64, Instant>,
-}
-
-impl Gaps {
-    fn note(&mut self, from: u64, to: u64, now: Instant) {
-        if to >= from && to - from < MAX_GAP {
-            for seq in from..=to {
-                self.missing.insert(seq, now);
-            }
-        }
-    }
-
-    fn expire(&mut self, now: Instant) {
-        self.missing
-            .retain(|_, since| now.duration_since(*since) < GAP_PATIENCE);
-    }
-}
-
 /// The state of one shard node's manager.
 pub struct Manager {
     node: Arc<Node>,
@@ -214,57 +195,6 @@ impl Manager {
         }
         self.placement.mark_applied(self.after);
         Ok(())
-    }
-
-    /// Writes the event checkpoints that changed, at the follower's position, when no
-    /// skipped sequence number is awaited (else a checkpoint would not be exact at it);
-    /// true when done (or nothing to do).
-    async fn checkpoint(&mut self) -> bool {
-        if !self.gaps.missing.is_empty() {
-            self.checkpoints_waiting += 1;
-            // Tried every poll once due: 40 polls are ten seconds, a gap's whole patience.
-            if self.checkpoints_waiting.is_multiple_of(40) {
-                tracing::warn!(
-                    polls = self.checkpoints_waiting,
-                    awaited = self.gaps.missing.len(),
-                    "event checkpoints wait for skipped sequence numbers to commit or expire"
-                );
-            }
-            return false;
-        }
-        self.checkpoints_waiting = 0;
-        // Shards another node claimed are not this node's to write any more.
-        let leaving: Vec<u32> = self.handoffs.keys().copied().collect();
-        match self
-            .node
-            .write_event_checkpoints_except(Some(self.after), &leaving)
-            .await
-        {
-            Ok(_) => {
-                if self.node.config().event_retention.is_some() && self.node.engine().owns_shard(0)
-                {
-                    match self.store.live_members().await {
-                        // Nothing a live node's follower has not read yet (this one's
-                        // included: its record may be a round old).
-                        Ok(members) => {
-                            let slowest = members
-                                .iter()
-                                .map(|m| m.applied_seq)
-                                .fold(self.after, u64::min);
-                            self.node.spawn_compaction(Some(slowest));
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "live nodes unknown: no old events removed this round")
-                        }
-                    }
-                }
-                true
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "event checkpoints not written; retrying");
-                false
-            }
-        }
     }
 
     /// Applies one event; a held customer's is folded in after the page (not for an
@@ -538,21 +468,5 @@ impl Manager {
             tracing::info!(model.version = %active, "followed the active-version pointer");
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gaps_are_remembered_then_given_up() {
-        let mut gaps = Gaps::default();
-        let t0 = Instant::now();
-        gaps.note(5, 7, t0);
-        gaps.note(100, 100 + MAX_GAP, t0);
-        assert_eq!(gaps.missing.keys().copied().collect::<Vec<_>>(), [5, 6, 7]);
-        gaps.expire(t0 + GAP_PATIENCE);
-        assert!(gaps.missing.is_empty());
     }
 }

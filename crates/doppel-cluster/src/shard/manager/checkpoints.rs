@@ -1,0 +1,62 @@
+//! The manager's event checkpoints (written at the follower's position) and, with event
+//! retention, the removal of old events every live node has read.
+
+use super::Manager;
+
+impl Manager {
+    /// Writes the event checkpoints that changed, at the follower's position, when no
+    /// skipped sequence number is awaited (else a checkpoint would not be exact at it);
+    /// true when done (or nothing to do).
+    pub(super) async fn checkpoint(&mut self) -> bool {
+        if !self.gaps.missing.is_empty() {
+            self.checkpoints_waiting += 1;
+            // Tried every poll once due: 40 polls are ten seconds, a gap's whole patience.
+            if self.checkpoints_waiting.is_multiple_of(40) {
+                tracing::warn!(
+                    polls = self.checkpoints_waiting,
+                    awaited = self.gaps.missing.len(),
+                    "event checkpoints wait for skipped sequence numbers to commit or expire"
+                );
+            }
+            return false;
+        }
+        self.checkpoints_waiting = 0;
+        // Shards another node claimed are not this node's to write any more.
+        let leaving: Vec<u32> = self.handoffs.keys().copied().collect();
+        match self
+            .node
+            .write_event_checkpoints_except(Some(self.after), &leaving)
+            .await
+        {
+            Ok(_) => {
+                self.compact().await;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "event checkpoints not written; retrying");
+                false
+            }
+        }
+    }
+
+    /// With event retention, on the holder of logical shard 0: starts removing old events,
+    /// none a live node's follower has not read yet (this one's included: its lease record
+    /// may be a round old).
+    async fn compact(&self) {
+        if self.node.config().event_retention.is_none() || !self.node.engine().owns_shard(0) {
+            return;
+        }
+        match self.store.live_members().await {
+            Ok(members) => {
+                let slowest = members
+                    .iter()
+                    .map(|m| m.applied_seq)
+                    .fold(self.after, u64::min);
+                self.node.spawn_compaction(Some(slowest));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "live nodes unknown: no old events removed this round")
+            }
+        }
+    }
+}
