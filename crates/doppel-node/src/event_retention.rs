@@ -29,8 +29,9 @@ use crate::node::Node;
 /// Longest `--event-retention-days`.
 pub const MAX_EVENT_RETENTION_DAYS: u64 = 36_500;
 
-/// Events removed per store transaction (or per shard and script in Redis).
-const COMPACT_BATCH: usize = 10_000;
+/// Events removed per store transaction: each holds the embedded store's write lock
+/// (about 30 ms for 2,000 events at the measured 60k events/s), so writers wait little.
+const COMPACT_BATCH: usize = 2_000;
 
 impl Node {
     /// Starts [`Self::compact_event_log`] in a task of its own, unless one runs: the first
