@@ -16,7 +16,11 @@
 //!   gate still orders a checkpoint and an erasure.
 //!
 //! An erasure removes the customer's history from its shard's checkpoint in the store, in
-//! the erasure's transaction; the store never puts an erased customer back. Item
+//! the erasure's transaction, and a checkpoint written afterwards leaves out customers in
+//! the erasure ledger (a writer may have read its memory before the erasure). A customer
+//! re-imported after its erasure leaves the ledger, so a writer that read its memory
+//! before the erasure and writes after the re-import would put its old history back; the
+//! next round writes the shard from memory without it. Item
 //! popularity keeps the weight of erased customers' past events (an aggregate, not
 //! personal data), where a replay of the log would not.
 //!
