@@ -15,7 +15,7 @@ use doppel_test_support::cluster::TEST_SHARDS;
 use doppel_types::CheckpointScope;
 use tonic::transport::Channel;
 
-use crate::fixture::{loaded, loaded_configured, offer_ids};
+use crate::fixture::{Cluster, loaded, loaded_configured, offer_ids};
 
 async fn offers(channel: &Channel, customer: &str, record: bool) -> Vec<String> {
     offer_ids(channel, customer, 4, record).await
@@ -41,6 +41,31 @@ async fn state(channel: &Channel, customers: &[String]) -> Vec<(Vec<String>, Vec
     out
 }
 
+/// Shows 60 buyers of the base offers, recorded as impressions; returns them.
+async fn show_buyers(cluster: &Cluster) -> Vec<String> {
+    let buyers: BTreeSet<&str> = cluster
+        .data
+        .events
+        .iter()
+        .map(|e| e.customer_id.as_str())
+        .collect();
+    let customers: Vec<String> = buyers.into_iter().take(60).map(str::to_owned).collect();
+    for id in &customers {
+        offers(&cluster.router.channel, id, true).await;
+    }
+    customers
+}
+
+/// The cluster's store, read directly.
+async fn store_of(cluster: &Cluster) -> RedisStore {
+    RedisStore::connect(RedisConfig {
+        logical_shards: TEST_SHARDS,
+        ..RedisConfig::standalone(cluster.redis.url())
+    })
+    .await
+    .expect("redis")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_takeover_starts_from_the_previous_owners_checkpoint_and_ends_in_the_same_state() {
     let mut cluster = loaded(2).await;
@@ -56,29 +81,16 @@ async fn a_takeover_starts_from_the_previous_owners_checkpoint_and_ends_in_the_s
         })
         .await
         .expect("SetContactPolicy");
-    let buyers: BTreeSet<&str> = cluster
-        .data
-        .events
-        .iter()
-        .map(|e| e.customer_id.as_str())
-        .collect();
-    let customers: Vec<String> = buyers.into_iter().take(60).map(str::to_owned).collect();
-    for id in &customers {
-        offers(&channel, id, true).await;
-    }
+    let customers = show_buyers(&cluster).await;
     // Every shard's checkpoint is written at or past the log's end so far.
-    let store = RedisStore::connect(RedisConfig {
-        logical_shards: TEST_SHARDS,
-        ..RedisConfig::standalone(cluster.redis.url())
-    })
-    .await
-    .expect("redis");
+    let store = store_of(&cluster).await;
     let written = store.last_event_seq().await.unwrap();
     let scope = |shard| CheckpointScope::Shard {
         shard,
         shard_count: TEST_SHARDS,
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Checkpoints wait for skipped sequence numbers (two nodes append) to commit or expire.
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut behind = 0;
         for shard in 0..TEST_SHARDS {
@@ -137,22 +149,8 @@ async fn a_takeover_after_old_events_left_the_log_ends_in_the_same_state() {
     )
     .await;
     let channel = cluster.router.channel.clone();
-    let buyers: BTreeSet<&str> = cluster
-        .data
-        .events
-        .iter()
-        .map(|e| e.customer_id.as_str())
-        .collect();
-    let customers: Vec<String> = buyers.into_iter().take(60).map(str::to_owned).collect();
-    for id in &customers {
-        offers(&channel, id, true).await;
-    }
-    let store = RedisStore::connect(RedisConfig {
-        logical_shards: TEST_SHARDS,
-        ..RedisConfig::standalone(cluster.redis.url())
-    })
-    .await
-    .expect("redis");
+    let customers = show_buyers(&cluster).await;
+    let store = store_of(&cluster).await;
     let loaded = cluster.data.events.len();
     let cutoff = doppel_types::clock::now_ms() - 86_400_000;
     let deadline = Instant::now() + Duration::from_secs(60);

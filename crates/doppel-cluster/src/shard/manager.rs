@@ -222,6 +222,7 @@ impl Manager {
         let wanted: Vec<u32> = (0..shard_count)
             .filter(|s| desired(*s) && !held.contains(s))
             .collect();
+        let wanted = self.takeover_ready(wanted).await?;
         if !wanted.is_empty()
             && let Err(e) = self.acquire(&wanted).await
         {

@@ -1,6 +1,10 @@
 //! The manager's event checkpoints (written at the follower's position) and, with event
 //! retention, the removal of old events every live node has read.
 
+use doppel_node::Result;
+use doppel_store::Store;
+use doppel_types::CheckpointScope;
+
 use super::Manager;
 
 impl Manager {
@@ -58,5 +62,45 @@ impl Manager {
                 tracing::warn!(error = %e, "live nodes unknown: no old events removed this round")
             }
         }
+    }
+
+    /// Of the shards this node should take over, those it can take now: all of them, unless
+    /// old events were removed — then those whose checkpoint is usable at this node's
+    /// position (at least as new as the removal, not newer than the position, no skipped
+    /// number up to it awaited). The others wait for a later round, so one lagging or
+    /// damaged checkpoint does not hold the rest back.
+    pub(super) async fn takeover_ready(&self, wanted: Vec<u32>) -> Result<Vec<u32>> {
+        let compacted = self.store.events_compacted_through().await?;
+        if compacted == 0 || wanted.is_empty() {
+            return Ok(wanted);
+        }
+        let shard_count = self.node.engine().config().shard_count;
+        let scopes: Vec<CheckpointScope> = wanted
+            .iter()
+            .map(|&shard| CheckpointScope::Shard { shard, shard_count })
+            .collect();
+        let seqs = self.store.event_checkpoint_seqs(&scopes).await?;
+        let usable = |through: u64| {
+            through >= compacted
+                && through <= self.after
+                && self.gaps.missing.range(..=through).next().is_none()
+        };
+        let (mut ready, mut waiting) = (Vec::new(), Vec::new());
+        for (shard, seq) in wanted.into_iter().zip(seqs) {
+            if seq.is_some_and(usable) {
+                ready.push(shard);
+            } else {
+                waiting.push((shard, seq));
+            }
+        }
+        if !waiting.is_empty() {
+            tracing::warn!(
+                shards = ?waiting,
+                compacted,
+                position = self.after,
+                "shards not taken over yet: old events were removed and their checkpoints are not usable at this position"
+            );
+        }
+        Ok(ready)
     }
 }
