@@ -217,49 +217,50 @@ impl Node {
             }
         }
         let items_dirty = self.checkpoints.items_dirty.swap(false, Ordering::Relaxed);
-        if !items_dirty && self.config.event_retention.is_some() {
+        if items_dirty || self.config.event_retention.is_some() {
             let mut gates = Vec::new();
             if through.is_none() {
                 for gate in &self.checkpoints.gates {
                     gates.push(gate.write().await);
                 }
             }
-            let seq = self.checkpoint_seq(through).await?;
-            drop(gates);
-            round.advanced += usize::from(
-                self.store
-                    .advance_event_checkpoint(CheckpointScope::Items, seq)
-                    .await?,
-            );
-        }
-        if items_dirty {
-            let mut gates = Vec::new();
-            if through.is_none() {
-                for gate in &self.checkpoints.gates {
-                    gates.push(gate.write().await);
-                }
-            }
+            // Events applied while the gates were being taken make the items not quiet.
+            let items_dirty =
+                items_dirty || self.checkpoints.items_dirty.swap(false, Ordering::Relaxed);
             let written = async {
+                let seq = self.checkpoint_seq(through).await?;
+                if !items_dirty {
+                    // Quiet (with retention): the stored checkpoint moves forward.
+                    drop(gates);
+                    let moved = self
+                        .store
+                        .advance_event_checkpoint(CheckpointScope::Items, seq)
+                        .await?;
+                    return Ok::<_, crate::Error>((false, moved));
+                }
                 let checkpoint = doppel_types::EventCheckpoint {
-                    through_seq: self.checkpoint_seq(through).await?,
+                    through_seq: seq,
                     items: self.engine.item_counts(),
                     ..Default::default()
                 };
                 drop(gates);
-                Ok::<_, crate::Error>(
-                    self.store
-                        .put_event_checkpoint(CheckpointScope::Items, &checkpoint)
-                        .await?,
-                )
+                let put = self
+                    .store
+                    .put_event_checkpoint(CheckpointScope::Items, &checkpoint)
+                    .await?;
+                Ok((true, put))
             }
             .await;
             match written {
-                Ok(written) => {
-                    round.items = written;
-                    round.refused += usize::from(!written);
+                Ok((false, moved)) => round.advanced += usize::from(moved),
+                Ok((true, put)) => {
+                    round.items = put;
+                    round.refused += usize::from(!put);
                 }
                 Err(e) => {
-                    self.checkpoints.items_dirty.store(true, Ordering::Relaxed);
+                    if items_dirty {
+                        self.checkpoints.items_dirty.store(true, Ordering::Relaxed);
+                    }
                     return Err(e);
                 }
             }

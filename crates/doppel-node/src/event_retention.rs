@@ -17,7 +17,7 @@
 //! (a few half-lives).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use doppel_types::CheckpointScope;
@@ -45,10 +45,11 @@ impl Node {
         }
         let node = Arc::clone(self);
         tokio::spawn(async move {
+            // Cleared however the task ends (a panic included).
+            let _running = Running(&node.checkpoints.compacting);
             if let Err(e) = node.compact_event_log(bound).await {
                 tracing::warn!(error = %e, "old events not removed; retrying at the next round");
             }
-            node.checkpoints.compacting.store(false, Ordering::Release);
         });
     }
 
@@ -148,6 +149,15 @@ pub fn not_replayable(what: &str, through: u64, compacted: u64) -> String {
          (--event-retention-days), and {what} {held}: the events it needs are gone. \
          Start with the --shards the node ran with before, or restore the store from a backup"
     )
+}
+
+/// Clears a "running" flag when dropped.
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// `retention` in ms, saturating.

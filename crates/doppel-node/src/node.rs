@@ -195,6 +195,9 @@ impl Node {
                 }
             })
             .await?;
+        // A shard node is not a member while it replays: old events it had still to read
+        // may have been removed meanwhile.
+        self.check_replayable(&from).await?;
         self.replayed_events.store(read, Ordering::Relaxed);
         self.replayed_seq
             .fetch_max(last.max(from.items), Ordering::Relaxed);

@@ -99,7 +99,13 @@ impl Manager {
             node_id: self.node_id.clone(),
             internal_addr: self.advertise.clone(),
             ready_shards: self.node.engine().held_shards(),
-            applied_seq: self.after,
+            // Not past a skipped number still awaited: it may commit, and be read, later.
+            applied_seq: self
+                .gaps
+                .missing
+                .keys()
+                .next()
+                .map_or(self.after, |first| self.after.min(first.saturating_sub(1))),
         }
     }
 

@@ -34,6 +34,7 @@
 //! | `P:{global}:last_event_seq` | string | the event sequence counter (`INCRBY`) |
 //! | `P:{global}:key_layout` | string | `per-shard <count>`: customer keys are tagged by logical shard, of that many |
 //! | `P:{global}:members`, `member:<id>`, `shard_map` | | cluster membership (see `membership`) |
+//! | `P:{global}:member_applied:<id>` | string | a node's event-log follower position, with its lease's expiry (event retention) |
 //!
 //! `T` is the customer's shard tag for customer vectors (`e` = `c`) and `global` for item
 //! vectors (`e` = `i`). The variable part of a key is always last, so no two
@@ -267,6 +268,10 @@ impl Layout {
     /// One node's lease.
     pub(crate) fn member(&self, node_id: &str) -> String {
         self.key(Tag::Global, &format!("member:{node_id}"))
+    }
+    /// One node's event-log follower position (beside its lease, same expiry).
+    pub(crate) fn member_applied(&self, node_id: &str) -> String {
+        self.key(Tag::Global, &format!("member_applied:{node_id}"))
     }
     /// The key layout marker (`per-shard <count>`).
     pub(crate) fn key_layout(&self) -> String {

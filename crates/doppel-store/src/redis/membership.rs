@@ -26,7 +26,8 @@ pub struct MemberRecord {
     /// Logical shards it has loaded and serves.
     pub ready_shards: Vec<u32>,
     /// Its event-log follower's position (every event up to it applied): event retention
-    /// removes nothing a live node has not read. 0 in a record from an older release.
+    /// removes nothing a live node has not read. Kept beside the record under its own
+    /// key, so nodes of an older release still read the record; 0 when none was written.
     pub applied_seq: u64,
 }
 
@@ -34,24 +35,19 @@ impl MemberRecord {
     fn encode(&self) -> String {
         let shards: Vec<String> = self.ready_shards.iter().map(u32::to_string).collect();
         format!(
-            "{}\t{}\t{}\t{}",
+            "{}\t{}\t{}",
             self.node_id,
             self.internal_addr,
-            shards.join(","),
-            self.applied_seq
+            shards.join(",")
         )
     }
 
     fn decode(text: &str) -> Result<Self> {
         let bad = || Error::Storage(format!("malformed member record `{text}`"));
-        let mut parts = text.splitn(4, '\t');
+        let mut parts = text.splitn(3, '\t');
         let node_id = parts.next().ok_or_else(bad)?.to_owned();
         let internal_addr = parts.next().ok_or_else(bad)?.to_owned();
         let shards = parts.next().ok_or_else(bad)?;
-        let applied_seq = match parts.next() {
-            Some(seq) => seq.parse().map_err(|_| bad())?,
-            None => 0,
-        };
         let ready_shards = shards
             .split(',')
             .filter(|s| !s.is_empty())
@@ -61,7 +57,7 @@ impl MemberRecord {
             node_id,
             internal_addr,
             ready_shards,
-            applied_seq,
+            applied_seq: 0,
         })
     }
 }
@@ -81,6 +77,13 @@ impl RedisStore {
             .arg("PX")
             .arg(ttl.as_millis().max(1) as u64);
         cmds.push(set);
+        let mut applied = redis::cmd("SET");
+        applied
+            .arg(self.layout.member_applied(&record.node_id))
+            .arg(record.applied_seq)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64);
+        cmds.push(applied);
         let mut add = redis::cmd("SADD");
         add.arg(self.layout.members()).arg(&record.node_id);
         cmds.push(add);
@@ -116,10 +119,18 @@ impl RedisStore {
             get.arg(self.layout.member(id));
         }
         let leases: Vec<Option<String>> = self.conn.query(&get).await?;
+        let mut get_applied = redis::cmd("MGET");
+        for id in &ids {
+            get_applied.arg(self.layout.member_applied(id));
+        }
+        let applied: Vec<Option<u64>> = self.conn.query(&get_applied).await?;
         let mut live = Vec::new();
-        for (id, lease) in ids.iter().zip(leases) {
+        for ((id, lease), applied) in ids.iter().zip(leases).zip(applied) {
             match lease {
-                Some(text) => live.push(MemberRecord::decode(&text)?),
+                Some(text) => live.push(MemberRecord {
+                    applied_seq: applied.unwrap_or(0),
+                    ..MemberRecord::decode(&text)?
+                }),
                 None => {
                     let mut srem = redis::cmd("SREM");
                     srem.arg(self.layout.members()).arg(id);
@@ -191,12 +202,11 @@ mod tests {
             node_id: "doppel-shard-1".into(),
             internal_addr: "10.0.0.7:50061".into(),
             ready_shards: vec![1, 3, 5],
-            applied_seq: 42,
+            applied_seq: 0,
         };
         assert_eq!(MemberRecord::decode(&record.encode()).unwrap(), record);
-        // A record an older release wrote has no position.
-        let older = MemberRecord::decode("doppel-shard-1\t10.0.0.7:50061\t1,3,5").unwrap();
-        assert_eq!(older.applied_seq, 0);
+        // The format older releases read: the position is kept under a key of its own.
+        assert_eq!(record.encode(), "doppel-shard-1\t10.0.0.7:50061\t1,3,5");
         let empty = MemberRecord {
             ready_shards: vec![],
             ..record
