@@ -62,6 +62,34 @@ pub enum Error {
 /// Result of the client helpers.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// How long the server asked to wait before retrying, when it refused the call for
+    /// load (an admission shed, or an API key over its rate limit); see [`retry_after`].
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Rpc { status, .. } => retry_after(status),
+            _ => None,
+        }
+    }
+}
+
+/// How long a refused call's `status` asks the client to wait before retrying: the
+/// server's `retry-after-ms` trailer, else gRPC's `grpc-retry-pushback-ms`; `None` when it
+/// says neither (retry with a backoff of your own). A shed heavy call is told 100 ms, a
+/// shed cheap one 5 ms, a key over its rate limit until its bucket refills.
+pub fn retry_after(status: &tonic::Status) -> Option<std::time::Duration> {
+    ["retry-after-ms", "grpc-retry-pushback-ms"]
+        .iter()
+        .find_map(|key| {
+            status
+                .metadata()
+                .get(*key)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(std::time::Duration::from_millis)
+}
+
 /// Connects to `addr` (`http://host:port`).
 pub async fn connect(addr: &str) -> Result<Channel> {
     connect_with(addr, None).await
@@ -260,5 +288,37 @@ pub async fn train(
                 "the progress stream ended before training was done",
             )),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn shed(headers: &[(&'static str, &str)]) -> tonic::Status {
+        let mut status = tonic::Status::resource_exhausted("shed");
+        for (key, value) in headers {
+            status
+                .metadata_mut()
+                .insert(*key, value.parse().expect("ascii"));
+        }
+        status
+    }
+
+    #[test]
+    fn the_servers_retry_hint_is_read_from_either_trailer() {
+        let both = shed(&[("retry-after-ms", "100"), ("grpc-retry-pushback-ms", "7")]);
+        assert_eq!(retry_after(&both), Some(Duration::from_millis(100)));
+        let grpc_only = shed(&[("grpc-retry-pushback-ms", "7")]);
+        assert_eq!(retry_after(&grpc_only), Some(Duration::from_millis(7)));
+        assert_eq!(retry_after(&shed(&[("retry-after-ms", "soon")])), None);
+        assert_eq!(retry_after(&shed(&[])), None);
+        let error = Error::Rpc {
+            rpc: "FindLookalikes",
+            status: Box::new(both),
+        };
+        assert_eq!(error.retry_after(), Some(Duration::from_millis(100)));
     }
 }

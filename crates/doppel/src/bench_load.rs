@@ -510,16 +510,9 @@ async fn drive_heavy(
     tally
 }
 
-/// How long a shed call's status asks the client to wait (`retry-after-ms`; 5 ms when it
-/// does not say).
+/// How long a shed call's status asks the client to wait (5 ms when it does not say).
 fn retry_after(status: &tonic::Status) -> Duration {
-    let ms = status
-        .metadata()
-        .get("retry-after-ms")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    Duration::from_millis(ms)
+    doppel_client::retry_after(status).unwrap_or(Duration::from_millis(5))
 }
 
 /// The `--overload-heavy` phases: offers alone, then beside `heavy` clients looping
