@@ -58,6 +58,7 @@ mod lookalike;
 pub mod lookalike_query;
 mod profile_checkpoints;
 mod profiles;
+mod purchase_history;
 mod quantized_scan;
 pub mod reach;
 pub mod recommend;

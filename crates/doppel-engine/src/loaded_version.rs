@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use doppel_index::{Bitset, BuildParams, Metric, PointId, Progress, VectorIndex};
 use doppel_types::shard::shard_of;
-use doppel_types::{OfferPrior, VectorLayout, VersionInfo};
+use doppel_types::{OfferPrior, RecencyShift, VectorLayout, VersionInfo};
 use parking_lot::RwLock;
 
 use crate::classifier::{CLASSIFIER_MAX_DIM, Moments};
@@ -55,6 +55,9 @@ pub(crate) struct LoadedVersion {
     /// The recent-popularity prior of a trained version's offers (none: offers rank by the
     /// customer's vector alone).
     pub(crate) offer_prior: Option<OfferPrior>,
+    /// The recency shift of a trained version's offers (none: the query is the customer's
+    /// vector).
+    pub(crate) recency: Option<(RecencyShift, VectorLayout)>,
     /// Each customer's vector length (the shards keep unit vectors) and the shards'
     /// moments, for classifier audiences.
     pub(crate) lengths: CustomerLengths,
@@ -71,6 +74,12 @@ pub(crate) fn offer_prior_of<'a>(
     items: impl Iterator<Item = &'a [f32]>,
 ) -> Option<OfferPrior> {
     OfferPrior::new(VectorLayout::of(info)?, items)
+}
+
+/// The recency shift of a version trained with one, and its layout (which part of a
+/// vector is latent factors).
+pub(crate) fn recency_of(info: &VersionInfo) -> Option<(RecencyShift, VectorLayout)> {
+    Some((RecencyShift::of(info)?, VectorLayout::of(info)?))
 }
 
 /// True when `info` asks for int8 scans.
@@ -131,6 +140,7 @@ impl LoadedVersion {
         // Shards are built one after another, each using every core.
         let shards = customers.iter().map(build).collect::<Result<Vec<_>>>()?;
         let offer_prior = offer_prior_of(&info, items.vectors.chunks_exact(dim.max(1)));
+        let recency = recency_of(&info);
         let items = build(&items)?;
         let lengths = CustomerLengths::new(shards.len());
         for rows in &customers {
@@ -148,6 +158,7 @@ impl LoadedVersion {
             from_snapshot: false,
             context: RwLock::default(),
             offer_prior,
+            recency,
             lengths,
         };
         version.apply_scan_vectors();
@@ -241,8 +252,22 @@ impl LoadedVersion {
     }
 
     /// The query offers search the item index with for a customer's stored vector: the
-    /// vector itself, or with the prior's coordinate set when the version has one.
-    pub(crate) fn offer_query(&self, customer: Vec<f32>) -> Vec<f32> {
+    /// vector itself, moved towards the items of `newest` (the customer's purchases,
+    /// newest first) when the version has a recency shift, with the prior's coordinate set
+    /// when it has a prior.
+    pub(crate) fn offer_query(
+        &self,
+        mut customer: Vec<f32>,
+        newest: impl Iterator<Item = PointId>,
+    ) -> Vec<f32> {
+        if let Some((shift, layout)) = &self.recency {
+            let recent: Vec<Vec<f32>> = newest
+                .filter_map(|slot| self.items.vector(slot))
+                .take(doppel_types::offer_recency::RECENT_ITEMS)
+                .collect();
+            let factors = layout.factors.min(customer.len());
+            shift.apply(&mut customer[..factors], recent.iter().map(Vec::as_slice));
+        }
         match &self.offer_prior {
             Some(prior) => prior.query(&customer),
             None => customer,

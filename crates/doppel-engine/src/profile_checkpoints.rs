@@ -107,13 +107,13 @@ impl Profiles {
             if record.purchased.is_empty() && exposures.is_empty() {
                 continue;
             }
-            let mut purchased: Vec<PointId> = record.purchased.iter().copied().collect();
-            purchased.sort_unstable();
             let history = CustomerHistory {
                 customer_id: id.to_owned(),
-                purchased: purchased
-                    .into_iter()
-                    .map(|item| out.index_of(self, item))
+                // Oldest last purchase first: restored in this order, the newest stay newest.
+                purchased: record
+                    .purchased
+                    .iter()
+                    .map(|&item| out.index_of(self, item))
                     .collect(),
                 exposures: exposures
                     .all()
@@ -145,7 +145,7 @@ impl Profiles {
             let record = self.customer_record_mut(&history.customer_id);
             for &i in &history.purchased {
                 if let Some(&item) = items.get(i as usize) {
-                    record.purchased.insert(item);
+                    record.purchased.restore(item);
                 }
             }
             let exposures = record.exposures.get_mut();

@@ -2,7 +2,7 @@
 //! attributes, purchases, catalogue data and popularity. Fed by ingest and by the replay
 //! of the store at start.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use doppel_index::{Bitset, PointId};
@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use crate::attribute_columns::{AttributeColumns, Column};
 use crate::exposures::Exposures;
 use crate::id_slots::IdSlots;
+use crate::purchase_history::PurchaseHistory;
 
 /// How much one event of each kind adds to an item's popularity (per unit of quantity).
 fn popularity_weight(kind: EventType) -> f64 {
@@ -31,8 +32,9 @@ pub(crate) struct CustomerRecord {
     pub(crate) ads_consent: bool,
     pub(crate) onsite_consent: bool,
     pub(crate) attributes: BTreeMap<String, String>,
-    /// Slots of items this customer bought (returns do not remove them: they were bought).
-    pub(crate) purchased: HashSet<PointId>,
+    /// Slots of items this customer bought (returns do not remove them: they were bought),
+    /// in the order of their last purchase.
+    pub(crate) purchased: PurchaseHistory,
     /// Offers shown (impressions), for frequency caps: at most
     /// [`MAX_EXPOSURES_PER_CUSTOMER`](doppel_types::contact_policy::MAX_EXPOSURES_PER_CUSTOMER),
     /// the most recent, in timestamp order. Behind its own lock, so impressions of served
@@ -133,7 +135,7 @@ impl Profiles {
             .flatten()
             .map(|c| {
                 map_bytes(&c.attributes)
-                    + c.purchased.capacity() * (std::mem::size_of::<PointId>() + 1)
+                    + c.purchased.heap_bytes()
                     + c.exposures.lock().memory_bytes()
             })
             .sum();
@@ -239,7 +241,7 @@ impl Profiles {
         let row = slot_mut(&mut self.customers, customer);
         match event.kind {
             EventType::Purchase if event.quantity >= 0 => {
-                row.purchased.insert(item);
+                row.purchased.record(item, event.timestamp_ms);
             }
             EventType::Impression => row.exposures.get_mut().record(item, event.timestamp_ms),
             _ => {}
@@ -343,7 +345,7 @@ impl Profiles {
         &self,
         categories: &[String],
         max_price: Option<f64>,
-        bought: Option<&HashSet<PointId>>,
+        bought: Option<&PurchaseHistory>,
         except: Option<PointId>,
     ) -> Bitset {
         let mut allowed = self.in_stock.clone();
@@ -351,7 +353,7 @@ impl Profiles {
             allowed.remove(slot);
         }
         if let Some(bought) = bought {
-            for slot in bought {
+            for slot in bought.iter() {
                 allowed.remove(*slot);
             }
         }

@@ -367,7 +367,7 @@ pub(crate) fn recommend(
     let vector = customer
         .filter(|c| c.onsite_consent)
         .and_then(|_| version.customer_vector(&query.customer_id, slot))
-        .map(|v| version.offer_query(v));
+        .map(|v| version.offer_query(v, bought.into_iter().flat_map(|b| b.newest_first())));
     let model_version = version.info.version.clone();
     let Some(vector) = vector.filter(|_| !allowed.is_empty()) else {
         let (offers, skipped) = popular(

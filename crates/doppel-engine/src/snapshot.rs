@@ -22,7 +22,7 @@ use crate::config::EngineConfig;
 use crate::customer_lengths::{CustomerLengths, LengthTable};
 use crate::error::{Error, Result};
 use crate::id_slots::IdSlots;
-use crate::loaded_version::{LoadedVersion, offer_prior_of};
+use crate::loaded_version::{LoadedVersion, offer_prior_of, recency_of};
 use crate::snapshot_dir::{clear_temp, replace_with, temp_sibling};
 
 const MANIFEST: &str = "manifest.txt";
@@ -249,6 +249,7 @@ pub(crate) fn load(
     let mut item_vectors = Vec::new();
     items.for_each_live(&mut |_, v| item_vectors.extend_from_slice(v));
     let offer_prior = offer_prior_of(&info, item_vectors.chunks_exact((info.dim as usize).max(1)));
+    let recency = recency_of(&info);
     let version = LoadedVersion {
         dim: info.dim as usize,
         info,
@@ -261,6 +262,7 @@ pub(crate) fn load(
         from_snapshot: true,
         context: RwLock::default(),
         offer_prior,
+        recency,
         lengths,
     };
     version.apply_scan_vectors();

@@ -53,7 +53,8 @@ pub struct TrainPlan {
 pub struct TrainProgress {
     /// The version being trained.
     pub version: String,
-    /// `reading events`, `training`, `choosing the popularity prior`, `learning context`,
+    /// `reading events`, `training`, `choosing the popularity prior` (and the recency weight),
+    /// `learning context`,
     /// `storing vectors`, `segmenting`,
     /// `building indexes`, `done`.
     pub stage: &'static str,
@@ -201,9 +202,9 @@ impl Node {
                 }));
             })?;
             let segments = segment_customers(&events, &model, &SegmentConfig::new(now))?;
-            let fit = match prior.weight {
-                Some(_) => None,
-                None => {
+            let fit = match (prior.weight, prior.recency_weight) {
+                (Some(_), Some(_)) => None,
+                _ => {
                     let _ = context_tx.blocking_send(Ok(TrainProgress {
                         version: version.clone(),
                         stage: "choosing the popularity prior",
@@ -214,7 +215,7 @@ impl Node {
                         &events,
                         &als,
                         &confidence,
-                        prior.days,
+                        &prior,
                         now_ms(),
                     )?)
                 }
@@ -240,16 +241,11 @@ impl Node {
                 als.solve_weights(),
                 &confidence,
             );
-            Ok::<_, doppel_train::Error>((serving, segments, context, (weight, fit)))
+            Ok::<_, doppel_train::Error>((serving, segments, context, fit))
         })
         .await??;
-        let (weight, fit) = prior_choice;
-        doppel_train::recorded_params::record_prior(
-            &mut info.params,
-            weight,
-            plan.prior.days,
-            fit.as_ref(),
-        );
+        let fit = prior_choice;
+        doppel_train::recorded_params::record_prior(&mut info.params, &plan.prior, fit.as_ref());
         info.dim = serving.layout.dim() as u32;
 
         let mut message = report("storing vectors");

@@ -6,13 +6,14 @@
 use std::collections::{HashMap, HashSet};
 
 use doppel_types::offer_prior::{MAX_DAYS, MAX_WEIGHT};
+use doppel_types::offer_recency;
 use doppel_types::{Event, EventType};
 
 use crate::error::{Result, invalid};
 
 const MS_PER_DAY: f64 = 86_400_000.0;
 
-/// β and D of the prior.
+/// β and D of the prior, and w of the recency shift: how a trained version ranks its offers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PriorSettings {
     /// β, the weight of the standardised prior against the customer's standardised
@@ -22,6 +23,9 @@ pub struct PriorSettings {
     /// D, the window counted, in days (default 14, chosen by `doppel evaluate --tune` on
     /// Online Retail's validation window).
     pub days: f32,
+    /// `w` of the offers' recency shift ([`doppel_types::offer_recency`]), in [0, 10]; 0 =
+    /// none; `None` = chosen by the training run with β.
+    pub recency_weight: Option<f32>,
 }
 
 impl Default for PriorSettings {
@@ -29,6 +33,7 @@ impl Default for PriorSettings {
         Self {
             weight: None,
             days: 14.0,
+            recency_weight: None,
         }
     }
 }
@@ -42,6 +47,17 @@ impl PriorSettings {
             return Err(invalid(
                 "recent_popularity_weight",
                 format!("must be in [0, {MAX_WEIGHT}], got {weight}"),
+            ));
+        }
+        if let Some(weight) = self.recency_weight
+            && !(weight.is_finite() && (0.0..=offer_recency::MAX_WEIGHT).contains(&weight))
+        {
+            return Err(invalid(
+                "recency_weight",
+                format!(
+                    "must be in [0, {}], got {weight}",
+                    offer_recency::MAX_WEIGHT
+                ),
             ));
         }
         if !(self.days.is_finite() && self.days > 0.0 && self.days <= MAX_DAYS) {
@@ -146,6 +162,16 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("recent_popularity_days")
+        );
+        let bad = PriorSettings {
+            recency_weight: Some(10.5),
+            ..PriorSettings::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("recency_weight")
         );
         PriorSettings::default().validate().expect("defaults");
     }

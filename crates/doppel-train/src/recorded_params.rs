@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use doppel_types::offer_prior::{DAYS_PARAM, WEIGHT_PARAM};
+use doppel_types::offer_recency;
 use doppel_types::{VectorLayout, VersionInfo, VersionSource};
 
 use crate::als_params::SolveWeights;
@@ -39,32 +40,67 @@ pub fn params_of(als: &AlsParams, confidence: &ConfidenceConfig) -> BTreeMap<Str
     .collect()
 }
 
-/// Records the recent-popularity prior a version was trained with: its weight (0: none),
-/// its window and how the weight was set (`fit`: chosen on the log's newest part).
+/// Records how a version ranks its offers: the recent-popularity prior's weight β (0:
+/// none) and window, the recency shift's weight w (0: none) and decay, and how each weight
+/// was set: given in `settings`, or chosen on the log's newest part (`fit`, with what each
+/// weight tried scored). Returns (β, w).
 pub fn record_prior(
     params: &mut BTreeMap<String, String>,
-    weight: f32,
-    days: f32,
+    settings: &crate::PriorSettings,
     fit: Option<&crate::PriorFit>,
-) {
+) -> (f32, f32) {
+    let weight = settings.weight.or(fit.map(|f| f.weight)).unwrap_or(0.0);
+    let recency_weight = settings
+        .recency_weight
+        .or(fit.map(|f| f.recency_weight))
+        .unwrap_or(0.0);
     params.insert(WEIGHT_PARAM.to_owned(), weight.to_string());
-    params.insert(DAYS_PARAM.to_owned(), days.to_string());
-    let how = match fit {
-        None => "given".to_owned(),
-        Some(f) => {
-            let tried = f
-                .ndcg
+    params.insert(DAYS_PARAM.to_owned(), settings.days.to_string());
+    params.insert(
+        offer_recency::WEIGHT_PARAM.to_owned(),
+        recency_weight.to_string(),
+    );
+    params.insert(
+        offer_recency::DECAY_PARAM.to_owned(),
+        offer_recency::DEFAULT_DECAY.to_string(),
+    );
+    let how = |given: bool, trials: Option<&[(f32, f64)]>| match (fit, trials) {
+        _ if given => "given".to_owned(),
+        (Some(f), Some(trials)) if !trials.is_empty() => {
+            let tried = trials
                 .iter()
                 .map(|(w, n)| format!("{w}:{n:.4}"))
                 .collect::<Vec<_>>()
                 .join(",");
+            let window = if f.per_customer {
+                "each one's newest 10 % of events".to_owned()
+            } else {
+                format!("from {} ms", f.from_ms)
+            };
             format!(
-                "chosen on {} customers' purchases from {} ms (NDCG@10 by weight {tried})",
-                f.customers, f.from_ms
+                "chosen on {} customers' purchases {window} (NDCG@10 by weight {tried})",
+                f.customers
             )
         }
+        (Some(f), _) => format!(
+            "0: {} customers with new purchases in the log's newest 10 %, {} needed to choose",
+            f.customers,
+            crate::prior_fit::MIN_CUSTOMERS
+        ),
+        (None, _) => "0: not chosen".to_owned(),
     };
-    params.insert(format!("{WEIGHT_PARAM}_source"), how);
+    params.insert(
+        format!("{WEIGHT_PARAM}_source"),
+        how(settings.weight.is_some(), fit.map(|f| f.ndcg.as_slice())),
+    );
+    params.insert(
+        format!("{}_source", offer_recency::WEIGHT_PARAM),
+        how(
+            settings.recency_weight.is_some(),
+            fit.map(|f| f.recency_ndcg.as_slice()),
+        ),
+    );
+    (weight, recency_weight)
 }
 
 /// The solve weights and confidence settings read back from recorded `params` (defaults

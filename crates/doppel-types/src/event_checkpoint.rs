@@ -72,7 +72,8 @@ pub struct ItemCounts {
 pub struct CustomerHistory {
     /// The customer.
     pub customer_id: String,
-    /// Items bought, as indexes into [`EventCheckpoint::item_ids`].
+    /// Items bought, as indexes into [`EventCheckpoint::item_ids`], oldest last purchase
+    /// first (checkpoints written before offers read the newest purchases: in any order).
     pub purchased: Vec<u32>,
     /// Impressions remembered for frequency caps: (index into
     /// [`EventCheckpoint::item_ids`], timestamp ms), oldest first.

@@ -35,6 +35,10 @@ pub struct AlsFlags {
     /// Window of the recent-popularity prior, days, in (0, 365].
     #[arg(long)]
     pub recent_popularity_days: Option<f32>,
+    /// Weight w of the offers' recency shift towards the customer's newest purchases, in
+    /// [0, 10] (0: none; default: chosen by the run with β).
+    #[arg(long)]
+    pub recency_weight: Option<f32>,
 }
 
 impl AlsFlags {
@@ -69,6 +73,7 @@ impl AlsFlags {
         let prior = PriorSettings {
             weight: self.recent_popularity_weight.or(d.weight),
             days: self.recent_popularity_days.unwrap_or(d.days),
+            recency_weight: self.recency_weight.or(d.recency_weight),
         };
         prior.validate()?;
         Ok(prior)

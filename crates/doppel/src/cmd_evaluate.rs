@@ -108,13 +108,14 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     let split = split(&rows);
     let (model, train_seconds) = eval_tune::fit(&split, &settings)?;
     let (als, confidence, prior) = (&settings.als, &settings.confidence, &settings.prior);
-    let ((ours, weight), popular) = (
+    let ((ours, (weight, recency_weight)), popular) = (
         offer_metrics(&split, &model, &settings),
         popularity_metrics(&split),
     );
     let plain = Settings {
         prior: PriorSettings {
             weight: Some(0.0),
+            recency_weight: Some(0.0),
             ..*prior
         },
         ..settings.clone()
@@ -164,7 +165,9 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             "recent_popularity_weight": weight,
             "recent_popularity_weight_source": if prior.weight.is_some() { "given" } else { "chosen on the train rows' newest 10 % (as Train)" },
             "recent_popularity_days": prior.days,
-            "offers": "served: z(u·y) + weight × z(ln(1 + recent distinct buyers)), exact",
+            "recency_weight": recency_weight,
+            "recency_weight_source": if prior.recency_weight.is_some() { "given" } else { "chosen on the train rows' newest 10 % (as Train)" },
+            "offers": "served: z(q·y) + weight × z(ln(1 + recent distinct buyers)), q = u shifted towards the newest purchases by recency_weight, exact",
             "confidence": "1 + alpha * strength (event weights, ln quantity, recency decay, returns subtract)",
             "lookalike": "as served with AUTO: CLASSIFIER (ridge-LDA, raw factors, lambda 10) for 100+ seeds, centroid for 10-99, else centroid or max-similarity; see auto_strategy per group"
         },
@@ -178,7 +181,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         ("popularity", popular),
     ]);
     println!(
-        "\ntraining: {train_seconds:.2}s on {} threads; recent-popularity weight {weight} ({}), window {} days; counts {:?}",
+        "\ntraining: {train_seconds:.2}s on {} threads; recent-popularity weight {weight} ({}), window {} days; recency weight {recency_weight}; counts {:?}",
         rayon_threads(),
         if prior.weight.is_some() {
             "given"
@@ -280,13 +283,14 @@ fn run_movielens(args: &EvaluateArgs) -> anyhow::Result<()> {
         settings = tuned.best.settings.clone();
     }
     let (model, train_seconds) = eval_tune::fit(&ml.test, &settings)?;
-    let ((ours, weight), popular) = (
+    let ((ours, (weight, recency_weight)), popular) = (
         offer_metrics(&ml.test, &model, &settings),
         popularity_metrics(&ml.test),
     );
     let plain = Settings {
         prior: PriorSettings {
             weight: Some(0.0),
+            recency_weight: Some(0.0),
             ..settings.prior
         },
         ..settings.clone()
@@ -298,7 +302,7 @@ fn run_movielens(args: &EvaluateArgs) -> anyhow::Result<()> {
         ("popularity", popular),
     ]);
     println!(
-        "\ntraining: {train_seconds:.2}s on {} threads; recent-popularity weight {weight}; counts {:?}, validation {:?}, test {:?}",
+        "\ntraining: {train_seconds:.2}s on {} threads; recent-popularity weight {weight}; recency weight {recency_weight}; counts {:?}, validation {:?}, test {:?}",
         rayon_threads(),
         ml.counts,
         ml.validation.counts,
@@ -310,6 +314,7 @@ fn run_movielens(args: &EvaluateArgs) -> anyhow::Result<()> {
         counts["test"] = serde_json::to_value(&ml.test.counts)?;
         let mut model_json = settings.json();
         model_json["recent_popularity_weight"] = json!(weight);
+        model_json["recency_weight"] = json!(recency_weight);
         let report = json!({
             "protocol": "doppel-eval-ml100k-v1",
             "counts": counts,

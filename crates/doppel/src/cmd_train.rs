@@ -51,6 +51,7 @@ impl TrainArgs {
             scan_vectors: self.scan_vectors.clone(),
             recent_popularity_weight: self.als.recent_popularity_weight,
             recent_popularity_days: self.als.recent_popularity_days,
+            recency_weight: self.als.recency_weight,
             ..Default::default()
         }
     }

@@ -1,12 +1,13 @@
 //! Next-best-offer lists of `benches/eval/PROTOCOL.md` §4: popularity, and a trained
 //! model's offers as a version serves them (its stored vectors and offer query, with the
-//! recent-popularity prior), ranked exactly: what the serving index returns without its
-//! approximation.
+//! recency shift and the recent-popularity prior), ranked exactly: what the serving index
+//! returns without its approximation.
 
 use std::collections::{BTreeSet, HashMap};
 
 use doppel_train::{Model, ServingVectors};
-use doppel_types::OfferPrior;
+use doppel_types::offer_recency::{DEFAULT_DECAY, RECENT_ITEMS};
+use doppel_types::{EventType, OfferPrior, RecencyShift};
 
 use crate::eval_data::Split;
 use crate::eval_metrics::{K, MetricSum, RankingMetrics};
@@ -35,27 +36,33 @@ pub fn first_unbought(ranking: &[String], bought: &BTreeSet<String>) -> Vec<Stri
 pub struct Served {
     serving: ServingVectors,
     prior: Option<OfferPrior>,
+    recency: Option<RecencyShift>,
+    /// Per customer, the item rows of their newest distinct train purchases, newest first
+    /// (by timestamp, ties: later in the log), as a node holds them.
+    recent: HashMap<String, Vec<usize>>,
     customer_rows: HashMap<String, usize>,
 }
 
 impl Served {
-    /// `model`, fitted on the split's train rows with `settings`, served with their prior,
-    /// its weight chosen on the train rows as Train chooses it when not given (decay and
-    /// the prior's window measured to the newest train event, as
-    /// [`crate::eval_tune::fit`] does). Also returns the weight.
-    pub fn new(split: &Split, model: &Model, settings: &Settings) -> (Self, f32) {
+    /// `model`, fitted on the split's train rows with `settings`, served with their prior
+    /// and recency shift, the weights chosen on the train rows as Train chooses them when
+    /// not given (decay and the prior's window measured to the newest train event, as
+    /// [`crate::eval_tune::fit`] does). Also returns the weights (β, w).
+    pub fn new(split: &Split, model: &Model, settings: &Settings) -> (Self, (f32, f32)) {
         let now = crate::eval_tune::reference_ms(split);
         let prior = &settings.prior;
-        let weight = match prior.weight {
-            Some(w) => w,
-            None => doppel_train::choose_prior_weight(
+        let (weight, recency_weight) = match (prior.weight, prior.recency_weight) {
+            (Some(b), Some(w)) => (b, w),
+            (b, w) => doppel_train::choose_prior_weight(
                 &split.train_events,
                 &settings.als,
                 &settings.confidence,
-                prior.days,
+                prior,
                 now,
             )
-            .map_or(0.0, |f| f.weight),
+            .map_or((b.unwrap_or(0.0), w.unwrap_or(0.0)), |f| {
+                (f.weight, f.recency_weight)
+            }),
         };
         let popularity =
             doppel_train::recent_popularity(&split.train_events, &model.item_ids, now, prior.days);
@@ -70,12 +77,22 @@ impl Served {
             .enumerate()
             .map(|(n, (id, _))| (id.clone(), n))
             .collect();
+        let recency = (recency_weight > 0.0).then_some(RecencyShift {
+            weight: recency_weight,
+            decay: DEFAULT_DECAY,
+        });
+        let recent = match recency {
+            Some(_) => newest_purchases(split, &serving),
+            None => HashMap::new(),
+        };
         let served = Self {
             serving,
             prior,
+            recency,
+            recent,
             customer_rows,
         };
-        (served, weight)
+        (served, (weight, recency_weight))
     }
 
     /// The offers for `customer` (popularity when the model does not know them).
@@ -83,10 +100,16 @@ impl Served {
         let Some(&row) = self.customer_rows.get(&customer.to_string()) else {
             return first_unbought(fallback, bought);
         };
-        let stored = &self.serving.customers[row].1;
+        let mut stored = self.serving.customers[row].1.clone();
+        if let (Some(shift), Some(recent)) = (&self.recency, self.recent.get(&customer.to_string()))
+        {
+            let factors = self.serving.layout.factors.min(stored.len());
+            let items = recent.iter().map(|&i| self.serving.items[i].1.as_slice());
+            shift.apply(&mut stored[..factors], items);
+        }
         let query = match &self.prior {
-            Some(p) => p.query(stored),
-            None => stored.clone(),
+            Some(p) => p.query(&stored),
+            None => stored,
         };
         let mut scored: Vec<(f32, usize)> = self
             .serving
@@ -110,6 +133,44 @@ impl Served {
     }
 }
 
+/// Per customer, the serving rows of their newest distinct train purchases, newest first.
+fn newest_purchases(split: &Split, serving: &ServingVectors) -> HashMap<String, Vec<usize>> {
+    let rows: HashMap<&str, usize> = serving
+        .items
+        .iter()
+        .enumerate()
+        .map(|(n, (id, _))| (id.as_str(), n))
+        .collect();
+    let mut dated: HashMap<&str, Vec<(i64, usize, usize)>> = HashMap::new();
+    for (position, e) in split.train_events.iter().enumerate() {
+        if e.kind != EventType::Purchase || e.quantity <= 0 {
+            continue;
+        }
+        if let Some(&row) = rows.get(e.item_id.as_str()) {
+            dated
+                .entry(e.customer_id.as_str())
+                .or_default()
+                .push((e.timestamp_ms, position, row));
+        }
+    }
+    dated
+        .into_iter()
+        .map(|(customer, mut purchases)| {
+            purchases.sort_unstable_by(|a, b| b.cmp(a));
+            let mut recent = Vec::with_capacity(RECENT_ITEMS);
+            for (_, _, row) in purchases {
+                if recent.len() == RECENT_ITEMS {
+                    break;
+                }
+                if !recent.contains(&row) {
+                    recent.push(row);
+                }
+            }
+            (customer.to_owned(), recent)
+        })
+        .collect()
+}
+
 /// Mean metrics over the split's evaluated customers (§3) of the lists `list` makes from a
 /// customer and their train purchases.
 fn metrics_of(
@@ -127,8 +188,12 @@ fn metrics_of(
 }
 
 /// The model's offer metrics over the split's evaluated customers (§3, §4), served as
-/// `settings` say, and the prior's weight used.
-pub fn offer_metrics(split: &Split, model: &Model, settings: &Settings) -> (RankingMetrics, f32) {
+/// `settings` say, and the weights used (β, w).
+pub fn offer_metrics(
+    split: &Split,
+    model: &Model,
+    settings: &Settings,
+) -> (RankingMetrics, (f32, f32)) {
     let ranking = popularity(split);
     let (served, weight) = Served::new(split, model, settings);
     (

@@ -75,6 +75,7 @@ impl Settings {
             "iterations": a.iterations, "alpha": c.alpha, "half_life_days": c.half_life_days,
             "recent_popularity_weight": self.prior.weight,
             "recent_popularity_days": self.prior.days,
+            "recency_weight": self.prior.recency_weight,
         })
     }
 }

@@ -106,7 +106,7 @@ class RollbackRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class TrainRequest(_message.Message):
-    __slots__ = ("model_version", "factors", "regularization", "alpha", "iterations", "half_life_days", "seed", "purchase_weight", "add_to_cart_weight", "view_weight", "return_weight", "impression_weight", "click_weight", "unobserved_weight", "regularization_exponent", "scan_vectors", "recent_popularity_weight", "recent_popularity_days")
+    __slots__ = ("model_version", "factors", "regularization", "alpha", "iterations", "half_life_days", "seed", "purchase_weight", "add_to_cart_weight", "view_weight", "return_weight", "impression_weight", "click_weight", "unobserved_weight", "regularization_exponent", "scan_vectors", "recent_popularity_weight", "recent_popularity_days", "recency_weight")
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     FACTORS_FIELD_NUMBER: _ClassVar[int]
     REGULARIZATION_FIELD_NUMBER: _ClassVar[int]
@@ -125,6 +125,7 @@ class TrainRequest(_message.Message):
     SCAN_VECTORS_FIELD_NUMBER: _ClassVar[int]
     RECENT_POPULARITY_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     RECENT_POPULARITY_DAYS_FIELD_NUMBER: _ClassVar[int]
+    RECENCY_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     model_version: str
     factors: int
     regularization: float
@@ -143,7 +144,8 @@ class TrainRequest(_message.Message):
     scan_vectors: str
     recent_popularity_weight: float
     recent_popularity_days: float
-    def __init__(self, model_version: _Optional[str] = ..., factors: _Optional[int] = ..., regularization: _Optional[float] = ..., alpha: _Optional[float] = ..., iterations: _Optional[int] = ..., half_life_days: _Optional[float] = ..., seed: _Optional[int] = ..., purchase_weight: _Optional[float] = ..., add_to_cart_weight: _Optional[float] = ..., view_weight: _Optional[float] = ..., return_weight: _Optional[float] = ..., impression_weight: _Optional[float] = ..., click_weight: _Optional[float] = ..., unobserved_weight: _Optional[float] = ..., regularization_exponent: _Optional[float] = ..., scan_vectors: _Optional[str] = ..., recent_popularity_weight: _Optional[float] = ..., recent_popularity_days: _Optional[float] = ...) -> None: ...
+    recency_weight: float
+    def __init__(self, model_version: _Optional[str] = ..., factors: _Optional[int] = ..., regularization: _Optional[float] = ..., alpha: _Optional[float] = ..., iterations: _Optional[int] = ..., half_life_days: _Optional[float] = ..., seed: _Optional[int] = ..., purchase_weight: _Optional[float] = ..., add_to_cart_weight: _Optional[float] = ..., view_weight: _Optional[float] = ..., return_weight: _Optional[float] = ..., impression_weight: _Optional[float] = ..., click_weight: _Optional[float] = ..., unobserved_weight: _Optional[float] = ..., regularization_exponent: _Optional[float] = ..., scan_vectors: _Optional[str] = ..., recent_popularity_weight: _Optional[float] = ..., recent_popularity_days: _Optional[float] = ..., recency_weight: _Optional[float] = ...) -> None: ...
 
 class TrainProgress(_message.Message):
     __slots__ = ("model_version", "stage", "iteration", "iterations", "loss", "elapsed_seconds", "events", "customers", "items", "done")

@@ -206,6 +206,9 @@ pub fn plan_from_pb(request: pb::TrainRequest) -> Result<TrainPlan, Status> {
     if let Some(d) = request.recent_popularity_days {
         prior.days = d;
     }
+    if let Some(w) = request.recency_weight {
+        prior.recency_weight = Some(w);
+    }
     als.validate().map_err(train_status)?;
     confidence.validate().map_err(train_status)?;
     prior.validate().map_err(train_status)?;
