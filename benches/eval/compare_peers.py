@@ -122,7 +122,7 @@ LABELS = {                  # JSON key -> label in the Markdown tables and the p
 }
 NBO_LABELS = {              # the NBO tables say what doppel's offers are (the lookalike does not
                             # read the prior: there "doppel" is the same model's user factors)
-    "doppel": "doppel (as served: ALS + recent-popularity prior, β chosen by the run)",
+    "doppel": "doppel (as served: ALS + recency shift + recent-popularity prior, w and β chosen by the run)",
 }
 PEERS = ("popularity", "implicit_als_tuned", "ease_tuned", "ease_recent_prior",
          "implicit_als_alpha1")
@@ -842,11 +842,14 @@ def merge_doppel_nbo(result: dict, d: dict) -> dict:
     settings = dict(t.get("chosen") or model)
     beta = model.get("recent_popularity_weight")
     settings["recent_popularity_weight"] = beta
+    recency = model.get("recency_weight")
+    if recency is not None:
+        settings["recency_weight"] = recency
     if "recent_popularity_days" in model:
         settings["recent_popularity_days"] = model["recent_popularity_days"]
     nbo["doppel"] = dict(d["nbo"]["doppel"], train_seconds=d["train_seconds"],
                          threads=d.get("threads"), settings=settings,
-                         recent_popularity_weight=beta,
+                         recent_popularity_weight=beta, recency_weight=recency,
                          recent_popularity_weight_source=model.get(
                              "recent_popularity_weight_source"),
                          validation=t.get("validation"))
@@ -854,7 +857,9 @@ def merge_doppel_nbo(result: dict, d: dict) -> dict:
     if isinstance(plain, dict):
         nbo["doppel_without_prior"] = dict(
             {k: plain.get(k) for k in METRICS}, train_seconds=d["train_seconds"],
-            threads=d.get("threads"), settings=dict(settings, recent_popularity_weight=0.0),
+            threads=d.get("threads"),
+            settings=dict(settings, recent_popularity_weight=0.0,
+                          **({"recency_weight": 0.0} if recency is not None else {})),
             validation=None)
     if "popularity" in d["nbo"]:
         nbo["popularity_doppel"] = dict(d["nbo"]["popularity"])
@@ -1159,25 +1164,30 @@ def doppel_note(result: dict) -> str:
     if not dp:
         return ""
     beta = dp.get("recent_popularity_weight")
+    recency = dp.get("recency_weight")
     days = dp["settings"].get("recent_popularity_days")
-    txt = ("doppel (as served) = doppel's offers as it serves them: per customer its ALS scores "
-           "standardised over the catalogue + β × z(ln(1 + distinct buyers of the item in the "
-           f"{_g(days)} days before its newest train row)), the formula of EASE + prior on "
-           f"doppel's own scores. β {_g(beta)} was chosen by the training run itself on the "
-           "newest 10 % of its own train rows (a held-out refit), not on the validation split or "
-           "the test window; its validation NDCG@10 is doppel's `tuning.validation`, where each "
-           "trial chose its β the same way on the validation train rows. ")
+    txt = ("doppel (as served) = doppel's offers as it serves them: per customer the scores "
+           "q·y of its recency-shifted query q = u + w·|u|/|r|·r (r = the mean factors of the "
+           "customer's last 8 distinct train purchases, each half the weight of the next newer), "
+           "standardised over the catalogue, + β × z(ln(1 + distinct buyers of the item in the "
+           f"{_g(days)} days before its newest train row)). w {_g(recency)} and β {_g(beta)} "
+           "were chosen by the training run itself on its own train rows (a held-out refit on "
+           "the newest 10 %, or on each customer's newest 10 % when too few customers bought "
+           "both before and in the newest 10 % of the log; β is not chosen then), not on the "
+           "validation split or the test window; its validation NDCG@10 is doppel's "
+           "`tuning.validation`, where each trial chose its weights the same way on the "
+           "validation train rows. ")
     plain = nbo.get("doppel_without_prior")
     if plain:
-        txt += ("doppel ALS without prior = the same fitted model's offers with β = 0 (no "
-                "validation score of its own)")
-        if beta == 0:
-            txt += "; the run chose β = 0 here, so the two rows are the same offers"
+        txt += ("doppel ALS without prior = the same fitted model's plain ALS offers, w = β = 0 "
+                "(no validation score of its own)")
+        if beta == 0 and not recency:
+            txt += "; the run chose w = β = 0 here, so the two rows are the same offers"
         txt += ". "
     else:
         txt += "doppel's JSON has no `nbo.doppel_without_prior`: no row without the prior. "
     txt += ("doppel's fit s is its final ALS fit (`train_seconds`); the held-out refit that "
-            "chooses β is not in it.")
+            "chooses w and β is not in it.")
     return txt + "\n"
 
 

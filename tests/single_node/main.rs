@@ -19,6 +19,7 @@ mod health_reflection;
 mod hot_swap;
 mod integrity;
 mod lookalike;
+mod recency_offers;
 mod recommend;
 mod redis_store;
 mod saved_audiences;

@@ -13,7 +13,7 @@ use doppel_test_support::upload_base;
 use doppel_test_support::{TestServer, small_base};
 use tonic::transport::Channel;
 
-fn request(version: &str) -> pb::TrainRequest {
+pub(crate) fn request(version: &str) -> pb::TrainRequest {
     pb::TrainRequest {
         model_version: version.to_owned(),
         factors: Some(16),
@@ -21,7 +21,7 @@ fn request(version: &str) -> pb::TrainRequest {
     }
 }
 
-async fn offers(channel: &Channel, customer: &str) -> Vec<String> {
+pub(crate) async fn offers(channel: &Channel, customer: &str) -> Vec<String> {
     RecommendationsClient::new(channel.clone())
         .recommend_offers(pb::RecommendRequest {
             customer_id: customer.to_owned(),
@@ -282,6 +282,13 @@ async fn bad_training_requests_name_the_field() {
                 ..request("i")
             },
         ),
+        (
+            "recency_weight",
+            pb::TrainRequest {
+                recency_weight: Some(10.5),
+                ..request("j")
+            },
+        ),
         ("model_version", request("bad name!")),
     ];
     for (field, req) in cases {
@@ -311,7 +318,7 @@ async fn bad_training_requests_name_the_field() {
 }
 
 /// Version `name` as ListVersions shows it.
-async fn listed_version(channel: &Channel, name: &str) -> pb::VersionInfo {
+pub(crate) async fn listed_version(channel: &Channel, name: &str) -> pb::VersionInfo {
     ModelAdminClient::new(channel.clone())
         .list_versions(pb::ListVersionsRequest {})
         .await

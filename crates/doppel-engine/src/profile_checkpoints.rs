@@ -175,12 +175,12 @@ mod tests {
         }
     }
 
-    /// What the events built, per customer: (purchased ids sorted, exposures).
+    /// What the events built, per customer: (purchased ids, newest last purchase first;
+    /// exposures).
     fn state(p: &Profiles, id: &str) -> (Vec<String>, Vec<(String, i64)>) {
         let record = p.customer(p.customer_slots.get(id).unwrap()).unwrap();
         let name = |slot| p.item_slots.name(slot).unwrap().to_owned();
-        let mut bought: Vec<String> = record.purchased.iter().map(|&s| name(s)).collect();
-        bought.sort();
+        let bought: Vec<String> = record.purchased.newest_first().map(name).collect();
         let shown = record
             .exposures
             .lock()

@@ -4,10 +4,12 @@
 //! * `fold_in` — new and updated customers land next to their taste
 //! * `rfm_clv` — RFM quintiles, segments and CLV tiers on a hand-computed fixture
 //! * `parameters` — bad hyper-parameters name the right field
+//! * `offer_weights` — the recency weight a run chooses on its own log
 
 mod context;
 mod determinism;
 mod fold_in;
+mod offer_weights;
 mod parameters;
 mod planted_structure;
 mod rfm_clv;
