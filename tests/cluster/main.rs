@@ -17,6 +17,7 @@ mod moves;
 mod popularity_prior;
 mod readiness;
 mod reads_without_redis;
+mod recency_offers;
 mod redis_cut;
 mod redis_restart;
 mod saved_audiences;

@@ -2,11 +2,10 @@
 //! customer's offers towards what they bought last, read from the purchases as they
 //! arrive (no retraining), and records the weight; left unset, the run chooses it.
 
-use std::collections::HashMap;
-
-use doppel_grpc::convert::event_to_pb;
 use doppel_proto::v1 as pb;
-use doppel_test_support::{TestServer, small_base, upload_base};
+use doppel_test_support::{
+    TestServer, fresh_taste_purchases, offers_of_taste, small_base, upload_base,
+};
 
 use crate::training::{listed_version, offers, request};
 
@@ -50,13 +49,6 @@ async fn newest_purchases_pull_the_offers_of_a_version_trained_with_a_recency_we
 
     // Each chosen customer buys three items of a planted taste absent from their offers,
     // newer than any of their purchases.
-    let taste: HashMap<&str, usize> = data
-        .items
-        .iter()
-        .zip(&data.item_taste)
-        .map(|(i, t)| (i.id.as_str(), *t))
-        .collect();
-    let tastes = data.item_taste.iter().max().map_or(0, |t| t + 1);
     let mut planted: Vec<(String, usize)> = Vec::new();
     let mut events = Vec::new();
     for c in data
@@ -66,27 +58,11 @@ async fn newest_purchases_pull_the_offers_of_a_version_trained_with_a_recency_we
         .take(SHIFTED)
     {
         let shown = offers(&server.channel, &c.id).await;
-        let Some(fresh) = (0..tastes).find(|t| !shown.iter().any(|i| taste[i.as_str()] == *t))
-        else {
-            continue;
-        };
-        let new_items = data
-            .items
-            .iter()
-            .zip(&data.item_taste)
-            .filter(|(_, t)| **t == fresh)
-            .take(3);
-        for (n, (item, _)) in new_items.enumerate() {
-            events.push(event_to_pb(doppel_types::Event {
-                customer_id: c.id.clone(),
-                item_id: item.id.clone(),
-                kind: doppel_types::EventType::Purchase,
-                quantity: 1,
-                timestamp_ms: doppel_synth::REFERENCE_TIME_MS + n as i64,
-                ..Default::default()
-            }));
+        let newest = doppel_synth::REFERENCE_TIME_MS;
+        if let Some((fresh, bought)) = fresh_taste_purchases(&data, &c.id, &shown, newest) {
+            events.extend(bought);
+            planted.push((c.id.clone(), fresh));
         }
-        planted.push((c.id.clone(), fresh));
     }
     assert!(planted.len() >= SHIFTED / 2, "{} planted", planted.len());
     doppel_client::upload_events(server.channel.clone(), events, |_| {})
@@ -100,8 +76,7 @@ async fn newest_purchases_pull_the_offers_of_a_version_trained_with_a_recency_we
             .expect("activate");
         let mut count = 0;
         for (customer, fresh) in &planted {
-            let shown = offers(&server.channel, customer).await;
-            count += shown.iter().filter(|i| taste[i.as_str()] == *fresh).count();
+            count += offers_of_taste(&data, &offers(&server.channel, customer).await, *fresh);
         }
         in_fresh.push(count);
     }

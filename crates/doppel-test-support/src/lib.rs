@@ -162,6 +162,57 @@ pub fn planted_context_base() -> SynthData {
     })
 }
 
+/// Three purchases by `customer` of items of a planted taste that none of `shown` (item
+/// ids) belongs to, at `timestamp_ms` onwards; with that taste. `None` when every taste is
+/// shown.
+pub fn fresh_taste_purchases(
+    data: &SynthData,
+    customer: &str,
+    shown: &[String],
+    timestamp_ms: i64,
+) -> Option<(usize, Vec<doppel_proto::v1::Event>)> {
+    let taste_of = |item: &str| {
+        data.items
+            .iter()
+            .position(|i| i.id == item)
+            .map(|n| data.item_taste[n])
+    };
+    let tastes = data.item_taste.iter().max().map_or(0, |t| t + 1);
+    let fresh = (0..tastes).find(|t| !shown.iter().any(|i| taste_of(i) == Some(*t)))?;
+    let events = data
+        .items
+        .iter()
+        .zip(&data.item_taste)
+        .filter(|(_, t)| **t == fresh)
+        .take(3)
+        .enumerate()
+        .map(|(n, (item, _))| {
+            event_to_pb(doppel_types::Event {
+                customer_id: customer.to_owned(),
+                item_id: item.id.clone(),
+                kind: doppel_types::EventType::Purchase,
+                quantity: 1,
+                timestamp_ms: timestamp_ms + n as i64,
+                ..Default::default()
+            })
+        })
+        .collect();
+    Some((fresh, events))
+}
+
+/// How many of `offers` (item ids) belong to planted taste `taste`.
+pub fn offers_of_taste(data: &SynthData, offers: &[String], taste: usize) -> usize {
+    offers
+        .iter()
+        .filter(|o| {
+            data.items
+                .iter()
+                .position(|i| &i.id == *o)
+                .is_some_and(|n| data.item_taste[n] == taste)
+        })
+        .count()
+}
+
 /// The week's hit: 150 customers of `data` (from the 1,001st) buy `item` in the last five
 /// days before the synthetic log's reference time.
 pub fn recent_hit(data: &SynthData, item: &str) -> Vec<doppel_proto::v1::Event> {
