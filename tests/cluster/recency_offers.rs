@@ -5,7 +5,7 @@
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::recommendations_client::RecommendationsClient;
 use doppel_store::testing::redis_harness::RedisServer;
-use doppel_test_support::cluster::{TestRouter, TestShard};
+use doppel_test_support::cluster::{TEST_SHARDS, TestRouter, TestShard};
 use doppel_test_support::{fresh_taste_purchases, offers_of_taste, small_base, upload_base};
 use doppel_types::shard::shard_of;
 use tonic::transport::Channel;
@@ -57,6 +57,15 @@ async fn newest_purchases_pull_offers_on_every_node() {
     )
     .await
     .expect("train through the router");
+    let info = doppel_proto::v1::model_admin_client::ModelAdminClient::new(router.channel.clone())
+        .describe_version(pb::DescribeVersionRequest {
+            model_version: "recent".to_owned(),
+        })
+        .await
+        .expect("describe through the router")
+        .into_inner();
+    let params = info.info.map(|i| i.params).unwrap_or_default();
+    assert_eq!(params.get("recency_weight").map(String::as_str), Some("3"));
     doppel_client::activate(router.channel.clone(), "recent")
         .await
         .expect("activate");
@@ -71,7 +80,7 @@ async fn newest_purchases_pull_offers_on_every_node() {
             .customers
             .iter()
             .filter(|c| c.consent.onsite_personalization)
-            .filter(|c| held.contains(&shard_of(&c.id, 16)))
+            .filter(|c| held.contains(&shard_of(&c.id, TEST_SHARDS)))
             .take(PER_NODE)
         {
             let shown = offers(&router.channel, &c.id).await;

@@ -80,8 +80,9 @@ async fn newest_purchases_pull_the_offers_of_a_version_trained_with_a_recency_we
         }
         in_fresh.push(count);
     }
-    // Fold-in moves both versions' vectors towards the new taste (three of about thirteen
-    // purchases); the shift makes it most of the offers.
+    // The purchases arrived while "plain" was active: fold-in moved its customers' vectors
+    // towards the new taste (three of about thirteen purchases). "recent" was not active
+    // then (fold-in re-solves the active version only): its offers move by the shift alone.
     assert!(
         in_fresh[1] >= 8 * planted.len() && in_fresh[1] * 10 >= in_fresh[0] * 13,
         "offers in the newest purchases' taste over {} customers: plain {}, recent {}",
@@ -91,7 +92,11 @@ async fn newest_purchases_pull_the_offers_of_a_version_trained_with_a_recency_we
     );
 
     // Left unset, the run chooses w on its log's newest part and says how.
-    doppel_client::train(server.channel.clone(), request("auto"), |_| {})
+    let auto = pb::TrainRequest {
+        recency_weight: None,
+        ..request("auto")
+    };
+    doppel_client::train(server.channel.clone(), auto, |_| {})
         .await
         .expect("train auto");
     let auto = listed_version(&server.channel, "auto").await;

@@ -13,10 +13,12 @@ use doppel_test_support::upload_base;
 use doppel_test_support::{TestServer, small_base};
 use tonic::transport::Channel;
 
+/// A 16-factor run without the recency shift (the tests that read it set it).
 pub(crate) fn request(version: &str) -> pb::TrainRequest {
     pb::TrainRequest {
         model_version: version.to_owned(),
         factors: Some(16),
+        recency_weight: Some(0.0),
         ..Default::default()
     }
 }

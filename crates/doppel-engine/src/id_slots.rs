@@ -12,8 +12,8 @@ use hashbrown::HashTable;
 ///
 /// Each id's text is held once, in `names`; the hash table holds only slots and finds a
 /// slot's text through `names` (a table keyed by `String` kept every id twice: 40–55 of
-/// the ~107 bytes per customer the id tables took at 1M). The hasher is foldhash, seeded
-/// per process.
+/// the ~107 bytes per customer the id tables took at 1M). The hasher is foldhash, randomly
+/// seeded per table.
 #[derive(Debug, Default)]
 pub(crate) struct IdSlots {
     by_id: HashTable<PointId>,

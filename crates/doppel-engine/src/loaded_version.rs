@@ -261,7 +261,10 @@ impl LoadedVersion {
         newest: impl Iterator<Item = PointId>,
     ) -> Vec<f32> {
         if let Some((shift, layout)) = &self.recency {
+            // The newest purchases the version knows; a long history of items it does not
+            // know (a new catalogue) is not walked to the end.
             let recent: Vec<Vec<f32>> = newest
+                .take(4 * doppel_types::offer_recency::RECENT_ITEMS)
                 .filter_map(|slot| self.items.vector(slot))
                 .take(doppel_types::offer_recency::RECENT_ITEMS)
                 .collect();

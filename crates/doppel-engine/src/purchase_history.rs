@@ -13,7 +13,8 @@ use doppel_index::PointId;
 #[derive(Debug, Default)]
 pub(crate) struct PurchaseHistory {
     items: Vec<PointId>,
-    /// Timestamp of the newest purchase seen, ms (`i64::MIN` before any).
+    /// Timestamp of the newest purchase seen, ms (`None` before any, and after a restore:
+    /// checkpoints keep the order, not the times).
     newest_ms: Option<i64>,
 }
 

@@ -365,11 +365,11 @@ pub(crate) fn recommend(
     let blocked = caps.remove_blocked(&mut allowed);
     let shift = ContextShift::of(version, profiles, query, now_ms);
     let vector = customer
-        .filter(|c| c.onsite_consent)
+        .filter(|c| c.onsite_consent && !allowed.is_empty())
         .and_then(|_| version.customer_vector(&query.customer_id, slot))
         .map(|v| version.offer_query(v, bought.into_iter().flat_map(|b| b.newest_first())));
     let model_version = version.info.version.clone();
-    let Some(vector) = vector.filter(|_| !allowed.is_empty()) else {
+    let Some(vector) = vector else {
         let (offers, skipped) = popular(
             profiles,
             &allowed,

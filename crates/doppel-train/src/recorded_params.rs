@@ -82,9 +82,17 @@ pub fn record_prior(
                 f.customers
             )
         }
+        (Some(f), Some(_)) if f.per_customer && f.customers >= crate::prior_fit::MIN_CUSTOMERS => {
+            "0: not chosen on a per-customer window (popularity \"now\" needs one now)".to_owned()
+        }
         (Some(f), _) => format!(
-            "0: {} customers with new purchases in the log's newest 10 %, {} needed to choose",
+            "0: {} customers with new purchases in {}, {} needed to choose",
             f.customers,
+            if f.per_customer {
+                "their own newest 10 %"
+            } else {
+                "the log's newest 10 %"
+            },
             crate::prior_fit::MIN_CUSTOMERS
         ),
         (None, _) => "0: not chosen".to_owned(),

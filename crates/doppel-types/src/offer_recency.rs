@@ -73,7 +73,7 @@ impl RecencyShift {
         let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
         let r = norm(&mut mean.iter().copied());
         let length = norm(&mut u.iter().map(|&x| f64::from(x)));
-        if r <= 1e-12 || length <= 1e-12 {
+        if !(r > 1e-12 && length > 1e-12) {
             return;
         }
         let factor = f64::from(self.weight) * length / r;

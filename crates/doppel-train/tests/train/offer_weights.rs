@@ -19,6 +19,11 @@ const DAY_MS: i64 = 86_400_000;
 /// one purchase a day, starting on a random day of 200); with `shuffled`, the same
 /// purchases on the same days in a random order.
 fn genre_runs(shuffled: bool) -> Vec<Event> {
+    genre_runs_spaced(shuffled, DAY_MS)
+}
+
+/// [`genre_runs`] with `spacing` ms between a customer's purchases.
+fn genre_runs_spaced(shuffled: bool, spacing: i64) -> Vec<Event> {
     let mut rng = StdRng::seed_from_u64(7);
     let mut events = Vec::new();
     for c in 0..CUSTOMERS {
@@ -42,7 +47,7 @@ fn genre_runs(shuffled: bool) -> Vec<Event> {
                 item_id: format!("i{item}"),
                 kind: EventType::Purchase,
                 quantity: 1,
-                timestamp_ms: start + day as i64 * DAY_MS,
+                timestamp_ms: start + day as i64 * spacing,
                 ..Event::default()
             });
         }
@@ -95,6 +100,27 @@ fn a_log_where_the_next_purchase_follows_the_last_gets_a_recency_weight() {
     );
     assert!(fit.ndcg.is_empty(), "β was given");
     assert_eq!(fit.weight, 0.0);
+}
+
+#[test]
+fn customers_who_come_and_go_are_validated_on_their_own_newest_purchases() {
+    // Every customer's 24 purchases fall within one session (a minute apart), sessions
+    // spread over 200 days: the log's newest 10 % is almost only customers seen for the
+    // first time, so the run holds out each customer's own newest 10 % instead.
+    let events = genre_runs_spaced(false, 60_000);
+    let now = events.last().map_or(0, |e| e.timestamp_ms);
+    let given = PriorSettings {
+        weight: None,
+        ..no_prior()
+    };
+    let fit = choose_prior_weight(&events, &als(), &ConfidenceConfig::default(), &given, now)
+        .expect("fit");
+    assert!(fit.per_customer && fit.customers >= 50, "{fit:?}");
+    assert!(fit.recency_weight > 0.0, "{fit:?}");
+    assert!(
+        fit.ndcg.is_empty() && fit.weight == 0.0,
+        "β is not chosen per customer: {fit:?}"
+    );
 }
 
 #[test]
