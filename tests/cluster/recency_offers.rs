@@ -3,47 +3,20 @@
 //! read from the purchases each node's follower applies (no retrain).
 
 use doppel_proto::v1 as pb;
-use doppel_proto::v1::recommendations_client::RecommendationsClient;
 use doppel_store::testing::redis_harness::RedisServer;
-use doppel_test_support::cluster::{TEST_SHARDS, TestRouter, TestShard};
-use doppel_test_support::{fresh_taste_purchases, offers_of_taste, small_base, upload_base};
+use doppel_test_support::cluster::TEST_SHARDS;
+use doppel_test_support::{fresh_taste_purchases, offers_of_taste};
 use doppel_types::shard::shard_of;
-use tonic::transport::Channel;
+
+use crate::fixture::{loaded_on, offer_ids};
 
 /// Customers per node whose newest purchases are planted.
 const PER_NODE: usize = 8;
 
-async fn offers(channel: &Channel, customer: &str) -> Vec<String> {
-    RecommendationsClient::new(channel.clone())
-        .recommend_offers(pb::RecommendRequest {
-            customer_id: customer.to_owned(),
-            k: 10,
-            ..Default::default()
-        })
-        .await
-        .expect("recommend through the router")
-        .into_inner()
-        .offers
-        .into_iter()
-        .map(|o| o.item_id)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn newest_purchases_pull_offers_on_every_node() {
-    let redis = RedisServer::standalone();
-    let url = redis.url();
-    let dirs: Vec<_> = (0..2)
-        .map(|_| tempfile::tempdir().expect("tempdir"))
-        .collect();
-    let mut shards = Vec::new();
-    for (ordinal, dir) in dirs.iter().enumerate() {
-        shards.push(TestShard::start(&url, ordinal as u32, dir.path()).await);
-    }
-    let router = TestRouter::start(&url).await;
-    router.wait_for_nodes(2).await;
-    let data = small_base();
-    upload_base(&router.channel, &data).await;
+    let cluster = loaded_on(RedisServer::standalone(), 2).await;
+    let (router, data) = (&cluster.router, &cluster.data);
     doppel_client::train(
         router.channel.clone(),
         pb::TrainRequest {
@@ -83,9 +56,9 @@ async fn newest_purchases_pull_offers_on_every_node() {
             .filter(|c| held.contains(&shard_of(&c.id, TEST_SHARDS)))
             .take(PER_NODE)
         {
-            let shown = offers(&router.channel, &c.id).await;
+            let shown = offer_ids(&router.channel, &c.id, 10, false).await;
             let newest = doppel_synth::REFERENCE_TIME_MS;
-            if let Some((fresh, bought)) = fresh_taste_purchases(&data, &c.id, &shown, newest) {
+            if let Some((fresh, bought)) = fresh_taste_purchases(data, &c.id, &shown, newest) {
                 events.extend(bought);
                 own.push((c.id.clone(), fresh));
             }
@@ -104,7 +77,11 @@ async fn newest_purchases_pull_offers_on_every_node() {
         for own in &planted {
             let mut count = 0;
             for (customer, fresh) in own {
-                count += offers_of_taste(&data, &offers(&router.channel, customer).await, *fresh);
+                count += offers_of_taste(
+                    data,
+                    &offer_ids(&router.channel, customer, 10, false).await,
+                    *fresh,
+                );
             }
             per_node.push((count, own.len()));
         }
@@ -117,5 +94,4 @@ async fn newest_purchases_pull_offers_on_every_node() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    drop(shards);
 }
