@@ -13,7 +13,13 @@ use crate::error::Result;
 pub const PAGE: usize = 10_000;
 
 /// Calls `fetch(cursor)` page after page (`None` first, then the cursor `key` gives of the
-/// last row), handing each page to `each`, until a page comes back empty.
+/// last row), handing each page to `each`, until a page comes back empty or `each` says
+/// stop.
+///
+/// The next page is fetched while `each` works on the current one: the embedded store reads
+/// on a blocking thread and Redis answers over the network, so reading and applying overlap
+/// (a start-up reads every profile this way). A scan `each` stops may have read one page
+/// more than it used.
 pub async fn read_pages<T, K, F, Fut>(
     mut fetch: F,
     key: impl Fn(&T) -> K,
@@ -23,16 +29,21 @@ where
     F: FnMut(Option<K>) -> Fut,
     Fut: Future<Output = doppel_store::Result<Vec<T>>>,
 {
-    let mut cursor = None;
+    let mut page = fetch(None).await?;
     loop {
-        let page = fetch(cursor.take()).await?;
         // Only an empty page ends the scan: Redis leaves out of a page the records erased
         // between reading its ids and their values, so a short page is not the last.
-        let more = !page.is_empty();
-        cursor = page.last().map(&key);
-        if !each(page) || !more {
+        if page.is_empty() {
+            each(page);
             return Ok(());
         }
+        let cursor = page.last().map(&key);
+        // `join!` polls the fetch first: it has started reading when `each` runs.
+        let (next, go_on) = tokio::join!(fetch(cursor), async { each(page) });
+        if !go_on {
+            return Ok(());
+        }
+        page = next?;
     }
 }
 
