@@ -29,7 +29,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use doppel_types::offer_recency::{DEFAULT_DECAY, RECENT_ITEMS};
+use doppel_types::offer_recency::{DEFAULT_DECAY, newest_distinct};
 use doppel_types::{Event, EventType, RecencyShift};
 use rayon::prelude::*;
 
@@ -324,17 +324,7 @@ fn validation_customers(events: &[Event], model: &Model, held_out: &[bool]) -> V
         .filter_map(|(c, row)| {
             let bought = bought.remove(c).unwrap_or_default();
             let relevant: HashSet<u32> = later[c].difference(&bought).copied().collect();
-            let mut purchases = dated.remove(c).unwrap_or_default();
-            purchases.sort_unstable_by(|a, b| b.cmp(a));
-            let mut recent: Vec<u32> = Vec::with_capacity(RECENT_ITEMS);
-            for (_, _, item) in purchases {
-                if recent.len() == RECENT_ITEMS {
-                    break;
-                }
-                if !recent.contains(&item) {
-                    recent.push(item);
-                }
-            }
+            let recent = newest_distinct(dated.remove(c).unwrap_or_default());
             (!relevant.is_empty()).then_some(Query {
                 row,
                 bought,

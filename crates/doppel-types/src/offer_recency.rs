@@ -70,9 +70,8 @@ impl RecencyShift {
             }
             scale *= f64::from(self.decay);
         }
-        let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
-        let r = norm(&mut mean.iter().copied());
-        let length = norm(&mut u.iter().map(|&x| f64::from(x)));
+        let r = mean.iter().map(|m| m * m).sum::<f64>().sqrt();
+        let length = u.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
         if !(r > 1e-12 && length > 1e-12) {
             return;
         }
@@ -81,6 +80,24 @@ impl RecencyShift {
             *x = (f64::from(*x) + factor * m) as f32;
         }
     }
+}
+
+/// The items of the newest [`RECENT_ITEMS`] distinct purchases, newest first, from
+/// `(timestamp ms, log position, item)` of a customer's purchases in any order (ties in
+/// time: later in the log is newer). What training and the evaluation read as "newest";
+/// a node keeps the same order as purchases arrive.
+pub fn newest_distinct<T: PartialEq>(mut purchases: Vec<(i64, usize, T)>) -> Vec<T> {
+    purchases.sort_unstable_by_key(|p| std::cmp::Reverse((p.0, p.1)));
+    let mut recent = Vec::with_capacity(RECENT_ITEMS);
+    for (_, _, item) in purchases {
+        if recent.len() == RECENT_ITEMS {
+            break;
+        }
+        if !recent.contains(&item) {
+            recent.push(item);
+        }
+    }
+    recent
 }
 
 #[cfg(test)]
@@ -108,6 +125,20 @@ mod tests {
         let mut zero = [0.0f32, 0.0];
         shift.apply(&mut zero, recent);
         assert_eq!(zero, [0.0, 0.0]);
+    }
+
+    #[test]
+    fn newest_distinct_purchases_come_by_time_then_log_order() {
+        let bought = vec![
+            (5, 0, 'a'),
+            (9, 1, 'b'),
+            (9, 2, 'c'),
+            (7, 3, 'b'),
+            (1, 4, 'd'),
+        ];
+        assert_eq!(newest_distinct(bought), ['c', 'b', 'a', 'd']);
+        let many: Vec<(i64, usize, usize)> = (0..20).map(|i| (i as i64, i, i)).collect();
+        assert_eq!(newest_distinct(many).len(), RECENT_ITEMS);
     }
 
     #[test]

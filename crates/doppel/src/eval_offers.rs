@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use doppel_train::{Model, ServingVectors};
-use doppel_types::offer_recency::{DEFAULT_DECAY, RECENT_ITEMS};
+use doppel_types::offer_recency::{DEFAULT_DECAY, newest_distinct};
 use doppel_types::{EventType, OfferPrior, RecencyShift};
 
 use crate::eval_data::Split;
@@ -155,19 +155,7 @@ fn newest_purchases(split: &Split, serving: &ServingVectors) -> HashMap<String, 
     }
     dated
         .into_iter()
-        .map(|(customer, mut purchases)| {
-            purchases.sort_unstable_by(|a, b| b.cmp(a));
-            let mut recent = Vec::with_capacity(RECENT_ITEMS);
-            for (_, _, row) in purchases {
-                if recent.len() == RECENT_ITEMS {
-                    break;
-                }
-                if !recent.contains(&row) {
-                    recent.push(row);
-                }
-            }
-            (customer.to_owned(), recent)
-        })
+        .map(|(customer, purchases)| (customer.to_owned(), newest_distinct(purchases)))
         .collect()
 }
 

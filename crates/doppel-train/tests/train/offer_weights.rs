@@ -72,18 +72,15 @@ fn no_prior() -> PriorSettings {
     }
 }
 
+/// The weights a run chooses on `events` (the clock at the newest), `given` kept.
+fn choose(events: &[Event], given: &PriorSettings) -> doppel_train::PriorFit {
+    let now = events.last().map_or(0, |e| e.timestamp_ms);
+    choose_prior_weight(events, &als(), &ConfidenceConfig::default(), given, now).expect("fit")
+}
+
 #[test]
 fn a_log_where_the_next_purchase_follows_the_last_gets_a_recency_weight() {
-    let events = genre_runs(false);
-    let now = events.last().map_or(0, |e| e.timestamp_ms);
-    let fit = choose_prior_weight(
-        &events,
-        &als(),
-        &ConfidenceConfig::default(),
-        &no_prior(),
-        now,
-    )
-    .expect("fit");
+    let fit = choose(&genre_runs(false), &no_prior());
     assert!(fit.customers >= 50, "{fit:?}");
     assert_eq!(fit.recency_ndcg.len(), 7, "{fit:?}");
     let plain = fit.recency_ndcg[0].1;
@@ -107,14 +104,11 @@ fn customers_who_come_and_go_are_validated_on_their_own_newest_purchases() {
     // Every customer's 24 purchases fall within one session (a minute apart), sessions
     // spread over 200 days: the log's newest 10 % is almost only customers seen for the
     // first time, so the run holds out each customer's own newest 10 % instead.
-    let events = genre_runs_spaced(false, 60_000);
-    let now = events.last().map_or(0, |e| e.timestamp_ms);
     let given = PriorSettings {
         weight: None,
         ..no_prior()
     };
-    let fit = choose_prior_weight(&events, &als(), &ConfidenceConfig::default(), &given, now)
-        .expect("fit");
+    let fit = choose(&genre_runs_spaced(false, 60_000), &given);
     assert!(fit.per_customer && fit.customers >= 50, "{fit:?}");
     assert!(fit.recency_weight > 0.0, "{fit:?}");
     assert!(
@@ -126,16 +120,7 @@ fn customers_who_come_and_go_are_validated_on_their_own_newest_purchases() {
 #[test]
 fn shuffled_runs_gain_less_from_the_newest_purchases() {
     let gain = |shuffled: bool| {
-        let events = genre_runs(shuffled);
-        let now = events.last().map_or(0, |e| e.timestamp_ms);
-        let fit = choose_prior_weight(
-            &events,
-            &als(),
-            &ConfidenceConfig::default(),
-            &no_prior(),
-            now,
-        )
-        .expect("fit");
+        let fit = choose(&genre_runs(shuffled), &no_prior());
         let plain = fit.recency_ndcg[0].1;
         let best = fit.recency_ndcg.iter().map(|t| t.1).fold(plain, f64::max);
         best / plain
@@ -149,14 +134,11 @@ fn shuffled_runs_gain_less_from_the_newest_purchases() {
 
 #[test]
 fn a_given_recency_weight_is_kept_not_chosen() {
-    let events = genre_runs(false);
-    let now = events.last().map_or(0, |e| e.timestamp_ms);
     let given = PriorSettings {
         recency_weight: Some(0.75),
         ..no_prior()
     };
-    let fit = choose_prior_weight(&events, &als(), &ConfidenceConfig::default(), &given, now)
-        .expect("fit");
+    let fit = choose(&genre_runs(false), &given);
     assert_eq!(fit.recency_weight, 0.75);
     assert!(fit.recency_ndcg.is_empty(), "{fit:?}");
 }
