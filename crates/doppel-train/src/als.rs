@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use crate::als_params::AlsParams;
-use crate::conjugate_gradient::{CgScratch, FixedSide, solve_row};
+use crate::conjugate_gradient::{CgScratch, FixedSide, RowSystem, solve_row};
 use crate::dense::dot;
 use crate::error::{Error, Result};
 use crate::gram::Gram;
@@ -138,15 +138,12 @@ fn half_step(solved: &mut [f32], other: &[f32], rows: &SparseRows, params: &AlsP
                 } else {
                     0.0
                 };
-                solve_row(
-                    &fixed,
+                let system = RowSystem {
                     columns,
                     confidences,
                     penalty,
-                    x,
-                    params.cg_steps,
-                    scratch,
-                );
+                };
+                solve_row(&fixed, &system, x, params.cg_steps, scratch);
             },
         );
 }

@@ -14,8 +14,14 @@
 //! sparse correction is applied as `Σ (c_i − α₀)(y_i · p) y_i`. Each step costs
 //! `O(f² + nnz·f)`; three steps from the previous iteration's vector are enough once
 //! training is under way, because the vector barely moves between iterations.
+//!
+//! On a CPU with AVX2 and FMA (checked once at run time) the whole solve is compiled for
+//! them, with fused multiply-adds; elsewhere it is portable code. Either way a row's result
+//! does not depend on the number of threads, but the two differ in their last bits.
 
-use crate::dense::{axpy, dot, mat_vec};
+use crate::dense::{Kernels, Portable};
+#[cfg(target_arch = "x86_64")]
+use crate::fused_dense::Fused;
 
 /// Residual norm² below which a row counts as solved.
 const CONVERGED: f32 = 1e-20;
@@ -40,7 +46,8 @@ impl CgScratch {
 
 /// The fixed side of a half-step.
 pub(crate) struct FixedSide<'a> {
-    /// `α₀YᵀY` plus λI when the penalty is the same for every row, row-major `f × f`.
+    /// `α₀YᵀY` plus λI when the penalty is the same for every row, row-major `f × f`
+    /// (symmetric).
     pub gram: &'a [f32],
     /// α₀, the weight of the unobserved cells.
     pub unobserved: f32,
@@ -50,17 +57,63 @@ pub(crate) struct FixedSide<'a> {
     pub dim: usize,
 }
 
-/// Improves `x` in place towards the solution for the row `(columns, confidences)`, whose
-/// penalty beyond what `fixed.gram` holds is `penalty`.
+/// One row's system: its stored cells and the penalty beyond what the shared Gram holds.
+pub(crate) struct RowSystem<'a> {
+    /// The columns of the stored cells.
+    pub columns: &'a [u32],
+    /// Their confidences.
+    pub confidences: &'a [f32],
+    /// The row's own penalty λ_u (0 when `FixedSide::gram` holds it).
+    pub penalty: f32,
+}
+
+/// Improves `x` in place towards the solution of `row`'s system, by at most `steps` CG
+/// steps.
 pub(crate) fn solve_row(
     fixed: &FixedSide<'_>,
-    columns: &[u32],
-    confidences: &[f32],
-    penalty: f32,
+    row: &RowSystem<'_>,
     x: &mut [f32],
     steps: usize,
     scratch: &mut CgScratch,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(fused) = Fused::detect() {
+        // SAFETY: `Fused::detect` has checked that this CPU has AVX2 and FMA.
+        unsafe { solve_row_fused(fused, fixed, row, x, steps, scratch) };
+        return;
+    }
+    solve_row_with(Portable, fixed, row, x, steps, scratch);
+}
+
+/// [`solve_row_with`] compiled for AVX2 + FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn solve_row_fused(
+    fused: Fused,
+    fixed: &FixedSide<'_>,
+    row: &RowSystem<'_>,
+    x: &mut [f32],
+    steps: usize,
+    scratch: &mut CgScratch,
+) {
+    solve_row_with(fused, fixed, row, x, steps, scratch);
+}
+
+/// The solve, on kernels `k`.
+#[inline(always)]
+fn solve_row_with(
+    k: impl Kernels,
+    fixed: &FixedSide<'_>,
+    row: &RowSystem<'_>,
+    x: &mut [f32],
+    steps: usize,
+    scratch: &mut CgScratch,
+) {
+    let RowSystem {
+        columns,
+        confidences,
+        penalty,
+    } = *row;
     let f = fixed.dim;
     let y_of = |i: u32| &fixed.factors[i as usize * f..(i as usize + 1) * f];
     let CgScratch {
@@ -71,39 +124,39 @@ pub(crate) fn solve_row(
 
     // r = b − A x
     let a0 = fixed.unobserved;
-    mat_vec(fixed.gram, x, r);
+    k.symmetric_mat_vec(fixed.gram, x, r);
     if penalty != 0.0 {
-        axpy(penalty, x, r);
+        k.axpy(penalty, x, r);
     }
     r.iter_mut().for_each(|v| *v = -*v);
     for (&i, &c) in columns.iter().zip(confidences) {
         let y = y_of(i);
-        axpy(c - (c - a0) * dot(y, x), y, r);
+        k.axpy(c - (c - a0) * k.dot(y, x), y, r);
     }
     p.copy_from_slice(r);
-    let mut rs_old = dot(r, r);
+    let mut rs_old = k.dot(r, r);
     if rs_old < CONVERGED {
         return;
     }
     for _ in 0..steps {
-        mat_vec(fixed.gram, p, ap);
+        k.symmetric_mat_vec(fixed.gram, p, ap);
         if penalty != 0.0 {
-            axpy(penalty, p, ap);
+            k.axpy(penalty, p, ap);
         }
         for (&i, &c) in columns.iter().zip(confidences) {
             let y = y_of(i);
-            axpy((c - a0) * dot(y, p), y, ap);
+            k.axpy((c - a0) * k.dot(y, p), y, ap);
         }
-        let curvature = dot(p, ap);
+        let curvature = k.dot(p, ap);
         // A is positive definite for λ > 0; stop rather than divide by ~0 (or NaN) when
         // λ = 0 leaves it singular.
         if curvature.is_nan() || curvature <= 0.0 {
             return;
         }
         let step = rs_old / curvature;
-        axpy(step, p, x);
-        axpy(-step, ap, r);
-        let rs_new = dot(r, r);
+        k.axpy(step, p, x);
+        k.axpy(-step, ap, r);
+        let rs_new = k.dot(r, r);
         if rs_new < CONVERGED {
             return;
         }
@@ -132,15 +185,12 @@ mod tests {
             dim: 2,
         };
         let mut x = [0.0, 0.0];
-        solve_row(
-            &fixed,
-            &[0, 2],
-            &[3.0, 2.0],
-            0.0,
-            &mut x,
-            2,
-            &mut CgScratch::new(2),
-        );
+        let row = RowSystem {
+            columns: &[0, 2],
+            confidences: &[3.0, 2.0],
+            penalty: 0.0,
+        };
+        solve_row(&fixed, &row, &mut x, 2, &mut CgScratch::new(2));
         // A = YᵀY + 0.5I + 2·e0e0ᵀ + 1·(1,1)(1,1)ᵀ = [[5.5, 2], [2, 3.5]], b = (5, 2).
         let (a, b) = ([[5.5f32, 2.0], [2.0, 3.5]], [5.0f32, 2.0]);
         for k in 0..2 {
@@ -163,7 +213,12 @@ mod tests {
         };
         let mut x = [0.0, 0.0];
         let mut scratch = CgScratch::new(2);
-        solve_row(&fixed, &[0, 2], &[3.0, 2.0], 0.25, &mut x, 2, &mut scratch);
+        let row = RowSystem {
+            columns: &[0, 2],
+            confidences: &[3.0, 2.0],
+            penalty: 0.25,
+        };
+        solve_row(&fixed, &row, &mut x, 2, &mut scratch);
         let (a, b) = ([[5.25f32, 2.0], [2.0, 2.75]], [5.0f32, 2.0]);
         for k in 0..2 {
             let ax = a[k][0] * x[0] + a[k][1] * x[1];

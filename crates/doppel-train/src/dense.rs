@@ -5,6 +5,40 @@
 //! sequential float additions). The summation order is fixed, so results do not depend on
 //! threads.
 
+/// The kernels a solver runs on: [`Portable`] here, or `fused_dense::Fused` on a CPU with
+/// AVX2 and FMA.
+pub(crate) trait Kernels: Copy {
+    /// `a · b` over the shorter length.
+    fn dot(self, a: &[f32], b: &[f32]) -> f32;
+
+    /// `y += alpha × x` over the shorter length.
+    fn axpy(self, alpha: f32, x: &[f32], y: &mut [f32]);
+
+    /// `out = A x` for a row-major symmetric `A` of side `x.len()`.
+    #[inline(always)]
+    fn symmetric_mat_vec(self, a: &[f32], x: &[f32], out: &mut [f32]) {
+        for (row, o) in a.chunks_exact(x.len()).zip(out.iter_mut()) {
+            *o = self.dot(row, x);
+        }
+    }
+}
+
+/// The kernels below, which any CPU runs.
+#[derive(Clone, Copy)]
+pub(crate) struct Portable;
+
+impl Kernels for Portable {
+    #[inline(always)]
+    fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        dot(a, b)
+    }
+
+    #[inline(always)]
+    fn axpy(self, alpha: f32, x: &[f32], y: &mut [f32]) {
+        axpy(alpha, x, y);
+    }
+}
+
 /// Lanes of independent partial sums in [`dot`].
 const LANES: usize = 8;
 
@@ -36,14 +70,6 @@ pub(crate) fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
-/// `out = A x` for a row-major square `A` of side `x.len()`.
-#[inline]
-pub(crate) fn mat_vec(a: &[f32], x: &[f32], out: &mut [f32]) {
-    for (row, o) in a.chunks_exact(x.len()).zip(out.iter_mut()) {
-        *o = dot(row, x);
-    }
-}
-
 /// `v / |v|`, or `v` unchanged if it is zero.
 pub(crate) fn normalize(v: &mut [f32]) {
     let norm = dot(v, v).sqrt();
@@ -67,10 +93,10 @@ mod tests {
         axpy(2.0, &a, &mut y);
         assert_eq!(y[3], b[3] + 2.0 * a[3]);
 
-        let m = [1.0, 2.0, 3.0, 4.0];
+        let m = [1.0, 2.0, 2.0, 4.0];
         let mut out = [0.0; 2];
-        mat_vec(&m, &[1.0, -1.0], &mut out);
-        assert_eq!(out, [-1.0, -1.0]);
+        Portable.symmetric_mat_vec(&m, &[1.0, -1.0], &mut out);
+        assert_eq!(out, [-1.0, -2.0]);
 
         let mut v = [3.0, 4.0];
         normalize(&mut v);

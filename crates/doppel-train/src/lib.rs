@@ -23,7 +23,8 @@
 //! * [`recent_popularity`] — [`PriorSettings`] and the recent-popularity prior of offers
 //! * [`prior_fit`] — [`choose_prior_weight`]: the prior's weight chosen on the newest part of the log
 //! * [`fold_in_model`] — [`FoldInModel`]: fold-in state rebuilt from a stored version
-//! * `dense` — dot / axpy kernels the compiler vectorises
+//! * `dense` — dot / axpy kernels the compiler vectorises, and the `Kernels` a solve runs on
+//! * `fused_dense` — the same kernels with AVX2 fused multiply-adds (x86-64 CPUs that have them)
 //! * [`error`] — [`Error`] and [`Result`]
 //!
 //! ```text
@@ -38,6 +39,8 @@ pub mod confidence;
 mod conjugate_gradient;
 pub mod context_fit;
 mod dense;
+#[cfg(target_arch = "x86_64")]
+mod fused_dense;
 pub mod error;
 pub mod fold_in;
 pub mod fold_in_model;
