@@ -7,9 +7,9 @@
 //! of the multiply-adds; its summation order is fixed, so results do not depend on threads.
 
 use std::arch::x86_64::{
-    __m256, _mm256_add_ps, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps,
-    _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm_add_ps,
-    _mm_add_ss, _mm_cvtss_f32, _mm_movehl_ps, _mm_shuffle_ps,
+    __m256, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehl_ps, _mm_shuffle_ps, _mm256_add_ps,
+    _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
+    _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
 };
 
 use crate::dense::Kernels;
@@ -94,10 +94,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         acc[0] = _mm256_fmadd_ps(x, y, acc[0]);
         i += WIDTH;
     }
-    let sum = _mm256_add_ps(
-        _mm256_add_ps(acc[0], acc[1]),
-        _mm256_add_ps(acc[2], acc[3]),
-    );
+    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
     let tail: f32 = a[i..].iter().zip(&b[i..]).map(|(x, y)| x * y).sum();
     horizontal_sum(sum) + tail
 }
@@ -136,7 +133,10 @@ mod tests {
             let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 3.0).collect();
             let b: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.25).collect();
             let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!((k.dot(&a, &b) - naive).abs() < 1e-4 * naive.abs().max(1.0), "{n}");
+            assert!(
+                (k.dot(&a, &b) - naive).abs() < 1e-4 * naive.abs().max(1.0),
+                "{n}"
+            );
 
             let mut y = b.clone();
             k.axpy(2.0, &a, &mut y);

@@ -39,11 +39,11 @@ pub mod confidence;
 mod conjugate_gradient;
 pub mod context_fit;
 mod dense;
-#[cfg(target_arch = "x86_64")]
-mod fused_dense;
 pub mod error;
 pub mod fold_in;
 pub mod fold_in_model;
+#[cfg(target_arch = "x86_64")]
+mod fused_dense;
 pub mod gram;
 pub mod interactions;
 pub mod model;
