@@ -86,6 +86,7 @@ KW_STOP = frozenset((       # 27 words: function/packaging words, colours, sizes
 PEER = "implicit_als_tuned"  # the peer of the keyword section's "× peer" column
 
 ALS_FIXED = dict(iterations=15, random_state=42)            # never searched
+FIT_REPEATS = 5             # final fits are timed this many times; reports give the median
 ALS_GRID = {                                                # full grid, 3 x 9 x 5 = 135 fits
     "factors": (32, 64, 128),
     # 0.01..5 as issue 12 lists them; 10, 20, 50 added because at 128 factors the best
@@ -383,10 +384,11 @@ def _take(order: list, skip: set, k: int) -> list:
 
 # --- implicit ALS ---------------------------------------------------------------------------
 
-def fit_als(s: Split, settings: dict, threads: int):
+def fit_als(s: Split, settings: dict, threads: int, repeats: int = 1):
     """Fit implicit's CPU ALS on counts x alpha_scale (BLAS held at 1 thread, as implicit advises).
 
-    Returns (model, matrix used, wall seconds of fit()).
+    Returns (model, matrix used, wall seconds of fit()); with `repeats` > 1 the fit runs that
+    many times (same seed, same model) and the seconds are the median.
     """
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
@@ -394,13 +396,15 @@ def fit_als(s: Split, settings: dict, threads: int):
     scale = settings["alpha_scale"]
     matrix = (s.counts * scale).astype(np.float32).tocsr() if scale != 1.0 else s.counts
     with threadpool_limits(limits=1, user_api="blas"):
-        model = AlternatingLeastSquares(factors=settings["factors"],
-                                        regularization=settings["regularization"],
-                                        alpha=1.0, num_threads=threads, **ALS_FIXED)
-        t0 = time.perf_counter()
-        model.fit(matrix, show_progress=False)
-        seconds = time.perf_counter() - t0
-    return model, matrix, seconds
+        runs = []
+        for _ in range(repeats):
+            model = AlternatingLeastSquares(factors=settings["factors"],
+                                            regularization=settings["regularization"],
+                                            alpha=1.0, num_threads=threads, **ALS_FIXED)
+            t0 = time.perf_counter()
+            model.fit(matrix, show_progress=False)
+            runs.append(time.perf_counter() - t0)
+    return model, matrix, float(np.median(runs))
 
 
 def als_recs(model, matrix: sp.csr_matrix, users: list[int]) -> dict[int, list[int]]:
@@ -415,11 +419,12 @@ def als_recs(model, matrix: sp.csr_matrix, users: list[int]) -> dict[int, list[i
 
 # --- EASE -----------------------------------------------------------------------------------
 
-def fit_ease(s: Split, lam: float, threads: int):
+def fit_ease(s: Split, lam: float, threads: int, repeats: int = 1):
     """EASE (Steck 2019) on X = 1[any train purchase]: P = (XᵀX + λI)⁻¹, B = I − P/diag(P).
 
     B has a zero diagonal (B_ij = −P_ij / P_jj for i ≠ j). Returns (X, B, fit seconds, gram
-    seconds); fit seconds = wall time of the inverse and B (float64, BLAS at `threads`).
+    seconds); fit seconds = wall time of the inverse and B (float64, BLAS at `threads`), the
+    median of `repeats` runs.
     """
     from threadpoolctl import threadpool_limits
 
@@ -429,14 +434,16 @@ def fit_ease(s: Split, lam: float, threads: int):
     t0 = time.perf_counter()
     gram = (x.T @ x).toarray()
     gram_seconds = time.perf_counter() - t0
+    gram[np.diag_indices_from(gram)] += lam
+    runs = []
     with threadpool_limits(limits=threads, user_api="blas"):
-        t0 = time.perf_counter()
-        gram[np.diag_indices_from(gram)] += lam
-        p = np.linalg.inv(gram)
-        b = p / (-np.diag(p))[None, :]
-        b[np.diag_indices_from(b)] = 0.0
-        seconds = time.perf_counter() - t0
-    return x, b, seconds, gram_seconds
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            p = np.linalg.inv(gram)
+            b = p / (-np.diag(p))[None, :]
+            b[np.diag_indices_from(b)] = 0.0
+            runs.append(time.perf_counter() - t0)
+    return x, b, float(np.median(runs)), gram_seconds
 
 
 def ease_recs(x: sp.csr_matrix, b: np.ndarray, users: list[int]) -> dict[int, list[int]]:
@@ -540,12 +547,23 @@ def tune_peers(val: "Task", threads: int, quick: bool) -> dict:
     return tuning
 
 
+def implicit_fit_time_64(s: Split, tuning: dict, threads: int) -> dict:
+    """implicit's fit time at 64 factors (its tuned regularisation and scale), the median of
+    FIT_REPEATS fits: where issue 12 compares training cost."""
+    settings = dict(tuning["implicit_als"]["chosen"], factors=64)
+    log("timing implicit ALS", settings, f"x{FIT_REPEATS}")
+    _model, _matrix, secs = fit_als(s, settings, threads, FIT_REPEATS)
+    return {"implicit_als": {"median_seconds": secs, "settings": settings,
+                             "iterations": ALS_FIXED["iterations"], "repeats": FIT_REPEATS,
+                             "threads": threads}}
+
+
 def final_ease_rows(test: "Task", tuning: dict, threads: int) -> dict:
     """Refit EASE with the chosen λ on the test split's fit rows; score plain EASE and EASE +
     prior (chosen β) on the test rows once."""
     settings = tuning["ease"]["chosen"]
     log("fitting EASE", settings, "on the train rows")
-    x, b, secs, gram_secs = fit_ease(test.s, settings["lambda"], threads)
+    x, b, secs, gram_secs = fit_ease(test.s, settings["lambda"], threads, FIT_REPEATS)
     out = {"ease_tuned": dict(nbo_metrics(ease_recs(x, b, test.users), test.rel),
                               train_seconds=secs, gram_seconds=gram_secs, threads=threads,
                               settings=settings, validation=tuning["ease"]["validation"])}
@@ -880,6 +898,15 @@ def merge_doppel_nbo(result: dict, d: dict) -> dict:
                                                if m.get("train_seconds") is not None else None),
         }
     result["ratios"] = ratios
+    timing = d.get("train_timing")
+    if isinstance(timing, dict) and "fit_time_64" in result:
+        result["fit_time_64"]["doppel"] = {
+            "median_seconds": timing.get("factors_64_median_seconds"),
+            "iterations": timing.get("iterations"), "repeats": timing.get("repeats"),
+            "threads": d.get("threads")}
+        result["fit_time_64"]["doppel_chosen"] = {
+            "median_seconds": timing.get("median_seconds"), "factors": model.get("factors"),
+            "iterations": timing.get("iterations"), "repeats": timing.get("repeats")}
     return t
 
 
@@ -1050,7 +1077,7 @@ def render(result: dict) -> str:
     L.append(
         "Validation NDCG@10 = the chosen settings' score on the validation split; the other "
         "metrics are the test window. Fit s = wall time of the final fit on the train rows "
-        f"only ({result['threads']} threads): implicit `fit()` with BLAS at 1 thread; EASE the "
+        f"only, the median of {FIT_REPEATS} fits ({result['threads']} threads): implicit `fit()` with BLAS at 1 thread; EASE the "
         f"inverse and B with BLAS at {result['threads']} threads (the Gram XᵀX, "
         f"{fmt(result['nbo']['ease_tuned'].get('gram_seconds'), 2)} s, not included). "
         "implicit uses the matrix value as the confidence itself (c = scale·count, not "
@@ -1135,6 +1162,30 @@ def render_ratios(result: dict) -> list[str]:
                  f"{fmt(r.get('ndcg_doppel_without_prior_over_peer'), 3)} | "
                  f"{fmt(r['train_seconds_peer_over_doppel'], 2)} |")
     L.append("")
+    return L + render_fit_time(result)
+
+
+def render_fit_time(result: dict) -> list[str]:
+    """Training cost at 64 factors (issue 12's comparison), medians of repeated fits."""
+    ft = result.get("fit_time_64") or {}
+    peer, ours = ft.get("implicit_als"), ft.get("doppel")
+    if not peer or not ours:
+        return []
+    chosen = ft.get("doppel_chosen") or {}
+    L = ["Fit time at 64 factors (median of repeated fits on the train rows, 2 threads; each "
+         "model at its own chosen regularisation and confidence scale):\n",
+         "| model | iterations | fits | median fit s | peer s / doppel s |",
+         "|---|---:|---:|---:|---:|",
+         f"| implicit ALS (tuned settings, 64 factors) | {peer['iterations']} | "
+         f"{peer['repeats']} | {fmt(peer['median_seconds'], 2)} | 1 |",
+         f"| doppel (chosen settings, 64 factors) | {ours.get('iterations')} | "
+         f"{ours.get('repeats')} | {fmt(ours.get('median_seconds'), 2)} | "
+         f"{fmt(_ratio(peer['median_seconds'], ours.get('median_seconds')), 2)} |"]
+    if chosen.get("median_seconds") is not None:
+        L.append(f"| doppel (chosen settings, {chosen.get('factors')} factors, the fit s above) "
+                 f"| {chosen.get('iterations')} | {chosen.get('repeats')} | "
+                 f"{fmt(chosen['median_seconds'], 2)} | – |")
+    L.append("")
     return L
 
 
@@ -1186,8 +1237,8 @@ def doppel_note(result: dict) -> str:
         txt += ". "
     else:
         txt += "doppel's JSON has no `nbo.doppel_without_prior`: no row without the prior. "
-    txt += ("doppel's fit s is its final ALS fit (`train_seconds`); the held-out refit that "
-            "chooses w and β is not in it.")
+    txt += ("doppel's fit s is its final ALS fit (`train_seconds`, the median of "
+            f"{FIT_REPEATS} fits); the held-out refit that chooses w and β is not in it.")
     return txt + "\n"
 
 
@@ -1312,7 +1363,7 @@ def render_ml100k(result: dict) -> str:
     L.append(
         "Validation NDCG@10 = the chosen settings' score on validation; the other metrics are "
         "the test parts, read once. Fit s = wall time of the final fit on train + validation "
-        f"only ({result['threads']} threads): implicit `fit()` with BLAS at 1 thread; EASE the "
+        f"only, the median of {FIT_REPEATS} fits ({result['threads']} threads): implicit `fit()` with BLAS at 1 thread; EASE the "
         f"inverse and B with BLAS at {result['threads']} threads (the Gram XᵀX, "
         f"{fmt(result['nbo']['ease_tuned'].get('gram_seconds'), 2)} s, not included). "
         "The implicit matrix value is the number of the user's fit rows for the item (always 1 "
@@ -1560,7 +1611,7 @@ def main(argv=None) -> int:
         log("the grid chose the old fixed settings: no separate fixed row")
     for name, settings in fits:
         log("fitting", label(name), settings, "on the train rows")
-        model, matrix, secs = fit_als(test.s, settings, threads)
+        model, matrix, secs = fit_als(test.s, settings, threads, FIT_REPEATS)
         validation = next((x["validation"] for x in tuning["implicit_als"]["trials"]
                            if x["settings"] == settings), None)
         nbo[name] = dict(nbo_metrics(als_recs(model, matrix, test.users), test.rel),
@@ -1570,9 +1621,11 @@ def main(argv=None) -> int:
 
     nbo.update(final_ease_rows(test, tuning, threads))
     nbo = {k: nbo[k] for k in PEERS if k in nbo}
+    fit_time_64 = implicit_fit_time_64(test.s, tuning, threads)
 
     log("lookalike")
     result = {
+        "fit_time_64": fit_time_64,
         "protocol": PROTOCOL,
         "cutoff": fmt_time(cutoff),
         "counts": counts,
@@ -1638,7 +1691,7 @@ def main_ml100k(args: argparse.Namespace, threads: int, t_start: float) -> int:
     tuning = tune_peers(val, threads, args.quick)
     settings = tuning["implicit_als"]["chosen"]
     log("fitting implicit ALS", settings, "on train + validation")
-    model, matrix, secs = fit_als(test.s, settings, threads)
+    model, matrix, secs = fit_als(test.s, settings, threads, FIT_REPEATS)
     nbo["implicit_als_tuned"] = dict(nbo_metrics(als_recs(model, matrix, test.users), test.rel),
                                      train_seconds=secs, threads=threads, settings=settings,
                                      validation=tuning["implicit_als"]["validation"], **ALS_FIXED)
@@ -1646,7 +1699,8 @@ def main_ml100k(args: argparse.Namespace, threads: int, t_start: float) -> int:
     nbo = {k: nbo[k] for k in PEERS if k in nbo}
 
     result = {"protocol": ML_PROTOCOL, "dataset": "ml-100k", "counts": counts,
-              "cutoff_ms": cutoffs, "threads": threads, "nbo": nbo, "tuning": tuning}
+              "cutoff_ms": cutoffs, "threads": threads, "nbo": nbo, "tuning": tuning,
+              "fit_time_64": implicit_fit_time_64(test.s, tuning, threads)}
     if args.quick:
         result["quick"] = True
     if args.doppel_json:

@@ -106,7 +106,9 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         settings = tuned.best.settings.clone();
     }
     let split = split(&rows);
-    let (model, train_seconds) = eval_tune::fit(&split, &settings)?;
+    let (model, _) = eval_tune::fit(&split, &settings)?;
+    let train_timing = eval_tune::FitTiming::measure(&split, &settings)?;
+    let train_seconds = train_timing.median_seconds;
     let (als, confidence, prior) = (&settings.als, &settings.confidence, &settings.prior);
     let ((ours, (weight, recency_weight)), popular) = (
         offer_metrics(&split, &model, &settings),
@@ -156,6 +158,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         "counts": split.counts,
         "nbo": {"doppel": ours, "popularity": popular, "doppel_without_prior": without_prior},
         "train_seconds": train_seconds,
+        "train_timing": train_timing.json(),
         "threads": rayon_threads(),
         "model": {
             "factors": als.factors, "iterations": als.iterations, "regularization": als.regularization,
@@ -282,7 +285,9 @@ fn run_movielens(args: &EvaluateArgs) -> anyhow::Result<()> {
         tuning = tuned.json(&ml.validation);
         settings = tuned.best.settings.clone();
     }
-    let (model, train_seconds) = eval_tune::fit(&ml.test, &settings)?;
+    let (model, _) = eval_tune::fit(&ml.test, &settings)?;
+    let train_timing = eval_tune::FitTiming::measure(&ml.test, &settings)?;
+    let train_seconds = train_timing.median_seconds;
     let ((ours, (weight, recency_weight)), popular) = (
         offer_metrics(&ml.test, &model, &settings),
         popularity_metrics(&ml.test),
@@ -321,6 +326,7 @@ fn run_movielens(args: &EvaluateArgs) -> anyhow::Result<()> {
             "cutoff_ms": {"validation": ml.validation.cutoff_ms, "test": ml.test.cutoff_ms},
             "nbo": {"doppel": ours, "popularity": popular, "doppel_without_prior": without_prior},
             "train_seconds": train_seconds,
+            "train_timing": train_timing.json(),
             "threads": rayon_threads(),
             "model": model_json,
             "tuning": tuning,

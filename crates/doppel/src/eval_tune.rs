@@ -227,6 +227,70 @@ pub fn fit(split: &Split, settings: &Settings) -> anyhow::Result<(Model, f64)> {
     Ok((model, started.elapsed().as_secs_f64()))
 }
 
+/// Fits timed in [`FitTiming::measure`]: the median of several is what the reports compare, since
+/// one fit's wall time on a shared 2-core machine varies by ±40 %.
+pub const FIT_REPEATS: usize = 5;
+
+/// The final fit's wall time: the median of [`FIT_REPEATS`] fits (every run gives the same
+/// model), of the chosen settings and of the same settings at 64 factors, where the issue
+/// compares training cost with the peers.
+pub struct FitTiming {
+    /// Median seconds of the chosen settings' fits.
+    pub median_seconds: f64,
+    /// Every fit's seconds, in run order.
+    pub runs: Vec<f64>,
+    /// Median seconds at 64 factors.
+    pub factors_64_median_seconds: f64,
+    /// Every 64-factor fit's seconds.
+    pub factors_64_runs: Vec<f64>,
+    /// ALS iterations of every fit.
+    pub iterations: usize,
+}
+
+impl FitTiming {
+    /// Times fits of `settings` on the split's train rows.
+    pub fn measure(split: &Split, settings: &Settings) -> anyhow::Result<Self> {
+        let runs_of = |settings: &Settings| -> anyhow::Result<Vec<f64>> {
+            (0..FIT_REPEATS)
+                .map(|_| fit(split, settings).map(|(_, seconds)| seconds))
+                .collect()
+        };
+        let at_64 = Settings {
+            als: AlsParams {
+                factors: 64,
+                ..settings.als.clone()
+            },
+            ..settings.clone()
+        };
+        let (runs, factors_64_runs) = (runs_of(settings)?, runs_of(&at_64)?);
+        Ok(Self {
+            median_seconds: median(&runs),
+            factors_64_median_seconds: median(&factors_64_runs),
+            runs,
+            factors_64_runs,
+            iterations: settings.als.iterations,
+        })
+    }
+
+    /// The timing as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        json!({
+            "repeats": FIT_REPEATS,
+            "median_seconds": self.median_seconds,
+            "runs": self.runs,
+            "factors_64_median_seconds": self.factors_64_median_seconds,
+            "factors_64_runs": self.factors_64_runs,
+            "iterations": self.iterations,
+        })
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 /// The time decay and the prior's window are measured to: the newest train event.
 pub fn reference_ms(split: &Split) -> i64 {
     split
