@@ -16,7 +16,9 @@ use std::time::Instant;
 
 use doppel_index::{Bitset, PointId, VectorIndex};
 use doppel_types::VersionInfo;
+use foldhash::fast::RandomState;
 use parking_lot::RwLock;
+use rayon::prelude::*;
 
 use crate::config::EngineConfig;
 use crate::customer_lengths::{CustomerLengths, LengthTable};
@@ -162,24 +164,56 @@ struct Relabeled {
     lengths: Vec<(PointId, f32)>,
 }
 
-/// Loads the index file `index_file` with its id table `ids`, interning the ids into
-/// `slots` (those `skip` names are left out); refused unless its dimension is `dim`, and,
-/// with `need_lengths`, unless every row has its vector length.
-fn load_relabeled(
-    index_file: &Path,
+/// An id table interned into this process's slots: old slot → new slot, and the vector
+/// lengths by new slot.
+struct Interned {
+    table: HashMap<PointId, PointId, RandomState>,
+    lengths: Vec<(PointId, f32)>,
+}
+
+/// What an id row of a snapshot is in this process, found without changing the slots.
+#[derive(Clone, Copy)]
+enum Lookup {
+    /// Left out (erased).
+    Skip,
+    /// Already has this slot (the start-up replay interned most ids before any load).
+    Known(PointId),
+    /// Needs a new slot.
+    New,
+}
+
+/// Looks `rows` up in `slots` (read-only, so shards can be looked up in parallel).
+fn look_up(rows: &[IdRow], slots: &IdSlots, skip: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Lookup> {
+    rows.iter()
+        .map(|(_, id, _)| {
+            if skip(id) {
+                Lookup::Skip
+            } else {
+                slots.get(id).map_or(Lookup::New, Lookup::Known)
+            }
+        })
+        .collect()
+}
+
+/// Interns the id rows `rows` (read from `ids`, looked up as `found`) into `slots`;
+/// refused, with `need_lengths`, unless every row has its vector length. The only step of
+/// a load that changes the slots, so the file reads and lookups around it can run in
+/// parallel.
+fn intern_rows(
+    rows: Vec<IdRow>,
+    found: Vec<Lookup>,
     ids: &Path,
     slots: &mut IdSlots,
-    skip: &dyn Fn(&str) -> bool,
-    dim: u32,
     need_lengths: bool,
-) -> Result<Relabeled> {
-    let mut table: HashMap<PointId, PointId> = HashMap::new();
-    let mut lengths = Vec::new();
-    for (old, id, length) in read_ids(ids)? {
-        if skip(&id) {
-            continue;
-        }
-        let slot = slots.intern(&id);
+) -> Result<Interned> {
+    let mut table = HashMap::with_capacity_and_hasher(rows.len(), RandomState::default());
+    let mut lengths = Vec::with_capacity(if need_lengths { rows.len() } else { 0 });
+    for ((old, id, length), found) in rows.into_iter().zip(found) {
+        let slot = match found {
+            Lookup::Skip => continue,
+            Lookup::Known(slot) => slot,
+            Lookup::New => slots.intern(&id),
+        };
         table.insert(old, slot);
         match length {
             Some(l) => lengths.push((slot, l)),
@@ -187,6 +221,13 @@ fn load_relabeled(
             None => {}
         }
     }
+    Ok(Interned { table, lengths })
+}
+
+/// Loads the index file `index_file` with the ids `interned` maps it to; refused unless
+/// its dimension is `dim`.
+fn load_interned(index_file: &Path, interned: Interned, dim: u32) -> Result<Relabeled> {
+    let Interned { table, lengths } = interned;
     let index = VectorIndex::load_relabeled(index_file, &|old| table.get(&old).copied())?;
     if index.dim() != dim as usize {
         return Err(refused(index_file, "dimension does not match the version"));
@@ -194,8 +235,30 @@ fn load_relabeled(
     Ok(Relabeled { index, lengths })
 }
 
+/// Loads the index file `index_file` with its id table `ids`, interning the ids into
+/// `slots` (those `skip` names are left out); refused unless its dimension is `dim`, and,
+/// with `need_lengths`, unless every row has its vector length.
+fn load_relabeled(
+    index_file: &Path,
+    ids: &Path,
+    slots: &mut IdSlots,
+    skip: &(dyn Fn(&str) -> bool + Sync),
+    dim: u32,
+    need_lengths: bool,
+) -> Result<Relabeled> {
+    let rows = read_ids(ids)?;
+    let found = look_up(&rows, slots, skip);
+    let interned = intern_rows(rows, found, ids, slots, need_lengths)?;
+    load_interned(index_file, interned, dim)
+}
+
 /// Loads `info`'s snapshot from `dir`, interning its ids into this process's slots;
 /// customers in `erased` are left out.
+///
+/// The id tables are read, checked and looked up in parallel, the ids new to this
+/// process interned one after another (the slots are one table), then the index files are
+/// read, checked and relabelled in parallel (one task per shard on the current rayon pool):
+/// most of a load is reading and decoding those files.
 pub(crate) fn load(
     dir: &Path,
     info: VersionInfo,
@@ -215,21 +278,35 @@ pub(crate) fn load(
             ("held", held.to_owned()),
         ],
     )?;
-    let mut shards = Vec::with_capacity(config.shard_count as usize);
-    let lengths = CustomerLengths::new(config.shard_count as usize);
-    for n in 0..config.shard_count as usize {
-        let loaded = load_relabeled(
-            &shard_file(dir, n, "seg"),
-            &shard_file(dir, n, "ids"),
-            customers,
-            &|id| erased.contains(id),
-            info.dim,
-            true,
-        )?;
-        for (slot, length) in loaded.lengths {
+    let shard_count = config.shard_count as usize;
+    let looked_up: Vec<(Vec<IdRow>, Vec<Lookup>)> = {
+        let slots = &*customers;
+        (0..shard_count)
+            .into_par_iter()
+            .map(|n| {
+                let rows = read_ids(&shard_file(dir, n, "ids"))?;
+                let found = look_up(&rows, slots, &|id| erased.contains(id));
+                Ok((rows, found))
+            })
+            .collect::<Result<_>>()?
+    };
+    let mut interned = Vec::with_capacity(shard_count);
+    for (n, (rows, found)) in looked_up.into_iter().enumerate() {
+        let ids = shard_file(dir, n, "ids");
+        interned.push(intern_rows(rows, found, &ids, customers, true)?);
+    }
+    let loaded: Vec<Relabeled> = interned
+        .into_par_iter()
+        .enumerate()
+        .map(|(n, interned)| load_interned(&shard_file(dir, n, "seg"), interned, info.dim))
+        .collect::<Result<_>>()?;
+    let lengths = CustomerLengths::new(shard_count);
+    let mut shards = Vec::with_capacity(shard_count);
+    for shard in loaded {
+        for (slot, length) in shard.lengths {
             lengths.set(slot, length);
         }
-        shards.push(loaded.index);
+        shards.push(shard.index);
     }
     let items = load_relabeled(
         &dir.join("items.seg"),

@@ -119,6 +119,36 @@ impl AlignedRows {
         self.lines.capacity() * 64
     }
 
+    /// Rebuilds from padded rows saved as little-endian floats, without a float copy in
+    /// between (a snapshot's vectors are most of its bytes); `None` unless the bytes are
+    /// whole padded rows.
+    pub(crate) fn from_le_bytes(dim: usize, bytes: &[u8]) -> Option<Self> {
+        let padded = padded_dim(dim);
+        if padded == 0 || !bytes.len().is_multiple_of(padded * 4) {
+            return None;
+        }
+        let lines = bytes
+            .chunks_exact(64)
+            .map(|c| {
+                let mut l = [0f32; 16];
+                for (x, b) in l.iter_mut().zip(c.chunks_exact(4)) {
+                    *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                }
+                Line(l)
+            })
+            .collect();
+        Some(Self {
+            lines,
+            padded,
+            len: bytes.len() / (padded * 4),
+        })
+    }
+
+    /// True when every stored float is finite.
+    pub(crate) fn all_finite(&self) -> bool {
+        self.lines.iter().all(|l| l.0.iter().all(|x| x.is_finite()))
+    }
+
     /// Rebuilds from a flat padded float slice (as saved).
     pub(crate) fn from_flat(dim: usize, flat: &[f32]) -> Option<Self> {
         let padded = padded_dim(dim);
@@ -138,5 +168,36 @@ impl AlignedRows {
             padded,
             len: flat.len() / padded,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_from_bytes_equal_rows_from_floats() {
+        let dim = 20;
+        let padded = padded_dim(dim);
+        let flat: Vec<f32> = (0..3 * padded).map(|i| i as f32 * 0.25 - 7.0).collect();
+        let bytes: Vec<u8> = flat.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let (a, b) = (
+            AlignedRows::from_flat(dim, &flat).unwrap(),
+            AlignedRows::from_le_bytes(dim, &bytes).unwrap(),
+        );
+        assert_eq!(b.len(), 3);
+        for i in 0..3 {
+            assert_eq!(a.row(i), b.row(i));
+        }
+        assert!(b.all_finite());
+        assert!(AlignedRows::from_le_bytes(dim, &bytes[..bytes.len() - 4]).is_none());
+
+        let mut poisoned = bytes.clone();
+        poisoned[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert!(
+            !AlignedRows::from_le_bytes(dim, &poisoned)
+                .unwrap()
+                .all_finite()
+        );
     }
 }

@@ -229,9 +229,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenGraph, Bitset, 
     let upper_start = r.u32s(n)?;
     let links0 = r.u32s(n * (1 + 2 * m as u64))?;
     let upper = r.u32s(upper_len)?;
-    let flat = r.f32s(n * padded)?;
-    let vectors =
-        AlignedRows::from_flat(dim, &flat).ok_or_else(|| Error::corrupt("vector section"))?;
+    let vector_bytes = r.size(n * padded, 4)? * 4;
+    let vectors = AlignedRows::from_le_bytes(dim, r.take(vector_bytes)?)
+        .ok_or_else(|| Error::corrupt("vector section"))?;
     let hidden_len = usize::try_from(hidden_bits).map_err(|_| Error::corrupt("tombstone size"))?;
     let words = r.u64s(hidden_bits.div_ceil(64))?;
     let hidden =
@@ -241,7 +241,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenGraph, Bitset, 
     if !r.b.is_empty() {
         return Err(Error::corrupt("trailing bytes after the last section"));
     }
-    if flat.iter().chain(&delta_flat).any(|x| !x.is_finite()) {
+    if !vectors.all_finite() || delta_flat.iter().any(|x| !x.is_finite()) {
         return Err(Error::corrupt("non-finite vector component"));
     }
     let frozen = FrozenGraph::from_parts(GraphParts {
