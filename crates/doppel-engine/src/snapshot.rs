@@ -255,10 +255,12 @@ fn load_relabeled(
 /// Loads `info`'s snapshot from `dir`, interning its ids into this process's slots;
 /// customers in `erased` are left out.
 ///
-/// The id tables are read, checked and looked up in parallel, the ids new to this
-/// process interned one after another (the slots are one table), then the index files are
-/// read, checked and relabelled in parallel (one task per shard on the current rayon pool):
-/// most of a load is reading and decoding those files.
+/// Shards go in parallel on a pool of this load's own, at normal priority (rayon's global
+/// pool is the heavy pool, which a serving node runs at idle priority, and the caller holds
+/// the profiles' write lock): the id tables are read, checked and looked up a batch of
+/// shards at a time (one shard per thread, so only a batch's ids are in memory at once),
+/// the ids new to this process interned one after another (the slots are one table), then
+/// the index files are read, checked and relabelled. Most of a load is those files.
 pub(crate) fn load(
     dir: &Path,
     info: VersionInfo,
@@ -279,27 +281,36 @@ pub(crate) fn load(
         ],
     )?;
     let shard_count = config.shard_count as usize;
-    let looked_up: Vec<(Vec<IdRow>, Vec<Lookup>)> = {
-        let slots = &*customers;
-        (0..shard_count)
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("doppel-snapshot-{i}"))
+        .build()
+        .map_err(|e| Error::Index(doppel_index::Error::ThreadPool(e.to_string())))?;
+    let loaded: Vec<Relabeled> = pool.install(|| {
+        let mut interned = Vec::with_capacity(shard_count);
+        let shards: Vec<usize> = (0..shard_count).collect();
+        for batch in shards.chunks(threads) {
+            let slots = &*customers;
+            let looked_up: Vec<(Vec<IdRow>, Vec<Lookup>)> = batch
+                .par_iter()
+                .map(|&n| {
+                    let rows = read_ids(&shard_file(dir, n, "ids"))?;
+                    let found = look_up(&rows, slots, &|id| erased.contains(id));
+                    Ok((rows, found))
+                })
+                .collect::<Result<_>>()?;
+            for (&n, (rows, found)) in batch.iter().zip(looked_up) {
+                let ids = shard_file(dir, n, "ids");
+                interned.push(intern_rows(rows, found, &ids, customers, true)?);
+            }
+        }
+        interned
             .into_par_iter()
-            .map(|n| {
-                let rows = read_ids(&shard_file(dir, n, "ids"))?;
-                let found = look_up(&rows, slots, &|id| erased.contains(id));
-                Ok((rows, found))
-            })
-            .collect::<Result<_>>()?
-    };
-    let mut interned = Vec::with_capacity(shard_count);
-    for (n, (rows, found)) in looked_up.into_iter().enumerate() {
-        let ids = shard_file(dir, n, "ids");
-        interned.push(intern_rows(rows, found, &ids, customers, true)?);
-    }
-    let loaded: Vec<Relabeled> = interned
-        .into_par_iter()
-        .enumerate()
-        .map(|(n, interned)| load_interned(&shard_file(dir, n, "seg"), interned, info.dim))
-        .collect::<Result<_>>()?;
+            .enumerate()
+            .map(|(n, interned)| load_interned(&shard_file(dir, n, "seg"), interned, info.dim))
+            .collect::<Result<_>>()
+    })?;
     let lengths = CustomerLengths::new(shard_count);
     let mut shards = Vec::with_capacity(shard_count);
     for shard in loaded {

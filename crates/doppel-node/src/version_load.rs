@@ -51,6 +51,8 @@ impl Node {
         let single = self.placement.serves_everyone();
         // A shard node snapshots shard by shard, as it takes shards over.
         if single && self.load_snapshot(&info).await? {
+            // The load's file bytes and id tables are freed by now.
+            release_freed_memory().await;
             return Ok(info);
         }
         let customer_vectors = if single {
@@ -95,10 +97,7 @@ impl Node {
                 self.save_shard_snapshot(version, shard).await;
             }
         }
-        let _ = blocking("memory trim", || {
-            crate::memory_trim::release_freed_memory();
-        })
-        .await;
+        release_freed_memory().await;
         Ok(info)
     }
 
@@ -121,4 +120,9 @@ impl Node {
     ) -> Result<Vec<(String, Vec<f32>)>> {
         store_pages::vectors(self.store.as_ref(), version, entity).await
     }
+}
+
+/// Hands the memory a load freed back to the system (off the async workers).
+async fn release_freed_memory() {
+    let _ = blocking("memory trim", crate::memory_trim::release_freed_memory).await;
 }

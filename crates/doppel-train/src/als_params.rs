@@ -59,7 +59,9 @@ pub struct AlsParams {
     pub iterations: usize,
     /// Conjugate-gradient steps per row solve, 1..=[`MAX_CG_STEPS`].
     pub cg_steps: usize,
-    /// Seed of the initial vectors: same data + same seed = bit-identical model.
+    /// Seed of the initial vectors: same data + same seed = bit-identical model (on CPUs of
+    /// one kind: with AVX2 + FMA the solves use fused multiply-adds, which round
+    /// differently from the portable code).
     pub seed: u64,
     /// Worker threads; 0 uses rayon's global pool, otherwise a pool of its own
     /// (≤ [`MAX_THREADS`]). The result does not depend on it.

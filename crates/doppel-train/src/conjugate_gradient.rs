@@ -225,4 +225,39 @@ mod tests {
             assert!((ax - b[k]).abs() < 1e-5, "{x:?}");
         }
     }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn fused_and_portable_solves_agree() {
+        let Some(fused) = Fused::detect() else {
+            return;
+        };
+        // 37 factors: neither kernel's block size divides it, so every tail runs.
+        let (f, n) = (37, 60);
+        let y: Vec<f32> = (0..n * f)
+            .map(|i| (((i * 7919) % 211) as f32 / 211.0 - 0.5) * 0.3)
+            .collect();
+        let gram = Gram::new(&y, f).scaled_f32(1.0, 0.1);
+        let fixed = FixedSide {
+            gram: &gram,
+            unobserved: 1.0,
+            factors: &y,
+            dim: f,
+        };
+        let columns: Vec<u32> = (0..n as u32).step_by(3).collect();
+        let confidences: Vec<f32> = columns.iter().map(|&c| 1.0 + (c % 5) as f32).collect();
+        let row = RowSystem {
+            columns: &columns,
+            confidences: &confidences,
+            penalty: 0.05,
+        };
+        let start: Vec<f32> = (0..f).map(|k| (k as f32 - 18.0) * 0.001).collect();
+        let (mut portable, mut fast) = (start.clone(), start);
+        let mut scratch = CgScratch::new(f);
+        solve_row_with(Portable, &fixed, &row, &mut portable, 3, &mut scratch);
+        solve_row_with(fused, &fixed, &row, &mut fast, 3, &mut scratch);
+        for (a, b) in portable.iter().zip(&fast) {
+            assert!((a - b).abs() <= 1e-3 * a.abs().max(0.1), "{a} vs {b}");
+        }
+    }
 }

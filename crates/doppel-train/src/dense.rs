@@ -1,17 +1,18 @@
 //! Dense vector kernels for the solvers.
 //!
-//! Written so the compiler vectorises them without `unsafe` or runtime dispatch: the dot
+//! The portable kernels, written so the compiler vectorises them without `unsafe`: the dot
 //! product keeps eight independent accumulators (a single running sum would force
 //! sequential float additions). The summation order is fixed, so results do not depend on
-//! threads.
+//! threads. `fused_dense` has the AVX2 ones; [`Kernels`] is what a solve is written
+//! against, and the solver picks one at run time.
 
 /// The kernels a solver runs on: [`Portable`] here, or `fused_dense::Fused` on a CPU with
 /// AVX2 and FMA.
 pub(crate) trait Kernels: Copy {
-    /// `a · b` over the shorter length.
+    /// `a · b` of equally long slices.
     fn dot(self, a: &[f32], b: &[f32]) -> f32;
 
-    /// `y += alpha × x` over the shorter length.
+    /// `y += alpha × x` for equally long slices.
     fn axpy(self, alpha: f32, x: &[f32], y: &mut [f32]);
 
     /// `out = A x` for a row-major symmetric `A` of side `x.len()`.

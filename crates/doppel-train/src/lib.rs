@@ -3,7 +3,8 @@
 //!
 //! A synchronous, pure-computation library (no async runtime, no storage): callers hand
 //! it events and get back a [`Model`] or [`CustomerSegments`]; rayon parallelises the
-//! heavy loops. Every result is deterministic for a given seed, whatever the thread count.
+//! heavy loops. Every result is deterministic for a given seed, whatever the thread count
+//! (bit-identical on CPUs of one kind: with AVX2 + FMA the solves use fused multiply-adds).
 //!
 //! Layout:
 //! * [`confidence`] — [`ConfidenceConfig`]: event → signed strength → confidence

@@ -107,7 +107,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     }
     let split = split(&rows);
     let (model, _) = eval_tune::fit(&split, &settings)?;
-    let train_timing = eval_tune::FitTiming::measure(&split, &settings)?;
+    let train_timing = eval_tune::TrainTiming::measure(&split, &settings)?;
     let train_seconds = train_timing.median_seconds;
     let (als, confidence, prior) = (&settings.als, &settings.confidence, &settings.prior);
     let ((ours, (weight, recency_weight)), popular) = (
@@ -286,7 +286,7 @@ fn run_movielens(args: &EvaluateArgs) -> anyhow::Result<()> {
         settings = tuned.best.settings.clone();
     }
     let (model, _) = eval_tune::fit(&ml.test, &settings)?;
-    let train_timing = eval_tune::FitTiming::measure(&ml.test, &settings)?;
+    let train_timing = eval_tune::TrainTiming::measure(&ml.test, &settings)?;
     let train_seconds = train_timing.median_seconds;
     let ((ours, (weight, recency_weight)), popular) = (
         offer_metrics(&ml.test, &model, &settings),

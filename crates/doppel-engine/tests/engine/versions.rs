@@ -216,3 +216,43 @@ fn a_snapshot_loads_into_another_process_state_and_refuses_damage() {
     assert!(engine.loaded_versions().is_empty());
     assert!(engine.load_snapshot(info("v7", 16), &snap, &[]).is_err());
 }
+
+#[test]
+fn a_snapshot_loads_before_some_of_the_profiles_it_names() {
+    use doppel_engine::{AudienceSize, Strategy};
+
+    let fx = loaded(2_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let snap = dir.path().join("v1");
+    fx.engine.save_snapshot(VERSION, &snap).expect("save");
+    let seeds: Vec<String> = fx.data.customers[..10]
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    let query = crate::fixture::query(&seeds, Strategy::Centroid, AudienceSize::TopPercent(100.0));
+    let ids = |e: &Engine| -> Vec<String> {
+        e.lookalike(&query)
+            .expect("lookalike")
+            .prospects
+            .into_iter()
+            .map(|p| p.customer_id)
+            .collect()
+    };
+    let expected = ids(&fx.engine);
+
+    // Half the customers are known before the load (their ids found), the other half are
+    // new to the process (interned by the load) and get their profiles only after it.
+    let engine = Engine::new(EngineConfig {
+        shard_count: 4,
+        ..EngineConfig::default()
+    });
+    let (before, after) = fx.data.customers.split_at(fx.data.customers.len() / 2);
+    before.iter().for_each(|c| engine.upsert_customer(c));
+    fx.data.items.iter().for_each(|i| engine.upsert_item(i));
+    engine
+        .load_snapshot(info(VERSION, 16), &snap, &[])
+        .expect("load snapshot");
+    after.iter().for_each(|c| engine.upsert_customer(c));
+    engine.activate(VERSION).expect("activate");
+    assert_eq!(ids(&engine), expected);
+}
