@@ -146,27 +146,53 @@ fn activation_keeps_one_previous_version_for_rollback() {
     assert_eq!(fx.engine.active_version().as_deref(), Some("v2"));
 }
 
-#[test]
-fn a_snapshot_loads_into_another_process_state_and_refuses_damage() {
-    use doppel_engine::{AudienceSize, Strategy};
+/// A loaded 2,000-customer engine with its snapshot saved under a temporary directory, and
+/// the audience every snapshot test compares: all prospects of ten seeds.
+struct Saved {
+    fx: crate::fixture::Loaded,
+    _dir: tempfile::TempDir,
+    snap: std::path::PathBuf,
+    query: doppel_engine::LookalikeQuery,
+}
 
-    let fx = loaded(2_000);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let snap = dir.path().join("v1");
-    fx.engine.save_snapshot(VERSION, &snap).expect("save");
-    let seeds: Vec<String> = fx.data.customers[..10]
-        .iter()
-        .map(|c| c.id.clone())
-        .collect();
-    let query = crate::fixture::query(&seeds, Strategy::Centroid, AudienceSize::TopPercent(100.0));
-    let ids = |e: &Engine| -> Vec<String> {
-        e.lookalike(&query)
+impl Saved {
+    fn new() -> Self {
+        use doppel_engine::{AudienceSize, Strategy};
+
+        let fx = loaded(2_000);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let snap = dir.path().join("v1");
+        fx.engine.save_snapshot(VERSION, &snap).expect("save");
+        let seeds: Vec<String> = fx.data.customers[..10]
+            .iter()
+            .map(|c| c.id.clone())
+            .collect();
+        let query =
+            crate::fixture::query(&seeds, Strategy::Centroid, AudienceSize::TopPercent(100.0));
+        Self {
+            fx,
+            _dir: dir,
+            snap,
+            query,
+        }
+    }
+
+    fn audience(&self, engine: &Engine) -> Vec<String> {
+        engine
+            .lookalike(&self.query)
             .expect("lookalike")
             .prospects
             .into_iter()
             .map(|p| p.customer_id)
             .collect()
-    };
+    }
+}
+
+#[test]
+fn a_snapshot_loads_into_another_process_state_and_refuses_damage() {
+    let saved = Saved::new();
+    let (fx, snap) = (&saved.fx, &saved.snap);
+    let ids = |e: &Engine| saved.audience(e);
     let expected = ids(&fx.engine);
 
     // Another engine interns ids in another order (reversed), so every slot differs.
@@ -190,7 +216,7 @@ fn a_snapshot_loads_into_another_process_state_and_refuses_damage() {
     let engine = fresh();
     let erased = fx.data.customers[500].id.clone();
     engine
-        .load_snapshot(info(VERSION, 16), &snap, std::slice::from_ref(&erased))
+        .load_snapshot(info(VERSION, 16), snap, std::slice::from_ref(&erased))
         .expect("load snapshot");
     engine.activate(VERSION).expect("activate");
     assert!(engine.describe(None).expect("describe").from_snapshot);
@@ -212,33 +238,16 @@ fn a_snapshot_loads_into_another_process_state_and_refuses_damage() {
     bytes[middle] ^= 0x40;
     std::fs::write(&seg, bytes).expect("write");
     let engine = fresh();
-    assert!(engine.load_snapshot(info(VERSION, 16), &snap, &[]).is_err());
+    assert!(engine.load_snapshot(info(VERSION, 16), snap, &[]).is_err());
     assert!(engine.loaded_versions().is_empty());
-    assert!(engine.load_snapshot(info("v7", 16), &snap, &[]).is_err());
+    assert!(engine.load_snapshot(info("v7", 16), snap, &[]).is_err());
 }
 
 #[test]
 fn a_snapshot_loads_before_some_of_the_profiles_it_names() {
-    use doppel_engine::{AudienceSize, Strategy};
-
-    let fx = loaded(2_000);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let snap = dir.path().join("v1");
-    fx.engine.save_snapshot(VERSION, &snap).expect("save");
-    let seeds: Vec<String> = fx.data.customers[..10]
-        .iter()
-        .map(|c| c.id.clone())
-        .collect();
-    let query = crate::fixture::query(&seeds, Strategy::Centroid, AudienceSize::TopPercent(100.0));
-    let ids = |e: &Engine| -> Vec<String> {
-        e.lookalike(&query)
-            .expect("lookalike")
-            .prospects
-            .into_iter()
-            .map(|p| p.customer_id)
-            .collect()
-    };
-    let expected = ids(&fx.engine);
+    let saved = Saved::new();
+    let fx = &saved.fx;
+    let expected = saved.audience(&fx.engine);
 
     // Half the customers are known before the load (their ids found), the other half are
     // new to the process (interned by the load) and get their profiles only after it.
@@ -250,9 +259,9 @@ fn a_snapshot_loads_before_some_of_the_profiles_it_names() {
     before.iter().for_each(|c| engine.upsert_customer(c));
     fx.data.items.iter().for_each(|i| engine.upsert_item(i));
     engine
-        .load_snapshot(info(VERSION, 16), &snap, &[])
+        .load_snapshot(info(VERSION, 16), &saved.snap, &[])
         .expect("load snapshot");
     after.iter().for_each(|c| engine.upsert_customer(c));
     engine.activate(VERSION).expect("activate");
-    assert_eq!(ids(&engine), expected);
+    assert_eq!(saved.audience(&engine), expected);
 }
