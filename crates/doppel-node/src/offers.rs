@@ -32,8 +32,11 @@ use tokio::sync::oneshot;
 use crate::error::{Error, Result};
 use crate::node::Node;
 
-/// Stripes of the per-customer lock of impression-recording requests.
-pub const EXPOSURE_LOCK_STRIPES: usize = 256;
+/// Stripes of the per-customer lock of impression-recording requests. Two requests of
+/// different customers on one stripe wait for each other's whole answer: with n in flight,
+/// about (n − 1) / stripes of them do, which at 256 stripes reached the p99 (2.7 % at 8
+/// clients). At 4,096 (about 160 KB) it is 0.2 %.
+pub const EXPOSURE_LOCK_STRIPES: usize = 4_096;
 /// Longest time a stored impression waits to become durable.
 pub const IMPRESSION_FLUSH: Duration = Duration::from_millis(100);
 /// Impressions a single node may hold applied but not yet stored.

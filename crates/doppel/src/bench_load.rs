@@ -102,6 +102,9 @@ pub(crate) struct Tally {
     micros: Vec<u64>,
     starts: Vec<Instant>,
     codes: Vec<tonic::Code>,
+    /// CPU seconds the process (clients and in-process server) used over the phases that
+    /// measured it, and their requests.
+    cpu: Option<(f64, usize)>,
 }
 
 impl Tally {
@@ -128,7 +131,35 @@ impl Tally {
         self.micros.extend(other.micros);
         self.starts.extend(other.starts);
         self.codes.extend(other.codes);
+        self.cpu = match (self.cpu, other.cpu) {
+            (Some((a, m)), Some((b, n))) => Some((a + b, m + n)),
+            (a, b) => a.or(b),
+        };
     }
+
+    /// Process CPU microseconds per request, over the phases that measured it.
+    fn cpu_micros_per_request(&self) -> Option<f64> {
+        self.cpu
+            .map(|(seconds, requests)| seconds * 1e6 / requests.max(1) as f64)
+    }
+}
+
+/// Runs `phase`, noting the process CPU it used in its tally (in-process server only: the
+/// figure then covers the clients and the server).
+async fn with_cpu<F>(in_process: bool, phase: F) -> anyhow::Result<Tally>
+where
+    F: std::future::Future<Output = anyhow::Result<Tally>>,
+{
+    let before = if in_process {
+        Some(process_cpu_seconds()?)
+    } else {
+        None
+    };
+    let mut tally = phase.await?;
+    if let Some(before) = before {
+        tally.cpu = Some((process_cpu_seconds()? - before, tally.micros.len()));
+    }
+    Ok(tally)
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -321,12 +352,15 @@ async fn cap_phases(
         window_seconds: 86_400,
     };
     let seconds = args.seconds as f64;
-    let phase = |mode: OfferMode| async move {
-        let mut tally = Tally::default();
-        for w in spawn_load(args, channel, customers, seeds, mode) {
-            tally.merge(w.await.context("load worker")?.0);
-        }
-        anyhow::Ok(tally)
+    let in_process = args.addr.is_none();
+    let phase = |mode: OfferMode| {
+        with_cpu(in_process, async move {
+            let mut tally = Tally::default();
+            for w in spawn_load(args, channel, customers, seeds, mode) {
+                tally.merge(w.await.context("load worker")?.0);
+            }
+            anyhow::Ok(tally)
+        })
     };
     let mut policies = doppel_proto::v1::policies_client::PoliciesClient::new(channel.clone());
     let capped = pb::ContactPolicy {
@@ -368,7 +402,7 @@ async fn cap_phases(
     }
     let mut rows: Vec<_> = tallies
         .iter()
-        .map(|(name, t)| (*name, summary(t, 2.0 * seconds)))
+        .map(|(name, t)| (*name, summary(t, 2.0 * seconds), t.cpu_micros_per_request()))
         .collect();
     // Recording: first without a policy (the bare cost of recording, against "context"),
     // then under the caps, interleaved with reads of the same growing exposures — the caps
@@ -382,9 +416,11 @@ async fn cap_phases(
         .set_contact_policy(pb::ContactPolicy::default())
         .await
         .context("SetContactPolicy")?;
+    let bare = phase(recorded).await?;
     rows.push((
         "context + record_impressions",
-        summary(&phase(recorded).await?, seconds),
+        summary(&bare, seconds),
+        bare.cpu_micros_per_request(),
     ));
     policies
         .set_contact_policy(capped.clone())
@@ -399,42 +435,62 @@ async fn cap_phases(
         ("caps + context, exposures recorded", &binding),
         ("caps + context + record_impressions", &recording),
     ] {
-        rows.push((name, summary(tally, 2.0 * seconds)));
+        rows.push((
+            name,
+            summary(tally, 2.0 * seconds),
+            tally.cpu_micros_per_request(),
+        ));
     }
     // The same pair at a fixed offered rate, half of what recording sustains: the latency
     // below saturation, where a closed loop's p99 only restates the lower throughput.
     let rate = (0.5 * rows[rows.len() - 1].1.0).max(1.0);
     let timeout = Duration::from_millis(args.deadline_ms);
     let paced = |mode: OfferMode| {
-        crate::bench_paced::paced_offers(channel, customers, mode, rate, args.seconds, timeout)
+        with_cpu(in_process, async move {
+            let load = crate::bench_paced::paced_offers(
+                channel,
+                customers,
+                mode,
+                rate,
+                args.seconds,
+                timeout,
+            );
+            anyhow::Ok(load.await)
+        })
     };
     let (mut paced_recording, mut paced_binding) = (Tally::default(), Tally::default());
     for _ in 0..2 {
-        paced_recording.merge(paced(recorded).await);
-        paced_binding.merge(paced(context).await);
+        paced_recording.merge(paced(recorded).await?);
+        paced_binding.merge(paced(context).await?);
     }
     for (name, tally) in [
         ("paced: caps + context, exp. recorded", &paced_binding),
         ("paced: caps + context + record_impr.", &paced_recording),
     ] {
-        rows.push((name, summary(tally, 2.0 * seconds)));
+        rows.push((
+            name,
+            summary(tally, 2.0 * seconds),
+            tally.cpu_micros_per_request(),
+        ));
     }
     println!(
         "\nRecommendOffers under a contact policy (same run; phases of 2 × {seconds:.0} s interleaved, \
          \"context + record_impressions\" 1 × {seconds:.0} s):"
     );
     println!(
-        "{:<38} {:>9} {:>9} {:>9} {:>9} {:>8}",
-        "phase", "QPS", "p50 ms", "p99 ms", "× plain", "errors"
+        "{:<38} {:>9} {:>9} {:>9} {:>9} {:>8} {:>11}",
+        "phase", "QPS", "p50 ms", "p99 ms", "× plain", "errors", "CPU µs/req"
     );
     let base = rows[0].1.0.max(f64::MIN_POSITIVE);
-    for (name, (qps, p50, p99, errors)) in &rows {
+    for (name, (qps, p50, p99, errors), cpu) in &rows {
+        let cpu = cpu.map_or_else(|| "—".to_owned(), |c| format!("{c:.0}"));
         println!(
-            "{name:<38} {qps:>9.0} {p50:>9.2} {p99:>9.2} {:>9.2} {errors:>8}",
+            "{name:<38} {qps:>9.0} {p50:>9.2} {p99:>9.2} {:>9.2} {errors:>8} {cpu:>11}",
             qps / base
         );
     }
     let p99 = |name: &str| rows.iter().find(|r| r.0 == name).map_or(0.0, |r| r.1.2);
+    let cpu = |name: &str| rows.iter().find(|r| r.0 == name).and_then(|r| r.2);
     println!(
         "record_impressions adds to p99: {:+.2} ms without caps (vs \"context\"), {:+.2} ms under \
          caps (vs \"caps + context, exposures recorded\")",
@@ -446,6 +502,15 @@ async fn cap_phases(
          under caps",
         p99("paced: caps + context + record_impr.") - p99("paced: caps + context, exp. recorded"),
     );
+    if let (Some(recording), Some(reading)) = (
+        cpu("paced: caps + context + record_impr."),
+        cpu("paced: caps + context, exp. recorded"),
+    ) {
+        println!(
+            "recording costs {:+.0} µs of process CPU (clients and server) per request at that rate",
+            recording - reading
+        );
+    }
     Ok(())
 }
 

@@ -658,12 +658,22 @@ fn print_report(r: &Report) {
             match (&r.retention, r.restart_after_retention_s) {
                 (Some(run), Some(s)) => format!(
                     "{} of {} events older than {} days in {:.1} s ({:.1} s after the start); \
-                     restart {s:.1} s",
+                     restart {s:.1} s; one-event RecordEvents during the removal p50 {:.1} / \
+                     p99 {:.1} / max {:.1} ms ({} calls, {} failed), after it p50 {:.1} / p99 \
+                     {:.1} / max {:.1} ms",
                     run.events_removed,
                     r.events,
                     run.days,
                     run.compaction_ms as f64 / 1_000.0,
-                    run.until_removed_s
+                    run.until_removed_s,
+                    run.ingest_during.p50_ms,
+                    run.ingest_during.p99_ms,
+                    run.ingest_during.max_ms,
+                    run.ingest_during.calls,
+                    run.ingest_during.failed,
+                    run.ingest_after.p50_ms,
+                    run.ingest_after.p99_ms,
+                    run.ingest_after.max_ms,
                 ),
                 _ => "not run (--event-retention-days 0)".to_owned(),
             },

@@ -77,10 +77,95 @@ pub(crate) struct RetentionRun {
     /// From the node's start until the removal was logged (start-up and the first
     /// checkpoint round included).
     pub(crate) until_removed_s: f64,
+    /// `RecordEvents` latency while the removal ran.
+    pub(crate) ingest_during: IngestLatency,
+    /// `RecordEvents` latency after it (same node, same probe).
+    pub(crate) ingest_after: IngestLatency,
+}
+
+/// Latency of one-event `RecordEvents` calls sent every [`PROBE_EVERY`].
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct IngestLatency {
+    pub(crate) calls: usize,
+    pub(crate) failed: usize,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) max_ms: f64,
+}
+
+impl IngestLatency {
+    fn of(probes: &[&Probe]) -> Self {
+        let mut ms: Vec<f64> = probes.iter().map(|p| p.took_ms).collect();
+        ms.sort_unstable_by(f64::total_cmp);
+        let at = |q: f64| {
+            let i = ((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len().max(1)) - 1;
+            ms.get(i).copied().unwrap_or(0.0)
+        };
+        Self {
+            calls: probes.len(),
+            failed: probes.iter().filter(|p| !p.ok).count(),
+            p50_ms: at(0.50),
+            p99_ms: at(0.99),
+            max_ms: ms.last().copied().unwrap_or(0.0),
+        }
+    }
+}
+
+/// How often the ingest probe sends one event.
+const PROBE_EVERY: Duration = Duration::from_millis(10);
+/// How long the probe goes on after the removal was logged (the baseline).
+const PROBE_AFTER: Duration = Duration::from_secs(5);
+
+/// One probe call: when it was sent (since the node's start), how long it took.
+struct Probe {
+    sent_s: f64,
+    took_ms: f64,
+    ok: bool,
+}
+
+/// Sends one-event `RecordEvents` calls (views of the generated customers, at the current
+/// time, so none is old enough to be removed) every [`PROBE_EVERY`], one at a time, until
+/// `stop` fires; returns every call.
+async fn probe_ingest(
+    channel: Channel,
+    started: Instant,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Vec<Probe> {
+    let mut client = pb::ingest_client::IngestClient::new(channel);
+    let mut probes = Vec::new();
+    let mut tick = tokio::time::interval(PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for n in 0u64.. {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = &mut stop => break,
+        }
+        let r = splitmix64(n ^ 0x5eed);
+        let event = pb::Event {
+            customer_id: customer_id((r % 1_000) as usize),
+            item_id: item_id(((r >> 16) % 10) as usize),
+            r#type: pb::EventType::View as i32,
+            timestamp_ms: doppel_types::clock::now_ms(),
+            quantity: 1,
+            ..Default::default()
+        };
+        let sent = Instant::now();
+        let mut request = tonic::Request::new(tokio_stream::iter([event]));
+        request.set_timeout(Duration::from_secs(30));
+        let ok = client.record_events(request).await.is_ok();
+        probes.push(Probe {
+            sent_s: (sent - started).as_secs_f64(),
+            took_ms: sent.elapsed().as_secs_f64() * 1e3,
+            ok,
+        });
+    }
+    probes
 }
 
 /// Starts the node in `dir` with `--event-retention-days days` and checkpoints every
-/// second, waits for its log to report the removal, and stops it.
+/// second, waits for its log to report the removal, and stops it. Meanwhile one-event
+/// `RecordEvents` calls probe ingest latency: during the removal (the `compaction_ms`
+/// before it was logged) against the [`PROBE_AFTER`] after.
 pub(crate) async fn run_retention(
     dir: &Path,
     build_threads: usize,
@@ -101,15 +186,29 @@ pub(crate) async fn run_retention(
     )
     .await?;
     let deadline = started + Duration::from_secs(900);
+    let (stop_probe, stopped) = tokio::sync::oneshot::channel();
+    let probe = tokio::spawn(probe_ingest(node.channel.clone(), started, stopped));
     loop {
         if let Some((events, ms)) = removal_logged(&log_path, offset)? {
             let until = started.elapsed().as_secs_f64();
+            tokio::time::sleep(PROBE_AFTER).await;
+            let _ = stop_probe.send(());
+            let probes = probe.await?;
             node.stop().await?;
+            // The log is read every 250 ms: the removal ended at most that long before.
+            let (from, to) = (until - 0.25 - ms as f64 / 1e3, until - 0.25);
+            let during: Vec<&Probe> = probes
+                .iter()
+                .filter(|p| p.sent_s >= from && p.sent_s <= to)
+                .collect();
+            let after: Vec<&Probe> = probes.iter().filter(|p| p.sent_s > until).collect();
             return Ok(RetentionRun {
                 days,
                 events_removed: events,
                 compaction_ms: ms,
                 until_removed_s: until,
+                ingest_during: IngestLatency::of(&during),
+                ingest_after: IngestLatency::of(&after),
             });
         }
         if Instant::now() > deadline {
