@@ -92,4 +92,5 @@ pub use profiles::ProfileMemory;
 pub use reach::{DEFAULT_REACH_PERCENTS, MAX_REACH_POINTS, ReachCurve, ReachCut, ReachPoint};
 pub use recommend::{Offer, RecommendQuery, Recommendation, SimilarItemsResult};
 pub use shard_scoring::{FoundSeed, SeedLookup, ShardAudience, ShardScoring};
+pub use snapshot::ReadSnapshot;
 pub use snapshot_dir::SnapshotRoot;

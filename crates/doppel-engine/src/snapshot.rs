@@ -252,24 +252,53 @@ fn load_relabeled(
     load_interned(index_file, interned, dim)
 }
 
-/// Loads `info`'s snapshot from `dir`, interning its ids into this process's slots;
-/// customers in `erased` are left out.
-///
-/// Shards go in parallel on a pool of this load's own, at normal priority (rayon's global
-/// pool is the heavy pool, which a serving node runs at idle priority, and the caller holds
-/// the profiles' write lock): the id tables are read, checked and looked up a batch of
-/// shards at a time (one shard per thread, so only a batch's ids are in memory at once),
-/// the ids new to this process interned one after another (the slots are one table), then
-/// the index files are read, checked and relabelled. Most of a load is those files.
-pub(crate) fn load(
+/// A version's snapshot read from disk and checked, its ids not yet this process's: what
+/// [`read`] returns and [`ReadSnapshot::intern`] turns into a loaded version.
+pub struct ReadSnapshot {
+    dir: PathBuf,
+    info: VersionInfo,
+    config: EngineConfig,
+    /// Seconds the read took (a load's time is the read's and the interning's, not the
+    /// wait between them).
+    read_seconds: f64,
+    /// The shards the node held when it was read (`held` in the manifest).
+    held: String,
+    shards: Vec<doppel_index::IndexFile>,
+    items: doppel_index::IndexFile,
+}
+
+impl ReadSnapshot {
+    /// The version read.
+    pub fn info(&self) -> &VersionInfo {
+        &self.info
+    }
+
+    /// The shards the node held when this was read.
+    pub(crate) fn held(&self) -> &str {
+        &self.held
+    }
+}
+
+/// A pool of this load's own, at normal priority (rayon's global pool is the heavy pool,
+/// which a serving node runs at idle priority).
+fn load_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("doppel-snapshot-{i}"))
+        .build()
+        .map_err(|e| Error::Index(doppel_index::Error::ThreadPool(e.to_string())))
+}
+
+/// Reads and checks `info`'s snapshot from `dir` (the manifest and the 17 index files, in
+/// parallel): most of a load, and it needs nothing of the engine, so no lock is held and a
+/// node starting up reads it while it reads the profiles. [`ReadSnapshot::intern`] does
+/// the rest.
+pub(crate) fn read(
     dir: &Path,
     info: VersionInfo,
     config: &EngineConfig,
-    customers: &mut IdSlots,
-    items: &mut IdSlots,
-    erased: &HashSet<String>,
     held: &str,
-) -> Result<LoadedVersion> {
+) -> Result<ReadSnapshot> {
     let started = Instant::now();
     check_manifest(
         dir,
@@ -282,79 +311,136 @@ pub(crate) fn load(
     )?;
     let shard_count = config.shard_count as usize;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("doppel-snapshot-{i}"))
-        .build()
-        .map_err(|e| Error::Index(doppel_index::Error::ThreadPool(e.to_string())))?;
-    let loaded: Vec<Relabeled> = pool.install(|| {
-        let mut interned = Vec::with_capacity(shard_count);
-        let shards: Vec<usize> = (0..shard_count).collect();
-        for batch in shards.chunks(threads) {
-            let slots = &*customers;
-            let looked_up: Vec<(Vec<IdRow>, Vec<Lookup>)> = batch
-                .par_iter()
-                .map(|&n| {
-                    let rows = read_ids(&shard_file(dir, n, "ids"))?;
-                    let found = look_up(&rows, slots, &|id| erased.contains(id));
-                    Ok((rows, found))
-                })
-                .collect::<Result<_>>()?;
-            for (&n, (rows, found)) in batch.iter().zip(looked_up) {
-                let ids = shard_file(dir, n, "ids");
-                interned.push(intern_rows(rows, found, &ids, customers, true)?);
-            }
-        }
-        interned
+    let mut files: Vec<doppel_index::IndexFile> = load_pool(threads)?.install(|| {
+        (0..=shard_count)
             .into_par_iter()
-            .enumerate()
-            .map(|(n, interned)| load_interned(&shard_file(dir, n, "seg"), interned, info.dim))
+            .map(|n| {
+                let path = if n == shard_count {
+                    dir.join("items.seg")
+                } else {
+                    shard_file(dir, n, "seg")
+                };
+                let file = doppel_index::IndexFile::read(&path)?;
+                if file.dim() != info.dim as usize {
+                    return Err(refused(&path, "dimension does not match the version"));
+                }
+                Ok(file)
+            })
             .collect::<Result<_>>()
     })?;
-    let lengths = CustomerLengths::new(shard_count);
-    let mut shards = Vec::with_capacity(shard_count);
-    for shard in loaded {
-        for (slot, length) in shard.lengths {
-            lengths.set(slot, length);
-        }
-        shards.push(shard.index);
-    }
-    let items = load_relabeled(
-        &dir.join("items.seg"),
-        &dir.join("items.ids"),
-        items,
-        &|_| false,
-        info.dim,
-        false,
-    )?
-    .index;
-    let mut members = Bitset::new(0);
-    for shard in &shards {
-        shard.for_each_live(&mut |slot, _| {
-            members.insert(slot);
-        });
-    }
-    let mut item_vectors = Vec::new();
-    items.for_each_live(&mut |_, v| item_vectors.extend_from_slice(v));
-    let offer_prior = offer_prior_of(&info, item_vectors.chunks_exact((info.dim as usize).max(1)));
-    let recency = recency_of(&info);
-    let version = LoadedVersion {
-        dim: info.dim as usize,
+    let items = files.pop().expect("the items file is read last");
+    Ok(ReadSnapshot {
+        dir: dir.to_owned(),
         info,
-        shard_count: config.shard_count,
-        shards,
-        items,
-        members: RwLock::new(members),
         config: config.clone(),
-        build_seconds: started.elapsed().as_secs_f64(),
-        from_snapshot: true,
-        context: RwLock::default(),
-        offer_prior,
-        recency,
-        lengths,
-    };
-    version.apply_scan_vectors();
-    Ok(version)
+        read_seconds: started.elapsed().as_secs_f64(),
+        held: held.to_owned(),
+        shards: files,
+        items,
+    })
+}
+
+impl ReadSnapshot {
+    /// Interns the snapshot's ids into this process's slots (customers in `erased` are
+    /// left out) and relabels the indexes read: the part of a load that needs the
+    /// profiles' write lock.
+    ///
+    /// The id tables are read, checked and looked up a batch of shards at a time, in
+    /// parallel (one shard per thread, so only a batch's ids are in memory at once); the
+    /// ids new to this process are interned one after another (the slots are one table);
+    /// then the indexes are relabelled in parallel.
+    pub(crate) fn intern(
+        self,
+        customers: &mut IdSlots,
+        items: &mut IdSlots,
+        erased: &HashSet<String>,
+    ) -> Result<LoadedVersion> {
+        let Self {
+            dir,
+            info,
+            config,
+            read_seconds,
+            held: _,
+            shards: files,
+            items: item_file,
+        } = self;
+        let started = Instant::now();
+        let dir = dir.as_path();
+        let shard_count = config.shard_count as usize;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let loaded: Vec<Relabeled> = load_pool(threads)?.install(|| {
+            let mut interned = Vec::with_capacity(shard_count);
+            let shards: Vec<usize> = (0..shard_count).collect();
+            for batch in shards.chunks(threads) {
+                let slots = &*customers;
+                let looked_up: Vec<(Vec<IdRow>, Vec<Lookup>)> = batch
+                    .par_iter()
+                    .map(|&n| {
+                        let rows = read_ids(&shard_file(dir, n, "ids"))?;
+                        let found = look_up(&rows, slots, &|id| erased.contains(id));
+                        Ok((rows, found))
+                    })
+                    .collect::<Result<_>>()?;
+                for (&n, (rows, found)) in batch.iter().zip(looked_up) {
+                    let ids = shard_file(dir, n, "ids");
+                    interned.push(intern_rows(rows, found, &ids, customers, true)?);
+                }
+            }
+            interned
+                .into_par_iter()
+                .zip(files)
+                .map(|(interned, file)| relabel(file, interned))
+                .collect::<Result<_>>()
+        })?;
+        let lengths = CustomerLengths::new(shard_count);
+        let mut shards = Vec::with_capacity(shard_count);
+        for shard in loaded {
+            for (slot, length) in shard.lengths {
+                lengths.set(slot, length);
+            }
+            shards.push(shard.index);
+        }
+        let item_ids = dir.join("items.ids");
+        let rows = read_ids(&item_ids)?;
+        let found = look_up(&rows, items, &|_| false);
+        let interned = intern_rows(rows, found, &item_ids, items, false)?;
+        let items = relabel(item_file, interned)?.index;
+        let mut members = Bitset::new(0);
+        for shard in &shards {
+            shard.for_each_live(&mut |slot, _| {
+                members.insert(slot);
+            });
+        }
+        let mut item_vectors = Vec::new();
+        items.for_each_live(&mut |_, v| item_vectors.extend_from_slice(v));
+        let offer_prior =
+            offer_prior_of(&info, item_vectors.chunks_exact((info.dim as usize).max(1)));
+        let recency = recency_of(&info);
+        let version = LoadedVersion {
+            dim: info.dim as usize,
+            info,
+            shard_count: config.shard_count,
+            shards,
+            items,
+            members: RwLock::new(members),
+            config,
+            build_seconds: read_seconds + started.elapsed().as_secs_f64(),
+            from_snapshot: true,
+            context: RwLock::default(),
+            offer_prior,
+            recency,
+            lengths,
+        };
+        version.apply_scan_vectors();
+        Ok(version)
+    }
+}
+
+/// Relabels the index file `file` with the ids `interned` maps it to.
+fn relabel(file: doppel_index::IndexFile, interned: Interned) -> Result<Relabeled> {
+    let Interned { table, lengths } = interned;
+    let index = file.relabel(&|old| table.get(&old).copied())?;
+    Ok(Relabeled { index, lengths })
 }
 
 /// A shard node's snapshot of one shard of a version: `shard.seg` (the index file),

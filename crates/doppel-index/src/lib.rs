@@ -77,5 +77,6 @@ pub use types::{
     Progress, SearchRequest,
 };
 pub use vector_index::{
-    EXACT_SCAN_MAX_ALLOWED, EXACT_SCAN_MAX_FRACTION, LiveRows, VectorIndex, use_exact_scan,
+    EXACT_SCAN_MAX_ALLOWED, EXACT_SCAN_MAX_FRACTION, IndexFile, LiveRows, VectorIndex,
+    use_exact_scan,
 };

@@ -12,6 +12,13 @@ use crate::config::DEFAULT_SNAPSHOT_REFRESH;
 use crate::error::{Result, blocking};
 use crate::node::Node;
 
+/// A snapshot being read ahead (see [`Node::prefetch_snapshot`]).
+pub(crate) struct Prefetched {
+    /// The version as it was when the read began.
+    info: VersionInfo,
+    reading: tokio::task::JoinHandle<doppel_engine::Result<doppel_engine::ReadSnapshot>>,
+}
+
 impl Node {
     /// Where a shard node keeps its snapshot of `shard` of `version` (none without a
     /// snapshot directory, or for a name that cannot be a directory).
@@ -73,19 +80,61 @@ impl Node {
             .ok()
     }
 
+    /// A starting single node: begins reading the active version's snapshot files (most of
+    /// a snapshot load, and it changes nothing) while the node reads its profiles;
+    /// [`Self::load_snapshot`] of that version picks it up. Anything that goes wrong here
+    /// only means the load reads the files itself.
+    pub(crate) async fn prefetch_snapshot(&self) {
+        let info = async {
+            let Some(active) = self.store.active_version().await? else {
+                return Ok(None);
+            };
+            self.store.get_version(&active).await
+        };
+        let info: Option<VersionInfo> = match info.await {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::debug!(error = %e, "no snapshot read ahead");
+                return;
+            }
+        };
+        let Some(info) = info else {
+            return;
+        };
+        let Some(path) = self.snapshot_path(&info.version) else {
+            return;
+        };
+        if !path.exists() {
+            return;
+        }
+        let (engine, read_info) = (Arc::clone(&self.engine), info.clone());
+        let reading = tokio::task::spawn_blocking(move || engine.read_snapshot(read_info, &path));
+        *self.prefetched_snapshot.lock() = Some(Prefetched { info, reading });
+    }
+
     /// Loads `info` from its snapshot when there is a good one; a damaged or mismatched
     /// snapshot is logged, deleted, and the caller rebuilds from the store.
     pub(crate) async fn load_snapshot(&self, info: &VersionInfo) -> Result<bool> {
         let Some(path) = self.snapshot_path(&info.version) else {
             return Ok(false);
         };
-        if !path.exists() {
+        // Read ahead at start-up, for this very version as it is now: used as it is.
+        let prefetched = self.prefetched_snapshot.lock().take();
+        let read = match prefetched {
+            Some(p) if p.info == *info => match p.reading.await {
+                Ok(read) => Some(read),
+                Err(e) => return Err(crate::error::Error::task("snapshot read", e)),
+            },
+            _ => None,
+        };
+        if read.is_none() && !path.exists() {
             return Ok(false);
         }
         let erased = self.store.erased_customers().await?;
         let (engine, info, dir) = (Arc::clone(&self.engine), info.clone(), path.clone());
-        let loaded = blocking("snapshot load", move || {
-            engine.load_snapshot(info, &dir, &erased)
+        let loaded = blocking("snapshot load", move || match read {
+            Some(read) => read.and_then(|read| engine.install_snapshot(read, &erased)),
+            None => engine.load_snapshot(info, &dir, &erased),
         })
         .await?;
         match loaded {

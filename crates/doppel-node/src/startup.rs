@@ -22,6 +22,10 @@ impl Node {
     ) -> Result<Arc<Self>> {
         let started = Instant::now();
         let node = Arc::new(Self::new(store, config, placement));
+        if node.placement.serves_everyone() && node.config.snapshot_dir.is_some() {
+            // Read while the profiles are: the two are most of a start, and independent.
+            node.prefetch_snapshot().await;
+        }
         node.replay().await?;
         tracing::info!(
             events = node.replayed_events(),
@@ -43,6 +47,8 @@ impl Node {
             node.ensure_loaded(&active).await?;
             node.engine.activate(&active)?;
         }
+        // Not used (the active version changed meanwhile): its memory goes.
+        node.prefetched_snapshot.lock().take();
         // An arm version that cannot load does not keep the node from serving: the guard
         // task retries every second.
         if let Err(e) = node.follow_experiments().await {

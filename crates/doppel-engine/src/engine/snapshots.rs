@@ -15,7 +15,7 @@ use super::{Engine, MERGE_DELTA_AT, ShardInstall, VersionSummary, check_rows};
 use crate::customer_lengths::euclidean_length;
 use crate::error::Result;
 use crate::seed_prototypes::normalize;
-use crate::snapshot;
+use crate::snapshot::{self, ReadSnapshot};
 
 /// A snapshot's vector still matches the store's when no component differs by more.
 const SNAPSHOT_TOLERANCE: f32 = 1e-5;
@@ -43,21 +43,42 @@ impl Engine {
         dir: &Path,
         erased: &[String],
     ) -> Result<VersionSummary> {
+        let read = self.read_snapshot(info, dir)?;
+        self.install_snapshot(read, erased)
+    }
+
+    /// The first half of [`Self::load_snapshot`]: reads and checks the snapshot's files,
+    /// without any lock and without changing anything, so it can run while the node is
+    /// still reading its profiles.
+    pub fn read_snapshot(&self, info: VersionInfo, dir: &Path) -> Result<ReadSnapshot> {
+        snapshot::read(dir, info, &self.config, &self.held_description())
+    }
+
+    /// The second half of [`Self::load_snapshot`]: interns the ids of a snapshot
+    /// [`Self::read_snapshot`] read (customers in `erased` and those erased here left
+    /// out) under the profiles' write lock, and adds the version.
+    pub fn install_snapshot(
+        &self,
+        read: ReadSnapshot,
+        erased: &[String],
+    ) -> Result<VersionSummary> {
+        if read.held() != self.held_description() {
+            return Err(crate::Error::FailedPrecondition(format!(
+                "snapshot of {}: read while this node held shards {}, which changed since",
+                read.info().version,
+                read.held()
+            )));
+        }
         let mut erased_set: HashSet<String> = erased.iter().cloned().collect();
         erased_set.extend(self.erased.read().iter().cloned());
-        let name = info.version.clone();
-        let held = self.held_description();
+        let name = read.info().version.clone();
         let loaded = {
             let mut profiles = self.profiles.write();
             let profiles = &mut *profiles;
-            snapshot::load(
-                dir,
-                info,
-                &self.config,
+            read.intern(
                 &mut profiles.customer_slots,
                 &mut profiles.item_slots,
                 &erased_set,
-                &held,
             )?
         };
         let summary = VersionSummary {
