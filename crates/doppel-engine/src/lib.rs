@@ -66,6 +66,7 @@ mod seed_prototypes;
 pub mod shard_scoring;
 mod snapshot;
 pub mod snapshot_dir;
+mod snapshot_read;
 
 pub use audience_groups::{Groups, MAX_GROUP_ATTRIBUTES, MAX_GROUP_VALUES};
 pub use cancellation::{CancelOnDrop, Cancellation};
@@ -92,5 +93,5 @@ pub use profiles::ProfileMemory;
 pub use reach::{DEFAULT_REACH_PERCENTS, MAX_REACH_POINTS, ReachCurve, ReachCut, ReachPoint};
 pub use recommend::{Offer, RecommendQuery, Recommendation, SimilarItemsResult};
 pub use shard_scoring::{FoundSeed, SeedLookup, ShardAudience, ShardScoring};
-pub use snapshot::ReadSnapshot;
 pub use snapshot_dir::SnapshotRoot;
+pub use snapshot_read::ReadSnapshot;

@@ -228,7 +228,7 @@ impl LoadedVersion {
     ///
     /// One shard after another, in one job: in parallel, the job held every thread of the
     /// pool, and the first query after a 10M restart (any strategy: queries run on the same
-    /// pool) waited 4.1 s for all 16 shards. The pool's other threads now stay free.
+    /// pool) waited 4–5.5 s for all 16 shards. The pool's other threads now stay free.
     pub(crate) fn warm_moments(self: &Arc<Self>, shard: Option<usize>) {
         if self.dim > CLASSIFIER_MAX_DIM {
             return;

@@ -9,22 +9,19 @@
 //! stays so that snapshots already on disk still load. These files have nothing to do with
 //! customer segments.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use doppel_index::{Bitset, PointId, VectorIndex};
+use doppel_index::{PointId, VectorIndex};
 use doppel_types::VersionInfo;
 use foldhash::fast::RandomState;
-use parking_lot::RwLock;
-use rayon::prelude::*;
 
 use crate::config::EngineConfig;
-use crate::customer_lengths::{CustomerLengths, LengthTable};
+use crate::customer_lengths::LengthTable;
 use crate::error::{Error, Result};
 use crate::id_slots::IdSlots;
-use crate::loaded_version::{LoadedVersion, offer_prior_of, recency_of};
+use crate::loaded_version::LoadedVersion;
 use crate::snapshot_dir::{clear_temp, replace_with, temp_sibling};
 
 const MANIFEST: &str = "manifest.txt";
@@ -32,7 +29,7 @@ const MANIFEST: &str = "manifest.txt";
 /// snapshots are refused, so the version is rebuilt from the store once).
 const FORMAT: &str = "doppel-snapshot 2";
 
-fn refused(path: &Path, reason: impl std::fmt::Display) -> Error {
+pub(super) fn refused(path: &Path, reason: impl std::fmt::Display) -> Error {
     Error::FailedPrecondition(format!("snapshot {}: {reason}", path.display()))
 }
 
@@ -40,7 +37,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| refused(path, e)
 }
 
-fn shard_file(dir: &Path, shard: usize, ext: &str) -> PathBuf {
+pub(super) fn shard_file(dir: &Path, shard: usize, ext: &str) -> PathBuf {
     dir.join(format!("shard-{shard:04}.{ext}"))
 }
 
@@ -67,9 +64,9 @@ fn write_ids(
 }
 
 /// The rows of an id table: slot, id and, in customer tables, the vector length.
-type IdRow = (PointId, String, Option<f32>);
+pub(super) type IdRow = (PointId, String, Option<f32>);
 
-fn read_ids(path: &Path) -> Result<Vec<IdRow>> {
+pub(super) fn read_ids(path: &Path) -> Result<Vec<IdRow>> {
     let text = fs::read_to_string(path).map_err(io(path))?;
     let body_end = text
         .rfind("crc32\t")
@@ -138,7 +135,7 @@ pub(crate) fn save(
 }
 
 /// Refuses `dir` unless its manifest has the known format and every `(key, value)`.
-fn check_manifest(dir: &Path, expect: &[(&str, String)]) -> Result<()> {
+pub(super) fn check_manifest(dir: &Path, expect: &[(&str, String)]) -> Result<()> {
     let path = dir.join(MANIFEST);
     let text = fs::read_to_string(&path).map_err(io(&path))?;
     let mut lines = text.lines();
@@ -159,21 +156,21 @@ fn check_manifest(dir: &Path, expect: &[(&str, String)]) -> Result<()> {
 
 /// An index loaded from a snapshot, and the vector lengths of its (new) slots when its id
 /// table has them.
-struct Relabeled {
-    index: VectorIndex,
-    lengths: Vec<(PointId, f32)>,
+pub(super) struct Relabeled {
+    pub(super) index: VectorIndex,
+    pub(super) lengths: Vec<(PointId, f32)>,
 }
 
 /// An id table interned into this process's slots: old slot → new slot, and the vector
 /// lengths by new slot.
-struct Interned {
-    table: HashMap<PointId, PointId, RandomState>,
-    lengths: Vec<(PointId, f32)>,
+pub(super) struct Interned {
+    pub(super) table: HashMap<PointId, PointId, RandomState>,
+    pub(super) lengths: Vec<(PointId, f32)>,
 }
 
 /// What an id row of a snapshot is in this process, found without changing the slots.
 #[derive(Clone, Copy)]
-enum Lookup {
+pub(super) enum Lookup {
     /// Left out (erased).
     Skip,
     /// Already has this slot (the start-up replay interned most ids before any load).
@@ -183,7 +180,11 @@ enum Lookup {
 }
 
 /// Looks `rows` up in `slots` (read-only, so shards can be looked up in parallel).
-fn look_up(rows: &[IdRow], slots: &IdSlots, skip: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Lookup> {
+pub(super) fn look_up(
+    rows: &[IdRow],
+    slots: &IdSlots,
+    skip: &(dyn Fn(&str) -> bool + Sync),
+) -> Vec<Lookup> {
     rows.iter()
         .map(|(_, id, _)| {
             if skip(id) {
@@ -199,7 +200,7 @@ fn look_up(rows: &[IdRow], slots: &IdSlots, skip: &(dyn Fn(&str) -> bool + Sync)
 /// refused, with `need_lengths`, unless every row has its vector length. The only step of
 /// a load that changes the slots, so the file reads and lookups around it can run in
 /// parallel.
-fn intern_rows(
+pub(super) fn intern_rows(
     rows: Vec<IdRow>,
     found: Vec<Lookup>,
     ids: &Path,
@@ -250,197 +251,6 @@ fn load_relabeled(
     let found = look_up(&rows, slots, skip);
     let interned = intern_rows(rows, found, ids, slots, need_lengths)?;
     load_interned(index_file, interned, dim)
-}
-
-/// A version's snapshot read from disk and checked, its ids not yet this process's: what
-/// [`read`] returns and [`ReadSnapshot::intern`] turns into a loaded version.
-pub struct ReadSnapshot {
-    dir: PathBuf,
-    info: VersionInfo,
-    config: EngineConfig,
-    /// Seconds the read took (a load's time is the read's and the interning's, not the
-    /// wait between them).
-    read_seconds: f64,
-    /// The shards the node held when it was read (`held` in the manifest).
-    held: String,
-    shards: Vec<doppel_index::IndexFile>,
-    items: doppel_index::IndexFile,
-}
-
-impl ReadSnapshot {
-    /// The version read.
-    pub fn info(&self) -> &VersionInfo {
-        &self.info
-    }
-
-    /// The shards the node held when this was read.
-    pub(crate) fn held(&self) -> &str {
-        &self.held
-    }
-}
-
-/// A pool of this load's own, at normal priority (rayon's global pool is the heavy pool,
-/// which a serving node runs at idle priority).
-fn load_pool(threads: usize) -> Result<rayon::ThreadPool> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("doppel-snapshot-{i}"))
-        .build()
-        .map_err(|e| Error::Index(doppel_index::Error::ThreadPool(e.to_string())))
-}
-
-/// Reads and checks `info`'s snapshot from `dir` (the manifest and the 17 index files, in
-/// parallel): most of a load, and it needs nothing of the engine, so no lock is held and a
-/// node starting up reads it while it reads the profiles. [`ReadSnapshot::intern`] does
-/// the rest.
-pub(crate) fn read(
-    dir: &Path,
-    info: VersionInfo,
-    config: &EngineConfig,
-    held: &str,
-) -> Result<ReadSnapshot> {
-    let started = Instant::now();
-    check_manifest(
-        dir,
-        &[
-            ("version", info.version.clone()),
-            ("dim", info.dim.to_string()),
-            ("shards", config.shard_count.to_string()),
-            ("held", held.to_owned()),
-        ],
-    )?;
-    let shard_count = config.shard_count as usize;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut files: Vec<doppel_index::IndexFile> = load_pool(threads)?.install(|| {
-        (0..=shard_count)
-            .into_par_iter()
-            .map(|n| {
-                let path = if n == shard_count {
-                    dir.join("items.seg")
-                } else {
-                    shard_file(dir, n, "seg")
-                };
-                let file = doppel_index::IndexFile::read(&path)?;
-                if file.dim() != info.dim as usize {
-                    return Err(refused(&path, "dimension does not match the version"));
-                }
-                Ok(file)
-            })
-            .collect::<Result<_>>()
-    })?;
-    let items = files.pop().expect("the items file is read last");
-    Ok(ReadSnapshot {
-        dir: dir.to_owned(),
-        info,
-        config: config.clone(),
-        read_seconds: started.elapsed().as_secs_f64(),
-        held: held.to_owned(),
-        shards: files,
-        items,
-    })
-}
-
-impl ReadSnapshot {
-    /// Interns the snapshot's ids into this process's slots (customers in `erased` are
-    /// left out) and relabels the indexes read: the part of a load that needs the
-    /// profiles' write lock.
-    ///
-    /// The id tables are read, checked and looked up a batch of shards at a time, in
-    /// parallel (one shard per thread, so only a batch's ids are in memory at once); the
-    /// ids new to this process are interned one after another (the slots are one table);
-    /// then the indexes are relabelled in parallel.
-    pub(crate) fn intern(
-        self,
-        customers: &mut IdSlots,
-        items: &mut IdSlots,
-        erased: &HashSet<String>,
-    ) -> Result<LoadedVersion> {
-        let Self {
-            dir,
-            info,
-            config,
-            read_seconds,
-            held: _,
-            shards: files,
-            items: item_file,
-        } = self;
-        let started = Instant::now();
-        let dir = dir.as_path();
-        let shard_count = config.shard_count as usize;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let loaded: Vec<Relabeled> = load_pool(threads)?.install(|| {
-            let mut interned = Vec::with_capacity(shard_count);
-            let shards: Vec<usize> = (0..shard_count).collect();
-            for batch in shards.chunks(threads) {
-                let slots = &*customers;
-                let looked_up: Vec<(Vec<IdRow>, Vec<Lookup>)> = batch
-                    .par_iter()
-                    .map(|&n| {
-                        let rows = read_ids(&shard_file(dir, n, "ids"))?;
-                        let found = look_up(&rows, slots, &|id| erased.contains(id));
-                        Ok((rows, found))
-                    })
-                    .collect::<Result<_>>()?;
-                for (&n, (rows, found)) in batch.iter().zip(looked_up) {
-                    let ids = shard_file(dir, n, "ids");
-                    interned.push(intern_rows(rows, found, &ids, customers, true)?);
-                }
-            }
-            interned
-                .into_par_iter()
-                .zip(files)
-                .map(|(interned, file)| relabel(file, interned))
-                .collect::<Result<_>>()
-        })?;
-        let lengths = CustomerLengths::new(shard_count);
-        let mut shards = Vec::with_capacity(shard_count);
-        for shard in loaded {
-            for (slot, length) in shard.lengths {
-                lengths.set(slot, length);
-            }
-            shards.push(shard.index);
-        }
-        let item_ids = dir.join("items.ids");
-        let rows = read_ids(&item_ids)?;
-        let found = look_up(&rows, items, &|_| false);
-        let interned = intern_rows(rows, found, &item_ids, items, false)?;
-        let items = relabel(item_file, interned)?.index;
-        let mut members = Bitset::new(0);
-        for shard in &shards {
-            shard.for_each_live(&mut |slot, _| {
-                members.insert(slot);
-            });
-        }
-        let mut item_vectors = Vec::new();
-        items.for_each_live(&mut |_, v| item_vectors.extend_from_slice(v));
-        let offer_prior =
-            offer_prior_of(&info, item_vectors.chunks_exact((info.dim as usize).max(1)));
-        let recency = recency_of(&info);
-        let version = LoadedVersion {
-            dim: info.dim as usize,
-            info,
-            shard_count: config.shard_count,
-            shards,
-            items,
-            members: RwLock::new(members),
-            config,
-            build_seconds: read_seconds + started.elapsed().as_secs_f64(),
-            from_snapshot: true,
-            context: RwLock::default(),
-            offer_prior,
-            recency,
-            lengths,
-        };
-        version.apply_scan_vectors();
-        Ok(version)
-    }
-}
-
-/// Relabels the index file `file` with the ids `interned` maps it to.
-fn relabel(file: doppel_index::IndexFile, interned: Interned) -> Result<Relabeled> {
-    let Interned { table, lengths } = interned;
-    let index = file.relabel(&|old| table.get(&old).copied())?;
-    Ok(Relabeled { index, lengths })
 }
 
 /// A shard node's snapshot of one shard of a version: `shard.seg` (the index file),

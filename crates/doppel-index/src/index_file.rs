@@ -26,8 +26,11 @@ use crate::aligned_rows::{AlignedRows, padded_dim};
 use crate::bitset::Bitset;
 use crate::error::{Error, Result};
 use crate::frozen_graph::{FrozenGraph, GraphParts};
+use crate::id_map::IdMap;
 use crate::live_delta::LiveDelta;
+use crate::point_id::PointId;
 use crate::types::{BuildParams, Metric};
+use crate::vector_index::VectorIndex;
 
 /// Unchanged since the first release (and since the frozen graph was called a "segment"), so
 /// files written by any earlier build still load; the bytes must never change.
@@ -267,4 +270,67 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenGraph, Bitset, 
         delta.upsert(id, delta_rows.row(j));
     }
     Ok((params, frozen, hidden, delta))
+}
+
+/// An index file read and checked but not yet a [`VectorIndex`]: its ids are still those
+/// it was saved with. Reading (most of a load: the file, its checks, the rows) needs nothing
+/// of the owner, so it can run before the owner knows which ids the saved ones become.
+pub struct IndexFile {
+    params: BuildParams,
+    frozen: FrozenGraph,
+    hidden: Bitset,
+    delta: LiveDelta,
+}
+
+impl IndexFile {
+    /// Reads and checks an index written by [`VectorIndex::save`].
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path)?;
+        let (params, frozen, hidden, delta) = decode(&bytes)?;
+        Ok(Self {
+            params,
+            frozen,
+            hidden,
+            delta,
+        })
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.params.dim
+    }
+
+    /// The index with its ids renamed by `map`, as [`VectorIndex::load_relabeled`] does.
+    pub fn relabel(self, map: &dyn Fn(PointId) -> Option<PointId>) -> Result<VectorIndex> {
+        let Self {
+            params,
+            mut frozen,
+            mut hidden,
+            delta,
+        } = self;
+        for (i, id) in frozen.ids.iter_mut().enumerate() {
+            match map(*id) {
+                Some(new) => *id = new,
+                None => {
+                    hidden.insert(i as PointId);
+                    // A label no owner uses, unique per node, so the id map stays valid.
+                    *id = PointId::MAX - i as PointId;
+                }
+            }
+        }
+        frozen.by_id = IdMap::new(&frozen.ids)
+            .ok_or_else(|| Error::corrupt("two ids map to the same new id"))?;
+        let mut relabeled = LiveDelta::new(params.dim);
+        for (j, &id) in delta.ids.iter().enumerate() {
+            if let Some(new) = map(id) {
+                relabeled.upsert(new, delta.rows.row(j));
+            }
+        }
+        Ok(VectorIndex::from_state(
+            params,
+            frozen,
+            hidden,
+            Some(relabeled),
+        ))
+    }
 }

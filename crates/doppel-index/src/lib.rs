@@ -61,7 +61,7 @@ mod visited;
 pub use bitset::Bitset;
 pub use error::{Error, Result};
 pub use graph_build::BuildTimings;
-pub use index_file::FORMAT_VERSION;
+pub use index_file::{FORMAT_VERSION, IndexFile};
 pub use int8_rows::ScanRow;
 
 /// Checks `bytes` as the loader reads an index file (header, checksums, graph, bitsets,
@@ -77,6 +77,5 @@ pub use types::{
     Progress, SearchRequest,
 };
 pub use vector_index::{
-    EXACT_SCAN_MAX_ALLOWED, EXACT_SCAN_MAX_FRACTION, IndexFile, LiveRows, VectorIndex,
-    use_exact_scan,
+    EXACT_SCAN_MAX_ALLOWED, EXACT_SCAN_MAX_FRACTION, LiveRows, VectorIndex, use_exact_scan,
 };

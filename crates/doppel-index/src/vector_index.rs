@@ -22,7 +22,6 @@ use crate::error::{Error, Result};
 use crate::exact::TopK;
 use crate::frozen_graph::FrozenGraph;
 use crate::graph_build::{BuildTimings, build_frozen_graph};
-use crate::id_map::IdMap;
 use crate::index_file;
 use crate::int8_rows::{Int8Rows, ScanRow};
 use crate::live_delta::LiveDelta;
@@ -104,7 +103,7 @@ impl VectorIndex {
         Ok(Self::from_state(params, frozen, Bitset::new(0), None))
     }
 
-    fn from_state(
+    pub(crate) fn from_state(
         params: BuildParams,
         frozen: FrozenGraph,
         hidden: Bitset,
@@ -495,7 +494,7 @@ impl VectorIndex {
     /// id → name table beside the file and map old ids to this process's ids on load.
     /// Refused as corrupt if two ids map to the same new id.
     pub fn load_relabeled(path: &Path, map: &dyn Fn(PointId) -> Option<PointId>) -> Result<Self> {
-        IndexFile::read(path)?.relabel(map)
+        index_file::IndexFile::read(path)?.relabel(map)
     }
 
     /// Size and shape.
@@ -602,67 +601,4 @@ fn scan_delta(
         }
     }
     top.into_sorted()
-}
-
-/// An index file read and checked but not yet a [`VectorIndex`]: its ids are still those
-/// it was saved with. Reading (most of a load: the file, its checks, the rows) needs nothing
-/// of the owner, so it can run before the owner knows which ids the saved ones become.
-pub struct IndexFile {
-    params: BuildParams,
-    frozen: FrozenGraph,
-    hidden: Bitset,
-    delta: LiveDelta,
-}
-
-impl IndexFile {
-    /// Reads and checks an index written by [`VectorIndex::save`].
-    pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)?;
-        let (params, frozen, hidden, delta) = index_file::decode(&bytes)?;
-        Ok(Self {
-            params,
-            frozen,
-            hidden,
-            delta,
-        })
-    }
-
-    /// Vector dimension.
-    pub fn dim(&self) -> usize {
-        self.params.dim
-    }
-
-    /// The index with its ids renamed by `map`, as [`VectorIndex::load_relabeled`] does.
-    pub fn relabel(self, map: &dyn Fn(PointId) -> Option<PointId>) -> Result<VectorIndex> {
-        let Self {
-            params,
-            mut frozen,
-            mut hidden,
-            delta,
-        } = self;
-        for (i, id) in frozen.ids.iter_mut().enumerate() {
-            match map(*id) {
-                Some(new) => *id = new,
-                None => {
-                    hidden.insert(i as PointId);
-                    // A label no owner uses, unique per node, so the id map stays valid.
-                    *id = PointId::MAX - i as PointId;
-                }
-            }
-        }
-        frozen.by_id = IdMap::new(&frozen.ids)
-            .ok_or_else(|| Error::corrupt("two ids map to the same new id"))?;
-        let mut relabeled = LiveDelta::new(params.dim);
-        for (j, &id) in delta.ids.iter().enumerate() {
-            if let Some(new) = map(id) {
-                relabeled.upsert(new, delta.rows.row(j));
-            }
-        }
-        Ok(VectorIndex::from_state(
-            params,
-            frozen,
-            hidden,
-            Some(relabeled),
-        ))
-    }
 }

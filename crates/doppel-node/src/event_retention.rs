@@ -29,12 +29,15 @@ use crate::node::Node;
 /// Longest `--event-retention-days`.
 pub const MAX_EVENT_RETENTION_DAYS: u64 = 36_500;
 
-/// Events removed per store transaction: each holds the embedded store's write lock
-/// (about 8 ms for 500 events at the measured 60k events/s), so writers wait little.
+/// Events removed per store transaction: each holds the embedded store's write lock (500
+/// events took about 23 ms a transaction, pause included, with ingest running beside it),
+/// so writers wait little.
 const COMPACT_BATCH: usize = 500;
-/// Pause between two removal transactions. Without it the next one took the write lock
-/// before a waiting writer woke up: one-event `RecordEvents` calls waited 58 ms at the
-/// median and up to 0.6 s during a removal (`doppel bench scale --event-retention-days`).
+/// Pause between two removal transactions. Without it (and at 2,000 events a transaction)
+/// the next one took the write lock before a waiting writer woke up: one-event
+/// `RecordEvents` calls waited 49–59 ms at the median and up to 0.25 s during a removal,
+/// 13–15 ms and 0.1–0.18 s with it (`doppel bench scale --event-retention-days`, see
+/// docs/scaling.md).
 const COMPACT_PAUSE: Duration = Duration::from_millis(2);
 
 impl Node {

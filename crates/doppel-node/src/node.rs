@@ -51,7 +51,7 @@ pub struct Node {
     pub(crate) stale_snapshots: parking_lot::Mutex<HashMap<String, u64>>,
     /// The active version's snapshot, being read while a starting node reads its profiles
     /// (see `snapshots`).
-    pub(crate) prefetched_snapshot: parking_lot::Mutex<Option<crate::snapshots::Prefetched>>,
+    pub(crate) snapshot_read_ahead: parking_lot::Mutex<Option<crate::snapshots::ReadAhead>>,
     /// Striped per-customer lock of impression-recording offers (see `offers`).
     pub(crate) exposure_locks: Vec<tokio::sync::Mutex<()>>,
     /// Impressions waiting for the next group commit, and the policy-change lock (see
@@ -101,7 +101,7 @@ impl Node {
             switching: tokio::sync::Mutex::new(()),
             writing: RwLock::default(),
             stale_snapshots: parking_lot::Mutex::default(),
-            prefetched_snapshot: parking_lot::Mutex::default(),
+            snapshot_read_ahead: parking_lot::Mutex::default(),
             exposure_locks: (0..crate::offers::EXPOSURE_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),

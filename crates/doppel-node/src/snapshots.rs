@@ -12,8 +12,8 @@ use crate::config::DEFAULT_SNAPSHOT_REFRESH;
 use crate::error::{Result, blocking};
 use crate::node::Node;
 
-/// A snapshot being read ahead (see [`Node::prefetch_snapshot`]).
-pub(crate) struct Prefetched {
+/// A snapshot being read ahead (see [`Node::read_snapshot_ahead`]).
+pub(crate) struct ReadAhead {
     /// The version as it was when the read began.
     info: VersionInfo,
     reading: tokio::task::JoinHandle<doppel_engine::Result<doppel_engine::ReadSnapshot>>,
@@ -84,7 +84,7 @@ impl Node {
     /// a snapshot load, and it changes nothing) while the node reads its profiles;
     /// [`Self::load_snapshot`] of that version picks it up. Anything that goes wrong here
     /// only means the load reads the files itself.
-    pub(crate) async fn prefetch_snapshot(&self) {
+    pub(crate) async fn read_snapshot_ahead(&self) {
         let info = async {
             let Some(active) = self.store.active_version().await? else {
                 return Ok(None);
@@ -109,7 +109,7 @@ impl Node {
         }
         let (engine, read_info) = (Arc::clone(&self.engine), info.clone());
         let reading = tokio::task::spawn_blocking(move || engine.read_snapshot(read_info, &path));
-        *self.prefetched_snapshot.lock() = Some(Prefetched { info, reading });
+        *self.snapshot_read_ahead.lock() = Some(ReadAhead { info, reading });
     }
 
     /// Loads `info` from its snapshot when there is a good one; a damaged or mismatched
@@ -118,10 +118,14 @@ impl Node {
         let Some(path) = self.snapshot_path(&info.version) else {
             return Ok(false);
         };
-        // Read ahead at start-up, for this very version as it is now: used as it is.
-        let prefetched = self.prefetched_snapshot.lock().take();
-        let read = match prefetched {
-            Some(p) if p.info == *info => match p.reading.await {
+        // Read ahead at start-up, for this very version as it is now: used as it is. Taken
+        // only by this version's load (a resumed build's load must not discard it).
+        let ahead = self
+            .snapshot_read_ahead
+            .lock()
+            .take_if(|a| a.info.version == info.version);
+        let read = match ahead {
+            Some(a) if a.info == *info => match a.reading.await {
                 Ok(read) => Some(read),
                 Err(e) => return Err(crate::error::Error::task("snapshot read", e)),
             },

@@ -24,7 +24,7 @@ impl Node {
         let node = Arc::new(Self::new(store, config, placement));
         if node.placement.serves_everyone() && node.config.snapshot_dir.is_some() {
             // Read while the profiles are: the two are most of a start, and independent.
-            node.prefetch_snapshot().await;
+            node.read_snapshot_ahead().await;
         }
         node.replay().await?;
         tracing::info!(
@@ -47,8 +47,9 @@ impl Node {
             node.ensure_loaded(&active).await?;
             node.engine.activate(&active)?;
         }
-        // Not used (the active version changed meanwhile): its memory goes.
-        node.prefetched_snapshot.lock().take();
+        // Not used (the active version changed meanwhile): dropped. A read still running
+        // finishes in the background and frees its memory then.
+        node.snapshot_read_ahead.lock().take();
         // An arm version that cannot load does not keep the node from serving: the guard
         // task retries every second.
         if let Err(e) = node.follow_experiments().await {

@@ -195,8 +195,9 @@ pub(crate) async fn run_retention(
             let _ = stop_probe.send(());
             let probes = probe.await?;
             node.stop().await?;
-            // The log is read every 250 ms: the removal ended at most that long before.
-            let (from, to) = (until - 0.25 - ms as f64 / 1e3, until - 0.25);
+            // The log is read every 250 ms: the removal ended at most that long before,
+            // so it surely ran over [until − its time, until − 0.25 s].
+            let (from, to) = (until - ms as f64 / 1e3, until - 0.25);
             let during: Vec<&Probe> = probes
                 .iter()
                 .filter(|p| p.sent_s >= from && p.sent_s <= to)

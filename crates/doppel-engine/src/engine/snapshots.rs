@@ -15,7 +15,8 @@ use super::{Engine, MERGE_DELTA_AT, ShardInstall, VersionSummary, check_rows};
 use crate::customer_lengths::euclidean_length;
 use crate::error::Result;
 use crate::seed_prototypes::normalize;
-use crate::snapshot::{self, ReadSnapshot};
+use crate::snapshot;
+use crate::snapshot_read::{self, ReadSnapshot};
 
 /// A snapshot's vector still matches the store's when no component differs by more.
 const SNAPSHOT_TOLERANCE: f32 = 1e-5;
@@ -51,7 +52,7 @@ impl Engine {
     /// without any lock and without changing anything, so it can run while the node is
     /// still reading its profiles.
     pub fn read_snapshot(&self, info: VersionInfo, dir: &Path) -> Result<ReadSnapshot> {
-        snapshot::read(dir, info, &self.config, &self.held_description())
+        snapshot_read::read(dir, info, &self.config, &self.held_description())
     }
 
     /// The second half of [`Self::load_snapshot`]: interns the ids of a snapshot

@@ -1,0 +1,212 @@
+//! The two steps of loading a version's snapshot (the format is the `snapshot` module's):
+//! [`read`] reads and checks the files, needing nothing of the engine and holding no lock;
+//! [`ReadSnapshot::intern`] interns the ids into this process's slots and relabels the
+//! indexes, under the profiles' write lock.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use doppel_index::{Bitset, IndexFile};
+use doppel_types::VersionInfo;
+use parking_lot::RwLock;
+use rayon::prelude::*;
+
+use crate::config::EngineConfig;
+use crate::customer_lengths::CustomerLengths;
+use crate::error::{Error, Result};
+use crate::id_slots::IdSlots;
+use crate::loaded_version::{LoadedVersion, offer_prior_of, recency_of};
+use crate::snapshot::{
+    IdRow, Interned, Lookup, Relabeled, check_manifest, intern_rows, look_up, read_ids, refused,
+    shard_file,
+};
+
+/// A version's snapshot read from disk and checked, its ids not yet this process's
+/// (`Engine::read_snapshot` makes one, `Engine::install_snapshot` loads it).
+pub struct ReadSnapshot {
+    dir: PathBuf,
+    info: VersionInfo,
+    config: EngineConfig,
+    /// Seconds the read took (a load's time is the read's and the interning's, not the
+    /// wait between them).
+    read_seconds: f64,
+    /// The shards the node held when it was read (`held` in the manifest).
+    held: String,
+    shards: Vec<IndexFile>,
+    items: IndexFile,
+}
+
+/// A pool of this load's own, at normal priority (rayon's global pool is the heavy pool,
+/// which a serving node runs at idle priority).
+fn load_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("doppel-snapshot-{i}"))
+        .build()
+        .map_err(|e| Error::Index(doppel_index::Error::ThreadPool(e.to_string())))
+}
+
+/// Reads and checks `info`'s snapshot from `dir` (the manifest and the 17 index files, in
+/// parallel): most of a load, and it needs nothing of the engine, so no lock is held and a
+/// node starting up reads it while it reads the profiles. [`ReadSnapshot::intern`] does
+/// the rest.
+pub(crate) fn read(
+    dir: &Path,
+    info: VersionInfo,
+    config: &EngineConfig,
+    held: &str,
+) -> Result<ReadSnapshot> {
+    let started = Instant::now();
+    check_manifest(
+        dir,
+        &[
+            ("version", info.version.clone()),
+            ("dim", info.dim.to_string()),
+            ("shards", config.shard_count.to_string()),
+            ("held", held.to_owned()),
+        ],
+    )?;
+    let shard_count = config.shard_count as usize;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut files: Vec<IndexFile> = load_pool(threads)?.install(|| {
+        (0..=shard_count)
+            .into_par_iter()
+            .map(|n| {
+                let path = if n == shard_count {
+                    dir.join("items.seg")
+                } else {
+                    shard_file(dir, n, "seg")
+                };
+                let file = IndexFile::read(&path)?;
+                if file.dim() != info.dim as usize {
+                    return Err(refused(&path, "dimension does not match the version"));
+                }
+                Ok(file)
+            })
+            .collect::<Result<_>>()
+    })?;
+    let items = files.pop().expect("the items file is read last");
+    Ok(ReadSnapshot {
+        dir: dir.to_owned(),
+        info,
+        config: config.clone(),
+        read_seconds: started.elapsed().as_secs_f64(),
+        held: held.to_owned(),
+        shards: files,
+        items,
+    })
+}
+
+impl ReadSnapshot {
+    /// The version read.
+    pub fn info(&self) -> &VersionInfo {
+        &self.info
+    }
+
+    /// The shards the node held when this was read.
+    pub(crate) fn held(&self) -> &str {
+        &self.held
+    }
+
+    /// Interns the snapshot's ids into this process's slots (customers in `erased` are
+    /// left out) and relabels the indexes read: the part of a load that needs the
+    /// profiles' write lock.
+    ///
+    /// The id tables are read, checked and looked up a batch of shards at a time, in
+    /// parallel (one shard per thread, so only a batch's ids are in memory at once); the
+    /// ids new to this process are interned one after another (the slots are one table);
+    /// then the indexes are relabelled in parallel.
+    pub(crate) fn intern(
+        self,
+        customers: &mut IdSlots,
+        item_slots: &mut IdSlots,
+        erased: &HashSet<String>,
+    ) -> Result<LoadedVersion> {
+        let Self {
+            dir,
+            info,
+            config,
+            read_seconds,
+            held: _,
+            shards: files,
+            items: item_file,
+        } = self;
+        let started = Instant::now();
+        let dir = dir.as_path();
+        let shard_count = config.shard_count as usize;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let loaded: Vec<Relabeled> = load_pool(threads)?.install(|| {
+            let mut interned = Vec::with_capacity(shard_count);
+            let shards: Vec<usize> = (0..shard_count).collect();
+            for batch in shards.chunks(threads) {
+                let slots = &*customers;
+                let looked_up: Vec<(Vec<IdRow>, Vec<Lookup>)> = batch
+                    .par_iter()
+                    .map(|&n| {
+                        let rows = read_ids(&shard_file(dir, n, "ids"))?;
+                        let found = look_up(&rows, slots, &|id| erased.contains(id));
+                        Ok((rows, found))
+                    })
+                    .collect::<Result<_>>()?;
+                for (&n, (rows, found)) in batch.iter().zip(looked_up) {
+                    let ids = shard_file(dir, n, "ids");
+                    interned.push(intern_rows(rows, found, &ids, customers, true)?);
+                }
+            }
+            interned
+                .into_par_iter()
+                .zip(files)
+                .map(|(interned, file)| relabel(file, interned))
+                .collect::<Result<_>>()
+        })?;
+        let lengths = CustomerLengths::new(shard_count);
+        let mut shards = Vec::with_capacity(shard_count);
+        for shard in loaded {
+            for (slot, length) in shard.lengths {
+                lengths.set(slot, length);
+            }
+            shards.push(shard.index);
+        }
+        let item_ids = dir.join("items.ids");
+        let rows = read_ids(&item_ids)?;
+        let found = look_up(&rows, item_slots, &|_| false);
+        let interned = intern_rows(rows, found, &item_ids, item_slots, false)?;
+        let items = relabel(item_file, interned)?.index;
+        let mut members = Bitset::new(0);
+        for shard in &shards {
+            shard.for_each_live(&mut |slot, _| {
+                members.insert(slot);
+            });
+        }
+        let mut item_vectors = Vec::new();
+        items.for_each_live(&mut |_, v| item_vectors.extend_from_slice(v));
+        let offer_prior =
+            offer_prior_of(&info, item_vectors.chunks_exact((info.dim as usize).max(1)));
+        let recency = recency_of(&info);
+        let version = LoadedVersion {
+            dim: info.dim as usize,
+            info,
+            shard_count: config.shard_count,
+            shards,
+            items,
+            members: RwLock::new(members),
+            config,
+            build_seconds: read_seconds + started.elapsed().as_secs_f64(),
+            from_snapshot: true,
+            context: RwLock::default(),
+            offer_prior,
+            recency,
+            lengths,
+        };
+        version.apply_scan_vectors();
+        Ok(version)
+    }
+}
+
+/// Relabels the index file `file` with the ids `interned` maps it to.
+fn relabel(file: IndexFile, interned: Interned) -> Result<Relabeled> {
+    let Interned { table, lengths } = interned;
+    let index = file.relabel(&|old| table.get(&old).copied())?;
+    Ok(Relabeled { index, lengths })
+}
