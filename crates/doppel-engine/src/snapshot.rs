@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use doppel_index::{PointId, VectorIndex};
+use doppel_index::{IndexFile, PointId, VectorIndex};
 use doppel_types::VersionInfo;
 use foldhash::fast::RandomState;
 
@@ -225,32 +225,33 @@ pub(super) fn intern_rows(
     Ok(Interned { table, lengths })
 }
 
-/// Loads the index file `index_file` with the ids `interned` maps it to; refused unless
-/// its dimension is `dim`.
-fn load_interned(index_file: &Path, interned: Interned, dim: u32) -> Result<Relabeled> {
-    let Interned { table, lengths } = interned;
-    let index = VectorIndex::load_relabeled(index_file, &|old| table.get(&old).copied())?;
-    if index.dim() != dim as usize {
-        return Err(refused(index_file, "dimension does not match the version"));
-    }
-    Ok(Relabeled { index, lengths })
-}
-
-/// Loads the index file `index_file` with its id table `ids`, interning the ids into
-/// `slots` (those `skip` names are left out); refused unless its dimension is `dim`, and,
-/// with `need_lengths`, unless every row has its vector length.
-fn load_relabeled(
-    index_file: &Path,
+/// Reads and checks the id table `ids` and interns its ids into `slots` (those `skip` names
+/// are left out); refused, with `need_lengths`, unless every row has its vector length.
+pub(super) fn intern_ids(
     ids: &Path,
     slots: &mut IdSlots,
     skip: &(dyn Fn(&str) -> bool + Sync),
-    dim: u32,
     need_lengths: bool,
-) -> Result<Relabeled> {
+) -> Result<Interned> {
     let rows = read_ids(ids)?;
     let found = look_up(&rows, slots, skip);
-    let interned = intern_rows(rows, found, ids, slots, need_lengths)?;
-    load_interned(index_file, interned, dim)
+    intern_rows(rows, found, ids, slots, need_lengths)
+}
+
+/// Reads and checks the index file `path`; refused unless its dimension is `dim`.
+pub(super) fn read_index(path: &Path, dim: u32) -> Result<IndexFile> {
+    let file = IndexFile::read(path)?;
+    if file.dim() != dim as usize {
+        return Err(refused(path, "dimension does not match the version"));
+    }
+    Ok(file)
+}
+
+/// The index file `file` with the ids `interned` maps it to.
+pub(super) fn relabel(file: IndexFile, interned: Interned) -> Result<Relabeled> {
+    let Interned { table, lengths } = interned;
+    let index = file.relabel(&|old| table.get(&old).copied())?;
+    Ok(Relabeled { index, lengths })
 }
 
 /// A shard node's snapshot of one shard of a version: `shard.seg` (the index file),
@@ -299,13 +300,7 @@ pub(crate) fn load_shard(
             ("shard", shard.to_string()),
         ],
     )?;
-    Ok(load_relabeled(
-        &dir.join("shard.seg"),
-        &dir.join("shard.ids"),
-        slots,
-        &|_| false,
-        info.dim,
-        false,
-    )?
-    .index)
+    let file = read_index(&dir.join("shard.seg"), info.dim)?;
+    let interned = intern_ids(&dir.join("shard.ids"), slots, &|_| false, false)?;
+    Ok(relabel(file, interned)?.index)
 }

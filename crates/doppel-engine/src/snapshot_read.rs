@@ -18,8 +18,8 @@ use crate::error::{Error, Result};
 use crate::id_slots::IdSlots;
 use crate::loaded_version::{LoadedVersion, offer_prior_of, recency_of};
 use crate::snapshot::{
-    IdRow, Interned, Lookup, Relabeled, check_manifest, intern_rows, look_up, read_ids, refused,
-    shard_file,
+    IdRow, Lookup, Relabeled, check_manifest, intern_ids, intern_rows, look_up, read_ids,
+    read_index, relabel, shard_file,
 };
 
 /// A version's snapshot read from disk and checked, its ids not yet this process's
@@ -37,11 +37,11 @@ pub struct ReadSnapshot {
     items: IndexFile,
 }
 
-/// A pool of this load's own, at normal priority (rayon's global pool is the heavy pool,
-/// which a serving node runs at idle priority).
-fn load_pool(threads: usize) -> Result<rayon::ThreadPool> {
+/// A pool of this load's own, a thread per core, at normal priority (rayon's global pool is
+/// the heavy pool, which a serving node runs at idle priority).
+fn load_pool() -> Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
+        .num_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
         .thread_name(|i| format!("doppel-snapshot-{i}"))
         .build()
         .map_err(|e| Error::Index(doppel_index::Error::ThreadPool(e.to_string())))
@@ -68,8 +68,7 @@ pub(crate) fn read(
         ],
     )?;
     let shard_count = config.shard_count as usize;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut files: Vec<IndexFile> = load_pool(threads)?.install(|| {
+    let mut files: Vec<IndexFile> = load_pool()?.install(|| {
         (0..=shard_count)
             .into_par_iter()
             .map(|n| {
@@ -78,11 +77,7 @@ pub(crate) fn read(
                 } else {
                     shard_file(dir, n, "seg")
                 };
-                let file = IndexFile::read(&path)?;
-                if file.dim() != info.dim as usize {
-                    return Err(refused(&path, "dimension does not match the version"));
-                }
-                Ok(file)
+                read_index(&path, info.dim)
             })
             .collect::<Result<_>>()
     })?;
@@ -135,8 +130,9 @@ impl ReadSnapshot {
         let started = Instant::now();
         let dir = dir.as_path();
         let shard_count = config.shard_count as usize;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let loaded: Vec<Relabeled> = load_pool(threads)?.install(|| {
+        let pool = load_pool()?;
+        let threads = pool.current_num_threads();
+        let loaded: Vec<Relabeled> = pool.install(|| {
             let mut interned = Vec::with_capacity(shard_count);
             let shards: Vec<usize> = (0..shard_count).collect();
             for batch in shards.chunks(threads) {
@@ -168,10 +164,7 @@ impl ReadSnapshot {
             }
             shards.push(shard.index);
         }
-        let item_ids = dir.join("items.ids");
-        let rows = read_ids(&item_ids)?;
-        let found = look_up(&rows, item_slots, &|_| false);
-        let interned = intern_rows(rows, found, &item_ids, item_slots, false)?;
+        let interned = intern_ids(&dir.join("items.ids"), item_slots, &|_| false, false)?;
         let items = relabel(item_file, interned)?.index;
         let mut members = Bitset::new(0);
         for shard in &shards {
@@ -202,11 +195,4 @@ impl ReadSnapshot {
         version.apply_scan_vectors();
         Ok(version)
     }
-}
-
-/// Relabels the index file `file` with the ids `interned` maps it to.
-fn relabel(file: IndexFile, interned: Interned) -> Result<Relabeled> {
-    let Interned { table, lengths } = interned;
-    let index = file.relabel(&|old| table.get(&old).copied())?;
-    Ok(Relabeled { index, lengths })
 }

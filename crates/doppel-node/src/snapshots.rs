@@ -86,19 +86,15 @@ impl Node {
     /// only means the load reads the files itself.
     pub(crate) async fn read_snapshot_ahead(&self) {
         let info = async {
-            let Some(active) = self.store.active_version().await? else {
-                return Ok(None);
-            };
-            self.store.get_version(&active).await
-        };
-        let info: Option<VersionInfo> = match info.await {
-            Ok(info) => info,
-            Err(e) => {
-                tracing::debug!(error = %e, "no snapshot read ahead");
-                return;
+            match self.store.active_version().await? {
+                Some(active) => self.store.get_version(&active).await,
+                None => Ok(None),
             }
         };
-        let Some(info) = info else {
+        let Ok(Some(info)) = info
+            .await
+            .inspect_err(|e| tracing::debug!(error = %e, "no snapshot read ahead"))
+        else {
             return;
         };
         let Some(path) = self.snapshot_path(&info.version) else {

@@ -13,6 +13,7 @@ use doppel_proto::v1 as pb;
 use serde::Serialize;
 use tonic::transport::Channel;
 
+use crate::bench_load::percentile;
 use crate::bench_scale::{CHUNK, bar, customer_id, item_id, splitmix64};
 use crate::node_process::NodeProcess;
 
@@ -95,18 +96,14 @@ pub(crate) struct IngestLatency {
 
 impl IngestLatency {
     fn of(probes: &[&Probe]) -> Self {
-        let mut ms: Vec<f64> = probes.iter().map(|p| p.took_ms).collect();
-        ms.sort_unstable_by(f64::total_cmp);
-        let at = |q: f64| {
-            let i = ((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len().max(1)) - 1;
-            ms.get(i).copied().unwrap_or(0.0)
-        };
+        let mut micros: Vec<u64> = probes.iter().map(|p| p.took_micros).collect();
+        micros.sort_unstable();
         Self {
             calls: probes.len(),
             failed: probes.iter().filter(|p| !p.ok).count(),
-            p50_ms: at(0.50),
-            p99_ms: at(0.99),
-            max_ms: ms.last().copied().unwrap_or(0.0),
+            p50_ms: percentile(&micros, 0.50),
+            p99_ms: percentile(&micros, 0.99),
+            max_ms: percentile(&micros, 1.0),
         }
     }
 }
@@ -119,7 +116,7 @@ const PROBE_AFTER: Duration = Duration::from_secs(5);
 /// One probe call: when it was sent (since the node's start), how long it took.
 struct Probe {
     sent_s: f64,
-    took_ms: f64,
+    took_micros: u64,
     ok: bool,
 }
 
@@ -155,7 +152,7 @@ async fn probe_ingest(
         let ok = client.record_events(request).await.is_ok();
         probes.push(Probe {
             sent_s: (sent - started).as_secs_f64(),
-            took_ms: sent.elapsed().as_secs_f64() * 1e3,
+            took_micros: sent.elapsed().as_micros() as u64,
             ok,
         });
     }
