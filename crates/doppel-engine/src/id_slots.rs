@@ -60,6 +60,19 @@ impl IdSlots {
         }
     }
 
+    /// Makes room for `more` ids.
+    pub(crate) fn reserve(&mut self, more: usize) {
+        let Self {
+            by_id,
+            names,
+            hasher,
+        } = self;
+        by_id.reserve(more, |&slot| {
+            hasher.hash_one(names[slot as usize].as_deref().unwrap_or_default())
+        });
+        names.reserve(more);
+    }
+
     /// Slots handed out so far (erased ones included).
     pub(crate) fn len(&self) -> usize {
         self.names.len()

@@ -64,6 +64,7 @@ pub mod reach;
 pub mod recommend;
 mod seed_prototypes;
 pub mod shard_scoring;
+mod slot_map;
 mod snapshot;
 pub mod snapshot_dir;
 mod snapshot_read;

@@ -163,14 +163,21 @@ impl Profiles {
         }
     }
 
+    /// Makes room for `more` customers (a start-up that knows roughly how many it will
+    /// read grows the id table once, not by doubling and rehashing every id).
+    pub(crate) fn reserve_customers(&mut self, more: usize) {
+        self.customer_slots.reserve(more);
+        self.customers.reserve(more);
+    }
+
     /// Inserts or replaces a customer's profile (purchases are kept).
-    pub(crate) fn upsert_customer(&mut self, customer: &Customer) {
+    pub(crate) fn upsert_customer(&mut self, customer: Customer) {
         let slot = self.customer_slots.intern(&customer.id);
+        self.columns.update(slot, Some(&customer.attributes));
         let record = slot_mut(&mut self.customers, slot);
         record.ads_consent = customer.consent.ads_personalization;
         record.onsite_consent = customer.consent.onsite_personalization;
-        record.attributes = customer.attributes.clone();
-        self.columns.update(slot, Some(&customer.attributes));
+        record.attributes = customer.attributes;
         if customer.consent.ads_personalization {
             self.ads_consent.insert(slot);
         } else {

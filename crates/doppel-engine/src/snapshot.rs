@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 
 use doppel_index::{IndexFile, PointId, VectorIndex};
 use doppel_types::VersionInfo;
-use foldhash::fast::RandomState;
 
 use crate::config::EngineConfig;
 use crate::customer_lengths::LengthTable;
 use crate::error::{Error, Result};
 use crate::id_slots::IdSlots;
 use crate::loaded_version::LoadedVersion;
+use crate::slot_map::SlotMap;
 use crate::snapshot_dir::{clear_temp, replace_with, temp_sibling};
 
 const MANIFEST: &str = "manifest.txt";
@@ -154,20 +154,6 @@ pub(super) fn check_manifest(dir: &Path, expect: &[(&str, String)]) -> Result<()
     Ok(())
 }
 
-/// An index loaded from a snapshot, and the vector lengths of its (new) slots when its id
-/// table has them.
-pub(super) struct Relabeled {
-    pub(super) index: VectorIndex,
-    pub(super) lengths: Vec<(PointId, f32)>,
-}
-
-/// An id table interned into this process's slots: old slot → new slot, and the vector
-/// lengths by new slot.
-pub(super) struct Interned {
-    pub(super) table: HashMap<PointId, PointId, RandomState>,
-    pub(super) lengths: Vec<(PointId, f32)>,
-}
-
 /// What an id row of a snapshot is in this process, found without changing the slots.
 #[derive(Clone, Copy)]
 pub(super) enum Lookup {
@@ -186,9 +172,14 @@ pub(super) fn look_up(
     skip: &(dyn Fn(&str) -> bool + Sync),
 ) -> Vec<Lookup> {
     rows.iter()
-        .map(|(_, id, _)| {
+        .map(|(old, id, _)| {
             if skip(id) {
                 Lookup::Skip
+            } else if slots.name(*old) == Some(id.as_str()) {
+                // Kept its slot (a restart that read the ids in the order the saving process
+                // gave them slots, as after an import): no hashing. An id has one slot at
+                // most, so this is the slot `get` would find.
+                Lookup::Known(*old)
             } else {
                 slots.get(id).map_or(Lookup::New, Lookup::Known)
             }
@@ -196,18 +187,18 @@ pub(super) fn look_up(
         .collect()
 }
 
-/// Interns the id rows `rows` (read from `ids`, looked up as `found`) into `slots`;
-/// refused, with `need_lengths`, unless every row has its vector length. The only step of
-/// a load that changes the slots, so the file reads and lookups around it can run in
-/// parallel.
+/// Interns the id rows `rows` (read from `ids`, looked up as `found`) into `slots`, adding
+/// old → new to `table`; returns the vector lengths by new slot, refused, with
+/// `need_lengths`, unless every row has its vector length. The only step of a load that
+/// changes the slots, so the file reads and lookups around it can run in parallel.
 pub(super) fn intern_rows(
     rows: Vec<IdRow>,
     found: Vec<Lookup>,
     ids: &Path,
     slots: &mut IdSlots,
     need_lengths: bool,
-) -> Result<Interned> {
-    let mut table = HashMap::with_capacity_and_hasher(rows.len(), RandomState::default());
+    table: &mut SlotMap,
+) -> Result<Vec<(PointId, f32)>> {
     let mut lengths = Vec::with_capacity(if need_lengths { rows.len() } else { 0 });
     for ((old, id, length), found) in rows.into_iter().zip(found) {
         let slot = match found {
@@ -215,27 +206,30 @@ pub(super) fn intern_rows(
             Lookup::Known(slot) => slot,
             Lookup::New => slots.intern(&id),
         };
-        table.insert(old, slot);
+        if !table.insert(old, slot) {
+            return Err(refused(ids, format!("slot {old} is listed twice")));
+        }
         match length {
             Some(l) => lengths.push((slot, l)),
             None if need_lengths => return Err(refused(ids, "no vector lengths")),
             None => {}
         }
     }
-    Ok(Interned { table, lengths })
+    Ok(lengths)
 }
 
-/// Reads and checks the id table `ids` and interns its ids into `slots` (those `skip` names
-/// are left out); refused, with `need_lengths`, unless every row has its vector length.
+/// Reads and checks the id table `ids` (items, or a shard node's shard: no vector lengths
+/// needed) and interns its ids into `slots` (those `skip` names are left out).
 pub(super) fn intern_ids(
     ids: &Path,
     slots: &mut IdSlots,
     skip: &(dyn Fn(&str) -> bool + Sync),
-    need_lengths: bool,
-) -> Result<Interned> {
+) -> Result<SlotMap> {
     let rows = read_ids(ids)?;
     let found = look_up(&rows, slots, skip);
-    intern_rows(rows, found, ids, slots, need_lengths)
+    let mut table = SlotMap::with_rows(rows.len());
+    intern_rows(rows, found, ids, slots, false, &mut table)?;
+    Ok(table)
 }
 
 /// Reads and checks the index file `path`; refused unless its dimension is `dim`.
@@ -247,11 +241,9 @@ pub(super) fn read_index(path: &Path, dim: u32) -> Result<IndexFile> {
     Ok(file)
 }
 
-/// The index file `file` with the ids `interned` maps it to.
-pub(super) fn relabel(file: IndexFile, interned: Interned) -> Result<Relabeled> {
-    let Interned { table, lengths } = interned;
-    let index = file.relabel(&|old| table.get(&old).copied())?;
-    Ok(Relabeled { index, lengths })
+/// The index file `file` with the ids `table` maps it to.
+pub(super) fn relabel(file: IndexFile, table: &SlotMap) -> Result<VectorIndex> {
+    Ok(file.relabel(&|old| table.get(old))?)
 }
 
 /// A shard node's snapshot of one shard of a version: `shard.seg` (the index file),
@@ -301,6 +293,6 @@ pub(crate) fn load_shard(
         ],
     )?;
     let file = read_index(&dir.join("shard.seg"), info.dim)?;
-    let interned = intern_ids(&dir.join("shard.ids"), slots, &|_| false, false)?;
-    Ok(relabel(file, interned)?.index)
+    let table = intern_ids(&dir.join("shard.ids"), slots, &|_| false)?;
+    relabel(file, &table)
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use doppel_index::{Bitset, IndexFile};
+use doppel_index::{Bitset, IndexFile, PointId, vector_index::VectorIndex};
 use doppel_types::VersionInfo;
 use parking_lot::RwLock;
 use rayon::prelude::*;
@@ -17,9 +17,10 @@ use crate::customer_lengths::CustomerLengths;
 use crate::error::{Error, Result};
 use crate::id_slots::IdSlots;
 use crate::loaded_version::{LoadedVersion, offer_prior_of, recency_of};
+use crate::slot_map::SlotMap;
 use crate::snapshot::{
-    IdRow, Lookup, Relabeled, check_manifest, intern_ids, intern_rows, look_up, read_ids,
-    read_index, relabel, shard_file,
+    IdRow, Lookup, check_manifest, intern_ids, intern_rows, look_up, read_ids, read_index, relabel,
+    shard_file,
 };
 
 /// A version's snapshot read from disk and checked, its ids not yet this process's
@@ -132,40 +133,39 @@ impl ReadSnapshot {
         let shard_count = config.shard_count as usize;
         let pool = load_pool()?;
         let threads = pool.current_num_threads();
-        let loaded: Vec<Relabeled> = pool.install(|| {
-            let mut interned = Vec::with_capacity(shard_count);
-            let shards: Vec<usize> = (0..shard_count).collect();
-            for batch in shards.chunks(threads) {
-                let slots = &*customers;
-                let looked_up: Vec<(Vec<IdRow>, Vec<Lookup>)> = batch
-                    .par_iter()
-                    .map(|&n| {
-                        let rows = read_ids(&shard_file(dir, n, "ids"))?;
-                        let found = look_up(&rows, slots, &|id| erased.contains(id));
-                        Ok((rows, found))
-                    })
-                    .collect::<Result<_>>()?;
-                for (&n, (rows, found)) in batch.iter().zip(looked_up) {
-                    let ids = shard_file(dir, n, "ids");
-                    interned.push(intern_rows(rows, found, &ids, customers, true)?);
+        let rows: usize = files.iter().map(IndexFile::points).sum();
+        let (shards, lengths_by_shard): (Vec<VectorIndex>, Vec<Vec<(PointId, f32)>>) = pool
+            .install(|| {
+                let mut table = SlotMap::with_rows(rows);
+                let mut lengths = Vec::with_capacity(shard_count);
+                let all: Vec<usize> = (0..shard_count).collect();
+                for batch in all.chunks(threads) {
+                    let slots = &*customers;
+                    let looked_up: Vec<(Vec<IdRow>, Vec<Lookup>)> = batch
+                        .par_iter()
+                        .map(|&n| {
+                            let rows = read_ids(&shard_file(dir, n, "ids"))?;
+                            let found = look_up(&rows, slots, &|id| erased.contains(id));
+                            Ok((rows, found))
+                        })
+                        .collect::<Result<_>>()?;
+                    for (&n, (rows, found)) in batch.iter().zip(looked_up) {
+                        let ids = shard_file(dir, n, "ids");
+                        lengths.push(intern_rows(rows, found, &ids, customers, true, &mut table)?);
+                    }
                 }
-            }
-            interned
-                .into_par_iter()
-                .zip(files)
-                .map(|(interned, file)| relabel(file, interned))
-                .collect::<Result<_>>()
-        })?;
+                let shards = files
+                    .into_par_iter()
+                    .map(|file| relabel(file, &table))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok::<_, Error>((shards, lengths))
+            })?;
         let lengths = CustomerLengths::new(shard_count);
-        let mut shards = Vec::with_capacity(shard_count);
-        for shard in loaded {
-            for (slot, length) in shard.lengths {
-                lengths.set(slot, length);
-            }
-            shards.push(shard.index);
+        for (slot, length) in lengths_by_shard.into_iter().flatten() {
+            lengths.set(slot, length);
         }
-        let interned = intern_ids(&dir.join("items.ids"), item_slots, &|_| false, false)?;
-        let items = relabel(item_file, interned)?.index;
+        let table = intern_ids(&dir.join("items.ids"), item_slots, &|_| false)?;
+        let items = relabel(item_file, &table)?;
         let mut members = Bitset::new(0);
         for shard in &shards {
             shard.for_each_live(&mut |slot, _| {

@@ -119,55 +119,35 @@ impl AlignedRows {
         self.lines.capacity() * 64
     }
 
-    /// Rebuilds from padded rows saved as little-endian floats, without a float copy in
-    /// between (a snapshot's vectors are most of its bytes); `None` unless the bytes are
-    /// whole padded rows.
-    pub(crate) fn from_le_bytes(dim: usize, bytes: &[u8]) -> Option<Self> {
+    /// Empty storage for rows of `dim` components with room for `rows` rows, filled by
+    /// [`AlignedRows::extend_le_lines`].
+    pub(crate) fn with_capacity(dim: usize, rows: usize) -> Self {
         let padded = padded_dim(dim);
-        if padded == 0 || !bytes.len().is_multiple_of(padded * 4) {
-            return None;
-        }
-        let lines = bytes
-            .chunks_exact(64)
-            .map(|c| {
-                let mut l = [0f32; 16];
-                for (x, b) in l.iter_mut().zip(c.chunks_exact(4)) {
-                    *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                }
-                Line(l)
-            })
-            .collect();
-        Some(Self {
-            lines,
+        Self {
+            lines: Vec::with_capacity(rows * padded / 16),
             padded,
-            len: bytes.len() / (padded * 4),
-        })
+            len: 0,
+        }
+    }
+
+    /// Appends 64-byte lines of padded rows saved as little-endian floats (`bytes` is whole
+    /// lines; the rows are whole once every line of the last one is in), without a float
+    /// copy in between (a snapshot's vectors are most of its bytes).
+    pub(crate) fn extend_le_lines(&mut self, bytes: &[u8]) {
+        debug_assert!(bytes.len().is_multiple_of(64));
+        self.lines.extend(bytes.chunks_exact(64).map(|c| {
+            let mut l = [0f32; 16];
+            for (x, b) in l.iter_mut().zip(c.chunks_exact(4)) {
+                *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            Line(l)
+        }));
+        self.len = self.lines.len() * 16 / self.padded;
     }
 
     /// True when every stored float is finite.
     pub(crate) fn all_finite(&self) -> bool {
         self.lines.iter().all(|l| l.0.iter().all(|x| x.is_finite()))
-    }
-
-    /// Rebuilds from a flat padded float slice (as saved).
-    pub(crate) fn from_flat(dim: usize, flat: &[f32]) -> Option<Self> {
-        let padded = padded_dim(dim);
-        if padded == 0 || !flat.len().is_multiple_of(padded) {
-            return None;
-        }
-        let lines = flat
-            .chunks_exact(16)
-            .map(|c| {
-                let mut l = [0f32; 16];
-                l.copy_from_slice(c);
-                Line(l)
-            })
-            .collect();
-        Some(Self {
-            lines,
-            padded,
-            len: flat.len() / padded,
-        })
     }
 }
 
@@ -181,23 +161,25 @@ mod tests {
         let padded = padded_dim(dim);
         let flat: Vec<f32> = (0..3 * padded).map(|i| i as f32 * 0.25 - 7.0).collect();
         let bytes: Vec<u8> = flat.iter().flat_map(|x| x.to_le_bytes()).collect();
-        let (a, b) = (
-            AlignedRows::from_flat(dim, &flat).unwrap(),
-            AlignedRows::from_le_bytes(dim, &bytes).unwrap(),
-        );
+        let from_bytes = |bytes: &[u8]| {
+            let mut rows = AlignedRows::with_capacity(dim, 3);
+            // In two parts, as a file is read in chunks of whole lines.
+            let (head, tail) = bytes.split_at(64);
+            rows.extend_le_lines(head);
+            rows.extend_le_lines(tail);
+            rows
+        };
+        let mut a = AlignedRows::new(dim);
+        flat.chunks_exact(padded).for_each(|row| a.push(row));
+        let b = from_bytes(&bytes);
         assert_eq!(b.len(), 3);
         for i in 0..3 {
             assert_eq!(a.row(i), b.row(i));
         }
         assert!(b.all_finite());
-        assert!(AlignedRows::from_le_bytes(dim, &bytes[..bytes.len() - 4]).is_none());
 
         let mut poisoned = bytes.clone();
         poisoned[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
-        assert!(
-            !AlignedRows::from_le_bytes(dim, &poisoned)
-                .unwrap()
-                .all_finite()
-        );
+        assert!(!from_bytes(&poisoned).all_finite());
     }
 }

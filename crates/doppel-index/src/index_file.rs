@@ -1,4 +1,4 @@
-//! The on-disk format of a `VectorIndex`: one file, read with one `read`. It holds the frozen
+//! The on-disk format of a `VectorIndex`: one file, read in chunks of 1 MiB. It holds the frozen
 //! graph, the tombstones and the live delta.
 //!
 //! ```text
@@ -19,7 +19,7 @@
 //! This module knows the index's parts ([`FrozenGraph`], [`Bitset`], [`LiveDelta`]) but not
 //! `VectorIndex` itself, which calls it: the import goes one way.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::aligned_rows::{AlignedRows, padded_dim};
@@ -114,18 +114,38 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
+/// Bytes a section is read in. Whole elements and whole 64-byte row lines, so a section's
+/// chunks convert one by one; the file is never held whole (at 10M customers a snapshot is
+/// 4.3 GB, and a whole-file buffer was a second copy of it to allocate and fill).
+const CHUNK: usize = 1 << 20;
+
+/// A file body read in order: counts checked against the bytes left before anything is
+/// allocated, the checksum summed as the bytes go by.
+struct Body<R> {
+    src: R,
+    left: u64,
+    crc: crc32fast::Hasher,
+    buf: Vec<u8>,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if n > self.b.len() {
+impl<R: Read> Body<R> {
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        if n as u64 > self.left {
             return Err(Error::corrupt("truncated body"));
         }
-        let (head, rest) = self.b.split_at(n);
-        self.b = rest;
-        Ok(head)
+        if self.buf.len() < n {
+            self.buf.resize(n, 0);
+        }
+        let chunk = &mut self.buf[..n];
+        self.src.read_exact(chunk).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => {
+                Error::corrupt("file shorter than its header says")
+            }
+            _ => Error::Io(e),
+        })?;
+        self.left -= n as u64;
+        self.crc.update(chunk);
+        Ok(chunk)
     }
     fn bytes<const N: usize>(&mut self) -> Result<[u8; N]> {
         let mut a = [0u8; N];
@@ -141,71 +161,97 @@ impl<'a> Reader<'a> {
     fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_le_bytes(self.bytes()?))
     }
-    fn size(&mut self, count: u64, elem: usize) -> Result<usize> {
+    fn size(&self, count: u64, elem: usize) -> Result<usize> {
         let n = usize::try_from(count).map_err(|_| Error::corrupt("count too large"))?;
         match n.checked_mul(elem) {
-            Some(bytes) if bytes <= self.b.len() => Ok(n),
+            Some(bytes) if bytes as u64 <= self.left => Ok(n),
             _ => Err(Error::corrupt("section longer than the file")),
         }
     }
+    /// Reads `bytes` bytes in chunks of at most [`CHUNK`], handing each to `f`.
+    fn chunks(&mut self, bytes: usize, f: &mut dyn FnMut(&[u8])) -> Result<()> {
+        let mut rest = bytes;
+        while rest > 0 {
+            let n = rest.min(CHUNK);
+            f(self.take(n)?);
+            rest -= n;
+        }
+        Ok(())
+    }
+    fn u8s(&mut self, count: u64) -> Result<Vec<u8>> {
+        let n = self.size(count, 1)?;
+        let mut out = Vec::with_capacity(n);
+        self.chunks(n, &mut |c| out.extend_from_slice(c))?;
+        Ok(out)
+    }
     fn u32s(&mut self, count: u64) -> Result<Vec<u32>> {
         let n = self.size(count, 4)?;
-        let raw = self.take(n * 4)?;
-        Ok(raw
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+        let mut out = Vec::with_capacity(n);
+        self.chunks(n * 4, &mut |c| {
+            out.extend(
+                c.chunks_exact(4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            )
+        })?;
+        Ok(out)
     }
     fn u64s(&mut self, count: u64) -> Result<Vec<u64>> {
         let n = self.size(count, 8)?;
-        let raw = self.take(n * 8)?;
-        Ok(raw
-            .chunks_exact(8)
-            .map(|c| {
+        let mut out = Vec::with_capacity(n);
+        self.chunks(n * 8, &mut |c| {
+            out.extend(c.chunks_exact(8).map(|b| {
                 let mut a = [0u8; 8];
-                a.copy_from_slice(c);
+                a.copy_from_slice(b);
                 u64::from_le_bytes(a)
-            })
-            .collect())
+            }))
+        })?;
+        Ok(out)
     }
-    fn f32s(&mut self, count: u64) -> Result<Vec<f32>> {
-        let n = self.size(count, 4)?;
-        let raw = self.take(n * 4)?;
-        Ok(raw
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+    /// `count` padded rows of `dim` saved as little-endian floats.
+    fn rows(&mut self, dim: usize, count: u64) -> Result<AlignedRows> {
+        let n = self.size(count, padded_dim(dim) * 4)?;
+        let mut rows = AlignedRows::with_capacity(dim, n);
+        self.chunks(n * padded_dim(dim) * 4, &mut |c| rows.extend_le_lines(c))?;
+        Ok(rows)
     }
 }
 
-/// Parses and checks file bytes.
-pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenGraph, Bitset, LiveDelta)> {
-    if bytes.len() < HEADER {
+/// Parses and checks a file of `file_len` bytes read from `src`.
+pub(crate) fn decode(
+    mut src: impl Read,
+    file_len: u64,
+) -> Result<(BuildParams, FrozenGraph, Bitset, LiveDelta)> {
+    if file_len < HEADER as u64 {
         return Err(Error::corrupt("file shorter than its header"));
     }
-    if &bytes[..8] != MAGIC {
+    let mut header = [0u8; HEADER];
+    src.read_exact(&mut header)?;
+    if &header[..8] != MAGIC {
         return Err(Error::corrupt("not a doppel index file (bad magic)"));
     }
-    let mut h = Reader {
-        b: &bytes[8..HEADER],
-    };
-    let version = h.u32()?;
+    let field =
+        |at: usize| -> [u8; 4] { [header[at], header[at + 1], header[at + 2], header[at + 3]] };
+    let version = u32::from_le_bytes(field(8));
     if version != FORMAT_VERSION {
         return Err(Error::UnsupportedFormat { version });
     }
-    let body_len = h.u64()?;
-    let crc = h.u32()?;
-    let body = &bytes[HEADER..];
-    if body.len() as u64 != body_len {
+    let body_len = u64::from_le_bytes([
+        header[12], header[13], header[14], header[15], header[16], header[17], header[18],
+        header[19],
+    ]);
+    let crc = u32::from_le_bytes(field(20));
+    let body = file_len - HEADER as u64;
+    if body != body_len {
         return Err(Error::corrupt(format!(
-            "body is {} bytes, header says {body_len} (truncated?)",
-            body.len()
+            "body is {body} bytes, header says {body_len} (truncated?)"
         )));
     }
-    if crc32fast::hash(body) != crc {
-        return Err(Error::corrupt("checksum mismatch"));
-    }
-    let mut r = Reader { b: body };
+    let mut r = Body {
+        src,
+        left: body_len,
+        crc: crc32fast::Hasher::new(),
+        buf: Vec::new(),
+    };
     let dim = r.u32()? as usize;
     let metric = Metric::from_code(r.u8()?).ok_or_else(|| Error::corrupt("unknown metric"))?;
     let m = r.u32()? as usize;
@@ -225,26 +271,25 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenGraph, Bitset, 
     let upper_len = r.u64()?;
     let hidden_bits = r.u64()?;
     let delta_n = u64::from(r.u32()?);
-    let padded = padded_dim(dim) as u64;
     let ids = r.u32s(n)?;
-    let n_levels = r.size(n, 1)?;
-    let levels = r.take(n_levels)?.to_vec();
+    let levels = r.u8s(n)?;
     let upper_start = r.u32s(n)?;
     let links0 = r.u32s(n * (1 + 2 * m as u64))?;
     let upper = r.u32s(upper_len)?;
-    let vector_bytes = r.size(n * padded, 4)? * 4;
-    let vectors = AlignedRows::from_le_bytes(dim, r.take(vector_bytes)?)
-        .ok_or_else(|| Error::corrupt("vector section"))?;
+    let vectors = r.rows(dim, n)?;
     let hidden_len = usize::try_from(hidden_bits).map_err(|_| Error::corrupt("tombstone size"))?;
     let words = r.u64s(hidden_bits.div_ceil(64))?;
-    let hidden =
-        Bitset::from_words(words, hidden_len).ok_or_else(|| Error::corrupt("tombstone section"))?;
     let delta_ids = r.u32s(delta_n)?;
-    let delta_flat = r.f32s(delta_n * padded)?;
-    if !r.b.is_empty() {
+    let delta_rows = r.rows(dim, delta_n)?;
+    if r.left != 0 {
         return Err(Error::corrupt("trailing bytes after the last section"));
     }
-    if !vectors.all_finite() || delta_flat.iter().any(|x| !x.is_finite()) {
+    if r.crc.finalize() != crc {
+        return Err(Error::corrupt("checksum mismatch"));
+    }
+    let hidden =
+        Bitset::from_words(words, hidden_len).ok_or_else(|| Error::corrupt("tombstone section"))?;
+    if !vectors.all_finite() || !delta_rows.all_finite() {
         return Err(Error::corrupt("non-finite vector component"));
     }
     let frozen = FrozenGraph::from_parts(GraphParts {
@@ -260,8 +305,6 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenGraph, Bitset, 
         entry,
     })
     .map_err(Error::corrupt)?;
-    let delta_rows =
-        AlignedRows::from_flat(dim, &delta_flat).ok_or_else(|| Error::corrupt("delta section"))?;
     let mut delta = LiveDelta::new(dim);
     for (j, &id) in delta_ids.iter().enumerate() {
         if delta.contains(id) {
@@ -270,6 +313,13 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(BuildParams, FrozenGraph, Bitset, 
         delta.upsert(id, delta_rows.row(j));
     }
     Ok((params, frozen, hidden, delta))
+}
+
+/// Reads and checks the index file at `path`, in chunks.
+pub(crate) fn read_file(path: &Path) -> Result<(BuildParams, FrozenGraph, Bitset, LiveDelta)> {
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    decode(file, len)
 }
 
 /// An index file read and checked but not yet a [`VectorIndex`]: its ids are still those
@@ -285,8 +335,7 @@ pub struct IndexFile {
 impl IndexFile {
     /// Reads and checks an index written by [`VectorIndex::save`].
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)?;
-        let (params, frozen, hidden, delta) = decode(&bytes)?;
+        let (params, frozen, hidden, delta) = read_file(path)?;
         Ok(Self {
             params,
             frozen,
@@ -298,6 +347,11 @@ impl IndexFile {
     /// Vector dimension.
     pub fn dim(&self) -> usize {
         self.params.dim
+    }
+
+    /// Points the file holds (graph and delta, tombstoned ones included).
+    pub fn points(&self) -> usize {
+        self.frozen.len() + self.delta.len()
     }
 
     /// The index with its ids renamed by `map`, as [`VectorIndex::load_relabeled`] does.

@@ -481,10 +481,9 @@ impl VectorIndex {
         index_file::write_atomically(path, &bytes)
     }
 
-    /// Reads an index written by [`VectorIndex::save`] (one read, no graph rebuild).
+    /// Reads an index written by [`VectorIndex::save`] (no graph rebuild).
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)?;
-        let (params, frozen, hidden, delta) = index_file::decode(&bytes)?;
+        let (params, frozen, hidden, delta) = index_file::read_file(path)?;
         Ok(Self::from_state(params, frozen, hidden, Some(delta)))
     }
 

@@ -134,9 +134,11 @@ impl Node {
         self.store_impressions(STORE_PATIENCE).await;
         let arms = experiment.arms.len();
         let mut assigned = vec![0u64; arms];
-        crate::store_pages::customers(self.store.as_ref(), &|_| true, |c| {
-            if let Some(arm) = experiment.arm_of(&c.id) {
-                assigned[arm] += 1;
+        crate::store_pages::customers(self.store.as_ref(), &|_| true, |page| {
+            for c in page {
+                if let Some(arm) = experiment.arm_of(&c.id) {
+                    assigned[arm] += 1;
+                }
             }
         })
         .await?;

@@ -231,8 +231,8 @@ impl Node {
 
     /// Re-reads the profiles of the customers `keep` selects.
     pub async fn reload_customers_where(&self, keep: &(dyn Fn(&str) -> bool + Sync)) -> Result<()> {
-        store_pages::customers(self.store.as_ref(), keep, |c| {
-            self.engine.upsert_customer(c)
+        store_pages::customers(self.store.as_ref(), keep, |page| {
+            self.engine.upsert_customers(page)
         })
         .await
     }
@@ -242,8 +242,8 @@ impl Node {
     pub async fn reload_customers_of_shards(&self, shards: &[u32]) -> Result<()> {
         let count = self.engine.config().shard_count;
         for shard in shards {
-            store_pages::shard_customers(self.store.as_ref(), *shard, count, |c| {
-                self.engine.upsert_customer(c)
+            store_pages::shard_customers(self.store.as_ref(), *shard, count, |page| {
+                self.engine.upsert_customers(page)
             })
             .await?;
         }

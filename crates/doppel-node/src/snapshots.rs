@@ -80,23 +80,11 @@ impl Node {
             .ok()
     }
 
-    /// A starting single node: begins reading the active version's snapshot files (most of
-    /// a snapshot load, and it changes nothing) while the node reads its profiles;
-    /// [`Self::load_snapshot`] of that version picks it up. Anything that goes wrong here
-    /// only means the load reads the files itself.
-    pub(crate) async fn read_snapshot_ahead(&self) {
-        let info = async {
-            match self.store.active_version().await? {
-                Some(active) => self.store.get_version(&active).await,
-                None => Ok(None),
-            }
-        };
-        let Ok(Some(info)) = info
-            .await
-            .inspect_err(|e| tracing::debug!(error = %e, "no snapshot read ahead"))
-        else {
-            return;
-        };
+    /// A starting single node: begins reading the snapshot files of `info`, the active
+    /// version (most of a snapshot load, and it changes nothing), while the node reads its
+    /// profiles; [`Self::load_snapshot`] of that version picks it up. Anything that goes
+    /// wrong here only means the load reads the files itself.
+    pub(crate) fn read_snapshot_ahead(&self, info: VersionInfo) {
         let Some(path) = self.snapshot_path(&info.version) else {
             return;
         };

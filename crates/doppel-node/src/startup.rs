@@ -22,9 +22,8 @@ impl Node {
     ) -> Result<Arc<Self>> {
         let started = Instant::now();
         let node = Arc::new(Self::new(store, config, placement));
-        if node.placement.serves_everyone() && node.config.snapshot_dir.is_some() {
-            // Read while the profiles are: the two are most of a start, and independent.
-            node.read_snapshot_ahead().await;
+        if node.placement.serves_everyone() {
+            node.prepare_replay().await;
         }
         node.replay().await?;
         tracing::info!(
@@ -63,4 +62,33 @@ impl Node {
         );
         Ok(node)
     }
+
+    /// A starting single node, before it reads its profiles: makes room for about as many
+    /// customers as the active version has vectors, and starts reading that version's
+    /// snapshot (the two reads are most of a start, and independent). Without an active
+    /// version, or when the store cannot say, the replay just goes ahead.
+    async fn prepare_replay(&self) {
+        let info = async {
+            match self.store.active_version().await? {
+                Some(active) => self.store.get_version(&active).await,
+                None => Ok(None),
+            }
+        };
+        let Ok(Some(info)) = info.await.inspect_err(
+            |e| tracing::debug!(error = %e, "no active version read before the replay"),
+        ) else {
+            return;
+        };
+        // A hint only, and bounded: a damaged count cannot reserve without limit.
+        let customers = usize::try_from(info.customer_count).unwrap_or(usize::MAX);
+        self.engine
+            .reserve_customers(customers.min(MAX_RESERVED_CUSTOMERS));
+        if self.config.snapshot_dir.is_some() {
+            self.read_snapshot_ahead(info);
+        }
+    }
 }
+
+/// The most customers [`Node::prepare_replay`] makes room for ahead of the replay (67M; a
+/// node holding more grows its tables past it as before).
+const MAX_RESERVED_CUSTOMERS: usize = 1 << 26;

@@ -47,17 +47,19 @@ where
     }
 }
 
-/// Every customer profile `keep` selects.
+/// Every customer profile `keep` selects, a page at a time (handed over, so the profiles
+/// can be moved into place).
 pub async fn customers(
     store: &dyn Store,
     keep: &(dyn Fn(&str) -> bool + Sync),
-    mut each: impl FnMut(&Customer),
+    mut each: impl FnMut(Vec<Customer>),
 ) -> Result<()> {
     read_pages(
         |after: Option<String>| async move { store.scan_customers(after.as_deref(), PAGE).await },
         |c: &Customer| c.id.clone(),
-        |page| {
-            page.iter().filter(|c| keep(&c.id)).for_each(&mut each);
+        |mut page| {
+            page.retain(|c| keep(&c.id));
+            each(page);
             true
         },
     )
@@ -127,13 +129,13 @@ pub async fn vectors(
     Ok(rows)
 }
 
-/// Every customer profile of logical shard `shard` (of `shard_count`): a store keyed by
-/// logical shard reads only that shard.
+/// Every customer profile of logical shard `shard` (of `shard_count`), a page at a time: a
+/// store keyed by logical shard reads only that shard.
 pub async fn shard_customers(
     store: &dyn Store,
     shard: u32,
     shard_count: u32,
-    mut each: impl FnMut(&Customer),
+    mut each: impl FnMut(Vec<Customer>),
 ) -> Result<()> {
     read_pages(
         |after: Option<String>| async move {
@@ -143,7 +145,7 @@ pub async fn shard_customers(
         },
         |c: &Customer| c.id.clone(),
         |page| {
-            page.iter().for_each(&mut each);
+            each(page);
             true
         },
     )
