@@ -2,6 +2,7 @@
 //! "eligible" for all shards at once. Erasing an id frees its name (the slot stays, empty);
 //! the same id coming back later gets a new slot.
 
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 use doppel_index::PointId;
@@ -38,7 +39,17 @@ impl IdSlots {
 
     /// The slot of `id`, created if needed.
     pub(crate) fn intern(&mut self, id: &str) -> PointId {
-        let hash = self.hash(id);
+        self.intern_cow(Cow::Borrowed(id))
+    }
+
+    /// [`Self::intern`] for an id the caller owns: a new one is kept as it is, not copied
+    /// (a start-up interns millions).
+    pub(crate) fn intern_owned(&mut self, id: String) -> PointId {
+        self.intern_cow(Cow::Owned(id))
+    }
+
+    fn intern_cow(&mut self, id: Cow<'_, str>) -> PointId {
+        let hash = self.hash(&id);
         let Self {
             by_id,
             names,
@@ -46,14 +57,14 @@ impl IdSlots {
         } = self;
         let entry = by_id.entry(
             hash,
-            |&slot| names[slot as usize].as_deref() == Some(id),
+            |&slot| names[slot as usize].as_deref() == Some(&*id),
             |&slot| hasher.hash_one(names[slot as usize].as_deref().unwrap_or_default()),
         );
         match entry {
             hashbrown::hash_table::Entry::Occupied(found) => *found.get(),
             hashbrown::hash_table::Entry::Vacant(room) => {
                 let slot = PointId::try_from(names.len()).expect("fewer than 4 billion ids");
-                names.push(Some(id.to_owned()));
+                names.push(Some(id.into_owned()));
                 room.insert(slot);
                 slot
             }
@@ -117,6 +128,16 @@ mod tests {
         assert_eq!(slots.intern("a"), a);
         let b = slots.intern("b");
         assert_ne!(a, b);
+        assert_eq!(
+            slots.intern_owned("b".to_owned()),
+            b,
+            "owned or not, one slot"
+        );
+        let owned = slots.intern_owned("o".to_owned());
+        assert_eq!(
+            (slots.get("o"), slots.name(owned)),
+            (Some(owned), Some("o"))
+        );
         assert_eq!(slots.name(b), Some("b"));
         assert_eq!(slots.forget("a"), Some(a));
         assert_eq!(slots.get("a"), None);

@@ -67,6 +67,7 @@ pub mod shard_scoring;
 mod slot_map;
 mod snapshot;
 pub mod snapshot_dir;
+mod snapshot_ids;
 mod snapshot_read;
 
 pub use audience_groups::{Groups, MAX_GROUP_ATTRIBUTES, MAX_GROUP_VALUES};

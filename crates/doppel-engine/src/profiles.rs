@@ -172,7 +172,7 @@ impl Profiles {
 
     /// Inserts or replaces a customer's profile (purchases are kept).
     pub(crate) fn upsert_customer(&mut self, customer: Customer) {
-        let slot = self.customer_slots.intern(&customer.id);
+        let slot = self.customer_slots.intern_owned(customer.id);
         self.columns.update(slot, Some(&customer.attributes));
         let record = slot_mut(&mut self.customers, slot);
         record.ads_consent = customer.consent.ads_personalization;

@@ -18,10 +18,8 @@ use crate::error::{Error, Result};
 use crate::id_slots::IdSlots;
 use crate::loaded_version::{LoadedVersion, offer_prior_of, recency_of};
 use crate::slot_map::SlotMap;
-use crate::snapshot::{
-    IdRow, Lookup, check_manifest, intern_ids, intern_rows, look_up, read_ids, read_index, relabel,
-    shard_file,
-};
+use crate::snapshot::{check_manifest, read_index, relabel, shard_file};
+use crate::snapshot_ids::{IdTable, Lookup, intern_rows, intern_table, look_up, read_ids};
 
 /// A version's snapshot read from disk and checked, its ids not yet this process's
 /// (`Engine::read_snapshot` makes one, `Engine::install_snapshot` loads it).
@@ -36,6 +34,8 @@ pub struct ReadSnapshot {
     held: String,
     shards: Vec<IndexFile>,
     items: IndexFile,
+    /// The shards' id tables, then the items'.
+    ids: Vec<IdTable>,
 }
 
 /// A pool of this load's own, a thread per core, at normal priority (rayon's global pool is
@@ -48,10 +48,10 @@ fn load_pool() -> Result<rayon::ThreadPool> {
         .map_err(|e| Error::Index(doppel_index::Error::ThreadPool(e.to_string())))
 }
 
-/// Reads and checks `info`'s snapshot from `dir` (the manifest and the 17 index files, in
-/// parallel): most of a load, and it needs nothing of the engine, so no lock is held and a
-/// node starting up reads it while it reads the profiles. [`ReadSnapshot::intern`] does
-/// the rest.
+/// Reads and checks `info`'s snapshot from `dir` (the manifest, the 17 index files and
+/// their id tables, in parallel): most of a load, and it needs nothing of the engine, so no
+/// lock is held and a node starting up reads it while it reads the profiles.
+/// [`ReadSnapshot::intern`] does the rest.
 pub(crate) fn read(
     dir: &Path,
     info: VersionInfo,
@@ -69,18 +69,15 @@ pub(crate) fn read(
         ],
     )?;
     let shard_count = config.shard_count as usize;
-    let mut files: Vec<IndexFile> = load_pool()?.install(|| {
+    let (mut files, ids): (Vec<IndexFile>, Vec<IdTable>) = load_pool()?.install(|| {
         (0..=shard_count)
             .into_par_iter()
             .map(|n| {
-                let path = if n == shard_count {
-                    dir.join("items.seg")
-                } else {
-                    shard_file(dir, n, "seg")
-                };
-                read_index(&path, info.dim)
+                let (seg, ids) = files_of(dir, n, shard_count);
+                Ok((read_index(&seg, info.dim)?, read_ids(&ids)?))
             })
-            .collect::<Result<_>>()
+            .collect::<Result<Vec<_>>>()
+            .map(|pairs| pairs.into_iter().unzip())
     })?;
     let items = files.pop().expect("the items file is read last");
     Ok(ReadSnapshot {
@@ -91,7 +88,18 @@ pub(crate) fn read(
         held: held.to_owned(),
         shards: files,
         items,
+        ids,
     })
+}
+
+/// The index file and the id table of shard `n` (of `shard_count`; `n == shard_count` is
+/// the items).
+fn files_of(dir: &Path, n: usize, shard_count: usize) -> (PathBuf, PathBuf) {
+    if n == shard_count {
+        (dir.join("items.seg"), dir.join("items.ids"))
+    } else {
+        (shard_file(dir, n, "seg"), shard_file(dir, n, "ids"))
+    }
 }
 
 impl ReadSnapshot {
@@ -109,10 +117,9 @@ impl ReadSnapshot {
     /// left out) and relabels the indexes read: the part of a load that needs the
     /// profiles' write lock.
     ///
-    /// The id tables are read, checked and looked up a batch of shards at a time, in
-    /// parallel (one shard per thread, so only a batch's ids are in memory at once); the
-    /// ids new to this process are interned one after another (the slots are one table);
-    /// then the indexes are relabelled in parallel.
+    /// The id tables are looked up in parallel; the ids new to this process are interned
+    /// one after another (the slots are one table); then the indexes are relabelled in
+    /// parallel.
     pub(crate) fn intern(
         self,
         customers: &mut IdSlots,
@@ -127,36 +134,30 @@ impl ReadSnapshot {
             held: _,
             shards: files,
             items: item_file,
+            mut ids,
         } = self;
         let started = Instant::now();
         let dir = dir.as_path();
         let shard_count = config.shard_count as usize;
-        let pool = load_pool()?;
-        let threads = pool.current_num_threads();
+        let item_ids = ids.pop().expect("the items' id table is read last");
         let rows: usize = files.iter().map(IndexFile::points).sum();
-        let (shards, lengths_by_shard): (Vec<VectorIndex>, Vec<Vec<(PointId, f32)>>) = pool
+        let (shards, lengths_by_shard): (Vec<VectorIndex>, Vec<Vec<(PointId, f32)>>) = load_pool()?
             .install(|| {
-                let mut table = SlotMap::with_rows(rows);
+                let slots = &*customers;
+                let found: Vec<Vec<Lookup>> = ids
+                    .par_iter()
+                    .map(|table| look_up(table, slots, &|id| erased.contains(id)))
+                    .collect();
+                let mut map = SlotMap::with_rows(rows);
                 let mut lengths = Vec::with_capacity(shard_count);
-                let all: Vec<usize> = (0..shard_count).collect();
-                for batch in all.chunks(threads) {
-                    let slots = &*customers;
-                    let looked_up: Vec<(Vec<IdRow>, Vec<Lookup>)> = batch
-                        .par_iter()
-                        .map(|&n| {
-                            let rows = read_ids(&shard_file(dir, n, "ids"))?;
-                            let found = look_up(&rows, slots, &|id| erased.contains(id));
-                            Ok((rows, found))
-                        })
-                        .collect::<Result<_>>()?;
-                    for (&n, (rows, found)) in batch.iter().zip(looked_up) {
-                        let ids = shard_file(dir, n, "ids");
-                        lengths.push(intern_rows(rows, found, &ids, customers, true, &mut table)?);
-                    }
+                for (n, (table, found)) in ids.iter().zip(&found).enumerate() {
+                    let path = shard_file(dir, n, "ids");
+                    lengths.push(intern_rows(table, found, &path, customers, true, &mut map)?);
                 }
+                drop(ids);
                 let shards = files
                     .into_par_iter()
-                    .map(|file| relabel(file, &table))
+                    .map(|file| relabel(file, &map))
                     .collect::<Result<Vec<_>>>()?;
                 Ok::<_, Error>((shards, lengths))
             })?;
@@ -164,8 +165,9 @@ impl ReadSnapshot {
         for (slot, length) in lengths_by_shard.into_iter().flatten() {
             lengths.set(slot, length);
         }
-        let table = intern_ids(&dir.join("items.ids"), item_slots, &|_| false)?;
-        let items = relabel(item_file, &table)?;
+        let path = dir.join("items.ids");
+        let map = intern_table(&item_ids, &path, item_slots, &|_| false)?;
+        let items = relabel(item_file, &map)?;
         let mut members = Bitset::new(0);
         for shard in &shards {
             shard.for_each_live(&mut |slot, _| {

@@ -67,6 +67,17 @@ impl FrozenGraph {
 
     /// Checks every index in `p` so searches cannot go out of bounds; `Err` names the problem.
     pub(crate) fn from_parts(p: GraphParts) -> Result<Self, String> {
+        let mut graph = Self::from_parts_unindexed(p)?;
+        if !graph.index_ids() {
+            return Err("duplicate point id".into());
+        }
+        Ok(graph)
+    }
+
+    /// [`Self::from_parts`] without the id → node map: for an owner that renames the ids
+    /// first and then calls [`Self::index_ids`] (a snapshot load: the map of the saved ids
+    /// would be built only to be thrown away).
+    pub(crate) fn from_parts_unindexed(p: GraphParts) -> Result<Self, String> {
         let n = p.ids.len();
         let (s0, su) = (1 + 2 * p.m, 1 + p.m);
         if p.dim == 0 || p.vectors.len() != n || p.levels.len() != n || p.upper_start.len() != n {
@@ -108,12 +119,7 @@ impl FrozenGraph {
         if n > 0 && p.levels.iter().any(|&l| l > p.levels[p.entry as usize]) {
             return Err("entry point is not on the top level".into());
         }
-        Self::from_parts_unchecked(p).ok_or_else(|| "duplicate point id".to_string())
-    }
-
-    fn from_parts_unchecked(p: GraphParts) -> Option<Self> {
-        let by_id = IdMap::new(&p.ids)?;
-        Some(Self {
+        Ok(Self {
             metric: p.metric,
             m: p.m,
             ids: p.ids,
@@ -123,9 +129,21 @@ impl FrozenGraph {
             upper_start: p.upper_start,
             upper: p.upper,
             entry: p.entry,
-            by_id,
+            by_id: IdMap::Dense(Vec::new()),
             score: score_fn(p.metric),
         })
+    }
+
+    /// (Re)builds the id → node map from the ids; false, leaving it as it was, when an id
+    /// repeats.
+    pub(crate) fn index_ids(&mut self) -> bool {
+        match IdMap::new(&self.ids) {
+            Some(map) => {
+                self.by_id = map;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Number of nodes (including tombstoned ones).

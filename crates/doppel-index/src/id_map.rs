@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use crate::point_id::PointId;
 
 const ABSENT: u32 = u32::MAX;
@@ -11,8 +13,9 @@ pub(crate) enum IdMap {
     /// `table[id]` = node or ABSENT; used when the largest id < 2n + 1024 (one load per lookup,
     /// which keeps the exact scan of small allowed sets fast).
     Dense(Vec<u32>),
-    /// Anything sparser.
-    Sparse(HashMap<PointId, u32>),
+    /// Anything sparser (a shard's slots are every shard-count-th of the node's), hashed
+    /// with foldhash: no attacker chooses the ids, which are this process's own slots.
+    Sparse(HashMap<PointId, u32, RandomState>),
 }
 
 impl IdMap {
@@ -30,7 +33,7 @@ impl IdMap {
             }
             Some(IdMap::Dense(table))
         } else {
-            let mut map = HashMap::with_capacity(ids.len());
+            let mut map = HashMap::with_capacity_and_hasher(ids.len(), RandomState::default());
             for (i, &id) in ids.iter().enumerate() {
                 if map.insert(id, i as u32).is_some() {
                     return None;

@@ -26,7 +26,6 @@ use crate::aligned_rows::{AlignedRows, padded_dim};
 use crate::bitset::Bitset;
 use crate::error::{Error, Result};
 use crate::frozen_graph::{FrozenGraph, GraphParts};
-use crate::id_map::IdMap;
 use crate::live_delta::LiveDelta;
 use crate::point_id::PointId;
 use crate::types::{BuildParams, Metric};
@@ -216,10 +215,12 @@ impl<R: Read> Body<R> {
     }
 }
 
-/// Parses and checks a file of `file_len` bytes read from `src`.
+/// Parses and checks a file of `file_len` bytes read from `src`; with `index_ids`, the
+/// graph's id → node map is built too (else the caller renames the ids and builds it).
 pub(crate) fn decode(
     mut src: impl Read,
     file_len: u64,
+    index_ids: bool,
 ) -> Result<(BuildParams, FrozenGraph, Bitset, LiveDelta)> {
     if file_len < HEADER as u64 {
         return Err(Error::corrupt("file shorter than its header"));
@@ -292,7 +293,7 @@ pub(crate) fn decode(
     if !vectors.all_finite() || !delta_rows.all_finite() {
         return Err(Error::corrupt("non-finite vector component"));
     }
-    let frozen = FrozenGraph::from_parts(GraphParts {
+    let parts = GraphParts {
         dim,
         metric,
         m,
@@ -303,7 +304,12 @@ pub(crate) fn decode(
         upper_start,
         upper,
         entry,
-    })
+    };
+    let frozen = if index_ids {
+        FrozenGraph::from_parts(parts)
+    } else {
+        FrozenGraph::from_parts_unindexed(parts)
+    }
     .map_err(Error::corrupt)?;
     let mut delta = LiveDelta::new(dim);
     for (j, &id) in delta_ids.iter().enumerate() {
@@ -315,11 +321,14 @@ pub(crate) fn decode(
     Ok((params, frozen, hidden, delta))
 }
 
-/// Reads and checks the index file at `path`, in chunks.
-pub(crate) fn read_file(path: &Path) -> Result<(BuildParams, FrozenGraph, Bitset, LiveDelta)> {
+/// Reads and checks the index file at `path`, in chunks (`index_ids` as for [`decode`]).
+pub(crate) fn read_file(
+    path: &Path,
+    index_ids: bool,
+) -> Result<(BuildParams, FrozenGraph, Bitset, LiveDelta)> {
     let file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
-    decode(file, len)
+    decode(file, len, index_ids)
 }
 
 /// An index file read and checked but not yet a [`VectorIndex`]: its ids are still those
@@ -335,7 +344,8 @@ pub struct IndexFile {
 impl IndexFile {
     /// Reads and checks an index written by [`VectorIndex::save`].
     pub fn read(path: &Path) -> Result<Self> {
-        let (params, frozen, hidden, delta) = read_file(path)?;
+        // The saved ids are renamed before use: `relabel` maps the new ones.
+        let (params, frozen, hidden, delta) = read_file(path, false)?;
         Ok(Self {
             params,
             frozen,
@@ -372,8 +382,9 @@ impl IndexFile {
                 }
             }
         }
-        frozen.by_id = IdMap::new(&frozen.ids)
-            .ok_or_else(|| Error::corrupt("two ids map to the same new id"))?;
+        if !frozen.index_ids() {
+            return Err(Error::corrupt("two ids map to the same new id"));
+        }
         let mut relabeled = LiveDelta::new(params.dim);
         for (j, &id) in delta.ids.iter().enumerate() {
             if let Some(new) = map(id) {

@@ -67,7 +67,7 @@ pub use int8_rows::ScanRow;
 /// Checks `bytes` as the loader reads an index file (header, checksums, graph, bitsets,
 /// delta): an error for anything malformed, never a panic. For fuzzing and tools.
 pub fn check_index_file(bytes: &[u8]) -> Result<()> {
-    index_file::decode(bytes, bytes.len() as u64).map(|_| ())
+    index_file::decode(bytes, bytes.len() as u64, true).map(|_| ())
 }
 pub use point_id::PointId;
 pub use simd_dot::dot;

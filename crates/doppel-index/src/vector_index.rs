@@ -483,7 +483,7 @@ impl VectorIndex {
 
     /// Reads an index written by [`VectorIndex::save`] (no graph rebuild).
     pub fn load(path: &Path) -> Result<Self> {
-        let (params, frozen, hidden, delta) = index_file::read_file(path)?;
+        let (params, frozen, hidden, delta) = index_file::read_file(path, true)?;
         Ok(Self::from_state(params, frozen, hidden, Some(delta)))
     }
 
