@@ -71,17 +71,18 @@ impl IdSlots {
         }
     }
 
-    /// Makes room for `more` ids.
+    /// Makes room for `more` ids if the memory is there (a hint: without it the table
+    /// grows as ids come).
     pub(crate) fn reserve(&mut self, more: usize) {
         let Self {
             by_id,
             names,
             hasher,
         } = self;
-        by_id.reserve(more, |&slot| {
+        let _ = by_id.try_reserve(more, |&slot| {
             hasher.hash_one(names[slot as usize].as_deref().unwrap_or_default())
         });
-        names.reserve(more);
+        let _ = names.try_reserve(more);
     }
 
     /// Slots handed out so far (erased ones included).

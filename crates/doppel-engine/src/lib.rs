@@ -69,6 +69,7 @@ mod snapshot;
 pub mod snapshot_dir;
 mod snapshot_ids;
 mod snapshot_read;
+mod snapshot_refusal;
 
 pub use audience_groups::{Groups, MAX_GROUP_ATTRIBUTES, MAX_GROUP_VALUES};
 pub use cancellation::{CancelOnDrop, Cancellation};

@@ -12,7 +12,9 @@ use foldhash::fast::RandomState;
 /// expected: the saving process's slots are dense unless erasures left holes. Hashed past
 /// that, so a table with a large slot number allocates no more than its rows.
 pub(crate) enum SlotMap {
+    /// `by_old[old]` = new, or `UNMAPPED`; grown up to `limit` entries.
     Dense { by_old: Vec<PointId>, limit: usize },
+    /// old → new.
     Sparse(HashMap<PointId, PointId, RandomState>),
 }
 
@@ -28,6 +30,19 @@ impl SlotMap {
         }
     }
 
+    /// An empty map for `rows` rows whose largest old slot is `max_old`: dense only if
+    /// that fits the same bound (a shard's slots are about one in shard-count of the
+    /// node's, so a shard node's single table is usually hashed from the start).
+    pub(crate) fn for_table(rows: usize, max_old: Option<PointId>) -> Self {
+        let map = Self::with_rows(rows);
+        match (&map, max_old) {
+            (Self::Dense { limit, .. }, Some(max)) if max as usize >= *limit => Self::Sparse(
+                HashMap::with_capacity_and_hasher(rows, RandomState::default()),
+            ),
+            _ => map,
+        }
+    }
+
     /// Maps `old` to `new`; false when `old` was mapped already (a slot listed twice).
     pub(crate) fn insert(&mut self, old: PointId, new: PointId) -> bool {
         let i = old as usize;
@@ -37,12 +52,15 @@ impl SlotMap {
             if i < *limit {
                 by_old.resize(i + 1, UNMAPPED);
             } else {
-                let table: HashMap<PointId, PointId, RandomState> = by_old
-                    .iter()
-                    .enumerate()
-                    .filter(|&(_, &new)| new != UNMAPPED)
-                    .map(|(old, &new)| (old as PointId, new))
-                    .collect();
+                let mut table =
+                    HashMap::with_capacity_and_hasher(*limit / 2, RandomState::default());
+                table.extend(
+                    by_old
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &new)| new != UNMAPPED)
+                        .map(|(old, &new)| (old as PointId, new)),
+                );
                 *self = Self::Sparse(table);
             }
         }
@@ -52,6 +70,7 @@ impl SlotMap {
         }
     }
 
+    /// The new slot of `old`, if it has one.
     pub(crate) fn get(&self, old: PointId) -> Option<PointId> {
         match self {
             Self::Dense { by_old, .. } => by_old

@@ -17,25 +17,18 @@ use doppel_index::{IndexFile, VectorIndex};
 use doppel_types::VersionInfo;
 
 use crate::config::EngineConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::id_slots::IdSlots;
 use crate::loaded_version::LoadedVersion;
 use crate::slot_map::SlotMap;
 use crate::snapshot_dir::{clear_temp, replace_with, temp_sibling};
 use crate::snapshot_ids::{intern_table, read_ids, write_ids};
+use crate::snapshot_refusal::{io, refused};
 
 const MANIFEST: &str = "manifest.txt";
 /// Format 2 adds each customer's vector length to the customer id tables (format 1
 /// snapshots are refused, so the version is rebuilt from the store once).
 const FORMAT: &str = "doppel-snapshot 2";
-
-pub(crate) fn refused(path: &Path, reason: impl std::fmt::Display) -> Error {
-    Error::FailedPrecondition(format!("snapshot {}: {reason}", path.display()))
-}
-
-pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| refused(path, e)
-}
 
 pub(super) fn shard_file(dir: &Path, shard: usize, ext: &str) -> PathBuf {
     dir.join(format!("shard-{shard:04}.{ext}"))

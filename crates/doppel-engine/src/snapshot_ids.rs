@@ -11,7 +11,7 @@ use crate::customer_lengths::LengthTable;
 use crate::error::Result;
 use crate::id_slots::IdSlots;
 use crate::slot_map::SlotMap;
-use crate::snapshot::{io, refused};
+use crate::snapshot_refusal::{io, refused};
 
 /// Writes the id table of `index`'s live points (with their vector lengths when `lengths`
 /// is given: customer tables).
@@ -184,7 +184,8 @@ pub(crate) fn intern_table(
     skip: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<SlotMap> {
     let found = look_up(table, slots, skip);
-    let mut map = SlotMap::with_rows(table.len());
+    let max_old = table.rows.iter().map(|row| row.old).max();
+    let mut map = SlotMap::for_table(table.len(), max_old);
     intern_rows(table, &found, path, slots, false, &mut map)?;
     Ok(map)
 }

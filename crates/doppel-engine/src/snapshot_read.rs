@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use doppel_index::{Bitset, IndexFile, PointId, vector_index::VectorIndex};
+use doppel_index::{Bitset, IndexFile, PointId, VectorIndex};
 use doppel_types::VersionInfo;
 use parking_lot::RwLock;
 use rayon::prelude::*;

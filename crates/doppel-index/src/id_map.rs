@@ -13,7 +13,8 @@ pub(crate) enum IdMap {
     /// `table[id]` = node or ABSENT; used when the largest id < 2n + 1024 (one load per lookup,
     /// which keeps the exact scan of small allowed sets fast).
     Dense(Vec<u32>),
-    /// Anything sparser (a shard's slots are every shard-count-th of the node's), hashed
+    /// Anything sparser (a shard's ids are the node's slots of the customers hashed to it,
+    /// about one in shard-count spread over all of them), hashed
     /// with foldhash: no attacker chooses the ids, which are this process's own slots.
     Sparse(HashMap<PointId, u32, RandomState>),
 }

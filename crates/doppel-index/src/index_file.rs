@@ -122,9 +122,14 @@ const CHUNK: usize = 1 << 20;
 /// allocated, the checksum summed as the bytes go by.
 struct Body<R> {
     src: R,
+    /// Body bytes not read yet.
     left: u64,
+    /// The checksum of the body bytes read so far.
     crc: crc32fast::Hasher,
+    /// The last bytes read.
     buf: Vec<u8>,
+    /// Bytes a section is read in ([`CHUNK`], smaller in tests).
+    chunk: usize,
 }
 
 impl<R: Read> Body<R> {
@@ -136,12 +141,7 @@ impl<R: Read> Body<R> {
             self.buf.resize(n, 0);
         }
         let chunk = &mut self.buf[..n];
-        self.src.read_exact(chunk).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => {
-                Error::corrupt("file shorter than its header says")
-            }
-            _ => Error::Io(e),
-        })?;
+        self.src.read_exact(chunk).map_err(eof_is_corrupt)?;
         self.left -= n as u64;
         self.crc.update(chunk);
         Ok(chunk)
@@ -171,11 +171,16 @@ impl<R: Read> Body<R> {
     fn chunks(&mut self, bytes: usize, f: &mut dyn FnMut(&[u8])) -> Result<()> {
         let mut rest = bytes;
         while rest > 0 {
-            let n = rest.min(CHUNK);
+            let n = rest.min(self.chunk);
             f(self.take(n)?);
             rest -= n;
         }
         Ok(())
+    }
+    /// Reads the rest of the body, for its checksum.
+    fn drain(&mut self) -> Result<()> {
+        let rest = usize::try_from(self.left).map_err(|_| Error::corrupt("body too large"))?;
+        self.chunks(rest, &mut |_| {})
     }
     fn u8s(&mut self, count: u64) -> Result<Vec<u8>> {
         let n = self.size(count, 1)?;
@@ -215,44 +220,42 @@ impl<R: Read> Body<R> {
     }
 }
 
+/// A file that ends early, read as damaged (not as an I/O failure).
+fn eof_is_corrupt(e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => Error::corrupt("file shorter than its header says"),
+        _ => Error::Io(e),
+    }
+}
+
 /// Parses and checks a file of `file_len` bytes read from `src`; with `index_ids`, the
 /// graph's id → node map is built too (else the caller renames the ids and builds it).
 pub(crate) fn decode(
-    mut src: impl Read,
+    src: impl Read,
     file_len: u64,
     index_ids: bool,
 ) -> Result<(BuildParams, FrozenGraph, Bitset, LiveDelta)> {
-    if file_len < HEADER as u64 {
-        return Err(Error::corrupt("file shorter than its header"));
-    }
-    let mut header = [0u8; HEADER];
-    src.read_exact(&mut header)?;
-    if &header[..8] != MAGIC {
-        return Err(Error::corrupt("not a doppel index file (bad magic)"));
-    }
-    let field =
-        |at: usize| -> [u8; 4] { [header[at], header[at + 1], header[at + 2], header[at + 3]] };
-    let version = u32::from_le_bytes(field(8));
-    if version != FORMAT_VERSION {
-        return Err(Error::UnsupportedFormat { version });
-    }
-    let body_len = u64::from_le_bytes([
-        header[12], header[13], header[14], header[15], header[16], header[17], header[18],
-        header[19],
-    ]);
-    let crc = u32::from_le_bytes(field(20));
-    let body = file_len - HEADER as u64;
-    if body != body_len {
-        return Err(Error::corrupt(format!(
-            "body is {body} bytes, header says {body_len} (truncated?)"
-        )));
-    }
-    let mut r = Body {
-        src,
-        left: body_len,
-        crc: crc32fast::Hasher::new(),
-        buf: Vec::new(),
-    };
+    decode_in_chunks(src, file_len, index_ids, CHUNK)
+}
+
+/// The sections of a body, read but not yet put together.
+struct Sections {
+    params: BuildParams,
+    entry: u32,
+    ids: Vec<u32>,
+    levels: Vec<u8>,
+    upper_start: Vec<u32>,
+    links0: Vec<u32>,
+    upper: Vec<u32>,
+    vectors: AlignedRows,
+    hidden_len: usize,
+    words: Vec<u64>,
+    delta_ids: Vec<u32>,
+    delta_rows: AlignedRows,
+}
+
+/// Reads every section of the body, each count checked against the bytes left.
+fn read_sections<R: Read>(r: &mut Body<R>) -> Result<Sections> {
     let dim = r.u32()? as usize;
     let metric = Metric::from_code(r.u8()?).ok_or_else(|| Error::corrupt("unknown metric"))?;
     let m = r.u32()? as usize;
@@ -285,18 +288,93 @@ pub(crate) fn decode(
     if r.left != 0 {
         return Err(Error::corrupt("trailing bytes after the last section"));
     }
+    Ok(Sections {
+        params,
+        entry,
+        ids,
+        levels,
+        upper_start,
+        links0,
+        upper,
+        vectors,
+        hidden_len,
+        words,
+        delta_ids,
+        delta_rows,
+    })
+}
+
+/// [`decode`], reading sections `chunk` bytes at a time.
+fn decode_in_chunks(
+    mut src: impl Read,
+    file_len: u64,
+    index_ids: bool,
+    chunk: usize,
+) -> Result<(BuildParams, FrozenGraph, Bitset, LiveDelta)> {
+    if file_len < HEADER as u64 {
+        return Err(Error::corrupt("file shorter than its header"));
+    }
+    let mut header = [0u8; HEADER];
+    src.read_exact(&mut header).map_err(eof_is_corrupt)?;
+    if &header[..8] != MAGIC {
+        return Err(Error::corrupt("not a doppel index file (bad magic)"));
+    }
+    let field =
+        |at: usize| -> [u8; 4] { [header[at], header[at + 1], header[at + 2], header[at + 3]] };
+    let version = u32::from_le_bytes(field(8));
+    if version != FORMAT_VERSION {
+        return Err(Error::UnsupportedFormat { version });
+    }
+    let body_len = u64::from_le_bytes([
+        header[12], header[13], header[14], header[15], header[16], header[17], header[18],
+        header[19],
+    ]);
+    let crc = u32::from_le_bytes(field(20));
+    let body = file_len - HEADER as u64;
+    if body != body_len {
+        return Err(Error::corrupt(format!(
+            "body is {body} bytes, header says {body_len} (truncated?)"
+        )));
+    }
+    let mut r = Body {
+        src,
+        left: body_len,
+        crc: crc32fast::Hasher::new(),
+        buf: Vec::new(),
+        chunk,
+    };
+    let read = read_sections(&mut r);
+    if read.is_err() {
+        // A damaged byte usually shows first as a bad count or parameter: the rest of the
+        // body is read so that the checksum, the likelier truth, is what is reported.
+        r.drain()?;
+    }
     if r.crc.finalize() != crc {
         return Err(Error::corrupt("checksum mismatch"));
     }
+    let Sections {
+        params,
+        entry,
+        ids,
+        levels,
+        upper_start,
+        links0,
+        upper,
+        vectors,
+        hidden_len,
+        words,
+        delta_ids,
+        delta_rows,
+    } = read?;
     let hidden =
         Bitset::from_words(words, hidden_len).ok_or_else(|| Error::corrupt("tombstone section"))?;
     if !vectors.all_finite() || !delta_rows.all_finite() {
         return Err(Error::corrupt("non-finite vector component"));
     }
     let parts = GraphParts {
-        dim,
-        metric,
-        m,
+        dim: params.dim,
+        metric: params.metric,
+        m: params.m,
         ids,
         vectors,
         levels,
@@ -311,7 +389,7 @@ pub(crate) fn decode(
         FrozenGraph::from_parts_unindexed(parts)
     }
     .map_err(Error::corrupt)?;
-    let mut delta = LiveDelta::new(dim);
+    let mut delta = LiveDelta::new(params.dim);
     for (j, &id) in delta_ids.iter().enumerate() {
         if delta.contains(id) {
             return Err(Error::corrupt("duplicate id in delta"));
@@ -334,6 +412,8 @@ pub(crate) fn read_file(
 /// An index file read and checked but not yet a [`VectorIndex`]: its ids are still those
 /// it was saved with. Reading (most of a load: the file, its checks, the rows) needs nothing
 /// of the owner, so it can run before the owner knows which ids the saved ones become.
+/// Every check is made here but one: that no two points share an id, which
+/// [`IndexFile::relabel`] checks of the new ids.
 pub struct IndexFile {
     params: BuildParams,
     frozen: FrozenGraph,
@@ -397,5 +477,92 @@ impl IndexFile {
             hidden,
             Some(relabeled),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::NoProgress;
+
+    /// A reader that hands out one byte per `read`, as a slow pipe might.
+    struct OneByte<'a>(&'a [u8]);
+
+    impl Read for OneByte<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some((&first, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            match buf.first_mut() {
+                Some(b) => {
+                    *b = first;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                None => Ok(0),
+            }
+        }
+    }
+
+    fn file_bytes() -> Vec<u8> {
+        let dim = 20;
+        let ids: Vec<PointId> = (0..300).map(|i| i * 3).collect();
+        let rows: Vec<f32> = (0..300 * dim)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        let params = BuildParams::new(dim, Metric::Cosine);
+        let index = VectorIndex::build(params, &ids, &rows, &NoProgress).expect("build");
+        index.upsert(5_000, &rows[..dim]).expect("upsert");
+        index.delete(3);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("i.seg");
+        index.save(&path).expect("save");
+        std::fs::read(&path).expect("read")
+    }
+
+    #[test]
+    fn any_chunk_size_and_any_read_size_give_the_same_index() {
+        let bytes = file_bytes();
+        let len = bytes.len() as u64;
+        let (params, whole, hidden, delta) = decode(&bytes[..], len, true).expect("whole");
+        // 64 bytes: every section of more than one line crosses chunks.
+        for (name, got) in [
+            (
+                "64-byte chunks",
+                decode_in_chunks(&bytes[..], len, true, 64),
+            ),
+            (
+                "1-byte reads",
+                decode_in_chunks(OneByte(&bytes), len, true, 192),
+            ),
+        ] {
+            let (p, frozen, h, d) = got.expect(name);
+            assert_eq!(
+                (p.dim, p.m, frozen.len()),
+                (params.dim, params.m, whole.len())
+            );
+            assert_eq!(frozen.ids, whole.ids, "{name}");
+            assert_eq!(frozen.links0, whole.links0, "{name}");
+            assert_eq!(frozen.upper, whole.upper, "{name}");
+            assert_eq!(frozen.vectors.as_flat(), whole.vectors.as_flat(), "{name}");
+            assert_eq!(h.words(), hidden.words(), "{name}");
+            assert_eq!(d.ids, delta.ids, "{name}");
+            assert_eq!(d.rows.as_flat(), delta.rows.as_flat(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_count_reports_the_checksum() {
+        let mut bytes = file_bytes();
+        // The body's first field is the dimension: 0 would be "bad parameters".
+        bytes[HEADER..HEADER + 4].copy_from_slice(&0u32.to_le_bytes());
+        let len = bytes.len() as u64;
+        let e = decode_in_chunks(&bytes[..], len, true, 64)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("checksum mismatch"), "{e}");
+        // Cut short: the header's length disagrees before anything is read.
+        let e = decode(&bytes[..100], 100, true).err().expect("refused");
+        assert!(e.to_string().contains("truncated"), "{e}");
     }
 }

@@ -70,10 +70,8 @@ pub(crate) async fn store_segments(
         }
         updated += batch.len();
         node.store.upsert_customers(batch.clone()).await?;
-        batch
-            .iter()
-            .filter(|c| node.engine.owns_customer(&c.id))
-            .for_each(|c| node.engine.upsert_customer(c));
+        batch.retain(|c| node.engine.owns_customer(&c.id));
+        node.engine.upsert_customers(batch);
     }
     Ok(updated)
 }

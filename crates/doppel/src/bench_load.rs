@@ -70,6 +70,16 @@ pub struct BenchLoadArgs {
     /// to p99.
     #[arg(long, conflicts_with = "swap_at_seconds")]
     pub caps: bool,
+    /// With `--caps`: rounds of the recording pair (closed loop, then paced), each a
+    /// recording and a reading phase back to back, the order alternating; the report adds
+    /// the median and range of the per-round p99 differences (1–1,000).
+    #[arg(
+        long,
+        default_value_t = 2,
+        requires = "caps",
+        value_parser = clap::value_parser!(u16).range(1..=1000)
+    )]
+    pub caps_rounds: u16,
     /// Cancellation cost: after the load, send this many whole-population lookalikes with a
     /// 1 ms deadline, one after another, wait until the CPU is idle, and compare the process CPU they
     /// cost with that of complete calls (in-process server only).
@@ -138,7 +148,7 @@ impl Tally {
     }
 
     /// Process CPU microseconds per request, over the phases that measured it.
-    fn cpu_micros_per_request(&self) -> Option<f64> {
+    pub(crate) fn cpu_micros_per_request(&self) -> Option<f64> {
         self.cpu
             .map(|(seconds, requests)| seconds * 1e6 / requests.max(1) as f64)
     }
@@ -146,7 +156,7 @@ impl Tally {
 
 /// Runs `phase`, noting the process CPU it used in its tally (in-process server only: the
 /// figure then covers the clients and the server).
-async fn with_cpu<F>(in_process: bool, phase: F) -> anyhow::Result<Tally>
+pub(crate) async fn with_cpu<F>(in_process: bool, phase: F) -> anyhow::Result<Tally>
 where
     F: std::future::Future<Output = anyhow::Result<Tally>>,
 {
@@ -276,7 +286,7 @@ pub async fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
         print_memory(&channel).await;
     }
     if args.caps {
-        cap_phases(&args, &channel, &customers, &seeds, &recommend).await?;
+        crate::bench_load_caps::cap_phases(&args, &channel, &customers, &seeds, &recommend).await?;
     }
     if let Some(calls) = args.abandon_calls {
         abandoned_cost(&channel, &seeds, calls).await?;
@@ -294,7 +304,7 @@ type Workers = Vec<tokio::task::JoinHandle<(Tally, Tally)>>;
 
 /// Starts `--concurrency` clients for `--seconds` in `mode`, `--lookalike-share` of their
 /// requests lookalikes.
-fn spawn_load(
+pub(crate) fn spawn_load(
     args: &Arc<BenchLoadArgs>,
     channel: &Channel,
     customers: &Arc<Vec<String>>,
@@ -334,185 +344,6 @@ fn spawn_mix(
             })
         })
         .collect()
-}
-
-/// The `--caps` phases: offers under a contact policy with a context, then also recording
-/// impressions; QPS and p99 beside the plain phase of the same run.
-async fn cap_phases(
-    args: &Arc<BenchLoadArgs>,
-    channel: &Channel,
-    customers: &Arc<Vec<String>>,
-    seeds: &Arc<Vec<String>>,
-    plain: &Tally,
-) -> anyhow::Result<()> {
-    use doppel_proto::v1::frequency_cap::CapScope;
-    let cap = |scope: CapScope, max: u32| pb::FrequencyCap {
-        scope: scope as i32,
-        attribute: String::new(),
-        max_impressions: max,
-        window_seconds: 86_400,
-    };
-    let seconds = args.seconds as f64;
-    let in_process = args.addr.is_none();
-    let phase = |mode: OfferMode| {
-        with_cpu(in_process, async move {
-            let mut tally = Tally::default();
-            for w in spawn_load(args, channel, customers, seeds, mode) {
-                tally.merge(w.await.context("load worker")?.0);
-            }
-            anyhow::Ok(tally)
-        })
-    };
-    let mut policies = doppel_proto::v1::policies_client::PoliciesClient::new(channel.clone());
-    let capped = pb::ContactPolicy {
-        caps: vec![
-            cap(CapScope::Item, 3),
-            cap(CapScope::Category, 30),
-            cap(CapScope::All, 1_000),
-        ],
-    };
-    let (context, no_context) = (
-        OfferMode {
-            context: true,
-            record: false,
-        },
-        OfferMode::default(),
-    );
-    // Two rounds of the four read phases, interleaved, so a drift of the machine over the
-    // run (2 shared cores) does not land on one phase; the main load is the first "plain".
-    let mut tallies: Vec<(&str, Tally)> = ["plain", "context", "caps", "caps + context"]
-        .into_iter()
-        .map(|name| (name, Tally::default()))
-        .collect();
-    tallies[0].1.merge(plain.clone());
-    for round in 0..2 {
-        policies
-            .set_contact_policy(pb::ContactPolicy::default())
-            .await
-            .context("SetContactPolicy")?;
-        if round > 0 {
-            tallies[0].1.merge(phase(no_context).await?);
-        }
-        tallies[1].1.merge(phase(context).await?);
-        policies
-            .set_contact_policy(capped.clone())
-            .await
-            .context("SetContactPolicy")?;
-        tallies[2].1.merge(phase(no_context).await?);
-        tallies[3].1.merge(phase(context).await?);
-    }
-    let mut rows: Vec<_> = tallies
-        .iter()
-        .map(|(name, t)| (*name, summary(t, 2.0 * seconds), t.cpu_micros_per_request()))
-        .collect();
-    // Recording: first without a policy (the bare cost of recording, against "context"),
-    // then under the caps, interleaved with reads of the same growing exposures — the caps
-    // bind there as they do while recording, so the pair differs by the recording alone
-    // (the read phases above ran with no exposures, where caps never bind).
-    let recorded = OfferMode {
-        context: true,
-        record: true,
-    };
-    policies
-        .set_contact_policy(pb::ContactPolicy::default())
-        .await
-        .context("SetContactPolicy")?;
-    let bare = phase(recorded).await?;
-    rows.push((
-        "context + record_impressions",
-        summary(&bare, seconds),
-        bare.cpu_micros_per_request(),
-    ));
-    policies
-        .set_contact_policy(capped.clone())
-        .await
-        .context("SetContactPolicy")?;
-    let (mut recording, mut binding) = (Tally::default(), Tally::default());
-    for _ in 0..2 {
-        recording.merge(phase(recorded).await?);
-        binding.merge(phase(context).await?);
-    }
-    for (name, tally) in [
-        ("caps + context, exposures recorded", &binding),
-        ("caps + context + record_impressions", &recording),
-    ] {
-        rows.push((
-            name,
-            summary(tally, 2.0 * seconds),
-            tally.cpu_micros_per_request(),
-        ));
-    }
-    // The same pair at a fixed offered rate, half of what recording sustains: the latency
-    // below saturation, where a closed loop's p99 only restates the lower throughput.
-    let rate = (0.5 * rows[rows.len() - 1].1.0).max(1.0);
-    let timeout = Duration::from_millis(args.deadline_ms);
-    let paced = |mode: OfferMode| {
-        with_cpu(in_process, async move {
-            let load = crate::bench_paced::paced_offers(
-                channel,
-                customers,
-                mode,
-                rate,
-                args.seconds,
-                timeout,
-            );
-            anyhow::Ok(load.await)
-        })
-    };
-    let (mut paced_recording, mut paced_binding) = (Tally::default(), Tally::default());
-    for _ in 0..2 {
-        paced_recording.merge(paced(recorded).await?);
-        paced_binding.merge(paced(context).await?);
-    }
-    for (name, tally) in [
-        ("paced: caps + context, exp. recorded", &paced_binding),
-        ("paced: caps + context + record_impr.", &paced_recording),
-    ] {
-        rows.push((
-            name,
-            summary(tally, 2.0 * seconds),
-            tally.cpu_micros_per_request(),
-        ));
-    }
-    println!(
-        "\nRecommendOffers under a contact policy (same run; phases of 2 × {seconds:.0} s interleaved, \
-         \"context + record_impressions\" 1 × {seconds:.0} s):"
-    );
-    println!(
-        "{:<38} {:>9} {:>9} {:>9} {:>9} {:>8} {:>11}",
-        "phase", "QPS", "p50 ms", "p99 ms", "× plain", "errors", "CPU µs/req"
-    );
-    let base = rows[0].1.0.max(f64::MIN_POSITIVE);
-    for (name, (qps, p50, p99, errors), cpu) in &rows {
-        let cpu = cpu.map_or_else(|| "—".to_owned(), |c| format!("{c:.0}"));
-        println!(
-            "{name:<38} {qps:>9.0} {p50:>9.2} {p99:>9.2} {:>9.2} {errors:>8} {cpu:>11}",
-            qps / base
-        );
-    }
-    let p99 = |name: &str| rows.iter().find(|r| r.0 == name).map_or(0.0, |r| r.1.2);
-    let cpu = |name: &str| rows.iter().find(|r| r.0 == name).and_then(|r| r.2);
-    println!(
-        "record_impressions adds to p99: {:+.2} ms without caps (vs \"context\"), {:+.2} ms under \
-         caps (vs \"caps + context, exposures recorded\")",
-        p99("context + record_impressions") - p99("context"),
-        p99("caps + context + record_impressions") - p99("caps + context, exposures recorded"),
-    );
-    println!(
-        "at a fixed {rate:.0} requests/s (open loop, timed from when each was due): {:+.2} ms \
-         under caps",
-        p99("paced: caps + context + record_impr.") - p99("paced: caps + context, exp. recorded"),
-    );
-    if let (Some(recording), Some(reading)) = (
-        cpu("paced: caps + context + record_impr."),
-        cpu("paced: caps + context, exp. recorded"),
-    ) {
-        println!(
-            "recording costs {:+.0} µs of process CPU (clients and server) per request at that rate",
-            recording - reading
-        );
-    }
-    Ok(())
 }
 
 /// A lookalike of `--seeds` seeds (an evenly spread run from a random start) with the

@@ -4,6 +4,7 @@ mod allocator;
 mod als_flags;
 mod bench_index;
 mod bench_load;
+mod bench_load_caps;
 mod bench_paced;
 mod bench_scale;
 mod bench_scale_events;
