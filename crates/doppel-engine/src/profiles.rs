@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use doppel_index::{Bitset, PointId};
-use doppel_types::{Customer, Event, EventType, Item};
+use doppel_types::{Consent, Customer, Event, EventType, Item};
 use parking_lot::Mutex;
 
 use crate::attribute_columns::{AttributeColumns, Column};
@@ -171,15 +171,30 @@ impl Profiles {
         let _ = self.customers.try_reserve(more);
     }
 
-    /// Inserts or replaces a customer's profile (purchases are kept).
+    /// Inserts or replaces a customer's profile (purchases are kept), moving it in.
     pub(crate) fn upsert_customer(&mut self, customer: Customer) {
         let slot = self.customer_slots.intern_owned(customer.id);
-        self.columns.update(slot, Some(&customer.attributes));
+        self.set_profile(slot, &customer.consent, customer.attributes);
+    }
+
+    /// [`Self::upsert_customer`] from a borrowed profile (the id is copied only if new).
+    pub(crate) fn upsert_customer_ref(&mut self, customer: &Customer) {
+        let slot = self.customer_slots.intern(&customer.id);
+        self.set_profile(slot, &customer.consent, customer.attributes.clone());
+    }
+
+    fn set_profile(
+        &mut self,
+        slot: PointId,
+        consent: &Consent,
+        attributes: BTreeMap<String, String>,
+    ) {
+        self.columns.update(slot, Some(&attributes));
         let record = slot_mut(&mut self.customers, slot);
-        record.ads_consent = customer.consent.ads_personalization;
-        record.onsite_consent = customer.consent.onsite_personalization;
-        record.attributes = customer.attributes;
-        if customer.consent.ads_personalization {
+        record.ads_consent = consent.ads_personalization;
+        record.onsite_consent = consent.onsite_personalization;
+        record.attributes = attributes;
+        if consent.ads_personalization {
             self.ads_consent.insert(slot);
         } else {
             self.ads_consent.remove(slot);

@@ -16,7 +16,7 @@ const UPSERT_RUN: usize = 256;
 impl Engine {
     /// Inserts or replaces a customer profile.
     pub fn upsert_customer(&self, customer: &Customer) {
-        self.profiles.write().upsert_customer(customer.clone());
+        self.profiles.write().upsert_customer_ref(customer);
     }
 
     /// Inserts or replaces customer profiles (a page of a scan), moving them in, a run of
