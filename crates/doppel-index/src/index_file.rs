@@ -352,36 +352,24 @@ fn decode_in_chunks(
     if r.crc.finalize() != crc {
         return Err(Error::corrupt("checksum mismatch"));
     }
-    let Sections {
-        params,
-        entry,
-        ids,
-        levels,
-        upper_start,
-        links0,
-        upper,
-        vectors,
-        hidden_len,
-        words,
-        delta_ids,
-        delta_rows,
-    } = read?;
-    let hidden =
-        Bitset::from_words(words, hidden_len).ok_or_else(|| Error::corrupt("tombstone section"))?;
-    if !vectors.all_finite() || !delta_rows.all_finite() {
+    let read = read?;
+    let hidden = Bitset::from_words(read.words, read.hidden_len)
+        .ok_or_else(|| Error::corrupt("tombstone section"))?;
+    if !read.vectors.all_finite() || !read.delta_rows.all_finite() {
         return Err(Error::corrupt("non-finite vector component"));
     }
+    let params = read.params;
     let parts = GraphParts {
         dim: params.dim,
         metric: params.metric,
         m: params.m,
-        ids,
-        vectors,
-        levels,
-        links0,
-        upper_start,
-        upper,
-        entry,
+        ids: read.ids,
+        vectors: read.vectors,
+        levels: read.levels,
+        links0: read.links0,
+        upper_start: read.upper_start,
+        upper: read.upper,
+        entry: read.entry,
     };
     let frozen = if index_ids {
         FrozenGraph::from_parts(parts)
@@ -390,11 +378,11 @@ fn decode_in_chunks(
     }
     .map_err(Error::corrupt)?;
     let mut delta = LiveDelta::new(params.dim);
-    for (j, &id) in delta_ids.iter().enumerate() {
+    for (j, &id) in read.delta_ids.iter().enumerate() {
         if delta.contains(id) {
             return Err(Error::corrupt("duplicate id in delta"));
         }
-        delta.upsert(id, delta_rows.row(j));
+        delta.upsert(id, read.delta_rows.row(j));
     }
     Ok((params, frozen, hidden, delta))
 }

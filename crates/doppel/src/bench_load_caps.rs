@@ -101,25 +101,17 @@ pub(crate) async fn cap_phases(
         .set_contact_policy(capped.clone())
         .await
         .context("SetContactPolicy")?;
-    let (mut recording, mut binding) = (Tally::default(), Tally::default());
     let rounds = usize::from(args.caps_rounds);
-    let mut closed_diffs = Vec::with_capacity(rounds);
-    for round in 0..rounds {
-        let (rec, read) = pair(round, phase(recorded), phase(context)).await?;
-        closed_diffs.push(p99_of(&rec) - p99_of(&read));
-        recording.merge(rec);
-        binding.merge(read);
-    }
-    for (name, tally) in [
-        ("caps + context, exposures recorded", &binding),
-        ("caps + context + record_impressions", &recording),
-    ] {
-        rows.push((
-            name,
-            summary(tally, rounds as f64 * seconds),
-            tally.cpu_micros_per_request(),
-        ));
-    }
+    let (recording, binding, mut closed_diffs) = pairs(rounds, &phase, recorded, context).await?;
+    push_pair(
+        &mut rows,
+        [
+            "caps + context, exposures recorded",
+            "caps + context + record_impressions",
+        ],
+        (&binding, &recording),
+        rounds as f64 * seconds,
+    );
     // The same pair at a fixed offered rate, half of what recording sustains: the latency
     // below saturation, where a closed loop's p99 only restates the lower throughput.
     let rate = (0.5 * rows[rows.len() - 1].1.0).max(1.0);
@@ -137,24 +129,17 @@ pub(crate) async fn cap_phases(
             anyhow::Ok(load.await)
         })
     };
-    let (mut paced_recording, mut paced_binding) = (Tally::default(), Tally::default());
-    let mut paced_diffs = Vec::with_capacity(rounds);
-    for round in 0..rounds {
-        let (rec, read) = pair(round, paced(recorded), paced(context)).await?;
-        paced_diffs.push(p99_of(&rec) - p99_of(&read));
-        paced_recording.merge(rec);
-        paced_binding.merge(read);
-    }
-    for (name, tally) in [
-        ("paced: caps + context, exp. recorded", &paced_binding),
-        ("paced: caps + context + record_impr.", &paced_recording),
-    ] {
-        rows.push((
-            name,
-            summary(tally, rounds as f64 * seconds),
-            tally.cpu_micros_per_request(),
-        ));
-    }
+    let (paced_recording, paced_binding, mut paced_diffs) =
+        pairs(rounds, &paced, recorded, context).await?;
+    push_pair(
+        &mut rows,
+        [
+            "paced: caps + context, exp. recorded",
+            "paced: caps + context + record_impr.",
+        ],
+        (&paced_binding, &paced_recording),
+        rounds as f64 * seconds,
+    );
     println!(
         "\nRecommendOffers under a contact policy (same run; read phases 2 × {seconds:.0} s \
          interleaved, \"context + record_impressions\" 1 × {seconds:.0} s, the recording pairs \
@@ -201,6 +186,48 @@ pub(crate) async fn cap_phases(
         );
     }
     Ok(())
+}
+
+/// A phase's row: name, (QPS, p50, p99, errors), CPU µs per request.
+type Row = (&'static str, (f64, f64, f64, usize), Option<f64>);
+
+/// Adds the rows of a (reading, recording) pair of `seconds` each.
+fn push_pair(
+    rows: &mut Vec<Row>,
+    names: [&'static str; 2],
+    (reading, recording): (&Tally, &Tally),
+    seconds: f64,
+) {
+    for (name, tally) in names.into_iter().zip([reading, recording]) {
+        rows.push((
+            name,
+            summary(tally, seconds),
+            tally.cpu_micros_per_request(),
+        ));
+    }
+}
+
+/// `rounds` pairs of a recording phase (`recorded`) and a reading one (`read`), each run by
+/// `run`; returns both merged and the per-round p99 differences (recording − reading).
+async fn pairs<F, Fut>(
+    rounds: usize,
+    mut run: F,
+    recorded: OfferMode,
+    read: OfferMode,
+) -> anyhow::Result<(Tally, Tally, Vec<f64>)>
+where
+    F: FnMut(OfferMode) -> Fut,
+    Fut: Future<Output = anyhow::Result<Tally>>,
+{
+    let (mut recording, mut reading) = (Tally::default(), Tally::default());
+    let mut diffs = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let (rec, red) = pair(round, run(recorded), run(read)).await?;
+        diffs.push(p99_of(&rec) - p99_of(&red));
+        recording.merge(rec);
+        reading.merge(red);
+    }
+    Ok((recording, reading, diffs))
 }
 
 /// Runs a recording phase and a reading phase back to back, the recording one first in even
