@@ -174,19 +174,19 @@ impl Profiles {
     /// Inserts or replaces a customer's profile (purchases are kept), moving it in.
     pub(crate) fn upsert_customer(&mut self, customer: Customer) {
         let slot = self.customer_slots.intern_owned(customer.id);
-        self.set_profile(slot, &customer.consent, customer.attributes);
+        self.set_profile(slot, customer.consent, customer.attributes);
     }
 
     /// [`Self::upsert_customer`] from a borrowed profile (the id is copied only if new).
     pub(crate) fn upsert_customer_ref(&mut self, customer: &Customer) {
         let slot = self.customer_slots.intern(&customer.id);
-        self.set_profile(slot, &customer.consent, customer.attributes.clone());
+        self.set_profile(slot, customer.consent, customer.attributes.clone());
     }
 
     fn set_profile(
         &mut self,
         slot: PointId,
-        consent: &Consent,
+        consent: Consent,
         attributes: BTreeMap<String, String>,
     ) {
         self.columns.update(slot, Some(&attributes));

@@ -22,7 +22,7 @@ use crate::id_slots::IdSlots;
 use crate::loaded_version::LoadedVersion;
 use crate::slot_map::SlotMap;
 use crate::snapshot_dir::{clear_temp, replace_with, temp_sibling};
-use crate::snapshot_ids::{IdTable, intern_table, read_ids, write_ids};
+use crate::snapshot_ids::{intern_table, read_ids, write_ids};
 use crate::snapshot_refusal::{io, refused};
 
 const MANIFEST: &str = "manifest.txt";
@@ -133,30 +133,15 @@ pub(crate) fn save_shard(
     replace_with(&tmp, dir)
 }
 
-/// One shard saved by [`save_shard`], read and checked, its ids not yet interned.
-pub(crate) struct ReadShard {
-    file: IndexFile,
-    ids: IdTable,
-    ids_path: PathBuf,
-}
-
-impl ReadShard {
-    /// Interns the shard's ids into `slots` (the step that needs the profiles' write lock)
-    /// and relabels its index.
-    pub(crate) fn intern(self, slots: &mut IdSlots) -> Result<VectorIndex> {
-        let table = intern_table(&self.ids, &self.ids_path, slots, &|_| false)?;
-        relabel(self.file, &table)
-    }
-}
-
-/// Reads one shard saved by [`save_shard`] (no lock needed); refused when damaged or when
+/// Loads one shard saved by [`save_shard`], interning its ids; refused when damaged or when
 /// it is not `shard` of `info` with `config`'s shard count.
-pub(crate) fn read_shard(
+pub(crate) fn load_shard(
     dir: &Path,
     info: &VersionInfo,
     config: &EngineConfig,
     shard: u32,
-) -> Result<ReadShard> {
+    slots: &mut IdSlots,
+) -> Result<VectorIndex> {
     check_manifest(
         dir,
         &[
@@ -167,10 +152,7 @@ pub(crate) fn read_shard(
         ],
     )?;
     let file = read_index(&dir.join("shard.seg"), info.dim)?;
-    let ids_path = dir.join("shard.ids");
-    Ok(ReadShard {
-        file,
-        ids: read_ids(&ids_path)?,
-        ids_path,
-    })
+    let ids = dir.join("shard.ids");
+    let table = intern_table(&read_ids(&ids)?, &ids, slots, &|_| false)?;
+    relabel(file, &table)
 }

@@ -103,13 +103,13 @@ pub(crate) async fn cap_phases(
         .context("SetContactPolicy")?;
     let rounds = usize::from(args.caps_rounds);
     let (recording, binding, mut closed_diffs) = pairs(rounds, &phase, recorded, context).await?;
-    push_pair(
+    // Recording last: the paced rate below is half of what the last row sustains.
+    push_rows(
         &mut rows,
         [
-            "caps + context, exposures recorded",
-            "caps + context + record_impressions",
+            ("caps + context, exposures recorded", &binding),
+            ("caps + context + record_impressions", &recording),
         ],
-        (&binding, &recording),
         rounds as f64 * seconds,
     );
     // The same pair at a fixed offered rate, half of what recording sustains: the latency
@@ -131,13 +131,12 @@ pub(crate) async fn cap_phases(
     };
     let (paced_recording, paced_binding, mut paced_diffs) =
         pairs(rounds, &paced, recorded, context).await?;
-    push_pair(
+    push_rows(
         &mut rows,
         [
-            "paced: caps + context, exp. recorded",
-            "paced: caps + context + record_impr.",
+            ("paced: caps + context, exp. recorded", &paced_binding),
+            ("paced: caps + context + record_impr.", &paced_recording),
         ],
-        (&paced_binding, &paced_recording),
         rounds as f64 * seconds,
     );
     println!(
@@ -191,14 +190,9 @@ pub(crate) async fn cap_phases(
 /// A phase's row: name, (QPS, p50, p99, errors), CPU µs per request.
 type Row = (&'static str, (f64, f64, f64, usize), Option<f64>);
 
-/// Adds the rows of a (reading, recording) pair of `seconds` each.
-fn push_pair(
-    rows: &mut Vec<Row>,
-    names: [&'static str; 2],
-    (reading, recording): (&Tally, &Tally),
-    seconds: f64,
-) {
-    for (name, tally) in names.into_iter().zip([reading, recording]) {
+/// Adds one row per `(name, tally)` phase of `seconds`, in the order given.
+fn push_rows(rows: &mut Vec<Row>, phases: [(&'static str, &Tally); 2], seconds: f64) {
+    for (name, tally) in phases {
         rows.push((
             name,
             summary(tally, seconds),
@@ -207,13 +201,14 @@ fn push_pair(
     }
 }
 
-/// `rounds` pairs of a recording phase (`recorded`) and a reading one (`read`), each run by
-/// `run`; returns both merged and the per-round p99 differences (recording − reading).
+/// `rounds` pairs of a recording phase (`recording_mode`) and a reading one
+/// (`reading_mode`), each run by `run`; returns (recording, reading) merged and the
+/// per-round p99 differences (recording − reading).
 async fn pairs<F, Fut>(
     rounds: usize,
     mut run: F,
-    recorded: OfferMode,
-    read: OfferMode,
+    recording_mode: OfferMode,
+    reading_mode: OfferMode,
 ) -> anyhow::Result<(Tally, Tally, Vec<f64>)>
 where
     F: FnMut(OfferMode) -> Fut,
@@ -222,10 +217,11 @@ where
     let (mut recording, mut reading) = (Tally::default(), Tally::default());
     let mut diffs = Vec::with_capacity(rounds);
     for round in 0..rounds {
-        let (rec, red) = pair(round, run(recorded), run(read)).await?;
-        diffs.push(p99_of(&rec) - p99_of(&red));
-        recording.merge(rec);
-        reading.merge(red);
+        let (one_recording, one_reading) =
+            pair(round, run(recording_mode), run(reading_mode)).await?;
+        diffs.push(p99_of(&one_recording) - p99_of(&one_reading));
+        recording.merge(one_recording);
+        reading.merge(one_reading);
     }
     Ok((recording, reading, diffs))
 }

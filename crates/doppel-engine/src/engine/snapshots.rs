@@ -122,12 +122,16 @@ impl Engine {
         check_rows("customer_vectors", &rows, v.dim)?;
         let index = v.shard(shard)?;
         let mut lengths = Vec::new();
-        // The files are read before the locks: only interning needs them.
-        let read = snapshot::read_shard(dir, &v.info, &self.config, shard)?;
         let (loaded, wanted) = {
             let erased = self.erased.read();
             let mut profiles = self.profiles.write();
-            let loaded = read.intern(&mut profiles.customer_slots)?;
+            let loaded = snapshot::load_shard(
+                dir,
+                &v.info,
+                &self.config,
+                shard,
+                &mut profiles.customer_slots,
+            )?;
             let wanted: HashMap<PointId, Vec<f32>> = rows
                 .into_iter()
                 .filter(|(id, _)| !erased.contains(id) && shard_of(id, v.shard_count) == shard)
