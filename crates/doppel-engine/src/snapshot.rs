@@ -71,6 +71,21 @@ pub(crate) fn save(
     replace_with(&tmp, dir)
 }
 
+/// The manifest fields a snapshot of `info` under `config` has, and `which` (the shards it
+/// holds: `held` for a version's snapshot, `shard` for one shard's).
+pub(super) fn manifest_fields(
+    info: &VersionInfo,
+    config: &EngineConfig,
+    which: (&'static str, String),
+) -> [(&'static str, String); 4] {
+    [
+        ("version", info.version.clone()),
+        ("dim", info.dim.to_string()),
+        ("shards", config.shard_count.to_string()),
+        which,
+    ]
+}
+
 /// Refuses `dir` unless its manifest has the known format and every `(key, value)`.
 pub(super) fn check_manifest(dir: &Path, expect: &[(&str, String)]) -> Result<()> {
     let path = dir.join(MANIFEST);
@@ -144,12 +159,7 @@ pub(crate) fn load_shard(
 ) -> Result<VectorIndex> {
     check_manifest(
         dir,
-        &[
-            ("version", info.version.clone()),
-            ("dim", info.dim.to_string()),
-            ("shards", config.shard_count.to_string()),
-            ("shard", shard.to_string()),
-        ],
+        &manifest_fields(info, config, ("shard", shard.to_string())),
     )?;
     let file = read_index(&dir.join("shard.seg"), info.dim)?;
     let ids = dir.join("shard.ids");

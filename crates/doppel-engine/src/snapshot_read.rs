@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::id_slots::IdSlots;
 use crate::loaded_version::{LoadedVersion, offer_prior_of, recency_of};
 use crate::slot_map::SlotMap;
-use crate::snapshot::{check_manifest, read_index, relabel, shard_file};
+use crate::snapshot::{check_manifest, manifest_fields, read_index, relabel, shard_file};
 use crate::snapshot_ids::{IdTable, Lookup, intern_rows, intern_table, look_up, read_ids};
 
 /// A version's snapshot read from disk and checked, its ids not yet this process's
@@ -61,12 +61,7 @@ pub(crate) fn read(
     let started = Instant::now();
     check_manifest(
         dir,
-        &[
-            ("version", info.version.clone()),
-            ("dim", info.dim.to_string()),
-            ("shards", config.shard_count.to_string()),
-            ("held", held.to_owned()),
-        ],
+        &manifest_fields(&info, config, ("held", held.to_owned())),
     )?;
     let shard_count = config.shard_count as usize;
     let (mut files, ids): (Vec<IndexFile>, Vec<IdTable>) = load_pool()?.install(|| {
