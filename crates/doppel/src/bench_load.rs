@@ -65,7 +65,7 @@ pub struct BenchLoadArgs {
     /// under a contact policy (ITEM 3/day, CATEGORY 30/day, ALL 1,000/day) and both
     /// (phases of `--seconds`, two interleaved rounds); then with `record_impressions`,
     /// without the policy and under it, the latter interleaved with reads of the exposures
-    /// it records; then that last pair again at a fixed rate of half what recording
+    /// it records; then that last pair again at a fixed rate, a share (`--caps-paced-share`) of what recording
     /// sustains (open loop). Reports each against the plain phase, and what recording adds
     /// to p99.
     #[arg(long, conflicts_with = "swap_at_seconds")]
@@ -80,6 +80,12 @@ pub struct BenchLoadArgs {
         value_parser = clap::value_parser!(u16).range(1..=1000)
     )]
     pub caps_rounds: u16,
+    /// With `--caps`: the fixed rate of the paced recording pair, as a share of what
+    /// recording sustains closed loop (0.01–1). A paced request costs the process about
+    /// three times the CPU of a closed-loop one (each is woken on its own), so 0.25 keeps the
+    /// cores about half busy; the report prints the share of the cores the rate used.
+    #[arg(long, default_value_t = 0.25, requires = "caps", value_parser = paced_share)]
+    pub caps_paced_share: f64,
     /// Cancellation cost: after the load, send this many whole-population lookalikes with a
     /// 1 ms deadline, one after another, wait until the CPU is idle, and compare the process CPU they
     /// cost with that of complete calls (in-process server only).
@@ -757,4 +763,16 @@ async fn abandoned_cost(channel: &Channel, seeds: &[String], calls: usize) -> an
         100.0 * abandoned / full.max(f64::MIN_POSITIVE)
     );
     Ok(())
+}
+
+/// Parses `--caps-paced-share`: a number in [0.01, 1].
+fn paced_share(text: &str) -> Result<f64, String> {
+    let share: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.01..=1.0).contains(&share) {
+        Ok(share)
+    } else {
+        Err(format!("{share} is outside 0.01–1"))
+    }
 }

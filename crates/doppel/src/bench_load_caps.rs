@@ -103,7 +103,7 @@ pub(crate) async fn cap_phases(
         .context("SetContactPolicy")?;
     let rounds = usize::from(args.caps_rounds);
     let (recording, binding, mut closed_diffs) = pairs(rounds, &phase, recorded, context).await?;
-    // Recording last: the paced rate below is half of what the last row sustains.
+    // Recording last: the paced rate below is a share of what the last row sustains.
     push_rows(
         &mut rows,
         [
@@ -112,9 +112,10 @@ pub(crate) async fn cap_phases(
         ],
         rounds as f64 * seconds,
     );
-    // The same pair at a fixed offered rate, half of what recording sustains: the latency
-    // below saturation, where a closed loop's p99 only restates the lower throughput.
-    let rate = (0.5 * rows[rows.len() - 1].1.0).max(1.0);
+    // The same pair at a fixed offered rate, a share of what recording sustains: the
+    // latency below saturation, where a closed loop's p99 only restates the lower
+    // throughput.
+    let rate = (args.caps_paced_share * rows[rows.len() - 1].1.0).max(1.0);
     let timeout = Duration::from_millis(args.deadline_ms);
     let paced = |mode: OfferMode| {
         with_cpu(in_process, async move {
@@ -179,9 +180,14 @@ pub(crate) async fn cap_phases(
         cpu("paced: caps + context + record_impr."),
         cpu("paced: caps + context, exp. recorded"),
     ) {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
         println!(
-            "recording costs {:+.0} µs of process CPU (clients and server) per request at that rate",
-            recording - reading
+            "recording costs {:+.0} µs of process CPU (clients and server) per request at that \
+             rate; the paced phases kept {:.0} % and {:.0} % of {cores:.0} cores busy \
+             (reading, recording)",
+            recording - reading,
+            100.0 * rate * reading / (cores * 1e6),
+            100.0 * rate * recording / (cores * 1e6),
         );
     }
     Ok(())
