@@ -146,6 +146,10 @@ pub struct Engine {
     versions: RwLock<Versions>,
     /// Customers erased since start: their vectors are refused by later loads too.
     erased: RwLock<HashSet<String>>,
+    /// `(id, slot)` of each erasure since start, in order, noted under the profiles' write
+    /// lock as the slot is forgotten: a build or shard install that ran beside erasures
+    /// removes these customers again by slot (the id no longer finds it).
+    erased_slots: parking_lot::Mutex<Vec<(String, doppel_index::PointId)>>,
     /// Which logical shards' customers this engine holds (all, unless it is a shard node).
     held: RwLock<Vec<bool>>,
     /// The contact policy (frequency caps) offers obey.
@@ -181,6 +185,7 @@ impl Engine {
             policy: RwLock::default(),
             staged_context: RwLock::default(),
             erased: RwLock::default(),
+            erased_slots: parking_lot::Mutex::default(),
         }
     }
 

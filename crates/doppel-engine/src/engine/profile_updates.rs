@@ -103,6 +103,7 @@ impl Engine {
         let Some(slot) = profiles.erase_customer(id) else {
             return false;
         };
+        self.erased_slots.lock().push((id.to_owned(), slot));
         let versions = self.versions.read();
         for version in versions.loaded.values() {
             version.remove_customer(id, slot);

@@ -18,7 +18,7 @@ use doppel_types::shard::shard_of;
 
 use super::{Engine, check_rows};
 use crate::error::Result;
-use crate::loaded_version::Rows;
+use crate::loaded_version::{LoadedVersion, Rows};
 
 impl Engine {
     /// Does this engine hold logical shard `shard`?
@@ -75,9 +75,11 @@ impl Engine {
         check_rows("customer_vectors", &rows, v.dim)?;
         let index = v.shard(shard)?;
         let mut built = Rows::default();
+        let erasures_seen;
         {
             let erased = self.erased.read();
             let mut profiles = self.profiles.write();
+            erasures_seen = self.erased_slots.lock().len();
             for (id, vector) in &rows {
                 if erased.contains(id) || shard_of(id, v.shard_count) != shard {
                     continue;
@@ -99,11 +101,26 @@ impl Engine {
         v.lengths.shard(shard as usize).replaced();
         replaced?;
         v.warm_moments(Some(shard as usize));
-        let mut members = v.members.write();
-        for slot in &built.slots {
-            members.insert(*slot);
+        {
+            let mut members = v.members.write();
+            for slot in &built.slots {
+                members.insert(*slot);
+            }
         }
+        self.remove_erased_since(&v, shard, erasures_seen);
         Ok(built.slots.len())
+    }
+
+    /// Removes from `shard` of `v` again the customers erased since the `seen`-th erasure
+    /// (an install noted that count as it interned the shard's rows): an erasure that ran
+    /// while the new index was built removed the customer from the index it replaced.
+    /// One that runs after this finds the new index in place.
+    pub(super) fn remove_erased_since(&self, v: &LoadedVersion, shard: u32, seen: usize) {
+        for (id, slot) in &self.erased_slots.lock()[seen..] {
+            if shard_of(id, v.shard_count) == shard {
+                v.remove_customer(id, *slot);
+            }
+        }
     }
 
     /// Stops holding `shard` (handed off to another node): its customers' profiles and its

@@ -71,17 +71,19 @@ impl Engine {
             )));
         }
         let mut erased_set: HashSet<String> = erased.iter().cloned().collect();
-        erased_set.extend(self.erased.read().iter().cloned());
         let name = read.info().version.clone();
-        let loaded = {
-            let mut profiles = self.profiles.write();
-            let profiles = &mut *profiles;
-            read.intern(
-                &mut profiles.customer_slots,
-                &mut profiles.item_slots,
-                &erased_set,
-            )?
-        };
+        // An erasure notes its id, then forgets the customer and removes it from every
+        // loaded version under the profiles' write lock. Reading the ids under that lock
+        // and listing the version before letting go of it, every erasure either ran before
+        // (its id is left out here) or finds the version loaded.
+        let mut guard = self.profiles.write();
+        erased_set.extend(self.erased.read().iter().cloned());
+        let profiles = &mut *guard;
+        let loaded = read.intern(
+            &mut profiles.customer_slots,
+            &mut profiles.item_slots,
+            &erased_set,
+        )?;
         let summary = VersionSummary {
             version: name.clone(),
             customers: loaded.customer_count(),
@@ -89,11 +91,12 @@ impl Engine {
             erased_skipped: 0,
             build_seconds: loaded.build_seconds,
         };
+        let loaded = Arc::new(loaded);
         let mut versions = self.versions.write();
         *loaded.context.write() = self.context_for(&versions, &name);
-        let loaded = Arc::new(loaded);
+        versions.loaded.insert(name, Arc::clone(&loaded));
+        drop((versions, guard));
         loaded.warm_moments(None);
-        versions.loaded.insert(name, loaded);
         Ok(summary)
     }
 
@@ -122,9 +125,11 @@ impl Engine {
         check_rows("customer_vectors", &rows, v.dim)?;
         let index = v.shard(shard)?;
         let mut lengths = Vec::new();
+        let erasures_seen;
         let (loaded, wanted) = {
             let erased = self.erased.read();
             let mut profiles = self.profiles.write();
+            erasures_seen = self.erased_slots.lock().len();
             let loaded = snapshot::load_shard(
                 dir,
                 &v.info,
@@ -186,10 +191,13 @@ impl Engine {
         v.lengths.shard(shard as usize).replaced();
         replaced?;
         v.warm_moments(Some(shard as usize));
-        let mut members = v.members.write();
-        for slot in wanted.keys() {
-            members.insert(*slot);
+        {
+            let mut members = v.members.write();
+            for slot in wanted.keys() {
+                members.insert(*slot);
+            }
         }
+        self.remove_erased_since(&v, shard, erasures_seen);
         Ok(ShardInstall {
             customers: wanted.len(),
             patched,

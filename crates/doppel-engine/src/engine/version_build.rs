@@ -62,9 +62,11 @@ impl Engine {
         let mut customers: Vec<Rows> = (0..shard_count).map(|_| Rows::default()).collect();
         let mut items = Rows::default();
         let mut erased_skipped = 0;
+        let erasures_seen;
         {
             let erased = self.erased.read();
             let mut profiles = self.profiles.write();
+            erasures_seen = self.erased_slots.lock().len();
             let mut seen = HashSet::new();
             for (id, v) in &customer_vectors {
                 if !self.owns_customer(id) {
@@ -101,15 +103,14 @@ impl Engine {
         drop((customer_vectors, item_vectors));
         let name = info.version.clone();
         let built = LoadedVersion::build(info, &self.config, customers, items, progress)?;
-        // Customers erased while the build ran must not come back.
-        {
-            let erased = self.erased.read();
-            let profiles = self.profiles.read();
-            for id in erased.iter() {
-                if let Some(slot) = profiles.customer_slots.get(id) {
-                    built.remove_customer(id, slot);
-                }
-            }
+        // Customers erased while the build ran must not come back. An erasure forgets the
+        // slot and removes the customer from the loaded versions under the profiles' write
+        // lock: holding the profiles from this removal until the version is listed, every
+        // erasure either ran before (and is removed here, by the slot it noted) or finds
+        // the version loaded.
+        let profiles = self.profiles.read();
+        for (id, slot) in &self.erased_slots.lock()[erasures_seen..] {
+            built.remove_customer(id, *slot);
         }
         let summary = VersionSummary {
             version: name.clone(),
@@ -121,6 +122,7 @@ impl Engine {
         let mut versions = self.versions.write();
         *built.context.write() = self.context_for(&versions, &name);
         versions.loaded.insert(name, Arc::new(built));
+        drop((versions, profiles));
         Ok(summary)
     }
 

@@ -265,3 +265,71 @@ fn a_snapshot_loads_before_some_of_the_profiles_it_names() {
     engine.activate(VERSION).expect("activate");
     assert_eq!(saved.audience(&engine), expected);
 }
+
+/// Erases `id` from `engine` the first time a build reports progress (while the build
+/// runs, outside every engine lock).
+struct EraseMidBuild<'a> {
+    engine: &'a Engine,
+    id: String,
+    erased: std::sync::atomic::AtomicBool,
+}
+
+impl doppel_index::Progress for EraseMidBuild<'_> {
+    fn set_total(&self, _: u64) {}
+
+    fn inc(&self, _: u64) {
+        if !self.erased.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            assert!(self.engine.erase_customer(&self.id));
+        }
+    }
+}
+
+#[test]
+fn a_customer_erased_while_a_version_builds_is_not_in_it() {
+    let fx = loaded(1_000);
+    let (id, vector) = fx.data.customer_vectors[3].clone();
+    let progress = EraseMidBuild {
+        engine: &fx.engine,
+        id: id.clone(),
+        erased: Default::default(),
+    };
+    fx.engine
+        .load_version(
+            LoadVersion {
+                info: info("v2", 16),
+                customer_vectors: fx.data.customer_vectors.clone(),
+                item_vectors: fx.data.item_vectors.clone(),
+            },
+            &progress,
+        )
+        .expect("load v2");
+    assert!(
+        progress.erased.into_inner(),
+        "the build reported no progress"
+    );
+    // The erasure forgot the customer's slot before v2 was listed: v2 must not keep the
+    // vector under the old slot.
+    for version in [VERSION, "v2"] {
+        let d = fx.engine.describe(Some(version)).expect("describe");
+        assert_eq!(d.customer_count, 999, "{version}");
+    }
+    fx.engine.activate("v2").expect("activate v2");
+    let r = fx
+        .engine
+        .lookalike(&crate::fixture::query(
+            &fx.data.customer_vectors[10..40]
+                .iter()
+                .map(|(id, _)| id.clone())
+                .collect::<Vec<_>>(),
+            doppel_engine::Strategy::Centroid,
+            doppel_engine::AudienceSize::Count(999),
+        ))
+        .expect("lookalike");
+    assert!(r.prospects.iter().all(|p| p.customer_id != id));
+    assert!(
+        fx.engine
+            .upsert_customer_vector("v2", &id, &vector)
+            .is_err(),
+        "an erased customer's vector is refused"
+    );
+}
