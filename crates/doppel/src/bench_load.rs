@@ -65,9 +65,9 @@ pub struct BenchLoadArgs {
     /// under a contact policy (ITEM 3/day, CATEGORY 30/day, ALL 1,000/day) and both
     /// (phases of `--seconds`, two interleaved rounds); then with `record_impressions`,
     /// without the policy and under it, the latter interleaved with reads of the exposures
-    /// it records; then that last pair again at a fixed rate, a share (`--caps-paced-share`) of what recording
-    /// sustains (open loop). Reports each against the plain phase, and what recording adds
-    /// to p99.
+    /// it records; then that last pair again at a fixed rate, a share
+    /// (`--caps-paced-share`) of what recording sustains (open loop). Reports each against
+    /// the plain phase, and what recording adds to p99.
     #[arg(long, conflicts_with = "swap_at_seconds")]
     pub caps: bool,
     /// With `--caps`: rounds of the recording pair (closed loop, then paced), each a

@@ -13,7 +13,7 @@
 //! Holding comes first so that the shard's profiles and events are kept while its index
 //! is being filled.
 
-use doppel_index::{NoProgress, VectorIndex};
+use doppel_index::{NoProgress, PointId, VectorIndex};
 use doppel_types::shard::shard_of;
 
 use super::{Engine, check_rows};
@@ -116,11 +116,21 @@ impl Engine {
     /// while the new index was built removed the customer from the index it replaced.
     /// One that runs after this finds the new index in place.
     pub(super) fn remove_erased_since(&self, v: &LoadedVersion, shard: u32, seen: usize) {
-        for (id, slot) in &self.erased_slots.lock()[seen..] {
-            if shard_of(id, v.shard_count) == shard {
-                v.remove_customer(id, *slot);
+        for (id, slot) in self.erased_since(seen) {
+            if shard_of(&id, v.shard_count) == shard {
+                v.remove_customer(&id, slot);
             }
         }
+    }
+
+    /// The erasures noted since the `seen`-th, copied out so that no lock is held while
+    /// they are removed (an erasure notes its own under the profiles' write lock).
+    pub(super) fn erased_since(&self, seen: usize) -> Vec<(String, PointId)> {
+        self.erased_slots
+            .lock()
+            .get(seen..)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// Stops holding `shard` (handed off to another node): its customers' profiles and its

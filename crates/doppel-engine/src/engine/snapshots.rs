@@ -76,8 +76,11 @@ impl Engine {
         // loaded version under the profiles' write lock. Reading the ids under that lock
         // and listing the version before letting go of it, every erasure either ran before
         // (its id is left out here) or finds the version loaded.
+        // (`erased` first, as every path that holds both takes them.)
+        let erased_here = self.erased.read();
         let mut guard = self.profiles.write();
-        erased_set.extend(self.erased.read().iter().cloned());
+        erased_set.extend(erased_here.iter().cloned());
+        drop(erased_here);
         let profiles = &mut *guard;
         let loaded = read.intern(
             &mut profiles.customer_slots,

@@ -109,8 +109,8 @@ impl Engine {
         // erasure either ran before (and is removed here, by the slot it noted) or finds
         // the version loaded.
         let profiles = self.profiles.read();
-        for (id, slot) in &self.erased_slots.lock()[erasures_seen..] {
-            built.remove_customer(id, *slot);
+        for (id, slot) in self.erased_since(erasures_seen) {
+            built.remove_customer(&id, slot);
         }
         let summary = VersionSummary {
             version: name.clone(),
@@ -136,13 +136,20 @@ impl Engine {
     ) -> Result<()> {
         let v = self.loaded(version)?;
         validate_vector(vector, v.dim).map_err(|e| row_error("vector", customer_id, e))?;
-        if self.erased.read().contains(customer_id) {
-            return Err(Error::FailedPrecondition(format!(
-                "customer_id: `{customer_id}` was erased; its vector cannot be set"
-            )));
+        {
+            // Both locks held until the vector is in: an erasure (which notes the id, then
+            // removes the customer from every loaded version under the profiles' lock)
+            // runs wholly before this (refused here) or after it (and removes the vector).
+            let erased = self.erased.read();
+            if erased.contains(customer_id) {
+                return Err(Error::FailedPrecondition(format!(
+                    "customer_id: `{customer_id}` was erased; its vector cannot be set"
+                )));
+            }
+            let mut profiles = self.profiles.write();
+            let slot = profiles.customer_slots.intern(customer_id);
+            v.set_customer_vector(customer_id, slot, vector)?;
         }
-        let slot = self.profiles.write().customer_slots.intern(customer_id);
-        v.set_customer_vector(customer_id, slot, vector)?;
         let shard = v.shard_for(customer_id);
         if shard.stats().delta_len >= MERGE_DELTA_AT {
             shard.merge_delta(&NoProgress)?;

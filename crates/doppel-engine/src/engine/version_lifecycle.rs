@@ -123,10 +123,14 @@ impl Engine {
             .chain(std::iter::once(&v.items))
             .map(|i| i.stats())
             .collect();
+        // Never two of these locks at once: an erasure holds the profiles' while it takes
+        // the members'.
+        let members = v.members.read().memory_bytes();
+        let profiles = self.profiles.read().memory();
         let mut memory = MemoryBreakdown {
             items: v.items.stats().memory,
-            members: v.members.read().memory_bytes(),
-            profiles: self.profiles.read().memory(),
+            members,
+            profiles,
             ..MemoryBreakdown::default()
         };
         for shard in &stats[..v.shards.len()] {
