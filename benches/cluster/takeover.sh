@@ -6,7 +6,7 @@
 # the survivor's own elapsed time for the load, its RSS, and a load through the router
 # afterwards (every status), so every shard answers again.
 #
-#   benches/cluster/takeover.sh [CUSTOMERS] [EVENTS_PER_CUSTOMER]
+#   benches/cluster/takeover.sh [CUSTOMERS]
 #   e.g. benches/cluster/takeover.sh 200000
 #
 # Needs redis-server on PATH; builds the release binary. The survivor never held the dead
@@ -17,51 +17,9 @@ cd "$(dirname "$0")/../.."
 CUSTOMERS=${1:-200000}
 cargo build --release --locked -p doppel
 BIN=target/release/doppel
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    status=$?
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    if [ "$status" != 0 ]; then
-        for log in "$WORK"/*.log; do echo "--- $log"; tail -n 20 "$log"; done
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+SHARD_LOG=info
+. benches/cluster/cluster.sh
 now() { date +%s.%N; }
-
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
-    --appendfsync everysec --dir "$WORK" >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
-until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.1; done
-REDIS="redis://127.0.0.1:$REDIS_PORT"
-
-SHARD_PIDS=()
-for n in 0 1; do
-    mkdir -p "$WORK/shard-$n"
-    DOPPEL_LOG=info "$BIN" serve --role shard --node-id "shard-$n" \
-        --listen "127.0.0.1:$(free_port)" --internal-listen "127.0.0.1:$(free_port)" \
-        --redis "$REDIS" --data-dir "$WORK/shard-$n" >"$WORK/shard-$n.log" 2>&1 &
-    PIDS+=($!)
-    SHARD_PIDS+=($!)
-done
-ROUTER_PORT=$(free_port)
-DOPPEL_LOG=warn "$BIN" serve --role router --listen "127.0.0.1:$ROUTER_PORT" \
-    --redis "$REDIS" --data-dir "$WORK/router" >"$WORK/router.log" 2>&1 &
-PIDS+=($!)
-SETTLED=no
-for _ in $(seq 1 120); do
-    MAPPED=$(redis-cli -p "$REDIS_PORT" hlen 'doppel:{global}:shard_map')
-    OWNERS=$(redis-cli -p "$REDIS_PORT" --raw hvals 'doppel:{global}:shard_map' | sort -u | wc -l)
-    if [ "$MAPPED" = "16" ] && [ "$OWNERS" = "2" ]; then SETTLED=yes; break; fi
-    sleep 0.5
-done
-[ "$SETTLED" = yes ] || { echo "shard nodes did not claim their shards"; exit 1; }
-sleep 5
 
 echo "== load $CUSTOMERS customers through the router (upload, train, activate), then 5 s of load"
 STARTED=$(now)
