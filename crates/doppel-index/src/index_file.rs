@@ -238,16 +238,10 @@ pub(crate) fn decode(
     decode_in_chunks(src, file_len, index_ids, CHUNK)
 }
 
-/// The sections of a body, read but not yet put together.
+/// The sections of a body, read but not yet checked as a whole.
 struct Sections {
     params: BuildParams,
-    entry: u32,
-    ids: Vec<u32>,
-    levels: Vec<u8>,
-    upper_start: Vec<u32>,
-    links0: Vec<u32>,
-    upper: Vec<u32>,
-    vectors: AlignedRows,
+    graph: GraphParts,
     hidden_len: usize,
     words: Vec<u64>,
     delta_ids: Vec<u32>,
@@ -290,13 +284,18 @@ fn read_sections<R: Read>(r: &mut Body<R>) -> Result<Sections> {
     }
     Ok(Sections {
         params,
-        entry,
-        ids,
-        levels,
-        upper_start,
-        links0,
-        upper,
-        vectors,
+        graph: GraphParts {
+            dim,
+            metric,
+            m,
+            ids,
+            vectors,
+            levels,
+            links0,
+            upper_start,
+            upper,
+            entry,
+        },
         hidden_len,
         words,
         delta_ids,
@@ -355,26 +354,14 @@ fn decode_in_chunks(
     let read = read?;
     let hidden = Bitset::from_words(read.words, read.hidden_len)
         .ok_or_else(|| Error::corrupt("tombstone section"))?;
-    if !read.vectors.all_finite() || !read.delta_rows.all_finite() {
+    if !read.graph.vectors.all_finite() || !read.delta_rows.all_finite() {
         return Err(Error::corrupt("non-finite vector component"));
     }
     let params = read.params;
-    let parts = GraphParts {
-        dim: params.dim,
-        metric: params.metric,
-        m: params.m,
-        ids: read.ids,
-        vectors: read.vectors,
-        levels: read.levels,
-        links0: read.links0,
-        upper_start: read.upper_start,
-        upper: read.upper,
-        entry: read.entry,
-    };
     let frozen = if index_ids {
-        FrozenGraph::from_parts(parts)
+        FrozenGraph::from_parts(read.graph)
     } else {
-        FrozenGraph::from_parts_unindexed(parts)
+        FrozenGraph::from_parts_unindexed(read.graph)
     }
     .map_err(Error::corrupt)?;
     let mut delta = LiveDelta::new(params.dim);
