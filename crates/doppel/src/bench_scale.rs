@@ -15,7 +15,9 @@
 //!    almost nothing streamed);
 //! 6. stops the node and starts it again, timing the restart from the version snapshot;
 //!    with `--events-per-customer`, first reading the whole event log (no checkpoints),
-//!    then from the event checkpoints the node wrote when it stopped.
+//!    then from the event checkpoints the node wrote when it stopped;
+//! 7. with `--hot-swap`, builds and activates a second version on the restarted node while
+//!    the first serves (`bench_scale_swap`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -82,6 +84,12 @@ pub struct BenchScaleArgs {
     /// the older events and a restart after it (0: skip).
     #[arg(long, default_value_t = 0)]
     pub event_retention_days: u64,
+    /// At the end, on the restarted node: import and build a second version (the same
+    /// customers, vectors drawn with seed + 1) while the first serves, activate it, and
+    /// measure the node's peak RSS with both loaded, and RecommendOffers during the build
+    /// and after the swap.
+    #[arg(long)]
+    pub hot_swap: bool,
     /// Print the report as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -127,6 +135,8 @@ struct Report {
     /// With --event-retention-days: what the node removed, and a restart after it.
     retention: Option<crate::bench_scale_events::RetentionRun>,
     restart_after_retention_s: Option<f64>,
+    /// With --hot-swap: the second version's import, build and activation.
+    hot_swap: Option<crate::bench_scale_swap::HotSwap>,
     lookalikes: Vec<LookalikeTiming>,
     offers_qps: f64,
     offers_p99_ms: f64,
@@ -168,7 +178,7 @@ pub async fn run(args: BenchScaleArgs) -> anyhow::Result<()> {
     };
     let node = NodeProcess::start_with(&dir, args.build_threads, no_checkpoints).await?;
     let channel = node.channel.clone();
-    let mixture = Arc::new(Mixture::new(&args));
+    let mixture = Arc::new(Mixture::new(&args, args.seed));
 
     let started = Instant::now();
     upload_customers(&channel, args.customers).await?;
@@ -188,7 +198,7 @@ pub async fn run(args: BenchScaleArgs) -> anyhow::Result<()> {
     node.reset_peak_rss();
     report.rss_before_import_bytes = node.status_bytes("VmRSS:").unwrap_or(0);
     let started = Instant::now();
-    let summary = import(&channel, &mixture, &args).await?;
+    let summary = import(&channel, &mixture, &args, VERSION, None).await?;
     let elapsed = started.elapsed().as_secs_f64();
     report.build_s = summary.build_seconds;
     report.import_rows_per_s =
@@ -220,7 +230,14 @@ pub async fn run(args: BenchScaleArgs) -> anyhow::Result<()> {
             .lookalikes
             .push(time_lookalikes(&channel, &args, &mixture, (name, size), strategy).await?);
     }
-    let (qps, p99) = offers_load(&channel, &args).await?;
+    let (qps, p99) = offers_load(
+        &channel,
+        args.seconds,
+        args.concurrency,
+        args.customers,
+        args.seed,
+    )
+    .await?;
     report.offers_qps = qps;
     report.offers_p99_ms = p99;
 
@@ -254,7 +271,7 @@ pub async fn run(args: BenchScaleArgs) -> anyhow::Result<()> {
     report.restart_s = started.elapsed().as_secs_f64();
     report.restart_from_snapshot = after.loaded_from_snapshot;
     report.rss_after_restart_bytes = node.status_bytes("VmRSS:").unwrap_or(0);
-    if args.event_retention_days > 0 {
+    let node = if args.event_retention_days > 0 {
         node.stop().await?;
         report.retention = Some(
             crate::bench_scale_events::run_retention(
@@ -268,10 +285,14 @@ pub async fn run(args: BenchScaleArgs) -> anyhow::Result<()> {
         let node = NodeProcess::start(&dir, args.build_threads).await?;
         describe(&node.channel).await?;
         report.restart_after_retention_s = Some(started.elapsed().as_secs_f64());
-        drop(node);
+        node
     } else {
-        drop(node);
+        node
+    };
+    if args.hot_swap {
+        report.hot_swap = Some(crate::bench_scale_swap::run(&node, &args).await?);
     }
+    drop(node);
 
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -281,7 +302,7 @@ pub async fn run(args: BenchScaleArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-const VERSION: &str = "scale-v1";
+pub(crate) const VERSION: &str = "scale-v1";
 /// The mixture's entity codes.
 const CUSTOMER: u64 = pb::Entity::Customer as u64;
 /// Rows per import chunk and records per upload batch.
@@ -304,7 +325,7 @@ pub(crate) fn splitmix64(mut z: u64) -> u64 {
 
 /// A Gaussian mixture: row i of an entity is its cluster's centre plus N(0, 0.35²) noise,
 /// each drawn from a hash of (seed, entity, i), so rows are generated in any order.
-struct Mixture {
+pub(crate) struct Mixture {
     dim: usize,
     clusters: usize,
     seed: u64,
@@ -312,15 +333,16 @@ struct Mixture {
 }
 
 impl Mixture {
-    fn new(args: &BenchScaleArgs) -> Self {
-        let mut state = args.seed;
+    /// The mixture of `args` drawn with `seed` (the centres too: a retrain moves them).
+    pub(crate) fn new(args: &BenchScaleArgs, seed: u64) -> Self {
+        let mut state = seed;
         let centres = (0..args.clusters * args.dim)
             .map(|_| gaussian(&mut state))
             .collect();
         Self {
             dim: args.dim,
             clusters: args.clusters,
-            seed: args.seed,
+            seed,
             centres,
         }
     }
@@ -392,12 +414,15 @@ async fn upload_items(channel: &Channel, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Streams every customer and item vector as one import; vectors are generated on a
-/// blocking thread while earlier chunks are sent.
-async fn import(
+/// Streams every customer and item vector as `version`, one import; vectors are generated
+/// on a blocking thread while earlier chunks are sent, and `sent` fires once the last one
+/// is (the node then builds until the call returns).
+pub(crate) async fn import(
     channel: &Channel,
     mixture: &Arc<Mixture>,
     args: &BenchScaleArgs,
+    version: &str,
+    sent: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> anyhow::Result<pb::ImportSummary> {
     let (tx, rx) = tokio::sync::mpsc::channel::<pb::EmbeddingChunk>(4);
     let total = args.customers + args.items;
@@ -409,6 +434,7 @@ async fn import(
         args.dim as u32,
     );
     let scan_vectors = args.scan_vectors.clone();
+    let version = version.to_owned();
     let ticks = progress.clone();
     let producer = tokio::task::spawn_blocking(move || {
         for (entity, n, id) in [
@@ -426,7 +452,7 @@ async fn import(
                     mixture.row(entity as u64, i, &mut values);
                 }
                 let chunk = pb::EmbeddingChunk {
-                    model_version: VERSION.to_owned(),
+                    model_version: version.clone(),
                     entity: entity as i32,
                     dim,
                     ids: (start..end).map(id).collect(),
@@ -438,6 +464,9 @@ async fn import(
                 }
                 ticks.inc((end - start) as u64);
             }
+        }
+        if let Some(sent) = sent {
+            let _ = sent.send(());
         }
     });
     let summary = ModelAdminClient::new(channel.clone())
@@ -451,7 +480,7 @@ async fn import(
     Ok(summary)
 }
 
-async fn describe(channel: &Channel) -> anyhow::Result<pb::DescribeIndexResponse> {
+pub(crate) async fn describe(channel: &Channel) -> anyhow::Result<pb::DescribeIndexResponse> {
     Ok(ModelAdminClient::new(channel.clone())
         .describe_index(pb::DescribeIndexRequest::default())
         .await
@@ -539,12 +568,19 @@ async fn time_lookalikes(
     })
 }
 
-async fn offers_load(channel: &Channel, args: &BenchScaleArgs) -> anyhow::Result<(f64, f64)> {
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+/// `concurrency` clients calling RecommendOffers for random customers for `seconds`;
+/// QPS and p99 (ms). Any failed call fails the load.
+pub(crate) async fn offers_load(
+    channel: &Channel,
+    seconds: u64,
+    concurrency: usize,
+    customers: usize,
+    seed: u64,
+) -> anyhow::Result<(f64, f64)> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut workers = Vec::new();
-    for w in 0..args.concurrency.max(1) {
+    for w in 0..concurrency.max(1) {
         let mut client = RecommendationsClient::new(channel.clone());
-        let (customers, seed) = (args.customers, args.seed);
         workers.push(tokio::spawn(async move {
             let mut state = seed ^ (w as u64) << 32;
             let mut micros = Vec::new();
@@ -571,7 +607,7 @@ async fn offers_load(channel: &Channel, args: &BenchScaleArgs) -> anyhow::Result
     }
     all.sort_unstable();
     let p99 = all[(all.len() * 99 / 100).min(all.len() - 1)] as f64 / 1_000.0;
-    Ok((all.len() as f64 / args.seconds.max(1) as f64, p99))
+    Ok((all.len() as f64 / seconds.max(1) as f64, p99))
 }
 
 /// The breakdown's parts by name (the proto's field names).
@@ -591,7 +627,7 @@ fn memory_rows(m: &pb::MemoryBreakdown) -> Vec<(&'static str, u64)> {
     ]
 }
 
-fn mb(bytes: u64) -> String {
+pub(crate) fn mb(bytes: u64) -> String {
     format!("{:.0} MB", bytes as f64 / 1e6)
 }
 
@@ -703,6 +739,9 @@ fn print_report(r: &Report) {
             "| lookalike {} ({} prospects, {}) | p50 {:.0} ms, max {:.0} ms |",
             l.size, l.prospects, l.strategy, l.p50_ms, l.max_ms
         );
+    }
+    if let Some(swap) = &r.hot_swap {
+        crate::bench_scale_swap::print_rows(swap);
     }
     if !r.memory.is_empty() {
         let per = |b: u64| b as f64 / r.customers as f64;

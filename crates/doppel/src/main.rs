@@ -8,6 +8,7 @@ mod bench_load_caps;
 mod bench_paced;
 mod bench_scale;
 mod bench_scale_events;
+mod bench_scale_swap;
 mod client_tls;
 mod cmd_demo;
 mod cmd_evaluate;
