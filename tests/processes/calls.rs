@@ -148,3 +148,23 @@ pub fn test_item() -> pb::Item {
         ..Default::default()
     }
 }
+
+/// Upserts `item` through the router, retried for up to 60 s while the cluster settles.
+pub async fn upsert_item_through_router(
+    router: &Channel,
+    item: pb::Item,
+) -> Result<(), tonic::Status> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match IngestClient::new(router.clone())
+            .upsert_items(with_timeout(tokio_stream::iter(vec![item.clone()])))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(s) => return Err(s),
+        }
+    }
+}

@@ -5,5 +5,6 @@
 
 mod calls;
 mod child;
+mod compacted_past;
 mod paused_owner;
 mod shard_count;

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use doppel_cluster::shard::assignment::desired_owner;
 use doppel_proto::v1 as pb;
@@ -24,8 +24,8 @@ use doppel_store::{RedisConfig, RedisStore};
 use doppel_types::shard::shard_of;
 
 use crate::calls::{
-    connect, customer, router_node, shard_node, test_item, view, wait_until, with_timeout,
-    write_through_router,
+    connect, customer, router_node, shard_node, test_item, upsert_item_through_router, view,
+    wait_until, with_timeout, write_through_router,
 };
 use crate::child::{DoppelProcess, free_addr};
 
@@ -96,20 +96,9 @@ async fn a_paused_owner_acknowledges_no_write_for_the_shards_taken_from_it() {
     .await;
     let router = connect(&router_addr).await;
     let ids: Vec<String> = (0..256).map(|i| format!("c{i:03}")).collect();
-    let item = test_item();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match IngestClient::new(router.clone())
-            .upsert_items(with_timeout(tokio_stream::iter(vec![item.clone()])))
-            .await
-        {
-            Ok(_) => break,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            Err(s) => panic!("items through the router: {s:?}\n{}", logs()),
-        }
-    }
+    upsert_item_through_router(&router, test_item())
+        .await
+        .unwrap_or_else(|s| panic!("items through the router: {s:?}\n{}", logs()));
     write_through_router(
         &router,
         ids.iter().map(|id| customer(id, "before")).collect(),

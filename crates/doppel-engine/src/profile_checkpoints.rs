@@ -71,6 +71,12 @@ impl Profiles {
             .collect()
     }
 
+    /// Sets every item's counts to the checkpoint's: those it does not list to none.
+    pub(crate) fn reset_item_counts(&mut self, items: &[ItemCounts]) {
+        self.clear_item_counts();
+        self.restore_item_counts(items);
+    }
+
     /// Sets the counts of the checkpoint's items (every other item starts at none).
     pub(crate) fn restore_item_counts(&mut self, items: &[ItemCounts]) {
         for counts in items {
@@ -240,5 +246,22 @@ mod tests {
         let shard = shard_of("c1", shard_count);
         without.restore_histories(&shard_histories(&full, &roster, shard), &|id| id == "c1");
         assert!(!without.knows_customer("c1"));
+    }
+
+    #[test]
+    fn a_reset_gives_the_checkpoints_counts_whatever_was_counted_before() {
+        let now = doppel_types::clock::now_ms();
+        let mut checkpointed = Profiles::default();
+        checkpointed.record_event(&event("c1", "i1", EventType::Purchase, now));
+        checkpointed.record_event(&event("c2", "i2", EventType::View, now));
+        // Counted here, but not in the checkpoint (i3), or differently (i1).
+        let mut here = Profiles::default();
+        here.record_event(&event("c1", "i1", EventType::Purchase, now));
+        here.record_event(&event("c1", "i1", EventType::Purchase, now));
+        here.record_event(&event("c3", "i3", EventType::Purchase, now));
+        here.reset_item_counts(&checkpointed.item_counts());
+        let mut counts = here.item_counts();
+        counts.sort_by(|a, b| a.item_id.cmp(&b.item_id));
+        assert_eq!(counts, checkpointed.item_counts());
     }
 }

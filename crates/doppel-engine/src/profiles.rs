@@ -283,6 +283,15 @@ impl Profiles {
         slot_mut(&mut self.items, slot)
     }
 
+    /// Sets every item's popularity and purchase count to none (before the counts of a
+    /// checkpoint are set).
+    pub(crate) fn clear_item_counts(&mut self) {
+        for record in self.items.iter_mut().flatten() {
+            record.popularity = 0.0;
+            record.purchases = 0;
+        }
+    }
+
     /// Only the item side of `record_event`: popularity and purchase counts.
     pub(crate) fn record_popularity(&mut self, event: &Event) {
         let item = self.item_slots.intern(&event.item_id);

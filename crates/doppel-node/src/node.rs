@@ -288,6 +288,19 @@ impl Node {
         held
     }
 
+    /// [`Self::apply_event`] without the item counts, which already hold the event (they
+    /// were set from a newer items checkpoint): only a held customer's purchases and
+    /// impressions. True when the customer is held here.
+    pub fn apply_customer_event(&self, event: &Event) -> bool {
+        let held = self.engine.owns_customer(&event.customer_id);
+        if held {
+            self.engine.record_customer_event(event);
+            let count = self.engine.config().shard_count;
+            self.note_shard_changed(doppel_types::shard::shard_of(&event.customer_id, count));
+        }
+        held
+    }
+
     /// The last event sequence number the start-up replay applied.
     pub fn replayed_seq(&self) -> u64 {
         self.replayed_seq.load(Ordering::Relaxed)

@@ -4,7 +4,8 @@
 //! * **events** — every event of the log is applied exactly once, in sequence order: fully
 //!   for customers of held shards (then folded in), to item popularity for the others.
 //!   Seqs skipped by a scan may still commit (two appenders), so they are re-read for
-//!   [`GAP_PATIENCE`];
+//!   [`GAP_PATIENCE`]. A node the log's retention passed (paused past its lease) starts
+//!   over from the event checkpoints instead (see `resync`);
 //! * **membership** (every [`LEASE_RENEW_EVERY`]) — renew the lease, compute who should own
 //!   each shard ([`desired_owner`] over the live nodes), take over the shards this node
 //!   should own (load profiles, purchases and vectors, then claim them in the shard map),
@@ -38,6 +39,7 @@ use crate::{LEASE_RENEW_EVERY, LEASE_TTL};
 
 mod checkpoints;
 mod gaps;
+mod resync;
 
 use gaps::Gaps;
 
@@ -61,6 +63,10 @@ pub struct Manager {
     node_id: String,
     advertise: String,
     after: u64,
+    /// Item counts hold every event up to this number already (set from the items
+    /// checkpoint by a resync; 0: none), so the follower counts only the customer part of
+    /// those.
+    items_through: u64,
     gaps: Gaps,
     /// Held shards another node claimed, since when.
     handoffs: HashMap<u32, Instant>,
@@ -87,6 +93,7 @@ impl Manager {
             node_id,
             advertise,
             after,
+            items_through: 0,
             gaps: Gaps::default(),
             handoffs: HashMap::new(),
             second_pass: Vec::new(),
@@ -163,6 +170,8 @@ impl Manager {
     }
 
     async fn poll_events(&mut self) -> Result<()> {
+        self.resync_if_compacted_past(self.after).await?;
+        let from = self.after;
         let now = Instant::now();
         let mut touched = BTreeSet::new();
         loop {
@@ -171,7 +180,7 @@ impl Manager {
                 if *seq > self.after + 1 {
                     self.gaps.note(self.after + 1, seq - 1, now);
                 }
-                self.apply(event, &mut touched);
+                self.apply(*seq, event, &mut touched);
                 self.after = *seq;
             }
             if page.len() < PAGE {
@@ -189,9 +198,14 @@ impl Manager {
                 .await?;
             for (seq, event) in late {
                 if self.gaps.missing.remove(&seq).is_some() {
-                    self.apply(&event, &mut touched);
+                    self.apply(seq, &event, &mut touched);
                 }
             }
+        }
+        // Removed while this scan read past them: what it applied is dropped with the
+        // counts and the shards, and the next poll reads from the removal's number.
+        if self.resync_if_compacted_past(from).await? {
+            return Ok(());
         }
         self.gaps.expire(now);
         if !touched.is_empty() {
@@ -203,15 +217,22 @@ impl Manager {
         Ok(())
     }
 
-    /// Applies one event; a held customer's is folded in after the page (not for an
+    /// Applies event `seq`; a held customer's is folded in after the page (not for an
     /// impression: being shown an offer is not a taste signal to re-solve for).
-    fn apply(&self, event: &doppel_types::Event, touched: &mut BTreeSet<String>) {
-        if self.node.apply_event(event) && event.kind != doppel_types::EventType::Impression {
+    fn apply(&self, seq: u64, event: &doppel_types::Event, touched: &mut BTreeSet<String>) {
+        let held = if seq <= self.items_through {
+            self.node.apply_customer_event(event)
+        } else {
+            self.node.apply_event(event)
+        };
+        if held && event.kind != doppel_types::EventType::Impression {
             touched.insert(event.customer_id.clone());
         }
     }
 
     async fn reconcile(&mut self) -> Result<()> {
+        // Before any shard is claimed back: a node the removal passed holds stale ones.
+        self.resync_if_compacted_past(self.after).await?;
         let engine = self.node.engine();
         let shard_count = engine.config().shard_count;
         let members = self.store.live_members().await?;
@@ -248,7 +269,8 @@ impl Manager {
         // Shards held all along but claimed by another node meanwhile (this node was paused
         // past its lease, or slow): that node took writes this node's memory missed, so
         // their profiles and erasures are re-read before they are claimed back. Events need
-        // nothing: the follower applies every event of a held shard.
+        // nothing: the follower applies every event of a held shard (and if old events left
+        // the log before it read them, it let every held shard go: see `resync`).
         let missed: Vec<u32> = claims
             .iter()
             .copied()

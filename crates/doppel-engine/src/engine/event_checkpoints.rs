@@ -41,6 +41,12 @@ impl Engine {
         self.profiles.write().restore_item_counts(items);
     }
 
+    /// Sets item counts back to the items checkpoint's, whatever events counted before (a
+    /// shard node whose follower missed events the log no longer holds).
+    pub fn reset_item_counts(&self, items: &[ItemCounts]) {
+        self.profiles.write().reset_item_counts(items);
+    }
+
     /// Adds a shard checkpoint's purchases and impressions, skipping erased customers:
     /// those in `ledger` (the store's erasure ledger) and those erased here.
     pub fn restore_shard_histories(&self, checkpoint: &EventCheckpoint, ledger: &HashSet<String>) {

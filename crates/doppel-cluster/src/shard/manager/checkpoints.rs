@@ -12,6 +12,10 @@ impl Manager {
     /// skipped sequence number is awaited (else a checkpoint would not be exact at it);
     /// true when done (or nothing to do).
     pub(super) async fn checkpoint(&mut self) -> bool {
+        // After a resync, item counts hold events past the position until it catches up.
+        if self.after < self.items_through {
+            return false;
+        }
         if !self.gaps.missing.is_empty() {
             self.checkpoints_waiting += 1;
             // Tried every poll once due: 40 polls are ten seconds, a gap's whole patience.
