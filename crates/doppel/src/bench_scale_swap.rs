@@ -5,6 +5,7 @@
 //! both loaded (the previous version stays in memory for a rollback).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
@@ -36,7 +37,8 @@ pub(crate) struct HotSwap {
     first_still_loaded: bool,
     second_active: bool,
     /// RecommendOffers (served by the first version) while the second builds, and whether
-    /// the build was still running when that load ended.
+    /// the import (which returns once the version is built) was still running when that
+    /// load ended.
     offers_during_build_qps: f64,
     offers_during_build_p99_ms: f64,
     build_ran_through_load: bool,
@@ -56,6 +58,7 @@ pub(crate) async fn run(node: &NodeProcess, args: &BenchScaleArgs) -> anyhow::Re
     node.reset_peak_rss();
     let mixture = Arc::new(Mixture::new(args, args.seed.wrapping_add(1)));
     let (sent, on_sent) = tokio::sync::oneshot::channel();
+    let importing = Arc::new(AtomicBool::new(true));
     let during = {
         let (channel, seconds, concurrency, customers, seed) = (
             channel.clone(),
@@ -64,17 +67,19 @@ pub(crate) async fn run(node: &NodeProcess, args: &BenchScaleArgs) -> anyhow::Re
             args.customers,
             args.seed,
         );
+        let importing = Arc::clone(&importing);
         tokio::spawn(async move {
             if on_sent.await.is_err() {
                 return Ok(None);
             }
             tokio::time::sleep(LOAD_AFTER_SENT).await;
             let load = offers_load(&channel, seconds, concurrency, customers, seed).await?;
-            let building = version_state(&channel, RETRAIN).await?.building;
-            Ok::<_, anyhow::Error>(Some((load, building)))
+            Ok::<_, anyhow::Error>(Some((load, importing.load(Ordering::Acquire))))
         })
     };
-    let summary = import(&channel, &mixture, args, RETRAIN, Some(sent)).await?;
+    let summary = import(&channel, &mixture, args, RETRAIN, Some(sent)).await;
+    importing.store(false, Ordering::Release);
+    let summary = summary?;
     let peak_rss_bytes = node.status_bytes("VmHWM:").unwrap_or(0);
     let ((during_qps, during_p99), build_ran_through_load) = during
         .await?
