@@ -86,8 +86,8 @@ pub struct BenchScaleArgs {
     pub event_retention_days: u64,
     /// At the end, on the restarted node: import and build a second version (the same
     /// customers, vectors drawn with seed + 1) while the first serves, activate it, and
-    /// measure the node's peak RSS with both loaded, and RecommendOffers during the build
-    /// and after the swap.
+    /// measure the node's peak RSS during the second's import and build, its RSS with both
+    /// loaded, and RecommendOffers during the build and after the swap.
     #[arg(long)]
     pub hot_swap: bool,
     /// Print the report as one JSON object instead of a table.
@@ -416,7 +416,8 @@ async fn upload_items(channel: &Channel, n: usize) -> anyhow::Result<()> {
 
 /// Streams every customer and item vector as `version`, one import; vectors are generated
 /// on a blocking thread while earlier chunks are sent, and `sent` fires once the last one
-/// is (the node then builds until the call returns).
+/// is handed to the stream (up to four chunks may still be in flight; the node then builds
+/// until the call returns).
 pub(crate) async fn import(
     channel: &Channel,
     mixture: &Arc<Mixture>,

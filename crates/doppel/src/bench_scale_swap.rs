@@ -19,8 +19,8 @@ use crate::node_process::NodeProcess;
 
 /// The second version's name.
 const RETRAIN: &str = "scale-v2";
-/// How long after the last vector is sent the load during the build starts (the node is
-/// building by then).
+/// How long after the last vector is handed to the stream the load during the build
+/// starts (whether the import still runs then is checked, not assumed).
 const LOAD_AFTER_SENT: Duration = Duration::from_secs(5);
 
 /// What the hot swap measured.
@@ -30,19 +30,23 @@ pub(crate) struct HotSwap {
     rss_before_bytes: u64,
     /// Peak RSS from the second's import until it is built (both in memory).
     peak_rss_bytes: u64,
+    /// The second version's build, as the import reports it.
     build_s: f64,
     /// RSS one second after the activation, both versions loaded.
     rss_two_versions_bytes: u64,
-    /// `DescribeVersion` after the activation: the first is still loaded, the second active.
+    /// `DescribeVersion` after the activation: the first is still loaded (for a rollback)
+    /// ...
     first_still_loaded: bool,
+    /// ... and the second is active.
     second_active: bool,
-    /// RecommendOffers (served by the first version) while the second builds, and whether
-    /// the import (which returns once the version is built) was still running when that
-    /// load ended.
+    /// RecommendOffers (answered by the active version, the first) while the second
+    /// builds: calls per second and p99 (ms), and whether the import (which returns once
+    /// the version is built) was running both when that load began and when it ended.
     offers_during_build_qps: f64,
     offers_during_build_p99_ms: f64,
     build_ran_through_load: bool,
-    /// RecommendOffers from the second version after the swap.
+    /// RecommendOffers after the swap (the second version active): calls per second and
+    /// p99 (ms).
     offers_after_qps: f64,
     offers_after_p99_ms: f64,
 }
@@ -55,7 +59,10 @@ pub(crate) async fn run(node: &NodeProcess, args: &BenchScaleArgs) -> anyhow::Re
         "the hot swap needs {VERSION} active"
     );
     let rss_before_bytes = node.status_bytes("VmRSS:").unwrap_or(0);
-    node.reset_peak_rss();
+    ensure!(
+        node.reset_peak_rss(),
+        "the node's peak RSS cannot be reset (/proc/PID/clear_refs), so the hot swap's peak would include its start"
+    );
     let mixture = Arc::new(Mixture::new(args, args.seed.wrapping_add(1)));
     let (sent, on_sent) = tokio::sync::oneshot::channel();
     let importing = Arc::new(AtomicBool::new(true));
@@ -73,8 +80,9 @@ pub(crate) async fn run(node: &NodeProcess, args: &BenchScaleArgs) -> anyhow::Re
                 return Ok(None);
             }
             tokio::time::sleep(LOAD_AFTER_SENT).await;
+            let began = importing.load(Ordering::Acquire);
             let load = offers_load(&channel, seconds, concurrency, customers, seed).await?;
-            Ok::<_, anyhow::Error>(Some((load, importing.load(Ordering::Acquire))))
+            Ok::<_, anyhow::Error>(Some((load, began && importing.load(Ordering::Acquire))))
         })
     };
     let summary = import(&channel, &mixture, args, RETRAIN, Some(sent)).await;
@@ -136,7 +144,7 @@ pub(crate) fn print_rows(h: &HotSwap) {
     );
     println!("| hot swap: second version's build | {:.1} s |", h.build_s);
     println!(
-        "| hot swap: RSS after the activation, both loaded | {} (first still loaded: {}, second active: {}) |",
+        "| hot swap: RSS 1 s after the activation | {} (first still loaded: {}, second active: {}) |",
         mb(h.rss_two_versions_bytes),
         h.first_still_loaded,
         h.second_active
@@ -146,7 +154,7 @@ pub(crate) fn print_rows(h: &HotSwap) {
         if h.build_ran_through_load {
             ""
         } else {
-            " (the build ended during the load)"
+            " (NOT all of it during the build: the build ended first)"
         },
         h.offers_during_build_qps,
         h.offers_during_build_p99_ms

@@ -38,6 +38,7 @@ use crate::shard::placement::ShardPlacement;
 use crate::{LEASE_RENEW_EVERY, LEASE_TTL};
 
 mod checkpoints;
+mod follow;
 mod gaps;
 mod resync;
 
@@ -106,14 +107,18 @@ impl Manager {
             node_id: self.node_id.clone(),
             internal_addr: self.advertise.clone(),
             ready_shards: self.node.engine().held_shards(),
-            // Not past a skipped number still awaited: it may commit, and be read, later.
-            applied_seq: self
-                .gaps
-                .missing
-                .keys()
-                .next()
-                .map_or(self.after, |first| self.after.min(first.saturating_sub(1))),
+            applied_seq: self.position(),
         }
+    }
+
+    /// The follower's position as its lease gives it: not past a skipped number still
+    /// awaited (it may commit, and be read, later).
+    fn position(&self) -> u64 {
+        self.gaps
+            .missing
+            .keys()
+            .next()
+            .map_or(self.after, |first| self.after.min(first.saturating_sub(1)))
     }
 
     /// Runs until `stop` turns true; sends `true` on `ready` once the first assignment is
@@ -169,70 +174,9 @@ impl Manager {
         }
     }
 
-    async fn poll_events(&mut self) -> Result<()> {
-        self.resync_if_compacted_past(self.after).await?;
-        let from = self.after;
-        let now = Instant::now();
-        let mut touched = BTreeSet::new();
-        loop {
-            let page = self.node.store().scan_events(self.after, PAGE).await?;
-            for (seq, event) in &page {
-                if *seq > self.after + 1 {
-                    self.gaps.note(self.after + 1, seq - 1, now);
-                }
-                self.apply(*seq, event, &mut touched);
-                self.after = *seq;
-            }
-            if page.len() < PAGE {
-                break;
-            }
-        }
-        if let (Some(&first), Some(&last)) = (
-            self.gaps.missing.keys().next(),
-            self.gaps.missing.keys().next_back(),
-        ) {
-            let late = self
-                .node
-                .store()
-                .scan_events(first - 1, (last - first + 1) as usize)
-                .await?;
-            for (seq, event) in late {
-                if self.gaps.missing.remove(&seq).is_some() {
-                    self.apply(seq, &event, &mut touched);
-                }
-            }
-        }
-        // Removed while this scan read past them: what it applied is dropped with the
-        // counts and the shards, and the next poll reads from the removal's number.
-        if self.resync_if_compacted_past(from).await? {
-            return Ok(());
-        }
-        self.gaps.expire(now);
-        if !touched.is_empty() {
-            self.node
-                .fold_in_customers(touched.into_iter().collect())
-                .await?;
-        }
-        self.placement.mark_applied(self.after);
-        Ok(())
-    }
-
-    /// Applies event `seq`; a held customer's is folded in after the page (not for an
-    /// impression: being shown an offer is not a taste signal to re-solve for).
-    fn apply(&self, seq: u64, event: &doppel_types::Event, touched: &mut BTreeSet<String>) {
-        let held = if seq <= self.items_through {
-            self.node.apply_customer_event(event)
-        } else {
-            self.node.apply_event(event)
-        };
-        if held && event.kind != doppel_types::EventType::Impression {
-            touched.insert(event.customer_id.clone());
-        }
-    }
-
     async fn reconcile(&mut self) -> Result<()> {
         // Before any shard is claimed back: a node the removal passed holds stale ones.
-        self.resync_if_compacted_past(self.after).await?;
+        self.resync_if_compacted_past(self.position()).await?;
         let engine = self.node.engine();
         let shard_count = engine.config().shard_count;
         let members = self.store.live_members().await?;

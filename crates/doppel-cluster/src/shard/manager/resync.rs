@@ -31,6 +31,15 @@ impl Manager {
         if compacted <= position {
             return Ok(false);
         }
+        // Stale either way: let go before anything else can fail.
+        let engine = self.node.engine();
+        let held = engine.held_shards();
+        for shard in &held {
+            engine.release_shard(*shard)?;
+            self.placement.fence(*shard, false);
+        }
+        self.handoffs.clear();
+        self.second_pass.clear();
         let items = self
             .store
             .event_checkpoint(CheckpointScope::Items)
@@ -43,14 +52,6 @@ impl Manager {
                      removed"
                 ))
             })?;
-        let engine = self.node.engine();
-        let held = engine.held_shards();
-        for shard in &held {
-            engine.release_shard(*shard)?;
-            self.placement.fence(*shard, false);
-        }
-        self.handoffs.clear();
-        self.second_pass.clear();
         engine.reset_item_counts(&items.items);
         self.items_through = self.items_through.max(items.through_seq);
         self.after = compacted;
@@ -65,8 +66,8 @@ impl Manager {
             position,
             items_checkpoint = items.through_seq,
             released = ?held,
-            "old events left the log before this node read them: item counts set back to \
-             their checkpoint, held shards let go to be taken over again from theirs"
+            "old events left the log before this node read them: item counts set to the \
+             items checkpoint's, held shards let go to be taken over again from theirs"
         );
         Ok(true)
     }
