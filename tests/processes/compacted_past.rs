@@ -12,16 +12,12 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use doppel_proto::v1 as pb;
-use doppel_store::testing::redis_harness::RedisServer;
-use doppel_store::{RedisConfig, RedisStore, Store};
+use doppel_store::Store;
 use doppel_types::CheckpointScope;
 use doppel_types::shard::shard_of;
 
-use crate::calls::{
-    connect, customer, router_node, shard_node, test_item, upsert_item_through_router, view,
-    wait_until, write_through_router,
-};
-use crate::child::{DoppelProcess, free_addr};
+use crate::calls::{test_item, view, wait_until, write_through_router};
+use crate::two_shard_nodes::TwoShardNodes;
 
 /// Logical shards (the default).
 const SHARDS: u32 = 16;
@@ -29,17 +25,6 @@ const SHARDS: u32 = 16;
 const PAUSED: &str = "node-a";
 /// The node that takes its shards over meanwhile.
 const SURVIVOR: &str = "node-b";
-
-/// Shard node flags with event retention of a day and checkpoints every second.
-fn retaining(args: Vec<String>) -> Vec<String> {
-    let extra = [
-        "--event-retention-days",
-        "1",
-        "--event-checkpoint-every",
-        "1",
-    ];
-    args.into_iter().chain(extra.map(str::to_owned)).collect()
-}
 
 /// A purchase of the test item by `id`, long before the retention window.
 fn old_purchase(id: &str) -> pb::Event {
@@ -56,58 +41,20 @@ fn old_purchase(id: &str) -> pb::Event {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_the_log_removal_passed_starts_over_from_the_checkpoints() {
-    let redis = RedisServer::standalone();
-    let url = redis.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let router_addr = free_addr();
-    let a = DoppelProcess::serve(
-        "a",
-        dir.path(),
-        &retaining(shard_node(&url, PAUSED, &free_addr(), dir.path(), SHARDS)),
-    );
-    let b = DoppelProcess::serve(
-        "b",
-        dir.path(),
-        &retaining(shard_node(&url, SURVIVOR, &free_addr(), dir.path(), SHARDS)),
-    );
-    let router_process = DoppelProcess::serve(
-        "router",
-        dir.path(),
-        &router_node(&url, &router_addr, SHARDS),
-    );
-    let logs = || {
-        format!(
-            "{}\n{}\n{}",
-            a.log_tail(),
-            b.log_tail(),
-            router_process.log_tail()
-        )
-    };
-    let store = RedisStore::connect(RedisConfig::standalone(url.clone()))
-        .await
-        .expect("redis");
-    wait_until(
-        "both nodes own shards",
-        Duration::from_secs(90),
-        async || {
-            let map = store.shard_map().await.unwrap_or_default();
-            map.len() == SHARDS as usize
-                && map.values().any(|o| o == PAUSED)
-                && map.values().any(|o| o == SURVIVOR)
-        },
+    let cluster = TwoShardNodes::start(
+        PAUSED,
+        SURVIVOR,
+        SHARDS,
+        &[
+            "--event-retention-days",
+            "1",
+            "--event-checkpoint-every",
+            "1",
+        ],
     )
     .await;
-    let router = connect(&router_addr).await;
-    upsert_item_through_router(&router, test_item())
-        .await
-        .unwrap_or_else(|s| panic!("items through the router: {s:?}\n{}", logs()));
-    let ids: Vec<String> = (0..256).map(|i| format!("c{i:03}")).collect();
-    write_through_router(
-        &router,
-        ids.iter().map(|id| customer(id, "before")).collect(),
-        vec![],
-    )
-    .await;
+    let (a, store, router, ids) = (&cluster.a, &cluster.store, &cluster.router, &cluster.ids);
+    let logs = || cluster.logs();
     let map = store.shard_map().await.expect("shard map");
     let a_ids: Vec<String> = ids
         .iter()
@@ -132,7 +79,7 @@ async fn a_node_the_log_removal_passed_starts_over_from_the_checkpoints() {
     // Routers re-read the map within a second.
     tokio::time::sleep(Duration::from_secs(2)).await;
     write_through_router(
-        &router,
+        router,
         vec![],
         a_ids.iter().map(|id| old_purchase(id)).collect(),
     )
@@ -170,7 +117,7 @@ async fn a_node_the_log_removal_passed_starts_over_from_the_checkpoints() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     // A fresh view of each customer makes node-a write its shards' checkpoints from its
     // memory: they must hold the purchases whose events left the log before it read them.
-    write_through_router(&router, vec![], a_ids.iter().map(|id| view(id)).collect()).await;
+    write_through_router(router, vec![], a_ids.iter().map(|id| view(id)).collect()).await;
     let viewed = store.last_event_seq().await.expect("last seq");
     let scope = |shard| CheckpointScope::Shard {
         shard,
@@ -212,5 +159,5 @@ async fn a_node_the_log_removal_passed_starts_over_from_the_checkpoints() {
             );
         }
     }
-    drop((a, b));
+    drop(cluster);
 }

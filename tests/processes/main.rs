@@ -8,3 +8,4 @@ mod child;
 mod compacted_past;
 mod paused_owner;
 mod shard_count;
+mod two_shard_nodes;

@@ -19,15 +19,13 @@ use std::time::Duration;
 use doppel_cluster::shard::assignment::desired_owner;
 use doppel_proto::v1 as pb;
 use doppel_proto::v1::ingest_client::IngestClient;
-use doppel_store::testing::redis_harness::RedisServer;
-use doppel_store::{RedisConfig, RedisStore};
 use doppel_types::shard::shard_of;
 
 use crate::calls::{
-    connect, customer, router_node, shard_node, test_item, upsert_item_through_router, view,
-    wait_until, with_timeout, write_through_router,
+    connect, customer, shard_node, view, wait_until, with_timeout, write_through_router,
 };
 use crate::child::{DoppelProcess, free_addr};
+use crate::two_shard_nodes::TwoShardNodes;
 
 /// Logical shards (the default).
 const SHARDS: u32 = 16;
@@ -51,60 +49,11 @@ enum Outcome {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_paused_owner_acknowledges_no_write_for_the_shards_taken_from_it() {
-    let redis = RedisServer::standalone();
-    let url = redis.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (a_internal, b_internal, router_addr) = (free_addr(), free_addr(), free_addr());
-    let a = DoppelProcess::serve(
-        "a",
-        dir.path(),
-        &shard_node(&url, PAUSED, &a_internal, dir.path(), SHARDS),
-    );
-    let b = DoppelProcess::serve(
-        "b",
-        dir.path(),
-        &shard_node(&url, SURVIVOR, &b_internal, dir.path(), SHARDS),
-    );
-    let router_process = DoppelProcess::serve(
-        "router",
-        dir.path(),
-        &router_node(&url, &router_addr, SHARDS),
-    );
-    let logs = || {
-        format!(
-            "{}\n{}\n{}",
-            a.log_tail(),
-            b.log_tail(),
-            router_process.log_tail()
-        )
-    };
-    let store = RedisStore::connect(RedisConfig::standalone(url.clone()))
-        .await
-        .expect("redis");
-
-    // Both nodes own shards.
-    wait_until(
-        "both nodes own shards",
-        Duration::from_secs(90),
-        async || {
-            let map = store.shard_map().await.unwrap_or_default();
-            map.len() == SHARDS as usize
-                && map.values().any(|o| o == PAUSED)
-                && map.values().any(|o| o == SURVIVOR)
-        },
-    )
-    .await;
-    let router = connect(&router_addr).await;
-    let ids: Vec<String> = (0..256).map(|i| format!("c{i:03}")).collect();
-    upsert_item_through_router(&router, test_item())
-        .await
-        .unwrap_or_else(|s| panic!("items through the router: {s:?}\n{}", logs()));
-    write_through_router(
-        &router,
-        ids.iter().map(|id| customer(id, "before")).collect(),
-        vec![],
-    )
-    .await;
+    let cluster = TwoShardNodes::start(PAUSED, SURVIVOR, SHARDS, &[]).await;
+    let (url, dir) = (cluster.redis.url(), cluster.dir.path());
+    let (a, router, ids) = (&cluster.a, &cluster.router, &cluster.ids);
+    let store = cluster.store.clone();
+    let logs = || cluster.logs();
 
     // The shards node-a owns that node-c will own even beside node-a, their customers, and
     // a connection to node-a made now.
@@ -125,7 +74,7 @@ async fn a_paused_owner_acknowledges_no_write_for_the_shards_taken_from_it() {
         a_ids.len() >= 4,
         "node-a owns customers that move to node-c: {a_ids:?} (shards {moving:?})"
     );
-    let a_channel = connect(&a_internal).await;
+    let a_channel = connect(&cluster.a_internal).await;
     IngestClient::new(a_channel.clone())
         .get_customer(pb::GetCustomerRequest {
             customer_id: a_ids[0].clone(),
@@ -147,8 +96,8 @@ async fn a_paused_owner_acknowledges_no_write_for_the_shards_taken_from_it() {
     .await;
     let c = DoppelProcess::serve(
         "c",
-        dir.path(),
-        &shard_node(&url, JOINER, &free_addr(), dir.path(), SHARDS),
+        dir,
+        &shard_node(&url, JOINER, &free_addr(), dir, SHARDS),
     );
     wait_until(
         "node-c owns its shards",
@@ -233,7 +182,7 @@ async fn a_paused_owner_acknowledges_no_write_for_the_shards_taken_from_it() {
     // A client retries every write through the router; each customer then shows the new
     // profile and exactly one event.
     write_through_router(
-        &router,
+        router,
         a_ids.iter().map(|id| customer(id, "paused")).collect(),
         a_ids.iter().map(|id| view(id)).collect(),
     )
@@ -254,5 +203,5 @@ async fn a_paused_owner_acknowledges_no_write_for_the_shards_taken_from_it() {
         assert_eq!(tier.map(String::as_str), Some("paused"), "{id}");
         assert_eq!(found.event_count, 1, "{id}: one event, stored once");
     }
-    drop((b, c));
+    drop((c, cluster));
 }

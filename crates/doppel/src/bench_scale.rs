@@ -230,14 +230,7 @@ pub async fn run(args: BenchScaleArgs) -> anyhow::Result<()> {
             .lookalikes
             .push(time_lookalikes(&channel, &args, &mixture, (name, size), strategy).await?);
     }
-    let (qps, p99) = offers_load(
-        &channel,
-        args.seconds,
-        args.concurrency,
-        args.customers,
-        args.seed,
-    )
-    .await?;
+    let (qps, p99) = offers_load(&channel, OffersLoad::of(&args)).await?;
     report.offers_qps = qps;
     report.offers_p99_ms = p99;
 
@@ -569,15 +562,36 @@ async fn time_lookalikes(
     })
 }
 
-/// `concurrency` clients calling RecommendOffers for random customers for `seconds`;
-/// QPS and p99 (ms). Any failed call fails the load.
-pub(crate) async fn offers_load(
-    channel: &Channel,
+/// A RecommendOffers load: `concurrency` clients calling for random customers (of the
+/// first `customers`, drawn from `seed`) for `seconds`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OffersLoad {
     seconds: u64,
     concurrency: usize,
     customers: usize,
     seed: u64,
-) -> anyhow::Result<(f64, f64)> {
+}
+
+impl OffersLoad {
+    /// The load the bench's flags ask for.
+    pub(crate) fn of(args: &BenchScaleArgs) -> Self {
+        Self {
+            seconds: args.seconds,
+            concurrency: args.concurrency,
+            customers: args.customers,
+            seed: args.seed,
+        }
+    }
+}
+
+/// Runs `load`; QPS and p99 (ms). Any failed call fails the load.
+pub(crate) async fn offers_load(channel: &Channel, load: OffersLoad) -> anyhow::Result<(f64, f64)> {
+    let OffersLoad {
+        seconds,
+        concurrency,
+        customers,
+        seed,
+    } = load;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut workers = Vec::new();
     for w in 0..concurrency.max(1) {

@@ -14,7 +14,9 @@ use doppel_proto::v1::model_admin_client::ModelAdminClient;
 use serde::Serialize;
 use tonic::transport::Channel;
 
-use crate::bench_scale::{BenchScaleArgs, Mixture, VERSION, describe, import, mb, offers_load};
+use crate::bench_scale::{
+    BenchScaleArgs, Mixture, OffersLoad, VERSION, describe, import, mb, offers_load,
+};
 use crate::node_process::NodeProcess;
 
 /// The second version's name.
@@ -66,14 +68,9 @@ pub(crate) async fn run(node: &NodeProcess, args: &BenchScaleArgs) -> anyhow::Re
     let mixture = Arc::new(Mixture::new(args, args.seed.wrapping_add(1)));
     let (sent, on_sent) = tokio::sync::oneshot::channel();
     let importing = Arc::new(AtomicBool::new(true));
+    let load = OffersLoad::of(args);
     let during = {
-        let (channel, seconds, concurrency, customers, seed) = (
-            channel.clone(),
-            args.seconds,
-            args.concurrency,
-            args.customers,
-            args.seed,
-        );
+        let channel = channel.clone();
         let importing = Arc::clone(&importing);
         tokio::spawn(async move {
             if on_sent.await.is_err() {
@@ -81,8 +78,8 @@ pub(crate) async fn run(node: &NodeProcess, args: &BenchScaleArgs) -> anyhow::Re
             }
             tokio::time::sleep(LOAD_AFTER_SENT).await;
             let began = importing.load(Ordering::Acquire);
-            let load = offers_load(&channel, seconds, concurrency, customers, seed).await?;
-            Ok::<_, anyhow::Error>(Some((load, began && importing.load(Ordering::Acquire))))
+            let result = offers_load(&channel, load).await?;
+            Ok::<_, anyhow::Error>(Some((result, began && importing.load(Ordering::Acquire))))
         })
     };
     let summary = import(&channel, &mixture, args, RETRAIN, Some(sent)).await;
@@ -99,14 +96,7 @@ pub(crate) async fn run(node: &NodeProcess, args: &BenchScaleArgs) -> anyhow::Re
     let rss_two_versions_bytes = node.status_bytes("VmRSS:").unwrap_or(0);
     let first = version_state(&channel, VERSION).await?;
     let second = version_state(&channel, RETRAIN).await?;
-    let (after_qps, after_p99) = offers_load(
-        &channel,
-        args.seconds,
-        args.concurrency,
-        args.customers,
-        args.seed,
-    )
-    .await?;
+    let (after_qps, after_p99) = offers_load(&channel, load).await?;
     Ok(HotSwap {
         rss_before_bytes,
         peak_rss_bytes,
