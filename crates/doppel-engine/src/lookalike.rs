@@ -779,15 +779,14 @@ pub(crate) fn choose(
             _ => f32::NEG_INFINITY,
         };
         let norms = scorer.scan_norms();
-        let lengths = scan_lengths(version, scorer);
-        let length = |slot| lengths.as_ref().map_or(1.0, |l| l.get(slot));
+        let lengths = ScanLengths::of(version, scorer);
         quantized_scores(
             version,
             &shards.indexes(),
             eligible,
             Cut { n, floor },
-            &|slot, row| scorer.score_row(row, length(slot), norms),
-            &|slot, v| scorer.score(v, length(slot)),
+            &|slot, row| scorer.score_row(row, lengths.get(slot), norms),
+            &|slot, v| scorer.score(v, lengths.get(slot)),
             cancel,
         )
     } else {
@@ -878,8 +877,18 @@ pub(crate) fn eligible(
 /// them. A logical shard's customers are spread over every slot, so each shard's scan
 /// would touch nearly every cache line of the table (40 MB at 10M customers): at 64 dims,
 /// a quarter as many bytes again as the rows themselves.
-fn scan_lengths(version: &LoadedVersion, scorer: &ScorerSpec) -> Option<LengthTable> {
-    scorer.linear.is_some().then(|| version.lengths.read())
+struct ScanLengths(Option<LengthTable>);
+
+impl ScanLengths {
+    /// The table when `scorer` reads it.
+    fn of(version: &LoadedVersion, scorer: &ScorerSpec) -> Self {
+        Self(scorer.linear.is_some().then(|| version.lengths.read()))
+    }
+
+    /// `slot`'s length; 1 (what an unknown length reads as) when the scorer ignores it.
+    fn get(&self, slot: PointId) -> f32 {
+        self.0.as_ref().map_or(1.0, |l| l.get(slot))
+    }
 }
 
 fn exact_scores(
@@ -894,8 +903,7 @@ fn exact_scores(
         AudienceSize::MinScore(s) => s,
         _ => f32::NEG_INFINITY,
     };
-    let lengths = scan_lengths(version, scorer);
-    let length = |slot| lengths.as_ref().map_or(1.0, |l| l.get(slot));
+    let lengths = ScanLengths::of(version, scorer);
     shards
         .indexes()
         .par_iter()
@@ -908,7 +916,7 @@ fn exact_scores(
                     stopped = stopped || cancel.is_cancelled();
                 }
                 if !stopped && eligible.contains(slot) {
-                    let s = scorer.score(v, length(slot));
+                    let s = scorer.score(v, lengths.get(slot));
                     if s >= floor {
                         acc.push((s, shard as u32, slot));
                     }

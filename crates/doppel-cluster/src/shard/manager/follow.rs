@@ -12,7 +12,6 @@ use super::{Manager, PAGE};
 
 impl Manager {
     pub(super) async fn poll_events(&mut self) -> Result<()> {
-        self.resync_if_compacted_past(self.position()).await?;
         let from = self.position();
         let now = Instant::now();
         let mut touched = BTreeSet::new();
@@ -44,9 +43,10 @@ impl Manager {
                 }
             }
         }
-        // Removed while this scan read past them (or a number it awaited): what it applied
-        // is dropped with the counts and the shards, and the next poll reads from the
-        // removal's number.
+        // Old events left the log past where this scan started (before it, or while it
+        // read; the store sets the removal's number before it removes): what it applied is
+        // dropped with the counts and the shards, and the next poll reads from the
+        // removal's number. One check a poll, after the read, catches both.
         if self.resync_if_compacted_past(from).await? {
             return Ok(());
         }

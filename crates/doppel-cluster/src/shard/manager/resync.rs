@@ -12,9 +12,9 @@
 //! * the position moves to the removal's number (events up to it are in the checkpoints),
 //!   and the lease is renewed at once, so the removal waits for this node again.
 //!
-//! The store sets the removal's number before it removes anything, so comparing it with
-//! the position a scan started from, after the scan, also catches a removal that ran
-//! during the scan.
+//! The store sets the removal's number before it removes anything, so one comparison
+//! after each read, with the position the read started from, catches a removal before the
+//! read and one during it; membership rounds check too, before claiming shards back.
 
 use doppel_node::{Error, Result};
 use doppel_store::Store;
